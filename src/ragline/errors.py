@@ -1,0 +1,172 @@
+"""The whole ragline exception tree, in one place.
+
+Every error ragline raises derives from :class:`RaglineError`; errors of third-party
+libraries are translated at the boundary where ragline calls them. The CLI maps an error
+to an exit code in exactly one place (``ragline.cli.main``), and so will the HTTP layer.
+Each error message names the problem *and* what to do about it.
+
+::
+
+    RaglineError
+    ├── ConfigError                 bad setting or environment value
+    ├── MissingDependencyError      an optional extra / model package is not installed
+    ├── StoreError                  the store cannot be opened, migrated or written
+    │   └── MigrationError
+    ├── CollectionNotFoundError     unknown collection name
+    ├── IngestError                 one input could not be ingested (reported, batch goes on)
+    │   ├── UnsupportedFileError    unknown extension or binary content
+    │   ├── FileTooLargeError       over ``max_file_bytes``
+    │   ├── EmptyDocumentError      no text after extraction and cleaning
+    │   └── MalformedInputError     broken PDF, invalid UTF-8, bad JSONL line, unreadable file
+    ├── RetrievalError              a search cannot run
+    │   └── InvalidQueryError       empty query, bad mode, bad k, bad filter
+    └── ModelError                  an embedding or chat model failed
+        ├── ModelTimeoutError
+        ├── ModelUnavailableError   transient failure (HTTP 5xx/429, connection) after retries
+        ├── GenerationError         all attempts / the whole fallback chain failed
+        └── StructuredOutputError   output never validated against the requested schema
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RaglineError(Exception):
+    """Base class of every ragline error. ``exit_code`` is what the CLI exits with."""
+
+    exit_code: int = 1
+    #: HTTP status the server answers with (a later issue maps it in one place).
+    http_status: int = 500
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message} ({hint})")
+
+
+class ConfigError(RaglineError):
+    exit_code = 2
+    http_status = 400
+
+
+class MissingDependencyError(RaglineError):
+    exit_code = 3
+    http_status = 501
+
+
+class StoreError(RaglineError):
+    exit_code = 4
+
+
+class MigrationError(StoreError):
+    pass
+
+
+class CollectionNotFoundError(RaglineError):
+    exit_code = 5
+    http_status = 404
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"collection {name!r} does not exist",
+            hint="list collections with `ragline collections` or ingest into it first",
+        )
+
+
+class IngestError(RaglineError):
+    """One input could not be ingested. ``source`` names the file (and line, if any)."""
+
+    exit_code = 6
+    http_status = 422
+
+    def __init__(self, source: str, reason: str, *, hint: str | None = None) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}", hint=hint)
+
+
+class UnsupportedFileError(IngestError):
+    http_status = 415
+
+
+class FileTooLargeError(IngestError):
+    http_status = 413
+
+
+class EmptyDocumentError(IngestError):
+    pass
+
+
+class MalformedInputError(IngestError):
+    pass
+
+
+class RetrievalError(RaglineError):
+    exit_code = 7
+
+
+class InvalidQueryError(RetrievalError):
+    exit_code = 2
+    http_status = 400
+
+
+class ModelError(RaglineError):
+    """A model call failed. ``attempts`` lists what was tried, in order."""
+
+    exit_code = 8
+    http_status = 502
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, attempts: list[Any] | None = None
+    ) -> None:
+        self.attempts = list(attempts or [])
+        super().__init__(message, hint=hint)
+
+
+class ModelTimeoutError(ModelError):
+    http_status = 504
+
+
+class ModelUnavailableError(ModelError):
+    http_status = 503
+
+
+class GenerationError(ModelError):
+    pass
+
+
+class StructuredOutputError(ModelError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        attempts: list[Any] | None = None,
+        usage: Any = None,
+    ) -> None:
+        self.usage = usage
+        super().__init__(message, hint=hint, attempts=attempts)
+
+
+__all__ = [
+    "CollectionNotFoundError",
+    "ConfigError",
+    "EmptyDocumentError",
+    "FileTooLargeError",
+    "GenerationError",
+    "IngestError",
+    "InvalidQueryError",
+    "MalformedInputError",
+    "MigrationError",
+    "MissingDependencyError",
+    "ModelError",
+    "ModelTimeoutError",
+    "ModelUnavailableError",
+    "RaglineError",
+    "RetrievalError",
+    "StoreError",
+    "StructuredOutputError",
+    "UnsupportedFileError",
+]
