@@ -1,1 +1,1 @@
-"""ragline.testing"""
+"""Reusable test suites and fakes: conformance suites every backend's tests inherit."""

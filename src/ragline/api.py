@@ -1,0 +1,158 @@
+"""The Python API: :class:`Ragline` mirrors the CLI one method per command.
+
+>>> rag = Ragline()                                   # ~/.ragline/ragline.db, embedded models
+>>> rag.ingest(["docs/"], collection="handbook")      # doctest: +SKIP
+>>> rag.search("vacation policy", collection="handbook", k=5)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ragline.config import Settings, load_settings
+from ragline.errors import InvalidQueryError, MalformedInputError
+from ragline.ingest.pipeline import Ingestor, ProgressCallback
+from ragline.models.embedder import Embedder, get_embedder
+from ragline.retrieve.rerank import Reranker
+from ragline.retrieve.retriever import RankedIds, Retriever
+from ragline.store import open_store
+from ragline.store.base import Store
+from ragline.types import CollectionInfo, CollectionStats, Hit, IngestReport, SearchFilters, SearchMode
+
+
+class Ragline:
+    """One store, one embedder, one retriever: everything a process needs, loaded lazily."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store: Store | None = None,
+        embedder: Embedder | None = None,
+        reranker: Reranker | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.store: Store = store or open_store(self.settings)
+        self._embedder = embedder
+        self.retriever = Retriever(
+            self.store, self.settings, embedder=lambda: self.embedder, reranker=reranker
+        )
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = get_embedder(self.settings.embedder)
+        return self._embedder
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Ragline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _collection(self, collection: str | None) -> str:
+        return collection or self.settings.default_collection
+
+    # commands ------------------------------------------------------------------------------
+    def ingest(
+        self,
+        paths: Sequence[Path | str],
+        *,
+        collection: str | None = None,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        prune: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Ingest files and folders; see :class:`ragline.ingest.pipeline.Ingestor`."""
+        ingestor = Ingestor(
+            self.store, self.settings, lambda: self.embedder, self.retriever.analyzer
+        )
+        return ingestor.ingest(
+            paths,
+            collection=self._collection(collection),
+            include=include,
+            exclude=exclude,
+            prune=prune,
+            progress=progress,
+        )
+
+    def search(
+        self,
+        query: str,
+        *,
+        collection: str | None = None,
+        mode: SearchMode | None = None,
+        k: int | None = None,
+        source: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> list[Hit]:
+        """Ranked chunks for ``query``; ``source`` is a glob, ``metadata`` exact matches."""
+        return self.retriever.search(
+            query,
+            collection=self._collection(collection),
+            mode=mode or self.settings.retrieval.default_mode,
+            k=k or self.settings.retrieval.default_k,
+            filters=SearchFilters(source, dict(metadata or {})),
+        )
+
+    def search_batch(
+        self,
+        queries: Sequence[tuple[str, str]],
+        *,
+        collection: str | None = None,
+        mode: SearchMode | None = None,
+        k: int | None = None,
+        source: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        batch_size: int = 64,
+    ) -> Iterable[tuple[str, RankedIds]]:
+        """Rank many ``(query_id, text)`` pairs; yields ``(query_id, ranking)`` in order."""
+        coll = self._collection(collection)
+        filters = SearchFilters(source, dict(metadata or {}))
+        for start in range(0, len(queries), batch_size):
+            part = queries[start : start + batch_size]
+            ranked = self.retriever.rank(
+                [q for _, q in part],
+                collection=coll,
+                mode=mode or self.settings.retrieval.default_mode,
+                k=k or self.settings.retrieval.default_k,
+                filters=filters,
+            )
+            yield from zip((qid for qid, _ in part), ranked, strict=True)
+
+    def collections(self) -> list[CollectionInfo]:
+        return self.store.list_collections()
+
+    def stats(self, collection: str | None = None) -> CollectionStats:
+        return self.store.stats(self._collection(collection))
+
+    def delete_collection(self, collection: str) -> None:
+        self.store.delete_collection(collection)
+
+
+def read_queries(path: Path, id_field: str = "_id", text_field: str = "text") -> list[tuple[str, str]]:
+    """Queries from a JSONL file (BEIR ``queries.jsonl``: ``{"_id": ..., "text": ...}``)."""
+    queries: list[tuple[str, str]] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MalformedInputError(str(path), f"cannot read queries: {exc}") from exc
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            queries.append((str(obj.get(id_field, n)), str(obj[text_field])))
+        except (json.JSONDecodeError, KeyError, AttributeError) as exc:
+            raise InvalidQueryError(
+                f"{path}:{n}: not a query object with a {text_field!r} field ({exc})",
+                hint='each line must be like {"_id": "1", "text": "my question"}',
+            ) from exc
+    return queries

@@ -1,0 +1,52 @@
+"""The ``ragline`` command. Each command group lives in its own module; errors are mapped to
+messages and exit codes here, in one place."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from ragline.errors import RaglineError
+
+app = typer.Typer(
+    name="ragline",
+    help="Trustworthy talk-to-your-documents assistants, offline by default.\n\n"
+    "Data lives in one SQLite file under $RAGLINE_HOME (default ~/.ragline).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+err_console = Console(stderr=True)
+
+
+def _register() -> None:
+    from ragline.cli import collections, ingest, search
+
+    for module in (ingest, search, collections):
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning ragline errors into exit codes."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        app()
+    except RaglineError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err_console.print(f"[dim]hint: {exc.hint}[/]", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

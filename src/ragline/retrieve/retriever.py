@@ -1,0 +1,206 @@
+"""Search over a collection: BM25, dense, or a fusion of both, then the rerank slot.
+
+A :class:`Retriever` keeps one in-memory index per collection, built from the store on first
+use and rebuilt only when the collection's version changes (never per query). Filters become
+a boolean mask over the collection's chunks before ranking, so top-k is exact.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ragline.config import Settings
+from ragline.errors import ConfigError, InvalidQueryError
+from ragline.models.embedder import Embedder, get_embedder
+from ragline.retrieve.analyzer import Analyzer
+from ragline.retrieve.bm25 import BM25Index, top_k
+from ragline.retrieve.fusion import fuse
+from ragline.retrieve.rerank import NoopReranker, Reranker
+from ragline.store.base import IndexData, Store
+from ragline.types import Hit, SearchFilters, SearchMode
+
+MODES: tuple[SearchMode, ...] = ("bm25", "dense", "hybrid")
+
+
+@dataclass(frozen=True, slots=True)
+class RankedIds:
+    """A ranking before chunks are fetched: row ids into the collection index, with scores."""
+
+    chunk_ids: list[str]
+    doc_ids: list[str]
+    scores: list[float]
+    per_mode: list[dict[str, float]]
+
+
+class _CollectionIndex:
+    def __init__(self, data: IndexData, analyzer: Analyzer, settings: Settings) -> None:
+        r = settings.retrieval
+        self.version = data.version
+        self.chunk_ids = data.chunk_ids
+        self.doc_ids = data.doc_ids
+        self.row_of = {cid: i for i, cid in enumerate(data.chunk_ids)}
+        self.bm25 = BM25Index(data, analyzer, k1=r.bm25_k1, b=r.bm25_b)
+        self.embeddings = data.embeddings
+
+    @property
+    def size(self) -> int:
+        return len(self.chunk_ids)
+
+
+class Retriever:
+    """BM25 / dense / hybrid search with filters and a reranking slot."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        embedder: Embedder | Callable[[], Embedder] | None = None,
+        reranker: Reranker | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.analyzer = Analyzer(
+            settings.retrieval.bm25_stemmer, settings.retrieval.bm25_stopwords
+        )
+        self._embedder_arg = embedder
+        self._embedder: Embedder | None = None
+        self.reranker: Reranker = reranker or NoopReranker()
+        self._indexes: dict[str, _CollectionIndex] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            arg = self._embedder_arg
+            if arg is None:
+                self._embedder = get_embedder(self.settings.embedder)
+            elif isinstance(arg, Embedder):
+                self._embedder = arg
+            else:
+                self._embedder = arg()
+        return self._embedder
+
+    def index(self, collection: str) -> _CollectionIndex:
+        """The in-memory index of ``collection``, rebuilt only if the store changed."""
+        version = self.store.collection_version(collection)
+        cached = self._indexes.get(collection)
+        if cached is not None and cached.version == version:
+            return cached
+        with self._lock:
+            cached = self._indexes.get(collection)
+            if cached is None or cached.version != version:
+                cached = _CollectionIndex(self.store.load_index(collection), self.analyzer, self.settings)
+                self._indexes[collection] = cached
+        return cached
+
+    def _mask(self, collection: str, idx: _CollectionIndex, filters: SearchFilters | None):
+        if filters is None or filters.empty:
+            return None
+        allowed = self.store.filter_chunk_ids(collection, filters)
+        mask = np.zeros(idx.size, dtype=bool)
+        rows = [idx.row_of[c] for c in allowed if c in idx.row_of]
+        mask[rows] = True
+        return mask
+
+    def _check(self, query: str, mode: str, k: int) -> None:
+        if not query or not query.strip():
+            raise InvalidQueryError("the query is empty", hint="give some words to search for")
+        if mode not in MODES:
+            raise InvalidQueryError(f"unknown search mode {mode!r}", hint=f"use one of {MODES}")
+        if k <= 0:
+            raise InvalidQueryError(f"k must be positive, got {k}")
+
+    def _check_embedder(self, collection: str, idx: _CollectionIndex) -> None:
+        stored = self.store.embedder_of(collection)
+        if stored and stored != self.embedder.name:
+            raise ConfigError(
+                f"collection {collection!r} was embedded with {stored!r} but the configured "
+                f"embedder is {self.embedder.name!r}",
+                hint="re-ingest the collection into a new name, or configure the same embedder",
+            )
+        if idx.embeddings.shape[0] != idx.size:
+            raise ConfigError(f"collection {collection!r} has chunks without embeddings")
+
+    def rank(
+        self,
+        queries: Sequence[str],
+        *,
+        collection: str,
+        mode: SearchMode = "hybrid",
+        k: int = 10,
+        filters: SearchFilters | None = None,
+    ) -> list[RankedIds]:
+        """Rank chunks for each query without fetching their text (fast path, batch-friendly)."""
+        for q in queries:
+            self._check(q, mode, k)
+        idx = self.index(collection)
+        mask = self._mask(collection, idx, filters)
+        r = self.settings.retrieval
+        depth = max(k, r.candidates) if mode == "hybrid" else k
+        qvecs = None
+        if mode in ("dense", "hybrid") and idx.size:
+            self._check_embedder(collection, idx)
+            qvecs = self.embedder.embed(list(queries))
+        out: list[RankedIds] = []
+        for qi, query in enumerate(queries):
+            lists: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            if mode in ("bm25", "hybrid"):
+                s = idx.bm25.score(query)
+                m = s > 0 if mask is None else (mask & (s > 0))
+                lists["bm25"] = top_k(s, depth, m)
+            if mode in ("dense", "hybrid") and qvecs is not None:
+                s = idx.embeddings @ qvecs[qi]
+                lists["dense"] = top_k(s, depth, mask)
+            if mode == "hybrid":
+                rows, scores, parts = fuse(
+                    lists,
+                    k=k,
+                    method=r.fusion,
+                    rrf_k=r.rrf_k,
+                    weights={"bm25": r.bm25_weight, "dense": r.dense_weight},
+                )
+            else:
+                rows_arr, scores_arr = lists.get(mode, (np.zeros(0, np.int64), np.zeros(0)))
+                rows = rows_arr[:k].tolist()
+                scores = [float(x) for x in scores_arr[:k]]
+                parts = [{mode: s} for s in scores]
+            out.append(
+                RankedIds(
+                    chunk_ids=[idx.chunk_ids[i] for i in rows],
+                    doc_ids=[idx.doc_ids[i] for i in rows],
+                    scores=scores,
+                    per_mode=parts,
+                )
+            )
+        return out
+
+    def search(
+        self,
+        query: str,
+        *,
+        collection: str,
+        mode: SearchMode = "hybrid",
+        k: int = 10,
+        filters: SearchFilters | None = None,
+    ) -> list[Hit]:
+        """Ranked chunks for ``query``, best first, after the reranking slot."""
+        (ranked,) = self.rank([query], collection=collection, mode=mode, k=k, filters=filters)
+        return self.hits(query, ranked, collection=collection, mode=mode, k=k)
+
+    def hits(
+        self, query: str, ranked: RankedIds, *, collection: str, mode: SearchMode, k: int
+    ) -> list[Hit]:
+        chunks = {c.id: c for c in self.store.get_chunks(collection, ranked.chunk_ids)}
+        hits = [
+            Hit(chunk=chunks[cid], score=score, rank=i + 1, mode=mode, scores=parts)
+            for i, (cid, score, parts) in enumerate(
+                zip(ranked.chunk_ids, ranked.scores, ranked.per_mode, strict=True)
+            )
+            if cid in chunks
+        ]
+        return self.reranker.rerank(query, hits, k)
