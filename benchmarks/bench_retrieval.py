@@ -68,7 +68,11 @@ def main() -> None:
     data = bench_data() / "beir-scifact"
     corpus, test_queries, qrels = load_beir(data)
     settings = load_settings()
-    results: dict = {"dataset": "beir-scifact", "documents": len(corpus), "queries": len(test_queries)}
+    results: dict = {
+        "dataset": "beir-scifact",
+        "documents": len(corpus),
+        "queries": len(test_queries),
+    }
 
     # --- embedding model alone -------------------------------------------------------------
     t = time.perf_counter()
@@ -141,8 +145,10 @@ def main() -> None:
     ids = [d["_id"] for d in corpus]
     t = time.perf_counter()
     model = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
-    model.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False),
-                show_progress=False)
+    model.index(
+        bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False),
+        show_progress=False,
+    )
     bm25s_index_s = time.perf_counter() - t
     t = time.perf_counter()
     for _ in range(reps):
@@ -166,8 +172,11 @@ def main() -> None:
         for q in subset:
             okapi.get_top_n([stemmer.stemWord(w) for w in q.lower().split()], ids, n=10)
         bm25_ref["rank_bm25"] = {"qps": len(subset) / (time.perf_counter() - t)}
-    results["bm25_throughput"] = {"ragline_qps": ragline_qps, **bm25_ref,
-                                  "ratio_to_bm25s": ragline_qps / bm25s_qps}
+    results["bm25_throughput"] = {
+        "ragline_qps": ragline_qps,
+        **bm25_ref,
+        "ratio_to_bm25s": ragline_qps / bm25s_qps,
+    }
     rag.close()
 
     # --- cold start of the CLI --------------------------------------------------------------
@@ -178,8 +187,20 @@ def main() -> None:
         for _ in range(3):
             t = time.perf_counter()
             subprocess.run(
-                [exe, "search", "vitamin D and bone density", "-c", "scifact", "-m", mode, "-k", "5"],
-                check=True, capture_output=True, env=os.environ.copy(),
+                [
+                    exe,
+                    "search",
+                    "vitamin D and bone density",
+                    "-c",
+                    "scifact",
+                    "-m",
+                    mode,
+                    "-k",
+                    "5",
+                ],
+                check=True,
+                capture_output=True,
+                env=os.environ.copy(),
             )
             times.append(time.perf_counter() - t)
         cold[mode] = median(times)
@@ -191,17 +212,23 @@ def main() -> None:
     print(f"{'mode':<8} {'nDCG@10':>8} {'R@100':>7} {'p50 ms':>8} {'p95 ms':>8}")
     for mode in ("bm25", "dense", "hybrid"):
         q, lat = quality[mode], latency[mode]
-        print(f"{mode:<8} {q['ndcg@10']:8.4f} {q['recall@100']:7.4f} "
-              f"{lat['p50_ms']:8.2f} {lat['p95_ms']:8.2f}")
+        print(
+            f"{mode:<8} {q['ndcg@10']:8.4f} {q['recall@100']:7.4f} "
+            f"{lat['p50_ms']:8.2f} {lat['p95_ms']:8.2f}"
+        )
     b = bm25_ref["bm25s"]
     print(f"{'bm25s':<8} {b['ndcg@10']:8.4f} {b['recall@100']:7.4f}   (reference)")
     ing = results["ingest"]
-    print(f"\ningest: {ing['documents']} docs, {ing['chunks']} chunks in {ing['seconds']:.1f} s "
-          f"= {ing['docs_per_s']:.1f} docs/s, {ing['chunks_per_s']:.1f} chunks/s; "
-          f"embedder alone {emb_rate:.1f} chunks/s; unchanged re-ingest {reingest_s:.2f} s")
-    print(f"BM25 queries/s (top-10, single thread, incl. tokenizing): ragline {ragline_qps:,.0f}, "
-          f"bm25s {bm25s_qps:,.0f} (ratio {ragline_qps / bm25s_qps:.2f})"
-          + (f", rank_bm25 {bm25_ref['rank_bm25']['qps']:,.1f}" if "rank_bm25" in bm25_ref else ""))
+    print(
+        f"\ningest: {ing['documents']} docs, {ing['chunks']} chunks in {ing['seconds']:.1f} s "
+        f"= {ing['docs_per_s']:.1f} docs/s, {ing['chunks_per_s']:.1f} chunks/s; "
+        f"embedder alone {emb_rate:.1f} chunks/s; unchanged re-ingest {reingest_s:.2f} s"
+    )
+    print(
+        f"BM25 queries/s (top-10, single thread, incl. tokenizing): ragline {ragline_qps:,.0f}, "
+        f"bm25s {bm25s_qps:,.0f} (ratio {ragline_qps / bm25s_qps:.2f})"
+        + (f", rank_bm25 {bm25_ref['rank_bm25']['qps']:,.1f}" if "rank_bm25" in bm25_ref else "")
+    )
     print(f"cold start `ragline search`: bm25 {cold['bm25']:.2f} s, hybrid {cold['hybrid']:.2f} s")
     write_results("retrieval", results)
 

@@ -20,7 +20,14 @@ from ragline.retrieve.rerank import Reranker
 from ragline.retrieve.retriever import RankedIds, Retriever
 from ragline.store import open_store
 from ragline.store.base import Store
-from ragline.types import CollectionInfo, CollectionStats, Hit, IngestReport, SearchFilters, SearchMode
+from ragline.types import (
+    CollectionInfo,
+    CollectionStats,
+    Hit,
+    IngestReport,
+    SearchFilters,
+    SearchMode,
+)
 
 
 class Ragline:
@@ -137,7 +144,9 @@ class Ragline:
         self.store.delete_collection(collection)
 
 
-def read_queries(path: Path, id_field: str = "_id", text_field: str = "text") -> list[tuple[str, str]]:
+def read_queries(
+    path: Path, id_field: str = "_id", text_field: str = "text"
+) -> list[tuple[str, str]]:
     """Queries from a JSONL file (BEIR ``queries.jsonl``: ``{"_id": ..., "text": ...}``)."""
     queries: list[tuple[str, str]] = []
     try:

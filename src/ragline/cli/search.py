@@ -63,13 +63,10 @@ def search(
     if not hits:
         typer.echo("no results")
         return
-    console = Console()
     for h in hits:
-        console.print(
-            f"[bold]{h.rank:>2}.[/] [cyan]{h.score:.4f}[/]  {h.chunk.location}", highlight=False
-        )
+        typer.echo(f"{h.rank:>2}. {h.score:.4f}  {h.chunk.location}")
         snippet = textwrap.shorten(" ".join(h.chunk.text.split()), width=300)
-        console.print(textwrap.indent(textwrap.fill(snippet, 96), "    "), highlight=False)
+        typer.echo(textwrap.indent(textwrap.fill(snippet, 96), "    "))
 
 
 def _batch(
@@ -84,7 +81,10 @@ def _batch(
     qs = read_queries(queries_path)
     out = output.open("w", encoding="utf-8") if output else sys.stdout
     try:
-        with open_api() as rag, Progress(console=Console(stderr=True), disable=output is None) as bar:
+        with (
+            open_api() as rag,
+            Progress(console=Console(stderr=True), disable=output is None) as bar,
+        ):
             task = bar.add_task("searching", total=len(qs))
             for qid, ranked in rag.search_batch(
                 qs, collection=collection, mode=mode, k=k, source=source, metadata=metadata

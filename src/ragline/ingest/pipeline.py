@@ -77,6 +77,7 @@ def discover(
             continue
         explicit = root.is_file()
         for p, rel in candidates:
+
             def matches(globs: Sequence[str], rel: str = rel, name: str = p.name) -> bool:
                 return any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(name, g) for g in globs)
 

@@ -118,9 +118,7 @@ class OnnxMiniLMEmbedder:
         return len(self._counter.encode(text, add_special_tokens=False).ids)
 
     def count_tokens_batch(self, texts: list[str]) -> list[int]:
-        return [
-            len(e.ids) for e in self._counter.encode_batch(texts, add_special_tokens=False)
-        ]
+        return [len(e.ids) for e in self._counter.encode_batch(texts, add_special_tokens=False)]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -25,6 +25,7 @@ class BM25Index:
         self.analyzer = analyzer
         self.size = n = len(data.chunk_ids)
         self._vocab = data.vocabulary
+        self._row_of: dict[str, int] = {}
         if n == 0 or data.term_ids.size == 0:
             self._local = np.zeros(0, dtype=np.int64)
             self._global_ids = np.zeros(0, dtype=np.int64)
@@ -50,20 +51,16 @@ class BM25Index:
         np.cumsum(np.bincount(local, minlength=global_ids.size), out=self._indptr[1:])
         self._global_ids = global_ids
         self.avgdl = float(avgdl)
+        # term -> row, for the terms of this collection only.
+        row_of_gid = {int(g): i for i, g in enumerate(global_ids.tolist())}
+        self._row_of = {t: row_of_gid[g] for t, g in self._vocab.items() if g in row_of_gid}
 
     def _rows(self, terms: list[str]) -> list[int]:
-        rows = []
-        for t in terms:
-            gid = self._vocab.get(t)
-            if gid is None:
-                continue
-            pos = int(np.searchsorted(self._global_ids, gid))
-            if pos < self._global_ids.size and self._global_ids[pos] == gid:
-                rows.append(pos)
-        return rows
+        row_of = self._row_of
+        return [row_of[t] for t in terms if t in row_of]
 
     def score(self, query: str) -> np.ndarray:
-        """BM25 score of every chunk (float32, length ``size``)."""
+        """BM25 score of every chunk (length ``size``)."""
         rows = self._rows(self.analyzer.terms(query))
         if not rows or self.size == 0:
             return np.zeros(self.size, dtype=np.float32)
@@ -76,10 +73,12 @@ class BM25Index:
         sl = [slice(ip[r], ip[r + 1]) for r in rows]
         docs = np.concatenate([self._docs[s] for s in sl])
         vals = np.concatenate([self._scores[s] for s in sl])
-        return np.bincount(docs, weights=vals, minlength=self.size).astype(np.float32)
+        return np.bincount(docs, weights=vals, minlength=self.size)
 
 
-def top_k(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def top_k(
+    scores: np.ndarray, k: int, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices and scores of the ``k`` best entries (ties broken by index), best first.
 
     ``mask`` (bool) limits the candidates; entries with score ``-inf`` are dropped.
@@ -89,10 +88,7 @@ def top_k(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[n
     k = min(k, scores.size)
     if k <= 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    if k < scores.size:
-        idx = np.argpartition(-scores, k - 1)[:k]
-    else:
-        idx = np.arange(scores.size)
+    idx = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
     idx = idx[np.lexsort((idx, -scores[idx]))]
     keep = np.isfinite(scores[idx])
     return idx[keep], scores[idx][keep]

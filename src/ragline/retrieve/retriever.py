@@ -64,9 +64,7 @@ class Retriever:
     ) -> None:
         self.store = store
         self.settings = settings
-        self.analyzer = Analyzer(
-            settings.retrieval.bm25_stemmer, settings.retrieval.bm25_stopwords
-        )
+        self.analyzer = Analyzer(settings.retrieval.bm25_stemmer, settings.retrieval.bm25_stopwords)
         self._embedder_arg = embedder
         self._embedder: Embedder | None = None
         self.reranker: Reranker = reranker or NoopReranker()
@@ -94,7 +92,9 @@ class Retriever:
         with self._lock:
             cached = self._indexes.get(collection)
             if cached is None or cached.version != version:
-                cached = _CollectionIndex(self.store.load_index(collection), self.analyzer, self.settings)
+                cached = _CollectionIndex(
+                    self.store.load_index(collection), self.analyzer, self.settings
+                )
                 self._indexes[collection] = cached
         return cached
 

@@ -133,7 +133,9 @@ class SQLiteStore:
                       (SELECT COUNT(*) FROM chunks k WHERE k.collection_id = c.id)
                FROM collections c ORDER BY c.name"""
         )
-        return [CollectionInfo(name=r[0], created_at=r[1], documents=r[2], chunks=r[3]) for r in rows]
+        return [
+            CollectionInfo(name=r[0], created_at=r[1], documents=r[2], chunks=r[3]) for r in rows
+        ]
 
     def delete_collection(self, name: str) -> None:
         cid = self._collection_id(name)
@@ -152,7 +154,8 @@ class SQLiteStore:
     def documents(self, collection: str) -> dict[str, StoredDocument]:
         cid = self._collection_id(collection)
         rows = self._query(
-            "SELECT key, id, source, content_hash, file_hash FROM documents WHERE collection_id = ?",
+            "SELECT key, id, source, content_hash, file_hash FROM documents "
+            "WHERE collection_id = ?",
             (cid,),
         )
         return {r[0]: StoredDocument(*r) for r in rows}
@@ -169,7 +172,9 @@ class SQLiteStore:
         """Ids for ``terms``, adding unknown ones (ids never change once given)."""
         missing = [t for t in terms if t not in self._term_cache]
         if missing:
-            conn.executemany("INSERT OR IGNORE INTO terms (term) VALUES (?)", [(t,) for t in missing])
+            conn.executemany(
+                "INSERT OR IGNORE INTO terms (term) VALUES (?)", [(t,) for t in missing]
+            )
             for start in range(0, len(missing), _MAX_PARAMS):
                 part = missing[start : start + _MAX_PARAMS]
                 marks = ",".join("?" * len(part))
@@ -202,8 +207,17 @@ class SQLiteStore:
                            title=excluded.title, content_hash=excluded.content_hash,
                            file_hash=excluded.file_hash, metadata=excluded.metadata,
                            ingested_at=excluded.ingested_at""",
-                    (doc_id, cid, w.key, w.source, w.title, w.content_hash, w.file_hash,
-                     json.dumps(w.metadata, default=str), now),
+                    (
+                        doc_id,
+                        cid,
+                        w.key,
+                        w.source,
+                        w.title,
+                        w.content_hash,
+                        w.file_hash,
+                        json.dumps(w.metadata, default=str),
+                        now,
+                    ),
                 )
                 rows = []
                 for chunk, vec, tf in zip(w.chunks, w.embeddings, w.term_freqs, strict=True):
@@ -211,12 +225,25 @@ class SQLiteStore:
                     freqs = np.fromiter(tf.values(), dtype=np.int32, count=len(tf))
                     vec = np.asarray(vec, dtype=np.float32)
                     dim = vec.shape[0]
-                    rows.append((
-                        chunk.id, doc_id, cid, chunk.ordinal, chunk.text,
-                        json.dumps(list(chunk.heading_path)), chunk.page, chunk.char_start,
-                        chunk.char_end, chunk.token_count, json.dumps(chunk.metadata, default=str),
-                        int(freqs.sum()), ids.tobytes(), freqs.tobytes(), vec.tobytes(),
-                    ))
+                    rows.append(
+                        (
+                            chunk.id,
+                            doc_id,
+                            cid,
+                            chunk.ordinal,
+                            chunk.text,
+                            json.dumps(list(chunk.heading_path)),
+                            chunk.page,
+                            chunk.char_start,
+                            chunk.char_end,
+                            chunk.token_count,
+                            json.dumps(chunk.metadata, default=str),
+                            int(freqs.sum()),
+                            ids.tobytes(),
+                            freqs.tobytes(),
+                            vec.tobytes(),
+                        )
+                    )
                 conn.executemany(
                     """INSERT INTO chunks (id, document_id, collection_id, ordinal, text,
                            heading_path, page, char_start, char_end, token_count, metadata,
@@ -273,9 +300,11 @@ class SQLiteStore:
                     "WHERE k.collection_id = ? ORDER BY k.seq",
                     (cid,),
                 ).fetchall()
-                if not self._term_cache or len(self._term_cache) < self._conn.execute(
-                    "SELECT COUNT(*) FROM terms"
-                ).fetchone()[0]:
+                if (
+                    not self._term_cache
+                    or len(self._term_cache)
+                    < self._conn.execute("SELECT COUNT(*) FROM terms").fetchone()[0]
+                ):
                     self._term_cache = dict(
                         (t, i) for i, t in self._conn.execute("SELECT id, term FROM terms")
                     )
@@ -324,9 +353,19 @@ class SQLiteStore:
             for r in rows:
                 metadata = {**json.loads(r[12]), **json.loads(r[11])}
                 found[r[0]] = Chunk(
-                    id=r[0], document_id=r[1], ordinal=r[2], text=r[3], source=r[4], title=r[5],
-                    heading_path=tuple(json.loads(r[6])), page=r[7], char_start=r[8],
-                    char_end=r[9], token_count=r[10], metadata=metadata, document_key=r[13],
+                    id=r[0],
+                    document_id=r[1],
+                    ordinal=r[2],
+                    text=r[3],
+                    source=r[4],
+                    title=r[5],
+                    heading_path=tuple(json.loads(r[6])),
+                    page=r[7],
+                    char_start=r[8],
+                    char_end=r[9],
+                    token_count=r[10],
+                    metadata=metadata,
+                    document_key=r[13],
                 )
         return [found[i] for i in chunk_ids if i in found]
 
@@ -373,6 +412,13 @@ class SQLiteStore:
             if p.exists():
                 size += p.stat().st_size
         return CollectionStats(
-            name=collection, documents=docs, chunks=chunks, tokens=tokens, vocabulary=vocabulary,
-            embedding_dim=emb_dim, embedder=embedder, sources=sources, database_bytes=size,
+            name=collection,
+            documents=docs,
+            chunks=chunks,
+            tokens=tokens,
+            vocabulary=vocabulary,
+            embedding_dim=emb_dim,
+            embedder=embedder,
+            sources=sources,
+            database_bytes=size,
         )

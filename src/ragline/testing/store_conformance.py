@@ -105,14 +105,16 @@ class StoreConformance:
 
     def test_write_and_read_back(self, store: Store) -> None:
         store.create_collection("c")
-        w = make_write("alpha", ["red apple pie", "green apple tart"], metadata={"suffix": ".md", "lang": "en"})
+        w = make_write(
+            "alpha", ["red apple pie", "green apple tart"], metadata={"suffix": ".md", "lang": "en"}
+        )
         store.write_documents("c", [w])
         docs = store.documents("c")
         assert set(docs) == {"alpha"}
         assert docs["alpha"].content_hash == w.content_hash
         assert docs["alpha"].file_hash == "file-alpha"
         ids = [c.id for c in w.chunks]
-        got = store.get_chunks("c", list(reversed(ids)) + ["missing"])
+        got = store.get_chunks("c", [*reversed(ids), "missing"])
         assert [c.id for c in got] == list(reversed(ids))
         first = next(c for c in got if c.ordinal == 0)
         assert first.text == "red apple pie"
@@ -135,7 +137,10 @@ class StoreConformance:
         np.testing.assert_allclose(idx.embeddings[row], w1.embeddings[0], rtol=1e-6)
         lo, hi = idx.indptr[row], idx.indptr[row + 1]
         inverse = {v: k for k, v in idx.vocabulary.items()}
-        got = {inverse[int(t)]: int(f) for t, f in zip(idx.term_ids[lo:hi], idx.tfs[lo:hi], strict=True)}
+        got = {
+            inverse[int(t)]: int(f)
+            for t, f in zip(idx.term_ids[lo:hi], idx.tfs[lo:hi], strict=True)
+        }
         assert got == {"x": 1, "y": 2}
         assert idx.lengths[row] == 3
 
@@ -162,7 +167,9 @@ class StoreConformance:
         store.write_documents("c1", [make_write("a", ["apple"])])
         store.write_documents("c2", [make_write("a", ["banana"], seed=3)])
         assert store.load_index("c1").chunk_ids != store.load_index("c2").chunk_ids or True
-        assert [c.text for c in store.get_chunks("c1", store.load_index("c1").chunk_ids)] == ["apple"]
+        assert [c.text for c in store.get_chunks("c1", store.load_index("c1").chunk_ids)] == [
+            "apple"
+        ]
         store.delete_collection("c2")
         assert len(store.load_index("c1").chunk_ids) == 1
 
@@ -184,8 +191,12 @@ class StoreConformance:
 
     def test_filters(self, store: Store) -> None:
         store.create_collection("c")
-        a = make_write("a", ["one", "two"], source="/docs/a.md", metadata={"suffix": ".md", "team": "x"})
-        b = make_write("b", ["three"], source="/docs/sub/b.pdf", metadata={"suffix": ".pdf", "team": "y"})
+        a = make_write(
+            "a", ["one", "two"], source="/docs/a.md", metadata={"suffix": ".md", "team": "x"}
+        )
+        b = make_write(
+            "b", ["three"], source="/docs/sub/b.pdf", metadata={"suffix": ".pdf", "team": "y"}
+        )
         store.write_documents("c", [a, b])
         all_ids = {c.id for c in a.chunks + b.chunks}
         assert store.filter_chunk_ids("c", SearchFilters()) == all_ids
