@@ -1,0 +1,33 @@
+"""The public surface: ``ragline.__all__`` and the error tree."""
+
+from __future__ import annotations
+
+import inspect
+
+import ragline
+from ragline import errors
+
+
+def test_all_is_exactly_the_public_api():
+    public = {n for n in dir(ragline) if not n.startswith("_")} - {
+        # submodules are reachable as attributes once imported; they are not API names
+        n for n, v in vars(ragline).items() if inspect.ismodule(v)
+    }
+    assert set(ragline.__all__) - {"__version__"} == public
+
+
+def test_every_error_derives_from_the_base_and_is_drawn_in_the_docstring():
+    classes = [
+        v for v in vars(errors).values() if inspect.isclass(v) and issubclass(v, Exception)
+    ]
+    assert set(errors.__all__) == {c.__name__ for c in classes}
+    for cls in classes:
+        assert issubclass(cls, errors.RaglineError)
+        assert cls.__name__ in errors.__doc__, f"{cls.__name__} missing from the tree drawing"
+
+
+def test_errors_carry_hints():
+    e = errors.CollectionNotFoundError("x")
+    assert "ragline collections" in str(e) and e.exit_code == 5 and e.http_status == 404
+    e = errors.FileTooLargeError("a.txt", "too big", hint="raise the limit")
+    assert e.source == "a.txt" and "raise the limit" in str(e)
