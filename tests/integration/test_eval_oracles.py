@@ -63,11 +63,37 @@ def test_ifeval_reproduces_the_papers_gpt4_scores() -> None:
     }
     for name, paper in PAPER_GPT4.items():
         assert got[name] == pytest.approx(paper, abs=0.5), (name, got)
-    # pin this implementation's exact counts so that any drift is noticed
+    # This implementation's exact counts: 417/541, 698/834, 431/541, 714/834.
     assert round(report.strict.prompt_accuracy * 541) == 417
     assert round(report.strict.instruction_accuracy * 834) == 698
     assert round(report.loose.prompt_accuracy * 541) == 431
     assert round(report.loose.instruction_accuracy * 834) == 714
+
+    # The gap to the paper is fully explained by two instructions that the reference code
+    # of the paper's time scored at random: keywords:letter_frequency with a non-ASCII-letter
+    # "letter" ('#' in key 1122, '!' in key 1129) made it draw a random letter instead. The
+    # paper's run scored one of them as failed in strict mode and both in loose mode; with
+    # those outcomes, every other decision of ours gives the paper's four numbers exactly.
+    random_in_paper = {1122, 1129}
+    strict = [list(o.strict) for o in report.outcomes]
+    loose = [list(o.loose) for o in report.outcomes]
+    positions = {}
+    for n, outcome in enumerate(report.outcomes):
+        if outcome.key in random_in_paper:
+            i = outcome.instruction_ids.index("keywords:letter_frequency")
+            positions[outcome.key] = (n, i)
+            assert strict[n][i] and loose[n][i]  # the character really is there often enough
+            loose[n][i] = False
+    n, i = positions[1122]
+    strict[n][i] = False
+    exact = {
+        "prompt_strict": 100 * sum(all(f) for f in strict) / 541,
+        "inst_strict": 100 * sum(map(sum, strict)) / 834,
+        "prompt_loose": 100 * sum(all(f) for f in loose) / 541,
+        "inst_loose": 100 * sum(map(sum, loose)) / 834,
+    }
+    for name, paper in PAPER_GPT4.items():
+        assert round(exact[name], 2) == paper, (name, exact)
 
 
 # --- LLMFAO rankings ------------------------------------------------------------------
