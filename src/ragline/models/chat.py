@@ -1,0 +1,443 @@
+"""The chat-model contract shared by every provider: typed requests, results and errors.
+
+A :class:`ChatModel` answers a list of chat messages four ways: ``generate`` / ``agenerate``
+return one :class:`ChatResult`; ``stream`` / ``astream`` yield :class:`TokenDelta` events and
+end with exactly one :class:`StreamDone` that carries the full result (usage included).
+
+Providers (``ragline.models.llamacpp``, ``ragline.models.openai_compat``) raise only
+:class:`ragline.errors.ModelError` subclasses. The transient ones (worth a retry) are
+:class:`ModelUnavailableError` and :class:`ModelTimeoutError` and their subclasses here;
+:func:`is_transient` and :func:`retry_after_of` are what the gateway's retry loop asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
+
+from ragline.errors import ConfigError, ModelError, ModelTimeoutError, ModelUnavailableError
+
+#: A prompt: a plain user message, or OpenAI-style ``{"role": ..., "content": ...}`` dicts.
+Messages: TypeAlias = str | Sequence[Mapping[str, Any]]
+
+ROLES = frozenset({"system", "user", "assistant", "tool"})
+
+
+def normalize_messages(messages: Messages) -> list[dict[str, str]]:
+    """Return ``messages`` as a fresh list of ``{"role", "content"}`` dicts, validated."""
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    out: list[dict[str, str]] = []
+    for i, m in enumerate(messages):
+        role, content = m.get("role"), m.get("content")
+        if role not in ROLES or not isinstance(content, str):
+            raise ConfigError(
+                f"message {i} is not a chat message: {dict(m)!r}",
+                hint=f"use {{'role': one of {sorted(ROLES)}, 'content': str}}",
+            )
+        out.append({"role": str(role), "content": content})
+    if not out:
+        raise ConfigError("no messages to send", hint="pass a prompt string or a message list")
+    return out
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    """How to decode. ``None`` in ``top_k`` / ``min_p`` / ``seed`` means the provider default.
+
+    ``json_schema`` asks for constrained decoding (a llama.cpp grammar, or ``response_format``
+    on an OpenAI-compatible server); ``logprobs`` asks for token log-probabilities, which
+    fill :attr:`ChatResult.logprob_mean`; ``timeout_s`` bounds the whole call.
+    """
+
+    temperature: float = 0.2
+    top_p: float = 0.95
+    top_k: int | None = None
+    min_p: float | None = None
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    logprobs: bool = False
+    json_schema: Mapping[str, Any] | None = None
+    timeout_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stop, str):  # a lone string is one stop sequence, not its chars
+            object.__setattr__(self, "stop", (self.stop,))
+        else:
+            object.__setattr__(self, "stop", tuple(self.stop))
+        problems = []
+        if not 0.0 <= self.temperature <= 5.0:
+            problems.append("temperature must be in [0, 5]")
+        if not 0.0 < self.top_p <= 1.0:
+            problems.append("top_p must be in (0, 1]")
+        if self.top_k is not None and self.top_k < 0:
+            problems.append("top_k must be >= 0")
+        if self.min_p is not None and not 0.0 <= self.min_p <= 1.0:
+            problems.append("min_p must be in [0, 1]")
+        if self.max_tokens < 1:
+            problems.append("max_tokens must be >= 1")
+        if any(not s for s in self.stop):
+            problems.append("stop sequences must be non-empty")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            problems.append("timeout_s must be > 0")
+        if problems:
+            raise ConfigError("invalid sampling parameters: " + "; ".join(problems))
+
+    def with_(self, **changes: Any) -> SamplingParams:
+        """A copy with ``changes`` applied (unknown names raise :class:`ConfigError`)."""
+        unknown = set(changes) - set(self.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(
+                f"unknown sampling parameter(s): {', '.join(sorted(unknown))}",
+                hint=f"known: {', '.join(self.__dataclass_fields__)}",
+            )
+        return replace(self, **changes)
+
+
+def resolve_params(params: SamplingParams | None, overrides: Mapping[str, Any]) -> SamplingParams:
+    """``params`` (or the defaults) with keyword ``overrides`` applied."""
+    base = params if params is not None else SamplingParams()
+    return base.with_(**overrides) if overrides else base
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens a call consumed. ``estimated`` is set when the provider reported none."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.estimated or other.estimated,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "estimated": self.estimated,
+        }
+
+
+def sum_usage(usages: Iterable[Usage]) -> Usage:
+    total = Usage()
+    for u in usages:
+        total = total + u
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try of one model: which, how long, and why it failed (``error`` None: it worked)."""
+
+    model: str
+    duration_s: float
+    error: str | None = None
+    error_type: str | None = None
+    status_code: int | None = None
+    #: What the model said, when it answered but the answer was unusable (structured output).
+    output: str | None = None
+
+    @classmethod
+    def failed(cls, model: str, exc: BaseException, duration_s: float) -> Attempt:
+        message = exc.message if isinstance(exc, ModelError) else str(exc)
+        return cls(
+            model=model,
+            duration_s=duration_s,
+            error=message,
+            error_type=type(exc).__name__,
+            status_code=getattr(exc, "status_code", None),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    """A finished generation. ``cost`` is in USD from the price table (None: no price known).
+
+    ``ttft_s`` is the time to the first token (None where the provider did not stream);
+    ``logprob_mean`` the mean token log-probability (None unless requested and available);
+    ``candidates`` the other results when several samples were drawn (best-of-N).
+    """
+
+    text: str
+    usage: Usage
+    model: str
+    finish_reason: str = "stop"
+    cost: float | None = None
+    logprob_mean: float | None = None
+    ttft_s: float | None = None
+    duration_s: float = 0.0
+    attempts: tuple[Attempt, ...] = ()
+    candidates: tuple[ChatResult, ...] = ()
+
+    def replace(self, **changes: Any) -> ChatResult:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "usage": self.usage.to_dict(),
+            "model": self.model,
+            "finish_reason": self.finish_reason,
+            "cost": self.cost,
+            "logprob_mean": self.logprob_mean,
+            "ttft_s": self.ttft_s,
+            "duration_s": self.duration_s,
+            "attempts": [a.to_dict() for a in self.attempts],
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TokenDelta:
+    """A piece of generated text, in order (usually one token)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDone:
+    """The last event of every stream: the whole result, with usage and timings."""
+
+    result: ChatResult
+
+
+StreamEvent: TypeAlias = TokenDelta | StreamDone
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """What every chat provider (and the :class:`~ragline.models.gateway.Gateway`) offers.
+
+    ``overrides`` are :class:`SamplingParams` fields applied on top of ``params``.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def generate(
+        self, messages: Messages, params: SamplingParams | None = None, **overrides: Any
+    ) -> ChatResult: ...
+
+    async def agenerate(
+        self, messages: Messages, params: SamplingParams | None = None, **overrides: Any
+    ) -> ChatResult: ...
+
+    def stream(
+        self, messages: Messages, params: SamplingParams | None = None, **overrides: Any
+    ) -> Iterator[StreamEvent]: ...
+
+    def astream(
+        self, messages: Messages, params: SamplingParams | None = None, **overrides: Any
+    ) -> AsyncIterator[StreamEvent]: ...
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ProviderServerError(ModelUnavailableError):
+    """HTTP 5xx or 429 (or 408) from a server: transient. ``retry_after`` in seconds, if sent."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.retry_after = retry_after
+        super().__init__(message, hint=hint)
+
+
+class MalformedResponseError(ModelUnavailableError):
+    """The server answered with something that is not a valid chat completion."""
+
+
+class StreamInterruptedError(ModelUnavailableError):
+    """A stream ended before its final event (connection dropped mid-response)."""
+
+
+class RequestRejectedError(ModelError):
+    """The provider refused the request itself (HTTP 4xx other than 408/429): not retried."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, hint: str | None = None):
+        self.status_code = status_code
+        super().__init__(message, hint=hint)
+
+
+class ContextLengthError(ModelError):
+    """The prompt does not fit the model's context window."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a retry of the same model may succeed."""
+    return isinstance(exc, ModelUnavailableError | ModelTimeoutError)
+
+
+def retry_after_of(exc: BaseException) -> float | None:
+    value = getattr(exc, "retry_after", None)
+    return float(value) if isinstance(value, int | float) else None
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class StopMatcher:
+    """Cuts generated text at the first stop sequence, holding back a possible partial match.
+
+    Feed text pieces with :meth:`push`; it returns what may be emitted now. When a stop
+    sequence completes, :attr:`stopped` turns True and nothing after it is ever returned.
+    """
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self._stops = [s for s in stops if s]
+        self._pending = ""
+        self.stopped = False
+
+    def push(self, piece: str) -> str:
+        if self.stopped:
+            return ""
+        if not self._stops:
+            return piece
+        buf = self._pending + piece
+        cut = min((i for i in (buf.find(s) for s in self._stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self.stopped = True
+            self._pending = ""
+            return buf[:cut]
+        hold = 0
+        for s in self._stops:
+            for n in range(min(len(s) - 1, len(buf)), 0, -1):
+                if buf.endswith(s[:n]):
+                    hold = max(hold, n)
+                    break
+        self._pending = buf[len(buf) - hold :] if hold else ""
+        return buf[: len(buf) - hold] if hold else buf
+
+    def flush(self) -> str:
+        """At the end of generation: the held-back text that never became a stop sequence."""
+        out, self._pending = ("" if self.stopped else self._pending), ""
+        return out
+
+
+def mean_or_none(values: Sequence[float]) -> float | None:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else None
+
+
+def collect_stream(events: Iterable[StreamEvent]) -> ChatResult:
+    """Drain a stream and return its final result."""
+    for event in events:
+        if isinstance(event, StreamDone):
+            return event.result
+    raise StreamInterruptedError("the stream ended without a final result")
+
+
+async def acollect_stream(events: AsyncIterator[StreamEvent]) -> ChatResult:
+    async for event in events:
+        if isinstance(event, StreamDone):
+            return event.result
+    raise StreamInterruptedError("the stream ended without a final result")
+
+
+_END = object()
+_T = TypeVar("_T")
+
+
+async def iterate_in_thread(
+    factory: Callable[[threading.Event], Iterator[_T]],
+) -> AsyncIterator[_T]:
+    """Run a blocking iterator in a worker thread and yield its items asynchronously.
+
+    ``factory`` receives a :class:`threading.Event` that is set when the consumer stops
+    early (break, cancellation); the iterator should check it and stop. Exceptions raised
+    in the thread are re-raised here.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    cancel = threading.Event()
+
+    def put(item: Any) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    def work() -> None:
+        try:
+            for item in factory(cancel):
+                put(("item", item))
+                if cancel.is_set():
+                    break
+        except BaseException as exc:
+            put(("error", exc))
+        finally:
+            put(("end", _END))
+
+    worker = threading.Thread(target=work, name="ragline-chat-stream", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = await queue.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        cancel.set()
+
+
+__all__ = [
+    "Attempt",
+    "ChatModel",
+    "ChatResult",
+    "ContextLengthError",
+    "MalformedResponseError",
+    "Messages",
+    "ProviderServerError",
+    "RequestRejectedError",
+    "SamplingParams",
+    "StopMatcher",
+    "StreamDone",
+    "StreamEvent",
+    "StreamInterruptedError",
+    "TokenDelta",
+    "Usage",
+    "acollect_stream",
+    "collect_stream",
+    "is_transient",
+    "iterate_in_thread",
+    "mean_or_none",
+    "normalize_messages",
+    "resolve_params",
+    "retry_after_of",
+    "sum_usage",
+]

@@ -1,0 +1,599 @@
+"""The model gateway: one :class:`ChatModel` in front of every configured model.
+
+``Gateway(settings)`` resolves model names to providers, then wraps each call in:
+
+* **retries** on transient errors (HTTP 5xx/429, connection failures, timeouts, malformed
+  replies, cut streams) with exponential backoff and jitter, honouring ``Retry-After``;
+* a **fallback chain**: when a model fails for good, the next one in
+  ``settings.gateway.fallback`` is tried;
+* **pricing** from the user's price table (never from a provider's cost field);
+* **structured output** (``generate(..., schema=T) -> T``) and **best-of-N** sampling
+  (``samples=N``: the candidate with the highest score wins, by default the mean token
+  log-probability).
+
+Model names: ``embedded`` (the configured GGUF, default SmolLM2), ``smollm2`` (always
+SmolLM2), ``llamacpp:<path.gguf>``, ``<endpoint>:<model>`` or ``<endpoint>`` for endpoints
+in ``settings.gateway.endpoints``; ``openai`` is built in (``OPENAI_API_KEY``).
+
+Failure: a single model raises its own typed error; a chain of several raises
+:class:`GenerationError`. Either way ``exc.attempts`` lists every :class:`Attempt`.
+A stream is retried or falls back only until its first token reached the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, overload, runtime_checkable
+
+import httpx
+
+from ragline.config import GatewaySettings, Settings, load_settings
+from ragline.errors import (
+    ConfigError,
+    GenerationError,
+    MissingDependencyError,
+    ModelError,
+    RaglineError,
+)
+from ragline.models.chat import (
+    Attempt,
+    ChatModel,
+    ChatResult,
+    Messages,
+    SamplingParams,
+    StreamDone,
+    StreamEvent,
+    StreamInterruptedError,
+    is_transient,
+    normalize_messages,
+    resolve_params,
+    retry_after_of,
+    sum_usage,
+)
+from ragline.models.pricing import PriceTable
+from ragline.models.structured import StructuredResult, agenerate_structured, generate_structured
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+EMBEDDED_NAMES = frozenset({"embedded", "smollm2", "llamacpp"})
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+# A model fails over to the next one on these; anything else is a bug and propagates.
+_FAILURES = (ModelError, MissingDependencyError, ConfigError)
+
+
+# --------------------------------------------------------------------------- policies
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retries per model on transient errors: ``base * 2**n`` with equal jitter, capped.
+
+    A ``Retry-After`` hint is honoured (waited at least); one longer than
+    ``max_retry_after_s`` ends the retries of that model.
+    """
+
+    max_retries: int = 2
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 8.0
+    max_retry_after_s: float = 30.0
+
+    def delay(self, retry: int, exc: BaseException, rng: random.Random) -> float | None:
+        """Seconds to wait before retry number ``retry`` (0-based), or None: give up."""
+        if retry >= self.max_retries or not is_transient(exc):
+            return None
+        cap = min(self.backoff_max_s, self.backoff_base_s * (2**retry))
+        backoff = rng.uniform(cap / 2, cap) if cap > 0 else 0.0
+        hint = retry_after_of(exc)
+        if hint is not None:
+            if hint > self.max_retry_after_s:
+                return None
+            return max(hint, backoff)
+        return backoff
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Scores a best-of-N candidate; the highest score wins."""
+
+    def score(self, messages: list[dict[str, str]], result: ChatResult) -> float: ...
+
+
+class MeanLogprobScorer:
+    """The default scorer: mean token log-probability (candidates without one lose)."""
+
+    def score(self, messages: list[dict[str, str]], result: ChatResult) -> float:
+        return result.logprob_mean if result.logprob_mean is not None else float("-inf")
+
+
+# --------------------------------------------------------------------------- chain state
+
+
+class _ChainRun:
+    """Bookkeeping of one call down the fallback chain (shared by sync and async paths)."""
+
+    def __init__(self, gateway: Gateway, model: str | None) -> None:
+        self.gateway = gateway
+        self.names = gateway.chain(model)
+        self.attempts: list[Attempt] = []
+        self.last: RaglineError | None = None
+
+    def resolve(self, name: str) -> ChatModel | None:
+        t0 = time.perf_counter()
+        try:
+            return self.gateway.resolve(name)
+        except _FAILURES as exc:
+            self.failed(name, exc, t0)
+            return None
+
+    def failed(self, name: str, exc: RaglineError, t0: float) -> None:
+        self.attempts.append(Attempt.failed(name, exc, time.perf_counter() - t0))
+        self.last = exc
+
+    def retry_delay(self, name: str, exc: RaglineError, t0: float, retry: int) -> float | None:
+        self.failed(name, exc, t0)
+        delay = self.gateway.retry.delay(retry, exc, self.gateway.rng)
+        log.warning(
+            "model %s failed (%s: %s)%s",
+            name,
+            type(exc).__name__,
+            exc.message,
+            f"; retrying in {delay:.2f} s" if delay is not None else "",
+        )
+        return delay
+
+    def succeeded(self, name: str, t0: float, result: ChatResult) -> ChatResult:
+        self.attempts.append(Attempt(model=name, duration_s=time.perf_counter() - t0))
+        return self.gateway.price(result).replace(attempts=tuple(self.attempts))
+
+    def exhausted(self) -> RaglineError:
+        last = self.last
+        assert last is not None
+        if len(self.names) == 1:
+            if isinstance(last, ModelError):
+                last.attempts = list(self.attempts)
+            return last
+        summary = "; ".join(f"{a.model}: {a.error_type}" for a in self.attempts if a.error)
+        error = GenerationError(
+            f"every model in the chain failed ({summary})",
+            hint="see the attempts; check the servers, keys and gateway.fallback",
+            attempts=self.attempts,
+        )
+        error.__cause__ = last
+        return error
+
+
+# --------------------------------------------------------------------------- gateway
+
+
+class Gateway:
+    """Resolves model names and adds retries, fallback, pricing, structure and best-of-N.
+
+    ``models`` pre-registers providers by name (they win over resolution); ``transport``
+    is handed to every HTTP provider (tests inject ``httpx.MockTransport``); ``sleep`` /
+    ``asleep`` are how backoff waits (tests inject no-ops).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        models: Mapping[str, ChatModel] | None = None,
+        price_table: PriceTable | None = None,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        cfg = self.config
+        self.retry = RetryPolicy(
+            cfg.max_retries, cfg.backoff_base_s, cfg.backoff_max_s, cfg.max_retry_after_s
+        )
+        self.defaults = SamplingParams(
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            top_k=cfg.top_k,
+            min_p=cfg.min_p,
+            max_tokens=cfg.max_tokens,
+            seed=cfg.seed,
+            timeout_s=cfg.timeout_s,
+        )
+        self.prices = price_table if price_table is not None else PriceTable.load(cfg.price_table)
+        self._transport = transport
+        self._async_transport = async_transport
+        self._sleep = sleep
+        self._asleep = asleep
+        self.rng = rng or random.Random()
+        self._models: dict[str, ChatModel] = dict(models or {})
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> Gateway:
+        return cls(settings, **kwargs)
+
+    @property
+    def config(self) -> GatewaySettings:
+        return self.settings.gateway
+
+    @property
+    def name(self) -> str:
+        return self.config.default_model
+
+    def __repr__(self) -> str:
+        return f"Gateway(default={self.name!r}, fallback={list(self.config.fallback)!r})"
+
+    def chain(self, model: str | None = None) -> list[str]:
+        """The models tried for a call, in order: ``model`` (or the default), then fallbacks."""
+        first = model or self.config.default_model
+        return list(dict.fromkeys([first, *self.config.fallback]))
+
+    # ------------------------------------------------------------------ resolution
+
+    def resolve(self, name: str) -> ChatModel:
+        """The provider for a model name (created once, then cached)."""
+        with self._lock:
+            if name not in self._models:
+                self._models[name] = self._create(name)
+            return self._models[name]
+
+    def _create(self, name: str) -> ChatModel:
+        cfg = self.config
+        if name in EMBEDDED_NAMES or name.startswith("llamacpp:"):
+            from ragline.models.llamacpp import LlamaCppChatModel
+
+            path = cfg.model_path if name in ("embedded", "llamacpp") else None
+            if name.startswith("llamacpp:"):
+                path = Path(name.split(":", 1)[1]).expanduser()
+            return LlamaCppChatModel(
+                path,
+                n_ctx=cfg.n_ctx,
+                n_threads=cfg.n_threads,
+                n_batch=cfg.n_batch,
+                timeout_s=cfg.timeout_s,
+                defaults=self.defaults,
+                name=f"llamacpp:{Path(path).stem}" if name.startswith("llamacpp:") else None,
+            )
+        endpoint_name, _, model = name.partition(":")
+        endpoint = cfg.endpoints.get(endpoint_name)
+        if endpoint is None and endpoint_name == "openai":
+            endpoint = GatewaySettings.Endpoint(
+                base_url=OPENAI_BASE_URL, api_key_env="OPENAI_API_KEY"
+            )
+        if endpoint is None:
+            known = sorted({*EMBEDDED_NAMES, "openai", *cfg.endpoints})
+            raise ConfigError(
+                f"unknown model {name!r}",
+                hint=f"use one of {known}, '<endpoint>:<model>' or 'llamacpp:<file.gguf>'",
+            )
+        model = model or endpoint.model or ""
+        if not model:
+            raise ConfigError(
+                f"endpoint {endpoint_name!r} has no default model",
+                hint=f"name it as '{endpoint_name}:<model>' or set its 'model'",
+            )
+        key = endpoint.api_key
+        if key is None and endpoint.api_key_env:
+            key_value = os.environ.get(endpoint.api_key_env)
+            if not key_value and endpoint_name == "openai":
+                raise ConfigError(
+                    f"no API key for {name!r}",
+                    hint=f"set {endpoint.api_key_env} or gateway.endpoints.openai.api_key",
+                )
+            key = key_value or None
+        from ragline.models.openai_compat import OpenAICompatChatModel
+
+        return OpenAICompatChatModel(
+            base_url=endpoint.base_url,
+            model=model,
+            api_key=key,
+            name=f"{endpoint_name}:{model}",
+            structured_output=endpoint.structured_output,
+            headers=endpoint.headers,
+            timeout_s=cfg.timeout_s,
+            defaults=self.defaults,
+            transport=self._transport,
+            async_transport=self._async_transport,
+        )
+
+    def price(self, result: ChatResult) -> ChatResult:
+        """``result`` with its cost from the price table (None when the model is not listed)."""
+        return result.replace(cost=self.prices.cost(result.model, result.usage))
+
+    def close(self) -> None:
+        for model in self._models.values():
+            close = getattr(model, "close", None)
+            if callable(close):
+                close()
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ one call, chained
+
+    def _params(
+        self, params: SamplingParams | None, overrides: Mapping[str, Any]
+    ) -> SamplingParams:
+        return resolve_params(params or self.defaults, overrides)
+
+    def _prepare(
+        self, messages: Messages, params: SamplingParams | None, overrides: Mapping[str, Any]
+    ) -> tuple[list[dict[str, str]], SamplingParams]:
+        """Validate up front: bad messages or parameters are not worth a retry."""
+        return normalize_messages(messages), self._params(params, overrides)
+
+    def _call(self, messages: Messages, p: SamplingParams, model: str | None) -> ChatResult:
+        run = _ChainRun(self, model)
+        for name in run.names:
+            chat_model = run.resolve(name)
+            retry = 0
+            while chat_model is not None:
+                t0 = time.perf_counter()
+                try:
+                    result = chat_model.generate(messages, p)
+                except _FAILURES as exc:
+                    delay = run.retry_delay(chat_model.name, exc, t0, retry)
+                    if delay is None:
+                        break
+                    self._sleep(delay)
+                    retry += 1
+                    continue
+                return run.succeeded(chat_model.name, t0, result)
+        raise run.exhausted()
+
+    async def _acall(self, messages: Messages, p: SamplingParams, model: str | None) -> ChatResult:
+        run = _ChainRun(self, model)
+        for name in run.names:
+            chat_model = run.resolve(name)
+            retry = 0
+            while chat_model is not None:
+                t0 = time.perf_counter()
+                try:
+                    result = await chat_model.agenerate(messages, p)
+                except _FAILURES as exc:
+                    delay = run.retry_delay(chat_model.name, exc, t0, retry)
+                    if delay is None:
+                        break
+                    await self._asleep(delay)
+                    retry += 1
+                    continue
+                return run.succeeded(chat_model.name, t0, result)
+        raise run.exhausted()
+
+    # ------------------------------------------------------------------ best-of-N
+
+    def _sample_params(self, p: SamplingParams, samples: int) -> list[SamplingParams]:
+        return [
+            p.with_(logprobs=True, seed=None if p.seed is None else p.seed + i)
+            for i in range(samples)
+        ]
+
+    @staticmethod
+    def _pick(
+        messages: Messages, candidates: Sequence[ChatResult], scorer: Scorer | None
+    ) -> ChatResult:
+        judge = scorer or MeanLogprobScorer()
+        msgs = normalize_messages(messages)
+        scores = [judge.score(msgs, c) for c in candidates]
+        best = candidates[max(range(len(candidates)), key=lambda i: (scores[i], -i))]
+        costs = [c.cost for c in candidates]
+        return best.replace(
+            usage=sum_usage(c.usage for c in candidates),
+            cost=None if any(c is None for c in costs) else sum(c for c in costs if c is not None),
+            duration_s=sum(c.duration_s for c in candidates),
+            attempts=tuple(a for c in candidates for a in c.attempts),
+            candidates=tuple(candidates),
+        )
+
+    # ------------------------------------------------------------------ ChatModel API
+
+    @overload
+    def generate(
+        self,
+        messages: Messages,
+        params: SamplingParams | None = ...,
+        *,
+        schema: None = ...,
+        model: str | None = ...,
+        samples: int | None = ...,
+        scorer: Scorer | None = ...,
+        **overrides: Any,
+    ) -> ChatResult: ...
+
+    @overload
+    def generate(
+        self,
+        messages: Messages,
+        params: SamplingParams | None = ...,
+        *,
+        schema: type[T],
+        model: str | None = ...,
+        samples: int | None = ...,
+        scorer: Scorer | None = ...,
+        **overrides: Any,
+    ) -> T: ...
+
+    def generate(
+        self,
+        messages: Messages,
+        params: SamplingParams | None = None,
+        *,
+        schema: type[Any] | None = None,
+        model: str | None = None,
+        samples: int | None = None,
+        scorer: Scorer | None = None,
+        **overrides: Any,
+    ) -> Any:
+        """Generate with retries and fallback. ``schema=T`` returns a validated ``T``;
+        ``samples=N`` draws N candidates and returns the best (all in ``.candidates``)."""
+        if schema is not None and (samples or 1) > 1:
+            raise ConfigError("samples > 1 is not supported with a schema")
+        if schema is not None:
+            return self.generate_structured(
+                messages, schema, params, model=model, **overrides
+            ).value
+        msgs, p = self._prepare(messages, params, overrides)
+        n = samples if samples is not None else self.config.samples
+        if n < 1:
+            raise ConfigError("samples must be >= 1")
+        if n == 1:
+            return self._call(msgs, p, model)
+        candidates = [self._call(msgs, sp, model) for sp in self._sample_params(p, n)]
+        return self._pick(msgs, candidates, scorer)
+
+    async def agenerate(
+        self,
+        messages: Messages,
+        params: SamplingParams | None = None,
+        *,
+        schema: type[Any] | None = None,
+        model: str | None = None,
+        samples: int | None = None,
+        scorer: Scorer | None = None,
+        **overrides: Any,
+    ) -> Any:
+        """The async twin of :meth:`generate` (best-of-N candidates run concurrently)."""
+        if schema is not None and (samples or 1) > 1:
+            raise ConfigError("samples > 1 is not supported with a schema")
+        if schema is not None:
+            done = await self.agenerate_structured(
+                messages, schema, params, model=model, **overrides
+            )
+            return done.value
+        msgs, p = self._prepare(messages, params, overrides)
+        n = samples if samples is not None else self.config.samples
+        if n < 1:
+            raise ConfigError("samples must be >= 1")
+        if n == 1:
+            return await self._acall(msgs, p, model)
+        candidates = await asyncio.gather(
+            *(self._acall(msgs, sp, model) for sp in self._sample_params(p, n))
+        )
+        return self._pick(msgs, candidates, scorer)
+
+    def generate_structured(
+        self,
+        messages: Messages,
+        schema: type[T],
+        params: SamplingParams | None = None,
+        *,
+        model: str | None = None,
+        max_reasks: int | None = None,
+        **overrides: Any,
+    ) -> StructuredResult[T]:
+        """A validated ``schema`` instance with usage, cost and attempts (see ``structured``)."""
+        return generate_structured(
+            lambda msgs, sp: self._call(msgs, sp, model),
+            messages,
+            schema,
+            self._params(params, overrides),
+            max_reasks=self.config.structured_max_reasks if max_reasks is None else max_reasks,
+        )
+
+    async def agenerate_structured(
+        self,
+        messages: Messages,
+        schema: type[T],
+        params: SamplingParams | None = None,
+        *,
+        model: str | None = None,
+        max_reasks: int | None = None,
+        **overrides: Any,
+    ) -> StructuredResult[T]:
+        return await agenerate_structured(
+            lambda msgs, sp: self._acall(msgs, sp, model),
+            messages,
+            schema,
+            self._params(params, overrides),
+            max_reasks=self.config.structured_max_reasks if max_reasks is None else max_reasks,
+        )
+
+    def stream(
+        self,
+        messages: Messages,
+        params: SamplingParams | None = None,
+        *,
+        model: str | None = None,
+        **overrides: Any,
+    ) -> Iterator[StreamEvent]:
+        """Stream with retries and fallback until the first token; the end carries cost."""
+        msgs, p = self._prepare(messages, params, overrides)
+        run = _ChainRun(self, model)
+        for name in run.names:
+            chat_model = run.resolve(name)
+            retry = 0
+            while chat_model is not None:
+                t0 = time.perf_counter()
+                emitted = False
+                try:
+                    for event in chat_model.stream(msgs, p):
+                        if isinstance(event, StreamDone):
+                            yield StreamDone(run.succeeded(chat_model.name, t0, event.result))
+                            return
+                        emitted = True
+                        yield event
+                    raise StreamInterruptedError(f"{name}: the stream ended without a result")
+                except _FAILURES as exc:
+                    if emitted:  # text already reached the caller: no silent restart
+                        run.failed(chat_model.name, exc, t0)
+                        if isinstance(exc, ModelError):
+                            exc.attempts = list(run.attempts)
+                        raise
+                    delay = run.retry_delay(chat_model.name, exc, t0, retry)
+                    if delay is None:
+                        break
+                    self._sleep(delay)
+                    retry += 1
+        raise run.exhausted()
+
+    async def astream(
+        self,
+        messages: Messages,
+        params: SamplingParams | None = None,
+        *,
+        model: str | None = None,
+        **overrides: Any,
+    ) -> AsyncIterator[StreamEvent]:
+        msgs, p = self._prepare(messages, params, overrides)
+        run = _ChainRun(self, model)
+        for name in run.names:
+            chat_model = run.resolve(name)
+            retry = 0
+            while chat_model is not None:
+                t0 = time.perf_counter()
+                emitted = False
+                try:
+                    async for event in chat_model.astream(msgs, p):
+                        if isinstance(event, StreamDone):
+                            yield StreamDone(run.succeeded(chat_model.name, t0, event.result))
+                            return
+                        emitted = True
+                        yield event
+                    raise StreamInterruptedError(f"{name}: the stream ended without a result")
+                except _FAILURES as exc:
+                    if emitted:
+                        run.failed(chat_model.name, exc, t0)
+                        if isinstance(exc, ModelError):
+                            exc.attempts = list(run.attempts)
+                        raise
+                    delay = run.retry_delay(chat_model.name, exc, t0, retry)
+                    if delay is None:
+                        break
+                    await self._asleep(delay)
+                    retry += 1
+        raise run.exhausted()
+
+
+__all__ = ["Gateway", "MeanLogprobScorer", "RetryPolicy", "Scorer"]

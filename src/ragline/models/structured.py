@@ -1,0 +1,326 @@
+"""Structured output: ask for a pydantic type, get a validated instance of it.
+
+Three layers, cheapest first:
+
+1. **Constrained decoding.** The type's JSON schema travels in
+   :attr:`SamplingParams.json_schema`; llama.cpp turns it into a grammar, OpenAI-compatible
+   servers receive it as ``response_format``. The schema is also stated in the prompt, for
+   servers that ignore ``response_format``.
+2. **Repair.** Near-JSON is fixed before validation: code fences, prose around the object,
+   trailing commas, single-quoted strings, Python ``True/False/None``, a truncated tail.
+3. **Re-ask.** If the reply still does not validate, the validation error is fed back and
+   the model asked again, at most ``max_reasks`` times. Then :class:`StructuredOutputError`
+   is raised, carrying every attempt (with the model's output) and the total usage.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from ragline.errors import StructuredOutputError
+from ragline.models.chat import (
+    Attempt,
+    ChatResult,
+    Messages,
+    SamplingParams,
+    Usage,
+    normalize_messages,
+    sum_usage,
+)
+
+T = TypeVar("T")
+
+GenerateFn = Callable[[list[dict[str, str]], SamplingParams], ChatResult]
+AsyncGenerateFn = Callable[[list[dict[str, str]], SamplingParams], Awaitable[ChatResult]]
+
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]*[ \t]*\n?(.*?)(?:```|$)", re.DOTALL)
+_PY_LITERALS = {"True": "true", "False": "false", "None": "null"}
+
+
+@dataclass(frozen=True, slots=True)
+class StructuredResult(Generic[T]):
+    """A validated value plus what it took: the last call, total usage and cost, attempts."""
+
+    value: T
+    result: ChatResult
+    usage: Usage
+    cost: float | None
+    attempts: tuple[Attempt, ...]
+    repaired: bool = False
+
+
+# --------------------------------------------------------------------------- repair
+
+
+def _extract(text: str) -> str:
+    """The first JSON object/array in ``text`` (fences and surrounding prose dropped)."""
+    fenced = _FENCE.search(text)
+    if fenced and any(c in fenced.group(1) for c in "{["):
+        text = fenced.group(1)
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    if not starts:
+        return text.strip()
+    start = min(starts)
+    depth, quote, escaped = 0, "", False
+    for i in range(start, len(text)):
+        c = text[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c in "{[":
+            depth += 1
+        elif c in "}]":
+            depth -= 1
+            if depth == 0:
+                return text[start : i + 1]
+    return text[start:]  # unbalanced: repaired below
+
+
+def repair_json(text: str) -> str:
+    """Best-effort conversion of near-JSON into JSON text (it may still not parse)."""
+    src = _extract(text)
+    out: list[str] = []
+    stack: list[str] = []
+    i, n = 0, len(src)
+    while i < n:
+        c = src[i]
+        if c in "\"'":  # a string: re-emit double-quoted
+            quote, i = c, i + 1
+            buf: list[str] = []
+            while i < n and src[i] != quote:
+                if src[i] == "\\" and i + 1 < n:
+                    nxt = src[i + 1]
+                    buf.append("'" if nxt == "'" else "\\" + nxt)
+                    i += 2
+                    continue
+                if src[i] == '"':
+                    buf.append('\\"')
+                elif src[i] == "\n":
+                    buf.append("\\n")
+                else:
+                    buf.append(src[i])
+                i += 1
+            out.append('"' + "".join(buf) + '"')
+            i += 1
+            continue
+        if c in "{[":
+            stack.append("}" if c == "{" else "]")
+        elif c in "}]":
+            # drop a trailing comma before a closer
+            j = len(out) - 1
+            while j >= 0 and out[j].isspace():
+                j -= 1
+            if j >= 0 and out[j] == ",":
+                del out[j]
+            if stack:
+                stack.pop()
+        elif c.isalpha():
+            j = i
+            while j < n and (src[j].isalnum() or src[j] == "_"):
+                j += 1
+            word = src[i:j]
+            out.append(_PY_LITERALS.get(word, word))
+            i = j
+            continue
+        out.append(c)
+        i += 1
+    # truncated output: drop a dangling comma/colon and close what is open
+    text_out = "".join(out).rstrip()
+    if stack:
+        text_out = text_out.rstrip(",:").rstrip()
+        text_out += "".join(reversed(stack))
+    return text_out
+
+
+def _errors_text(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:6]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_structured(text: str, adapter: TypeAdapter[T]) -> tuple[T, bool]:
+    """Validate ``text`` against ``adapter``; repair near-JSON if needed.
+
+    Returns ``(value, repaired)``; raises :class:`ValueError` with a short, model-readable
+    explanation when neither the text nor its repair validates.
+    """
+    try:
+        return adapter.validate_json(text), False
+    except ValidationError:
+        repaired = repair_json(text)
+        try:
+            return adapter.validate_json(repaired), True
+        except ValidationError as exc:
+            if any(e["type"] == "json_invalid" for e in exc.errors()):
+                reason = "the reply is not valid JSON"
+            else:
+                reason = _errors_text(exc)
+            raise ValueError(reason) from exc
+
+
+# --------------------------------------------------------------------------- loop
+
+
+def schema_instruction(schema_json: dict[str, Any]) -> str:
+    return (
+        "Reply with only a JSON value (no prose, no code fences) that matches this JSON "
+        "schema:\n" + json.dumps(schema_json, separators=(",", ":"))
+    )
+
+
+class StructuredLoop(Generic[T]):
+    """The ask -> validate -> re-ask state machine shared by the sync and async drivers."""
+
+    def __init__(
+        self,
+        messages: Messages,
+        schema: type[T] | Any,
+        params: SamplingParams,
+        *,
+        max_reasks: int = 2,
+        instruct: bool = True,
+    ) -> None:
+        self.adapter: TypeAdapter[T] = TypeAdapter(schema)
+        self.schema_json = self.adapter.json_schema()
+        self.type_name = getattr(schema, "__name__", str(schema))
+        msgs = normalize_messages(messages)
+        if instruct:
+            note = schema_instruction(self.schema_json)
+            if msgs[0]["role"] == "system":
+                msgs[0] = {"role": "system", "content": msgs[0]["content"] + "\n\n" + note}
+            else:
+                msgs.insert(0, {"role": "system", "content": note})
+        self.messages = msgs
+        self.params = params.with_(json_schema=self.schema_json)
+        self.max_reasks = max_reasks
+        self.results: list[ChatResult] = []
+        self.attempts: list[Attempt] = []
+        self.started = time.perf_counter()
+
+    @property
+    def exhausted(self) -> bool:
+        return len(self.results) > self.max_reasks
+
+    def feed(self, result: ChatResult) -> StructuredResult[T] | None:
+        """Digest one reply: a :class:`StructuredResult` if it validated, else None."""
+        self.results.append(result)
+        self.attempts.extend(result.attempts[:-1])  # transport failures before this reply
+        try:
+            value, repaired = parse_structured(result.text, self.adapter)
+        except ValueError as exc:
+            self.attempts.append(
+                Attempt(
+                    model=result.model,
+                    duration_s=result.duration_s,
+                    error=str(exc),
+                    error_type="ValidationError",
+                    output=result.text,
+                )
+            )
+            self.messages = [
+                *self.messages,
+                {"role": "assistant", "content": result.text},
+                {
+                    "role": "user",
+                    "content": f"That reply is not a valid {self.type_name}: {exc}. "
+                    "Reply again with only the corrected JSON.",
+                },
+            ]
+            return None
+        self.attempts.append(Attempt(model=result.model, duration_s=result.duration_s))
+        return StructuredResult(
+            value=value,
+            result=result,
+            usage=self.usage,
+            cost=self.cost,
+            attempts=tuple(self.attempts),
+            repaired=repaired,
+        )
+
+    @property
+    def usage(self) -> Usage:
+        return sum_usage(r.usage for r in self.results)
+
+    @property
+    def cost(self) -> float | None:
+        costs = [r.cost for r in self.results]
+        return None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+
+    def failure(self) -> StructuredOutputError:
+        last = self.attempts[-1].error if self.attempts else "no reply"
+        return StructuredOutputError(
+            f"no valid {self.type_name} after {len(self.results)} replies: {last}",
+            hint="use a stronger model, simplify the schema, or raise structured_max_reasks",
+            attempts=list(self.attempts),
+            usage=self.usage,
+        )
+
+
+def generate_structured(
+    generate: GenerateFn,
+    messages: Messages,
+    schema: type[T],
+    params: SamplingParams | None = None,
+    *,
+    max_reasks: int = 2,
+    instruct: bool = True,
+) -> StructuredResult[T]:
+    """Ask ``generate`` for a ``schema`` instance until one validates (see module docs).
+
+    ``generate(messages, params)`` is one model call: a ``ChatModel.generate`` or
+    ``functools.partial(gateway.generate, model=...)``.
+    """
+    loop = StructuredLoop(
+        messages, schema, params or SamplingParams(), max_reasks=max_reasks, instruct=instruct
+    )
+    while not loop.exhausted:
+        done = loop.feed(generate(loop.messages, loop.params))
+        if done is not None:
+            return done
+    raise loop.failure()
+
+
+async def agenerate_structured(
+    agenerate: AsyncGenerateFn,
+    messages: Messages,
+    schema: type[T],
+    params: SamplingParams | None = None,
+    *,
+    max_reasks: int = 2,
+    instruct: bool = True,
+) -> StructuredResult[T]:
+    """The async twin of :func:`generate_structured`."""
+    loop = StructuredLoop(
+        messages, schema, params or SamplingParams(), max_reasks=max_reasks, instruct=instruct
+    )
+    while not loop.exhausted:
+        done = loop.feed(await agenerate(loop.messages, loop.params))
+        if done is not None:
+            return done
+    raise loop.failure()
+
+
+__all__ = [
+    "StructuredLoop",
+    "StructuredResult",
+    "agenerate_structured",
+    "generate_structured",
+    "parse_structured",
+    "repair_json",
+    "schema_instruction",
+]
