@@ -347,8 +347,8 @@ class SQLiteStore:
                            k.heading_path, k.page, k.char_start, k.char_end, k.token_count,
                            k.metadata, d.metadata, d.key
                     FROM chunks k JOIN documents d ON d.id = k.document_id
-                    WHERE k.collection_id = ? AND k.id IN ({marks})""",
-                [cid, *part],
+                    WHERE k.id IN ({marks}) AND +k.collection_id = ?""",
+                [*part, cid],  # "+" keeps the planner on the id index, not a collection scan
             )
             for r in rows:
                 metadata = {**json.loads(r[12]), **json.loads(r[11])}
