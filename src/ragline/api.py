@@ -3,23 +3,31 @@
 >>> rag = Ragline()                                   # ~/.ragline/ragline.db, embedded models
 >>> rag.ingest(["docs/"], collection="handbook")      # doctest: +SKIP
 >>> rag.search("vacation policy", collection="handbook", k=5)   # doctest: +SKIP
+>>> rag.feedback.thumbs(rag.tracer.last_trace_id, up=True)     # doctest: +SKIP
+
+Every search is traced (``settings.trace``) into the same store, off the request path.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ragline.config import Settings, load_settings
 from ragline.errors import InvalidQueryError, MalformedInputError
+from ragline.feedback.signals import FeedbackRecorder
 from ragline.ingest.pipeline import Ingestor, ProgressCallback
 from ragline.models.embedder import Embedder, get_embedder
 from ragline.retrieve.rerank import Reranker
 from ragline.retrieve.retriever import RankedIds, Retriever
 from ragline.store import open_store
 from ragline.store.base import Store
+from ragline.store.sqlite_traces import SQLiteTraceStore
+from ragline.store.traces_base import TraceStore
+from ragline.trace import AnyTracer, open_tracer
 from ragline.types import (
     CollectionInfo,
     CollectionStats,
@@ -40,12 +48,22 @@ class Ragline:
         store: Store | None = None,
         embedder: Embedder | None = None,
         reranker: Reranker | None = None,
+        traces: TraceStore | None = None,
+        tracer: AnyTracer | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         self.store: Store = store or open_store(self.settings)
         self._embedder = embedder
+        self._traces = traces
+        self._traces_lock = threading.Lock()
+        self._owned = (traces is None, tracer is None)
+        self.tracer: AnyTracer = tracer or open_tracer(self.settings, lambda: self.traces)
         self.retriever = Retriever(
-            self.store, self.settings, embedder=lambda: self.embedder, reranker=reranker
+            self.store,
+            self.settings,
+            embedder=lambda: self.embedder,
+            reranker=reranker,
+            tracer=self.tracer,
         )
 
     @property
@@ -54,7 +72,27 @@ class Ragline:
             self._embedder = get_embedder(self.settings.embedder)
         return self._embedder
 
+    @property
+    def traces(self) -> TraceStore:
+        """Where traces and feedback are kept (the same SQLite file, opened on first use)."""
+        with self._traces_lock:
+            if self._traces is None:
+                self._traces = SQLiteTraceStore(self.settings.database_path)
+            return self._traces
+
+    @property
+    def feedback(self) -> FeedbackRecorder:
+        """Thumbs, ratings and comments on traced answers."""
+        return FeedbackRecorder(self.traces)
+
     def close(self) -> None:
+        owns_traces, owns_tracer = self._owned
+        if owns_tracer:
+            self.tracer.close()  # waits for queued traces to be written
+        else:
+            self.tracer.flush()
+        if owns_traces and self._traces is not None:
+            self._traces.close()
         self.store.close()
 
     def __enter__(self) -> Ragline:

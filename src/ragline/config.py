@@ -148,6 +148,49 @@ class GatewaySettings(_Section):
     samples: int = Field(1, ge=1)
 
 
+class TraceSettings(_Section):
+    """Traces, metrics and feedback: what is recorded, where it goes, how long it is kept.
+
+    Traces stay in the local store unless ``otlp_endpoint`` is set; nothing leaves the machine
+    by default. Secrets are always scrubbed; ``redact_pii`` also masks e-mails, phone numbers,
+    card numbers, IBANs and IP addresses in stored and exported text.
+    """
+
+    # On: every search, answer and gateway call leaves a trace in the local store (no network).
+    enabled: bool = True
+    # Keep query, prompt and answer text in traces; off keeps only timings, counts and ids.
+    capture_text: bool = True
+    # Off: the store is local and a trace is for debugging; turn on before sharing or exporting.
+    redact_pii: bool = False
+    # Longer text (prompts, answers) is cut here: traces stay small, the store stays fast.
+    max_text_chars: int = Field(4000, ge=64)
+    # A month of traces answers "what changed?" questions; older ones are pruned in background.
+    retention_days: float = Field(30.0, gt=0)
+    # Traces waiting for the background writer; when full, new traces are dropped (and
+    # counted), never waited for: tracing must not slow a request down.
+    queue_size: int = Field(2048, gt=0)
+    # The writer commits up to this many traces per transaction, at least this often.
+    batch_size: int = Field(128, gt=0)
+    flush_interval_s: float = Field(0.5, gt=0)
+    # OTLP/HTTP (protobuf) collector, e.g. http://127.0.0.1:4318; None: no export.
+    otlp_endpoint: str | None = None
+    # Sent with every export (e.g. an Authorization header); masked in repr and dumps.
+    otlp_headers: dict[str, SecretStr] = {}
+    otlp_timeout_s: float = Field(5.0, gt=0)
+    service_name: str = "ragline"
+    # SLO for goodput: a reply feels live when its first token arrives within a second
+    # and text then flows at least as fast as people read (10 tokens/s = 0.1 s per token).
+    slo_ttft_s: float = Field(1.0, gt=0)
+    slo_tpot_s: float = Field(0.1, gt=0)
+    # What `ragline traces --slow` means.
+    slow_s: float = Field(1.0, gt=0)
+    # Drift: significance level of every test, and the fewest samples a window needs.
+    drift_alpha: float = Field(0.05, gt=0, lt=1)
+    drift_min_samples: int = Field(20, ge=2)
+    # Query vectors per window in the embedding test (a permutation test is O(n^2)).
+    drift_max_samples: int = Field(500, ge=10)
+
+
 class Settings(BaseSettings):
     """Every setting of ragline. Frozen: derive a changed copy with ``model_copy(update=...)``."""
 
@@ -167,6 +210,7 @@ class Settings(BaseSettings):
     embedder: EmbedderSettings = EmbedderSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     gateway: GatewaySettings = GatewaySettings()
+    trace: TraceSettings = TraceSettings()
 
     @property
     def database_path(self) -> Path:

@@ -37,8 +37,17 @@ def collections(
 def stats(
     collection: str | None = CollectionOpt,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    latency: bool = typer.Option(
+        False, "--latency", help="Latency, TTFT, TPOT, tokens/s, cost and goodput of traces."
+    ),
+    since: str | None = typer.Option(None, "--since", help="With --latency: window, e.g. 24h."),
 ) -> None:
     """Size of a collection: documents, chunks, tokens, vocabulary, embedder, file types."""
+    if latency:
+        from ragline.cli.traces import print_latency
+
+        print_latency(since, as_json)
+        return
     with open_api() as rag:
         s = rag.stats(collection)
         path = rag.settings.database_path

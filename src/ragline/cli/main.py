@@ -24,9 +24,9 @@ err_console = Console(stderr=True)
 
 
 def _register() -> None:
-    from ragline.cli import collections, ingest, search
+    from ragline.cli import collections, drift, feedback, ingest, search, traces
 
-    for module in (ingest, search, collections):
+    for module in (ingest, search, collections, traces, feedback, drift):
         module.register(app)
 
 

@@ -60,6 +60,8 @@ from ragline.models.chat import (
 )
 from ragline.models.pricing import PriceTable
 from ragline.models.structured import StructuredResult, agenerate_structured, generate_structured
+from ragline.trace.genai import traced_agenerate, traced_astream, traced_generate, traced_stream
+from ragline.trace.tracer import NOOP_TRACER, AnyTracer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -193,8 +195,11 @@ class Gateway:
         sleep: Callable[[float], None] = time.sleep,
         asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        tracer: AnyTracer | None = None,
     ) -> None:
         self.settings = settings if settings is not None else load_settings()
+        # Each generate/stream call is a "generation" span (ragline.trace.genai).
+        self.tracer: AnyTracer = tracer if tracer is not None else NOOP_TRACER
         cfg = self.config
         self.retry = RetryPolicy(
             cfg.max_retries, cfg.backoff_base_s, cfg.backoff_max_s, cfg.max_retry_after_s
@@ -425,6 +430,7 @@ class Gateway:
         **overrides: Any,
     ) -> T: ...
 
+    @traced_generate
     def generate(
         self,
         messages: Messages,
@@ -453,6 +459,7 @@ class Gateway:
         candidates = [self._call(msgs, sp, model) for sp in self._sample_params(p, n)]
         return self._pick(msgs, candidates, scorer)
 
+    @traced_agenerate
     async def agenerate(
         self,
         messages: Messages,
@@ -520,6 +527,7 @@ class Gateway:
             max_reasks=self.config.structured_max_reasks if max_reasks is None else max_reasks,
         )
 
+    @traced_stream
     def stream(
         self,
         messages: Messages,
@@ -558,6 +566,7 @@ class Gateway:
                     retry += 1
         raise run.exhausted()
 
+    @traced_astream
     async def astream(
         self,
         messages: Messages,

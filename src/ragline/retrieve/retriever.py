@@ -3,6 +3,8 @@
 A :class:`Retriever` keeps one in-memory index per collection, built from the store on first
 use and rebuilt only when the collection's version changes (never per query). Filters become
 a boolean mask over the collection's chunks before ranking, so top-k is exact.
+Each step (embedding, each retriever, fusion, fetching, reranking) is a span of the active
+trace when a tracer is given (``ragline.trace``); without one, tracing costs nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ragline.retrieve.bm25 import BM25Index, top_k
 from ragline.retrieve.fusion import fuse
 from ragline.retrieve.rerank import NoopReranker, Reranker
 from ragline.store.base import IndexData, Store
+from ragline.trace.tracer import NOOP_TRACER, AnyTracer
 from ragline.types import Hit, SearchFilters, SearchMode
 
 MODES: tuple[SearchMode, ...] = ("bm25", "dense", "hybrid")
@@ -61,8 +64,10 @@ class Retriever:
         *,
         embedder: Embedder | Callable[[], Embedder] | None = None,
         reranker: Reranker | None = None,
+        tracer: AnyTracer | None = None,
     ) -> None:
         self.store = store
+        self.tracer: AnyTracer = tracer or NOOP_TRACER
         self.settings = settings
         self.analyzer = Analyzer(settings.retrieval.bm25_stemmer, settings.retrieval.bm25_stopwords)
         self._embedder_arg = embedder
@@ -143,27 +148,46 @@ class Retriever:
         r = self.settings.retrieval
         depth = max(k, r.candidates) if mode == "hybrid" else k
         qvecs = None
+        tracer = self.tracer
         if mode in ("dense", "hybrid") and idx.size:
             self._check_embedder(collection, idx)
-            qvecs = self.embedder.embed(list(queries))
+            with tracer.span("embed", kind="client") as sp:
+                qvecs = self.embedder.embed(list(queries))
+                if sp.recording:
+                    sp.update(
+                        {
+                            "gen_ai.operation.name": "embeddings",
+                            "gen_ai.request.model": self.embedder.name,
+                            "queries": len(queries),
+                        }
+                    )
+                    if len(queries) == 1:
+                        sp.set_embedding(qvecs[0])
         out: list[RankedIds] = []
         for qi, query in enumerate(queries):
             lists: dict[str, tuple[np.ndarray, np.ndarray]] = {}
             if mode in ("bm25", "hybrid"):
-                s = idx.bm25.score(query)
-                m = s > 0 if mask is None else (mask & (s > 0))
-                lists["bm25"] = top_k(s, depth, m)
+                with tracer.span("retrieve.bm25") as sp:
+                    s = idx.bm25.score(query)
+                    m = s > 0 if mask is None else (mask & (s > 0))
+                    lists["bm25"] = top_k(s, depth, m)
+                    sp.set(depth=depth, candidates=len(lists["bm25"][0]))
             if mode in ("dense", "hybrid") and qvecs is not None:
-                s = idx.embeddings @ qvecs[qi]
-                lists["dense"] = top_k(s, depth, mask)
+                with tracer.span("retrieve.dense") as sp:
+                    # einsum without BLAS: one thread, steady under load (BLAS threads thrash)
+                    s = np.einsum("ij,j->i", idx.embeddings, qvecs[qi], optimize=False)
+                    lists["dense"] = top_k(s, depth, mask)
+                    sp.set(depth=depth, candidates=len(lists["dense"][0]))
             if mode == "hybrid":
-                rows, scores, parts = fuse(
-                    lists,
-                    k=k,
-                    method=r.fusion,
-                    rrf_k=r.rrf_k,
-                    weights={"bm25": r.bm25_weight, "dense": r.dense_weight},
-                )
+                with tracer.span("fusion", method=r.fusion) as sp:
+                    rows, scores, parts = fuse(
+                        lists,
+                        k=k,
+                        method=r.fusion,
+                        rrf_k=r.rrf_k,
+                        weights={"bm25": r.bm25_weight, "dense": r.dense_weight},
+                    )
+                    sp.set(results=len(rows))
             else:
                 rows_arr, scores_arr = lists.get(mode, (np.zeros(0, np.int64), np.zeros(0)))
                 rows = rows_arr[:k].tolist()
@@ -189,13 +213,28 @@ class Retriever:
         filters: SearchFilters | None = None,
     ) -> list[Hit]:
         """Ranked chunks for ``query``, best first, after the reranking slot."""
-        (ranked,) = self.rank([query], collection=collection, mode=mode, k=k, filters=filters)
-        return self.hits(query, ranked, collection=collection, mode=mode, k=k)
+        with self.tracer.trace(
+            "search", query=query, collection=collection, mode=mode, k=k
+        ) as span:
+            if span.recording and filters is not None and not filters.empty:
+                span.set(filters={"source": filters.source_glob, **filters.metadata})
+            (ranked,) = self.rank([query], collection=collection, mode=mode, k=k, filters=filters)
+            hits = self.hits(query, ranked, collection=collection, mode=mode, k=k)
+            if span.recording:
+                span.set(
+                    results=len(hits),
+                    hits=[
+                        {"chunk_id": h.chunk.id, "source": h.chunk.source, "score": h.score}
+                        for h in hits
+                    ],
+                )
+            return hits
 
     def hits(
         self, query: str, ranked: RankedIds, *, collection: str, mode: SearchMode, k: int
     ) -> list[Hit]:
-        chunks = {c.id: c for c in self.store.get_chunks(collection, ranked.chunk_ids)}
+        with self.tracer.span("fetch", chunks=len(ranked.chunk_ids)):
+            chunks = {c.id: c for c in self.store.get_chunks(collection, ranked.chunk_ids)}
         hits = [
             Hit(chunk=chunks[cid], score=score, rank=i + 1, mode=mode, scores=parts)
             for i, (cid, score, parts) in enumerate(
@@ -203,4 +242,7 @@ class Retriever:
             )
             if cid in chunks
         ]
-        return self.reranker.rerank(query, hits, k)
+        with self.tracer.span("rerank", reranker=type(self.reranker).__name__) as sp:
+            reranked = self.reranker.rerank(query, hits, k)
+            sp.set(results=len(reranked))
+        return reranked

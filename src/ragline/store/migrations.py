@@ -57,4 +57,58 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0002_traces_feedback",
+        """
+        CREATE TABLE traces (
+            trace_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            start_ns INTEGER NOT NULL,
+            duration_s REAL NOT NULL,
+            status TEXT NOT NULL,
+            span_count INTEGER NOT NULL,
+            query TEXT,
+            collection TEXT,
+            model TEXT,
+            conversation_id TEXT,
+            turn INTEGER,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cost REAL,
+            ttft_s REAL,
+            tpot_s REAL,
+            answer_length INTEGER,
+            abstained INTEGER,
+            embedding BLOB
+        );
+        CREATE INDEX traces_start ON traces (start_ns);
+        CREATE INDEX traces_conversation ON traces (conversation_id, start_ns);
+        CREATE TABLE spans (
+            trace_id TEXT NOT NULL REFERENCES traces(trace_id) ON DELETE CASCADE,
+            span_id TEXT NOT NULL,
+            parent_id TEXT,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            start_ns INTEGER NOT NULL,
+            end_ns INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            attributes TEXT NOT NULL DEFAULT '{}',
+            ordinal INTEGER NOT NULL,
+            PRIMARY KEY (trace_id, span_id)
+        );
+        CREATE TABLE feedback (
+            id TEXT PRIMARY KEY,
+            trace_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            value REAL,
+            comment TEXT,
+            attributes TEXT NOT NULL DEFAULT '{}',
+            created_ns INTEGER NOT NULL
+        );
+        CREATE INDEX feedback_trace ON feedback (trace_id);
+        CREATE INDEX feedback_created ON feedback (created_ns);
+        """,
+    ),
 ]

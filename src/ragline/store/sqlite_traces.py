@@ -1,0 +1,310 @@
+"""Traces, spans and feedback in the same SQLite file as the documents.
+
+All trace SQL lives here. The trace store keeps a connection of its own, so the tracer's
+background writer never waits on (nor holds up) the connection that serves searches; WAL
+lets both work on one file at once. The schema belongs to ``ragline.store.migrations``: on
+open, the document store is opened once to apply any pending migration.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragline.errors import InvalidQueryError, StoreError
+from ragline.store.sqlite import SQLiteStore
+from ragline.store.traces_base import (
+    FeedbackQuery,
+    FeedbackRecord,
+    SpanRecord,
+    TraceQuery,
+    TraceRecord,
+    TraceSummary,
+)
+
+_MAX_PARAMS = 900
+_SUMMARY_COLUMNS = (
+    "trace_id, name, start_ns, duration_s, status, span_count, query, collection, model, "
+    "conversation_id, turn, input_tokens, output_tokens, cost, ttft_s, tpot_s, "
+    "answer_length, abstained"
+)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _embedding_blob(vec: np.ndarray | None) -> bytes | None:
+    return None if vec is None else np.asarray(vec, dtype=np.float32).tobytes()
+
+
+def _summary(row: Sequence[Any], embedding: bytes | None = None) -> TraceSummary:
+    s = TraceSummary(*row[:17], abstained=None if row[17] is None else bool(row[17]))
+    if embedding is not None:
+        s.embedding = np.frombuffer(embedding, dtype=np.float32).copy()
+    return s
+
+
+class SQLiteTraceStore:
+    """:class:`ragline.store.traces_base.TraceStore` on the store's SQLite file."""
+
+    def __init__(self, path: Path | str, *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        SQLiteStore(path, timeout_s=timeout_s).close()  # creates the file, applies migrations
+        try:
+            self._conn = sqlite3.connect(
+                str(path), timeout=timeout_s, check_same_thread=False, isolation_level=None
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the trace store at {path}: {exc}") from exc
+        self._lock = threading.RLock()
+
+    # infrastructure ------------------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"trace store write failed ({self.path}): {exc}") from exc
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"trace store read failed ({self.path}): {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # traces --------------------------------------------------------------------------------
+    def write_traces(self, traces: Sequence[TraceRecord]) -> None:
+        if not traces:
+            return
+        with self._tx() as conn:
+            for t in traces:
+                s = t.summary
+                conn.execute("DELETE FROM spans WHERE trace_id = ?", (s.trace_id,))
+                conn.execute(
+                    f"INSERT OR REPLACE INTO traces ({_SUMMARY_COLUMNS}, embedding) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        s.trace_id,
+                        s.name,
+                        s.start_ns,
+                        s.duration_s,
+                        s.status,
+                        s.span_count,
+                        s.query,
+                        s.collection,
+                        s.model,
+                        s.conversation_id,
+                        s.turn,
+                        s.input_tokens,
+                        s.output_tokens,
+                        s.cost,
+                        s.ttft_s,
+                        s.tpot_s,
+                        s.answer_length,
+                        None if s.abstained is None else int(s.abstained),
+                        _embedding_blob(s.embedding),
+                    ),
+                )
+                conn.executemany(
+                    "INSERT INTO spans (trace_id, span_id, parent_id, name, kind, start_ns, "
+                    "end_ns, status, error, attributes, ordinal) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            s.trace_id,
+                            sp.span_id,
+                            sp.parent_id,
+                            sp.name,
+                            sp.kind,
+                            sp.start_ns,
+                            sp.end_ns,
+                            sp.status,
+                            sp.error,
+                            _json(sp.attributes),
+                            i,
+                        )
+                        for i, sp in enumerate(t.spans)
+                    ],
+                )
+                self._insert_feedback(conn, t.signals)
+
+    def _resolve(self, trace_id: str) -> str | None:
+        if self._query("SELECT 1 FROM traces WHERE trace_id = ?", (trace_id,)):
+            return trace_id
+        if len(trace_id) < 4 or not all(c in "0123456789abcdef" for c in trace_id):
+            return None
+        rows = self._query(
+            "SELECT trace_id FROM traces WHERE trace_id LIKE ? LIMIT 2", (trace_id + "%",)
+        )
+        if len(rows) > 1:
+            raise InvalidQueryError(
+                f"trace id prefix {trace_id!r} is ambiguous", hint="give more characters"
+            )
+        return rows[0][0] if rows else None
+
+    def get_trace(self, trace_id: str) -> TraceRecord | None:
+        full = self._resolve(trace_id.strip().lower())
+        if full is None:
+            return None
+        rows = self._query(
+            f"SELECT {_SUMMARY_COLUMNS}, embedding FROM traces WHERE trace_id = ?", (full,)
+        )
+        if not rows:
+            return None
+        summary = _summary(rows[0][:18], rows[0][18])
+        spans = [
+            SpanRecord(
+                span_id=r[0],
+                parent_id=r[1],
+                name=r[2],
+                kind=r[3],
+                start_ns=r[4],
+                end_ns=r[5],
+                status=r[6],
+                error=r[7],
+                attributes=json.loads(r[8]),
+            )
+            for r in self._query(
+                "SELECT span_id, parent_id, name, kind, start_ns, end_ns, status, error, "
+                "attributes FROM spans WHERE trace_id = ? ORDER BY ordinal",
+                (full,),
+            )
+        ]
+        signals = self.list_feedback(FeedbackQuery(trace_ids=(full,)))
+        return TraceRecord(summary=summary, spans=spans, signals=signals)
+
+    def list_traces(self, query: TraceQuery) -> list[TraceSummary]:
+        where, params = [], []
+        if query.since_ns is not None:
+            where.append("start_ns >= ?")
+            params.append(query.since_ns)
+        if query.until_ns is not None:
+            where.append("start_ns < ?")
+            params.append(query.until_ns)
+        if query.names:
+            where.append(f"name IN ({', '.join('?' * len(query.names))})")
+            params.extend(query.names)
+        if query.min_duration_s is not None:
+            where.append("duration_s >= ?")
+            params.append(query.min_duration_s)
+        if query.conversation_id is not None:
+            where.append("conversation_id = ?")
+            params.append(query.conversation_id)
+        columns = _SUMMARY_COLUMNS + (", embedding" if query.with_embeddings else ", NULL")
+        sql = f"SELECT {columns} FROM traces"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY start_ns " + ("DESC" if query.newest_first else "ASC")
+        if query.limit is not None:
+            sql += " LIMIT ?"
+            params.append(query.limit)
+        return [_summary(r[:18], r[18]) for r in self._query(sql, params)]
+
+    # feedback ------------------------------------------------------------------------------
+    @staticmethod
+    def _insert_feedback(conn: sqlite3.Connection, records: Sequence[FeedbackRecord]) -> None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO feedback (id, trace_id, kind, source, value, comment, "
+            "attributes, created_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    f.id,
+                    f.trace_id,
+                    f.kind,
+                    f.source,
+                    f.value,
+                    f.comment,
+                    _json(f.attributes),
+                    f.created_ns,
+                )
+                for f in records
+            ],
+        )
+
+    def add_feedback(self, records: Sequence[FeedbackRecord]) -> None:
+        if records:
+            with self._tx() as conn:
+                self._insert_feedback(conn, records)
+
+    def list_feedback(self, query: FeedbackQuery) -> list[FeedbackRecord]:
+        where, params = [], []
+        if query.since_ns is not None:
+            where.append("created_ns >= ?")
+            params.append(query.since_ns)
+        if query.until_ns is not None:
+            where.append("created_ns < ?")
+            params.append(query.until_ns)
+        if query.kinds:
+            where.append(f"kind IN ({', '.join('?' * len(query.kinds))})")
+            params.extend(query.kinds)
+        if query.source is not None:
+            where.append("source = ?")
+            params.append(query.source)
+        base = (
+            "SELECT id, trace_id, kind, source, value, comment, attributes, created_ns "
+            "FROM feedback"
+        )
+        batches: list[tuple[str, ...] | None] = [None]
+        if query.trace_ids is not None:
+            ids = list(dict.fromkeys(query.trace_ids))
+            batches = [tuple(ids[i : i + _MAX_PARAMS]) for i in range(0, len(ids), _MAX_PARAMS)]
+        rows: list[tuple[Any, ...]] = []
+        for batch in batches:
+            clauses, values = list(where), list(params)
+            if batch is not None:
+                clauses.append(f"trace_id IN ({', '.join('?' * len(batch))})")
+                values.extend(batch)
+            sql = base + (" WHERE " + " AND ".join(clauses) if clauses else "")
+            rows.extend(self._query(sql, values))
+        rows.sort(key=lambda r: (r[7], r[0]))
+        return [
+            FeedbackRecord(
+                id=r[0],
+                trace_id=r[1],
+                kind=r[2],
+                source=r[3],
+                value=r[4],
+                comment=r[5],
+                attributes=json.loads(r[6]),
+                created_ns=r[7],
+            )
+            for r in rows
+        ]
+
+    # retention -----------------------------------------------------------------------------
+    def prune(self, before_ns: int) -> int:
+        with self._tx() as conn:
+            conn.execute(
+                "DELETE FROM spans WHERE trace_id IN "
+                "(SELECT trace_id FROM traces WHERE start_ns < ?)",
+                (before_ns,),
+            )
+            deleted = conn.execute("DELETE FROM traces WHERE start_ns < ?", (before_ns,)).rowcount
+            conn.execute("DELETE FROM feedback WHERE created_ns < ?", (before_ns,))
+        return int(deleted)
+
+
+__all__ = ["SQLiteTraceStore"]

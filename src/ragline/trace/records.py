@@ -1,0 +1,148 @@
+"""From a trace being recorded to the stored :class:`TraceRecord`: redaction and summary.
+
+Runs on the writer thread. The summary reads well-known attributes (``ragline.trace.semconv``):
+the root's query, collection, conversation and answer; token usage and cost summed over the
+generation spans; TTFT from the request's start to the first token of the last generation
+that produced one, and TPOT over that generation's remaining tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ragline.store.traces_base import FeedbackRecord, SpanRecord, TraceRecord, TraceSummary
+from ragline.trace import semconv as sc
+from ragline.trace.redact import Redactor
+
+if TYPE_CHECKING:
+    from ragline.trace.tracer import Span
+
+
+class ActiveTrace:
+    """The mutable state of a trace while it is recorded (spans append themselves)."""
+
+    __slots__ = ("embedding", "perf0", "signals", "spans", "trace_id", "wall0")
+
+    def __init__(self, trace_id: str) -> None:
+        self.trace_id = trace_id
+        self.spans: list[Span] = []
+        self.signals: list[FeedbackRecord] = []
+        self.embedding: np.ndarray | None = None
+        self.wall0 = time.time_ns()
+        self.perf0 = time.perf_counter_ns()
+
+    def now_ns(self) -> int:
+        return self.wall0 + (time.perf_counter_ns() - self.perf0)
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _sum(values: list[Any], cast: Any) -> Any:
+    present = [cast(v) for v in values if cast(v) is not None]
+    return sum(present) if present else None
+
+
+def is_generation(span: SpanRecord) -> bool:
+    return span.attributes.get(sc.GEN_AI_OPERATION) == "chat"
+
+
+def summarize(
+    trace_id: str, spans: list[SpanRecord], raw_root: dict[str, Any], embedding: Any
+) -> TraceSummary:
+    """The flat columns of a trace. ``raw_root`` holds the root's unredacted attributes
+    (for lengths, which redaction or truncation would change)."""
+    root = spans[0]
+    a = root.attributes
+    gens = [s for s in spans if is_generation(s)]
+    model = a.get("model")
+    if model is None and gens:
+        g = gens[-1].attributes
+        model = g.get(sc.GEN_AI_RESPONSE_MODEL) or g.get(sc.GEN_AI_REQUEST_MODEL)
+    ttft = tpot = None
+    streamed = [s for s in gens if _int(s.attributes.get(sc.FIRST_TOKEN_NS)) is not None]
+    if streamed:
+        g = streamed[-1]
+        first = int(g.attributes[sc.FIRST_TOKEN_NS])
+        ttft = max(0.0, (first - root.start_ns) / 1e9)
+        out = _int(g.attributes.get(sc.GEN_AI_OUTPUT_TOKENS))
+        if out is not None and out > 1:
+            tpot = max(0.0, (g.end_ns - first) / 1e9 / (out - 1))
+    answer = raw_root.get(sc.ANSWER)
+    answer_length = _int(raw_root.get("answer_length"))
+    if answer_length is None and isinstance(answer, str):
+        answer_length = len(answer)
+    if (
+        answer_length is None
+        and root.name == sc.GENERATION
+        and isinstance(raw_root.get(sc.OUTPUT), str)
+    ):
+        answer_length = len(raw_root[sc.OUTPUT])
+    abstained = a.get(sc.ABSTAINED)
+    query = a.get(sc.QUERY)
+    vec = None
+    if embedding is not None:
+        vec = np.asarray(embedding, dtype=np.float32).reshape(-1)
+    return TraceSummary(
+        trace_id=trace_id,
+        name=root.name,
+        start_ns=root.start_ns,
+        duration_s=root.duration_s,
+        status=root.status,
+        span_count=len(spans),
+        query=query if isinstance(query, str) else None,
+        collection=str(a[sc.COLLECTION]) if a.get(sc.COLLECTION) is not None else None,
+        model=str(model) if model is not None else None,
+        conversation_id=(
+            str(a[sc.CONVERSATION_ID]) if a.get(sc.CONVERSATION_ID) is not None else None
+        ),
+        turn=_int(a.get(sc.TURN)),
+        input_tokens=_sum([s.attributes.get(sc.GEN_AI_INPUT_TOKENS) for s in gens], _int),
+        output_tokens=_sum([s.attributes.get(sc.GEN_AI_OUTPUT_TOKENS) for s in gens], _int),
+        cost=_sum([s.attributes.get(sc.COST) for s in gens], _float),
+        ttft_s=ttft,
+        tpot_s=tpot,
+        answer_length=answer_length,
+        abstained=abstained if isinstance(abstained, bool) else None,
+        embedding=vec,
+    )
+
+
+def build_record(trace: ActiveTrace, redactor: Redactor) -> TraceRecord:
+    """Redact a finished trace's spans and signals and compute its summary."""
+    live = list(trace.spans)
+    root_end = live[0].end_ns or trace.now_ns()
+    spans = []
+    for s in live:
+        unfinished = s.end_ns is None
+        spans.append(
+            SpanRecord(
+                span_id=s.span_id,
+                parent_id=s.parent_id,
+                name=s.name,
+                start_ns=s.start_ns,
+                end_ns=root_end if unfinished else int(s.end_ns),  # type: ignore[arg-type]
+                kind=s.kind,
+                status="unfinished" if unfinished else s.status,  # type: ignore[arg-type]
+                error=redactor.text(s.error) if s.error else None,
+                attributes=redactor.attributes(s.attributes, sc.TEXT_KEYS),
+            )
+        )
+    signals = []
+    for f in trace.signals:
+        f.comment = redactor.text(f.comment) if f.comment else f.comment
+        f.attributes = redactor.attributes(f.attributes, sc.TEXT_KEYS)
+        signals.append(f)
+    summary = summarize(trace.trace_id, spans, dict(live[0].attributes), trace.embedding)
+    return TraceRecord(summary=summary, spans=spans, signals=signals)
+
+
+__all__ = ["ActiveTrace", "build_record", "is_generation", "summarize"]
