@@ -191,6 +191,38 @@ class TraceSettings(_Section):
     drift_max_samples: int = Field(500, ge=10)
 
 
+class ServerSettings(_Section):
+    """``ragline serve``: where it listens, who may call it, and how much it takes at once.
+
+    Without any API key in the store the server binds loopback only, whatever ``host`` says.
+    """
+
+    # Loopback: nothing outside this machine can reach the server unless asked for.
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    # Requests that may wait for the embedded model, which generates one at a time; one
+    # more is answered 429 with Retry-After at once instead of hanging.
+    max_queue: int = Field(8, ge=0)
+    # A queued request that waited this long is answered 503 with Retry-After.
+    queue_timeout_s: float = Field(30.0, gt=0)
+    # Remote gateway models (vLLM, OpenAI …) queue at the provider: this many at once.
+    remote_concurrency: int = Field(8, gt=0)
+    # Threads for retrieval and ingestion (searches run concurrently, in this pool).
+    threads: int = Field(16, gt=0)
+    # A multipart upload as a whole; each file is also held to ingest.max_file_bytes.
+    max_upload_bytes: int = Field(100_000_000, gt=0)
+    # JSON bodies (questions, documents): 10 MB is a large batch of text, not a mistake.
+    max_json_bytes: int = Field(10_000_000, gt=0)
+    # Most hits a search may ask for: more is a scraper, not a reader.
+    max_k: int = Field(100, gt=0)
+    # Passages an answer is grounded on when the request names none (SmolLM2's 2k context).
+    answer_k: int = Field(4, gt=0)
+    # None: <home>/uploads. Uploaded files are kept there, so a re-upload is idempotent.
+    uploads_dir: Path | None = None
+    # Browser origins allowed to call the API from another site (the web UI needs none).
+    cors_origins: tuple[str, ...] = ()
+
+
 class Settings(BaseSettings):
     """Every setting of ragline. Frozen: derive a changed copy with ``model_copy(update=...)``."""
 
@@ -211,6 +243,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     gateway: GatewaySettings = GatewaySettings()
     trace: TraceSettings = TraceSettings()
+    server: ServerSettings = ServerSettings()
 
     @property
     def database_path(self) -> Path:

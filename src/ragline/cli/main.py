@@ -28,6 +28,10 @@ def _register() -> None:
 
     for module in (ingest, search, collections, traces, feedback, drift):
         module.register(app)
+    from ragline.cli import keys, serve  # the HTTP server's commands
+
+    for module in (serve, keys):
+        module.register(app)
 
 
 _register()

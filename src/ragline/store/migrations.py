@@ -111,4 +111,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX feedback_created ON feedback (created_ns);
         """,
     ),
+    (
+        "0004_api_keys",
+        """
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            collections TEXT NOT NULL DEFAULT '["*"]',
+            secret_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        """,
+    ),
 ]

@@ -1,0 +1,38 @@
+"""``ragline serve``: the HTTP API, the OpenAI-compatible API and the web UI in one process."""
+
+from __future__ import annotations
+
+import typer
+
+from ragline.config import load_settings
+
+
+def serve(
+    host: str | None = typer.Option(
+        None, "--host", help="Interface to bind (default settings.server.host, 127.0.0.1)."
+    ),
+    port: int | None = typer.Option(None, "--port", "-p", help="Port (default 8000)."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve REST (/api), OpenAI-compatible (/v1) and the web UI (/) with uvicorn.
+
+    Without API keys the server runs without authentication on loopback only; create keys
+    with `ragline keys create` to require them (and to serve other interfaces).
+    """
+    from ragline.server import create_app
+    from ragline.server.runner import bind_host, run_server
+    from ragline.store.sqlite_keys import SQLiteKeyStore
+
+    settings = load_settings()
+    cfg = settings.server
+    keys = SQLiteKeyStore(settings.database_path)
+    bound, message = bind_host(host or cfg.host, keys.has_active_keys())
+    if message:
+        typer.secho(message, fg="yellow", err=True)
+    port = cfg.port if port is None else port
+    typer.echo(f"ragline serving http://{bound}:{port}  (web UI /, API docs /docs)", err=True)
+    run_server(create_app(settings, keys=keys), bound, port, log_level=log_level)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

@@ -1,0 +1,110 @@
+"""The ASGI app: :func:`create_app` wires settings, models, keys, routes and error mapping.
+
+Everything heavy is built once per app and shared: a :class:`~ragline.api.Ragline` (store,
+embedder, retriever), a :class:`~ragline.models.gateway.Gateway`, the API-key store. Tests
+and embedders of the app pass their own (a gateway with a fake model, say); what the app
+built itself it closes at shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from ragline import __version__
+from ragline.api import Ragline
+from ragline.config import Settings, load_settings
+from ragline.server import problems
+from ragline.server.context import ServerContext
+from ragline.server.limits import BodyLimitMiddleware
+from ragline.server.routes import ROUTERS
+from ragline.store.keys_base import ApiKeyStore
+
+log = logging.getLogger("ragline.server")
+STATIC = Path(__file__).with_name("static")
+
+DESCRIPTION = """Talk to your documents over HTTP.
+
+* **REST** under `/api`: collections, ingestion (file upload, JSON documents), search,
+  grounded answers streamed as server-sent events, feedback.
+* **OpenAI-compatible** under `/v1`: `models`, `chat/completions` (model `ragline:<collection>`
+  answers from a collection with citations; other names go to the model gateway), `embeddings`.
+* **Keys**: `Authorization: Bearer rl_…` once any key exists (`ragline keys create`).
+* **Errors** are `application/problem+json` (RFC 9457) with a `hint` saying what to fix.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    rag: Ragline | None = None,
+    gateway: Any = None,
+    keys: ApiKeyStore | None = None,
+) -> FastAPI:
+    """The server app. Anything not given is built from ``settings`` (and closed with it)."""
+    settings = settings or (rag.settings if rag is not None else load_settings())
+    owned: list[Any] = []
+    if rag is None:
+        rag = Ragline(settings)
+        owned.append(rag)
+    if gateway is None:
+        from ragline.models.gateway import Gateway
+
+        gateway = Gateway(settings)
+        owned.append(gateway)
+    if keys is None:
+        from ragline.store.sqlite_keys import SQLiteKeyStore
+
+        keys = SQLiteKeyStore(settings.database_path)
+        owned.append(keys)
+    ctx = ServerContext(settings=settings, rag=rag, gateway=gateway, keys=keys)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.server.threads
+        live = getattr(getattr(rag, "tracer", None), "live_metrics", None)
+        if callable(live):
+            with contextlib.suppress(Exception):  # metrics are optional, serving is not
+                live()
+        try:
+            yield
+        finally:
+            for thing in reversed(owned):
+                with contextlib.suppress(Exception):
+                    thing.close()
+
+    app = FastAPI(
+        title="ragline",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.ragline = ctx
+    problems.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(
+        BodyLimitMiddleware,
+        json_limit=settings.server.max_json_bytes,
+        upload_limit=settings.server.max_upload_bytes,
+    )
+    if settings.server.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.server.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["authorization", "x-api-key", "content-type"],
+        )
+    return app
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,78 @@
+"""What every request handler shares: the :class:`ServerContext` of one running server.
+
+One :class:`~ragline.api.Ragline` (store, embedder, retriever — all thread-safe), one
+gateway, the API-key store and one generation queue per kind of model: ``local`` for the
+embedded llama.cpp model (one generation at a time) and ``remote`` for OpenAI-compatible
+endpoints (``server.remote_concurrency`` at once).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+
+from ragline.api import Ragline
+from ragline.config import Settings
+from ragline.models.gateway import EMBEDDED_NAMES
+from ragline.server.queue import GenerationQueue
+from ragline.store.keys_base import ApiKeyStore
+
+
+def is_local_model(name: str) -> bool:
+    """Whether ``name`` runs in this process (llama.cpp), so it must queue for the CPU."""
+    return name in EMBEDDED_NAMES or name.startswith("llamacpp:")
+
+
+@dataclass
+class ServerContext:
+    settings: Settings
+    rag: Ragline
+    gateway: Any  # a Gateway: ``stream``/``generate`` with ``model=``, ``resolve``, ``chain``
+    keys: ApiKeyStore
+    queues: dict[str, GenerationQueue] = field(default_factory=dict)
+    #: The last generations, newest last (``GenerationRecord``): what /metrics and tests read.
+    history: deque[Any] = field(default_factory=lambda: deque(maxlen=256))
+    started_at: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        cfg = self.settings.server
+        if not self.queues:
+            self.queues = {
+                "local": GenerationQueue(
+                    "embedded",
+                    concurrency=1,
+                    max_waiting=cfg.max_queue,
+                    timeout_s=cfg.queue_timeout_s,
+                ),
+                "remote": GenerationQueue(
+                    "remote",
+                    concurrency=cfg.remote_concurrency,
+                    max_waiting=cfg.max_queue,
+                    timeout_s=cfg.queue_timeout_s,
+                ),
+            }
+
+    @property
+    def default_model(self) -> str:
+        return str(self.settings.gateway.default_model)
+
+    def queue_for(self, model: str | None) -> GenerationQueue:
+        return self.queues["local" if is_local_model(model or self.default_model) else "remote"]
+
+    @property
+    def uploads_dir(self) -> Path:
+        cfg = self.settings.server
+        return Path(cfg.uploads_dir) if cfg.uploads_dir else Path(self.settings.home) / "uploads"
+
+
+def get_context(request: Request) -> ServerContext:
+    """FastAPI dependency: the running server's context."""
+    return request.app.state.ragline
+
+
+__all__ = ["ServerContext", "get_context", "is_local_model"]

@@ -1,0 +1,17 @@
+"""The server's routes, one module per area; :data:`ROUTERS` is what the app includes."""
+
+from __future__ import annotations
+
+from ragline.server.routes import ask, collections, feedback, ingest, meta, openai, search
+
+ROUTERS = [
+    meta.router,
+    collections.router,
+    ingest.router,
+    search.router,
+    ask.router,
+    feedback.router,
+    openai.router,
+]
+
+__all__ = ["ROUTERS"]

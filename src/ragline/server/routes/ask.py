@@ -1,0 +1,154 @@
+"""``POST /api/collections/{name}/ask``: a grounded answer, streamed as server-sent events.
+
+Events, in order: ``start`` (``trace_id``, ``model``), ``token`` (``text``) as the model writes,
+``citations`` (the passages, each with ``n``, ``text``, ``source``, ``location`` and whether the
+answer ``cited`` it), ``done`` (``finish_reason``, ``usage``). A failure after ``start`` is an
+``error`` event carrying the problem body. ``"stream": false`` returns one JSON answer instead.
+A client that disconnects stops its generation at the next token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+
+from ragline.errors import CollectionNotFoundError
+from ragline.server.answering import (
+    AnswerRequest,
+    Citations,
+    Finished,
+    Started,
+    Token,
+    answer_events,
+)
+from ragline.server.auth import Principal, need_collection
+from ragline.server.context import ServerContext, get_context
+from ragline.server.generation import Generation, admit
+from ragline.server.problems import problem_for
+from ragline.server.schemas import AnswerOut, AskIn
+from ragline.server.streaming import EventStreamResponse, sse
+
+router = APIRouter(prefix="/api/collections", tags=["ask"])
+
+
+async def check_collection(ctx: ServerContext, name: str) -> None:
+    if not await run_in_threadpool(ctx.rag.store.has_collection, name):
+        raise CollectionNotFoundError(name)
+
+
+def check_model(ctx: ServerContext, model: str | None) -> None:
+    """Resolve the model before admitting the request: an unknown name is a 400, not a 200
+    stream that fails."""
+    if model is not None:
+        ctx.gateway.resolve(model)
+
+
+def _record_regeneration(ctx: ServerContext, trace_id: str) -> None:
+    recorder = getattr(ctx.rag, "feedback", None)
+    regenerated = getattr(recorder, "regenerated", None)
+    if callable(regenerated):
+        with contextlib.suppress(Exception):  # implicit feedback must never fail an answer
+            regenerated(trace_id, via="server")
+
+
+async def _sse(gen: Generation, req: AnswerRequest, path: str) -> AsyncIterator[bytes]:
+    ctx = gen.ctx
+    async with contextlib.aclosing(
+        gen.events(lambda: answer_events(ctx.rag, ctx.gateway, req))
+    ) as events:
+        try:
+            async for event in events:
+                if isinstance(event, Started):
+                    yield sse(
+                        "start",
+                        {
+                            "trace_id": event.trace_id,
+                            "model": event.model,
+                            "collection": req.collection,
+                        },
+                    )
+                elif isinstance(event, Token):
+                    yield sse("token", {"text": event.text})
+                elif isinstance(event, Citations):
+                    yield sse("citations", {"citations": event.items})
+                elif isinstance(event, Finished):
+                    yield sse(
+                        "done",
+                        {
+                            "finish_reason": event.finish_reason,
+                            "usage": event.usage,
+                            "trace_id": event.trace_id,
+                            "model": event.model,
+                        },
+                    )
+        except Exception as exc:  # after the 200: report in-band, keep the server up
+            _, body, _ = problem_for(exc, path)
+            yield sse("error", body)
+
+
+async def collect_answer(gen: Generation, req: AnswerRequest, request: Request) -> dict[str, Any]:
+    """Run an answer to the end (or until the client leaves) and return it whole."""
+    ctx = gen.ctx
+    out: dict[str, Any] = {"answer": "", "citations": [], "trace_id": None, "model": gen.model}
+    parts: list[str] = []
+    async with contextlib.aclosing(
+        gen.events(lambda: answer_events(ctx.rag, ctx.gateway, req))
+    ) as events:
+        async for event in events:
+            if isinstance(event, Started):
+                out["trace_id"], out["model"] = event.trace_id, event.model
+            elif isinstance(event, Token):
+                parts.append(event.text)
+                if await request.is_disconnected():
+                    break
+            elif isinstance(event, Citations):
+                out["citations"] = event.items
+            elif isinstance(event, Finished):
+                out.update(finish_reason=event.finish_reason, usage=event.usage, model=event.model)
+    out["answer"] = "".join(parts)
+    out.setdefault("finish_reason", "cancelled")
+    out.setdefault("usage", {})
+    return out
+
+
+@router.post(
+    "/{name}/ask",
+    response_model=AnswerOut,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "events or JSON"}},
+)
+async def ask(
+    name: str,
+    body: AskIn,
+    request: Request,
+    principal: Principal = Depends(need_collection("read")),
+    ctx: ServerContext = Depends(get_context),
+) -> Any:
+    """Answer a question from a collection, with citations (streamed by default)."""
+    await check_collection(ctx, name)
+    check_model(ctx, body.model)
+    if body.regenerate_of:
+        await run_in_threadpool(_record_regeneration, ctx, body.regenerate_of)
+    req = AnswerRequest(
+        question=body.question,
+        collection=name,
+        history=[m.model_dump() for m in body.history],
+        k=body.k or ctx.settings.server.answer_k,
+        max_tokens=body.max_tokens,
+        temperature=body.temperature,
+        model=body.model,
+    )
+    gen = await admit(ctx, body.model)
+    if not body.stream:
+        try:
+            return await collect_answer(gen, req, request)
+        finally:
+            gen.close()
+    try:
+        return EventStreamResponse(_sse(gen, req, request.url.path), on_close=lambda _: gen.close())
+    except BaseException:
+        gen.close()
+        raise

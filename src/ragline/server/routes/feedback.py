@@ -1,0 +1,67 @@
+"""``POST /api/feedback``: thumbs, a 1–5 rating and/or a comment on a traced answer.
+
+The answer's ``trace_id`` comes with its ``start`` / ``done`` events. Feedback is stored by
+``ragline.feedback`` (linked to the trace); a build without it answers 501.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+
+from ragline.errors import MissingDependencyError
+from ragline.server.auth import Principal, need
+from ragline.server.context import ServerContext, get_context
+from ragline.server.problems import ResourceNotFoundError
+from ragline.server.schemas import FeedbackIn, FeedbackOut
+
+router = APIRouter(prefix="/api", tags=["feedback"])
+
+
+def _check_trace(ctx: ServerContext, store: Any, trace_id: str) -> None:
+    """404 for an unknown trace; a trace still queued for the writer is flushed first."""
+    get_trace = getattr(store, "get_trace", None)
+    if get_trace is None or get_trace(trace_id) is not None:
+        return
+    tracer = getattr(ctx.rag, "tracer", None)
+    if tracer is not None:
+        tracer.flush()
+    if get_trace(trace_id) is None:
+        raise ResourceNotFoundError(
+            f"no answer with trace id {trace_id!r}",
+            hint="send the trace_id of an answer's start or done event",
+        )
+
+
+def _record(ctx: ServerContext, body: FeedbackIn) -> list[str]:
+    recorder = getattr(ctx.rag, "feedback", None)
+    if recorder is None or not hasattr(recorder, "thumbs"):
+        raise MissingDependencyError(
+            "feedback storage is not available in this build of ragline",
+            hint="it comes with ragline.feedback (tracing must be enabled)",
+        )
+    _check_trace(ctx, getattr(recorder, "store", None), body.trace_id)
+    recorded: list[Any] = []
+    comment = body.comment
+    if body.thumbs is not None:
+        recorded.append(recorder.thumbs(body.trace_id, body.thumbs == "up", comment=comment))
+        comment = None
+    if body.rating is not None:
+        recorded.append(recorder.rate(body.trace_id, body.rating, comment=comment))
+        comment = None
+    if comment is not None:
+        recorded.append(recorder.comment(body.trace_id, comment))
+    return [str(getattr(r, "kind", "feedback")) for r in recorded]
+
+
+@router.post("/feedback", response_model=FeedbackOut, status_code=201)
+async def feedback(
+    body: FeedbackIn,
+    principal: Principal = Depends(need("read")),
+    ctx: ServerContext = Depends(get_context),
+) -> dict[str, Any]:
+    """Record feedback on an answer (its ``trace_id``): thumbs up/down, rating, comment."""
+    kinds = await run_in_threadpool(_record, ctx, body)
+    return {"trace_id": body.trace_id, "recorded": kinds}

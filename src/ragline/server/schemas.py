@@ -1,0 +1,155 @@
+"""Request and response bodies of the REST API (pydantic: they are the OpenAPI spec)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+COLLECTION_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+MetaValue = str | int | float | bool
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CollectionCreate(_Body):
+    name: str = Field(pattern=COLLECTION_NAME, description="letters, digits, '.', '_', '-'")
+
+
+class CollectionOut(BaseModel):
+    name: str
+    documents: int
+    chunks: int
+    created_at: str
+
+
+class DocumentIn(_Body):
+    id: str = Field(min_length=1, max_length=256, description="re-sending an id updates it")
+    text: str = Field(min_length=1)
+    title: str = Field("", max_length=1000)
+    metadata: dict[str, MetaValue] = Field(default_factory=dict)
+
+
+class DocumentsIn(_Body):
+    documents: list[DocumentIn] = Field(min_length=1, max_length=1000)
+
+
+class IngestFailureOut(BaseModel):
+    source: str
+    reason: str
+
+
+class IngestOut(BaseModel):
+    collection: str
+    added: int
+    updated: int
+    unchanged: int
+    duplicates: int
+    pruned: int
+    failed: list[IngestFailureOut]
+    chunks: int
+    seconds: float
+
+
+class SearchIn(_Body):
+    query: str = Field(min_length=1, max_length=4000)
+    k: int | None = Field(None, ge=1, le=1000, description="hits wanted (server.max_k at most)")
+    mode: Literal["bm25", "dense", "hybrid"] | None = None
+    source: str | None = Field(None, max_length=500, description="glob on the source path")
+    metadata: dict[str, MetaValue] | None = None
+
+
+class HitOut(BaseModel):
+    rank: int
+    score: float
+    scores: dict[str, float]
+    chunk_id: str
+    document_id: str
+    document_key: str
+    source: str
+    title: str
+    heading_path: list[str]
+    page: int | None
+    char_start: int
+    char_end: int
+    text: str
+    metadata: dict[str, Any]
+    location: str
+
+
+class SearchOut(BaseModel):
+    query: str
+    collection: str
+    mode: str
+    k: int
+    took_ms: float
+    hits: list[HitOut]
+
+
+class ChatMessageIn(_Body):
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(max_length=20_000)
+
+
+class AskIn(_Body):
+    question: str = Field(min_length=1, max_length=4000)
+    history: list[ChatMessageIn] = Field(default_factory=list, max_length=50)
+    k: int | None = Field(None, ge=1, le=20, description="passages to ground the answer on")
+    max_tokens: int | None = Field(None, ge=1, le=4096)
+    temperature: float | None = Field(None, ge=0, le=2)
+    model: str | None = Field(None, max_length=200, description="a gateway model name")
+    stream: bool = Field(True, description="server-sent events (true) or one JSON answer")
+    regenerate_of: str | None = Field(
+        None, max_length=64, description="trace id of the answer this one regenerates"
+    )
+
+
+class CitationOut(BaseModel):
+    n: int
+    cited: bool
+    chunk_id: str
+    document_id: str
+    source: str
+    source_name: str
+    title: str
+    location: str
+    page: int | None
+    heading_path: list[str]
+    score: float
+    text: str
+
+
+class AnswerOut(BaseModel):
+    answer: str
+    citations: list[CitationOut]
+    trace_id: str | None
+    model: str
+    finish_reason: str
+    usage: dict[str, Any]
+
+
+class FeedbackIn(_Body):
+    trace_id: str = Field(min_length=1, max_length=64)
+    thumbs: Literal["up", "down"] | None = None
+    rating: int | None = Field(None, ge=1, le=5)
+    comment: str | None = Field(None, min_length=1, max_length=4000)
+
+    @model_validator(mode="after")
+    def _something(self) -> FeedbackIn:
+        if self.thumbs is None and self.rating is None and self.comment is None:
+            raise ValueError("give at least one of thumbs, rating or comment")
+        return self
+
+
+class FeedbackOut(BaseModel):
+    trace_id: str
+    recorded: list[str]
+
+
+class WhoAmI(BaseModel):
+    auth: bool
+    key_id: str | None
+    role: str
+    collections: list[str]

@@ -1,0 +1,161 @@
+"""Streams that stop when the client goes away.
+
+:func:`stream_in_thread` runs a blocking generator (a gateway or answer stream) in a worker
+thread and hands its items to the event loop. When the consumer stops early — the client
+disconnected, the task was cancelled — a flag is set, the worker stops pulling items and
+*closes* the generator, which runs its ``finally`` blocks (llama.cpp frees the context
+lock, an HTTP provider closes its connection). The consumer's ``finally`` waits until the
+worker has really stopped, so the generation slot is released only after the model is idle.
+
+:class:`EventStreamResponse` sends server-sent events and watches the connection while it
+does: on ``http.disconnect`` it stops the stream at once instead of waiting for the next
+write to fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
+
+import anyio
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+T = TypeVar("T")
+_END = object()
+
+
+async def stream_in_thread(
+    factory: Callable[[], Iterator[T]], *, on_stop: Callable[[bool], None] | None = None
+) -> AsyncIterator[T]:
+    """Items of ``factory()`` (called in the worker thread), pulled one by one.
+
+    ``on_stop(cancelled)`` runs in the worker after the generator is closed.
+    """
+    loop = asyncio.get_running_loop()
+    items: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    cancel = threading.Event()
+    stopped = loop.create_future()
+
+    def put(kind: str, value: Any) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(items.put_nowait, (kind, value))
+
+    def finished() -> None:
+        if not stopped.done():
+            stopped.set_result(None)
+
+    def work() -> None:
+        gen: Iterator[T] | None = None
+        cancelled = False
+        try:
+            gen = factory()
+            for item in gen:
+                if cancel.is_set():
+                    cancelled = True
+                    break
+                put("item", item)
+            else:
+                cancelled = cancel.is_set()
+        except BaseException as exc:  # handed to the consumer, raised there
+            put("error", exc)
+        finally:
+            close = getattr(gen, "close", None)
+            if callable(close):
+                with contextlib.suppress(Exception):  # never hide the real outcome
+                    close()
+            if on_stop is not None:
+                on_stop(cancelled)
+            put("end", _END)
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(finished)
+
+    threading.Thread(target=work, name="ragline-generation", daemon=True).start()
+    try:
+        while True:
+            kind, value = await items.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        cancel.set()
+        with anyio.CancelScope(shield=True):
+            await stopped
+
+
+def sse(event: str, data: Any) -> bytes:
+    """One server-sent event with a JSON payload."""
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {event}\ndata: {payload}\n\n".encode()
+
+
+def sse_data(data: Any) -> bytes:
+    """One unnamed event (``data:`` only), as the OpenAI API streams."""
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return f"data: {text}\n\n".encode()
+
+
+class EventStreamResponse(Response):
+    """A response sending ``events`` (bytes) as ``text/event-stream``.
+
+    ``on_close(disconnected)`` runs last, whatever happened (release the generation slot).
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        events: AsyncIterator[bytes],
+        *,
+        on_close: Callable[[bool], None] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.events = events
+        self.on_close = on_close
+        self.status_code = 200
+        self.background = None
+        self.init_headers(
+            {"cache-control": "no-cache", "x-accel-buffering": "no", **(headers or {})}
+        )
+        self.disconnected = False
+
+    async def _send_all(self, send: Send, scope: anyio.CancelScope) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        try:
+            async for chunk in self.events:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:  # the transport is gone
+            self.disconnected = True
+        scope.cancel()
+
+    async def _watch(self, receive: Receive, scope: anyio.CancelScope) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+                scope.cancel()
+                return
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._send_all, send, tg.cancel_scope)
+                tg.start_soon(self._watch, receive, tg.cancel_scope)
+        finally:
+            aclose = getattr(self.events, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
+            if self.on_close is not None:
+                self.on_close(self.disconnected)
+
+
+__all__ = ["EventStreamResponse", "sse", "sse_data", "stream_in_thread"]

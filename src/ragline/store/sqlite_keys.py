@@ -1,0 +1,134 @@
+"""API keys in the same SQLite file as the documents (table ``api_keys``).
+
+All API-key SQL lives here. The key store keeps a connection of its own; the schema belongs to
+``ragline.store.migrations`` (``0004_api_keys``): on open, the document store is opened once to
+apply any pending migration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ragline.errors import ConfigError, StoreError
+from ragline.store.keys_base import (
+    ApiKey,
+    NewApiKey,
+    Role,
+    check_role,
+    hash_secret,
+    looks_like_key,
+    new_secret,
+    normalize_collections,
+)
+from ragline.store.sqlite import SQLiteStore
+
+_COLUMNS = "id, name, role, collections, created_at, revoked_at"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _key(row: Sequence[Any]) -> ApiKey:
+    return ApiKey(
+        id=row[0],
+        name=row[1],
+        role=row[2],
+        collections=tuple(json.loads(row[3])),
+        created_at=row[4],
+        revoked_at=row[5],
+    )
+
+
+class SQLiteKeyStore:
+    """:class:`ragline.store.keys_base.ApiKeyStore` on the store's SQLite file."""
+
+    def __init__(self, path: Path | str, *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        SQLiteStore(path, timeout_s=timeout_s).close()  # creates the file, applies migrations
+        try:
+            self._conn = sqlite3.connect(
+                str(path), timeout=timeout_s, check_same_thread=False, isolation_level=None
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the key store at {path}: {exc}") from exc
+        self._lock = threading.Lock()
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"key store failed ({self.path}): {exc}") from exc
+
+    def create_key(
+        self, name: str, role: Role, collections: Sequence[str] | None = None
+    ) -> NewApiKey:
+        role = check_role(role)
+        if not name.strip():
+            raise ConfigError("a key needs a name", hint="e.g. --name ci-bot")
+        key_id, secret = new_secret()
+        record = ApiKey(key_id, name.strip(), role, normalize_collections(collections), _now())
+        self._run(
+            f"INSERT INTO api_keys ({_COLUMNS}, secret_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.id,
+                record.name,
+                record.role,
+                json.dumps(list(record.collections)),
+                record.created_at,
+                None,
+                hash_secret(secret),
+            ),
+        )
+        return NewApiKey(record, secret)
+
+    def list_keys(self, *, include_revoked: bool = False) -> list[ApiKey]:
+        where = "" if include_revoked else " WHERE revoked_at IS NULL"
+        rows = self._run(f"SELECT {_COLUMNS} FROM api_keys{where} ORDER BY created_at, rowid")
+        return [_key(r) for r in rows]
+
+    def revoke_key(self, key_id: str) -> ApiKey:
+        ident = key_id.strip()
+        if looks_like_key(ident):
+            rows = self._run(
+                f"SELECT {_COLUMNS} FROM api_keys WHERE secret_hash = ?", (hash_secret(ident),)
+            )
+        else:
+            rows = self._run(f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (ident,))
+        if not rows:
+            raise ConfigError(
+                f"no API key {key_id!r}", hint="list key ids with `ragline keys list --all`"
+            )
+        key = _key(rows[0])
+        if key.revoked_at is None:
+            now = _now()
+            self._run("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (now, key.id))
+            key = ApiKey(key.id, key.name, key.role, key.collections, key.created_at, now)
+        return key
+
+    def verify(self, secret: str) -> ApiKey | None:
+        if not looks_like_key(secret):
+            return None
+        rows = self._run(
+            f"SELECT {_COLUMNS} FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL",
+            (hash_secret(secret),),
+        )
+        return _key(rows[0]) if rows else None
+
+    def has_active_keys(self) -> bool:
+        return bool(self._run("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1"))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+__all__ = ["SQLiteKeyStore"]
