@@ -67,7 +67,11 @@ def test_explicit_feedback_is_linked_and_validated(store):
     fb.rate(tid(7), 4)
     fb.comment(tid(7), "good sources")
     got = store.list_feedback(FeedbackQuery(trace_ids=(tid(7),)))
-    assert [(f.kind, f.value) for f in got] == [("thumbs", -1.0), ("rating", 4.0), ("comment", None)]
+    assert [(f.kind, f.value) for f in got] == [
+        ("thumbs", -1.0),
+        ("rating", 4.0),
+        ("comment", None),
+    ]
     assert all(f.source == "explicit" for f in got)
     with pytest.raises(InvalidQueryError, match="no trace"):
         fb.thumbs("deadbeef", up=True)
@@ -160,7 +164,9 @@ def test_export_writes_a_dataset_the_reader_reads_back(store, tmp_path):
     path = tmp_path / "fb.jsonl"
     path.write_text(out.getvalue())
     (example,) = read_dataset(path)
-    assert example.label == "negative" and example.comments == ["Mercury is closer, Venus is hotter"]
+    assert example.label == "negative" and example.comments == [
+        "Mercury is closer, Venus is hotter"
+    ]
     explicit = io.StringIO()
     export_feedback(store, explicit, include_implicit=False)
     assert json.loads(explicit.getvalue())["signals"]["correction"] is False

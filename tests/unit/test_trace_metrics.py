@@ -25,9 +25,17 @@ NOW = time.time_ns()
 def gen(i, *, ttft, tpot, out=21, model="smollm2", name="ask", status="ok", cost=0.001):
     duration = ttft + (tpot or 0) * (out - 1) + 0.01
     return TraceSummary(
-        trace_id=f"{i:032x}", name=name, start_ns=NOW - 1000 + i, duration_s=duration,
-        status=status, model=model, input_tokens=100, output_tokens=out, cost=cost,
-        ttft_s=ttft, tpot_s=tpot,
+        trace_id=f"{i:032x}",
+        name=name,
+        start_ns=NOW - 1000 + i,
+        duration_s=duration,
+        status=status,
+        model=model,
+        input_tokens=100,
+        output_tokens=out,
+        cost=cost,
+        ttft_s=ttft,
+        tpot_s=tpot,
     )
 
 
@@ -79,8 +87,11 @@ def test_prometheus_exposition_parses_and_carries_the_numbers():
         if s.name == "ragline_requests_total"
     }
     assert requests[(("model", "smollm2"), ("operation", "ask"), ("status", "ok"))] == 10
-    tokens = {s.labels["type"]: s.value for s in fam["ragline_tokens"].samples
-              if s.name == "ragline_tokens_total"}
+    tokens = {
+        s.labels["type"]: s.value
+        for s in fam["ragline_tokens"].samples
+        if s.name == "ragline_tokens_total"
+    }
     assert tokens == {"input": 1000, "output": 210}
     (good,) = fam["ragline_goodput_ratio"].samples
     assert good.value == pytest.approx(0.9) and good.labels == {"model": "smollm2"}
@@ -92,7 +103,9 @@ def test_prometheus_exposition_parses_and_carries_the_numbers():
     assert q[("ask", "0.5")] == pytest.approx(0.2)
     assert q[("ask", "0.99")] == pytest.approx(np.percentile([0.2] * 9 + [3.0], 99))
     hist = fam["ragline_request_duration_seconds"]
-    count = [s for s in hist.samples if s.name.endswith("_count") and s.labels["operation"] == "search"]
+    count = [
+        s for s in hist.samples if s.name.endswith("_count") and s.labels["operation"] == "search"
+    ]
     assert count[0].value == 1
     cost = [s for s in fam["ragline_cost_usd"].samples if s.name == "ragline_cost_usd_total"]
     assert cost[0].value == pytest.approx(0.010)
@@ -110,8 +123,14 @@ def test_asgi_app_serves_metrics():
     metrics = tracer.live_metrics()
     assert tracer.live_metrics() is metrics
     with tracer.trace("ask") as root, tracer.span("generation") as g:
-        g.update({sc.GEN_AI_OPERATION: "chat", sc.GEN_AI_REQUEST_MODEL: "m",
-                  sc.GEN_AI_OUTPUT_TOKENS: 5, sc.FIRST_TOKEN_NS: root.start_ns + 1000})
+        g.update(
+            {
+                sc.GEN_AI_OPERATION: "chat",
+                sc.GEN_AI_REQUEST_MODEL: "m",
+                sc.GEN_AI_OUTPUT_TOKENS: 5,
+                sc.FIRST_TOKEN_NS: root.start_ns + 1000,
+            }
+        )
     assert tracer.flush()
 
     async def get(method="GET"):

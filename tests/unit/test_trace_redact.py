@@ -14,7 +14,7 @@ from ragline.trace.redact import REDACTED, Redactor, configured_secrets
 
 SECRETS = [
     "sk-proj-AbCdEfGhIjKlMnOpQrStUvWx1234",
-    "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9Pl",
     "AKIAIOSFODNN7EXAMPLE",
     "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
     "xoxb-123456789012-abcdefghij",
@@ -73,7 +73,9 @@ def test_configured_secrets_walks_settings_and_named_env_vars(monkeypatch):
     assert configured_secrets(cfg) >= {"inline-secret", "from-the-environment"}
     settings = load_settings(trace={"otlp_headers": {"x-honeycomb-team": "hc-secret-123"}})
     assert "hc-secret-123" in configured_secrets(settings)
-    assert "hc-secret-123" not in repr(settings) and "hc-secret-123" not in settings.model_dump_json()
+    assert (
+        "hc-secret-123" not in repr(settings) and "hc-secret-123" not in settings.model_dump_json()
+    )
 
 
 def test_pii_only_when_enabled():

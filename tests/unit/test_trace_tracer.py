@@ -42,9 +42,8 @@ def tracer(sink):
 def test_spans_nest_under_the_active_trace(tracer, sink):
     with tracer.trace("ask", query="q", collection="docs") as root:
         assert current_span() is root
-        with tracer.span("search") as search:
-            with tracer.span("retrieve.bm25", depth=100) as bm25:
-                bm25.set(candidates=3)
+        with tracer.span("search"), tracer.span("retrieve.bm25", depth=100) as bm25:
+            bm25.set(candidates=3)
         with tracer.trace("generation") as gen:  # trace() inside a trace is a child span
             assert gen.parent_id == root.span_id
     assert current_span() is None
@@ -126,19 +125,21 @@ def test_threads_and_tasks_have_their_own_current_span(tracer, sink):
 
 
 def test_summary_reads_generation_usage_cost_ttft_and_tpot(tracer, sink):
-    with tracer.trace("ask", query="q", answer="x" * 321, abstained=False) as root:
-        with tracer.span("generation", kind="client") as g:
-            g.update(
-                {
-                    sc.GEN_AI_OPERATION: "chat",
-                    sc.GEN_AI_REQUEST_MODEL: "smollm2",
-                    sc.GEN_AI_INPUT_TOKENS: 100,
-                    sc.GEN_AI_OUTPUT_TOKENS: 11,
-                    sc.COST: 0.002,
-                    sc.FIRST_TOKEN_NS: root.start_ns + 200_000_000,
-                }
-            )
-            time.sleep(0.25)
+    with (
+        tracer.trace("ask", query="q", answer="x" * 321, abstained=False) as root,
+        tracer.span("generation", kind="client") as g,
+    ):
+        g.update(
+            {
+                sc.GEN_AI_OPERATION: "chat",
+                sc.GEN_AI_REQUEST_MODEL: "smollm2",
+                sc.GEN_AI_INPUT_TOKENS: 100,
+                sc.GEN_AI_OUTPUT_TOKENS: 11,
+                sc.COST: 0.002,
+                sc.FIRST_TOKEN_NS: root.start_ns + 200_000_000,
+            }
+        )
+        time.sleep(0.25)
     tracer.flush()
     s = sink.traces[0].summary
     assert (s.model, s.input_tokens, s.output_tokens) == ("smollm2", 100, 11)

@@ -119,7 +119,10 @@ class TraceStoreConformance:
         assert got.root.parent_id is None and got.spans[1].parent_id == got.root.span_id
         assert got.spans[2].status == "error" and got.spans[2].error == "ValueError: boom"
         assert got.spans[1].kind == "internal" and got.spans[2].kind == "client"
-        assert got.spans[1].attributes == {"gen_ai.usage.input_tokens": 7, "nested": {"a": [1, "b"]}}
+        assert got.spans[1].attributes == {
+            "gen_ai.usage.input_tokens": 7,
+            "nested": {"a": [1, "b"]},
+        }
         assert got.root.attributes["x"] == [1, 2]
         s = got.summary
         assert (s.model, s.input_tokens, s.output_tokens, s.turn) == ("smollm2", 12, 30, 2)
@@ -182,8 +185,14 @@ class TraceStoreConformance:
             FeedbackRecord(tid(1), "thumbs", -1.0, created_ns=T0 + 1),
             FeedbackRecord(tid(1), "comment", None, "cites the wrong year", created_ns=T0 + 2),
             FeedbackRecord(tid(2), "rating", 5.0, created_ns=T0 + 3),
-            FeedbackRecord(tid(2), "correction", 1.2, source="implicit", created_ns=T0 + 4,
-                           attributes={"cues": ["i_meant"]}),
+            FeedbackRecord(
+                tid(2),
+                "correction",
+                1.2,
+                source="implicit",
+                created_ns=T0 + 4,
+                attributes={"cues": ["i_meant"]},
+            ),
         ]
         traces.add_feedback(records)
         kinds = lambda q: [f.kind for f in traces.list_feedback(q)]  # noqa: E731
@@ -206,7 +215,9 @@ class TraceStoreConformance:
     def test_prune_deletes_old_traces_spans_and_feedback(self, traces):
         traces.write_traces(
             [
-                make_trace(tid(1), start_ns=T0, signals=[FeedbackRecord(tid(1), "x", created_ns=T0)]),
+                make_trace(
+                    tid(1), start_ns=T0, signals=[FeedbackRecord(tid(1), "x", created_ns=T0)]
+                ),
                 make_trace(tid(2), start_ns=T0 + 10 * SECOND),
             ]
         )
