@@ -65,7 +65,8 @@ class EmbedderSettings(_Section):
     tokenizer_path: Path | None = None
     # The model's training window; longer input is truncated.
     max_seq_tokens: int = 256
-    batch_size: int = Field(32, gt=0)
+    # Peak memory grows with batch x 256^2 attention: 16 keeps ingest near 1 GB.
+    batch_size: int = Field(16, gt=0)
     # Two cores on the reference machine; onnxruntime oversubscribes with more.
     threads: int = Field(0, ge=0, description="0 = onnxruntime's default")
 
