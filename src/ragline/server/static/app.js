@@ -98,8 +98,10 @@ function showPassage(c, button) {
   $("#passage").hidden = false;
   $("#passage-n").textContent = `[${c.n}]`;
   $("#passage-title").textContent = c.title || c.source_name;
-  $("#passage-source").textContent = c.source;
-  $("#passage-location").textContent = c.location;
+  $("#passage-source").textContent = c.source_name;
+  const where = c.location.startsWith(c.source) ? c.location.slice(c.source.length).trim() : c.location;
+  $("#passage-location").textContent = where ? `§ ${where}` : "";
+  $("#passage-path").textContent = c.source;
   $("#passage-text").textContent = c.text;
 }
 
@@ -242,7 +244,7 @@ function wireActions(msg, question, history) {
     const thumbs = up.getAttribute("aria-pressed") === "true" ? "up"
       : down.getAttribute("aria-pressed") === "true" ? "down" : null;
     const comment = $(".comment", msg).value.trim() || null;
-    if (!thumbs && !comment) { status.textContent = "pick 👍 or 👎, or write a comment"; return; }
+    if (!thumbs && !comment) { status.textContent = "pick thumbs up or down, or write a comment"; return; }
     if (!msg.dataset.traceId) { status.textContent = "this answer has no trace id"; return; }
     const response = await api("/api/feedback", {
       method: "POST",
