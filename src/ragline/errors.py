@@ -22,7 +22,12 @@ Each error message names the problem *and* what to do about it.
     │   └── InvalidQueryError       empty query, bad mode, bad k, bad filter
     └── ModelError                  an embedding or chat model failed
         ├── ModelTimeoutError
-        ├── ModelUnavailableError   transient failure (HTTP 5xx/429, connection) after retries
+        ├── ModelUnavailableError   transient failure (HTTP 5xx/429, connection): retried
+        │   ├── ProviderServerError     HTTP 5xx / 429 / 408, with ``retry_after``
+        │   ├── MalformedResponseError  not a valid chat completion
+        │   └── StreamInterruptedError  the stream ended before its final event
+        ├── RequestRejectedError    the provider refused the request (4xx): not retried
+        ├── ContextLengthError      the prompt does not fit the context window
         ├── GenerationError         all attempts / the whole fallback chain failed
         └── StructuredOutputError   output never validated against the requested schema
 """
@@ -133,6 +138,42 @@ class ModelUnavailableError(ModelError):
     http_status = 503
 
 
+class ProviderServerError(ModelUnavailableError):
+    """HTTP 5xx or 429 (or 408) from a server: transient. ``retry_after`` in seconds, if sent."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.retry_after = retry_after
+        super().__init__(message, hint=hint)
+
+
+class MalformedResponseError(ModelUnavailableError):
+    """The server answered with something that is not a valid chat completion."""
+
+
+class StreamInterruptedError(ModelUnavailableError):
+    """A stream ended before its final event (connection dropped mid-response)."""
+
+
+class RequestRejectedError(ModelError):
+    """The provider refused the request itself (HTTP 4xx other than 408/429): not retried."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, hint: str | None = None):
+        self.status_code = status_code
+        super().__init__(message, hint=hint)
+
+
+class ContextLengthError(ModelError):
+    """The prompt does not fit the model's context window."""
+
+
 class GenerationError(ModelError):
     pass
 
@@ -153,20 +194,25 @@ class StructuredOutputError(ModelError):
 __all__ = [
     "CollectionNotFoundError",
     "ConfigError",
+    "ContextLengthError",
     "EmptyDocumentError",
     "FileTooLargeError",
     "GenerationError",
     "IngestError",
     "InvalidQueryError",
     "MalformedInputError",
+    "MalformedResponseError",
     "MigrationError",
     "MissingDependencyError",
     "ModelError",
     "ModelTimeoutError",
     "ModelUnavailableError",
+    "ProviderServerError",
     "RaglineError",
+    "RequestRejectedError",
     "RetrievalError",
     "StoreError",
+    "StreamInterruptedError",
     "StructuredOutputError",
     "UnsupportedFileError",
 ]

@@ -19,7 +19,17 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
-from ragline.errors import ConfigError, ModelError, ModelTimeoutError, ModelUnavailableError
+from ragline.errors import (  # re-exported: the provider errors belong to the one error tree
+    ConfigError,
+    ContextLengthError,
+    MalformedResponseError,
+    ModelError,
+    ModelTimeoutError,
+    ModelUnavailableError,
+    ProviderServerError,
+    RequestRejectedError,
+    StreamInterruptedError,
+)
 
 #: A prompt: a plain user message, or OpenAI-style ``{"role": ..., "content": ...}`` dicts.
 Messages: TypeAlias = str | Sequence[Mapping[str, Any]]
@@ -259,42 +269,6 @@ class ChatModel(Protocol):
 
 
 # --------------------------------------------------------------------------- errors
-
-
-class ProviderServerError(ModelUnavailableError):
-    """HTTP 5xx or 429 (or 408) from a server: transient. ``retry_after`` in seconds, if sent."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int | None = None,
-        retry_after: float | None = None,
-        hint: str | None = None,
-    ) -> None:
-        self.status_code = status_code
-        self.retry_after = retry_after
-        super().__init__(message, hint=hint)
-
-
-class MalformedResponseError(ModelUnavailableError):
-    """The server answered with something that is not a valid chat completion."""
-
-
-class StreamInterruptedError(ModelUnavailableError):
-    """A stream ended before its final event (connection dropped mid-response)."""
-
-
-class RequestRejectedError(ModelError):
-    """The provider refused the request itself (HTTP 4xx other than 408/429): not retried."""
-
-    def __init__(self, message: str, *, status_code: int | None = None, hint: str | None = None):
-        self.status_code = status_code
-        super().__init__(message, hint=hint)
-
-
-class ContextLengthError(ModelError):
-    """The prompt does not fit the model's context window."""
 
 
 def is_transient(exc: BaseException) -> bool:

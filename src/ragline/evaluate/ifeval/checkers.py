@@ -24,7 +24,7 @@ from typing import Any
 
 from ragline.errors import ConfigError
 from ragline.evaluate.ifeval.text import (
-    LanguageUndetectable,
+    _LanguageUndetectable,
     count_sentences,
     count_words,
     detect_language,
@@ -51,7 +51,7 @@ def _language_is(response: str, language: str) -> bool:
     """True if ``response`` is in ``language``; an undetectable language counts as True."""
     try:
         return detect_language(response) == language
-    except LanguageUndetectable:
+    except _LanguageUndetectable:
         return True
 
 

@@ -67,7 +67,7 @@ def word_tokenize(text: str) -> list[str]:
     return [token for sentence in split_sentences(text) for token in tokenizer.tokenize(sentence)]
 
 
-class LanguageUndetectable(Exception):
+class _LanguageUndetectable(Exception):
     """``langdetect`` found no language features in the text (e.g. only digits)."""
 
 
@@ -88,7 +88,7 @@ def _language_factory() -> Any:
 def detect_language(text: str) -> str:
     """ISO 639-1 code of the language of ``text`` (``langdetect``, seed 0).
 
-    Raises :class:`LanguageUndetectable` when the text has no usable features.
+    Raises :class:`_LanguageUndetectable` when the text has no usable features.
     """
     from langdetect.lang_detect_exception import LangDetectException
 
@@ -98,11 +98,11 @@ def detect_language(text: str) -> str:
     try:
         return str(detector.detect())
     except LangDetectException as exc:
-        raise LanguageUndetectable(str(exc)) from exc
+        raise _LanguageUndetectable(str(exc)) from exc
 
 
 __all__ = [
-    "LanguageUndetectable",
+    "_LanguageUndetectable",
     "count_sentences",
     "count_words",
     "detect_language",
