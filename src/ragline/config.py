@@ -192,6 +192,32 @@ class TraceSettings(_Section):
     drift_max_samples: int = Field(500, ge=10)
 
 
+class EvalSettings(_Section):
+    """Evaluation runs (``ragline eval``): concurrency, judges, confidence intervals, reports."""
+
+    # Items evaluated at once. Remote models answer in parallel; the embedded model runs one
+    # call at a time anyway, so more workers only queue there.
+    concurrency: int = Field(4, ge=1)
+    # None: gateway.default_model. Used by judge metrics and `eval generate` that name no model.
+    judge_model: str | None = None
+    # 0: a judge should give the same verdict twice; raise it (with repeats) to see its variance.
+    judge_temperature: float = Field(0.0, ge=0, le=5)
+    # A verdict is a score and one or two sentences of reason.
+    judge_max_tokens: int = Field(256, gt=0)
+    # Bootstrap resamples for confidence intervals: 2000 keeps a 95% percentile interval's
+    # ends stable to about a hundredth of its width.
+    bootstrap_rounds: int = Field(2000, ge=100)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    # Seeds the bootstrap and the passage sampling of `eval generate`: reports are repeatable.
+    seed: int = 0
+    # None: ``<home>/evals``. Each run's report goes to ``<reports_dir>/<run_id>/``.
+    reports_dir: Path | None = None
+    # Passages shorter than this (BM25 tokens) rarely hold a question worth asking.
+    synthetic_min_tokens: int = Field(20, ge=1)
+    # A question and a short answer fit.
+    synthetic_max_tokens: int = Field(200, gt=0)
+
+
 class ServerSettings(_Section):
     """``ragline serve``: where it listens, who may call it, and how much it takes at once.
 
@@ -244,6 +270,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     gateway: GatewaySettings = GatewaySettings()
     trace: TraceSettings = TraceSettings()
+    eval: EvalSettings = EvalSettings()
     server: ServerSettings = ServerSettings()
 
     @property

@@ -24,9 +24,9 @@ err_console = Console(stderr=True)
 
 
 def _register() -> None:
-    from ragline.cli import collections, drift, feedback, ingest, search, traces
+    from ragline.cli import collections, drift, evaluate, feedback, ingest, search, traces
 
-    for module in (ingest, search, collections, traces, feedback, drift):
+    for module in (ingest, search, collections, traces, feedback, drift, evaluate):
         module.register(app)
     from ragline.cli import keys, serve  # the HTTP server's commands
 

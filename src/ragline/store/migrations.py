@@ -125,4 +125,37 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0005_eval_runs",
+        """
+        CREATE TABLE eval_runs (
+            run_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            spec_hash TEXT NOT NULL,
+            config TEXT NOT NULL DEFAULT '{}',
+            prompts TEXT NOT NULL DEFAULT '{}',
+            models TEXT NOT NULL DEFAULT '[]',
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            finished_at TEXT,
+            items_total INTEGER NOT NULL DEFAULT 0,
+            summary TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX eval_runs_name ON eval_runs (name, created_at);
+        CREATE TABLE eval_items (
+            run_id TEXT NOT NULL REFERENCES eval_runs(run_id) ON DELETE CASCADE,
+            item_id TEXT NOT NULL,
+            ordinal INTEGER NOT NULL,
+            input TEXT NOT NULL DEFAULT '{}',
+            output TEXT,
+            retrieved TEXT NOT NULL DEFAULT '[]',
+            scores TEXT NOT NULL DEFAULT '{}',
+            details TEXT NOT NULL DEFAULT '{}',
+            error TEXT,
+            duration_s REAL NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, item_id)
+        );
+        """,
+    ),
 ]

@@ -1,0 +1,385 @@
+"""Per-item scorers: one for each metric type of a spec, wired to the metric functions.
+
+Each scorer turns one evaluated item (:class:`ItemView`: the item, the system's output and
+its ranked document ids) into values (``{metric name: float | None}``) and the details that
+explain them. None means "not computable for this item" (no reference, an unparsed verdict);
+such items are left out of that metric's mean and counted as missing.
+
+* retrieval — nDCG@k, Recall@k, Precision@k, hit@k, MRR from ``evaluate.metrics.retrieval``;
+* answer — exact match, SQuAD EM, token F1, contains, sentence BLEU (0–1), ROUGE-1/2/L F;
+* ifeval — IFEval prompt- and instruction-level accuracy, strict and loose;
+* judge / pairwise — :class:`ragline.evaluate.judge.Judge` verdicts.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ragline.errors import ConfigError
+from ragline.evaluate.ifeval.evaluation import IFEvalExample, evaluate_response
+from ragline.evaluate.judge import Judge
+from ragline.evaluate.judge_stats import pair_score, rating_of
+from ragline.evaluate.metrics.retrieval import (
+    hit_at_k,
+    ndcg_at_k,
+    recall_at_k,
+    reciprocal_rank,
+)
+from ragline.evaluate.metrics.text import exact_match as _exact_match
+from ragline.evaluate.metrics.text import (
+    normalize_answer,
+    rouge,
+    sentence_bleu,
+    squad_exact_match,
+    token_f1,
+)
+from ragline.evaluate.spec import (
+    AnswerMetric,
+    EvalItem,
+    EvalSpec,
+    IFEvalMetric,
+    JudgeMetric,
+    MetricSpec,
+    PairwiseMetric,
+    RetrievalMetric,
+)
+from ragline.evaluate.templates import load_prompt
+
+Values = dict[str, float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """What a scorer sees of one item."""
+
+    item: EvalItem
+    question: str
+    output: str | None
+    retrieved: Sequence[str]
+
+
+class Scorer(Protocol):
+    """Scores one item for one metric entry of the spec."""
+
+    names: list[str]
+
+    def score(self, view: ItemView) -> tuple[Values, dict[str, Any]]: ...
+
+
+def _none(names: Sequence[str]) -> Values:
+    return dict.fromkeys(names)
+
+
+# --------------------------------------------------------------------------- retrieval
+
+
+def relevance_of(value: Any) -> dict[str, int] | None:
+    """Qrels of one item: a list of ids (grade 1), a ``{id: grade}`` mapping, or one id."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): int(v) for k, v in value.items()}
+    if isinstance(value, str | int):
+        return {str(value): 1}
+    return {str(v): 1 for v in value}
+
+
+def align_ranking(retrieved: Sequence[str], relevant: Mapping[str, int]) -> list[str]:
+    """Retrieved ids renamed to the relevant id they match (exactly, or as a path suffix)."""
+    out = []
+    for doc in retrieved:
+        if doc in relevant:
+            out.append(doc)
+            continue
+        match = next((r for r in relevant if doc.endswith("/" + r) or doc.endswith("\\" + r)), None)
+        out.append(match if match is not None else doc)
+    return list(dict.fromkeys(out))
+
+
+class RetrievalScorer:
+    def __init__(self, metric: RetrievalMetric) -> None:
+        self.metric = metric
+        self.names = metric.names()
+
+    def score(self, view: ItemView) -> tuple[Values, dict[str, Any]]:
+        relevant = relevance_of(view.item.get(self.metric.relevant_field))
+        if not relevant:
+            return _none(self.names), {"retrieval": {"note": "no relevant documents"}}
+        ranking = align_ranking(view.retrieved, relevant)
+        values: Values = {}
+        for name in self.names:
+            measure, _, cutoff = name.partition("@")
+            k = int(cutoff) if cutoff else None
+            if measure == "ndcg":
+                values[name] = ndcg_at_k(ranking, relevant, k or 10)
+            elif measure == "recall":
+                values[name] = recall_at_k(ranking, relevant, k or 10)
+            elif measure == "hit":
+                values[name] = hit_at_k(ranking, relevant, k or 10)
+            elif measure == "precision":
+                top = ranking[: k or 10]
+                values[name] = sum(1 for d in top if relevant.get(d, 0) >= 1) / (k or 10)
+            else:
+                values[name] = reciprocal_rank(ranking, relevant, k)
+        return values, {}
+
+
+# --------------------------------------------------------------------------- answer text
+
+
+def references_of(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    refs = [value] if isinstance(value, str) else [str(v) for v in value]
+    return refs or None
+
+
+class AnswerScorer:
+    def __init__(self, metric: AnswerMetric) -> None:
+        self.metric = metric
+        self.names = metric.names()
+
+    def score(self, view: ItemView) -> tuple[Values, dict[str, Any]]:
+        refs = references_of(view.item.get(self.metric.reference_field))
+        if refs is None or view.output is None:
+            return _none(self.names), {}
+        out = view.output
+        values: Values = {}
+        rouge_types = [m for m in self.names if m.startswith("rouge")]
+        rouge_f = rouge([out], [refs], rouge_types=rouge_types).per_example if rouge_types else {}
+        for name in self.names:
+            if name == "exact_match":
+                values[name] = _exact_match(out, refs)
+            elif name == "squad_em":
+                values[name] = squad_exact_match(out, refs)
+            elif name == "f1":
+                values[name] = token_f1(out, refs)
+            elif name == "contains":
+                norm = normalize_answer(out)
+                values[name] = float(any(normalize_answer(r) in norm for r in refs if r.strip()))
+            elif name == "bleu":
+                values[name] = sentence_bleu(out, refs) / 100.0
+            else:
+                values[name] = rouge_f[name][0]
+        return values, {}
+
+
+# --------------------------------------------------------------------------- IFEval
+
+
+class IFEvalScorer:
+    def __init__(self, metric: IFEvalMetric) -> None:
+        self.metric = metric
+        self.names = metric.names()
+
+    def score(self, view: ItemView) -> tuple[Values, dict[str, Any]]:
+        ids = view.item.get(self.metric.instructions_field)
+        if not ids or view.output is None:
+            return _none(self.names), {}
+        kwargs = view.item.get(self.metric.kwargs_field) or [{} for _ in ids]
+        example = IFEvalExample(
+            key=view.item.id,
+            prompt=view.question,
+            instruction_ids=tuple(ids),
+            kwargs=tuple({k: v for k, v in (kw or {}).items() if v is not None} for kw in kwargs),
+        )
+        try:
+            outcome = evaluate_response(example, view.output)
+        except ConfigError as exc:  # an unknown instruction or bad kwargs in this item
+            return _none(self.names), {"ifeval": {"error": exc.message}}
+        values: Values = {
+            "ifeval_prompt_strict": float(outcome.strict_all),
+            "ifeval_inst_strict": sum(outcome.strict) / len(outcome.strict),
+            "ifeval_prompt_loose": float(outcome.loose_all),
+            "ifeval_inst_loose": sum(outcome.loose) / len(outcome.loose),
+        }
+        detail = {
+            "ifeval": {
+                "instructions": list(outcome.instruction_ids),
+                "strict": list(outcome.strict),
+                "loose": list(outcome.loose),
+            }
+        }
+        return values, detail
+
+
+# --------------------------------------------------------------------------- judges
+
+
+class JudgeScorer:
+    """A 1–5 judge, pointwise or against the reference; ``repeats`` verdicts per item."""
+
+    def __init__(self, metric: JudgeMetric, judge: Judge, model: str) -> None:
+        self.metric = metric
+        self.judge = judge
+        self.model = model
+        self.names = metric.names()
+
+    def score(self, view: ItemView) -> tuple[Values, dict[str, Any]]:
+        name = self.metric.metric_name
+        reference = None
+        if self.metric.mode == "reference":
+            refs = references_of(view.item.get(self.metric.reference_field))
+            if refs is None:
+                return {name: None}, {name: {"note": "no reference answer"}}
+            reference = refs[0]
+        if view.output is None:
+            return {name: None}, {}
+        verdicts = [
+            self.judge.rate(view.question, view.output, reference)
+            for _ in range(self.metric.repeats)
+        ]
+        detail = {
+            "kind": "rating",
+            "model": self.model,
+            "prompt": self.judge.prompt_version,
+            "verdicts": [v.to_dict() for v in verdicts],
+            "human": view.item.get(self.metric.human_field) if self.metric.human_field else None,
+        }
+        return {name: rating_of(detail)}, {name: detail}
+
+
+class PairwiseScorer:
+    """The output against other answers (item fields), each pair judged in both orders."""
+
+    def __init__(self, metric: PairwiseMetric, judge: Judge, model: str, system: str) -> None:
+        self.metric = metric
+        self.judge = judge
+        self.model = model
+        self.system = system
+        self.names = metric.names()
+
+    def score(self, view: ItemView) -> tuple[Values, dict[str, Any]]:
+        name = self.metric.metric_name
+        if view.output is None:
+            return {name: None}, {}
+        candidates = [(self.system, view.output)]
+        for field_name in self.metric.against:
+            value = view.item.get(field_name)
+            if isinstance(value, str):
+                candidates.append((field_name, value))
+        pairs = [(candidates[0], c) for c in candidates[1:]]
+        if self.metric.all_pairs:
+            pairs += [(a, b) for i, a in enumerate(candidates[1:], 1) for b in candidates[i + 1 :]]
+        judged = [
+            self.judge.compare(view.question, left, right, repeat=r).to_dict()
+            for r in range(self.metric.repeats)
+            for left, right in pairs
+        ]
+        detail = {
+            "kind": "pairwise",
+            "model": self.model,
+            "prompt": self.judge.prompt_version,
+            "pairs": judged,
+            "human": view.item.get(self.metric.human_field) if self.metric.human_field else None,
+        }
+        return {name: pair_score(judged, self.system)}, {name: detail}
+
+
+# --------------------------------------------------------------------------- building
+
+DEFAULT_JUDGE_PROMPTS = {
+    "pointwise": "judge_pointwise_v1",
+    "reference": "judge_reference_v1",
+    "pairwise": "judge_pairwise_v1",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeDefaults:
+    model: str
+    temperature: float
+    max_tokens: int
+
+
+def build_scorers(
+    spec: EvalSpec,
+    call_for: Callable[[str], Callable[..., Any]],
+    defaults: JudgeDefaults,
+) -> tuple[list[Scorer], dict[str, str], list[str]]:
+    """Scorers for every metric of ``spec``, the judge prompt versions and judge models.
+
+    ``call_for(model)`` returns the model-call function a judge uses for that model name.
+    """
+    scorers: list[Scorer] = []
+    prompts: dict[str, str] = {}
+    models: list[str] = []
+    for metric in spec.metrics:
+        scorers.append(_scorer(metric, spec, call_for, defaults, prompts, models))
+    return scorers, prompts, models
+
+
+def _scorer(
+    metric: MetricSpec,
+    spec: EvalSpec,
+    call_for: Callable[[str], Callable[..., Any]],
+    defaults: JudgeDefaults,
+    prompts: dict[str, str],
+    models: list[str],
+) -> Scorer:
+    if isinstance(metric, RetrievalMetric):
+        return RetrievalScorer(metric)
+    if isinstance(metric, AnswerMetric):
+        return AnswerScorer(metric)
+    if isinstance(metric, IFEvalMetric):
+        return IFEvalScorer(metric)
+    kind = metric.mode if isinstance(metric, JudgeMetric) else "pairwise"
+    template = load_prompt(metric.prompt or DEFAULT_JUDGE_PROMPTS[kind], spec.base_dir)
+    needed = {
+        "pointwise": {"question", "answer"},
+        "reference": {"question", "answer", "reference"},
+    }
+    expected = needed.get(kind, {"question", "answer_a", "answer_b"})
+    if not expected <= template.variables:
+        raise ConfigError(
+            f"judge prompt {template.name!r} lacks {sorted(expected - template.variables)}",
+            hint="a pointwise prompt needs {{question}} and {{answer}} (and {{reference}} "
+            "in reference mode); a pairwise one {{question}}, {{answer_a}} and {{answer_b}}",
+        )
+    model = metric.model or defaults.model
+    temperature = defaults.temperature if metric.temperature is None else metric.temperature
+    judge = Judge(
+        call_for(model),
+        template,
+        temperature=temperature,
+        max_tokens=metric.max_tokens or defaults.max_tokens,
+        constrained=metric.constrained,
+    )
+    prompts[metric.metric_name] = template.version
+    if model not in models:
+        models.append(model)
+    if isinstance(metric, JudgeMetric):
+        return JudgeScorer(metric, judge, model)
+    return PairwiseScorer(metric, judge, model, spec.system_name)
+
+
+def finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def gateway_caller(gateway: Any, model: str) -> Callable[..., Any]:
+    """``gateway.generate`` bound to one model name."""
+    return functools.partial(gateway.generate, model=model)
+
+
+__all__ = [
+    "DEFAULT_JUDGE_PROMPTS",
+    "AnswerScorer",
+    "IFEvalScorer",
+    "ItemView",
+    "JudgeDefaults",
+    "JudgeScorer",
+    "PairwiseScorer",
+    "RetrievalScorer",
+    "Scorer",
+    "align_ranking",
+    "build_scorers",
+    "finite_or_none",
+    "gateway_caller",
+    "references_of",
+    "relevance_of",
+]

@@ -1,0 +1,425 @@
+"""The evaluation spec: what ``ragline eval run SPEC`` evaluates, read from YAML, TOML or JSON.
+
+A spec names a dataset (JSONL, one item per line), the system under test and the metrics::
+
+    name: sample-hybrid
+    dataset: questions.jsonl          # relative to the spec file
+    id_field: id                      # item id (default "id"; else the line number)
+    input_field: question             # what is asked
+    slices: [topic]                   # report metrics per value of these fields
+    system:
+      name: hybrid-k5                 # label in comparisons and rankings
+      retrieval: {collection: sample, mode: hybrid, k: 5}
+      answer: {model: embedded, prompt: answer_v1, max_tokens: 128}
+      # or, instead of answer:  output_field: prediction      (precomputed outputs)
+      # or, instead of retrieval: retrieved_field: ranking   (precomputed doc ids)
+    metrics:
+      - {type: retrieval, measures: [ndcg@5, recall@5, mrr], relevant_field: relevant}
+      - {type: answer, measures: [exact_match, f1, rougeL], reference_field: answer}
+      - {type: judge, mode: reference, model: embedded, repeats: 1, human_field: human}
+      - {type: pairwise, against: [baseline_answer]}
+      - {type: ifeval}
+
+Field names may be dotted paths into nested objects (``metadata.topic``); a slice field is
+also looked up under ``metadata``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ragline.errors import ConfigError, MalformedInputError, MissingDependencyError
+from ragline.types import SearchMode
+
+_MEASURE = re.compile(r"^(ndcg|recall|hit|mrr|precision)@([1-9][0-9]*)$|^mrr$")
+AnswerMeasure = Literal[
+    "exact_match", "squad_em", "f1", "contains", "bleu", "rouge1", "rouge2", "rougeL"
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------- system
+
+
+class RetrievalSystem(_Model):
+    """Search a collection with each item's question."""
+
+    collection: str
+    mode: SearchMode = "hybrid"
+    k: int = Field(10, gt=0)
+    #: the item field searched (default: the spec's ``input_field``)
+    query_field: str | None = None
+    #: passages handed to the answer prompt (the best ``context_k`` chunks)
+    context_k: int = Field(3, gt=0)
+
+
+class AnswerSystem(_Model):
+    """Answer each item with a gateway model and a prompt (retrieved passages as context)."""
+
+    model: str | None = None
+    prompt: str | None = None
+    temperature: float = Field(0.0, ge=0, le=5)
+    max_tokens: int = Field(256, gt=0)
+
+
+class SystemSpec(_Model):
+    """The system under test: retrieval and/or answering, or precomputed outputs."""
+
+    name: str | None = None
+    retrieval: RetrievalSystem | None = None
+    answer: AnswerSystem | None = None
+    #: precomputed outputs: the item field holding the system's answer
+    output_field: str | None = None
+    #: precomputed retrieval: the item field holding ranked document ids
+    retrieved_field: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source_each(self) -> SystemSpec:
+        if self.answer is not None and self.output_field is not None:
+            raise ValueError("give either answer or output_field, not both")
+        if self.retrieval is not None and self.retrieved_field is not None:
+            raise ValueError("give either retrieval or retrieved_field, not both")
+        return self
+
+    @property
+    def has_output(self) -> bool:
+        return self.answer is not None or self.output_field is not None
+
+    @property
+    def has_retrieval(self) -> bool:
+        return self.retrieval is not None or self.retrieved_field is not None
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+class RetrievalMetric(_Model):
+    """Ranked-retrieval measures against the item's relevant documents.
+
+    ``relevant_field`` holds a list of document ids (relevance 1) or ``{doc_id: grade}``.
+    A document id matches a retrieved one exactly or as a path suffix (``guide.md``).
+    """
+
+    type: Literal["retrieval"]
+    measures: tuple[str, ...] = ("ndcg@10", "recall@10", "mrr")
+    relevant_field: str = "relevant"
+
+    @model_validator(mode="after")
+    def _known_measures(self) -> RetrievalMetric:
+        bad = [m for m in self.measures if not _MEASURE.match(m)]
+        if bad or not self.measures:
+            raise ValueError(
+                f"unknown retrieval measure(s) {bad}: use ndcg@k, recall@k, precision@k, "
+                "hit@k, mrr or mrr@k"
+            )
+        return self
+
+    def names(self) -> list[str]:
+        return list(self.measures)
+
+
+class AnswerMetric(_Model):
+    """Answer text against the item's reference answer(s) (a string or a list)."""
+
+    type: Literal["answer"]
+    measures: tuple[AnswerMeasure, ...] = ("exact_match", "f1")
+    reference_field: str = "answer"
+
+    def names(self) -> list[str]:
+        return list(self.measures)
+
+
+class IFEvalMetric(_Model):
+    """IFEval verifiable instructions, strict and loose, prompt- and instruction-level."""
+
+    type: Literal["ifeval"]
+    instructions_field: str = "instruction_id_list"
+    kwargs_field: str = "kwargs"
+
+    def names(self) -> list[str]:
+        return [
+            "ifeval_prompt_strict",
+            "ifeval_inst_strict",
+            "ifeval_prompt_loose",
+            "ifeval_inst_loose",
+        ]
+
+
+class _JudgeOptions(_Model):
+    name: str | None = None
+    #: gateway model name (default: eval.judge_model, else gateway.default_model)
+    model: str | None = None
+    #: packaged prompt name or a file path (default: the mode's packaged prompt)
+    prompt: str | None = None
+    #: judge each item this many times: the report shows the judge's variance
+    repeats: int = Field(1, ge=1, le=20)
+    temperature: float | None = Field(None, ge=0, le=5)
+    max_tokens: int | None = Field(None, gt=0)
+    #: constrained decoding to the verdict's JSON schema where the model supports it
+    constrained: bool = True
+    #: item field with a human label: the report shows judge-human agreement
+    human_field: str | None = None
+
+
+class JudgeMetric(_JudgeOptions):
+    """An LLM judge scoring each output 1–5: on a rubric, or against a reference answer."""
+
+    type: Literal["judge"]
+    mode: Literal["pointwise", "reference"] = "pointwise"
+    reference_field: str = "answer"
+
+    @property
+    def metric_name(self) -> str:
+        return self.name or f"judge_{self.mode}"
+
+    def names(self) -> list[str]:
+        return [self.metric_name]
+
+
+class PairwiseMetric(_JudgeOptions):
+    """An LLM judge comparing the output with other answers (item fields), both orders.
+
+    The score is the system's mean outcome (win 1, tie ½, loss 0) over its pairs;
+    ``all_pairs`` also judges the other answers against each other (for rankings).
+    """
+
+    type: Literal["pairwise"]
+    against: tuple[str, ...]
+    all_pairs: bool = False
+
+    @model_validator(mode="after")
+    def _has_opponents(self) -> PairwiseMetric:
+        if not self.against:
+            raise ValueError("pairwise needs at least one field in 'against'")
+        return self
+
+    @property
+    def metric_name(self) -> str:
+        return self.name or "pairwise"
+
+    def names(self) -> list[str]:
+        return [self.metric_name]
+
+
+MetricSpec = Annotated[
+    RetrievalMetric | AnswerMetric | IFEvalMetric | JudgeMetric | PairwiseMetric,
+    Field(discriminator="type"),
+]
+
+
+# --------------------------------------------------------------------------- spec
+
+
+class EvalSpec(_Model):
+    """A whole evaluation. ``base_dir`` (the spec file's folder) resolves relative paths."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    dataset: Path
+    id_field: str = "id"
+    input_field: str = "question"
+    slices: tuple[str, ...] = ()
+    system: SystemSpec = SystemSpec()
+    metrics: tuple[MetricSpec, ...] = Field(min_length=1)
+    #: items evaluated at once (default: eval.concurrency)
+    concurrency: int | None = Field(None, ge=1)
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvalSpec:
+        names = [n for m in self.metrics for n in m.names()]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"metric names {dupes} appear twice: give the metrics a 'name'")
+        for m in self.metrics:
+            if isinstance(m, RetrievalMetric) and not self.system.has_retrieval:
+                raise ValueError("retrieval metrics need system.retrieval or retrieved_field")
+            if not isinstance(m, RetrievalMetric) and not self.system.has_output:
+                raise ValueError(
+                    f"{m.type} metrics need outputs: system.answer or system.output_field"
+                )
+        return self
+
+    @property
+    def system_name(self) -> str:
+        return self.system.name or self.name
+
+    @property
+    def dataset_path(self) -> Path:
+        path = self.dataset.expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    def metric_names(self) -> list[str]:
+        return [n for m in self.metrics for n in m.names()]
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the spec {path}: {exc}") from exc
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError as exc:  # pragma: no cover - pyyaml comes with the hub client
+                raise MissingDependencyError(
+                    "YAML specs need PyYAML", hint="pip install pyyaml, or write TOML/JSON"
+                ) from exc
+            data = yaml.safe_load(text)
+        elif suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ConfigError(
+                f"unknown spec format {path.suffix!r}", hint="use .yaml, .yml, .toml or .json"
+            )
+    except ConfigError:
+        raise
+    except MissingDependencyError:
+        raise
+    except Exception as exc:  # yaml.YAMLError, TOMLDecodeError, JSONDecodeError
+        raise ConfigError(f"{path} is not valid {suffix.lstrip('.').upper()}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the spec must be a mapping at the top level")
+    return data
+
+
+def parse_spec(
+    data: dict[str, Any], base_dir: Path | None = None, source: str = "spec"
+) -> EvalSpec:
+    """Validate a spec mapping; problems become one :class:`ConfigError`."""
+    try:
+        return EvalSpec.model_validate({**data, "base_dir": base_dir or Path(".")})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid evaluation spec {source}: {problems}",
+            hint="see examples/eval/ for specs that work",
+        ) from exc
+
+
+def load_spec(path: str | Path) -> EvalSpec:
+    """Read and validate a spec file (``.yaml``, ``.toml`` or ``.json``)."""
+    p = Path(path).expanduser()
+    return parse_spec(_read_mapping(p), p.resolve().parent, str(p))
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+@dataclass(frozen=True, slots=True)
+class EvalItem:
+    """One dataset item: its id, its position in the file and its fields."""
+
+    id: str
+    ordinal: int
+    data: dict[str, Any]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return get_field(self.data, name, default)
+
+
+_MISSING = object()
+
+
+def get_field(data: dict[str, Any], name: str, default: Any = None) -> Any:
+    """``data[name]``, following dots into nested objects (``metadata.topic``)."""
+    if name in data:
+        return data[name]
+    value: Any = data
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return default
+        value = value[part]
+    return value
+
+
+def slice_value(data: dict[str, Any], name: str) -> Any:
+    """The value of a slice field: the field itself, else the same name under ``metadata``."""
+    value = get_field(data, name, _MISSING)
+    if value is _MISSING:
+        meta = data.get("metadata")
+        value = meta.get(name, _MISSING) if isinstance(meta, dict) else _MISSING
+    return None if value is _MISSING else value
+
+
+def load_dataset(path: str | Path, id_field: str = "id") -> list[EvalItem]:
+    """Items of a JSONL file (or a JSON array); ids from ``id_field``, else the line number."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MalformedInputError(str(p), f"cannot read the dataset: {exc}") from exc
+    records: list[tuple[int, Any]] = []
+    if p.suffix.lower() == ".json":
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise MalformedInputError(str(p), f"not JSON: {exc}") from exc
+        if not isinstance(loaded, list):
+            raise MalformedInputError(str(p), "a JSON dataset must be an array of objects")
+        records = list(enumerate(loaded, 1))
+    else:
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    records.append((number, json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise MalformedInputError(f"{p}:{number}", f"not JSON: {exc}") from exc
+    items: list[EvalItem] = []
+    seen: dict[str, int] = {}
+    for number, record in records:
+        if not isinstance(record, dict):
+            raise MalformedInputError(f"{p}:{number}", "each item must be a JSON object")
+        raw = get_field(record, id_field)
+        item_id = str(raw) if raw is not None else str(number)
+        if item_id in seen:
+            raise MalformedInputError(
+                f"{p}:{number}", f"duplicate id {item_id!r} (first on line {seen[item_id]})"
+            )
+        seen[item_id] = number
+        items.append(EvalItem(id=item_id, ordinal=len(items), data=record))
+    if not items:
+        raise MalformedInputError(str(p), "the dataset has no items")
+    return items
+
+
+__all__ = [
+    "AnswerMeasure",
+    "AnswerMetric",
+    "AnswerSystem",
+    "EvalItem",
+    "EvalSpec",
+    "IFEvalMetric",
+    "JudgeMetric",
+    "MetricSpec",
+    "PairwiseMetric",
+    "RetrievalMetric",
+    "RetrievalSystem",
+    "SystemSpec",
+    "get_field",
+    "load_dataset",
+    "load_spec",
+    "parse_spec",
+    "slice_value",
+]
