@@ -5,10 +5,13 @@ The server consumes :func:`answer_events`, a *blocking* generator run in a worke
 client can send feedback), :class:`Token` pieces as the model writes them, then
 :class:`Citations` and :class:`Finished`. Closing the generator stops the model.
 
-The flow here is a small stand-in until ``ragline.answer`` (``Ragline.ask_stream``) lands,
-and :func:`answer_events` is the one place that will then delegate to it: retrieve ``k``
-passages, ask the gateway to answer from them only, citing them as ``[n]``, and abstain
-without calling the model when nothing was retrieved.
+When :class:`~ragline.api.Ragline` offers ``ask_stream`` (``ragline.answer``: rewriting,
+context packing, sentence-level citation checks) that is what runs: its draft streams as
+tokens, and the checked answer arrives whole in :class:`Final` (it may differ from the draft:
+unsupported sentences dropped or flagged, citations attached). Without it a small built-in
+flow stands in: retrieve ``k`` passages, ask the gateway to answer from them only, citing
+them as ``[n]``, and abstain without calling the model when nothing was retrieved.
+``max_tokens`` and ``temperature`` apply to the built-in flow and to gateway pass-through.
 """
 
 from __future__ import annotations
@@ -57,6 +60,13 @@ class Token:
 
 
 @dataclass(frozen=True, slots=True)
+class Final:
+    """The checked answer text, replacing the streamed draft."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Citations:
     items: list[dict[str, Any]]
 
@@ -69,7 +79,7 @@ class Finished:
     model: str = ""
 
 
-AnswerEvent = Started | Token | Citations | Finished
+AnswerEvent = Started | Token | Final | Citations | Finished
 
 
 def citation(n: int, hit: Hit, *, cited: bool) -> dict[str, Any]:
@@ -118,6 +128,79 @@ def _trace(rag: Ragline, req: AnswerRequest) -> Any:
 
 def answer_events(rag: Ragline, gateway: Any, req: AnswerRequest) -> Iterator[AnswerEvent]:
     """The events of one grounded answer (blocking; close it to stop the model)."""
+    if callable(getattr(rag, "ask_stream", None)):
+        yield from _delegated(rag, req)
+    else:
+        yield from _builtin(rag, gateway, req)
+
+
+def _conversation(history: Sequence[Mapping[str, str]]) -> Any:
+    from ragline.answer.conversation import Conversation, Turn
+
+    turns, question = [], None
+    for m in history:
+        if m.get("role") == "user":
+            question = m["content"]
+        elif m.get("role") == "assistant" and question is not None:
+            turns.append(Turn(question, question, _CITE.sub("", m["content"]).strip()))
+            question = None
+    return Conversation(turns)
+
+
+def _passage_citation(passage: Any, cited: set[int]) -> dict[str, Any]:
+    c = passage.chunk
+    return {
+        "n": passage.number,
+        "cited": passage.number in cited,
+        "chunk_id": c.id,
+        "document_id": c.document_id,
+        "source": c.source,
+        "source_name": Path(c.source).name or c.source,
+        "title": c.title,
+        "location": c.location,
+        "page": c.page,
+        "heading_path": list(c.heading_path),
+        "score": float(passage.relevance),
+        "text": passage.text,
+    }
+
+
+def _delegated(rag: Ragline, req: AnswerRequest) -> Iterator[AnswerEvent]:
+    """``Ragline.ask_stream`` (ragline.answer) as server events."""
+    with _trace(rag, req) as span:
+        trace_id = getattr(span, "trace_id", None)
+        stream = rag.ask_stream(
+            req.question,
+            collection=req.collection,
+            conversation=_conversation(req.history),
+            model=req.model,
+        )
+        with contextlib.closing(stream):
+            yield Started(trace_id, req.model or rag.settings.gateway.default_model)
+            for event in stream:
+                kind = type(event).__name__
+                if kind == "DraftDelta":
+                    yield Token(event.text)
+                elif kind == "AnswerDone":
+                    answer = event.answer
+                    cited = {c.number for c in answer.citations}
+                    result = answer.result
+                    yield Final(answer.text)
+                    yield Citations([_passage_citation(p, cited) for p in answer.passages])
+                    usage = result.usage.to_dict() if result is not None else {}
+                    reason = (
+                        "declined"
+                        if answer.declined
+                        else (result.finish_reason if result is not None else "stop")
+                    )
+                    model = answer.model or (result.model if result is not None else "")
+                    if span is not None and hasattr(span, "set"):
+                        span.set(answer_length=len(answer.text), abstained=answer.declined)
+                    yield Finished(reason, usage, trace_id, model)
+
+
+def _builtin(rag: Ragline, gateway: Any, req: AnswerRequest) -> Iterator[AnswerEvent]:
+    """The stand-in flow, for builds without ``ragline.answer``."""
     model = req.model or gateway.name
     with _trace(rag, req) as span:
         trace_id = getattr(span, "trace_id", None)
@@ -160,6 +243,7 @@ __all__ = [
     "AnswerEvent",
     "AnswerRequest",
     "Citations",
+    "Final",
     "Finished",
     "Started",
     "Token",

@@ -55,6 +55,10 @@ def create_app(
     if rag is None:
         rag = Ragline(settings)
         owned.append(rag)
+    if gateway is None and hasattr(type(rag), "gateway"):
+        gateway = rag.gateway  # the grounded-answer flow's own (traced) gateway
+    elif gateway is not None and hasattr(type(rag), "gateway"):
+        rag.gateway = gateway  # answers and pass-through share the injected models
     if gateway is None:
         from ragline.models.gateway import Gateway
 

@@ -1,6 +1,8 @@
 """``POST /api/collections/{name}/ask``: a grounded answer, streamed as server-sent events.
 
 Events, in order: ``start`` (``trace_id``, ``model``), ``token`` (``text``) as the model writes,
+``answer`` (the checked answer ``text``, which replaces the streamed draft; only when the
+grounded-answer flow checks citations),
 ``citations`` (the passages, each with ``n``, ``text``, ``source``, ``location`` and whether the
 answer ``cited`` it), ``done`` (``finish_reason``, ``usage``). A failure after ``start`` is an
 ``error`` event carrying the problem body. ``"stream": false`` returns one JSON answer instead.
@@ -20,6 +22,7 @@ from ragline.errors import CollectionNotFoundError
 from ragline.server.answering import (
     AnswerRequest,
     Citations,
+    Final,
     Finished,
     Started,
     Token,
@@ -73,6 +76,8 @@ async def _sse(gen: Generation, req: AnswerRequest, path: str) -> AsyncIterator[
                     )
                 elif isinstance(event, Token):
                     yield sse("token", {"text": event.text})
+                elif isinstance(event, Final):
+                    yield sse("answer", {"text": event.text})
                 elif isinstance(event, Citations):
                     yield sse("citations", {"citations": event.items})
                 elif isinstance(event, Finished):
@@ -95,6 +100,7 @@ async def collect_answer(gen: Generation, req: AnswerRequest, request: Request) 
     ctx = gen.ctx
     out: dict[str, Any] = {"answer": "", "citations": [], "trace_id": None, "model": gen.model}
     parts: list[str] = []
+    final: str | None = None
     async with contextlib.aclosing(
         gen.events(lambda: answer_events(ctx.rag, ctx.gateway, req))
     ) as events:
@@ -105,11 +111,13 @@ async def collect_answer(gen: Generation, req: AnswerRequest, request: Request) 
                 parts.append(event.text)
                 if await request.is_disconnected():
                     break
+            elif isinstance(event, Final):
+                final = event.text
             elif isinstance(event, Citations):
                 out["citations"] = event.items
             elif isinstance(event, Finished):
                 out.update(finish_reason=event.finish_reason, usage=event.usage, model=event.model)
-    out["answer"] = "".join(parts)
+    out["answer"] = final if final is not None else "".join(parts)
     out.setdefault("finish_reason", "cancelled")
     out.setdefault("usage", {})
     return out

@@ -3,7 +3,7 @@
 * ``model: "ragline:<collection>"`` answers the last user message from that collection, with
   the conversation before it as history; the passages come back in ``citations`` (a member
   OpenAI clients keep as an extra field: ``completion.citations``; on the last chunk when
-  streaming).
+  streaming, with ``answer``, the checked text, when the deltas were an unchecked draft).
 * Any other model name goes through the gateway as is (``embedded``, ``openai:gpt-4o-mini``,
   an endpoint of ``gateway.endpoints`` …), with its retries and fallbacks.
 * Embeddings come from the collection embedder (all-MiniLM-L6-v2), as floats or base64.
@@ -31,6 +31,7 @@ from ragline.models.chat import StreamDone, TokenDelta
 from ragline.server.answering import (
     AnswerRequest,
     Citations,
+    Final,
     Finished,
     Started,
     Token,
@@ -168,6 +169,7 @@ async def _chunks(
         return sse_data({**base, "model": body.model, "choices": [choice], **extra})
 
     citations: list[dict[str, Any]] = []
+    final: str | None = None
     async with contextlib.aclosing(gen.events(factory)) as events:
         try:
             async for event in events:
@@ -175,12 +177,16 @@ async def _chunks(
                     yield chunk({"role": "assistant", "content": ""})
                 elif isinstance(event, Token):
                     yield chunk({"content": event.text})
+                elif isinstance(event, Final):
+                    final = event.text
                 elif isinstance(event, Citations):
                     citations = event.items
                 elif isinstance(event, Finished):
-                    extra = (
-                        {"citations": citations} if body.model.startswith(RAGLINE_PREFIX) else {}
-                    )
+                    extra: dict[str, Any] = {}
+                    if body.model.startswith(RAGLINE_PREFIX):
+                        extra = {"citations": citations, "trace_id": event.trace_id}
+                        if final is not None:  # the checked text; the deltas were the draft
+                            extra["answer"] = final
                     yield chunk({}, _FINISH.get(event.finish_reason, "stop"), **extra)
                     if body.stream_options is not None and body.stream_options.include_usage:
                         yield sse_data(
@@ -251,6 +257,7 @@ async def chat_completions(
         )
     try:
         parts: list[str] = []
+        final: str | None = None
         citations: list[dict[str, Any]] = []
         finished = Finished("stop")
         async with contextlib.aclosing(gen.events(factory)) as events:
@@ -259,6 +266,8 @@ async def chat_completions(
                     parts.append(event.text)
                     if await request.is_disconnected():
                         break
+                elif isinstance(event, Final):
+                    final = event.text
                 elif isinstance(event, Citations):
                     citations = event.items
                 elif isinstance(event, Finished):
@@ -273,7 +282,10 @@ async def chat_completions(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": "".join(parts)},
+                "message": {
+                    "role": "assistant",
+                    "content": final if final is not None else "".join(parts),
+                },
                 "finish_reason": _FINISH.get(finished.finish_reason, "stop"),
             }
         ],

@@ -197,6 +197,9 @@ async function streamAnswer(msg, question, history, regenerateOf) {
         answer += data.text;
         text.textContent = answer;
         $("#messages").scrollTop = $("#messages").scrollHeight;
+      } else if (event === "answer") {
+        answer = data.text;          // the checked answer replaces the streamed draft
+        text.textContent = answer;
       } else if (event === "citations") {
         msg._citations = data.citations;
       } else if (event === "done") {
