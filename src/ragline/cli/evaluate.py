@@ -73,10 +73,7 @@ def _runner(settings: Settings) -> Iterator[EvalRunner]:
     try:
         yield runner
     finally:
-        if runner._rag is not None and hasattr(runner._rag, "close"):
-            runner._rag.close()
-        if runner._gateway is not None:
-            runner._gateway.close()
+        runner.close()
         store.close()
 
 

@@ -8,4 +8,17 @@
   loose, with prompt- and instruction-level scores;
 * :mod:`ragline.evaluate.ranking` — Elo, Bradley–Terry (with bootstrap intervals) and
   TrueSkill from pairwise comparisons.
+
+The harness behind ``ragline eval`` (docs/evaluation.md):
+
+* :mod:`~ragline.evaluate.spec` — evaluation specs (YAML/TOML/JSON) and datasets;
+* :mod:`~ragline.evaluate.runner` — resumable, concurrent runs stored in the eval store;
+* :mod:`~ragline.evaluate.scoring` — per-item scorers wiring the metrics above and the judges;
+* :mod:`~ragline.evaluate.judge`, :mod:`~ragline.evaluate.judge_stats` — LLM judges
+  (pointwise, reference, pairwise in both orders) and their diagnostics;
+* :mod:`~ragline.evaluate.templates` — versioned prompt files (``evaluate/prompts/``);
+* :mod:`~ragline.evaluate.compare`, :mod:`~ragline.evaluate.report`,
+  :mod:`~ragline.evaluate.svg` — bootstrap intervals, paired comparisons, JSON/HTML reports;
+* :mod:`~ragline.evaluate.stability` — ``eval check``: metric stability and correlations;
+* :mod:`~ragline.evaluate.synthetic` — ``eval generate`` / ``eval review``.
 """

@@ -110,6 +110,19 @@ class EvalRunner:
         self._rag = rag
         self._retrieval_lock = threading.Lock()
 
+    def close(self) -> None:
+        """Close the gateway and retrieval API if this runner created or was given them."""
+        if self._rag is not None and hasattr(self._rag, "close"):
+            self._rag.close()
+        if self._gateway is not None and hasattr(self._gateway, "close"):
+            self._gateway.close()
+
+    def __enter__(self) -> EvalRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def gateway(self) -> Any:
         if self._gateway is None:

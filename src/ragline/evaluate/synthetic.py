@@ -34,8 +34,8 @@ STATUSES = ("pending", "accepted", "edited")
 class SyntheticQA(BaseModel):
     """What the model is asked for (keys sort in this order for llama.cpp grammars)."""
 
-    question: str = Field(min_length=3, max_length=300)
-    reference_answer: str = Field(min_length=1, max_length=300)
+    question: str = Field(min_length=3, max_length=200)
+    reference_answer: str = Field(min_length=1, max_length=160)
 
 
 @dataclass(frozen=True, slots=True)
