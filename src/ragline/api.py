@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ragline.answer.conversation import Conversation
+from ragline.answer.flow import AnswerDone, Answerer, AnswerEvent
 from ragline.config import Settings, load_settings
 from ragline.errors import InvalidQueryError, MalformedInputError
 from ragline.feedback.signals import FeedbackRecorder
 from ragline.ingest.pipeline import Ingestor, ProgressCallback
 from ragline.models.embedder import Embedder, get_embedder
+from ragline.models.gateway import Gateway
 from ragline.retrieve.rerank import Reranker
 from ragline.retrieve.retriever import RankedIds, Retriever
 from ragline.store import open_store
@@ -29,6 +32,7 @@ from ragline.store.sqlite_traces import SQLiteTraceStore
 from ragline.store.traces_base import TraceStore
 from ragline.trace import AnyTracer, open_tracer
 from ragline.types import (
+    Answer,
     CollectionInfo,
     CollectionStats,
     Hit,
@@ -180,6 +184,64 @@ class Ragline:
 
     def delete_collection(self, collection: str) -> None:
         self.store.delete_collection(collection)
+
+    # grounded answers (ragline.answer) -----------------------------------------------------
+    @property
+    def gateway(self) -> Gateway:
+        """The chat-model gateway, created on first use; assign one to inject models."""
+        if getattr(self, "_gateway", None) is None:
+            self._gateway = Gateway(self.settings, tracer=self.tracer)
+        return self._gateway
+
+    @gateway.setter
+    def gateway(self, value: Gateway) -> None:
+        self._gateway = value
+        self._answerer = None
+
+    @property
+    def answerer(self) -> Answerer:
+        if getattr(self, "_answerer", None) is None:
+            self._answerer = Answerer(self.retriever, self.gateway, self.settings, self.embedder)
+        return self._answerer
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        collection: str | None = None,
+        conversation: Conversation | None = None,
+        samples: int | None = None,
+        model: str | None = None,
+        source: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Iterator[AnswerEvent]:
+        """Answer with citations, as events: :class:`~ragline.answer.flow.Retrieved`, draft
+        pieces, each checked sentence, then :class:`~ragline.answer.flow.AnswerDone`."""
+        return self.answerer.stream(
+            question,
+            collection=self._collection(collection),
+            conversation=conversation,
+            filters=SearchFilters(source, dict(metadata or {})),
+            samples=samples,
+            model=model,
+        )
+
+    def ask(self, question: str, **kwargs: Any) -> Answer:
+        """A grounded answer with citations, or a decline with the best passages.
+
+        Same arguments as :meth:`ask_stream`; ``samples=N`` draws N answers, keeps the best.
+        """
+        for event in self.ask_stream(question, **kwargs):
+            if isinstance(event, AnswerDone):
+                return event.answer
+        raise AssertionError("the answer stream ended without an answer")  # pragma: no cover
+
+    def chat(self, message: str, conversation: Conversation, **kwargs: Any) -> Answer:
+        """:meth:`ask` within a conversation: a follow-up is rewritten into a standalone
+        query, earlier turns go into the prompt (trimmed), and the turn is recorded."""
+        answer = self.ask(message, conversation=conversation, **kwargs)
+        conversation.add(answer)
+        return answer
 
 
 def read_queries(

@@ -250,6 +250,57 @@ class ServerSettings(_Section):
     cors_origins: tuple[str, ...] = ()
 
 
+class AnswerSettings(_Section):
+    """Grounded answers: retrieval gate, context packing, citation checks, conversations.
+
+    Defaults are tuned for the embedded SmolLM2-135M, which is small and often wrong: few short
+    passages, a relevance gate before generating, and a strict check of every sentence.
+    """
+
+    # Prompt files under ragline/answer/prompts/ (``answer.v1.txt``); the version used is
+    # recorded with each answer. A path to a .txt file works as well.
+    prompt: str = "answer.v1"
+    rewrite_prompt: str = "rewrite.v1"
+    # Hybrid search finds the candidates; only the best few become numbered passages.
+    mode: SearchMode = "hybrid"
+    candidates: int = Field(6, gt=0)
+    # Three short passages: a 135M model copies from the right one more often with fewer.
+    max_passages: int = Field(3, gt=0)
+    # Each passage is cut to the sentences nearest the question (query-focused excerpt).
+    passage_sentences: int = Field(2, gt=0)
+    passage_max_tokens: int = Field(120, gt=8)
+    # Relevance gate (MiniLM cosine of question and passage): below it nothing is generated
+    # and the reply declines. 0.40 separates on-topic from off-topic questions on the sample
+    # and benchmark documents (off-topic best passages score 0.07-0.38).
+    min_relevance: float = Field(0.40, ge=-1, le=1)
+    # Also relevant: a BM25 score at least this high (None: off, BM25 scores depend on the
+    # collection, so there is no portable default).
+    min_bm25: float | None = Field(None, ge=0)
+    # Passages after the first must come within this cosine of the best one.
+    passage_margin: float = Field(0.15, ge=0)
+    # Greedy decoding: the most likely, repeatable answer; best-of-N (``samples``) samples at
+    # gateway.temperature so that candidates differ.
+    temperature: float = Field(0.0, ge=0, le=5)
+    # A grounded answer is one to three sentences; a tiny model rambles past that.
+    max_tokens: int = Field(96, gt=0)
+    # Sentence support: share of a sentence's content words found in one passage sentence
+    # (with the document's title and headings), and MiniLM cosine of the sentence and the
+    # passage's closest sentence. Both must pass, and every number and name must be there.
+    min_lexical: float = Field(0.5, ge=0, le=1)
+    min_semantic: float = Field(0.5, ge=-1, le=1)
+    # A sentence without a citation (SmolLM2 rarely cites) gets the best passage attached only
+    # when support is stronger than that.
+    attach_lexical: float = Field(0.6, ge=0, le=1)
+    attach_semantic: float = Field(0.6, ge=-1, le=1)
+    # Unsupported sentences are dropped (default) or kept and flagged.
+    unsupported: Literal["drop", "flag"] = "drop"
+    # Conversations: follow-ups are rewritten into a standalone query with the model.
+    rewrite: bool = True
+    rewrite_max_tokens: int = Field(40, gt=0)
+    # Earlier turns kept in the prompt at most (fewer when the context window is full).
+    history_turns: int = Field(2, ge=0)
+
+
 class Settings(BaseSettings):
     """Every setting of ragline. Frozen: derive a changed copy with ``model_copy(update=...)``."""
 
@@ -270,6 +321,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     gateway: GatewaySettings = GatewaySettings()
     trace: TraceSettings = TraceSettings()
+    answer: AnswerSettings = AnswerSettings()
     eval: EvalSettings = EvalSettings()
     server: ServerSettings = ServerSettings()
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # types.py imports nothing of ragline at run time
+    from ragline.models.chat import ChatResult
 
 SearchMode = Literal["bm25", "dense", "hybrid"]
 
@@ -186,4 +189,171 @@ class IngestReport:
             "failed": [{"source": f.source, "reason": f.reason} for f in self.failed],
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
+        }
+
+
+# --------------------------------------------------------------------------- answers
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A numbered passage put in front of the model: a query-focused excerpt of a chunk.
+
+    ``number`` is the ``[n]`` the model cites; ``text`` is what the model saw (whole sentences
+    of ``chunk.text``); ``relevance`` the cosine of question and chunk that admitted it.
+    """
+
+    number: int
+    chunk: Chunk
+    text: str
+    relevance: float
+    scores: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.chunk
+        return {
+            "number": self.number,
+            "passage_id": c.id,
+            "document_id": c.document_id,
+            "document_key": c.document_key,
+            "source": c.source,
+            "title": c.title,
+            "heading_path": list(c.heading_path),
+            "page": c.page,
+            "location": c.location,
+            "text": self.text,
+            "relevance": round(self.relevance, 4),
+            "scores": self.scores,
+        }
+
+
+#: How a sentence of the model's answer fared in the check.
+SentenceStatus = Literal["supported", "attached", "flagged", "dropped"]
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A ``[n]`` in the final answer: which passage backs which sentence, and how well.
+
+    ``lexical`` is the share of the sentence's content words found in the passage,
+    ``semantic`` the embedding cosine of the sentence and the passage's closest sentence.
+    ``attached``: ragline added it (the model cited nothing, or a passage that did not
+    support the sentence while another one did).
+    """
+
+    number: int
+    passage: Passage
+    sentence: str
+    lexical: float
+    semantic: float
+    supported: bool
+    attached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.passage.to_dict()
+        return {
+            "number": self.number,
+            "sentence": self.sentence,
+            "supported": self.supported,
+            "attached": self.attached,
+            "lexical": round(self.lexical, 4),
+            "semantic": round(self.semantic, 4),
+            **{k: p[k] for k in ("passage_id", "document_id", "document_key", "source")},
+            **{k: p[k] for k in ("page", "heading_path", "location", "text")},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedSentence:
+    """One sentence of the model's draft and the verdict on it.
+
+    ``reason`` says why a sentence was not kept as is: ``unsupported`` (no passage backs
+    it), ``off_topic`` (it does not touch the question), ``filler`` (no content words),
+    ``decline`` (the model said it cannot answer) or ``bad_citation`` (it cites a passage
+    number that was not in the prompt).
+    """
+
+    text: str
+    status: SentenceStatus
+    citations: tuple[Citation, ...] = ()
+    reason: str | None = None
+    cited: tuple[int, ...] = ()
+
+    @property
+    def kept(self) -> bool:
+        return self.status != "dropped"
+
+    def rendered(self) -> str:
+        """The sentence as it appears in the answer: text, then its ``[n]`` markers."""
+        marks = "".join(f"[{n}]" for n in dict.fromkeys(c.number for c in self.citations))
+        body = self.text
+        if marks:
+            stop = body[-1] if body and body[-1] in ".!?" else ""
+            body = f"{body[: len(body) - len(stop)]} {marks}{stop}"
+        return f"{body} (unsupported)" if self.status == "flagged" else body
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "status": self.status,
+            "reason": self.reason,
+            "cited": list(self.cited),
+            "citations": [c.number for c in self.citations],
+        }
+
+
+#: Why an answer declined: nothing relevant was retrieved, the model said so itself, or
+#: no sentence of its draft was supported by the passages.
+DeclineReason = Literal["no_relevant_passages", "model_declined", "unsupported"]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A grounded answer, or a reasoned decline with the best passages to read instead.
+
+    ``text`` is the checked answer with ``[n]`` markers (or the decline message);
+    ``draft`` what the model wrote before the check; ``query`` what was searched (a
+    follow-up rewritten into a standalone question); ``prompt_version`` the template used
+    (``answer.v1``) and ``prompt_sha256`` a hash of its file; ``result`` the model call
+    (usage, cost, timings; None when nothing was generated); ``timings`` in seconds.
+    """
+
+    question: str
+    text: str
+    declined: bool
+    citations: tuple[Citation, ...]
+    passages: tuple[Passage, ...]
+    sentences: tuple[CheckedSentence, ...] = ()
+    decline_reason: DeclineReason | None = None
+    query: str = ""
+    draft: str = ""
+    prompt_version: str = ""
+    prompt_sha256: str = ""
+    model: str | None = None
+    result: ChatResult | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cited_passages(self) -> tuple[Passage, ...]:
+        """The passages the answer cites, each once, in citation order."""
+        return tuple({c.number: c.passage for c in self.citations}.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "question": self.question,
+            "query": self.query,
+            "answer": self.text,
+            "declined": self.declined,
+            "decline_reason": self.decline_reason,
+            "citations": [c.to_dict() for c in self.citations],
+            "passages": [p.to_dict() for p in self.passages],
+            "sentences": [s.to_dict() for s in self.sentences],
+            "draft": self.draft,
+            "prompt_version": self.prompt_version,
+            "prompt_sha256": self.prompt_sha256,
+            "model": self.model,
+            "usage": r.usage.to_dict() if r is not None else None,
+            "cost": r.cost if r is not None else None,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }

@@ -1,1 +1,48 @@
-"""ragline.answer"""
+"""Grounded answers with citations: prompt files, context packing, citation checks, chats.
+
+The flow (:class:`~ragline.answer.flow.Answerer`, behind ``Ragline.ask`` / ``ask_stream``
+/ ``chat`` and ``ragline ask`` / ``ragline chat``)::
+
+    question ─ rewrite (follow-ups) ─ hybrid search ─ relevance gate ─┬─ decline, best passages
+                                                                      └─ numbered passages
+    prompt file (answer.v1) ─ model (streamed) ─ sentence check ─┬─ answer with [n] citations
+                                                                 └─ decline, best passages
+
+Modules: ``prompts`` (versioned template files), ``context`` (gate and packing),
+``text`` (sentences, markers, numbers), ``citations`` (support checks and verdicts),
+``conversation`` (history, rewriting, trimming to the context window), ``flow``.
+"""
+
+from ragline.answer.citations import CitationChecker, Support
+from ragline.answer.context import Context, ContextPacker
+from ragline.answer.conversation import Conversation, QueryRewriter, Rewrite, Turn
+from ragline.answer.flow import (
+    DECLINE_MESSAGE,
+    AnswerDone,
+    Answerer,
+    AnswerEvent,
+    DraftDelta,
+    Retrieved,
+    SentenceChecked,
+)
+from ragline.answer.prompts import PromptTemplate, load_prompt
+
+__all__ = [
+    "DECLINE_MESSAGE",
+    "AnswerDone",
+    "AnswerEvent",
+    "Answerer",
+    "CitationChecker",
+    "Context",
+    "ContextPacker",
+    "Conversation",
+    "DraftDelta",
+    "PromptTemplate",
+    "QueryRewriter",
+    "Retrieved",
+    "Rewrite",
+    "SentenceChecked",
+    "Support",
+    "Turn",
+    "load_prompt",
+]

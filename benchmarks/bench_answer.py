@@ -1,0 +1,304 @@
+"""Grounded answers: speed against llama.cpp called directly, and answer quality.
+
+Documents: ``benchmarks/data/answers/docs`` (seven documents written for this benchmark about
+real, checkable topics: md, txt, html and a three-page PDF) plus ``examples/sample``.
+Questions: ``benchmarks/data/answers/questions.jsonl``, each with the facts a correct answer
+contains (alternatives per fact; numbers compared without thousands separators) and the
+document it comes from; the ``answerable: false`` ones are not answered by the documents.
+
+1. Speed (the embedded SmolLM2-135M, greedy, the same ``max_tokens``): time to first token
+   (TTFT) of ``Ragline.ask_stream`` — from the call, through retrieval, packing and the
+   gateway, to the first draft token — against ``llama_cpp.Llama.create_completion`` (a
+   second instance of the same GGUF, same threads and context) streaming the very prompt
+   ragline built, in the same run, interleaved question by question. Also generated tokens/s
+   for both, and ragline's time to its first *checked* sentence.
+2. Quality: accuracy (the answer is not a decline and contains every expected fact), the
+   same for the unchecked draft, citation precision (share of citations whose passage
+   contains the expected facts of an answerable question), and the share of unanswerable
+   questions declined (and of answerable ones declined wrongly).
+
+    python benchmarks/bench_answer.py [--speed-questions 20] [--skip-speed] [--skip-quality]
+
+Exits with status 1 when ragline's TTFT overhead (median per question) exceeds 10% of the
+direct TTFT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import REPO, median, percentile, write_results
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+DATA = REPO / "benchmarks" / "data" / "answers"
+SAMPLE = REPO / "examples" / "sample"
+COLLECTION = "answers"
+OVERHEAD_FLOOR = 0.10
+
+
+def norm(text: str) -> str:
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text.lower())
+    return " ".join(text.replace("liters", "litres").split())
+
+
+def has_facts(text: str, facts: list[list[str]]) -> bool:
+    t = norm(text)
+    return all(any(norm(alt) in t for alt in alts) for alts in facts)
+
+
+def load_questions() -> list[dict[str, Any]]:
+    lines = (DATA / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+# --------------------------------------------------------------------------- quality
+
+
+def quality(rag: Any, questions: list[dict[str, Any]]) -> dict[str, Any]:
+    rows = []
+    for q in questions:
+        t0 = time.perf_counter()
+        answer = rag.ask(q["question"], collection=COLLECTION)
+        seconds = time.perf_counter() - t0
+        correct_cites = []
+        for c in answer.citations:
+            correct_cites.append(
+                bool(q["answerable"]) and has_facts(c.passage.chunk.text, q["facts"])
+            )
+        rows.append(
+            {
+                "id": q["id"],
+                "answerable": q["answerable"],
+                "declined": answer.declined,
+                "decline_reason": answer.decline_reason,
+                "correct": bool(q["answerable"])
+                and not answer.declined
+                and has_facts(answer.text, q["facts"]),
+                "draft_correct": bool(q["answerable"]) and has_facts(answer.draft, q["facts"]),
+                "citations": len(correct_cites),
+                "correct_citations": sum(correct_cites),
+                "attached": sum(c.attached for c in answer.citations),
+                "answer": answer.text,
+                "draft": answer.draft,
+                "seconds": round(seconds, 3),
+            }
+        )
+        mark = "ok" if rows[-1]["correct"] else ("declined" if answer.declined else "--")
+        print(f"  {q['id']} {mark:8} {q['question'][:60]:60} -> {answer.text[:70]!r}", flush=True)
+    ans = [r for r in rows if r["answerable"]]
+    una = [r for r in rows if not r["answerable"]]
+    cites = sum(r["citations"] for r in rows)
+    return {
+        "questions": len(rows),
+        "answerable": len(ans),
+        "unanswerable": len(una),
+        "accuracy": sum(r["correct"] for r in ans) / len(ans),
+        "draft_accuracy": sum(r["draft_correct"] for r in ans) / len(ans),
+        "answered": sum(not r["declined"] for r in ans) / len(ans),
+        "citations": cites,
+        "citation_precision": (sum(r["correct_citations"] for r in rows) / cites)
+        if cites
+        else float("nan"),
+        "attached_share": (sum(r["attached"] for r in rows) / cites) if cites else float("nan"),
+        "unanswerable_declined": sum(r["declined"] for r in una) / len(una),
+        "answerable_declined": sum(r["declined"] for r in ans) / len(ans),
+        "rows": rows,
+    }
+
+
+# --------------------------------------------------------------------------- speed
+
+
+def direct_stream(llm: Any, tokens: list[int], max_tokens: int) -> tuple[float, int, float]:
+    """TTFT, generated tokens and total seconds of llama.cpp streaming ``tokens``."""
+    t0 = time.perf_counter()
+    first = None
+    n = 0
+    for chunk in llm.create_completion(
+        prompt=tokens, max_tokens=max_tokens, temperature=0.0, stream=True
+    ):
+        n += 1
+        if first is None and chunk["choices"][0]["text"]:
+            first = time.perf_counter() - t0
+    total = time.perf_counter() - t0
+    return (first if first is not None else total), n, total
+
+
+def ragline_stream(rag: Any, question: str) -> dict[str, Any]:
+    from ragline.answer.flow import AnswerDone, DraftDelta, SentenceChecked
+
+    t0 = time.perf_counter()
+    first = checked = None
+    answer = None
+    for event in rag.ask_stream(question, collection=COLLECTION):
+        now = time.perf_counter() - t0
+        if isinstance(event, DraftDelta) and first is None:
+            first = now
+        elif isinstance(event, SentenceChecked) and checked is None and event.sentence.kept:
+            checked = now
+        elif isinstance(event, AnswerDone):
+            answer = event.answer
+    total = time.perf_counter() - t0
+    assert answer is not None and answer.result is not None
+    return {
+        "ttft": first,
+        "checked": checked,
+        "tokens": answer.result.usage.completion_tokens,
+        "gen_s": total - (first or total),
+        "total": total,
+    }
+
+
+def speed(rag: Any, questions: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    import llama_cpp
+
+    from ragline.models.llamacpp import default_model_path, load_model
+
+    cfg = rag.settings.gateway
+    loaded = load_model(
+        cfg.model_path, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads, n_batch=cfg.n_batch
+    )
+    direct = llama_cpp.Llama(
+        model_path=str(cfg.model_path or default_model_path()),
+        n_ctx=cfg.n_ctx,
+        n_threads=loaded.llm.n_threads,
+        n_threads_batch=loaded.llm.n_threads,
+        n_batch=min(cfg.n_batch, cfg.n_ctx),
+        verbose=False,
+    )
+    max_tokens = rag.settings.answer.max_tokens
+    answerable = [q for q in questions if q["answerable"]][: n + 1]
+    pairs = []
+    for i, q in enumerate(answerable):
+        prep = rag.answerer.prepare(q["question"], collection=COLLECTION)
+        tokens = loaded.encode_chat(prep.messages)
+        runs = []
+        for who in ("ragline", "direct") if i % 2 else ("direct", "ragline"):
+            if who == "ragline":
+                runs.append(("ragline", ragline_stream(rag, q["question"])))
+            else:
+                ttft, ntok, total = direct_stream(direct, tokens, max_tokens)
+                runs.append(("direct", {"ttft": ttft, "tokens": ntok, "gen_s": total - ttft}))
+        if i == 0:
+            continue  # warm-up: model loads and first-call costs
+        r, d = dict(runs)["ragline"], dict(runs)["direct"]
+        pairs.append({"id": q["id"], "prompt_tokens": len(tokens), "ragline": r, "direct": d})
+        print(
+            f"  {q['id']} prompt {len(tokens):4} tok  TTFT ragline {r['ttft']:.3f}s "
+            f"direct {d['ttft']:.3f}s  tokens {r['tokens']}/{d['tokens']}",
+            flush=True,
+        )
+
+    def tps(rows: list[dict[str, Any]]) -> float:
+        toks = sum(max(0, x["tokens"] - 1) for x in rows)
+        secs = sum(x["gen_s"] for x in rows)
+        return toks / secs if secs else float("nan")
+
+    rt = [p["ragline"]["ttft"] for p in pairs]
+    dt = [p["direct"]["ttft"] for p in pairs]
+    over = [p["ragline"]["ttft"] - p["direct"]["ttft"] for p in pairs]
+    checked = [p["ragline"]["checked"] for p in pairs if p["ragline"]["checked"] is not None]
+    return {
+        "questions": len(pairs),
+        "max_tokens": max_tokens,
+        "ragline_ttft_p50": median(rt),
+        "ragline_ttft_p95": percentile(rt, 95),
+        "direct_ttft_p50": median(dt),
+        "direct_ttft_p95": percentile(dt, 95),
+        "overhead_p50_s": median(over),
+        "overhead_share": median(over) / median(dt),
+        "ragline_tokens_per_s": tps([p["ragline"] for p in pairs]),
+        "direct_tokens_per_s": tps([p["direct"] for p in pairs]),
+        "first_checked_sentence_p50": median(checked),
+        "prompt_tokens_p50": median([p["prompt_tokens"] for p in pairs]),
+        "pairs": pairs,
+    }
+
+
+# --------------------------------------------------------------------------- main
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = ["| metric | value |", "|---|---|"]
+    s = results.get("speed")
+    if s:
+        rt = f"{s['ragline_ttft_p50']:.3f} / {s['ragline_ttft_p95']:.3f} s"
+        dt = f"{s['direct_ttft_p50']:.3f} / {s['direct_ttft_p95']:.3f} s"
+        over = f"{s['overhead_p50_s'] * 1000:.0f} ms = {s['overhead_share']:.1%} of TTFT"
+        tps = f"{s['ragline_tokens_per_s']:.1f} / {s['direct_tokens_per_s']:.1f}"
+        lines += [
+            f"| TTFT p50 / p95, `ragline ask` | {rt} |",
+            f"| TTFT p50 / p95, llama.cpp direct | {dt} |",
+            f"| ragline overhead (median per question) | {over} |",
+            f"| generated tokens/s, ragline / direct | {tps} |",
+            f"| first checked sentence p50 | {s['first_checked_sentence_p50']:.3f} s |",
+            f"| prompt tokens p50 | {s['prompt_tokens_p50']:.0f} |",
+        ]
+    q = results.get("quality")
+    if q:
+        lines += [
+            f"| accuracy (answerable, facts present) | {q['accuracy']:.1%} of {q['answerable']} |",
+            f"| accuracy of the unchecked draft | {q['draft_accuracy']:.1%} |",
+            f"| answerable questions answered | {q['answered']:.1%} |",
+            f"| citation precision | {q['citation_precision']:.1%} of {q['citations']} |",
+            f"| citations attached by the checker | {q['attached_share']:.1%} |",
+            f"| unanswerable declined | {q['unanswerable_declined']:.1%} of {q['unanswerable']} |",
+            f"| answerable declined | {q['answerable_declined']:.1%} |",
+        ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--home", type=Path, help="RAGLINE_HOME to use (default: a temp dir)")
+    parser.add_argument("--speed-questions", type=int, default=20)
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-quality", action="store_true")
+    args = parser.parse_args()
+    home = args.home or Path(tempfile.mkdtemp(prefix="ragline-bench-answer-"))
+    os.environ["RAGLINE_HOME"] = str(home)
+
+    from ragline.answer.prompts import load_prompt
+    from ragline.api import Ragline
+
+    questions = load_questions()
+    results: dict[str, Any] = {"questions": len(questions)}
+    with Ragline() as rag:
+        report = rag.ingest([DATA / "docs", SAMPLE], collection=COLLECTION)
+        print(f"ingested {report.added} documents, {report.chunks} chunks")
+        template = load_prompt(rag.settings.answer.prompt)
+        results.update(
+            {
+                "model": rag.gateway.resolve(rag.gateway.name).name,
+                "prompt_version": template.id,
+                "prompt_sha256": template.sha256,
+                "settings": rag.settings.answer.model_dump(mode="json"),
+                "n_threads": rag.settings.gateway.n_threads,
+            }
+        )
+        if not args.skip_quality:
+            print(f"quality: {len(questions)} questions")
+            results["quality"] = quality(rag, questions)
+        if not args.skip_speed:
+            print(f"speed: {args.speed_questions} questions (+1 warm-up), interleaved")
+            results["speed"] = speed(rag, questions, args.speed_questions)
+    print()
+    print(table(results))
+    write_results("answer", results)
+    s = results.get("speed")
+    if s and s["overhead_share"] > OVERHEAD_FLOOR:
+        print(f"FAIL: ragline adds {s['overhead_share']:.1%} to TTFT (floor {OVERHEAD_FLOOR:.0%})")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

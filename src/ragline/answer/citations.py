@@ -1,0 +1,333 @@
+"""Citation parsing and checking: every sentence of an answer must be backed by a passage.
+
+For each sentence of the model's draft the checker measures, against every passage:
+
+* **lexical support**: the best share of the sentence's content words (stemmed, stopwords
+  and "the answer is"-style words removed, British and American spellings folded) found in
+  one sentence of the passage's chunk, counting its title and headings;
+* **facts**: every number and every capitalised name of the sentence must be in that same
+  passage sentence (or the title and headings): a tiny model's typical error is a true
+  sentence with a swapped number or name ("Mars" for "Venus");
+* **semantic support**: the MiniLM cosine of the sentence and the passage's closest
+  sentence. A short sentence ("The answer is 674.") carries little meaning on its own, so it
+  is read together with the question.
+
+Then (``AnswerSettings``): a sentence citing a passage that supports it (both measures over
+``min_lexical`` / ``min_semantic``) is ``supported``; a sentence whose citation is wrong, or
+that cites nothing, gets the best passage ``attached`` when that passage supports it (cited:
+at the normal thresholds; uncited: at the stricter ``attach_*`` ones); anything else is
+``dropped`` (or kept and ``flagged``, with ``unsupported="flag"``). An unsupported sentence
+whose head before a trailing ", which ..." clause is supported keeps the head. Dropped as
+well: sentences with no content words (``filler``), questions and restatements of the
+question (``echo``), sentences saying the answer is not there (``decline``) and sentences
+not about the question (``off_topic``: MiniLM cosine with the question under 0.5).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ragline.answer.text import (
+    is_decline,
+    numbers_in,
+    passage_sentences,
+    split_sentences,
+    strip_citations,
+)
+from ragline.config import AnswerSettings
+from ragline.models.embedder import Embedder
+from ragline.retrieve.analyzer import ENGLISH_STOPWORDS, Analyzer
+from ragline.types import CheckedSentence, Citation, Passage
+
+# Words that frame an answer rather than state a fact ("According to passage 2, the answer
+# is"), and chat pleasantries ("Sure! I'm ready to help.").
+META_WORDS = (
+    "answer answers question passage passages document documents text according mention "
+    "mentions mentioned provide provides provided state states stated say says information "
+    "sure certainly course glad happy help hope ready sorry thank thanks welcome confusion "
+    "assist great"
+)
+# A sentence with at most this many content words is read together with the question.
+SHORT_SENTENCE_TERMS = 3
+# A trailing relative clause (", which ...") that may be cut off an unsupported sentence.
+_RELATIVE = re.compile(r",\s+(?:which|who|whose|where)\b|;\s+", re.I)
+MIN_HEAD_WORDS = 4
+# Off topic: a cosine with the question under this (answers restate the question: >= 0.7).
+OFF_TOPIC_COSINE = 0.5
+# Capitalised words (names, places, "Mars", "RuBisCO"): facts a supporting sentence must have.
+_NAME = re.compile(r"\b[A-Z][\w'-]*")
+_SPELLING = (
+    (re.compile(r"(?<=\w{3})tre(s?)\b"), r"ter\1"),  # metres -> meters, centre -> center
+    (re.compile(r"(?<=\w{2})our(s?)\b"), r"or\1"),  # colour -> color
+    (re.compile(r"(?<=\w{3})is(e|es|ed|ing|ation)\b"), r"iz\1"),  # organise -> organize
+)
+
+
+_FRAME = re.compile(
+    r"^(?:(?:so|thus|therefore|in short),?\s+)?(?:the\s+)?(?:short\s+|final\s+)?answer"
+    r"(?:\s+to\s+(?:this|the|your)\s+question)?\s+is\s*:?\s*|^answer\s*:\s*|"
+    r"^according to (?:the\s+)?(?:passages?|documents?|text)(?:\s*\d+)?\s*,?\s*",
+    re.I,
+)
+
+
+_QUANTITY_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+")
+
+
+def _fold(text: str) -> str:
+    """Lower case, British spellings folded to American ones (metres -> meters)."""
+    folded = text.lower()
+    for pattern, repl in _SPELLING:
+        folded = pattern.sub(repl, folded)
+    return folded
+
+
+def unframe(sentence: str) -> str:
+    """``"The answer to the question is: Venus is hot."`` -> ``"Venus is hot."``"""
+    rest = _FRAME.sub("", sentence, count=1).strip()
+    if not rest or rest == sentence or len(rest.split()) < 1:
+        return sentence
+    return rest[0].upper() + rest[1:]
+
+
+@dataclass(frozen=True, slots=True)
+class Support:
+    """How well one passage backs one sentence.
+
+    ``lexical``: the best share of the sentence's content words found in one sentence of the
+    passage (with the document title and headings); ``semantic``: the best cosine with one
+    sentence of the passage; ``facts_ok``: every number and name of the sentence is in that
+    same passage sentence (or the title and headings).
+    """
+
+    lexical: float
+    semantic: float
+    facts_ok: bool
+
+    def passes(self, min_lexical: float, min_semantic: float) -> bool:
+        return self.facts_ok and self.lexical >= min_lexical and self.semantic >= min_semantic
+
+    @property
+    def strength(self) -> float:
+        return self.lexical + self.semantic if self.facts_ok else -1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _PassageView:
+    """A passage prepared once for many checks: per-sentence terms and vectors."""
+
+    context: frozenset[str]  # terms of the title and headings
+    sentences: tuple[frozenset[str], ...]
+    quantities: tuple[frozenset[tuple[str, str]], ...]  # (number, unit) pairs per sentence
+    vecs: np.ndarray
+
+
+class CitationChecker:
+    """Checks the sentences of one draft against one set of numbered passages."""
+
+    def __init__(
+        self,
+        settings: AnswerSettings,
+        embedder: Embedder,
+        analyzer: Analyzer,
+        question: str,
+        passages: Sequence[Passage],
+        vectors: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        self.settings = settings
+        #: Sentence vectors per chunk id, when the context packer already computed them.
+        self.vectors = dict(vectors or {})
+        self.embedder = embedder
+        self.analyzer = analyzer
+        self.question = question
+        self.passages = tuple(passages)
+        self._meta = self.terms(META_WORDS)
+        self._qterms = self.terms(question) - self._meta
+        self._views: list[_PassageView] | None = None
+        self._qvec: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ measures
+
+    def terms(self, text: str) -> set[str]:
+        """Content terms of ``text``: stems without stopwords, spellings folded, numbers."""
+        folded = _fold(text)
+        return set(self.analyzer.terms(folded)) | numbers_in(folded)
+
+    def facts(self, sentence: str) -> set[str]:
+        """The terms a supporting sentence must contain: numbers and capitalised names."""
+        names = [w for w in _NAME.findall(sentence) if w.lower() not in ENGLISH_STOPWORDS]
+        return (self.terms(" ".join(names)) - self._meta) | numbers_in(sentence)
+
+    def quantities(self, text: str) -> set[tuple[str, str]]:
+        """``(number, unit)`` pairs: each number with the next content word within three
+        words ("18 grams" -> ``("18", "gram")``; "90 and 96 degrees" pairs both numbers)."""
+        tokens = _QUANTITY_TOKEN.findall(_fold(text))
+        pairs = set()
+        for i, tok in enumerate(tokens):
+            if not tok[0].isdigit():
+                continue
+            for nxt in tokens[i + 1 : i + 4]:
+                if nxt[0].isdigit() or nxt in ENGLISH_STOPWORDS:
+                    continue
+                unit = self.analyzer.terms(nxt)
+                if unit:
+                    number = next(iter(numbers_in(tok)), tok)
+                    pairs.add((number, unit[0]))
+                break
+        return pairs
+
+    def _prepare(self) -> list[_PassageView]:
+        if self._views is None:
+            per = [
+                passage_sentences(p.chunk.text) or [" ".join(p.chunk.text.split())]
+                for p in self.passages
+            ]
+            todo = [self.question] + [
+                t
+                for p, sents in zip(self.passages, per, strict=True)
+                if p.chunk.id not in self.vectors
+                for t in sents
+            ]
+            fresh = self.embedder.embed(todo)
+            self._qvec = fresh[0]
+            views, start = [], 1
+            for p, sents in zip(self.passages, per, strict=True):
+                vecs = self.vectors.get(p.chunk.id)
+                if vecs is None or len(vecs) != len(sents):
+                    vecs = fresh[start : start + len(sents)]
+                    start += len(sents)
+                chunk = p.chunk
+                views.append(
+                    _PassageView(
+                        frozenset(self.terms(" ".join((chunk.title, *chunk.heading_path)))),
+                        tuple(frozenset(self.terms(t)) for t in sents),
+                        tuple(frozenset(self.quantities(t)) for t in sents),
+                        vecs,
+                    )
+                )
+            self._views = views
+        return self._views
+
+    def support(self, sentence: str) -> list[Support]:
+        """Support of ``sentence`` (citation markers already removed) by each passage."""
+        views = self._prepare()
+        terms = self.terms(sentence) - self._meta
+        facts = self.facts(sentence)
+        claim = sentence
+        if len(terms) <= SHORT_SENTENCE_TERMS:
+            claim = f"{self.question} {sentence}"
+        svec = self.embedder.embed([claim])[0]
+        quantities = self.quantities(sentence)
+        out = []
+        for v in views:
+            lexical, facts_ok = 0.0, False
+            for sent_terms, sent_quantities in zip(v.sentences, v.quantities, strict=True):
+                have = sent_terms | v.context
+                units = {u for _, u in sent_quantities}
+                # "25 grams" where the passage says "18 grams ... 25 to 30 seconds": no.
+                ok = facts <= have and all(
+                    q in sent_quantities for q in quantities if q[1] in units
+                )
+                share = len(terms & have) / len(terms) if terms else 0.0
+                if (ok, share) > (facts_ok, lexical):
+                    lexical, facts_ok = share, ok
+            semantic = float(np.max(v.vecs @ svec)) if len(v.vecs) else 0.0
+            out.append(Support(lexical, semantic, facts_ok))
+        return out
+
+    # ------------------------------------------------------------------ verdicts
+
+    def check(self, raw: str) -> CheckedSentence:
+        """The verdict on one sentence of the draft (with its ``[n]`` markers).
+
+        An unsupported sentence whose head, before a trailing relative clause (", which
+        ..."), is supported keeps the head: a small model often appends invented detail.
+        """
+        marked = strip_citations(raw)
+        text, cited = unframe(marked.text), marked.numbers
+        verdict = self._judge(text, cited)
+        if verdict.status == "dropped" and verdict.reason == "unsupported":
+            head = _RELATIVE.split(text, maxsplit=1)[0].rstrip(" ,;:")
+            if head != text and len(head.split()) >= MIN_HEAD_WORDS:
+                trimmed = self._judge(head + ".", cited)
+                if trimmed.status in ("supported", "attached"):
+                    return trimmed
+        flag = self.settings.unsupported == "flag"
+        if flag and verdict.reason in ("unsupported", "bad_citation"):
+            valid = [n for n in cited if 1 <= n <= len(self.passages)]
+            supports = self.support(text)
+            return self._verdict(text, "flagged", valid, supports, cited, reason=verdict.reason)
+        return verdict
+
+    def _judge(self, text: str, cited: tuple[int, ...]) -> CheckedSentence:
+        s = self.settings
+        terms = self.terms(text) - self._meta
+        if is_decline(text):
+            return CheckedSentence(text, "dropped", reason="decline", cited=cited)
+        if not terms:
+            return CheckedSentence(text, "dropped", reason="filler", cited=cited)
+        if text.rstrip().endswith("?") or terms <= self._qterms:
+            return CheckedSentence(text, "dropped", reason="echo", cited=cited)
+        supports = self.support(text)
+        valid = [n for n in cited if 1 <= n <= len(self.passages)]
+        backed = [n for n in valid if supports[n - 1].passes(s.min_lexical, s.min_semantic)]
+        if backed:
+            return self._verdict(text, "supported", backed, supports, cited)
+        if self._off_topic(text, terms):
+            return CheckedSentence(text, "dropped", reason="off_topic", cited=cited)
+        best = max(range(len(supports)), key=lambda i: supports[i].strength, default=None)
+        if best is not None:
+            lex, sem = (
+                (s.min_lexical, s.min_semantic) if valid else (s.attach_lexical, s.attach_semantic)
+            )
+            if supports[best].passes(lex, sem):
+                return self._verdict(text, "attached", [best + 1], supports, cited, attached=True)
+        reason = "bad_citation" if cited and not valid else "unsupported"
+        return CheckedSentence(text, "dropped", reason=reason, cited=cited)
+
+    def _off_topic(self, text: str, terms: set[str]) -> bool:
+        """A sentence with some content that is not about the question (a copied passage
+        sentence next to the point, "I'm ready to help")."""
+        if len(terms) <= SHORT_SENTENCE_TERMS:
+            return False  # a bare answer ("2020.") is judged with the question instead
+        self._prepare()
+        assert self._qvec is not None
+        svec = self.embedder.embed([text])[0]
+        return float(svec @ self._qvec) < OFF_TOPIC_COSINE
+
+    def _verdict(
+        self,
+        text: str,
+        status: str,
+        numbers: Sequence[int],
+        supports: Sequence[Support],
+        cited: tuple[int, ...],
+        *,
+        attached: bool = False,
+        reason: str | None = None,
+    ) -> CheckedSentence:
+        s = self.settings
+        citations = tuple(
+            Citation(
+                number=n,
+                passage=self.passages[n - 1],
+                sentence=text,
+                lexical=supports[n - 1].lexical,
+                semantic=supports[n - 1].semantic,
+                supported=supports[n - 1].passes(s.min_lexical, s.min_semantic),
+                attached=attached,
+            )
+            for n in numbers
+        )
+        return CheckedSentence(text, status, citations, reason, cited)  # type: ignore[arg-type]
+
+    def check_all(self, draft: str) -> list[CheckedSentence]:
+        """Verdicts on every sentence of a finished draft."""
+        return [self.check(sentence) for sentence in split_sentences(draft)]
+
+
+__all__ = ["META_WORDS", "CitationChecker", "Support", "unframe"]

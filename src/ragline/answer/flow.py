@@ -1,0 +1,339 @@
+"""The answer flow: question → (rewrite) → hybrid retrieval → gate → numbered passages →
+prompt → streamed draft → sentence-by-sentence citation check → :class:`Answer`.
+
+:meth:`Answerer.stream` yields, in order: one :class:`Retrieved` (the query and the passages,
+before any generation), :class:`DraftDelta` pieces as the model writes (raw, unchecked
+text; time to first token is measured on them), a :class:`SentenceChecked` for every
+sentence as soon as it is complete and checked, and one final :class:`AnswerDone`. A user
+interface that shows only checked sentences never shows an unsupported claim; one that wants
+the fastest first token can show the draft and then the checked answer.
+
+Declining: nothing relevant retrieved (no generation at all), or no sentence of the draft
+supported by a passage. The decline keeps the best passages, for the reader to look at.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ragline.answer.citations import CitationChecker
+from ragline.answer.context import Context, ContextPacker
+from ragline.answer.conversation import (
+    Conversation,
+    QueryRewriter,
+    Rewrite,
+    build_messages,
+    token_counter,
+)
+from ragline.answer.prompts import PromptTemplate, load_prompt
+from ragline.answer.text import SentenceStream
+from ragline.config import Settings
+from ragline.models.chat import ChatModel, ChatResult, SamplingParams, StreamDone, TokenDelta
+from ragline.models.embedder import Embedder
+from ragline.models.gateway import Gateway
+from ragline.retrieve.retriever import Retriever
+from ragline.types import Answer, CheckedSentence, DeclineReason, SearchFilters
+
+DECLINE_MESSAGE = "I cannot answer that from the documents."
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    """Retrieval is done: what was searched and which passages go to the model."""
+
+    rewrite: Rewrite
+    context: Context
+
+    @property
+    def query(self) -> str:
+        return self.rewrite.query
+
+
+@dataclass(frozen=True, slots=True)
+class DraftDelta:
+    """A piece of the model's draft, unchecked."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceChecked:
+    """One sentence of the draft, checked (kept, attached, flagged or dropped)."""
+
+    sentence: CheckedSentence
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDone:
+    """The last event: the whole answer."""
+
+    answer: Answer
+
+
+AnswerEvent = Retrieved | DraftDelta | SentenceChecked | AnswerDone
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    question: str
+    rewrite: Rewrite
+    context: Context
+    messages: list[dict[str, str]]
+    timings: dict[str, float]
+    started: float
+
+
+class Answerer:
+    """Answers questions over a collection with citations; see the module docstring."""
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        gateway: Gateway,
+        settings: Settings,
+        embedder: Embedder,
+    ) -> None:
+        self.retriever = retriever
+        self.gateway = gateway
+        self.settings = settings
+        self.embedder = embedder
+        self.config = settings.answer
+        self.template: PromptTemplate = load_prompt(self.config.prompt)
+        self.rewrite_template: PromptTemplate = load_prompt(self.config.rewrite_prompt)
+        self.packer = ContextPacker(
+            self.config, embedder, retriever.analyzer, count_tokens=self._count_text
+        )
+
+    # ------------------------------------------------------------------ model helpers
+
+    def _model(self, model: str | None) -> ChatModel | None:
+        try:
+            return self.gateway.resolve(model or self.gateway.name)
+        except Exception:  # unresolvable here: the call itself reports it properly
+            return None
+
+    def _count_text(self, text: str) -> int:
+        counter = getattr(self._model(None), "count_tokens", None)
+        return int(counter(text)) if callable(counter) else max(1, len(text) // 4)
+
+    def params(self, samples: int | None = None) -> SamplingParams:
+        """Sampling for answers: greedy, unless best-of-N needs varied candidates."""
+        cfg = self.config
+        temperature = cfg.temperature
+        if (samples or 1) > 1 and temperature == 0:
+            temperature = self.settings.gateway.temperature or 0.7
+        return self.gateway.defaults.with_(temperature=temperature, max_tokens=cfg.max_tokens)
+
+    def rewriter(self, model: str | None = None) -> QueryRewriter:
+        def generate(messages: list[dict[str, str]]) -> str:
+            p = self.gateway.defaults.with_(
+                temperature=0.0, max_tokens=self.config.rewrite_max_tokens, stop=("\n",)
+            )
+            return self.gateway.generate(messages, p, model=model).text
+
+        use_model = generate if self.config.rewrite else None
+        return QueryRewriter(self.rewrite_template, self.retriever.analyzer, use_model)
+
+    # ------------------------------------------------------------------ steps
+
+    def prepare(
+        self,
+        question: str,
+        *,
+        collection: str,
+        conversation: Conversation | None = None,
+        filters: SearchFilters | None = None,
+        model: str | None = None,
+    ) -> _Prepared:
+        """Rewrite, retrieve, gate, pack and build the prompt (no answer generated yet)."""
+        started = time.perf_counter()
+        conv = conversation or Conversation()
+        rewrite = self.rewriter(model).rewrite(question, conv)
+        t0 = time.perf_counter()
+        hits = self.retriever.search(
+            rewrite.query,
+            collection=collection,
+            mode=self.config.mode,
+            k=self.config.candidates,
+            filters=filters,
+        )
+        t1 = time.perf_counter()
+        context = self.packer.pack(rewrite.query, hits)
+        t2 = time.perf_counter()
+        messages: list[dict[str, str]] = []
+        if context.relevant:
+            asked = rewrite.query if rewrite.method == "model" else question
+            plan = build_messages(
+                self.template,
+                question=asked.strip(),
+                passage_lines=context.lines(),
+                history=conv.turns,
+                settings=self.config,
+                n_ctx=self.settings.gateway.n_ctx,
+                max_tokens=self.config.max_tokens,
+                count=token_counter(self._model(model)),
+            )
+            messages = plan.messages
+            if plan.passages_used < len(context.passages):
+                context = Context(
+                    context.passages[: plan.passages_used],
+                    context.best,
+                    True,
+                    context.best_relevance,
+                )
+        timings = {
+            "rewrite_s": t0 - started,
+            "retrieve_s": t1 - t0,
+            "pack_s": t2 - t1,
+            "prompt_s": time.perf_counter() - t2,
+        }
+        return _Prepared(question, rewrite, context, messages, timings, started)
+
+    def stream(
+        self,
+        question: str,
+        *,
+        collection: str,
+        conversation: Conversation | None = None,
+        filters: SearchFilters | None = None,
+        samples: int | None = None,
+        model: str | None = None,
+    ) -> Iterator[AnswerEvent]:
+        """Answer ``question``, yielding events as they happen (see the module docstring)."""
+        prep = self.prepare(
+            question,
+            collection=collection,
+            conversation=conversation,
+            filters=filters,
+            model=model,
+        )
+        yield Retrieved(prep.rewrite, prep.context)
+        if not prep.context.relevant:
+            yield AnswerDone(self._decline(prep, "no_relevant_passages", [], "", None))
+            return
+        checker = CitationChecker(
+            self.config,
+            self.embedder,
+            self.retriever.analyzer,
+            prep.rewrite.query,
+            prep.context.passages,
+            prep.context.vectors,
+        )
+        splitter = SentenceStream()
+        checked: list[CheckedSentence] = []
+        result: ChatResult | None = None
+        gen_start = time.perf_counter()
+        first: float | None = None
+        for piece in self._generate(prep.messages, samples, model):
+            if isinstance(piece, ChatResult):
+                result = piece
+                continue
+            if first is None:
+                first = time.perf_counter()
+            yield DraftDelta(piece)
+            for sentence in splitter.push(piece):
+                checked.append(checker.check(sentence))
+                yield SentenceChecked(checked[-1])
+        for sentence in splitter.flush():
+            checked.append(checker.check(sentence))
+            yield SentenceChecked(checked[-1])
+        assert result is not None
+        timings = prep.timings
+        timings["ttft_s"] = (first or time.perf_counter()) - prep.started
+        timings["generate_s"] = time.perf_counter() - gen_start
+        yield AnswerDone(self._finish(prep, checked, result))
+
+    def _generate(
+        self, messages: list[dict[str, str]], samples: int | None, model: str | None
+    ) -> Iterator[str | ChatResult]:
+        """Draft pieces, then the final :class:`ChatResult` (best-of-N cannot stream)."""
+        params = self.params(samples)
+        if (samples or self.settings.gateway.samples) > 1:
+            result = self.gateway.generate(messages, params, samples=samples, model=model)
+            if result.text:
+                yield result.text
+            yield result
+            return
+        for event in self.gateway.stream(messages, params, model=model):
+            if isinstance(event, TokenDelta):
+                if event.text:
+                    yield event.text
+            elif isinstance(event, StreamDone):
+                yield event.result
+
+    def ask(self, question: str, **kwargs: object) -> Answer:
+        """The whole answer at once (same arguments as :meth:`stream`)."""
+        for event in self.stream(question, **kwargs):  # type: ignore[arg-type]
+            if isinstance(event, AnswerDone):
+                return event.answer
+        raise AssertionError("the answer stream ended without an answer")  # pragma: no cover
+
+    # ------------------------------------------------------------------ results
+
+    def _finish(
+        self, prep: _Prepared, checked: list[CheckedSentence], result: ChatResult
+    ) -> Answer:
+        kept = [s for s in checked if s.kept]
+        grounded = [s for s in kept if s.status in ("supported", "attached")]
+        if not grounded:
+            reason: DeclineReason = (
+                "model_declined" if any(s.reason == "decline" for s in checked) else "unsupported"
+            )
+            return self._decline(prep, reason, checked, result.text, result)
+        citations = tuple(c for s in kept for c in s.citations)
+        text = " ".join(s.rendered() for s in kept)
+        prep.timings["total_s"] = time.perf_counter() - prep.started
+        return Answer(
+            question=prep.question,
+            text=text,
+            declined=False,
+            citations=citations,
+            passages=prep.context.passages,
+            sentences=tuple(checked),
+            query=prep.rewrite.query,
+            draft=result.text,
+            prompt_version=self.template.id,
+            prompt_sha256=self.template.sha256,
+            model=result.model,
+            result=result,
+            timings=prep.timings,
+        )
+
+    def _decline(
+        self,
+        prep: _Prepared,
+        reason: DeclineReason,
+        checked: list[CheckedSentence],
+        draft: str,
+        result: ChatResult | None,
+    ) -> Answer:
+        prep.timings["total_s"] = time.perf_counter() - prep.started
+        return Answer(
+            question=prep.question,
+            text=DECLINE_MESSAGE,
+            declined=True,
+            citations=(),
+            passages=prep.context.passages or prep.context.best,
+            sentences=tuple(checked),
+            decline_reason=reason,
+            query=prep.rewrite.query,
+            draft=draft,
+            prompt_version=self.template.id,
+            prompt_sha256=self.template.sha256,
+            model=result.model if result is not None else None,
+            result=result,
+            timings=prep.timings,
+        )
+
+
+__all__ = [
+    "DECLINE_MESSAGE",
+    "AnswerDone",
+    "AnswerEvent",
+    "Answerer",
+    "DraftDelta",
+    "Retrieved",
+    "SentenceChecked",
+]

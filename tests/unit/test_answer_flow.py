@@ -1,0 +1,175 @@
+"""The answer flow with a scripted chat model: gate, packing, check, decline, events, API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from ragline.answer.flow import (
+    DECLINE_MESSAGE,
+    AnswerDone,
+    DraftDelta,
+    Retrieved,
+    SentenceChecked,
+)
+from ragline.api import Ragline
+from ragline.config import load_settings
+from ragline.models.gateway import Gateway
+from ragline.testing.chat_conformance import FakeChatModel
+
+SAMPLE = REPO / "examples" / "sample"
+
+
+@pytest.fixture(scope="module")
+def rag(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ragline]:
+    home = tmp_path_factory.mktemp("answer-home")
+    with Ragline(load_settings(home=home)) as r:
+        r.ingest([SAMPLE], collection="sample")
+        yield r
+
+
+def use(rag: Ragline, fake: FakeChatModel, **answer: object) -> FakeChatModel:
+    settings = rag.settings
+    if answer:
+        settings = settings.model_copy(update={"answer": settings.answer.model_copy(update=answer)})
+    rag.settings = settings
+    rag.gateway = Gateway(settings, models={"embedded": fake})
+    return fake
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings(rag: Ragline) -> Iterator[None]:
+    original = rag.settings
+    yield
+    rag.settings = original
+
+
+def test_grounded_answer_with_citations(rag: Ragline):
+    fake = use(
+        rag, FakeChatModel(["The ideal brewing temperature is between 90 and 96 degrees Celsius."])
+    )
+    answer = rag.ask("What is the ideal brewing temperature for coffee?", collection="sample")
+    assert not answer.declined and answer.decline_reason is None
+    assert answer.text == "The ideal brewing temperature is between 90 and 96 degrees Celsius [1]."
+    (citation,) = answer.citations
+    assert citation.passage.chunk.source.endswith("coffee-brewing.html")
+    assert citation.attached and citation.supported
+    assert answer.prompt_version == "answer.v1" and len(answer.prompt_sha256) == 12
+    assert answer.model == "fake:model" and answer.result is not None
+    assert {"retrieve_s", "ttft_s", "total_s"} <= set(answer.timings)
+    # the prompt: numbered short passages, then the question
+    ((messages, params),) = fake.calls
+    user = messages[-1]["content"]
+    assert user.startswith("Passages:\n[1] ") and user.endswith(
+        "Question: What is the ideal brewing temperature for coffee?"
+    )
+    assert params.temperature == 0.0 and params.max_tokens == rag.settings.answer.max_tokens
+    assert len(answer.passages) <= rag.settings.answer.max_passages
+
+
+def test_irrelevant_question_declines_without_calling_the_model(rag: Ragline):
+    fake = use(rag, FakeChatModel(["Canberra."]))
+    answer = rag.ask("What is the capital of Australia?", collection="sample")
+    assert answer.declined and answer.decline_reason == "no_relevant_passages"
+    assert answer.text == DECLINE_MESSAGE and answer.result is None and not answer.citations
+    assert answer.passages  # the best passages are still shown
+    assert all(p.relevance < rag.settings.answer.min_relevance for p in answer.passages)
+    assert fake.calls == []
+
+
+def test_unsupported_draft_declines_and_keeps_the_passages(rag: Ragline):
+    use(rag, FakeChatModel(["Venus is covered in oceans of liquid gold, 900 km deep."]))
+    answer = rag.ask("How hot is Venus?", collection="sample")
+    assert answer.declined and answer.decline_reason == "unsupported"
+    assert answer.draft.startswith("Venus is covered") and answer.passages
+    assert [s.status for s in answer.sentences] == ["dropped"]
+
+
+def test_model_decline_is_reported(rag: Ragline):
+    use(rag, FakeChatModel(["I cannot answer from the documents."]))
+    answer = rag.ask("How many moons does Jupiter have?", collection="sample")
+    assert answer.declined and answer.decline_reason == "model_declined"
+
+
+def test_unsupported_sentences_are_removed_from_a_grounded_answer(rag: Ragline):
+    use(
+        rag, FakeChatModel(["Venus is the hottest planet [1]. Venus has 42 moons made of ice [1]."])
+    )
+    answer = rag.ask("How hot is Venus?", collection="sample")
+    assert answer.text == "Venus is the hottest planet [1]."
+    assert [s.status for s in answer.sentences] == ["supported", "dropped"]
+
+
+def test_flag_mode_keeps_and_marks_unsupported_sentences(rag: Ragline):
+    use(
+        rag,
+        FakeChatModel(["Venus is the hottest planet [1]. Venus has 42 moons made of ice [1]."]),
+        unsupported="flag",
+    )
+    answer = rag.ask("How hot is Venus?", collection="sample")
+    assert not answer.declined
+    assert answer.text.endswith("Venus has 42 moons made of ice [1]. (unsupported)")
+    assert [c.supported for c in answer.citations] == [True, False]
+
+
+def test_stream_events_come_in_order(rag: Ragline):
+    use(
+        rag,
+        FakeChatModel(["Passwords must be at least 14 characters long [1]. Sure, happy to help!"]),
+    )
+    events = list(rag.ask_stream("How long must passwords be?", collection="sample"))
+    assert isinstance(events[0], Retrieved) and events[0].query == "How long must passwords be?"
+    assert isinstance(events[-1], AnswerDone)
+    kinds = [type(e).__name__ for e in events[1:-1]]
+    first_check = kinds.index("SentenceChecked")
+    assert kinds[0] == "DraftDelta" and first_check > 0
+    # the first sentence is checked as soon as it is complete, before the draft ends
+    assert "DraftDelta" in kinds[first_check:]
+    checked = [e.sentence for e in events if isinstance(e, SentenceChecked)]
+    assert [(s.status, s.reason) for s in checked] == [("supported", None), ("dropped", "filler")]
+    draft = "".join(e.text for e in events if isinstance(e, DraftDelta))
+    assert draft == events[-1].answer.draft
+
+
+def test_best_of_n_samples_and_keeps_the_most_likely(rag: Ragline):
+    fake = use(
+        rag,
+        FakeChatModel(
+            ["Venus is made of cheese.", "Venus is the hottest planet.", "Mars is red."],
+            logprobs=[-2.0, -0.1, -1.0],
+        ),
+    )
+    answer = rag.ask("How hot is Venus?", collection="sample", samples=3)
+    assert len(fake.calls) == 3
+    assert all(p.temperature > 0 and p.logprobs for _, p in fake.calls)
+    assert answer.text == "Venus is the hottest planet [1]."
+    assert answer.result is not None and len(answer.result.candidates) == 3
+
+
+def test_to_dict_has_answer_citations_ids_and_decline_flag(rag: Ragline):
+    use(rag, FakeChatModel(["Meals are reimbursed up to 60 euros per day with receipts."]))
+    d = rag.ask("What is the meal allowance per day?", collection="sample").to_dict()
+    assert d["declined"] is False and "60 euros" in d["answer"]
+    (c,) = d["citations"]
+    assert {"passage_id", "document_id", "document_key", "source", "page", "text"} <= set(c)
+    assert c["page"] == 2 and c["source"].endswith("travel-policy.pdf")
+    assert d["prompt_version"] == "answer.v1" and d["usage"]["completion_tokens"] > 0
+
+
+def test_filters_restrict_the_passages(rag: Ragline):
+    use(rag, FakeChatModel(["Venus is the hottest planet."]))
+    answer = rag.ask("How hot is Venus?", collection="sample", source="*.txt")
+    assert answer.declined  # the password policy has nothing about Venus
+    assert all(p.chunk.source.endswith(".txt") for p in answer.passages)
+
+
+def test_prompt_file_from_settings(rag: Ragline, tmp_path: Path):
+    custom = tmp_path / "terse.v3.txt"
+    custom.write_text("[user]\n{passages}\nQ: {question}\nA:", encoding="utf-8")
+    fake = use(rag, FakeChatModel(["Venus is the hottest planet."]), prompt=str(custom))
+    answer = rag.ask("How hot is Venus?", collection="sample")
+    assert answer.prompt_version == "terse.v3"
+    assert fake.calls[0][0][0]["content"].endswith("Q: How hot is Venus?\nA:")

@@ -1,0 +1,132 @@
+"""Sentence splitting (batch and streamed), citation markers, numbers, declines, prompt files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ragline.answer.citations import unframe
+from ragline.answer.prompts import load_prompt, parse_prompt
+from ragline.answer.text import (
+    SentenceStream,
+    is_decline,
+    numbers_in,
+    passage_sentences,
+    split_sentences,
+    strip_citations,
+)
+from ragline.errors import ConfigError
+
+
+def test_split_sentences_keeps_citations_decimals_and_abbreviations():
+    text = (
+        "The tower is 330 m. [1] It formed 4.6 billion years ago [2]. "
+        "Mr. Eiffel built it, e.g. the lattice. J. R. Smith agreed! Really?"
+    )
+    assert split_sentences(text) == [
+        "The tower is 330 m. [1]",
+        "It formed 4.6 billion years ago [2].",
+        "Mr. Eiffel built it, e.g. the lattice.",
+        "J. R. Smith agreed!",
+        "Really?",
+    ]
+
+
+def test_line_breaks_end_sentences_in_answers_but_not_in_passages():
+    assert split_sentences("- first point\n- second point") == ["- first point", "- second point"]
+    wrapped = "Light from the Sun takes about 8 minutes and\n20 seconds to reach Earth.\n\nPlanets"
+    assert passage_sentences(wrapped) == [
+        "Light from the Sun takes about 8 minutes and 20 seconds to reach Earth."
+    ]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7])
+def test_stream_splitter_matches_batch_splitter(size: int):
+    text = "Venus is hot [1]. It has a thick atmosphere. [2] Mars is cold.\nSaturn has rings"
+    stream = SentenceStream()
+    got: list[str] = []
+    for i in range(0, len(text), size):
+        got += stream.push(text[i : i + size])
+    got += stream.flush()
+    assert got == split_sentences(text)
+
+
+def test_stream_waits_for_a_citation_after_the_full_stop():
+    stream = SentenceStream()
+    assert stream.push("Venus is hot.") == []
+    assert stream.push(" [") == []
+    assert stream.push("1] It") == ["Venus is hot. [1]"]
+    assert stream.flush() == ["It"]
+
+
+def test_strip_citations_reads_every_marker_form():
+    assert strip_citations("It is 330 m tall [1][3].").numbers == (1, 3)
+    marked = strip_citations("Yes [Passage 2, 3] and [2; 4].")
+    assert marked.numbers == (2, 3, 4)
+    assert marked.text == "Yes and."
+    assert strip_citations("No marker here.").numbers == ()
+
+
+def test_numbers_are_normalised():
+    assert numbers_in("2,000 eggs, 8,848.86 m, 4.6 billion; 90 and 96.") == {
+        "2000",
+        "8848.86",
+        "4.6",
+        "90",
+        "96",
+    }
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The passages do not mention the moons of Jupiter.",
+        "I cannot answer from the documents.",
+        "This information is not provided.",
+        "There is no information about it.",
+    ],
+)
+def test_declines_are_recognised(sentence: str):
+    assert is_decline(sentence)
+
+
+def test_ordinary_sentences_are_not_declines():
+    assert not is_decline("Venus is the hottest planet.")
+
+
+def test_unframe_removes_answer_framing_only():
+    assert unframe("The answer to the question is: Venus is hot.") == "Venus is hot."
+    assert unframe("According to passage 2, the tower is tall.") == "The tower is tall."
+    assert unframe("Answer: 674") == "674"
+    assert unframe("Venus is hot.") == "Venus is hot."
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+def test_packaged_prompts_load_by_id_and_by_name():
+    template = load_prompt("answer")
+    assert template.id == load_prompt("answer.v1").id == "answer.v1"
+    assert template.fields == {"passages", "question"}
+    assert len(template.sha256) == 12
+    messages = template.render(passages="[1] Venus is hot.", question="How hot is Venus?")
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert "[1] Venus is hot." in messages[1]["content"]
+    assert load_prompt("rewrite").fields == {"history", "question"}
+
+
+def test_prompt_from_a_path_and_errors(tmp_path: Path):
+    path = tmp_path / "mine.v7.txt"
+    path.write_text("# comment\n[user]\nQ: {question} {{literal}}\n", encoding="utf-8")
+    template = load_prompt(str(path))
+    assert template.id == "mine.v7"
+    assert template.render(question="why?") == [{"role": "user", "content": "Q: why? {literal}"}]
+    with pytest.raises(ConfigError, match="needs question"):
+        template.render()
+    with pytest.raises(ConfigError, match="no prompt template"):
+        load_prompt("nonexistent")
+    with pytest.raises(ConfigError, match="not a prompt file"):
+        parse_prompt("just text", name="x", version=1)
+    with pytest.raises(ConfigError, match="bad placeholder"):
+        parse_prompt("[user]\n{unclosed\n", name="x", version=1)
