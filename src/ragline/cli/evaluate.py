@@ -25,7 +25,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ragline.cli.common import CollectionOpt, print_json
+from ragline.cli.common import CollectionOpt
 from ragline.config import Settings, load_settings
 from ragline.errors import ConfigError, InvalidQueryError, MalformedInputError
 from ragline.evaluate.compare import RunComparison, compare_runs
@@ -39,7 +39,13 @@ from ragline.evaluate.ranking import (
     load_comparisons,
     trueskill_ratings,
 )
-from ragline.evaluate.report import RunSummary, summarize, write_compare_report, write_json
+from ragline.evaluate.report import (
+    RunSummary,
+    summarize,
+    to_json_text,
+    write_compare_report,
+    write_json,
+)
 from ragline.evaluate.report import write_run_report as _write_run_report
 from ragline.evaluate.runner import EvalRunner, RunOutcome, new_run_id
 from ragline.evaluate.spec import load_spec
@@ -95,6 +101,10 @@ def _progress(label: str, quiet: bool) -> Iterator[Any]:
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+def print_json(obj: Any) -> None:
+    typer.echo(to_json_text(obj))
 
 
 def _f(value: Any, digits: int = 3) -> str:

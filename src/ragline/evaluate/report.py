@@ -193,7 +193,9 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def _dumps(obj: Any) -> str:
+def to_json_text(obj: Any) -> str:
+    """Indented JSON with non-finite floats as null (JSON has no NaN)."""
+
     def clean(v: Any) -> Any:
         if isinstance(v, float) and not math.isfinite(v):
             return None
@@ -330,7 +332,7 @@ def render_run_html(run: EvalRun, summary: RunSummary, items: Sequence[ItemResul
         for j in summary.judges:
             shown = {k: v for k, v in j.items() if k not in ("name", "kind", "extra")}
             rows = [
-                [escape(k), _f(v) if not isinstance(v, dict) else escape(_dumps(v))]
+                [escape(k), _f(v) if not isinstance(v, dict) else escape(to_json_text(v))]
                 for k, v in shown.items()
             ]
             parts.append(f"<h3>{escape(j['name'])} ({escape(j['kind'])})</h3>")
@@ -371,7 +373,7 @@ def write_run_report(
         "summary": summary.to_dict(),
         "items": [it.to_dict() for it in items],
     }
-    _write(paths.json, _dumps(payload))
+    _write(paths.json, to_json_text(payload))
     _write(paths.html, render_run_html(run, summary, items))
     return paths
 
@@ -424,13 +426,13 @@ def render_compare_html(cmp: RunComparison) -> str:
 
 def write_compare_report(cmp: RunComparison, out_dir: Path) -> ReportPaths:
     paths = ReportPaths(out_dir / "compare.json", out_dir / "compare.html")
-    _write(paths.json, _dumps(cmp.to_dict()))
+    _write(paths.json, to_json_text(cmp.to_dict()))
     _write(paths.html, render_compare_html(cmp))
     return paths
 
 
 def write_json(path: Path, payload: Any) -> Path:
-    _write(path, _dumps(payload))
+    _write(path, to_json_text(payload))
     return path
 
 
@@ -442,6 +444,7 @@ __all__ = [
     "render_compare_html",
     "render_run_html",
     "summarize",
+    "to_json_text",
     "write_compare_report",
     "write_json",
     "write_run_report",
