@@ -330,11 +330,14 @@ def render_run_html(run: EvalRun, summary: RunSummary, items: Sequence[ItemResul
     if summary.judges:
         parts.append("<h2>Judges</h2>")
         for j in summary.judges:
-            shown = {k: v for k, v in j.items() if k not in ("name", "kind", "extra")}
-            rows = [
-                [escape(k), _f(v) if not isinstance(v, dict) else escape(to_json_text(v))]
-                for k, v in shown.items()
-            ]
+            rows = []
+            for key, value in j.items():
+                if key in ("name", "kind", "extra"):
+                    continue
+                if isinstance(value, dict):  # agreement, distribution: one row per entry
+                    rows += [[escape(f"{key} · {k}"), _f(v)] for k, v in value.items()]
+                else:
+                    rows.append([escape(key), _f(value)])
             parts.append(f"<h3>{escape(j['name'])} ({escape(j['kind'])})</h3>")
             parts.append(_table(["", "value"], rows))
     if summary.errors:
