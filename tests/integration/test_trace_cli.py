@@ -45,11 +45,14 @@ def test_traces_feedback_and_latency_from_the_command_line(tmp_path: Path):
     assert [t["query"] for t in listed] == ["espresso", "how hot is Venus"]
     hybrid_id = listed[1]["trace_id"]
     tree = cli("traces", hybrid_id[:8])
-    for step in ("search", "embed", "retrieve.bm25", "retrieve.dense", "fusion", "fetch", "rerank"):
+    for step in ("search", "embed", "retrieve.bm25", "retrieve.dense", "fusion", "fetch"):
         assert step in tree
+    assert "rerank" not in tree  # no reranker configured: no step to time
     assert "retrieve.dense" not in cli("traces", listed[0]["trace_id"][:8])
     shown = json.loads(cli("traces", hybrid_id, "--json"))
-    assert len(shown["spans"]) == 7 and shown["summary"]["has_embedding"] is True
+    assert len(shown["spans"]) == 6 and shown["summary"]["has_embedding"] is True
+    root = shown["spans"][0]["attributes"]
+    assert root["hits"][0]["source"].endswith("solar-system.md") and root["results"] == 2
     assert json.loads(cli("traces", "--since", "1h", "--json", "-n", "1"))[0]["query"] == "espresso"
     assert json.loads(cli("traces", "--slow", "--json")) == [
         t for t in listed if t["duration_s"] >= 1.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -25,6 +26,15 @@ from ragline.trace import Tracer
 from ragline.trace.otlp import OtlpExporter, encode, traces_url
 
 pytestmark = pytest.mark.integration
+
+
+class Reverse:
+    """A reranker that reverses the fused order (something for the rerank span to time)."""
+
+    name = "reverse"
+
+    def rerank(self, query, hits, k):
+        return [replace(h, rank=i + 1) for i, h in enumerate(reversed(hits[:k]))]
 
 
 class Receiver:
@@ -117,7 +127,7 @@ def test_search_and_gateway_traces_arrive_with_genai_conventions(tmp_path: Path,
         },
         gateway={"default_model": "fake:model"},
     )
-    with Ragline(settings) as rag:
+    with Ragline(settings, reranker=Reverse()) as rag:
         rag.ingest([docs], collection="s")
         rag.search("how hot is Venus", collection="s", k=3)
         gw = Gateway(
@@ -141,6 +151,7 @@ def test_search_and_gateway_traces_arrive_with_genai_conventions(tmp_path: Path,
         assert by_name[child].trace_id == search.trace_id
         assert search.start_time_unix_nano <= by_name[child].start_time_unix_nano
         assert by_name[child].end_time_unix_nano <= search.end_time_unix_nano
+    assert attrs(by_name["rerank"])["ragline.reranker"] == "reverse"
     embed = by_name["embeddings all-MiniLM-L6-v2-onnx-int8"]
     assert (
         embed.kind == Span.SPAN_KIND_CLIENT

@@ -23,6 +23,7 @@ from ragline.retrieve.bm25 import BM25Index, top_k
 from ragline.retrieve.fusion import fuse
 from ragline.retrieve.rerank import NoopReranker, Reranker
 from ragline.store.base import IndexData, Store
+from ragline.trace.redact import Deferred
 from ragline.trace.tracer import NOOP_TRACER, AnyTracer
 from ragline.types import Hit, SearchFilters, SearchMode
 
@@ -220,14 +221,8 @@ class Retriever:
                 span.set(filters={"source": filters.source_glob, **filters.metadata})
             (ranked,) = self.rank([query], collection=collection, mode=mode, k=k, filters=filters)
             hits = self.hits(query, ranked, collection=collection, mode=mode, k=k)
-            if span.recording:
-                span.set(
-                    results=len(hits),
-                    hits=[
-                        {"chunk_id": h.chunk.id, "source": h.chunk.source, "score": h.score}
-                        for h in hits
-                    ],
-                )
+            if span.recording:  # the hit list is summarised on the writer thread
+                span.set(results=len(hits), hits=Deferred(_hit_summaries, hits))
             return hits
 
     def hits(
@@ -242,7 +237,13 @@ class Retriever:
             )
             if cid in chunks
         ]
-        with self.tracer.span("rerank", reranker=type(self.reranker).__name__) as sp:
+        if isinstance(self.reranker, NoopReranker):  # nothing to time
+            return self.reranker.rerank(query, hits, k)
+        with self.tracer.span("rerank", reranker=self.reranker.name) as sp:
             reranked = self.reranker.rerank(query, hits, k)
             sp.set(results=len(reranked))
         return reranked
+
+
+def _hit_summaries(hits: list[Hit]) -> list[dict[str, object]]:
+    return [{"chunk_id": h.chunk.id, "source": h.chunk.source, "score": h.score} for h in hits]

@@ -1,9 +1,12 @@
 """Observability: traces of every request, metrics, drift, OTLP export.
 
 :func:`open_tracer` builds the tracer that :class:`ragline.api.Ragline` uses from
-``settings.trace``: traces go to the trace store (same SQLite file), to live Prometheus
-metrics, and to an OTLP collector when ``otlp_endpoint`` is set. Old traces are pruned
-in the background after ``retention_days``.
+``settings.trace``: traces go to the trace store (same SQLite file) and to an OTLP collector
+when ``otlp_endpoint`` is set; ``tracer.live_metrics()`` adds Prometheus metrics (a server
+mounts its ``asgi_app()`` at ``/metrics``). Old traces are pruned in the background after
+``retention_days``. The gateway is traced by passing the tracer: ``Gateway(settings,
+tracer=rag.tracer)``; an answer or chat turn opens ``rag.tracer.trace("ask", ...)`` and
+everything it calls nests inside (see ``semconv`` for span and attribute names).
 
 Modules: ``tracer`` (spans, the no-op tracer), ``records`` (summary), ``redact`` (secrets and
 PII), ``writer`` (background queue), ``otlp`` (export), ``metrics`` (percentiles, goodput),

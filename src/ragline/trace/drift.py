@@ -232,11 +232,9 @@ def compare(
                 thr,
                 p,
                 stat > thr,
-                None,
-                None,
-                nb,
-                nc,
-                "MMD² (RBF, median bandwidth), permutation threshold",
+                n_baseline=nb,
+                n_current=nc,
+                note="MMD² (RBF, median bandwidth) vs its permutation quantile",
             )
         )
     a, b = base.answer_lengths, cur.answer_lengths

@@ -24,18 +24,23 @@ if TYPE_CHECKING:
 class ActiveTrace:
     """The mutable state of a trace while it is recorded (spans append themselves)."""
 
-    __slots__ = ("embedding", "perf0", "signals", "spans", "trace_id", "wall0")
+    __slots__ = ("embedding", "offset_ns", "signals", "spans", "trace_id")
 
     def __init__(self, trace_id: str) -> None:
         self.trace_id = trace_id
         self.spans: list[Span] = []
         self.signals: list[FeedbackRecord] = []
         self.embedding: np.ndarray | None = None
-        self.wall0 = time.time_ns()
-        self.perf0 = time.perf_counter_ns()
+        #: Wall clock minus the monotonic clock at the trace's start: span times are
+        #: ``perf_counter_ns() + offset_ns`` (Unix ns, monotonic within the trace).
+        self.offset_ns = time.time_ns() - time.perf_counter_ns()
 
     def now_ns(self) -> int:
-        return self.wall0 + (time.perf_counter_ns() - self.perf0)
+        return time.perf_counter_ns() + self.offset_ns
+
+
+def _hex(span_id: int) -> str:
+    return f"{span_id & 0xFFFF_FFFF_FFFF_FFFF:016x}"
 
 
 def _int(value: Any) -> int | None:
@@ -125,8 +130,8 @@ def build_record(trace: ActiveTrace, redactor: Redactor) -> TraceRecord:
         unfinished = s.end_ns is None
         spans.append(
             SpanRecord(
-                span_id=s.span_id,
-                parent_id=s.parent_id,
+                span_id=_hex(s.span_id),
+                parent_id=None if s.parent_id is None else _hex(s.parent_id),
                 name=s.name,
                 start_ns=s.start_ns,
                 end_ns=root_end if unfinished else int(s.end_ns),  # type: ignore[arg-type]

@@ -41,6 +41,14 @@ _ASSIGNMENT = re.compile(
     r"(?i)\b(api[_-]?key|apikey|secret|password|passwd|access[_-]?key|auth[_-]?token|token)"
     r"(\s*[:=]\s*)([\"']?)[^\s\"',;]{4,}\3"
 )
+# Every secret pattern contains one of these: one cheap scan decides whether to run them.
+_SECRET_MARKERS = re.compile(
+    r"-----BEGIN|sk-|bearer|AKIA|ASIA|gh[pousr]_|github_pat_|xox|AIza|eyJ|key|secret|passw|"
+    r"token|://",
+    re.I,
+)
+_CACHED_CHARS = 256
+_CACHE_SIZE = 8192
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s:@]+:[^/\s@]+@")
 
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\b")
@@ -51,6 +59,21 @@ _PHONE = re.compile(
     r"(?<![\w.])(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{1,4}\)[\s.\-]?)?\d{2,4}(?:[\s.\-]\d{2,4}){2,4}(?![\w.])"
 )
 _IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
+
+
+class Deferred:
+    """An attribute value computed on the writer thread: ``Deferred(fn, *args)`` records
+    ``fn(*args)``. For values that cost something to build (a summary of the hits); the
+    arguments must not change after the span ends."""
+
+    __slots__ = ("args", "fn")
+
+    def __init__(self, fn: Any, *args: Any) -> None:
+        self.fn = fn
+        self.args = args
+
+    def __call__(self) -> Any:
+        return self.fn(*self.args)
 
 
 def _luhn(digits: str) -> bool:
@@ -117,16 +140,30 @@ class Redactor:
         self.capture_text = capture_text
         # Longest first, so a secret containing another is removed whole.
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._cache: dict[str, str] = {}  # short text -> its redacted form
+        self._keys: dict[str, bool] = {}  # attribute key -> whether it names a secret
 
     def text(self, text: str) -> str:
         """``text`` with secrets (and PII when enabled) masked, then truncated."""
+        if len(text) <= _CACHED_CHARS:  # ids, paths, names repeat from trace to trace
+            cached = self._cache.get(text)
+            if cached is None:
+                cached = self._text(text)
+                if len(self._cache) >= _CACHE_SIZE:
+                    self._cache.clear()
+                self._cache[text] = cached
+            return cached
+        return self._text(text)
+
+    def _text(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        for pattern in _SECRET_PATTERNS:
-            text = pattern.sub(REDACTED, text)
-        text = _ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-        text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
+        if _SECRET_MARKERS.search(text):  # else none of the patterns can match
+            for pattern in _SECRET_PATTERNS:
+                text = pattern.sub(REDACTED, text)
+            text = _ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+            text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
         if self.redact_pii:
             text = _EMAIL.sub("[EMAIL]", text)
             text = _IBAN.sub("[IBAN]", text)
@@ -138,18 +175,41 @@ class Redactor:
             text = text[: self.max_text_chars] + f"… [{len(text) - self.max_text_chars} more]"
         return text
 
+    def _secret_key(self, key: str) -> bool:
+        hit = self._keys.get(key)
+        if hit is None:
+            hit = self._keys[key] = bool(_SECRET_KEY.search(key))
+        return hit
+
     def value(self, value: Any, key: str = "", depth: int = 0) -> Any:
         """A JSON-safe, redacted copy of an attribute value."""
-        if key and _SECRET_KEY.search(key):
+        if key and self._secret_key(key):
             return REDACTED
-        if value is None or isinstance(value, bool | int):
-            return value
-        if isinstance(value, float):
-            return value if math.isfinite(value) else None
-        if isinstance(value, str):
+        kind = type(value)
+        if kind is str:
             return self.text(value)
+        if value is None or kind is int or kind is bool:
+            return value
+        if kind is float:
+            return value if math.isfinite(value) else None
+        if kind is Deferred:
+            return self.value(value(), key, depth)
+        if kind is dict:
+            if depth > 6:
+                return "…"
+            return {str(k): self.value(v, str(k), depth + 1) for k, v in value.items()}
+        if kind is list or kind is tuple:
+            if depth > 6:
+                return "…"
+            return [self.value(v, "", depth + 1) for v in value]
         if isinstance(value, SecretStr):
             return REDACTED
+        if isinstance(value, str):
+            return self.text(str(value))
+        if isinstance(value, bool | int):
+            return int(value) if not isinstance(value, bool) else bool(value)
+        if isinstance(value, float):
+            return float(value) if math.isfinite(value) else None
         if depth > 6:
             return "…"
         if isinstance(value, Mapping):
@@ -173,4 +233,4 @@ class Redactor:
         return out
 
 
-__all__ = ["REDACTED", "Redactor", "configured_secrets"]
+__all__ = ["REDACTED", "Deferred", "Redactor", "configured_secrets"]

@@ -18,7 +18,9 @@ A disabled tracer (:data:`NOOP_TRACER`) hands out one shared no-op span.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import random
 import threading
 import time
@@ -41,19 +43,17 @@ log = logging.getLogger(__name__)
 
 _current: ContextVar[Span | None] = ContextVar("ragline_current_span", default=None)
 _last_trace_id: ContextVar[str | None] = ContextVar("ragline_last_trace_id", default=None)
-_rng = random.Random()
-_rng_lock = threading.Lock()
+# Span ids are unique per process (a random start, then counting): all spans of a trace
+# come from one process. Kept as ints while recording; the writer formats them as 16 hex
+# digits. Trace ids are 128 random bits (W3C trace-context sizes).
+_span_ids = itertools.count(random.SystemRandom().getrandbits(62) | 1)
+_rng = random.Random(os.urandom(16))
+if hasattr(os, "register_at_fork"):  # a forked worker must not repeat its parent's ids
+    os.register_at_fork(after_in_child=lambda: _rng.seed(os.urandom(16)))
 
 
-def _new_ids() -> tuple[str, str]:
-    """A 128-bit trace id and a 64-bit span id, hex (W3C trace-context sizes)."""
-    with _rng_lock:
-        return f"{_rng.getrandbits(128):032x}", f"{_rng.getrandbits(64):016x}"
-
-
-def _span_id() -> str:
-    with _rng_lock:
-        return f"{_rng.getrandbits(64):016x}"
+def _trace_id() -> str:
+    return f"{_rng.getrandbits(128):032x}"
 
 
 @runtime_checkable
@@ -91,8 +91,8 @@ class Span:
         self,
         tracer: Tracer,
         trace: ActiveTrace,
-        span_id: str,
-        parent_id: str | None,
+        span_id: int,
+        parent_id: int | None,
         name: str,
         kind: str,
         attributes: dict[str, Any],
@@ -104,7 +104,7 @@ class Span:
         self.name = name
         self.kind = kind
         self.attributes = attributes
-        self.start_ns = trace.now_ns()
+        self.start_ns = time.perf_counter_ns() + trace.offset_ns
         self.end_ns: int | None = None
         self.status = "ok"
         self.error: str | None = None
@@ -165,7 +165,7 @@ class Span:
         """End the span (idempotent). Ending the root hands the trace to the writer."""
         if self.end_ns is not None:
             return
-        self.end_ns = self.trace.now_ns()
+        self.end_ns = time.perf_counter_ns() + self.trace.offset_ns
         if self.parent_id is None:
             self.tracer._finish(self.trace)
 
@@ -269,16 +269,15 @@ class Tracer:
         """A new trace, or a child of the active span when there is one."""
         parent = _current.get()
         if parent is not None:
-            return Span(self, parent.trace, _span_id(), parent.span_id, name, kind, attributes)
-        trace_id, span_id = _new_ids()
-        return Span(self, ActiveTrace(trace_id), span_id, None, name, kind, attributes)
+            return Span(self, parent.trace, next(_span_ids), parent.span_id, name, kind, attributes)
+        return Span(self, ActiveTrace(_trace_id()), next(_span_ids), None, name, kind, attributes)
 
     def span(self, name: str, *, kind: str = "internal", **attributes: Any) -> AnySpan:
         """A child of the active span; a no-op when no trace is active."""
         parent = _current.get()
         if parent is None:
             return NOOP_SPAN
-        return Span(self, parent.trace, _span_id(), parent.span_id, name, kind, attributes)
+        return Span(self, parent.trace, next(_span_ids), parent.span_id, name, kind, attributes)
 
     def start(self, name: str, *, kind: str = "internal", **attributes: Any) -> Span:
         """Like :meth:`trace`, but not made current: for spans that outlive a ``with`` block
@@ -301,6 +300,7 @@ class Tracer:
                 records.append(build_record(t, self.redactor))
             except Exception:
                 log.warning("trace %s could not be recorded", t.trace_id, exc_info=True)
+            time.sleep(0)  # let a request thread that wants the GIL have it now
         failed = None
         for sink in self.sinks:
             try:

@@ -1,9 +1,13 @@
 """A background writer: a bounded queue drained by one daemon thread, in batches.
 
-:meth:`BackgroundWriter.submit` never blocks: when the queue is full the item is dropped and
-counted. The thread starts on the first submission (an unused writer costs nothing), hands
-batches to a handler, and runs a periodic task (retention) between batches. Handler errors
-are counted and logged once, never raised into the code that submitted.
+:meth:`BackgroundWriter.submit` never blocks and never wakes the thread: it appends to a
+bounded deque (a full one drops the item and counts it). The thread wakes every
+``interval_s`` (or at :meth:`flush`), hands what accumulated to the handler in batches, and
+runs a periodic task (retention) between batches. Waking on a timer rather than per item
+keeps the thread off the CPU while requests run; the handler should release the GIL often
+(``time.sleep(0)`` between items) so a request thread never waits for it. Handler errors
+are counted and logged once, never raised into the code that submitted. The thread starts
+on the first submission, so an unused writer costs nothing.
 """
 
 from __future__ import annotations
@@ -11,10 +15,10 @@ from __future__ import annotations
 import atexit
 import functools
 import logging
-import queue
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +35,8 @@ class WriterStats:
     dropped: int
     errors: int
     queued: int
+    #: CPU seconds the writer thread spent handling batches (work kept off requests).
+    busy_s: float = 0.0
 
 
 class BackgroundWriter:
@@ -48,7 +54,8 @@ class BackgroundWriter:
         name: str = "ragline-trace-writer",
     ) -> None:
         self._handle = handle
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
+        self._queue: deque[Any] = deque()
+        self._maxsize = maxsize
         self._batch_size = batch_size
         self._interval_s = interval_s
         self._periodic = periodic
@@ -56,51 +63,43 @@ class BackgroundWriter:
         self._name = name
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._done = threading.Condition()
+        self._wake = threading.Event()
         self._stop = threading.Event()
+        self._busy = False
         self.submitted = 0
         self.written = 0
         self.dropped = 0
         self.errors = 0
+        self.busy_s = 0.0
         self._logged_error = False
-        self._count_lock = threading.Lock()
         self._atexit: Callable[[], None] | None = None
 
     # producer side -----------------------------------------------------------------------
     def submit(self, item: Any) -> bool:
-        """Queue ``item`` for the thread; False (and counted as dropped) if the queue is full."""
+        """Queue ``item``; False (and counted as dropped) if the queue is full or closed."""
         if self._thread is None:
             self._start()
-        elif self._stop.is_set():  # closed: nothing would ever write it
-            with self._count_lock:
-                self.dropped += 1
+        if len(self._queue) >= self._maxsize or self._stop.is_set():
+            self.dropped += 1
             return False
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            with self._count_lock:
-                self.dropped += 1
-            return False
-        with self._count_lock:
-            self.submitted += 1
+        self._queue.append(item)
+        self.submitted += 1
         return True
 
     def stats(self) -> WriterStats:
         return WriterStats(
-            self.submitted, self.written, self.dropped, self.errors, self._queue.qsize()
+            self.submitted, self.written, self.dropped, self.errors, len(self._queue), self.busy_s
         )
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything submitted so far was handled; False on timeout."""
-        target = self.submitted
         deadline = time.monotonic() + timeout
-        with self._done:
-            while self.written + self.errors < target and self._alive():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._done.wait(min(left, 0.05))
-        return self.written + self.errors >= target
+        while (self._queue or self._busy) and self._alive():
+            self._wake.set()
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
+        return not self._queue
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush, then stop the thread."""
@@ -108,6 +107,7 @@ class BackgroundWriter:
             return
         self.flush(timeout)
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout)
         if self._atexit is not None:
             atexit.unregister(self._atexit)
@@ -134,36 +134,41 @@ class BackgroundWriter:
         except Exception:
             log.warning("trace writer: periodic task failed", exc_info=True)
 
-    def _run(self) -> None:
-        next_periodic = time.monotonic()
-        while not (self._stop.is_set() and self._queue.empty()):
-            if time.monotonic() >= next_periodic:
-                self._run_periodic()
-                next_periodic = time.monotonic() + self._periodic_s
-            try:
-                first = self._queue.get(timeout=self._interval_s)
-            except queue.Empty:
-                continue
-            batch = [first]
-            while len(batch) < self._batch_size:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            ok = True
+    def _drain(self) -> None:
+        while True:
+            self._busy = True  # before popping: flush() must never see "empty and idle" early
+            batch = []
+            while self._queue and len(batch) < self._batch_size:
+                batch.append(self._queue.popleft())
+            if not batch:
+                self._busy = False
+                return
+            started = time.thread_time()
             try:
                 self._handle(batch)
             except Exception:
-                ok = False
+                self.errors += len(batch)
                 if not self._logged_error:
                     self._logged_error = True
                     log.warning("trace writer: a batch could not be written", exc_info=True)
-            with self._done:
-                if ok:
-                    self.written += len(batch)
-                else:
-                    self.errors += len(batch)
-                self._done.notify_all()
+            else:
+                self.written += len(batch)
+            finally:
+                self.busy_s += time.thread_time() - started
+                self._busy = False
+
+    def _run(self) -> None:
+        next_periodic = time.monotonic()
+        while True:
+            if time.monotonic() >= next_periodic:
+                self._run_periodic()
+                next_periodic = time.monotonic() + self._periodic_s
+            self._drain()
+            if self._stop.is_set():
+                self._drain()
+                return
+            self._wake.wait(self._interval_s)
+            self._wake.clear()
 
 
 def _flush_at_exit(ref: weakref.ref[BackgroundWriter]) -> None:

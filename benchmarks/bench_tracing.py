@@ -1,0 +1,305 @@
+"""What tracing costs: search and answer latency with tracing on against off.
+
+1. Search (BEIR SciFact, 5,183 documents, the 300 test queries; bm25, dense, hybrid, k=10):
+   two retrievers over the same store, one with the no-op tracer and one with the real
+   tracer (background writer to the same SQLite file). Each query runs once on each, in
+   random order, for ``--rounds`` rounds; the overhead is the median of the per-query paired
+   differences over the median untraced latency. Documents are embedded with a hash embedder
+   of the same name and dimension (fast to ingest; ranking quality is not measured here),
+   queries with the real MiniLM on one thread (steadier timings on a shared machine), so
+   every search does the real work: query embedding, BM25, dense scan, fusion, fetch.
+2. Answer: search (k=3), a prompt, then a streamed generation by the embedded SmolLM2
+   (llama.cpp, greedy, ``--max-tokens``) inside an ``ask`` trace, against the same steps
+   untraced, interleaved question by question. Generation time varies by more than 1% from
+   run to run, so the absolute cost of tracing an answer is measured where it is not drowned
+   — the same pipeline with a zero-latency fake model emitting as many tokens, 300 pairs —
+   and divided by the real answer's latency.
+3. The cost of one span (enabled, inside a trace) and of a no-op span (tracing disabled),
+   and the writer thread's CPU time per trace (spent off the request path).
+
+    python benchmarks/bench_tracing.py [--rounds 3] [--answers 8] [--skip-answer]
+
+Exits with status 1 when the search overhead exceeds 2% or the answer overhead 1%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from _common import REPO, bench_data, median, percentile, write_results
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+class BenchEmbedder:
+    """The real MiniLM for queries; a deterministic hash vector per text while ingesting."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.name, self.dim, self.max_tokens = real.name, real.dim, real.max_tokens
+        self.hashing = True
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not self.hashing:
+            return self.real.embed(texts)
+        out = np.empty((len(texts), self.dim), np.float32)
+        for i, t in enumerate(texts):
+            seed = int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
+            v = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+            out[i] = v / np.linalg.norm(v)
+        return out
+
+
+def paired(plain: list[float], traced: list[float]) -> dict[str, float]:
+    base = median(plain)
+    diffs = [t - p for p, t in zip(plain, traced, strict=True)]
+    return {
+        "untraced_p50_ms": base,
+        "traced_p50_ms": median(traced),
+        "untraced_p95_ms": percentile(plain, 95),
+        "traced_p95_ms": percentile(traced, 95),
+        "paired_diff_p50_ms": median(diffs),
+        "overhead_pct": 100 * median(diffs) / base,
+        "samples": len(plain),
+    }
+
+
+def timed(fn: Any) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+
+def bench_search(rag: Any, tracer: Any, queries: list[str], rounds: int) -> dict[str, Any]:
+    from ragline.retrieve.retriever import Retriever
+
+    plain = rag.retriever
+    traced = Retriever(rag.store, rag.settings, embedder=rag.embedder, tracer=tracer)
+    out: dict[str, Any] = {}
+    rng = random.Random(0)
+    for mode in ("bm25", "dense", "hybrid"):
+        for r in (plain, traced):  # build both indexes, warm the embedder
+            r.search(queries[0], collection="scifact", mode=mode, k=10)
+        a, b = [], []
+        for _ in range(rounds):
+            for q in queries:
+                runs = [(plain, a), (traced, b)]
+                rng.shuffle(runs)
+                for retriever, times in runs:
+                    t = time.perf_counter()
+                    retriever.search(q, collection="scifact", mode=mode, k=10)
+                    times.append((time.perf_counter() - t) * 1000)
+        out[mode] = paired(a, b)
+        print(f"  search {mode:6s} {json.dumps({k: round(v, 3) for k, v in out[mode].items()})}")
+    return out
+
+
+_RUNS = iter(range(10**9))
+
+
+def answer_steps(retriever: Any, gateway: Any, tracer: Any, question: str, max_tokens: int):
+    """The steps of a grounded answer: retrieval, prompt, streamed generation, checks.
+
+    The prompt starts with a run number: llama.cpp reuses the KV cache of a shared prompt
+    prefix, which would make whichever of a pair runs second look much faster."""
+    with tracer.trace("ask", query=question, collection="scifact") as root:
+        hits = retriever.search(question, collection="scifact", mode="hybrid", k=3)
+        with tracer.span("prompt", **{"prompt.template": "bench", "prompt.version": "1"}):
+            context = "\n\n".join(h.chunk.text[:600] for h in hits)
+            messages = [
+                {"role": "system", "content": f"Run {next(_RUNS)}. Answer from the context."},
+                {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"},
+            ]
+        first = None
+        t0 = time.perf_counter()
+        text = []
+        for event in gateway.stream(messages, max_tokens=max_tokens, temperature=0.0):
+            if hasattr(event, "text"):
+                first = first or time.perf_counter() - t0
+                text.append(event.text)
+        with tracer.span("checks"):
+            answer = "".join(text)
+        root.set(answer=answer, abstained=False)
+    return first, answer
+
+
+def bench_answer(rag: Any, tracer: Any, queries: list[str], n: int, max_tokens: int):
+    from ragline.models.gateway import Gateway
+    from ragline.retrieve.retriever import Retriever
+    from ragline.testing.chat_conformance import FakeChatModel
+    from ragline.trace import NOOP_TRACER
+
+    settings = rag.settings
+    traced_r = Retriever(rag.store, settings, embedder=rag.embedder, tracer=tracer)
+    plain_r = rag.retriever
+    results: dict[str, Any] = {}
+
+    # a) absolute cost per answer, with a zero-latency model emitting max_tokens tokens
+    reply = " ".join(["token"] * max_tokens)
+    fake_settings = settings.model_copy(
+        update={"gateway": settings.gateway.model_copy(update={"default_model": "fake"})}
+    )
+    fake_plain = Gateway(fake_settings, models={"fake": FakeChatModel([reply])})
+    fake_traced = Gateway(fake_settings, models={"fake": FakeChatModel([reply])}, tracer=tracer)
+    a, b = [], []
+    rng = random.Random(1)
+    for _ in range(3):
+        for q in queries[:100]:
+            runs = [
+                ((plain_r, fake_plain, NOOP_TRACER), a),
+                ((traced_r, fake_traced, tracer), b),
+            ]
+            rng.shuffle(runs)
+            for (r, g, t), times in runs:
+                times.append(timed(lambda r=r, g=g, t=t, q=q: answer_steps(r, g, t, q, max_tokens)))
+    fake = paired(a, b)
+    results["fake_model"] = fake
+    print(f"  answer/fake {json.dumps({k: round(v, 3) for k, v in fake.items()})}")
+
+    # b) real answers with the embedded SmolLM2
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        results["real_model"] = None
+        return results
+    real_plain = Gateway(settings)
+    real_traced = Gateway(settings, tracer=tracer)
+    answer_steps(plain_r, real_plain, NOOP_TRACER, queries[0], max_tokens)  # load, warm
+    a, b, ttft_a, ttft_b, tokens = [], [], [], [], []
+    for i, q in enumerate(queries[:n]):
+        runs = [
+            ((plain_r, real_plain, NOOP_TRACER), a, ttft_a),
+            ((traced_r, real_traced, tracer), b, ttft_b),
+        ]
+        if i % 2:
+            runs.reverse()
+        for (r, g, t), times, ttfts in runs:
+            t0 = time.perf_counter()
+            first, answer = answer_steps(r, g, t, q, max_tokens)
+            times.append((time.perf_counter() - t0) * 1000)
+            ttfts.append((first or 0) * 1000)
+            tokens.append(len(answer.split()))
+    real = paired(a, b)
+    real["ttft_untraced_p50_ms"] = median(ttft_a)
+    real["ttft_traced_p50_ms"] = median(ttft_b)
+    real["model"] = real_plain.config.default_model
+    real["max_tokens"] = max_tokens
+    results["real_model"] = real
+    results["tracing_cost_pct_of_real_answer"] = (
+        100 * fake["paired_diff_p50_ms"] / real["untraced_p50_ms"]
+    )
+    shown = {k: v if isinstance(v, str) else round(v, 3) for k, v in real.items()}
+    print(f"  answer/real {json.dumps(shown)}")
+    return results
+
+
+def bench_spans(settings: Any) -> dict[str, float]:
+    """Cost of recording, on a tracer of its own (its 50,000-span trace is not stored)."""
+    from ragline.trace import NOOP_TRACER, Tracer
+
+    tracer = Tracer(settings.trace, [])
+
+    n = 50_000
+    with tracer.trace("bench"):
+        t = time.perf_counter()
+        for _ in range(n):
+            with tracer.span("x") as s:
+                s.set(k=1)
+        enabled = (time.perf_counter() - t) / n * 1e6
+    t = time.perf_counter()
+    for _ in range(n):
+        with NOOP_TRACER.span("x") as s:
+            s.set(k=1)
+    disabled = (time.perf_counter() - t) / n * 1e6
+    m = 5_000
+    t = time.perf_counter()
+    for _ in range(m):
+        with tracer.trace("root"):
+            pass
+    root = (time.perf_counter() - t) / m * 1e6
+    tracer.close(60)
+    return {"span_us": enabled, "noop_span_us": disabled, "root_trace_us": root}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--answers", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=48)
+    parser.add_argument("--skip-answer", action="store_true")
+    parser.add_argument("--home", type=Path, help="RAGLINE_HOME (default: a temp dir)")
+    args = parser.parse_args()
+    home = args.home or Path(tempfile.mkdtemp(prefix="ragline-bench-tracing-"))
+    os.environ["RAGLINE_HOME"] = str(home)
+    os.environ["RAGLINE_CHUNKING__MAX_TOKENS"] = "100000"  # one chunk per SciFact document
+    os.environ["RAGLINE_CHUNKING__OVERLAP_TOKENS"] = "0"
+    os.environ.setdefault("RAGLINE_EMBEDDER__THREADS", "1")
+    sys.path.insert(0, str(REPO / "src"))
+
+    from ragline.api import Ragline
+    from ragline.config import load_settings
+    from ragline.models.embedder import get_embedder
+    from ragline.trace import NOOP_TRACER, open_tracer
+
+    data = bench_data() / "beir-scifact"
+    test_ids = {
+        line.split("\t")[0] for line in (data / "qrels" / "test.tsv").open() if line[0].isdigit()
+    }
+    queries = [
+        json.loads(line)["text"]
+        for line in (data / "queries.jsonl").open()
+        if json.loads(line)["_id"] in test_ids
+    ]
+    settings = load_settings()
+    embedder = BenchEmbedder(get_embedder(settings.embedder))
+    rag = Ragline(settings, embedder=embedder, tracer=NOOP_TRACER)
+    t = time.perf_counter()
+    rag.ingest([data / "corpus.jsonl"], collection="scifact")
+    embedder.hashing = False
+    took = time.perf_counter() - t
+    print(f"ingested SciFact in {took:.1f}s (hash vectors); {len(queries)} queries")
+    tracer = open_tracer(settings, lambda: rag.traces)
+    results: dict[str, Any] = {"dataset": "beir-scifact", "queries": len(queries)}
+    results["span_cost"] = bench_spans(settings)
+    print(f"  spans {json.dumps({k: round(v, 3) for k, v in results['span_cost'].items()})}")
+    results["search"] = bench_search(rag, tracer, queries, args.rounds)
+    if not args.skip_answer:
+        results["answer"] = bench_answer(rag, tracer, queries, args.answers, args.max_tokens)
+    tracer.flush(30)
+    stats = tracer.stats()
+    results["writer"] = {
+        "submitted": stats.submitted,
+        "written": stats.written,
+        "dropped": stats.dropped,
+        "errors": stats.errors,
+        "cpu_ms_per_trace": 1000 * stats.busy_s / max(stats.written, 1),
+    }
+    tracer.close()
+    rag.close()
+    write_results("tracing", results)
+
+    search_worst = max(v["overhead_pct"] for v in results["search"].values())
+    answer_cost = (results.get("answer") or {}).get("tracing_cost_pct_of_real_answer")
+    print(f"search overhead (worst mode): {search_worst:.2f}%  (limit 2%)")
+    if answer_cost is not None:
+        print(f"answer overhead: {answer_cost:.3f}%  (limit 1%)")
+    if search_worst > 2.0 or (answer_cost is not None and answer_cost > 1.0) or stats.dropped:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
