@@ -18,6 +18,11 @@ Each error message names the problem *and* what to do about it.
     │   ├── FileTooLargeError       over ``max_file_bytes``
     │   ├── EmptyDocumentError      no text after extraction and cleaning
     │   └── MalformedInputError     broken PDF, invalid UTF-8, bad JSONL line, unreadable file
+    ├── AuthenticationError         401: no API key, or a wrong / revoked one
+    ├── PermissionDeniedError       403: the key's role or collections do not allow it
+    ├── ResourceNotFoundError       404: no such passage, model or trace
+    ├── PayloadTooLargeError        413: the request body is over the server's limit
+    ├── ServerBusyError             429 (queue full) / 503 (waited too long), with Retry-After
     ├── RetrievalError              a search cannot run
     │   └── InvalidQueryError       empty query, bad mode, bad k, bad filter
     └── ModelError                  an embedding or chat model failed
@@ -34,6 +39,7 @@ Each error message names the problem *and* what to do about it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -106,6 +112,37 @@ class EmptyDocumentError(IngestError):
 
 class MalformedInputError(IngestError):
     pass
+
+
+class AuthenticationError(RaglineError):
+    http_status = 401
+
+    def __init__(self, message: str = "an API key is required") -> None:
+        super().__init__(
+            message,
+            hint="send 'Authorization: Bearer rl_…' (create a key with `ragline keys create`)",
+        )
+
+
+class PermissionDeniedError(RaglineError):
+    http_status = 403
+
+
+class ResourceNotFoundError(RaglineError):
+    http_status = 404
+
+
+class PayloadTooLargeError(RaglineError):
+    http_status = 413
+
+
+class ServerBusyError(RaglineError):
+    """The generation queue is full (429) or a request waited too long in it (503)."""
+
+    def __init__(self, message: str, *, status: int, retry_after_s: float) -> None:
+        self.http_status = status
+        self.retry_after_s = max(1, math.ceil(retry_after_s))
+        super().__init__(message, hint=f"retry after {self.retry_after_s} s")
 
 
 class RetrievalError(RaglineError):
@@ -192,6 +229,7 @@ class StructuredOutputError(ModelError):
 
 
 __all__ = [
+    "AuthenticationError",
     "CollectionNotFoundError",
     "ConfigError",
     "ContextLengthError",
@@ -207,10 +245,14 @@ __all__ = [
     "ModelError",
     "ModelTimeoutError",
     "ModelUnavailableError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
     "ProviderServerError",
     "RaglineError",
     "RequestRejectedError",
+    "ResourceNotFoundError",
     "RetrievalError",
+    "ServerBusyError",
     "StoreError",
     "StreamInterruptedError",
     "StructuredOutputError",

@@ -13,21 +13,15 @@ Under ``/v1`` (the OpenAI-compatible API) the body also carries OpenAI's
 ``{"error": {"message", "type", "code"}}`` so that OpenAI clients show the message.
 A stream that fails after its first byte sends the same body as an ``error`` event.
 
-The server's own errors extend the ragline tree here (the HTTP layer is their only user)::
-
-    RaglineError
-    ├── AuthenticationError      401: no key, or a wrong / revoked one
-    ├── PermissionDeniedError    403: the key's role or collections do not allow it
-    ├── ResourceNotFoundError    404: no such passage, model or trace
-    ├── PayloadTooLargeError     413: the request body is over the server's limit
-    └── ServerBusyError          429 (queue full) / 503 (waited too long), with Retry-After
+The server's own errors (``AuthenticationError``, ``PermissionDeniedError``,
+``ResourceNotFoundError``, ``PayloadTooLargeError``, ``ServerBusyError``) are part of the one
+tree in :mod:`ragline.errors` and re-exported here.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -37,43 +31,19 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from ragline.errors import RaglineError
+from ragline.errors import (
+    AuthenticationError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RaglineError,
+    ResourceNotFoundError,
+    ServerBusyError,
+)
 
 log = logging.getLogger("ragline.server")
 
 PROBLEM_JSON = "application/problem+json"
 _SPEC_HINT = "the request schema is in /openapi.json (browse it at /docs)"
-
-
-class AuthenticationError(RaglineError):
-    http_status = 401
-
-    def __init__(self, message: str = "an API key is required") -> None:
-        super().__init__(
-            message,
-            hint="send 'Authorization: Bearer rl_…' (create a key with `ragline keys create`)",
-        )
-
-
-class PermissionDeniedError(RaglineError):
-    http_status = 403
-
-
-class ResourceNotFoundError(RaglineError):
-    http_status = 404
-
-
-class PayloadTooLargeError(RaglineError):
-    http_status = 413
-
-
-class ServerBusyError(RaglineError):
-    """The generation queue is full (429) or a request waited too long in it (503)."""
-
-    def __init__(self, message: str, *, status: int, retry_after_s: float) -> None:
-        self.http_status = status
-        self.retry_after_s = max(1, math.ceil(retry_after_s))
-        super().__init__(message, hint=f"retry after {self.retry_after_s} s")
 
 
 def _slug(name: str) -> str:
