@@ -259,7 +259,7 @@ class AnswerSettings(_Section):
 
     # Prompt files under ragline/answer/prompts/ (``answer.v1.txt``); the version used is
     # recorded with each answer. A path to a .txt file works as well.
-    prompt: str = "answer.v1"
+    prompt: str = "answer.v2"
     rewrite_prompt: str = "rewrite.v1"
     # Hybrid search finds the candidates; only the best few become numbered passages.
     mode: SearchMode = "hybrid"

@@ -187,7 +187,7 @@ def test_chat_rewrites_follow_ups_and_records_turns(rag: Ragline):
     assert second.query == "How hot is Mars?" and len(conv) == 2
     assert conv.turns[1].query == "How hot is Mars?"
     # the answer prompt carried the first turn, without citation markers
-    answer_calls = [m for m, _ in fake.calls if "Passages:" in m[-1]["content"]]
+    answer_calls = [m for m, _ in fake.calls if "Read the passages" in m[-1]["content"]]
     assert answer_calls[-1][1:3] == [
         {"role": "user", "content": "How hot is Venus?"},
         {"role": "assistant", "content": "Venus is the hottest planet."},

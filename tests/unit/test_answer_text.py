@@ -106,8 +106,9 @@ def test_unframe_removes_answer_framing_only():
 
 
 def test_packaged_prompts_load_by_id_and_by_name():
-    template = load_prompt("answer")
-    assert template.id == load_prompt("answer.v1").id == "answer.v1"
+    template = load_prompt("answer")  # the highest version
+    assert template.id == load_prompt("answer.v2").id == "answer.v2"
+    assert load_prompt("answer.v1").id == "answer.v1"  # older versions stay loadable
     assert template.fields == {"passages", "question"}
     assert len(template.sha256) == 12
     messages = template.render(passages="[1] Venus is hot.", question="How hot is Venus?")

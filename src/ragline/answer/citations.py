@@ -51,8 +51,10 @@ META_WORDS = (
     "sure certainly course glad happy help hope ready sorry thank thanks welcome confusion "
     "assist great"
 )
-# A sentence with at most this many content words is read together with the question.
+# A sentence with at most this many content words is read together with the question, and
+# only passage sentences within this cosine of the one closest to the question can back it.
 SHORT_SENTENCE_TERMS = 3
+SHORT_ANSWER_MARGIN = 0.1
 # A trailing relative clause (", which ...") that may be cut off an unsupported sentence.
 _RELATIVE = re.compile(r",\s+(?:which|who|whose|where)\b|;\s+", re.I)
 MIN_HEAD_WORDS = 4
@@ -68,6 +70,7 @@ _SPELLING = (
 
 
 _FRAME = re.compile(
+    r"^\s*(?:[-*•]|\(?\d{1,2}[.)])\s+|"  # a list marker: "1. ", "- "
     r"^(?:(?:so|thus|therefore|in short),?\s+)?(?:the\s+)?(?:short\s+|final\s+)?answer"
     r"(?:\s+to\s+(?:this|the|your)\s+question)?\s+is\s*:?\s*|^answer\s*:\s*|"
     r"^according to (?:the\s+)?(?:passages?|documents?|text)(?:\s*\d+)?\s*,?\s*",
@@ -75,6 +78,13 @@ _FRAME = re.compile(
 )
 
 
+# Talk about the passages rather than about the world ("The passage is about ...").
+_COMMENTARY = re.compile(
+    r"^(?:the|this|these|that|your)\s+(?:passages?|documents?|texts?|context|sources?)\s+"
+    r"(?:you\s+provided\s+)?(?:is|are|was|were|discuss|describ|talk|mention|provide|list|"
+    r"explain|contain|give|seem|appear|focus|cover|refer|say|state|do|does)",
+    re.I,
+)
 _QUANTITY_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+")
 
 
@@ -89,6 +99,8 @@ def _fold(text: str) -> str:
 def unframe(sentence: str) -> str:
     """``"The answer to the question is: Venus is hot."`` -> ``"Venus is hot."``"""
     rest = _FRAME.sub("", sentence, count=1).strip()
+    if len(rest) > 2 and rest[0] in "\"“'" and rest[-1] in "\"”'":
+        rest = _FRAME.sub("", rest[1:-1], count=1).strip()  # 'The answer is: "180 euros."'
     if not rest or rest == sentence or len(rest.split()) < 1:
         return sentence
     return rest[0].upper() + rest[1:]
@@ -149,6 +161,7 @@ class CitationChecker:
         self._qterms = self.terms(question) - self._meta
         self._views: list[_PassageView] | None = None
         self._qvec: np.ndarray | None = None
+        self._best_q = 0.0  # cosine of the question and the passage sentence closest to it
 
     # ------------------------------------------------------------------ measures
 
@@ -210,6 +223,9 @@ class CitationChecker:
                     )
                 )
             self._views = views
+            self._best_q = max(
+                (float(np.max(v.vecs @ self._qvec)) for v in views if len(v.vecs)), default=0.0
+            )
         return self._views
 
     def support(self, sentence: str) -> list[Support]:
@@ -217,15 +233,21 @@ class CitationChecker:
         views = self._prepare()
         terms = self.terms(sentence) - self._meta
         facts = self.facts(sentence)
-        claim = sentence
-        if len(terms) <= SHORT_SENTENCE_TERMS:
-            claim = f"{self.question} {sentence}"
+        short = len(terms) <= SHORT_SENTENCE_TERMS
+        claim = f"{self.question} {sentence}" if short else sentence
         svec = self.embedder.embed([claim])[0]
         quantities = self.quantities(sentence)
         out = []
         for v in views:
             lexical, facts_ok = 0.0, False
-            for sent_terms, sent_quantities in zip(v.sentences, v.quantities, strict=True):
+            # A bare answer ("180 euros.") must come from a sentence about the question,
+            # not from any sentence that happens to hold the number.
+            about = (v.vecs @ self._qvec) >= self._best_q - SHORT_ANSWER_MARGIN if short else None
+            for i, (sent_terms, sent_quantities) in enumerate(
+                zip(v.sentences, v.quantities, strict=True)
+            ):
+                if about is not None and not about[i]:
+                    continue
                 have = sent_terms | v.context
                 units = {u for _, u in sent_quantities}
                 # "25 grams" where the passage says "18 grams ... 25 to 30 seconds": no.
@@ -268,7 +290,7 @@ class CitationChecker:
         terms = self.terms(text) - self._meta
         if is_decline(text):
             return CheckedSentence(text, "dropped", reason="decline", cited=cited)
-        if not terms:
+        if not terms or _COMMENTARY.match(text):
             return CheckedSentence(text, "dropped", reason="filler", cited=cited)
         if text.rstrip().endswith("?") or terms <= self._qterms:
             return CheckedSentence(text, "dropped", reason="echo", cited=cited)

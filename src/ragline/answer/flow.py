@@ -14,6 +14,7 @@ supported by a passage. The decline keeps the best passages, for the reader to l
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -226,16 +227,18 @@ class Answerer:
         result: ChatResult | None = None
         gen_start = time.perf_counter()
         first: float | None = None
-        for piece in self._generate(prep.messages, samples, model):
-            if isinstance(piece, ChatResult):
-                result = piece
-                continue
-            if first is None:
-                first = time.perf_counter()
-            yield DraftDelta(piece)
-            for sentence in splitter.push(piece):
-                checked.append(checker.check(sentence))
-                yield SentenceChecked(checked[-1])
+        # closing() stops the model at once when the consumer stops early (a client leaves)
+        with contextlib.closing(self._generate(prep.messages, samples, model)) as pieces:
+            for piece in pieces:
+                if isinstance(piece, ChatResult):
+                    result = piece
+                    continue
+                if first is None:
+                    first = time.perf_counter()
+                yield DraftDelta(piece)
+                for sentence in splitter.push(piece):
+                    checked.append(checker.check(sentence))
+                    yield SentenceChecked(checked[-1])
         for sentence in splitter.flush():
             checked.append(checker.check(sentence))
             yield SentenceChecked(checked[-1])
@@ -256,12 +259,13 @@ class Answerer:
                 yield result.text
             yield result
             return
-        for event in self.gateway.stream(messages, params, model=model):
-            if isinstance(event, TokenDelta):
-                if event.text:
-                    yield event.text
-            elif isinstance(event, StreamDone):
-                yield event.result
+        with contextlib.closing(self.gateway.stream(messages, params, model=model)) as events:
+            for event in events:
+                if isinstance(event, TokenDelta):
+                    if event.text:
+                        yield event.text
+                elif isinstance(event, StreamDone):
+                    yield event.result
 
     def ask(self, question: str, **kwargs: object) -> Answer:
         """The whole answer at once (same arguments as :meth:`stream`)."""

@@ -21,6 +21,7 @@ _ABBREVIATIONS = frozenset(
 # A full stop, question or exclamation mark, then closing quotes/brackets, then any
 # citation markers; a sentence ends there if whitespace and more text follow.
 _END = re.compile(r"[.!?][\"'”’)]*((?:\s*\[[^\[\]\n]{1,20}\])*)(?=\s)")
+_LIST_MARKER = re.compile(r"\s*\(?\d{1,2}[.)]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _DECLINE = re.compile(
     r"\b(cannot|can't|can not|unable to) (answer|find|determine|tell)|"
@@ -91,6 +92,8 @@ class SentenceStream:
                 return None if newline == -1 or newline > end else newline + 1
             if buf[m.start()] == "." and _is_abbreviation(buf[: m.start()]):
                 continue
+            if _LIST_MARKER.fullmatch(buf[buf.rfind("\n", 0, m.start()) + 1 : m.end()]):
+                continue  # "1. Venus is hot": a list number, not a sentence
             if buf[m.start()] == "." and after[0].islower() and not m.group(1):
                 continue  # "approx. three", "4 p.m. and": not a new sentence
             return end
