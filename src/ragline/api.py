@@ -31,6 +31,7 @@ from ragline.store.base import Store
 from ragline.store.sqlite_traces import SQLiteTraceStore
 from ragline.store.traces_base import TraceStore
 from ragline.trace import AnyTracer, open_tracer
+from ragline.trace.answers import ConversationLinks, trace_answer
 from ragline.types import (
     Answer,
     CollectionInfo,
@@ -62,6 +63,7 @@ class Ragline:
         self._traces_lock = threading.Lock()
         self._owned = (traces is None, tracer is None)
         self.tracer: AnyTracer = tracer or open_tracer(self.settings, lambda: self.traces)
+        self._conversations = ConversationLinks()
         self.retriever = Retriever(
             self.store,
             self.settings,
@@ -217,13 +219,21 @@ class Ragline:
     ) -> Iterator[AnswerEvent]:
         """Answer with citations, as events: :class:`~ragline.answer.flow.Retrieved`, draft
         pieces, each checked sentence, then :class:`~ragline.answer.flow.AnswerDone`."""
-        return self.answerer.stream(
+        events = self.answerer.stream(
             question,
             collection=self._collection(collection),
             conversation=conversation,
             filters=SearchFilters(source, dict(metadata or {})),
             samples=samples,
             model=model,
+        )
+        return trace_answer(  # an "ask" / "chat" trace; chat turns also judge the last answer
+            self.tracer,
+            events,
+            question=question,
+            collection=self._collection(collection),
+            conversation=conversation,
+            links=self._conversations,
         )
 
     def ask(self, question: str, **kwargs: Any) -> Answer:

@@ -9,6 +9,7 @@ import pytest
 
 from ragline.config import TraceSettings
 from ragline.errors import InvalidQueryError
+from ragline.evaluate.spec import load_dataset
 from ragline.feedback.correction import detect_correction, evaluate_detector, load_labelled_turns
 from ragline.feedback.export import export_feedback, read_dataset
 from ragline.feedback.signals import FeedbackRecorder, is_negative, summarize_feedback
@@ -167,6 +168,10 @@ def test_export_writes_a_dataset_the_reader_reads_back(store, tmp_path):
     assert example.label == "negative" and example.comments == [
         "Mercury is closer, Venus is hotter"
     ]
+    # the evaluation harness reads it as a data set: id, question, answer, sliceable label
+    (item,) = load_dataset(path)
+    assert item.id == tid(1) and item.get("question") == "how hot is venus"
+    assert item.get("answer") == "About 465 °C." and item.get("label") == "negative"
     explicit = io.StringIO()
     export_feedback(store, explicit, include_implicit=False)
     assert json.loads(explicit.getvalue())["signals"]["correction"] is False

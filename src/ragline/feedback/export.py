@@ -10,7 +10,9 @@ Each line holds what the evaluation harness needs to replay or score the answer:
                  "conversation_length": 3},
      "prompt": {"template": "answer", "version": "3"}}
 
-:func:`read_dataset` reads it back as typed :class:`FeedbackExample` s. Traces without
+:func:`read_dataset` reads it back as typed :class:`FeedbackExample` s; the evaluation
+harness reads it as is (``ragline.evaluate.spec.load_dataset``: ``id`` and ``question``
+fields, ``output_field: answer`` for the answer given, ``slices: [label]``). Traces without
 feedback are left out; ``include_implicit=False`` keeps only explicit judgements.
 """
 

@@ -140,42 +140,68 @@ class FeedbackRecorder:
         goes on the current turn's trace. With ``span`` (the turn's active trace) the records
         are written with that trace, in the background; otherwise at once.
         """
-        records: list[FeedbackRecord] = []
-        correction = regeneration = False
-        if previous_trace_id is not None:
-            regeneration = bool(_REGENERATE.match(user_text)) or (
-                previous_user_text is not None and _same_question(user_text, previous_user_text)
-            )
-            verdict = detect_correction(user_text, previous_answer)
-            correction = verdict.is_correction and not regeneration
-            if regeneration:
-                records.append(
-                    FeedbackRecord(previous_trace_id, "regeneration", 1.0, source="implicit")
-                )
-            if correction:
-                records.append(
-                    FeedbackRecord(
-                        previous_trace_id,
-                        "correction",
-                        verdict.score,
-                        comment=user_text,
-                        source="implicit",
-                        attributes={"cues": list(verdict.cues)},
-                    )
-                )
-        current = trace_id or (span.trace_id if span is not None else None)
-        if current is not None:
-            records.append(
-                FeedbackRecord(current, "conversation_length", float(turn), source="implicit")
-            )
+        signals = turn_signals(
+            user_text,
+            turn=turn,
+            previous_trace_id=previous_trace_id,
+            previous_user_text=previous_user_text,
+            previous_answer=previous_answer,
+            trace_id=trace_id or (span.trace_id if span is not None else None),
+        )
         if span is not None and span.recording:
-            for r in records:
-                span.add_signal(
-                    r.kind, value=r.value, trace_id=r.trace_id, comment=r.comment, **r.attributes
-                )
+            record_on_span(span, signals.records)
         else:
-            self.store.add_feedback(records)
-        return TurnSignals(correction, regeneration, turn, tuple(records))
+            self.store.add_feedback(list(signals.records))
+        return signals
+
+
+def turn_signals(
+    user_text: str,
+    *,
+    turn: int,
+    previous_trace_id: str | None = None,
+    previous_user_text: str | None = None,
+    previous_answer: str | None = None,
+    trace_id: str | None = None,
+) -> TurnSignals:
+    """The implicit feedback in a user turn: a correction or regeneration of the previous
+    answer (``previous_trace_id``), and the conversation length (on ``trace_id``)."""
+    records: list[FeedbackRecord] = []
+    correction = regeneration = False
+    if previous_trace_id is not None:
+        regeneration = bool(_REGENERATE.match(user_text)) or (
+            previous_user_text is not None and _same_question(user_text, previous_user_text)
+        )
+        verdict = detect_correction(user_text, previous_answer)
+        correction = verdict.is_correction and not regeneration
+        if regeneration:
+            records.append(
+                FeedbackRecord(previous_trace_id, "regeneration", 1.0, source="implicit")
+            )
+        if correction:
+            records.append(
+                FeedbackRecord(
+                    previous_trace_id,
+                    "correction",
+                    verdict.score,
+                    comment=user_text,
+                    source="implicit",
+                    attributes={"cues": list(verdict.cues)},
+                )
+            )
+    if trace_id is not None:
+        records.append(
+            FeedbackRecord(trace_id, "conversation_length", float(turn), source="implicit")
+        )
+    return TurnSignals(correction, regeneration, turn, tuple(records))
+
+
+def record_on_span(span: AnySpan, records: Sequence[FeedbackRecord]) -> None:
+    """Attach feedback records to a trace: they are written with it, off the request path."""
+    for r in records:
+        span.add_signal(
+            r.kind, value=r.value, trace_id=r.trace_id, comment=r.comment, **r.attributes
+        )
 
 
 def summarize_feedback(records: Sequence[FeedbackRecord]) -> dict[str, Any]:
@@ -216,5 +242,7 @@ __all__ = [
     "TurnSignals",
     "is_negative",
     "is_positive",
+    "record_on_span",
     "summarize_feedback",
+    "turn_signals",
 ]

@@ -24,9 +24,9 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ragline.trace.prometheus import LiveMetrics
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 _current: ContextVar[Span | None] = ContextVar("ragline_current_span", default=None)
 _last_trace_id: ContextVar[str | None] = ContextVar("ragline_last_trace_id", default=None)
@@ -161,6 +162,21 @@ class Span:
             )
         )
 
+    def iterate(self, items: Iterable[_T]) -> Iterator[_T]:
+        """Yield from ``items`` with this span current only while ``items`` runs: work done
+        to produce each item nests under the span, the consumer's code between items does
+        not (a generator cannot keep a context variable to itself)."""
+        it = iter(items)
+        while True:
+            token = _current.set(self)
+            try:
+                item = next(it)
+            except StopIteration:
+                return
+            finally:
+                _current.reset(token)
+            yield item
+
     def end(self) -> None:
         """End the span (idempotent). Ending the root hands the trace to the writer."""
         if self.end_ns is not None:
@@ -168,6 +184,7 @@ class Span:
         self.end_ns = time.perf_counter_ns() + self.trace.offset_ns
         if self.parent_id is None:
             self.tracer._finish(self.trace)
+            _last_trace_id.set(self.trace.trace_id)
 
     def __enter__(self) -> Span:
         self._token = _current.set(self)
@@ -183,8 +200,6 @@ class Span:
             except ValueError:  # ended in another context (a generator closed elsewhere)
                 _current.set(None)
             self._token = None
-        if self.parent_id is None:
-            _last_trace_id.set(self.trace.trace_id)
 
 
 class NoopSpan:
@@ -214,6 +229,9 @@ class NoopSpan:
 
     def add_signal(self, kind: str, **kwargs: Any) -> None:
         pass
+
+    def iterate(self, items: Iterable[_T]) -> Iterator[_T]:
+        return iter(items)
 
     def end(self) -> None:
         pass

@@ -1,0 +1,174 @@
+"""Tracing grounded answers and chat turns: one ``ask`` / ``chat`` trace per answer.
+
+:func:`trace_answer` wraps an answer's event stream (``Ragline.ask_stream``): the trace
+opens when the stream starts, everything the answer does (query rewriting, retrieval, the
+generation, checks) nests inside it, and the final answer's text, abstention, prompt version
+and passages are recorded on its root. A stream the caller stops reading before the answer
+is complete leaves an ``early_stop`` signal.
+
+For chat turns, :class:`ConversationLinks` gives each conversation an id and remembers the
+trace of its last turn, so a new turn can be judged against the previous answer: a
+correction ("no, I meant…") or a regeneration becomes implicit feedback on that answer's
+trace, and the conversation length is recorded on every turn. Events and answers are read by
+attribute, so this module does not import the answer layer.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ragline.feedback.signals import record_on_span, turn_signals
+from ragline.trace import semconv as sc
+from ragline.trace.redact import Deferred
+from ragline.trace.tracer import AnySpan, AnyTracer
+
+
+@dataclass(frozen=True, slots=True)
+class TurnLink:
+    """Where a chat turn stands: its conversation, its number, the previous turn's trace."""
+
+    conversation_id: str
+    turn: int
+    previous_trace_id: str | None
+    previous_question: str | None
+    previous_answer: str | None
+
+
+class ConversationLinks:
+    """Conversation ids and last-turn trace ids, for conversations that carry neither.
+
+    Keyed by the conversation object's identity and checked against its length, so a new
+    object that happens to get a dead one's id starts afresh. Bounded: the least recently
+    used conversations are forgotten first.
+    """
+
+    def __init__(self, max_conversations: int = 10_000) -> None:
+        self._links: OrderedDict[int, tuple[str, int, str]] = OrderedDict()
+        self._max = max_conversations
+        self._lock = threading.Lock()
+
+    def before(self, conversation: Any) -> TurnLink:
+        turns = list(getattr(conversation, "turns", ()) or ())
+        with self._lock:
+            known = self._links.get(id(conversation))
+        previous = turns[-1] if turns else None
+        if known is not None and known[1] == len(turns):
+            cid, _, last = known
+        else:
+            cid, last = uuid.uuid4().hex, None
+        return TurnLink(
+            conversation_id=cid,
+            turn=len(turns) + 1,
+            previous_trace_id=last,
+            previous_question=getattr(previous, "question", None),
+            previous_answer=getattr(previous, "answer", None),
+        )
+
+    def after(self, conversation: Any, link: TurnLink, trace_id: str | None) -> None:
+        """Remember ``trace_id`` as the last turn (the conversation now has ``link.turn``)."""
+        if trace_id is None:
+            return
+        with self._lock:
+            self._links[id(conversation)] = (link.conversation_id, link.turn, trace_id)
+            self._links.move_to_end(id(conversation))
+            while len(self._links) > self._max:
+                self._links.popitem(last=False)
+
+
+def _passages(answer: Any) -> list[dict[str, Any]]:
+    out = []
+    for p in getattr(answer, "passages", ()) or ():
+        chunk = getattr(p, "chunk", None)
+        out.append(
+            {
+                "chunk_id": getattr(chunk, "id", None),
+                "source": getattr(chunk, "source", None),
+                "score": getattr(p, "relevance", None),
+                "number": getattr(p, "number", None),
+            }
+        )
+    return out
+
+
+def record_answer(span: AnySpan, answer: Any) -> None:
+    """The final answer's attributes on the root of its trace."""
+    if not span.recording:
+        return
+    text = getattr(answer, "text", "") or ""
+    query = getattr(answer, "query", "") or ""
+    attrs: dict[str, Any] = {
+        sc.ANSWER: text,
+        "answer_length": len(text),
+        sc.ABSTAINED: bool(getattr(answer, "declined", False)),
+        "decline_reason": getattr(answer, "decline_reason", None),
+        "citations": len(getattr(answer, "citations", ()) or ()),
+        sc.PROMPT_TEMPLATE: (getattr(answer, "prompt_version", "") or "").split(".")[0] or None,
+        sc.PROMPT_VERSION: getattr(answer, "prompt_version", None) or None,
+        "prompt.sha256": getattr(answer, "prompt_sha256", None) or None,
+        "model": getattr(answer, "model", None),
+        "hits": Deferred(_passages, answer),
+    }
+    if query and query != getattr(answer, "question", query):
+        attrs["query.rewritten"] = query
+    timings = getattr(answer, "timings", None)
+    if timings:
+        attrs["timings"] = dict(timings)
+    span.update({k: v for k, v in attrs.items() if v is not None})
+
+
+def trace_answer(
+    tracer: AnyTracer,
+    events: Iterable[Any],
+    *,
+    question: str,
+    collection: str | None = None,
+    conversation: Any = None,
+    links: ConversationLinks | None = None,
+) -> Iterator[Any]:
+    """Yield ``events`` unchanged inside an ``ask`` (or, with a conversation, ``chat``) trace."""
+    if not tracer.enabled:
+        yield from events
+        return
+    link = links.before(conversation) if conversation is not None and links else None
+    attrs: dict[str, Any] = {sc.QUERY: question, sc.COLLECTION: collection}
+    if link is not None:
+        attrs.update({sc.CONVERSATION_ID: link.conversation_id, sc.TURN: link.turn})
+    span = tracer.start("chat" if conversation is not None else "ask", **attrs)
+    if link is not None:
+        signals = turn_signals(
+            question,
+            turn=link.turn,
+            previous_trace_id=link.previous_trace_id,
+            previous_user_text=link.previous_question,
+            previous_answer=link.previous_answer,
+            trace_id=span.trace_id,
+        )
+        record_on_span(span, signals.records)
+    done, failed, pieces = False, False, 0
+    try:
+        for event in span.iterate(events):
+            if hasattr(event, "answer"):  # AnswerDone
+                record_answer(span, event.answer)
+                done = True
+            elif hasattr(event, "text"):
+                pieces += 1
+            yield event
+    except Exception as exc:
+        failed = True
+        span.record_error(exc)
+        raise
+    finally:
+        if not done and not failed and span.recording:
+            span.set(stream_cancelled=True, pieces_emitted=pieces)
+            span.add_signal("early_stop", value=float(pieces))
+        span.end()
+        if link is not None and links is not None and done:
+            links.after(conversation, link, span.trace_id)
+
+
+__all__ = ["ConversationLinks", "TurnLink", "record_answer", "trace_answer"]
