@@ -173,3 +173,33 @@ def test_prompt_file_from_settings(rag: Ragline, tmp_path: Path):
     answer = rag.ask("How hot is Venus?", collection="sample")
     assert answer.prompt_version == "terse.v3"
     assert fake.calls[0][0][0]["content"].endswith("Q: How hot is Venus?\nA:")
+
+
+def test_bm25_mode_computes_the_relevance_itself(rag: Ragline):
+    use(rag, FakeChatModel(["Venus is the hottest planet."]), mode="bm25")
+    answer = rag.ask("How hot is Venus?", collection="sample")
+    assert not answer.declined
+    best = answer.passages[0]
+    assert "dense" not in best.scores and best.relevance > 0.4  # embedded here, not searched
+
+
+def test_bm25_threshold_admits_passages_under_the_cosine_gate(rag: Ragline):
+    question = "How hot is Venus?"
+    use(rag, FakeChatModel(["Venus is the hottest planet."]), min_relevance=0.99)
+    assert rag.ask(question, collection="sample").decline_reason == "no_relevant_passages"
+    use(
+        rag,
+        FakeChatModel(["Venus is the hottest planet."]),
+        min_relevance=0.99,
+        min_bm25=0.5,
+    )
+    assert not rag.ask(question, collection="sample").declined
+
+
+def test_passages_are_short_excerpts_in_document_order(rag: Ragline):
+    use(rag, FakeChatModel(["Venus is the hottest planet."]), passage_sentences=1)
+    answer = rag.ask("How hot is Venus?", collection="sample")
+    first = answer.passages[0]
+    assert first.text.startswith("Venus is the hottest planet")
+    assert first.text in " ".join(first.chunk.text.split())
+    assert len(first.text) < len(first.chunk.text)

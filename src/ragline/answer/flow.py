@@ -31,6 +31,7 @@ from ragline.answer.conversation import (
 from ragline.answer.prompts import PromptTemplate, load_prompt
 from ragline.answer.text import SentenceStream
 from ragline.config import Settings
+from ragline.errors import RaglineError
 from ragline.models.chat import ChatModel, ChatResult, SamplingParams, StreamDone, TokenDelta
 from ragline.models.embedder import Embedder
 from ragline.models.gateway import Gateway
@@ -112,7 +113,7 @@ class Answerer:
     def _model(self, model: str | None) -> ChatModel | None:
         try:
             return self.gateway.resolve(model or self.gateway.name)
-        except Exception:  # unresolvable here: the call itself reports it properly
+        except RaglineError:  # unresolvable here: the call itself reports it properly
             return None
 
     def _count_text(self, text: str) -> int:

@@ -105,10 +105,11 @@ def render_stream(
         elif isinstance(event, SentenceChecked):
             s = event.sentence
             if verbose and not s.kept:
-                err.print(f"[dim]dropped ({s.reason}): {s.text}[/]", markup=True)
+                err.print(f"dropped ({s.reason}): {s.text}", style="dim", markup=False)
             if s.kept:
                 style = "yellow" if s.status == "flagged" else None
-                out.print(("" if not started else " ") + s.rendered(), end="", style=style)
+                text = ("" if not started else " ") + s.rendered()
+                out.print(text, end="", style=style, markup=False)
                 started = True
         elif isinstance(event, AnswerDone):
             answer = event.answer
@@ -165,7 +166,7 @@ def _print_decline(out: Console, answer: Answer) -> None:
 def _print_retrieval(err: Console, event: Retrieved) -> None:
     r = event.rewrite
     if r.method != "none":
-        err.print(f"[dim]rewritten ({r.method}): {r.query}[/]", markup=True)
+        err.print(f"rewritten ({r.method}): {r.query}", style="dim", markup=False)
     ctx = event.context
     err.print(
         f"[dim]best relevance {ctx.best_relevance:.2f}; "
@@ -180,7 +181,8 @@ def _print_summary(err: Console, answer: Answer) -> None:
     t = ", ".join(f"{k} {v:.2f}" for k, v in answer.timings.items())
     usage = answer.result.usage if answer.result is not None else None
     tokens = f"; tokens {usage.prompt_tokens}+{usage.completion_tokens}" if usage else ""
-    err.print(f"[dim]prompt {answer.prompt_version}; model {answer.model}{tokens}; {t}[/]")
+    summary = f"prompt {answer.prompt_version}; model {answer.model}{tokens}; {t}"
+    err.print(summary, style="dim", markup=False)
 
 
 # --------------------------------------------------------------------------- batch
