@@ -8,12 +8,12 @@
    of the same name and dimension (fast to ingest; ranking quality is not measured here),
    queries with the real MiniLM on one thread (steadier timings on a shared machine), so
    every search does the real work: query embedding, BM25, dense scan, fusion, fetch.
-2. Answer: search (k=3), a prompt, then a streamed generation by the embedded SmolLM2
-   (llama.cpp, greedy, ``--max-tokens``) inside an ``ask`` trace, against the same steps
-   untraced, interleaved question by question. Generation time varies by more than 1% from
-   run to run, so the absolute cost of tracing an answer is measured where it is not drowned
-   — the same pipeline with a zero-latency fake model emitting as many tokens, 300 pairs —
-   and divided by the real answer's latency.
+2. Answer: ``Ragline.ask_stream`` (rewrite, retrieval, packing, the embedded SmolLM2 through
+   the gateway, citation checks) on the answerable questions of ``benchmarks/data/answers``,
+   traced against untraced, interleaved question by question, llama.cpp's KV cache reset
+   before each run. Generation time varies by more than 1% from run to run, so the absolute
+   cost of tracing an answer is measured where it is not drowned — the same flow with a
+   zero-latency fake model, four pairs per question — and divided by the real answer time.
 3. The cost of one span (enabled, inside a trace) and of a no-op span (tracing disabled),
    and the writer thread's CPU time per trace (spent off the request path).
 
@@ -108,64 +108,61 @@ def bench_search(rag: Any, tracer: Any, queries: list[str], rounds: int) -> dict
     return out
 
 
-_RUNS = iter(range(10**9))
+def reset_llama() -> None:
+    """Forget llama.cpp's KV cache: it reuses a shared prompt prefix, which would make
+    whichever of a pair of runs on the same question goes second look much faster."""
+    from ragline.models import llamacpp
+
+    for loaded in list(getattr(llamacpp, "_CACHE", {}).values()):
+        loaded.llm.reset()
 
 
-def answer_steps(retriever: Any, gateway: Any, tracer: Any, question: str, max_tokens: int):
-    """The steps of a grounded answer: retrieval, prompt, streamed generation, checks.
-
-    The prompt starts with a run number: llama.cpp reuses the KV cache of a shared prompt
-    prefix, which would make whichever of a pair runs second look much faster."""
-    with tracer.trace("ask", query=question, collection="scifact") as root:
-        hits = retriever.search(question, collection="scifact", mode="hybrid", k=3)
-        with tracer.span("prompt", **{"prompt.template": "bench", "prompt.version": "1"}):
-            context = "\n\n".join(h.chunk.text[:600] for h in hits)
-            messages = [
-                {"role": "system", "content": f"Run {next(_RUNS)}. Answer from the context."},
-                {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"},
-            ]
-        first = None
-        t0 = time.perf_counter()
-        text = []
-        for event in gateway.stream(messages, max_tokens=max_tokens, temperature=0.0):
-            if hasattr(event, "text"):
-                first = first or time.perf_counter() - t0
-                text.append(event.text)
-        with tracer.span("checks"):
-            answer = "".join(text)
-        root.set(answer=answer, abstained=False)
-    return first, answer
+def run_answer(rag: Any, question: str) -> tuple[float, float, Any]:
+    """(total ms, time to first draft token ms, the answer) of one ``Ragline.ask_stream``."""
+    t0 = time.perf_counter()
+    first, answer = None, None
+    for event in rag.ask_stream(question, collection="answers"):
+        if first is None and type(event).__name__ == "DraftDelta":
+            first = time.perf_counter() - t0
+        if hasattr(event, "answer"):
+            answer = event.answer
+    total = time.perf_counter() - t0
+    return total * 1000, (first if first is not None else total) * 1000, answer
 
 
-def bench_answer(rag: Any, tracer: Any, queries: list[str], n: int, max_tokens: int):
+def bench_answer(rag: Any, tracer: Any, n: int) -> dict[str, Any]:
+    """``Ragline.ask_stream`` traced against untraced, on the answer benchmark's documents."""
+    from ragline.api import Ragline
     from ragline.models.gateway import Gateway
-    from ragline.retrieve.retriever import Retriever
     from ragline.testing.chat_conformance import FakeChatModel
     from ragline.trace import NOOP_TRACER
 
-    settings = rag.settings
-    traced_r = Retriever(rag.store, settings, embedder=rag.embedder, tracer=tracer)
-    plain_r = rag.retriever
-    results: dict[str, Any] = {}
+    data = REPO / "benchmarks" / "data" / "answers"
+    rag.ingest([data / "docs", REPO / "examples" / "sample"], collection="answers")
+    questions = [
+        q["question"]
+        for q in map(json.loads, (data / "questions.jsonl").read_text().splitlines())
+        if q.get("answerable")
+    ]
+    common = {"store": rag.store, "embedder": rag.embedder, "traces": rag.traces}
+    plain = Ragline(rag.settings, tracer=NOOP_TRACER, **common)
+    traced = Ragline(rag.settings, tracer=tracer, **common)
+    results: dict[str, Any] = {"questions": len(questions)}
 
-    # a) absolute cost per answer, with a zero-latency model emitting max_tokens tokens
-    reply = " ".join(["token"] * max_tokens)
-    fake_settings = settings.model_copy(
-        update={"gateway": settings.gateway.model_copy(update={"default_model": "fake"})}
-    )
-    fake_plain = Gateway(fake_settings, models={"fake": FakeChatModel([reply])})
-    fake_traced = Gateway(fake_settings, models={"fake": FakeChatModel([reply])}, tracer=tracer)
+    # a) the absolute cost of tracing an answer: a zero-latency model, many pairs
+    reply = "It is about 330 metres tall, and it was named after Gustave Eiffel in 1889."
+    for r in (plain, traced):
+        r.gateway = Gateway(
+            r.settings, models={"embedded": FakeChatModel([reply])}, tracer=r.tracer
+        )
     a, b = [], []
     rng = random.Random(1)
-    for _ in range(3):
-        for q in queries[:100]:
-            runs = [
-                ((plain_r, fake_plain, NOOP_TRACER), a),
-                ((traced_r, fake_traced, tracer), b),
-            ]
+    for _ in range(4):
+        for q in questions:
+            runs = [(plain, a), (traced, b)]
             rng.shuffle(runs)
-            for (r, g, t), times in runs:
-                times.append(timed(lambda r=r, g=g, t=t, q=q: answer_steps(r, g, t, q, max_tokens)))
+            for r, times in runs:
+                times.append(run_answer(r, q)[0])
     fake = paired(a, b)
     results["fake_model"] = fake
     print(f"  answer/fake {json.dumps({k: round(v, 3) for k, v in fake.items()})}")
@@ -176,28 +173,24 @@ def bench_answer(rag: Any, tracer: Any, queries: list[str], n: int, max_tokens: 
     except ImportError:
         results["real_model"] = None
         return results
-    real_plain = Gateway(settings)
-    real_traced = Gateway(settings, tracer=tracer)
-    answer_steps(plain_r, real_plain, NOOP_TRACER, queries[0], max_tokens)  # load, warm
-    a, b, ttft_a, ttft_b, tokens = [], [], [], [], []
-    for i, q in enumerate(queries[:n]):
-        runs = [
-            ((plain_r, real_plain, NOOP_TRACER), a, ttft_a),
-            ((traced_r, real_traced, tracer), b, ttft_b),
-        ]
+    for r in (plain, traced):
+        r.gateway = Gateway(r.settings, tracer=r.tracer)
+    reset_llama()
+    run_answer(plain, questions[0])  # load and warm the model
+    a, b, ttft_a, ttft_b = [], [], [], []
+    for i, q in enumerate(questions[:n]):
+        runs = [(plain, a, ttft_a), (traced, b, ttft_b)]
         if i % 2:
             runs.reverse()
-        for (r, g, t), times, ttfts in runs:
-            t0 = time.perf_counter()
-            first, answer = answer_steps(r, g, t, q, max_tokens)
-            times.append((time.perf_counter() - t0) * 1000)
-            ttfts.append((first or 0) * 1000)
-            tokens.append(len(answer.split()))
+        for r, times, ttfts in runs:
+            reset_llama()
+            total, ttft, _ = run_answer(r, q)
+            times.append(total)
+            ttfts.append(ttft)
     real = paired(a, b)
     real["ttft_untraced_p50_ms"] = median(ttft_a)
     real["ttft_traced_p50_ms"] = median(ttft_b)
-    real["model"] = real_plain.config.default_model
-    real["max_tokens"] = max_tokens
+    real["model"] = plain.gateway.config.default_model
     results["real_model"] = real
     results["tracing_cost_pct_of_real_answer"] = (
         100 * fake["paired_diff_p50_ms"] / real["untraced_p50_ms"]
@@ -239,7 +232,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--answers", type=int, default=8)
-    parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--skip-answer", action="store_true")
     parser.add_argument("--home", type=Path, help="RAGLINE_HOME (default: a temp dir)")
     args = parser.parse_args()
@@ -278,7 +270,7 @@ def main() -> None:
     print(f"  spans {json.dumps({k: round(v, 3) for k, v in results['span_cost'].items()})}")
     results["search"] = bench_search(rag, tracer, queries, args.rounds)
     if not args.skip_answer:
-        results["answer"] = bench_answer(rag, tracer, queries, args.answers, args.max_tokens)
+        results["answer"] = bench_answer(rag, tracer, args.answers)
     tracer.flush(30)
     stats = tracer.stats()
     results["writer"] = {

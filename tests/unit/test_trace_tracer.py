@@ -244,3 +244,22 @@ def test_periodic_retention_runs_on_the_writer(tmp_path):
         pass
     assert ran.wait(2)
     tracer.close()
+
+
+def test_leaf_spans_are_recorded_in_one_call(tracer, sink):
+    t = time.perf_counter_ns()
+    tracer.leaf("fusion", t, method="rrf")  # outside a trace: nothing
+    with tracer.trace("search") as root:
+        t = time.perf_counter_ns()
+        time.sleep(0.002)
+        tracer.leaf("fusion", t, method="rrf", results=10)
+        tracer.leaf("embed", time.perf_counter_ns(), "client", **{"gen_ai.operation.name": "x"})
+    NOOP_TRACER.leaf("fusion", t)
+    tracer.flush()
+    (trace,) = sink.traces
+    root_rec, fusion, embed = trace.spans
+    assert fusion.parent_id == root_rec.span_id and fusion.name == "fusion"
+    assert fusion.attributes == {"method": "rrf", "results": 10}
+    assert fusion.duration_s >= 0.002 and root_rec.start_ns <= fusion.start_ns
+    assert embed.kind == "client" and embed.attributes == {"gen_ai.operation.name": "x"}
+    assert root.trace_id == trace.trace_id

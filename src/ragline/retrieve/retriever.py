@@ -10,6 +10,7 @@ trace when a tracer is given (``ragline.trace``); without one, tracing costs not
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ from ragline.retrieve.fusion import fuse
 from ragline.retrieve.rerank import NoopReranker, Reranker
 from ragline.store.base import IndexData, Store
 from ragline.trace.redact import Deferred
-from ragline.trace.tracer import NOOP_TRACER, AnyTracer
+from ragline.trace.tracer import NOOP_TRACER, AnyTracer, current_span
 from ragline.types import Hit, SearchFilters, SearchMode
 
 MODES: tuple[SearchMode, ...] = ("bm25", "dense", "hybrid")
@@ -76,6 +77,10 @@ class Retriever:
         self.reranker: Reranker = reranker or NoopReranker()
         self._indexes: dict[str, _CollectionIndex] = {}
         self._lock = threading.Lock()
+
+    @property
+    def _embed_attrs(self) -> dict[str, str]:  # GenAI semantic conventions of the embed step
+        return {"gen_ai.operation.name": "embeddings", "gen_ai.request.model": self.embedder.name}
 
     @property
     def embedder(self) -> Embedder:
@@ -152,43 +157,36 @@ class Retriever:
         tracer = self.tracer
         if mode in ("dense", "hybrid") and idx.size:
             self._check_embedder(collection, idx)
-            with tracer.span("embed", kind="client") as sp:
-                qvecs = self.embedder.embed(list(queries))
-                if sp.recording:
-                    sp.update(
-                        {
-                            "gen_ai.operation.name": "embeddings",
-                            "gen_ai.request.model": self.embedder.name,
-                            "queries": len(queries),
-                        }
-                    )
-                    if len(queries) == 1:
-                        sp.set_embedding(qvecs[0])
+            t = time.perf_counter_ns()
+            qvecs = self.embedder.embed(list(queries))
+            tracer.leaf("embed", t, "client", queries=len(queries), **self._embed_attrs)
+            if len(queries) == 1 and (span := current_span()) is not None:
+                span.set_embedding(qvecs[0])  # kept with the trace for drift detection
         out: list[RankedIds] = []
         for qi, query in enumerate(queries):
             lists: dict[str, tuple[np.ndarray, np.ndarray]] = {}
             if mode in ("bm25", "hybrid"):
-                with tracer.span("retrieve.bm25") as sp:
-                    s = idx.bm25.score(query)
-                    m = s > 0 if mask is None else (mask & (s > 0))
-                    lists["bm25"] = top_k(s, depth, m)
-                    sp.set(depth=depth, candidates=len(lists["bm25"][0]))
+                t = time.perf_counter_ns()
+                s = idx.bm25.score(query)
+                m = s > 0 if mask is None else (mask & (s > 0))
+                lists["bm25"] = top_k(s, depth, m)
+                tracer.leaf("retrieve.bm25", t, depth=depth, candidates=len(lists["bm25"][0]))
             if mode in ("dense", "hybrid") and qvecs is not None:
-                with tracer.span("retrieve.dense") as sp:
-                    # einsum without BLAS: one thread, steady under load (BLAS threads thrash)
-                    s = np.einsum("ij,j->i", idx.embeddings, qvecs[qi], optimize=False)
-                    lists["dense"] = top_k(s, depth, mask)
-                    sp.set(depth=depth, candidates=len(lists["dense"][0]))
+                t = time.perf_counter_ns()
+                # einsum without BLAS: one thread, steady under load (BLAS threads thrash)
+                s = np.einsum("ij,j->i", idx.embeddings, qvecs[qi], optimize=False)
+                lists["dense"] = top_k(s, depth, mask)
+                tracer.leaf("retrieve.dense", t, depth=depth, candidates=len(lists["dense"][0]))
             if mode == "hybrid":
-                with tracer.span("fusion", method=r.fusion) as sp:
-                    rows, scores, parts = fuse(
-                        lists,
-                        k=k,
-                        method=r.fusion,
-                        rrf_k=r.rrf_k,
-                        weights={"bm25": r.bm25_weight, "dense": r.dense_weight},
-                    )
-                    sp.set(results=len(rows))
+                t = time.perf_counter_ns()
+                rows, scores, parts = fuse(
+                    lists,
+                    k=k,
+                    method=r.fusion,
+                    rrf_k=r.rrf_k,
+                    weights={"bm25": r.bm25_weight, "dense": r.dense_weight},
+                )
+                tracer.leaf("fusion", t, method=r.fusion, results=len(rows))
             else:
                 rows_arr, scores_arr = lists.get(mode, (np.zeros(0, np.int64), np.zeros(0)))
                 rows = rows_arr[:k].tolist()
@@ -228,8 +226,9 @@ class Retriever:
     def hits(
         self, query: str, ranked: RankedIds, *, collection: str, mode: SearchMode, k: int
     ) -> list[Hit]:
-        with self.tracer.span("fetch", chunks=len(ranked.chunk_ids)):
-            chunks = {c.id: c for c in self.store.get_chunks(collection, ranked.chunk_ids)}
+        t = time.perf_counter_ns()
+        chunks = {c.id: c for c in self.store.get_chunks(collection, ranked.chunk_ids)}
+        self.tracer.leaf("fetch", t, chunks=len(ranked.chunk_ids))
         hits = [
             Hit(chunk=chunks[cid], score=score, rank=i + 1, mode=mode, scores=parts)
             for i, (cid, score, parts) in enumerate(

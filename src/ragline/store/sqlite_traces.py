@@ -99,57 +99,71 @@ class SQLiteTraceStore:
     def write_traces(self, traces: Sequence[TraceRecord]) -> None:
         if not traces:
             return
+        rows, spans, signals = [], [], []
+        for t in traces:
+            s = t.summary
+            rows.append(
+                (
+                    s.trace_id,
+                    s.name,
+                    s.start_ns,
+                    s.duration_s,
+                    s.status,
+                    s.span_count,
+                    s.query,
+                    s.collection,
+                    s.model,
+                    s.conversation_id,
+                    s.turn,
+                    s.input_tokens,
+                    s.output_tokens,
+                    s.cost,
+                    s.ttft_s,
+                    s.tpot_s,
+                    s.answer_length,
+                    None if s.abstained is None else int(s.abstained),
+                    _embedding_blob(s.embedding),
+                )
+            )
+            spans.extend(
+                (
+                    s.trace_id,
+                    sp.span_id,
+                    sp.parent_id,
+                    sp.name,
+                    sp.kind,
+                    sp.start_ns,
+                    sp.end_ns,
+                    sp.status,
+                    sp.error,
+                    _json(sp.attributes),
+                    i,
+                )
+                for i, sp in enumerate(t.spans)
+            )
+            signals.extend(t.signals)
+        ids = [r[0] for r in rows]
         with self._tx() as conn:
-            for t in traces:
-                s = t.summary
-                conn.execute("DELETE FROM spans WHERE trace_id = ?", (s.trace_id,))
-                conn.execute(
-                    f"INSERT OR REPLACE INTO traces ({_SUMMARY_COLUMNS}, embedding) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        s.trace_id,
-                        s.name,
-                        s.start_ns,
-                        s.duration_s,
-                        s.status,
-                        s.span_count,
-                        s.query,
-                        s.collection,
-                        s.model,
-                        s.conversation_id,
-                        s.turn,
-                        s.input_tokens,
-                        s.output_tokens,
-                        s.cost,
-                        s.ttft_s,
-                        s.tpot_s,
-                        s.answer_length,
-                        None if s.abstained is None else int(s.abstained),
-                        _embedding_blob(s.embedding),
-                    ),
-                )
-                conn.executemany(
-                    "INSERT INTO spans (trace_id, span_id, parent_id, name, kind, start_ns, "
-                    "end_ns, status, error, attributes, ordinal) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            s.trace_id,
-                            sp.span_id,
-                            sp.parent_id,
-                            sp.name,
-                            sp.kind,
-                            sp.start_ns,
-                            sp.end_ns,
-                            sp.status,
-                            sp.error,
-                            _json(sp.attributes),
-                            i,
-                        )
-                        for i, sp in enumerate(t.spans)
-                    ],
-                )
-                self._insert_feedback(conn, t.signals)
+            # Rewriting a trace replaces its spans (rare: look for existing ids in one query).
+            for start in range(0, len(ids), _MAX_PARAMS):
+                part = ids[start : start + _MAX_PARAMS]
+                marks = ", ".join("?" * len(part))
+                existing = conn.execute(
+                    f"SELECT trace_id FROM traces WHERE trace_id IN ({marks})", part
+                ).fetchall()
+                conn.executemany("DELETE FROM spans WHERE trace_id = ?", existing)
+            conn.executemany(
+                f"INSERT OR REPLACE INTO traces ({_SUMMARY_COLUMNS}, embedding) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO spans (trace_id, span_id, parent_id, name, kind, "
+                "start_ns, end_ns, status, error, attributes, ordinal) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                spans,
+            )
+            self._insert_feedback(conn, signals)
 
     def _resolve(self, trace_id: str) -> str | None:
         if self._query("SELECT 1 FROM traces WHERE trace_id = ?", (trace_id,)):
