@@ -118,7 +118,10 @@ def test_flag_mode_keeps_and_marks_unsupported_sentences(rag: Ragline):
 def test_stream_events_come_in_order(rag: Ragline):
     use(
         rag,
-        FakeChatModel(["Passwords must be at least 14 characters long [1]. Sure, happy to help!"]),
+        FakeChatModel(
+            ["Passwords must be at least 14 characters long [1]. Sure, happy to help!"],
+            token_delay_s=0.05,  # slow enough that the first check finishes mid-draft
+        ),
     )
     events = list(rag.ask_stream("How long must passwords be?", collection="sample"))
     assert isinstance(events[0], Retrieved) and events[0].query == "How long must passwords be?"
@@ -126,7 +129,7 @@ def test_stream_events_come_in_order(rag: Ragline):
     kinds = [type(e).__name__ for e in events[1:-1]]
     first_check = kinds.index("SentenceChecked")
     assert kinds[0] == "DraftDelta" and first_check > 0
-    # the first sentence is checked as soon as it is complete, before the draft ends
+    # the first sentence is checked while the model goes on writing
     assert "DraftDelta" in kinds[first_check:]
     checked = [e.sentence for e in events if isinstance(e, SentenceChecked)]
     assert [(s.status, s.reason) for s in checked] == [("supported", None), ("dropped", "filler")]
@@ -203,3 +206,20 @@ def test_passages_are_short_excerpts_in_document_order(rag: Ragline):
     assert first.text.startswith("Venus is the hottest planet")
     assert first.text in " ".join(first.chunk.text.split())
     assert len(first.text) < len(first.chunk.text)
+
+
+def test_a_small_context_window_drops_the_least_relevant_passages(rag: Ragline):
+    original = rag.settings
+    settings = original.model_copy(
+        update={
+            "gateway": original.gateway.model_copy(update={"n_ctx": 160}),
+            "answer": original.answer.model_copy(update={"passage_sentences": 3}),
+        }
+    )
+    fake = FakeChatModel(["Venus is the hottest planet."])
+    rag.settings = settings
+    rag.gateway = Gateway(settings, models={"embedded": fake})
+    answer = rag.ask("What are the planets of the Solar System?", collection="sample")
+    prompt = fake.calls[0][0][-1]["content"]
+    assert 1 <= len(answer.passages) < 3
+    assert f"[{len(answer.passages)}] " in prompt and f"[{len(answer.passages) + 1}] " not in prompt

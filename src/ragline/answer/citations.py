@@ -149,6 +149,7 @@ class CitationChecker:
         question: str,
         passages: Sequence[Passage],
         vectors: Mapping[str, np.ndarray] | None = None,
+        question_vector: np.ndarray | None = None,
     ) -> None:
         self.settings = settings
         #: Sentence vectors per chunk id, when the context packer already computed them.
@@ -160,8 +161,9 @@ class CitationChecker:
         self._meta = self.terms(META_WORDS)
         self._qterms = self.terms(question) - self._meta
         self._views: list[_PassageView] | None = None
-        self._qvec: np.ndarray | None = None
+        self._qvec: np.ndarray | None = question_vector
         self._best_q = 0.0  # cosine of the question and the passage sentence closest to it
+        self._vectors: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ measures
 
@@ -199,18 +201,22 @@ class CitationChecker:
                 passage_sentences(p.chunk.text) or [" ".join(p.chunk.text.split())]
                 for p in self.passages
             ]
-            todo = [self.question] + [
-                t
+            known = [
+                self.vectors.get(p.chunk.id)
+                if len(self.vectors.get(p.chunk.id, ())) == len(sents)
+                else None
                 for p, sents in zip(self.passages, per, strict=True)
-                if p.chunk.id not in self.vectors
-                for t in sents
             ]
-            fresh = self.embedder.embed(todo)
-            self._qvec = fresh[0]
-            views, start = [], 1
-            for p, sents in zip(self.passages, per, strict=True):
-                vecs = self.vectors.get(p.chunk.id)
-                if vecs is None or len(vecs) != len(sents):
+            ask_q = self._qvec is None
+            todo = ([self.question] if ask_q else []) + [
+                t for vecs, sents in zip(known, per, strict=True) if vecs is None for t in sents
+            ]
+            fresh = self.embedder.embed(todo) if todo else np.zeros((0, 1), np.float32)
+            if ask_q:
+                self._qvec = fresh[0]
+            views, start = [], int(ask_q)
+            for p, sents, vecs in zip(self.passages, per, known, strict=True):
+                if vecs is None:
                     vecs = fresh[start : start + len(sents)]
                     start += len(sents)
                 chunk = p.chunk
@@ -228,14 +234,20 @@ class CitationChecker:
             )
         return self._views
 
+    def _vector(self, sentence: str, short: bool) -> np.ndarray:
+        """The sentence's vector (read with the question when short), embedded once."""
+        claim = f"{self.question} {sentence}" if short else sentence
+        if claim not in self._vectors:
+            self._vectors[claim] = self.embedder.embed([claim])[0]
+        return self._vectors[claim]
+
     def support(self, sentence: str) -> list[Support]:
         """Support of ``sentence`` (citation markers already removed) by each passage."""
         views = self._prepare()
         terms = self.terms(sentence) - self._meta
         facts = self.facts(sentence)
         short = len(terms) <= SHORT_SENTENCE_TERMS
-        claim = f"{self.question} {sentence}" if short else sentence
-        svec = self.embedder.embed([claim])[0]
+        svec = self._vector(sentence, short)
         quantities = self.quantities(sentence)
         out = []
         for v in views:
@@ -318,8 +330,7 @@ class CitationChecker:
             return False  # a bare answer ("2020.") is judged with the question instead
         self._prepare()
         assert self._qvec is not None
-        svec = self.embedder.embed([text])[0]
-        return float(svec @ self._qvec) < OFF_TOPIC_COSINE
+        return float(self._vector(text, short=False) @ self._qvec) < OFF_TOPIC_COSINE
 
     def _verdict(
         self,

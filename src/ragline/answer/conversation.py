@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ragline.answer.prompts import PromptTemplate
-from ragline.answer.text import is_decline, strip_citations
+from ragline.answer.text import is_decline, numbers_in, strip_citations
 from ragline.config import AnswerSettings
 from ragline.errors import ModelError
 from ragline.models.chat import ChatModel, normalize_messages
@@ -139,17 +139,22 @@ class QueryRewriter:
     def usable(self, candidate: str, question: str, conversation: Conversation) -> bool:
         """A rewrite is used only if it is a plausible standalone question.
 
-        It must be short, not a refusal, keep every content word of the follow-up, add at
-        least one word from the conversation, and not just repeat the previous query.
+        It must be a short question (not an answer: SmolLM2 often answers instead), not a
+        refusal, bring no number of its own, keep every content word of the follow-up, add
+        at least one word from the conversation, and not just repeat the previous query.
         """
         words = candidate.split()
         if not 2 <= len(words) <= 30 or is_decline(candidate) or "[" in candidate:
+            return False
+        if not candidate.endswith("?"):
+            return False
+        previous = conversation.turns[-1].query
+        if not numbers_in(candidate) <= numbers_in(question) | numbers_in(previous):
             return False
         own = set(self.analyzer.terms(question)) - _WH
         got = set(self.analyzer.terms(candidate))
         if not own <= got:
             return False
-        previous = conversation.turns[-1].query
         context = set(self.analyzer.terms(previous)) - own
         if not got & context:
             return False

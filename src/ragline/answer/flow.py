@@ -4,9 +4,10 @@ prompt → streamed draft → sentence-by-sentence citation check → :class:`An
 :meth:`Answerer.stream` yields, in order: one :class:`Retrieved` (the query and the passages,
 before any generation), :class:`DraftDelta` pieces as the model writes (raw, unchecked
 text; time to first token is measured on them), a :class:`SentenceChecked` for every
-sentence as soon as it is complete and checked, and one final :class:`AnswerDone`. A user
-interface that shows only checked sentences never shows an unsupported claim; one that wants
-the fastest first token can show the draft and then the checked answer.
+sentence once it is complete and checked (on a worker thread, while the model goes on
+writing), and one final :class:`AnswerDone`. A user interface that shows only checked
+sentences never shows an unsupported claim; one that wants the fastest first token can show
+the draft and then the checked answer.
 
 Declining: nothing relevant retrieved (no generation at all), or no sentence of the draft
 supported by a passage. The decline keeps the best passages, for the reader to look at.
@@ -15,8 +16,11 @@ supported by a passage. The decline keeps the best passages, for the reader to l
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ragline.answer.citations import CitationChecker
@@ -124,7 +128,7 @@ class Answerer:
         """Sampling for answers: greedy, unless best-of-N needs varied candidates."""
         cfg = self.config
         temperature = cfg.temperature
-        if (samples or 1) > 1 and temperature == 0:
+        if (samples or self.settings.gateway.samples) > 1 and temperature == 0:
             temperature = self.settings.gateway.temperature or 0.7
         return self.gateway.defaults.with_(temperature=temperature, max_tokens=cfg.max_tokens)
 
@@ -179,11 +183,8 @@ class Answerer:
             )
             messages = plan.messages
             if plan.passages_used < len(context.passages):
-                context = Context(
-                    context.passages[: plan.passages_used],
-                    context.best,
-                    True,
-                    context.best_relevance,
+                context = dataclasses.replace(
+                    context, passages=context.passages[: plan.passages_used]
                 )
         timings = {
             "rewrite_s": t0 - started,
@@ -222,27 +223,37 @@ class Answerer:
             prep.rewrite.query,
             prep.context.passages,
             prep.context.vectors,
+            prep.context.question_vector,
         )
         splitter = SentenceStream()
         checked: list[CheckedSentence] = []
         result: ChatResult | None = None
         gen_start = time.perf_counter()
         first: float | None = None
-        # closing() stops the model at once when the consumer stops early (a client leaves)
-        with contextlib.closing(self._generate(prep.messages, samples, model)) as pieces:
-            for piece in pieces:
-                if isinstance(piece, ChatResult):
-                    result = piece
-                    continue
-                if first is None:
-                    first = time.perf_counter()
-                yield DraftDelta(piece)
-                for sentence in splitter.push(piece):
-                    checked.append(checker.check(sentence))
-                    yield SentenceChecked(checked[-1])
-        for sentence in splitter.flush():
-            checked.append(checker.check(sentence))
-            yield SentenceChecked(checked[-1])
+        # Sentences are checked on a worker thread while the model goes on writing (both
+        # release the GIL), and reported in order as their checks finish.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragline-check")
+        pending: deque[Future[CheckedSentence]] = deque()
+        try:
+            # closing(): the model stops at once when the consumer stops early
+            with contextlib.closing(self._generate(prep.messages, samples, model)) as pieces:
+                for piece in pieces:
+                    if isinstance(piece, ChatResult):
+                        result = piece
+                        continue
+                    if first is None:
+                        first = time.perf_counter()
+                    yield DraftDelta(piece)
+                    pending.extend(pool.submit(checker.check, s) for s in splitter.push(piece))
+                    while pending and pending[0].done():
+                        checked.append(pending.popleft().result())
+                        yield SentenceChecked(checked[-1])
+            pending.extend(pool.submit(checker.check, s) for s in splitter.flush())
+            while pending:
+                checked.append(pending.popleft().result())
+                yield SentenceChecked(checked[-1])
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
         assert result is not None
         timings = prep.timings
         timings["ttft_s"] = (first or time.perf_counter()) - prep.started
