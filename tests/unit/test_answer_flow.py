@@ -119,7 +119,10 @@ def test_stream_events_come_in_order(rag: Ragline):
     use(
         rag,
         FakeChatModel(
-            ["Passwords must be at least 14 characters long [1]. Sure, happy to help!"],
+            [
+                "Passwords must be at least 14 characters long [1]. "
+                "Sure, glad to help, happy to help, sure!"
+            ],
             token_delay_s=0.05,  # slow enough that the first check finishes mid-draft
         ),
     )

@@ -26,11 +26,12 @@ not about the question (``off_topic``: MiniLM cosine with the question under 0.5
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from ragline.answer.context import SentenceVectors
 from ragline.answer.text import (
     is_decline,
     numbers_in,
@@ -148,12 +149,12 @@ class CitationChecker:
         analyzer: Analyzer,
         question: str,
         passages: Sequence[Passage],
-        vectors: Mapping[str, np.ndarray] | None = None,
+        vectors: SentenceVectors | None = None,
         question_vector: np.ndarray | None = None,
     ) -> None:
         self.settings = settings
-        #: Sentence vectors per chunk id, when the context packer already computed them.
-        self.vectors = dict(vectors or {})
+        #: Where sentence vectors come from (the context packer's cache, or embedded here).
+        self.vectors = vectors or SentenceVectors(embedder)
         self.embedder = embedder
         self.analyzer = analyzer
         self.question = question
@@ -201,24 +202,15 @@ class CitationChecker:
                 passage_sentences(p.chunk.text) or [" ".join(p.chunk.text.split())]
                 for p in self.passages
             ]
-            known = [
-                self.vectors.get(p.chunk.id)
-                if len(self.vectors.get(p.chunk.id, ())) == len(sents)
-                else None
-                for p, sents in zip(self.passages, per, strict=True)
-            ]
+            flat = [t for sents in per for t in sents]
             ask_q = self._qvec is None
-            todo = ([self.question] if ask_q else []) + [
-                t for vecs, sents in zip(known, per, strict=True) if vecs is None for t in sents
-            ]
-            fresh = self.embedder.embed(todo) if todo else np.zeros((0, 1), np.float32)
+            vecs_all = self.vectors.embed([self.question, *flat] if ask_q else flat)
             if ask_q:
-                self._qvec = fresh[0]
-            views, start = [], int(ask_q)
-            for p, sents, vecs in zip(self.passages, per, known, strict=True):
-                if vecs is None:
-                    vecs = fresh[start : start + len(sents)]
-                    start += len(sents)
+                self._qvec, vecs_all = vecs_all[0], vecs_all[1:]
+            views, start = [], 0
+            for p, sents in zip(self.passages, per, strict=True):
+                vecs = vecs_all[start : start + len(sents)]
+                start += len(sents)
                 chunk = p.chunk
                 views.append(
                     _PassageView(

@@ -2,16 +2,18 @@
 
 A 135M model answers best from little text: the passages are the ``max_passages`` most
 relevant retrieved chunks, each cut to its ``passage_sentences`` sentences closest to the
-question (embedding cosine plus a bonus for question words), kept in document order and
-under ``passage_max_tokens``. Relevance is the MiniLM cosine of question and chunk (from
-the hybrid search when it has one, else computed); the gate declines before any
-generation when the best passage falls under ``min_relevance`` (and, when set, its BM25
-score under ``min_bm25``).
+question, kept in document order and under ``passage_max_tokens``. Relevance is the MiniLM
+cosine of question and chunk (from the hybrid search when it has one, else computed); the
+gate declines before any generation when the best passage falls under ``min_relevance``
+(and, when set, its BM25 score under ``min_bm25``).
 
-Packing runs before the first token, so it is kept cheap: the question and the sentences of
-the admitted chunks are embedded in one batch, and sentence vectors are cached per chunk text
-(an LRU of ``SENTENCE_CACHE_CHUNKS``), so a chunk met again costs nothing; the citation
-checker reuses the same vectors.
+Packing runs before the first token, so it is kept cheap. By default the excerpt is the
+``passage_sentences`` sentences sharing most words with the question (and its headings):
+nothing is embedded before generation. With ``excerpt_candidates`` above that, those
+candidates are embedded with the question in one batch and ranked by cosine plus the
+lexical bonus; on the benchmark questions both gave the same accuracy, and the embeddings
+cost 30-50 ms of time to first token. Sentence vectors are cached (``SentenceVectors``, an
+LRU shared with the citation checker), so a sentence met again costs nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,12 +29,48 @@ from ragline.answer.text import passage_sentences
 from ragline.config import AnswerSettings
 from ragline.models.embedder import Embedder
 from ragline.retrieve.analyzer import Analyzer
-from ragline.types import Hit, Passage, content_hash
+from ragline.types import Hit, Passage
 
 #: Weight of the share of question words a sentence (with its headings) contains.
 LEXICAL_BONUS = 0.3
-#: Chunks whose sentence vectors are kept (LRU, per process: about 12 kB a chunk).
-SENTENCE_CACHE_CHUNKS = 2048
+#: Sentences whose vectors are kept (LRU, per process: 1.5 kB each, 12 MB in all).
+SENTENCE_CACHE_SIZE = 8192
+
+
+class SentenceVectors:
+    """Embeddings of sentences, cached per sentence text (an LRU, per process).
+
+    :meth:`embed` returns vectors for every text, embedding only the missing ones, in one
+    batch. Thread-safe: the answer flow checks sentences on a worker thread.
+    """
+
+    def __init__(self, embedder: Embedder, size: int = SENTENCE_CACHE_SIZE) -> None:
+        self.embedder = embedder
+        self.size = size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        fresh = dict(zip(missing, self.embedder.embed(missing), strict=True)) if missing else {}
+        with self._lock:
+            for text, vec in fresh.items():
+                self._cache[text] = vec
+            out = []
+            for text in texts:
+                vec = fresh.get(text)
+                if vec is None:
+                    vec = self._cache[text]
+                    self._cache.move_to_end(text)
+                out.append(vec)
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return np.stack(out) if out else np.zeros((0, 1), np.float32)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +85,6 @@ class Context:
     best: tuple[Passage, ...]
     relevant: bool
     best_relevance: float
-    #: Chunk id -> vectors of its sentences (``passage_sentences``), reused by the checker.
-    vectors: dict[str, np.ndarray] = field(default_factory=dict)
     #: The question's vector, when packing computed it.
     question_vector: np.ndarray | None = None
 
@@ -75,8 +111,8 @@ class ContextPacker:
         self.embedder = embedder
         self.analyzer = analyzer
         self.count_tokens = count_tokens or (lambda text: max(1, round(len(text) / 4)))
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        #: Sentence vectors, shared with the citation checker.
+        self.vectors = SentenceVectors(embedder)
 
     def relevance(self, qvec: np.ndarray, hits: Sequence[Hit]) -> list[float]:
         """Cosine of question and each hit: the search's dense score, or computed here."""
@@ -112,81 +148,68 @@ class ContextPacker:
             return Context((), best, False, rel[order[0]])
         top = rel[admitted[0]]
         chosen = [i for i in admitted if rel[i] >= top - s.passage_margin][: s.max_passages]
-        vectors: dict[str, np.ndarray] = {}
-        excerpts, qvec = self._excerpts(question, qvec, [hits[i] for i in chosen], vectors)
+        excerpts, qvec = self._excerpts(question, qvec, [hits[i] for i in chosen])
         passages = tuple(
             Passage(n, hits[i].chunk, text, rel[i], dict(hits[i].scores))
             for n, (i, text) in enumerate(zip(chosen, excerpts, strict=True), start=1)
         )
-        return Context(passages, best, True, top, vectors, qvec)
+        return Context(passages, best, True, top, qvec)
 
     # ------------------------------------------------------------------ excerpts
 
     def clear_cache(self) -> None:
         """Forget the cached sentence vectors (benchmarks measure the cold path with it)."""
-        with self._lock:
-            self._cache.clear()
-
-    def sentences(
-        self, hits: Sequence[Hit], question: str | None = None
-    ) -> tuple[list[list[str]], list[np.ndarray], np.ndarray | None]:
-        """Sentences of each hit's chunk and their vectors (and the question's, if given).
-
-        Vectors are cached per chunk text, so a chunk met again costs nothing; what is
-        missing is embedded in one batch, the question included.
-        """
-        per_hit: list[list[str]] = []
-        keys = []
-        for h in hits:
-            keys.append(content_hash(h.chunk.text))
-            per_hit.append(passage_sentences(h.chunk.text) or [" ".join(h.chunk.text.split())])
-        with self._lock:
-            cached = {k: self._cache[k] for k in keys if k in self._cache}
-        todo = [k for k in dict.fromkeys(keys) if k not in cached]
-        texts = [question] if question is not None else []
-        for k in todo:
-            texts.extend(per_hit[keys.index(k)])
-        fresh = self.embedder.embed(texts) if texts else np.zeros((0, 1), np.float32)
-        qvec = fresh[0] if question is not None else None
-        start = 1 if question is not None else 0
-        with self._lock:
-            for k in todo:
-                n = len(per_hit[keys.index(k)])
-                cached[k] = self._cache[k] = fresh[start : start + n]
-                start += n
-            for k in keys:
-                self._cache.move_to_end(k)
-            while len(self._cache) > SENTENCE_CACHE_CHUNKS:
-                self._cache.popitem(last=False)
-        return per_hit, [cached[k] for k in keys], qvec
+        self.vectors.clear()
 
     def _excerpts(
-        self,
-        question: str,
-        qvec: np.ndarray | None,
-        hits: Sequence[Hit],
-        vectors: dict[str, np.ndarray],
-    ) -> tuple[list[str], np.ndarray]:
+        self, question: str, qvec: np.ndarray | None, hits: Sequence[Hit]
+    ) -> tuple[list[str], np.ndarray | None]:
         """Each hit cut to its sentences nearest the question, in their original order
-        (and the question's vector)."""
+        (and the question's vector, when it was embedded).
+
+        Only the ``excerpt_candidates`` sentences of a chunk sharing most words with the
+        question are embedded now (with the question, in one batch): that is all the choice
+        needs; the rest of a chunk is embedded later by the citation checker, after the first
+        token. When there are no more candidates than ``passage_sentences`` (the default),
+        the choice is lexical and nothing is embedded before generation.
+        """
         s = self.settings
-        per_hit, per_vecs, fresh_q = self.sentences(hits, question if qvec is None else None)
-        qvec = qvec if qvec is not None else fresh_q
-        assert qvec is not None
         qterms = set(self.analyzer.terms(question))
+        per_hit: list[list[str]] = []
+        shares: list[list[float]] = []
+        for h in hits:
+            sents = passage_sentences(h.chunk.text) or [" ".join(h.chunk.text.split())]
+            heading = " ".join((h.chunk.title, *h.chunk.heading_path))
+            per_hit.append(sents)
+            shares.append(
+                [
+                    len(qterms & set(self.analyzer.terms(f"{t} {heading}"))) / len(qterms)
+                    if qterms
+                    else 0.0
+                    for t in sents
+                ]
+            )
+        picked = [
+            sorted(range(len(sents)), key=lambda i: (-sh[i], i))[: s.excerpt_candidates]
+            for sents, sh in zip(per_hit, shares, strict=True)
+        ]
+        texts = [per_hit[h][i] for h, idx in enumerate(picked) for i in idx]
+        by_embedding = s.excerpt_candidates > s.passage_sentences
+        vecs = np.zeros((len(texts), 1), np.float32)
+        if by_embedding:
+            vecs = self.vectors.embed(texts if qvec is not None else [question, *texts])
+            if qvec is None:
+                qvec, vecs = vecs[0], vecs[1:]
         out: list[str] = []
-        for hit, sents, svecs in zip(hits, per_hit, per_vecs, strict=True):
-            vectors[hit.chunk.id] = svecs
-            cos = svecs @ qvec
-            heading = " ".join((hit.chunk.title, *hit.chunk.heading_path))
-            scores = []
-            for sent, c in zip(sents, cos, strict=True):
-                terms = set(self.analyzer.terms(sent + " " + heading))
-                share = len(qterms & terms) / len(qterms) if qterms else 0.0
-                scores.append(float(c) + LEXICAL_BONUS * share)
+        start = 0
+        for sents, sh, idx in zip(per_hit, shares, picked, strict=True):
+            part = vecs[start : start + len(idx)]
+            cos = part @ qvec if by_embedding and qvec is not None else np.zeros(len(idx))
+            start += len(idx)
+            scores = {i: float(c) + LEXICAL_BONUS * sh[i] for i, c in zip(idx, cos, strict=True)}
             keep: list[int] = []
             used = 0
-            for i in sorted(range(len(sents)), key=lambda i: -scores[i]):
+            for i in sorted(scores, key=lambda i: -scores[i]):
                 if len(keep) >= s.passage_sentences:
                     break
                 cost = self.count_tokens(sents[i])
@@ -213,4 +236,10 @@ class ContextPacker:
         return " ".join(words[:lo]) + " …"
 
 
-__all__ = ["LEXICAL_BONUS", "SENTENCE_CACHE_CHUNKS", "Context", "ContextPacker"]
+__all__ = [
+    "LEXICAL_BONUS",
+    "SENTENCE_CACHE_SIZE",
+    "Context",
+    "ContextPacker",
+    "SentenceVectors",
+]

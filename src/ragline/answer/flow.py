@@ -108,9 +108,9 @@ class Answerer:
         self.config = settings.answer
         self.template: PromptTemplate = load_prompt(self.config.prompt)
         self.rewrite_template: PromptTemplate = load_prompt(self.config.rewrite_prompt)
-        self.packer = ContextPacker(
-            self.config, embedder, retriever.analyzer, count_tokens=self._count_text
-        )
+        # Passage budgets are soft: estimated tokens (4 characters each) are enough there;
+        # the whole prompt is counted with the model's tokenizer when it is trimmed.
+        self.packer = ContextPacker(self.config, embedder, retriever.analyzer)
 
     # ------------------------------------------------------------------ model helpers
 
@@ -119,10 +119,6 @@ class Answerer:
             return self.gateway.resolve(model or self.gateway.name)
         except RaglineError:  # unresolvable here: the call itself reports it properly
             return None
-
-    def _count_text(self, text: str) -> int:
-        counter = getattr(self._model(None), "count_tokens", None)
-        return int(counter(text)) if callable(counter) else max(1, len(text) // 4)
 
     def params(self, samples: int | None = None) -> SamplingParams:
         """Sampling for answers: greedy, unless best-of-N needs varied candidates."""
@@ -222,7 +218,7 @@ class Answerer:
             self.retriever.analyzer,
             prep.rewrite.query,
             prep.context.passages,
-            prep.context.vectors,
+            self.packer.vectors,
             prep.context.question_vector,
         )
         splitter = SentenceStream()
