@@ -55,3 +55,17 @@ def test_no_error_class_lives_outside_the_error_tree():
             ):
                 strays.append(f"{info.name}.{name}")
     assert strays == [], "define errors in ragline/errors.py"
+
+
+def test_cli_start_up_does_not_import_heavy_modules():
+    """`ragline --help` stays fast: scipy.stats, onnxruntime and llama.cpp load on demand."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ragline.cli.main; "
+        "print([m for m in ('scipy.stats', 'onnxruntime', 'llama_cpp', 'fastapi') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 from ragline.store.traces_base import FeedbackQuery, TraceQuery, TraceStore, TraceSummary
 from ragline.trace.windows import Window
@@ -105,6 +104,8 @@ def mmd_permutation_test(
 
 def ks_test(a: Sequence[float], b: Sequence[float], *, alpha: float) -> tuple[float, float, float]:
     """``(D, critical D, p_value)`` of the two-sample Kolmogorov–Smirnov test."""
+    from scipy import stats as sps  # lazy: scipy.stats costs ~1 s of CLI start-up
+
     res = sps.ks_2samp(a, b)
     n, m = len(a), len(b)
     critical = math.sqrt(-math.log(alpha / 2) / 2) * math.sqrt((n + m) / (n * m))
@@ -115,6 +116,8 @@ def proportion_test(
     k1: int, n1: int, k2: int, n2: int, *, alpha: float
 ) -> tuple[float, float, float]:
     """``(|z|, critical |z|, p_value)`` of the pooled two-proportion z-test."""
+    from scipy import stats as sps  # lazy, as above
+
     critical = float(sps.norm.ppf(1 - alpha / 2))
     pooled = (k1 + k2) / (n1 + n2)
     var = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
