@@ -196,6 +196,10 @@ class CitationChecker:
                 break
         return pairs
 
+    def warm(self) -> None:
+        """Embed and index the passages now (otherwise the first check does)."""
+        self._prepare()
+
     def _prepare(self) -> list[_PassageView]:
         if self._views is None:
             per = [

@@ -229,7 +229,7 @@ class Answerer:
         # Sentences are checked on a worker thread while the model goes on writing (both
         # release the GIL), and reported in order as their checks finish.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragline-check")
-        pending: deque[Future[CheckedSentence]] = deque()
+        pending: deque[Future[CheckedSentence | None]] = deque()
         try:
             # closing(): the model stops at once when the consumer stops early
             with contextlib.closing(self._generate(prep.messages, samples, model)) as pieces:
@@ -239,15 +239,19 @@ class Answerer:
                         continue
                     if first is None:
                         first = time.perf_counter()
+                        # the prompt is in: embed the passages while the model writes
+                        pending.append(pool.submit(checker.warm))
                     yield DraftDelta(piece)
                     pending.extend(pool.submit(checker.check, s) for s in splitter.push(piece))
                     while pending and pending[0].done():
-                        checked.append(pending.popleft().result())
-                        yield SentenceChecked(checked[-1])
+                        if (done := pending.popleft().result()) is not None:
+                            checked.append(done)
+                            yield SentenceChecked(done)
             pending.extend(pool.submit(checker.check, s) for s in splitter.flush())
             while pending:
-                checked.append(pending.popleft().result())
-                yield SentenceChecked(checked[-1])
+                if (done := pending.popleft().result()) is not None:
+                    checked.append(done)
+                    yield SentenceChecked(done)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         assert result is not None
