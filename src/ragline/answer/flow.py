@@ -239,8 +239,6 @@ class Answerer:
                         continue
                     if first is None:
                         first = time.perf_counter()
-                        # the prompt is in: embed the passages while the model writes
-                        pending.append(pool.submit(checker.warm))
                     yield DraftDelta(piece)
                     pending.extend(pool.submit(checker.check, s) for s in splitter.push(piece))
                     while pending and pending[0].done():
