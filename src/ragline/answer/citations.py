@@ -52,12 +52,14 @@ META_WORDS = (
     "sure certainly course glad happy help hope ready sorry thank thanks welcome confusion "
     "assist great"
 )
-# A sentence with at most this many content words is read together with the question, and
-# only passage sentences within this cosine of the one closest to the question can back it.
+# A sentence with at most this many content words besides numbers ("60 euros per day.") is
+# read together with the question, and only passage sentences within this cosine of the one
+# closest to the question can back it.
 SHORT_SENTENCE_TERMS = 3
 SHORT_ANSWER_MARGIN = 0.1
-# A trailing relative clause (", which ...") that may be cut off an unsupported sentence.
-_RELATIVE = re.compile(r",\s+(?:which|who|whose|where)\b|;\s+", re.I)
+# A trailing clause (", which ...", ", while ...") that may be cut off an unsupported
+# sentence; not ", but ...", which may qualify what comes before it.
+_RELATIVE = re.compile(r",\s+(?:which|who|whose|where|while)\b|;\s+", re.I)
 MIN_HEAD_WORDS = 4
 # Off topic: a cosine with the question under this (answers restate the question: >= 0.7).
 OFF_TOPIC_COSINE = 0.5
@@ -242,7 +244,7 @@ class CitationChecker:
         views = self._prepare()
         terms = self.terms(sentence) - self._meta
         facts = self.facts(sentence)
-        short = len(terms) <= SHORT_SENTENCE_TERMS
+        short = len(terms - numbers_in(sentence)) <= SHORT_SENTENCE_TERMS
         svec = self._vector(sentence, short)
         quantities = self.quantities(sentence)
         out = []
@@ -322,7 +324,7 @@ class CitationChecker:
     def _off_topic(self, text: str, terms: set[str]) -> bool:
         """A sentence with some content that is not about the question (a copied passage
         sentence next to the point, "I'm ready to help")."""
-        if len(terms) <= SHORT_SENTENCE_TERMS:
+        if len(terms - numbers_in(text)) <= SHORT_SENTENCE_TERMS:
             return False  # a bare answer ("2020.") is judged with the question instead
         self._prepare()
         assert self._qvec is not None
