@@ -85,6 +85,11 @@ def test_health_openapi_and_ui(client: httpx.Client) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "ragline" in page.text
     assert client.get("/static/app.js").status_code == 200
+    docs = client.get("/docs")  # Swagger UI with local assets: works with no network
+    assert docs.status_code == 200 and "/docs-static/swagger-ui-bundle.js" in docs.text
+    assert "cdn" not in docs.text.lower()
+    assert client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/docs-static/swagger-ui.css").status_code == 200
 
 
 def test_collections_and_upload_report(client: httpx.Client) -> None:

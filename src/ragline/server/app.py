@@ -90,12 +90,15 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served below from a PyPI package: FastAPI's default uses a CDN
+        redoc_url=None,
     )
     app.state.ragline = ctx
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _offline_docs(app)
     app.add_middleware(
         BodyLimitMiddleware,
         json_limit=settings.server.max_json_bytes,
@@ -109,6 +112,26 @@ def create_app(
             allow_headers=["authorization", "x-api-key", "content-type"],
         )
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs`` with its assets from the ``swagger-ui-bundle`` package, so the
+    API browser works with no network (FastAPI's default page loads them from a CDN)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from starlette.responses import HTMLResponse
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="ragline API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="data:,",  # no favicon request
+        )
 
 
 __all__ = ["create_app"]
