@@ -7,6 +7,9 @@ such items are left out of that metric's mean and counted as missing.
 
 * retrieval — nDCG@k, Recall@k, Precision@k, hit@k, MRR from ``evaluate.metrics.retrieval``;
 * answer — exact match, SQuAD EM, token F1, contains, sentence BLEU (0–1), ROUGE-1/2/L F;
+* answer also: semantic_similarity (MiniLM cosine of output and reference);
+* rag — context precision / recall, faithfulness, answer relevance (``metrics.rag``);
+* perplexity — perplexity and bits per byte under a GGUF model (``metrics.perplexity``);
 * ifeval — IFEval prompt- and instruction-level accuracy, strict and loose;
 * judge / pairwise — :class:`ragline.evaluate.judge.Judge` verdicts.
 """
@@ -45,6 +48,8 @@ from ragline.evaluate.spec import (
     JudgeMetric,
     MetricSpec,
     PairwiseMetric,
+    PerplexityMetric,
+    RagMetric,
     RetrievalMetric,
 )
 from ragline.evaluate.templates import load_prompt
@@ -163,9 +168,111 @@ class AnswerScorer:
                 values[name] = float(any(normalize_answer(r) in norm for r in refs if r.strip()))
             elif name == "bleu":
                 values[name] = sentence_bleu(out, refs) / 100.0
+            elif name == "semantic_similarity":
+                from ragline.evaluate.metrics.semantic import semantic_similarity
+
+                values[name] = semantic_similarity(out, refs)
             else:
                 values[name] = rouge_f[name][0]
         return values, {}
+
+
+# --------------------------------------------------------------------------- RAG
+
+
+def _contexts(value: Any) -> list[Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, str | Mapping):
+        return [value]
+    return list(value)
+
+
+class RagScorer:
+    """Context precision / recall, faithfulness and answer relevance of one item."""
+
+    def __init__(self, metric: RagMetric) -> None:
+        self.metric = metric
+        self.names = metric.names()
+
+    def score(self, view: ItemView) -> tuple[Values, dict[str, Any]]:
+        from ragline.evaluate.metrics.rag import (
+            Context,
+            answer_relevance,
+            as_context,
+            as_ids,
+            context_scores,
+            faithfulness,
+        )
+        from ragline.evaluate.metrics.semantic import default_embedder
+
+        m = self.metric
+        given = _contexts(view.item.get(m.contexts_field))
+        contexts = [as_context(c) for c in given] if given is not None else as_ids(view.retrieved)
+        refs_raw = _contexts(view.item.get(m.reference_contexts_field))
+        values: Values = _none(self.names)
+        detail: dict[str, Any] = {}
+        if refs_raw is not None and {"context_precision", "context_recall"} & set(self.names):
+            refs = [as_context(r) for r in refs_raw]
+            if contexts and all(not c.text for c in contexts):  # ids only: references are ids
+                refs = [Context(id=r.id or r.text) for r in refs]
+            scores = context_scores(
+                contexts,
+                refs,
+                embedder=default_embedder() if m.use_embeddings else None,
+                min_overlap=m.min_overlap,
+                min_cosine=m.min_cosine,
+            )
+            values["context_precision"] = scores.precision
+            values["context_recall"] = scores.recall
+            detail["contexts"] = {"relevant": list(scores.relevant), "found": list(scores.found)}
+        texts = [c for c in contexts if c.text.strip()]
+        if "faithfulness" in self.names and view.output is not None and texts:
+            result = faithfulness(view.output, texts, question=view.question)
+            values["faithfulness"] = result.score
+            detail["faithfulness"] = {
+                "claims": len(result.claims),
+                "unsupported": [c.text for c in result.unsupported],
+            }
+        if "answer_relevance" in self.names and view.output is not None and view.question:
+            generated = None
+            if m.generated_questions_field:
+                generated = _contexts(view.item.get(m.generated_questions_field))
+            values["answer_relevance"] = answer_relevance(
+                view.question,
+                view.output,
+                generated_questions=[str(q) for q in generated] if generated else None,
+            )
+        return {k: v for k, v in values.items() if k in self.names}, detail
+
+
+# --------------------------------------------------------------------------- perplexity
+
+
+class PerplexityScorer:
+    """Perplexity and bits per byte of the output (or an item field)."""
+
+    def __init__(self, metric: PerplexityMetric) -> None:
+        self.metric = metric
+        self.names = metric.names()
+        self._scorer: Any = None
+
+    def score(self, view: ItemView) -> tuple[Values, dict[str, Any]]:
+        m = self.metric
+        text = view.output if m.text_field is None else view.item.get(m.text_field)
+        if not isinstance(text, str) or not text.strip():
+            return _none(self.names), {}
+        if self._scorer is None:
+            from ragline.evaluate.metrics.perplexity import get_perplexity_scorer
+
+            self._scorer = get_perplexity_scorer(m.model_path, n_ctx=m.n_ctx)
+        result = self._scorer.score(text)
+        values: Values = {
+            "perplexity": result.perplexity,
+            "bits_per_byte": result.bits_per_byte,
+        }
+        detail = {"perplexity": {"tokens": result.tokens, "bytes": result.bytes}}
+        return {k: values[k] for k in self.names}, detail
 
 
 # --------------------------------------------------------------------------- IFEval
@@ -327,6 +434,10 @@ def _scorer(
         return AnswerScorer(metric)
     if isinstance(metric, IFEvalMetric):
         return IFEvalScorer(metric)
+    if isinstance(metric, RagMetric):
+        return RagScorer(metric)
+    if isinstance(metric, PerplexityMetric):
+        return PerplexityScorer(metric)
     kind = metric.mode if isinstance(metric, JudgeMetric) else "pairwise"
     template = load_prompt(metric.prompt or DEFAULT_JUDGE_PROMPTS[kind], spec.base_dir)
     needed = {
@@ -374,6 +485,8 @@ __all__ = [
     "JudgeDefaults",
     "JudgeScorer",
     "PairwiseScorer",
+    "PerplexityScorer",
+    "RagScorer",
     "RetrievalScorer",
     "Scorer",
     "align_ranking",

@@ -19,6 +19,8 @@ A spec names a dataset (JSONL, one item per line), the system under test and the
       - {type: judge, mode: reference, model: embedded, repeats: 1, human_field: human}
       - {type: pairwise, against: [baseline_answer]}
       - {type: ifeval}
+      - {type: rag, measures: [context_precision, context_recall, faithfulness]}
+      - {type: perplexity, measures: [perplexity, bits_per_byte]}
 
 Field names may be dotted paths into nested objects (``metadata.topic``); a slice field is
 also looked up under ``metadata``.
@@ -40,8 +42,18 @@ from ragline.types import SearchMode
 
 _MEASURE = re.compile(r"^(ndcg|recall|hit|mrr|precision)@([1-9][0-9]*)$|^mrr$")
 AnswerMeasure = Literal[
-    "exact_match", "squad_em", "f1", "contains", "bleu", "rouge1", "rouge2", "rougeL"
+    "exact_match",
+    "squad_em",
+    "f1",
+    "contains",
+    "bleu",
+    "rouge1",
+    "rouge2",
+    "rougeL",
+    "semantic_similarity",
 ]
+RagMeasure = Literal["context_precision", "context_recall", "faithfulness", "answer_relevance"]
+PerplexityMeasure = Literal["perplexity", "bits_per_byte"]
 
 
 class _Model(BaseModel):
@@ -155,6 +167,65 @@ class IFEvalMetric(_Model):
         ]
 
 
+class RagMetric(_Model):
+    """RAG metrics without a judge: context precision/recall, faithfulness, answer relevance.
+
+    ``contexts_field`` holds the retrieved passages (strings, or objects with ``id`` and/or
+    ``text``); without it the system's ranked document ids are the contexts (ids only: enough
+    for context precision and recall, not for faithfulness). ``reference_contexts_field``
+    holds the passages that answer the question (texts or ids). A passage matches a
+    reference by id, else by token overlap (``min_overlap``) or, with ``use_embeddings``,
+    MiniLM cosine (``min_cosine``).
+    """
+
+    type: Literal["rag"]
+    measures: tuple[RagMeasure, ...] = (
+        "context_precision",
+        "context_recall",
+        "faithfulness",
+        "answer_relevance",
+    )
+    contexts_field: str = "contexts"
+    reference_contexts_field: str = "reference_contexts"
+    #: questions a model generated from the answer (Ragas' answer relevance), optional
+    generated_questions_field: str | None = None
+    min_overlap: float = Field(0.5, ge=0, le=1)
+    min_cosine: float = Field(0.8, ge=-1, le=1)
+    use_embeddings: bool = False
+
+    @model_validator(mode="after")
+    def _has_measures(self) -> RagMetric:
+        if not self.measures:
+            raise ValueError("rag needs at least one measure")
+        return self
+
+    @property
+    def needs_output(self) -> bool:
+        return bool({"faithfulness", "answer_relevance"} & set(self.measures))
+
+    def names(self) -> list[str]:
+        return list(self.measures)
+
+
+class PerplexityMetric(_Model):
+    """Perplexity and bits per byte of the output (or of ``text_field``) under a GGUF model
+    (default: the embedded SmolLM2), in sliding windows of ``n_ctx`` tokens."""
+
+    type: Literal["perplexity"]
+    measures: tuple[PerplexityMeasure, ...] = ("perplexity", "bits_per_byte")
+    #: score this item field instead of the system's output
+    text_field: str | None = None
+    model_path: str | None = None
+    n_ctx: int = Field(512, ge=16)
+
+    @property
+    def needs_output(self) -> bool:
+        return self.text_field is None
+
+    def names(self) -> list[str]:
+        return list(self.measures)
+
+
 class _JudgeOptions(_Model):
     name: str | None = None
     #: gateway model name (default: eval.judge_model, else gateway.default_model)
@@ -212,7 +283,13 @@ class PairwiseMetric(_JudgeOptions):
 
 
 MetricSpec = Annotated[
-    RetrievalMetric | AnswerMetric | IFEvalMetric | JudgeMetric | PairwiseMetric,
+    RetrievalMetric
+    | AnswerMetric
+    | IFEvalMetric
+    | JudgeMetric
+    | PairwiseMetric
+    | RagMetric
+    | PerplexityMetric,
     Field(discriminator="type"),
 ]
 
@@ -244,7 +321,8 @@ class EvalSpec(_Model):
         for m in self.metrics:
             if isinstance(m, RetrievalMetric) and not self.system.has_retrieval:
                 raise ValueError("retrieval metrics need system.retrieval or retrieved_field")
-            if not isinstance(m, RetrievalMetric) and not self.system.has_output:
+            needs_output = getattr(m, "needs_output", not isinstance(m, RetrievalMetric))
+            if needs_output and not self.system.has_output:
                 raise ValueError(
                     f"{m.type} metrics need outputs: system.answer or system.output_field"
                 )
@@ -414,6 +492,10 @@ __all__ = [
     "JudgeMetric",
     "MetricSpec",
     "PairwiseMetric",
+    "PerplexityMeasure",
+    "PerplexityMetric",
+    "RagMeasure",
+    "RagMetric",
     "RetrievalMetric",
     "RetrievalSystem",
     "SystemSpec",
