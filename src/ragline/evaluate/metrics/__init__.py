@@ -1,6 +1,9 @@
-"""Evaluation metrics: answer text, retrieval, code correctness, contamination, agreement.
+"""Evaluation metrics: answer text, retrieval, RAG, perplexity, code, contamination, agreement.
 
 * :mod:`~ragline.evaluate.metrics.text` — exact match, SQuAD EM / token F1, BLEU, ROUGE;
+* :mod:`~ragline.evaluate.metrics.semantic` — embedding (MiniLM) similarity to a reference;
+* :mod:`~ragline.evaluate.metrics.rag` — context precision / recall, faithfulness, relevance;
+* :mod:`~ragline.evaluate.metrics.perplexity` — perplexity and bits per byte (llama.cpp);
 * :mod:`~ragline.evaluate.metrics.retrieval` — nDCG@k, Recall@k, MRR, hit@k (trec_eval);
 * :mod:`~ragline.evaluate.metrics.code` — sandboxed test runs, unbiased pass@k;
 * :mod:`~ragline.evaluate.metrics.contamination` — n-gram overlap with a corpus;
@@ -21,6 +24,24 @@ from ragline.evaluate.metrics.contamination import (
     NgramIndex,
     contamination,
 )
+from ragline.evaluate.metrics.perplexity import (
+    PerplexityResult,
+    PerplexityScorer,
+    bits_per_byte,
+    get_perplexity_scorer,
+    perplexity,
+)
+from ragline.evaluate.metrics.rag import (
+    Claim,
+    Context,
+    ContextScores,
+    Faithfulness,
+    answer_relevance,
+    context_precision,
+    context_recall,
+    context_scores,
+    faithfulness,
+)
 from ragline.evaluate.metrics.retrieval import (
     QueryScores,
     RetrievalReport,
@@ -31,6 +52,11 @@ from ragline.evaluate.metrics.retrieval import (
     rank_documents,
     recall_at_k,
     reciprocal_rank,
+)
+from ragline.evaluate.metrics.semantic import (
+    SemanticSimilarity,
+    corpus_semantic_similarity,
+    semantic_similarity,
 )
 from ragline.evaluate.metrics.text import (
     AnswerScores,
@@ -50,34 +76,51 @@ from ragline.evaluate.metrics.text import (
 __all__ = [
     "AnswerScores",
     "BleuScore",
+    "Claim",
     "ContaminationReport",
+    "Context",
+    "ContextScores",
     "Correlation",
     "ExecutionResult",
+    "Faithfulness",
     "ItemContamination",
     "NgramIndex",
+    "PerplexityResult",
+    "PerplexityScorer",
     "QueryScores",
     "RetrievalReport",
     "RougeResult",
     "RougeScore",
+    "SemanticSimilarity",
     "accuracy",
+    "answer_relevance",
     "answer_scores",
+    "bits_per_byte",
     "check_correctness",
     "cohen_kappa",
     "contamination",
+    "context_precision",
+    "context_recall",
+    "context_scores",
     "corpus_bleu",
+    "corpus_semantic_similarity",
     "evaluate_run",
     "exact_match",
+    "faithfulness",
+    "get_perplexity_scorer",
     "hit_at_k",
     "load_qrels",
     "mean_pass_at_k",
     "ndcg_at_k",
     "normalize_answer",
     "pass_at_k",
+    "perplexity",
     "rank_documents",
     "recall_at_k",
     "reciprocal_rank",
     "rouge",
     "run_python",
+    "semantic_similarity",
     "sentence_bleu",
     "spearman",
     "squad_exact_match",
