@@ -88,3 +88,60 @@ def test_sliding_windows_cover_long_texts(scorer) -> None:
     assert math.isfinite(r.perplexity) and r.perplexity > 1
     # repeats are predictable once seen: the long text beats the single sentence
     assert r.perplexity < scorer.score(SENTENCE).perplexity
+
+
+def test_eval_run_with_the_new_metrics(tmp_path, scorer) -> None:
+    """A spec lists the new metrics; the harness scores precomputed outputs with them."""
+    import json
+
+    from ragline.config import load_settings
+    from ragline.evaluate.runner import EvalRunner
+    from ragline.evaluate.spec import parse_spec
+    from ragline.store.sqlite_evals import SQLiteEvalStore
+
+    venus = "Venus is the hottest planet, with a mean surface temperature of about 464 °C."
+    coffee = "A double shot of espresso uses 18 grams of coffee."
+    rows = [
+        {
+            "id": "v",
+            "question": "How hot is Venus?",
+            "prediction": "Venus has a mean surface temperature of about 464 °C.",
+            "answer": "About 464 °C.",
+            "contexts": [{"id": "coffee.md", "text": coffee}, {"id": "venus.md", "text": venus}],
+            "reference_contexts": ["venus.md"],
+        },
+        {
+            "id": "c",
+            "question": "How much coffee is in a double shot?",
+            "prediction": "A double shot uses 30 grams of tea.",
+            "answer": "18 grams.",
+            "contexts": [{"id": "coffee.md", "text": coffee}],
+            "reference_contexts": ["coffee.md"],
+        },
+    ]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    spec = parse_spec(
+        {
+            "name": "rag-metrics",
+            "dataset": "d.jsonl",
+            "system": {"output_field": "prediction"},
+            "metrics": [
+                {"type": "answer", "measures": ["semantic_similarity"]},
+                {"type": "rag"},
+                {"type": "perplexity", "n_ctx": 64},
+            ],
+        },
+        tmp_path,
+    )
+    store = SQLiteEvalStore(tmp_path / "evals.db")
+    try:
+        out = EvalRunner(load_settings(), store).run(spec)
+    finally:
+        store.close()
+    by_id = {i.item_id: i.scores for i in out.items}
+    v, c = by_id["v"], by_id["c"]
+    assert v["context_precision"] == pytest.approx(0.5) and v["context_recall"] == 1.0
+    assert c["context_precision"] == 1.0 and c["context_recall"] == 1.0
+    assert v["faithfulness"] == 1.0 and c["faithfulness"] == 0.0
+    assert v["answer_relevance"] > 0.5 and 0 < v["semantic_similarity"] <= 1
+    assert all(s["perplexity"] > 1 and s["bits_per_byte"] > 0 for s in (v, c))

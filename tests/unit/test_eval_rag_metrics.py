@@ -258,3 +258,9 @@ def test_perplexity_scorer_without_text_scores_none() -> None:
     scorer = PerplexityScorer(PerplexityMetric(type="perplexity"))
     values, _ = scorer.score(ItemView(EvalItem("q", 0, {}), "q?", None, []))
     assert values == {"perplexity": None, "bits_per_byte": None}
+
+
+def test_a_bare_reference_string_matches_a_passage_id() -> None:
+    retrieved = [Context(text="Espresso.", id="coffee.md"), Context(text="Venus.", id="docs/v.md")]
+    s = context_scores(retrieved, ["v.md"])
+    assert s.relevant == (False, True) and s.precision == pytest.approx(0.5)

@@ -93,8 +93,9 @@ def relevance_matrix(
 ) -> np.ndarray:
     """``(len(retrieved), len(references))`` booleans: does passage i match reference j?
 
-    Ids decide when both sides have one; otherwise texts (token overlap, or the embedding
-    cosine as well when an ``embedder`` is given).
+    Ids decide when both sides have one; a bare string on one side also matches the other
+    side's id; otherwise texts (token overlap, or the embedding cosine as well when an
+    ``embedder`` is given).
     """
     ret = [as_context(c) for c in retrieved]
     refs = [as_context(c) for c in references]
@@ -104,6 +105,10 @@ def relevance_matrix(
         for j, g in enumerate(refs):
             if r.id is not None and g.id is not None:
                 out[i, j] = _ids_match(r.id, g.id)
+            elif r.id is not None and _ids_match(r.id, g.text.strip()):
+                out[i, j] = True  # a reference given as a bare string may be an id
+            elif g.id is not None and _ids_match(g.id, r.text.strip()):
+                out[i, j] = True
             elif r.text.strip() and g.text.strip():
                 if token_overlap(r.text, g.text) >= min_overlap:
                     out[i, j] = True
