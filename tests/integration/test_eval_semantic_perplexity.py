@@ -145,3 +145,16 @@ def test_eval_run_with_the_new_metrics(tmp_path, scorer) -> None:
     assert v["faithfulness"] == 1.0 and c["faithfulness"] == 0.0
     assert v["answer_relevance"] > 0.5 and 0 < v["semantic_similarity"] <= 1
     assert all(s["perplexity"] > 1 and s["bits_per_byte"] > 0 for s in (v, c))
+
+
+def test_scorers_on_one_model_share_its_lock(scorer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ragline.evaluate.metrics.perplexity import get_perplexity_scorer
+
+    other = get_perplexity_scorer(n_ctx=64)
+    assert other.llm is scorer.llm and other._lock is scorer._lock
+    expected = scorer.score(SENTENCE).nll
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda s: s.score(SENTENCE).nll, [scorer, other] * 2))
+    assert got == pytest.approx([expected] * 4, rel=1e-4)

@@ -93,9 +93,12 @@ class PerplexityScorer:
         self.n_ctx = n_ctx
         self.stride = stride or n_ctx // 2
         if llm is None:
-            llm = _load(model_path, n_ctx, n_threads)
+            llm, lock = _load(model_path, n_ctx, n_threads)
+        else:
+            lock = threading.Lock()
         self.llm = llm
-        self._lock = threading.Lock()
+        # shared by every scorer on the same cached model: a llama.cpp context is not re-entrant
+        self._lock = lock
 
     def tokens(self, text: str) -> list[int]:
         """The token sequence scored: BOS (if the model has one), then the text's tokens."""
@@ -131,11 +134,11 @@ class PerplexityScorer:
         return self.score(text).bits_per_byte
 
 
-_MODELS: dict[tuple[str, int, int], Any] = {}
+_MODELS: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def _load(path: str | Path | None, n_ctx: int, n_threads: int) -> Any:
+def _load(path: str | Path | None, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
     import os
 
     from ragline.models.llamacpp import _import_llama_cpp, default_model_path
@@ -149,7 +152,7 @@ def _load(path: str | Path | None, n_ctx: int, n_threads: int) -> Any:
                 raise ModelError(f"GGUF model {file} does not exist")
             llama_cpp = _import_llama_cpp()
             try:
-                _MODELS[key] = llama_cpp.Llama(
+                llm = llama_cpp.Llama(
                     model_path=str(file),
                     n_ctx=n_ctx,
                     n_batch=n_ctx,
@@ -160,6 +163,7 @@ def _load(path: str | Path | None, n_ctx: int, n_threads: int) -> Any:
                 )
             except (ValueError, RuntimeError, OSError) as exc:
                 raise ModelError(f"llama.cpp could not load {file}: {exc}") from exc
+            _MODELS[key] = (llm, threading.Lock())
         return _MODELS[key]
 
 
