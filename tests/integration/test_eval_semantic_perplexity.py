@@ -158,3 +158,55 @@ def test_scorers_on_one_model_share_its_lock(scorer) -> None:
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda s: s.score(SENTENCE).nll, [scorer, other] * 2))
     assert got == pytest.approx([expected] * 4, rel=1e-4)
+
+
+def test_live_retrieval_run_scores_faithfulness_on_the_retrieved_passages(tmp_path) -> None:
+    """Without a contexts field, faithfulness reads the passages the system itself retrieved."""
+    import json
+    import shutil
+
+    from conftest import REPO
+    from ragline.api import Ragline
+    from ragline.config import load_settings
+    from ragline.evaluate.runner import EvalRunner
+    from ragline.evaluate.spec import parse_spec
+    from ragline.store.sqlite_evals import SQLiteEvalStore
+
+    settings = load_settings()
+    docs = tmp_path / "docs"
+    shutil.copytree(REPO / "examples" / "sample", docs)
+    with Ragline(settings) as rag:
+        rag.ingest([docs], collection="sample")
+    rows = [
+        {
+            "id": "ok",
+            "question": "How hot is Venus?",
+            "prediction": "Venus has a mean surface temperature of about 464 °C.",
+        },
+        {
+            "id": "made-up",
+            "question": "How hot is Venus?",
+            "prediction": "Venus is covered in oceans of liquid nitrogen at minus 200 degrees.",
+        },
+    ]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    spec = parse_spec(
+        {
+            "name": "live-faithfulness",
+            "dataset": "d.jsonl",
+            "system": {
+                "retrieval": {"collection": "sample", "mode": "hybrid", "k": 3},
+                "output_field": "prediction",
+            },
+            "metrics": [{"type": "rag", "measures": ["faithfulness"]}],
+        },
+        tmp_path,
+    )
+    store = SQLiteEvalStore(tmp_path / "evals.db")
+    try:
+        out = EvalRunner(settings, store).run(spec)
+    finally:
+        store.close()
+    scores = {i.item_id: i.scores["faithfulness"] for i in out.items}
+    assert scores["ok"] == 1.0
+    assert scores["made-up"] == 0.0

@@ -230,14 +230,16 @@ class EvalRunner:
 
     def _retrieve(
         self, spec: EvalSpec, item: EvalItem, question: str
-    ) -> tuple[list[str], list[tuple[str, str]]]:
+    ) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
+        """Ranked document ids, the prompt context ``(title, text)`` and the retrieved
+        passages ``(document id, text)`` that passage-based metrics (faithfulness) read."""
         system = spec.system
         if system.retrieved_field is not None:
             value = item.get(system.retrieved_field) or []
-            return [str(v) for v in value], []
+            return [str(v) for v in value], [], []
         r = system.retrieval
         if r is None:
-            return [], []
+            return [], [], []
         query = item.get(r.query_field) if r.query_field else question
         if not isinstance(query, str) or not query.strip():
             raise InvalidQueryError(
@@ -248,11 +250,10 @@ class EvalRunner:
             rag = self.rag
             (ranked,) = rag.retriever.rank([query], collection=r.collection, mode=r.mode, k=depth)
             docs = list(dict.fromkeys(ranked.doc_ids))[: r.k]
-            context: list[tuple[str, str]] = []
-            if system.answer is not None:
-                chunks = rag.store.get_chunks(r.collection, ranked.chunk_ids[: r.context_k])
-                context = [(c.title, c.text) for c in chunks]
-        return docs, context
+            chunks = rag.store.get_chunks(r.collection, ranked.chunk_ids[: r.context_k])
+        context = [(c.title, c.text) for c in chunks] if system.answer is not None else []
+        passages = [(str(c.metadata.get("doc_id") or c.document_key), c.text) for c in chunks]
+        return docs, context, passages
 
     def _evaluate(
         self,
@@ -266,7 +267,7 @@ class EvalRunner:
         question = "" if question is None else str(question)
         result = ItemResult(item_id=item.id, ordinal=item.ordinal, input=item.data)
         try:
-            result.retrieved, context = self._retrieve(spec, item, question)
+            result.retrieved, context, passages = self._retrieve(spec, item, question)
             if template is not None and spec.system.answer is not None:
                 a = spec.system.answer
                 values: dict[str, Any] = {"question": question}
@@ -290,7 +291,11 @@ class EvalRunner:
                 value = item.get(spec.system.output_field)
                 result.output = None if value is None else str(value)
             view = ItemView(
-                item=item, question=question, output=result.output, retrieved=result.retrieved
+                item=item,
+                question=question,
+                output=result.output,
+                retrieved=result.retrieved,
+                passages=passages,
             )
             for scorer in scorers:
                 scores, details = scorer.score(view)

@@ -65,6 +65,8 @@ class ItemView:
     question: str
     output: str | None
     retrieved: Sequence[str]
+    #: ``(document id, text)`` of the passages the system under test retrieved (live runs).
+    passages: Sequence[tuple[str, str]] = ()
 
 
 class Scorer(Protocol):
@@ -226,7 +228,9 @@ class RagScorer:
             values["context_precision"] = scores.precision
             values["context_recall"] = scores.recall
             detail["contexts"] = {"relevant": list(scores.relevant), "found": list(scores.found)}
-        texts = [c for c in contexts if c.text.strip()]
+        texts = [c for c in contexts if c.text.strip()] or [
+            Context(id=doc, text=text) for doc, text in view.passages if text.strip()
+        ]
         if "faithfulness" in self.names and view.output is not None and texts:
             result = faithfulness(view.output, texts, question=view.question)
             values["faithfulness"] = result.score
