@@ -160,3 +160,17 @@ def test_quantities_pair_numbers_with_units(embedder):
         ("18", "gram"),
         ("2.5", "million"),
     }
+
+
+def test_a_trailing_while_clause_is_cut_off_too(embedder):
+    v = checker(embedder, "How much coffee is in a double espresso?").check(
+        "A double shot uses 18 grams of coffee, while a single shot uses 9 grams."
+    )
+    assert v.status == "attached" and v.text == "A double shot uses 18 grams of coffee."
+
+
+def test_a_bare_quantity_is_read_with_the_question(embedder):
+    v = checker(embedder, "How much coffee does a double espresso use?").check(
+        "The answer is: 18 grams of coffee."
+    )
+    assert v.status == "attached" and v.citations[0].number == 1
