@@ -174,7 +174,7 @@ def _print_retrieval(err: Console, event: Retrieved) -> None:
         markup=True,
     )
     for p in ctx.passages:
-        err.print(f"[dim]  [{p.number}] {_where(p)}: {p.text}[/]", markup=False)
+        err.print(f"  [{p.number}] {_where(p)}: {p.text}", style="dim", markup=False)
 
 
 def _print_summary(err: Console, answer: Answer) -> None:
