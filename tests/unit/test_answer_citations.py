@@ -174,3 +174,14 @@ def test_a_bare_quantity_is_read_with_the_question(embedder):
         "The answer is: 18 grams of coffee."
     )
     assert v.status == "attached" and v.citations[0].number == 1
+
+
+def test_an_invented_clause_is_cut_off_a_supported_sentence(embedder):
+    v = checker(embedder, "How tall is the Eiffel Tower?").check(
+        "The Eiffel Tower is 330 metres tall, which makes it a favourite of pigeons in spring."
+    )
+    assert v.status == "attached" and v.text == "The Eiffel Tower is 330 metres tall."
+    kept = checker(embedder, "How tall is the Eiffel Tower?").check(
+        "The Eiffel Tower is 330 metres tall, which includes the antennas at its top."
+    )
+    assert kept.text.endswith("antennas at its top.")  # a clause the passage backs stays

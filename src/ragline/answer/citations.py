@@ -239,12 +239,16 @@ class CitationChecker:
             self._vectors[claim] = self.embedder.embed([claim])[0]
         return self._vectors[claim]
 
-    def support(self, sentence: str) -> list[Support]:
-        """Support of ``sentence`` (citation markers already removed) by each passage."""
+    def support(self, sentence: str, *, answer: bool = True) -> list[Support]:
+        """Support of ``sentence`` (citation markers already removed) by each passage.
+
+        ``answer=False`` for a clause rather than an answer: it is never read together with
+        the question.
+        """
         views = self._prepare()
         terms = self.terms(sentence) - self._meta
         facts = self.facts(sentence)
-        short = len(terms - numbers_in(sentence)) <= SHORT_SENTENCE_TERMS
+        short = answer and len(terms - numbers_in(sentence)) <= SHORT_SENTENCE_TERMS
         svec = self._vector(sentence, short)
         quantities = self.quantities(sentence)
         out = []
@@ -276,15 +280,22 @@ class CitationChecker:
     def check(self, raw: str) -> CheckedSentence:
         """The verdict on one sentence of the draft (with its ``[n]`` markers).
 
-        An unsupported sentence whose head, before a trailing relative clause (", which
-        ..."), is supported keeps the head: a small model often appends invented detail.
+        A sentence with a trailing clause (", which ...") keeps only its head when the head
+        is supported and the clause is not (on its own words and facts): a small model often
+        appends invented detail to a sentence copied from a passage.
         """
         marked = strip_citations(raw)
         text, cited = unframe(marked.text), marked.numbers
         verdict = self._judge(text, cited)
-        if verdict.status == "dropped" and verdict.reason == "unsupported":
-            head = _RELATIVE.split(text, maxsplit=1)[0].rstrip(" ,;:")
-            if head != text and len(head.split()) >= MIN_HEAD_WORDS:
+        parts = _RELATIVE.split(text, maxsplit=1)
+        head = parts[0].rstrip(" ,;:")
+        tail = parts[1].strip() if len(parts) > 1 else ""
+        if tail and len(head.split()) >= MIN_HEAD_WORDS:
+            grounded = verdict.status in ("supported", "attached")
+            # a kept sentence still loses a trailing clause that its passage does not back
+            if (not grounded and verdict.reason == "unsupported") or (
+                grounded and not self._backs(verdict.citations[0].number, tail)
+            ):
                 trimmed = self._judge(head + ".", cited)
                 if trimmed.status in ("supported", "attached"):
                     return trimmed
@@ -294,6 +305,13 @@ class CitationChecker:
             supports = self.support(text)
             return self._verdict(text, "flagged", valid, supports, cited, reason=verdict.reason)
         return verdict
+
+    def _backs(self, number: int, clause: str) -> bool:
+        """Whether passage ``number`` backs a clause on its own words (and facts)."""
+        if not self.terms(clause) - self._meta:
+            return True
+        support = self.support(clause, answer=False)[number - 1]
+        return support.facts_ok and support.lexical >= self.settings.min_lexical
 
     def _judge(self, text: str, cited: tuple[int, ...]) -> CheckedSentence:
         s = self.settings

@@ -42,16 +42,18 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
-def passage_sentences(text: str, min_words: int = 3) -> list[str]:
+def passage_sentences(text: str, heading_words: int = 6) -> list[str]:
     """Sentences of a document passage: paragraphs split at blank lines, wrapped lines joined.
 
-    Fragments under ``min_words`` words (headings left in the chunk text) are skipped.
+    Headings left in the chunk text ("The Eiffel Tower", "Inner planets": under
+    ``heading_words`` words and no closing punctuation) are skipped.
     """
     out: list[str] = []
     for paragraph in re.split(r"\n\s*\n", text):
         flat = " ".join(paragraph.split())
-        if flat:
-            out.extend(s for s in split_sentences(flat) if len(s.split()) >= min_words)
+        for s in split_sentences(flat) if flat else []:
+            if len(s.split()) >= heading_words or s[-1] in ".!?:;)\"'”’":
+                out.append(s)
     return out
 
 
