@@ -12,9 +12,6 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ import numpy as np
 from ragline.errors import CollectionNotFoundError, MigrationError, StoreError
 from ragline.store.base import DocumentWrite, IndexData, StoredDocument
 from ragline.store.migrations import MIGRATIONS
+from ragline.store.sqlite_base import SQLiteBackend
 from ragline.types import Chunk, CollectionInfo, CollectionStats, SearchFilters
 
 _MAX_PARAMS = 900  # stay below SQLite's default bound-parameter limit
@@ -37,50 +35,15 @@ def document_id(collection: str, key: str) -> str:
     return hashlib.sha256(f"{collection}\x00{key}".encode()).hexdigest()[:24]
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteBackend):
     """:class:`ragline.store.base.Store` on one SQLite file."""
 
+    what = "store"
+
     def __init__(self, path: Path | str, *, timeout_s: float = 30.0) -> None:
-        self.path = Path(path)
-        try:
-            if str(path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                str(path), timeout=timeout_s, check_same_thread=False, isolation_level=None
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(
-                f"cannot open the store at {path}: {exc}",
-                hint="check that the folder is writable, or set RAGLINE_HOME",
-            ) from exc
-        self._lock = threading.RLock()
+        super().__init__(path, timeout_s=timeout_s)
         self._term_cache: dict[str, int] = {}
         self._migrate()
-
-    # infrastructure ------------------------------------------------------------------------
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"store write failed ({self.path}): {exc}") from exc
-
-    def _query(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(f"store read failed ({self.path}): {exc}") from exc
 
     def _migrate(self) -> None:
         with self._tx() as conn:
@@ -104,10 +67,6 @@ class SQLiteStore:
 
     def applied_migrations(self) -> list[str]:
         return [r[0] for r in self._query("SELECT name FROM migrations ORDER BY name")]
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
 
     def _collection_id(self, name: str) -> int:
         rows = self._query("SELECT id FROM collections WHERE name = ?", (name,))

@@ -12,15 +12,14 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ragline.errors import InvalidQueryError, StoreError
 from ragline.store.evals_base import EvalRun, ItemResult
 from ragline.store.sqlite import SQLiteStore
+from ragline.store.sqlite_base import SQLiteBackend
 
 _RUN_COLUMNS = (
     "run_id, name, spec_hash, config, prompts, models, status, created_at, finished_at, "
@@ -77,48 +76,14 @@ def _item(row: Sequence[Any]) -> ItemResult:
     )
 
 
-class SQLiteEvalStore:
+class SQLiteEvalStore(SQLiteBackend):
     """:class:`ragline.store.evals_base.EvalStore` on the store's SQLite file."""
 
+    what = "evaluation store"
+
     def __init__(self, path: Path | str, *, timeout_s: float = 30.0) -> None:
-        self.path = Path(path)
         SQLiteStore(path, timeout_s=timeout_s).close()  # creates the file, applies migrations
-        try:
-            self._conn = sqlite3.connect(
-                str(path), timeout=timeout_s, check_same_thread=False, isolation_level=None
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the evaluation store at {path}: {exc}") from exc
-        self._lock = threading.RLock()
-
-    # infrastructure ------------------------------------------------------------------------
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"evaluation store write failed ({self.path}): {exc}") from exc
-
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, tuple(params)).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(f"evaluation store read failed ({self.path}): {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        super().__init__(path, timeout_s=timeout_s)
 
     def __enter__(self) -> SQLiteEvalStore:
         return self

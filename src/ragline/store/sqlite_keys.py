@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ragline.errors import ConfigError, StoreError
+from ragline.errors import ConfigError
 from ragline.store.keys_base import (
     ApiKey,
     NewApiKey,
@@ -27,6 +25,7 @@ from ragline.store.keys_base import (
     normalize_collections,
 )
 from ragline.store.sqlite import SQLiteStore
+from ragline.store.sqlite_base import SQLiteBackend
 
 _COLUMNS = "id, name, role, collections, created_at, revoked_at"
 
@@ -46,27 +45,14 @@ def _key(row: Sequence[Any]) -> ApiKey:
     )
 
 
-class SQLiteKeyStore:
+class SQLiteKeyStore(SQLiteBackend):
     """:class:`ragline.store.keys_base.ApiKeyStore` on the store's SQLite file."""
 
-    def __init__(self, path: Path | str, *, timeout_s: float = 30.0) -> None:
-        self.path = Path(path)
-        SQLiteStore(path, timeout_s=timeout_s).close()  # creates the file, applies migrations
-        try:
-            self._conn = sqlite3.connect(
-                str(path), timeout=timeout_s, check_same_thread=False, isolation_level=None
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the key store at {path}: {exc}") from exc
-        self._lock = threading.Lock()
+    what = "key store"
 
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, tuple(params)).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(f"key store failed ({self.path}): {exc}") from exc
+    def __init__(self, path: Path | str, *, timeout_s: float = 30.0) -> None:
+        SQLiteStore(path, timeout_s=timeout_s).close()  # creates the file, applies migrations
+        super().__init__(path, timeout_s=timeout_s)
 
     def create_key(
         self, name: str, role: Role, collections: Sequence[str] | None = None
@@ -76,7 +62,7 @@ class SQLiteKeyStore:
             raise ConfigError("a key needs a name", hint="e.g. --name ci-bot")
         key_id, secret = new_secret()
         record = ApiKey(key_id, name.strip(), role, normalize_collections(collections), _now())
-        self._run(
+        self._query(
             f"INSERT INTO api_keys ({_COLUMNS}, secret_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 record.id,
@@ -92,17 +78,17 @@ class SQLiteKeyStore:
 
     def list_keys(self, *, include_revoked: bool = False) -> list[ApiKey]:
         where = "" if include_revoked else " WHERE revoked_at IS NULL"
-        rows = self._run(f"SELECT {_COLUMNS} FROM api_keys{where} ORDER BY created_at, rowid")
+        rows = self._query(f"SELECT {_COLUMNS} FROM api_keys{where} ORDER BY created_at, rowid")
         return [_key(r) for r in rows]
 
     def revoke_key(self, key_id: str) -> ApiKey:
         ident = key_id.strip()
         if looks_like_key(ident):
-            rows = self._run(
+            rows = self._query(
                 f"SELECT {_COLUMNS} FROM api_keys WHERE secret_hash = ?", (hash_secret(ident),)
             )
         else:
-            rows = self._run(f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (ident,))
+            rows = self._query(f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (ident,))
         if not rows:
             raise ConfigError(
                 f"no API key {key_id!r}", hint="list key ids with `ragline keys list --all`"
@@ -110,25 +96,21 @@ class SQLiteKeyStore:
         key = _key(rows[0])
         if key.revoked_at is None:
             now = _now()
-            self._run("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (now, key.id))
+            self._query("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (now, key.id))
             key = ApiKey(key.id, key.name, key.role, key.collections, key.created_at, now)
         return key
 
     def verify(self, secret: str) -> ApiKey | None:
         if not looks_like_key(secret):
             return None
-        rows = self._run(
+        rows = self._query(
             f"SELECT {_COLUMNS} FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL",
             (hash_secret(secret),),
         )
         return _key(rows[0]) if rows else None
 
     def has_active_keys(self) -> bool:
-        return bool(self._run("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1"))
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        return bool(self._query("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1"))
 
 
 __all__ = ["SQLiteKeyStore"]

@@ -1,0 +1,65 @@
+"""What every SQLite backend of ragline shares: one connection to the store's file in WAL
+mode, a lock around it, transactions and reads that turn ``sqlite3`` errors into
+:class:`~ragline.errors.StoreError` naming the backend and the file."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ragline.errors import StoreError
+
+
+class SQLiteBackend:
+    """Base of the SQLite stores. ``what`` names the backend in error messages."""
+
+    what = "store"
+
+    def __init__(self, path: Path | str, *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                str(path), timeout=timeout_s, check_same_thread=False, isolation_level=None
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(
+                f"cannot open the {self.what} at {path}: {exc}",
+                hint="check that the folder is writable, or set RAGLINE_HOME",
+            ) from exc
+        # Re-entrant: a transaction may call helpers that read through the same lock.
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``), rolled back on any exception."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.what} write failed ({self.path}): {exc}") from exc
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.what} read failed ({self.path}): {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
