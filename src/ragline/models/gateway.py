@@ -140,6 +140,12 @@ class _ChainRun:
         self.attempts.append(Attempt.failed(name, exc, time.perf_counter() - t0))
         self.last = exc
 
+    def failed_after_output(self, name: str, exc: RaglineError, t0: float) -> None:
+        """A stream failed after text reached the caller: record it, no retry or fallback."""
+        self.failed(name, exc, t0)
+        if isinstance(exc, ModelError):
+            exc.attempts = list(self.attempts)
+
     def retry_delay(self, name: str, exc: RaglineError, t0: float, retry: int) -> float | None:
         self.failed(name, exc, t0)
         delay = self.gateway.retry.delay(retry, exc, self.gateway.rng)
@@ -555,9 +561,7 @@ class Gateway:
                     raise StreamInterruptedError(f"{name}: the stream ended without a result")
                 except _FAILURES as exc:
                     if emitted:  # text already reached the caller: no silent restart
-                        run.failed(chat_model.name, exc, t0)
-                        if isinstance(exc, ModelError):
-                            exc.attempts = list(run.attempts)
+                        run.failed_after_output(chat_model.name, exc, t0)
                         raise
                     delay = run.retry_delay(chat_model.name, exc, t0, retry)
                     if delay is None:
@@ -592,10 +596,8 @@ class Gateway:
                         yield event
                     raise StreamInterruptedError(f"{name}: the stream ended without a result")
                 except _FAILURES as exc:
-                    if emitted:
-                        run.failed(chat_model.name, exc, t0)
-                        if isinstance(exc, ModelError):
-                            exc.attempts = list(run.attempts)
+                    if emitted:  # text already reached the caller: no silent restart
+                        run.failed_after_output(chat_model.name, exc, t0)
                         raise
                     delay = run.retry_delay(chat_model.name, exc, t0, retry)
                     if delay is None:

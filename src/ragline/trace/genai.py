@@ -296,44 +296,33 @@ def traced_agenerate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awa
     return wrapper
 
 
-def traced_stream(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
-    @functools.wraps(method)
-    def wrapper(self: Any, messages: Any, params: Any = None, **kwargs: Any) -> Iterator[Any]:
-        tracer = _tracer_of(self)
-        events = method(self, messages, params, **kwargs)
-        if tracer is None:
-            return events
-        return trace_stream(
-            tracer,
-            events,
-            model=_model_name(self, kwargs),
-            params=params or getattr(self, "defaults", None),
-            messages=messages,
-            overrides=kwargs,
-        )
+def _traced_events(wrap: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator that hands a streaming method's events to ``wrap`` (sync or async)."""
 
-    return wrapper
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def wrapper(self: Any, messages: Any, params: Any = None, **kwargs: Any) -> Any:
+            tracer = _tracer_of(self)
+            events = method(self, messages, params, **kwargs)
+            if tracer is None:
+                return events
+            return wrap(
+                tracer,
+                events,
+                model=_model_name(self, kwargs),
+                params=params or getattr(self, "defaults", None),
+                messages=messages,
+                overrides=kwargs,
+            )
+
+        return wrapper
+
+    return decorate
 
 
-def traced_astream(
-    method: Callable[..., AsyncIterator[Any]],
-) -> Callable[..., AsyncIterator[Any]]:
-    @functools.wraps(method)
-    def wrapper(self: Any, messages: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
-        tracer = _tracer_of(self)
-        events = method(self, messages, params, **kwargs)
-        if tracer is None:
-            return events
-        return atrace_stream(
-            tracer,
-            events,
-            model=_model_name(self, kwargs),
-            params=params or getattr(self, "defaults", None),
-            messages=messages,
-            overrides=kwargs,
-        )
-
-    return wrapper
+#: Decorators for ``stream`` / ``astream``: a ``generation`` span around the events.
+traced_stream = _traced_events(trace_stream)
+traced_astream = _traced_events(atrace_stream)
 
 
 class TracedChatModel:
