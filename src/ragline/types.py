@@ -79,6 +79,17 @@ class Chunk:
             context = context[:-1]
         return "\n".join([*dict.fromkeys(context), self.text]) if context else self.text
 
+    def provenance(self) -> dict[str, Any]:
+        """Where the chunk comes from, as JSON-ready fields (shared by hits and passages)."""
+        return {
+            "document_id": self.document_id,
+            "document_key": self.document_key,
+            "source": self.source,
+            "title": self.title,
+            "heading_path": list(self.heading_path),
+            "page": self.page,
+        }
+
     @property
     def location(self) -> str:
         """Human-readable location: ``path p.3 › Heading › Sub``."""
@@ -108,12 +119,7 @@ class Hit:
             "score": self.score,
             "scores": self.scores,
             "chunk_id": c.id,
-            "document_id": c.document_id,
-            "document_key": c.document_key,
-            "source": c.source,
-            "title": c.title,
-            "heading_path": list(c.heading_path),
-            "page": c.page,
+            **c.provenance(),
             "char_start": c.char_start,
             "char_end": c.char_end,
             "text": c.text,
@@ -214,12 +220,7 @@ class Passage:
         return {
             "number": self.number,
             "passage_id": c.id,
-            "document_id": c.document_id,
-            "document_key": c.document_key,
-            "source": c.source,
-            "title": c.title,
-            "heading_path": list(c.heading_path),
-            "page": c.page,
+            **c.provenance(),
             "location": c.location,
             "text": self.text,
             "relevance": round(self.relevance, 4),
