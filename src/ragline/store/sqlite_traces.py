@@ -51,6 +51,22 @@ def _summary(row: Sequence[Any], embedding: bytes | None = None) -> TraceSummary
     return s
 
 
+def _conditions(*pairs: tuple[str, Any]) -> tuple[list[str], list[Any]]:
+    """SQL conditions and their parameters for the filters that are set. ``"col IN"`` takes a
+    sequence (skipped when empty); any other condition takes one value (skipped when None)."""
+    where: list[str] = []
+    params: list[Any] = []
+    for condition, value in pairs:
+        if condition.endswith(" IN"):
+            if value:
+                where.append(f"{condition} ({', '.join('?' * len(value))})")
+                params.extend(value)
+        elif value is not None:
+            where.append(condition)
+            params.append(value)
+    return where, params
+
+
 class SQLiteTraceStore(SQLiteBackend):
     """:class:`ragline.store.traces_base.TraceStore` on the store's SQLite file."""
 
@@ -176,22 +192,13 @@ class SQLiteTraceStore(SQLiteBackend):
         return TraceRecord(summary=summary, spans=spans, signals=signals)
 
     def list_traces(self, query: TraceQuery) -> list[TraceSummary]:
-        where, params = [], []
-        if query.since_ns is not None:
-            where.append("start_ns >= ?")
-            params.append(query.since_ns)
-        if query.until_ns is not None:
-            where.append("start_ns < ?")
-            params.append(query.until_ns)
-        if query.names:
-            where.append(f"name IN ({', '.join('?' * len(query.names))})")
-            params.extend(query.names)
-        if query.min_duration_s is not None:
-            where.append("duration_s >= ?")
-            params.append(query.min_duration_s)
-        if query.conversation_id is not None:
-            where.append("conversation_id = ?")
-            params.append(query.conversation_id)
+        where, params = _conditions(
+            ("start_ns >= ?", query.since_ns),
+            ("start_ns < ?", query.until_ns),
+            ("name IN", query.names),
+            ("duration_s >= ?", query.min_duration_s),
+            ("conversation_id = ?", query.conversation_id),
+        )
         columns = _SUMMARY_COLUMNS + (", embedding" if query.with_embeddings else ", NULL")
         sql = f"SELECT {columns} FROM traces"
         if where:
@@ -229,19 +236,12 @@ class SQLiteTraceStore(SQLiteBackend):
                 self._insert_feedback(conn, records)
 
     def list_feedback(self, query: FeedbackQuery) -> list[FeedbackRecord]:
-        where, params = [], []
-        if query.since_ns is not None:
-            where.append("created_ns >= ?")
-            params.append(query.since_ns)
-        if query.until_ns is not None:
-            where.append("created_ns < ?")
-            params.append(query.until_ns)
-        if query.kinds:
-            where.append(f"kind IN ({', '.join('?' * len(query.kinds))})")
-            params.extend(query.kinds)
-        if query.source is not None:
-            where.append("source = ?")
-            params.append(query.source)
+        where, params = _conditions(
+            ("created_ns >= ?", query.since_ns),
+            ("created_ns < ?", query.until_ns),
+            ("kind IN", query.kinds),
+            ("source = ?", query.source),
+        )
         base = (
             "SELECT id, trace_id, kind, source, value, comment, attributes, created_ns "
             "FROM feedback"
