@@ -11,20 +11,10 @@ from ragline.models.chat import SamplingParams, StreamDone, TokenDelta
 from ragline.models.gateway import Gateway
 from ragline.models.pricing import PriceTable
 from ragline.testing.chat_conformance import FakeChatModel
+from ragline.testing.trace_conformance import ListSink
 from ragline.trace import Tracer
 from ragline.trace import semconv as sc
 from ragline.trace.genai import TracedChatModel, provider_of
-
-
-class ListSink:
-    def __init__(self):
-        self.traces = []
-
-    def export(self, traces):
-        self.traces.extend(traces)
-
-    def close(self):
-        pass
 
 
 @pytest.fixture

@@ -11,20 +11,10 @@ import pytest
 from ragline.config import TraceSettings
 from ragline.store.sqlite_traces import SQLiteTraceStore
 from ragline.store.traces_base import TraceQuery
+from ragline.testing.trace_conformance import ListSink
 from ragline.trace import NOOP_SPAN, NOOP_TRACER, StoreSink, Tracer, current_span
 from ragline.trace import semconv as sc
 from ragline.trace.writer import BackgroundWriter
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.traces = []
-
-    def export(self, traces):
-        self.traces.extend(traces)
-
-    def close(self):
-        pass
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ yields a fresh, empty trace store::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
@@ -229,3 +231,16 @@ class TraceStoreConformance:
 
 
 __all__ = ["SECOND", "T0", "TraceStoreConformance", "make_trace", "tid"]
+
+
+class ListSink:
+    """A :class:`ragline.trace.tracer.TraceSink` that keeps every exported trace in a list."""
+
+    def __init__(self) -> None:
+        self.traces: list[TraceRecord] = []
+
+    def export(self, traces: Sequence[TraceRecord]) -> None:
+        self.traces.extend(traces)
+
+    def close(self) -> None:
+        pass
