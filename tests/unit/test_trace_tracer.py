@@ -253,3 +253,18 @@ def test_leaf_spans_are_recorded_in_one_call(tracer, sink):
     assert fusion.duration_s >= 0.002 and root_rec.start_ns <= fusion.start_ns
     assert embed.kind == "client" and embed.attributes == {"gen_ai.operation.name": "x"}
     assert root.trace_id == trace.trace_id
+    assert len({root_rec.span_id, fusion.span_id, embed.span_id}) == 3
+
+
+def test_trace_ids_are_drawn_once_and_differ(tracer, sink):
+    spans = []
+    for _ in range(50):
+        with tracer.trace("search") as span:
+            pass
+        spans.append(span)
+    ids = [s.trace_id for s in spans]  # drawn here, after the traces ended
+    assert ids == [s.trace_id for s in spans]  # stable once drawn
+    assert len(set(ids)) == 50 and all(len(i) == 32 and int(i, 16) for i in ids)
+    assert tracer.last_trace_id == ids[-1]
+    tracer.flush()
+    assert [t.trace_id for t in sink.traces] == ids

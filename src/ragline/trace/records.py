@@ -8,8 +8,11 @@ that produced one, and TPOT over that generation's remaining tokens.
 
 from __future__ import annotations
 
+import os
+import random
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -21,19 +24,40 @@ if TYPE_CHECKING:
     from ragline.trace.tracer import Span
 
 
+#: A step recorded by :meth:`Tracer.leaf <ragline.trace.tracer.Tracer.leaf>`: a plain tuple
+#: ``(name, start_ns, end_ns, parent_id, attributes, kind)`` — the cheapest thing to build on
+#: the request path; it gets its span id on the writer thread (nothing points at a leaf).
+Leaf = tuple[str, int, int, int, dict[str, Any], str]
+
+# Trace ids are 128 random bits (W3C trace-context sizes), drawn on first use: a trace whose
+# id nobody asks for while it runs gets it on the writer thread, off the request path.
+_rng = random.Random(os.urandom(16))
+if hasattr(os, "register_at_fork"):  # a forked worker must not repeat its parent's ids
+    os.register_at_fork(after_in_child=lambda: _rng.seed(os.urandom(16)))
+
+
 class ActiveTrace:
     """The mutable state of a trace while it is recorded (spans append themselves)."""
 
-    __slots__ = ("embedding", "offset_ns", "signals", "spans", "trace_id")
+    __slots__ = ("_ids", "embedding", "offset_ns", "signals", "spans")
 
-    def __init__(self, trace_id: str) -> None:
-        self.trace_id = trace_id
-        self.spans: list[Span] = []
+    def __init__(self) -> None:
+        self._ids: list[str] = []
+        self.spans: list[Span | Leaf] = []
         self.signals: list[FeedbackRecord] = []
         self.embedding: np.ndarray | None = None
         #: Wall clock minus the monotonic clock at the trace's start: span times are
         #: ``perf_counter_ns() + offset_ns`` (Unix ns, monotonic within the trace).
         self.offset_ns = time.time_ns() - time.perf_counter_ns()
+
+    @property
+    def trace_id(self) -> str:
+        ids = self._ids
+        if not ids:
+            # Two threads asking at once may both draw; list.append is atomic, so both
+            # append and every reader gets the first.
+            ids.append(f"{_rng.getrandbits(128):032x}")
+        return ids[0]
 
     def now_ns(self) -> int:
         return time.perf_counter_ns() + self.offset_ns
@@ -121,12 +145,33 @@ def summarize(
     )
 
 
-def build_record(trace: ActiveTrace, redactor: Redactor) -> TraceRecord:
-    """Redact a finished trace's spans and signals and compute its summary."""
+def build_record(
+    trace: ActiveTrace, redactor: Redactor, new_span_id: Callable[[], int]
+) -> TraceRecord:
+    """Redact a finished trace's spans and signals and compute its summary; leaves get
+    their span ids from ``new_span_id``."""
     live = list(trace.spans)
-    root_end = live[0].end_ns or trace.now_ns()
+    root = cast("Span", live[0])  # a trace starts with its root span, never a leaf
+    root_end = root.end_ns or trace.now_ns()
     spans = []
+    text_keys = sc.TEXT_KEYS
     for s in live:
+        if type(s) is tuple:
+            name, start, end, parent, attributes, kind = s
+            spans.append(
+                SpanRecord(
+                    span_id=_hex(new_span_id()),
+                    parent_id=_hex(parent),
+                    name=name,
+                    start_ns=start,
+                    end_ns=end,
+                    kind=kind,
+                    status="ok",
+                    error=None,
+                    attributes=redactor.attributes(attributes, text_keys),
+                )
+            )
+            continue
         unfinished = s.end_ns is None
         spans.append(
             SpanRecord(
@@ -138,7 +183,7 @@ def build_record(trace: ActiveTrace, redactor: Redactor) -> TraceRecord:
                 kind=s.kind,
                 status="unfinished" if unfinished else s.status,  # type: ignore[arg-type]
                 error=redactor.text(s.error) if s.error else None,
-                attributes=redactor.attributes(s.attributes, sc.TEXT_KEYS),
+                attributes=redactor.attributes(s.attributes, text_keys),
             )
         )
     signals = []
@@ -146,8 +191,8 @@ def build_record(trace: ActiveTrace, redactor: Redactor) -> TraceRecord:
         f.comment = redactor.text(f.comment) if f.comment else f.comment
         f.attributes = redactor.attributes(f.attributes, sc.TEXT_KEYS)
         signals.append(f)
-    summary = summarize(trace.trace_id, spans, dict(live[0].attributes), trace.embedding)
+    summary = summarize(trace.trace_id, spans, dict(root.attributes), trace.embedding)
     return TraceRecord(summary=summary, spans=spans, signals=signals)
 
 
-__all__ = ["ActiveTrace", "build_record", "is_generation", "summarize"]
+__all__ = ["ActiveTrace", "Leaf", "build_record", "is_generation", "summarize"]

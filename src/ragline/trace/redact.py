@@ -185,6 +185,9 @@ class Redactor:
         """A JSON-safe, redacted copy of an attribute value."""
         if key and self._secret_key(key):
             return REDACTED
+        return self._value(value, depth)
+
+    def _value(self, value: Any, depth: int) -> Any:
         kind = type(value)
         if kind is str:
             return self.text(value)
@@ -193,15 +196,13 @@ class Redactor:
         if kind is float:
             return value if math.isfinite(value) else None
         if kind is Deferred:
-            return self.value(value(), key, depth)
+            return self._value(value(), depth)
         if kind is dict:
-            if depth > 6:
-                return "…"
-            return {str(k): self.value(v, str(k), depth + 1) for k, v in value.items()}
+            return self._mapping(value, depth)
         if kind is list or kind is tuple:
             if depth > 6:
                 return "…"
-            return [self.value(v, "", depth + 1) for v in value]
+            return [self._value(v, depth + 1) for v in value]
         if isinstance(value, SecretStr):
             return REDACTED
         if isinstance(value, str):
@@ -213,24 +214,46 @@ class Redactor:
         if depth > 6:
             return "…"
         if isinstance(value, Mapping):
-            return {str(k): self.value(v, str(k), depth + 1) for k, v in value.items()}
+            return self._mapping(value, depth)
         if isinstance(value, list | tuple | set | frozenset):
-            return [self.value(v, "", depth + 1) for v in value]
+            return [self._value(v, depth + 1) for v in value]
         item = getattr(value, "item", None)  # numpy scalars
         if callable(item) and getattr(value, "ndim", None) == 0:
-            return self.value(item(), key, depth)
+            return self._value(item(), depth)
         if hasattr(value, "to_dict"):
-            return self.value(value.to_dict(), key, depth + 1)
+            return self._value(value.to_dict(), depth + 1)
         return self.text(str(value))
+
+    def _mapping(self, mapping: Mapping[Any, Any], depth: int) -> Any:
+        if depth > 6:
+            return "…"
+        # The hot loop of the writer (a search's hit list is ten small dicts): plain values
+        # are handled inline, anything else recurses.
+        out: dict[str, Any] = {}
+        keys, text = self._keys, self.text
+        for k, v in mapping.items():
+            if type(k) is not str:
+                k = str(k)
+            secret = keys.get(k)
+            if secret is None:
+                secret = self._secret_key(k)
+            if secret:
+                out[k] = REDACTED
+                continue
+            kind = type(v)
+            if kind is str:
+                out[k] = text(v)
+            elif kind is int or kind is bool or v is None:
+                out[k] = v
+            else:
+                out[k] = self._value(v, depth + 1)
+        return out
 
     def attributes(self, attrs: Mapping[str, Any], text_keys: frozenset[str]) -> dict[str, Any]:
         """Redact a span's attributes; with ``capture_text`` off, drop the ``text_keys``."""
-        out: dict[str, Any] = {}
-        for key, v in attrs.items():
-            if not self.capture_text and key in text_keys:
-                continue
-            out[key] = self.value(v, key)
-        return out
+        if not self.capture_text:
+            attrs = {k: v for k, v in attrs.items() if k not in text_keys}
+        return self._mapping(attrs, -1)  # the attributes themselves are not nesting
 
 
 __all__ = ["REDACTED", "Deferred", "Redactor", "configured_secrets"]

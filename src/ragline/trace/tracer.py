@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import random
 import threading
 import time
@@ -43,18 +42,11 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 _current: ContextVar[Span | None] = ContextVar("ragline_current_span", default=None)
-_last_trace_id: ContextVar[str | None] = ContextVar("ragline_last_trace_id", default=None)
+_last_trace: ContextVar[ActiveTrace | None] = ContextVar("ragline_last_trace", default=None)
 # Span ids are unique per process (a random start, then counting): all spans of a trace
 # come from one process. Kept as ints while recording; the writer formats them as 16 hex
-# digits. Trace ids are 128 random bits (W3C trace-context sizes).
+# digits. Trace ids are drawn on first use (``ActiveTrace.trace_id``).
 _span_ids = itertools.count(random.SystemRandom().getrandbits(62) | 1)
-_rng = random.Random(os.urandom(16))
-if hasattr(os, "register_at_fork"):  # a forked worker must not repeat its parent's ids
-    os.register_at_fork(after_in_child=lambda: _rng.seed(os.urandom(16)))
-
-
-def _trace_id() -> str:
-    return f"{_rng.getrandbits(128):032x}"
 
 
 @runtime_checkable
@@ -183,8 +175,8 @@ class Span:
             return
         self.end_ns = time.perf_counter_ns() + self.trace.offset_ns
         if self.parent_id is None:
-            self.tracer._finish(self.trace)
-            _last_trace_id.set(self.trace.trace_id)
+            self.tracer.writer.submit(self.trace)
+            _last_trace.set(self.trace)
 
     def __enter__(self) -> Span:
         self._token = _current.set(self)
@@ -246,31 +238,6 @@ class NoopSpan:
 NOOP_SPAN = NoopSpan()
 
 
-class LeafSpan:
-    """A finished span without children, recorded in one call (:meth:`Tracer.leaf`)."""
-
-    __slots__ = ("attributes", "end_ns", "kind", "name", "parent_id", "span_id", "start_ns")
-    status = "ok"
-    error = None
-
-    def __init__(
-        self,
-        name: str,
-        start_ns: int,
-        end_ns: int,
-        parent_id: int,
-        attributes: dict[str, Any],
-        kind: str = "internal",
-    ) -> None:
-        self.kind = kind
-        self.span_id = next(_span_ids)
-        self.parent_id = parent_id
-        self.name = name
-        self.start_ns = start_ns
-        self.end_ns = end_ns
-        self.attributes = attributes
-
-
 AnySpan = Span | NoopSpan
 
 
@@ -315,7 +282,7 @@ class Tracer:
         parent = _current.get()
         if parent is not None:
             return Span(self, parent.trace, next(_span_ids), parent.span_id, name, kind, attributes)
-        return Span(self, ActiveTrace(_trace_id()), next(_span_ids), None, name, kind, attributes)
+        return Span(self, ActiveTrace(), next(_span_ids), None, name, kind, attributes)
 
     def span(self, name: str, *, kind: str = "internal", **attributes: Any) -> AnySpan:
         """A child of the active span; a no-op when no trace is active."""
@@ -333,7 +300,7 @@ class Tracer:
             trace = parent.trace
             offset = trace.offset_ns
             trace.spans.append(
-                LeafSpan(
+                (
                     name,
                     started + offset,
                     time.perf_counter_ns() + offset,
@@ -351,17 +318,15 @@ class Tracer:
     @property
     def last_trace_id(self) -> str | None:
         """Id of the last trace that finished in this thread / task."""
-        return _last_trace_id.get()
+        trace = _last_trace.get()
+        return None if trace is None else trace.trace_id
 
     # writing -----------------------------------------------------------------------------
-    def _finish(self, trace: ActiveTrace) -> None:
-        self.writer.submit(trace)
-
     def _write(self, batch: list[ActiveTrace]) -> None:
         records = []
         for t in batch:
             try:
-                records.append(build_record(t, self.redactor))
+                records.append(build_record(t, self.redactor, _span_ids.__next__))
             except Exception:
                 log.warning("trace %s could not be recorded", t.trace_id, exc_info=True)
             time.sleep(0)  # let a request thread that wants the GIL have it now

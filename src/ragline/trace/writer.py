@@ -65,6 +65,7 @@ class BackgroundWriter:
         self._start_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._closed = False  # a plain flag: submit() reads it on the request path
         self._busy = False
         self.submitted = 0
         self.written = 0
@@ -79,7 +80,7 @@ class BackgroundWriter:
         """Queue ``item``; False (and counted as dropped) if the queue is full or closed."""
         if self._thread is None:
             self._start()
-        if len(self._queue) >= self._maxsize or self._stop.is_set():
+        if self._closed or len(self._queue) >= self._maxsize:
             self.dropped += 1
             return False
         self._queue.append(item)
@@ -106,6 +107,7 @@ class BackgroundWriter:
         if self._thread is None:
             return
         self.flush(timeout)
+        self._closed = True
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout)
