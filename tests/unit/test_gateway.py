@@ -216,6 +216,37 @@ def test_stream_retries_before_first_token_only(tmp_path: Path) -> None:
     assert seen == ["partial"] and len(info.value.attempts) == 1
 
 
+def test_a_stream_without_its_end_is_retried_then_fails_over(tmp_path: Path) -> None:
+    class NoEnd(FakeChatModel):
+        def stream(self, messages, params=None, **kw):  # type: ignore[no-untyped-def]
+            return iter(())
+
+        def astream(self, messages, params=None, **kw):  # type: ignore[no-untyped-def]
+            async def events():  # type: ignore[no-untyped-def]
+                return
+                yield
+
+            return events()
+
+    b = FakeChatModel(["B"], name="b")
+    gw = make_gateway(
+        tmp_path, {"cut": NoEnd(name="cut"), "b": b}, default_model="cut", fallback=("b",)
+    )
+    events = list(gw.stream("hi"))
+    assert events[-1].result.model == "b" and len(gw.sleeps.delays) == 2
+    assert [a.error_type for a in events[-1].result.attempts] == ["StreamInterruptedError"] * 3 + [
+        None
+    ]
+
+    async def run() -> list[Any]:
+        return [e async for e in gw.astream("hi", model="cut")]
+
+    alone = make_gateway(tmp_path, {"cut": NoEnd(name="cut")}, default_model="cut")
+    with pytest.raises(StreamInterruptedError, match=r"^cut: the stream ended without a result"):
+        list(alone.stream("hi"))
+    assert len(asyncio.run(run())[-1].result.attempts) == 4
+
+
 def test_astream_falls_back(tmp_path: Path) -> None:
     a = FakeChatModel(name="a", failures=[RequestRejectedError("no")])
     b = FakeChatModel(["one two three"], name="b")

@@ -120,13 +120,40 @@ class MeanLogprobScorer:
 
 
 class _ChainRun:
-    """Bookkeeping of one call down the fallback chain (shared by sync and async paths)."""
+    """One call down the fallback chain: which model to try next, when to retry, what failed.
+
+    The sync and async drivers share it: they iterate :meth:`tries` (one model per try),
+    call the model, then report :meth:`succeeded`, or a failure through :meth:`retry_delay`
+    (and wait what it returns before the next try) or :meth:`failed_after_output`. When
+    the tries run out, :meth:`exhausted` is the error to raise.
+    """
 
     def __init__(self, gateway: Gateway, model: str | None) -> None:
         self.gateway = gateway
         self.names = gateway.chain(model)
         self.attempts: list[Attempt] = []
         self.last: RaglineError | None = None
+        # The current try: its chain name, its provider's name, its start, its retry number.
+        self.name = ""
+        self._current = ""
+        self._t0 = 0.0
+        self._retry = 0
+        self._retrying = False
+
+    def tries(self) -> Iterator[ChatModel]:
+        """The model of each try, in order: each model of the chain that can be created,
+        again while :meth:`retry_delay` allows a retry. A try's clock starts as it is handed
+        out (after the driver's backoff wait)."""
+        for name in self.names:
+            chat_model = self.resolve(name)
+            if chat_model is None:
+                continue
+            self.name, self._current, self._retry = name, chat_model.name, 0
+            self._retrying = True
+            while self._retrying:
+                self._retrying = False
+                self._t0 = time.perf_counter()
+                yield chat_model
 
     def resolve(self, name: str) -> ChatModel | None:
         t0 = time.perf_counter()
@@ -140,27 +167,36 @@ class _ChainRun:
         self.attempts.append(Attempt.failed(name, exc, time.perf_counter() - t0))
         self.last = exc
 
-    def failed_after_output(self, name: str, exc: RaglineError, t0: float) -> None:
+    def failed_after_output(self, exc: RaglineError) -> None:
         """A stream failed after text reached the caller: record it, no retry or fallback."""
-        self.failed(name, exc, t0)
+        self.failed(self._current, exc, self._t0)
         if isinstance(exc, ModelError):
             exc.attempts = list(self.attempts)
 
-    def retry_delay(self, name: str, exc: RaglineError, t0: float, retry: int) -> float | None:
-        self.failed(name, exc, t0)
-        delay = self.gateway.retry.delay(retry, exc, self.gateway.rng)
+    def retry_delay(self, exc: RaglineError) -> float | None:
+        """Record the current try's failure: seconds to wait before retrying its model, or
+        None: go on to the next model of the chain."""
+        self.failed(self._current, exc, self._t0)
+        delay = self.gateway.retry.delay(self._retry, exc, self.gateway.rng)
         log.warning(
             "model %s failed (%s: %s)%s",
-            name,
+            self._current,
             type(exc).__name__,
             exc.message,
             f"; retrying in {delay:.2f} s" if delay is not None else "",
         )
+        self._retry += 1
+        self._retrying = delay is not None
         return delay
 
-    def succeeded(self, name: str, t0: float, result: ChatResult) -> ChatResult:
-        self.attempts.append(Attempt(model=name, duration_s=time.perf_counter() - t0))
+    def succeeded(self, result: ChatResult) -> ChatResult:
+        self.attempts.append(
+            Attempt(model=self._current, duration_s=time.perf_counter() - self._t0)
+        )
         return self.gateway.price(result).replace(attempts=tuple(self.attempts))
+
+    def cut_short(self) -> StreamInterruptedError:
+        return StreamInterruptedError(f"{self.name}: the stream ended without a result")
 
     def exhausted(self) -> RaglineError:
         last = self.last
@@ -347,48 +383,52 @@ class Gateway:
 
     def _call(self, messages: Messages, p: SamplingParams, model: str | None) -> ChatResult:
         run = _ChainRun(self, model)
-        for name in run.names:
-            chat_model = run.resolve(name)
-            retry = 0
-            while chat_model is not None:
-                t0 = time.perf_counter()
-                try:
-                    result = chat_model.generate(messages, p)
-                except _FAILURES as exc:
-                    delay = run.retry_delay(chat_model.name, exc, t0, retry)
-                    if delay is None:
-                        break
+        for chat_model in run.tries():
+            try:
+                result = chat_model.generate(messages, p)
+            except _FAILURES as exc:
+                if (delay := run.retry_delay(exc)) is not None:
                     self._sleep(delay)
-                    retry += 1
-                    continue
-                return run.succeeded(chat_model.name, t0, result)
+            else:
+                return run.succeeded(result)
         raise run.exhausted()
 
     async def _acall(self, messages: Messages, p: SamplingParams, model: str | None) -> ChatResult:
         run = _ChainRun(self, model)
-        for name in run.names:
-            chat_model = run.resolve(name)
-            retry = 0
-            while chat_model is not None:
-                t0 = time.perf_counter()
-                try:
-                    result = await chat_model.agenerate(messages, p)
-                except _FAILURES as exc:
-                    delay = run.retry_delay(chat_model.name, exc, t0, retry)
-                    if delay is None:
-                        break
+        for chat_model in run.tries():
+            try:
+                result = await chat_model.agenerate(messages, p)
+            except _FAILURES as exc:
+                if (delay := run.retry_delay(exc)) is not None:
                     await self._asleep(delay)
-                    retry += 1
-                    continue
-                return run.succeeded(chat_model.name, t0, result)
+            else:
+                return run.succeeded(result)
         raise run.exhausted()
 
     # ------------------------------------------------------------------ best-of-N
 
-    def _sample_params(self, p: SamplingParams, samples: int) -> list[SamplingParams]:
-        return [
-            p.with_(logprobs=True, seed=None if p.seed is None else p.seed + i)
-            for i in range(samples)
+    @staticmethod
+    def _check_schema(schema: type[Any] | None, samples: int | None) -> None:
+        if schema is not None and (samples or 1) > 1:
+            raise ConfigError("samples > 1 is not supported with a schema")
+
+    def _plan(
+        self,
+        messages: Messages,
+        params: SamplingParams | None,
+        samples: int | None,
+        overrides: Mapping[str, Any],
+    ) -> tuple[list[dict[str, str]], list[SamplingParams]]:
+        """The messages and the parameters of each call: one, or one per best-of-N candidate
+        (each with log-probabilities, and its own seed when one is set)."""
+        msgs, p = self._prepare(messages, params, overrides)
+        n = samples if samples is not None else self.config.samples
+        if n < 1:
+            raise ConfigError("samples must be >= 1")
+        if n == 1:
+            return msgs, [p]
+        return msgs, [
+            p.with_(logprobs=True, seed=None if p.seed is None else p.seed + i) for i in range(n)
         ]
 
     @staticmethod
@@ -450,20 +490,15 @@ class Gateway:
     ) -> Any:
         """Generate with retries and fallback. ``schema=T`` returns a validated ``T``;
         ``samples=N`` draws N candidates and returns the best (all in ``.candidates``)."""
-        if schema is not None and (samples or 1) > 1:
-            raise ConfigError("samples > 1 is not supported with a schema")
+        self._check_schema(schema, samples)
         if schema is not None:
             return self.generate_structured(
                 messages, schema, params, model=model, **overrides
             ).value
-        msgs, p = self._prepare(messages, params, overrides)
-        n = samples if samples is not None else self.config.samples
-        if n < 1:
-            raise ConfigError("samples must be >= 1")
-        if n == 1:
-            return self._call(msgs, p, model)
-        candidates = [self._call(msgs, sp, model) for sp in self._sample_params(p, n)]
-        return self._pick(msgs, candidates, scorer)
+        msgs, plan = self._plan(messages, params, samples, overrides)
+        if len(plan) == 1:
+            return self._call(msgs, plan[0], model)
+        return self._pick(msgs, [self._call(msgs, sp, model) for sp in plan], scorer)
 
     @traced_agenerate
     async def agenerate(
@@ -478,22 +513,16 @@ class Gateway:
         **overrides: Any,
     ) -> Any:
         """The async twin of :meth:`generate` (best-of-N candidates run concurrently)."""
-        if schema is not None and (samples or 1) > 1:
-            raise ConfigError("samples > 1 is not supported with a schema")
+        self._check_schema(schema, samples)
         if schema is not None:
             done = await self.agenerate_structured(
                 messages, schema, params, model=model, **overrides
             )
             return done.value
-        msgs, p = self._prepare(messages, params, overrides)
-        n = samples if samples is not None else self.config.samples
-        if n < 1:
-            raise ConfigError("samples must be >= 1")
-        if n == 1:
-            return await self._acall(msgs, p, model)
-        candidates = await asyncio.gather(
-            *(self._acall(msgs, sp, model) for sp in self._sample_params(p, n))
-        )
+        msgs, plan = self._plan(messages, params, samples, overrides)
+        if len(plan) == 1:
+            return await self._acall(msgs, plan[0], model)
+        candidates = await asyncio.gather(*(self._acall(msgs, sp, model) for sp in plan))
         return self._pick(msgs, candidates, scorer)
 
     def generate_structured(
@@ -545,29 +574,22 @@ class Gateway:
         """Stream with retries and fallback until the first token; the end carries cost."""
         msgs, p = self._prepare(messages, params, overrides)
         run = _ChainRun(self, model)
-        for name in run.names:
-            chat_model = run.resolve(name)
-            retry = 0
-            while chat_model is not None:
-                t0 = time.perf_counter()
-                emitted = False
-                try:
-                    for event in chat_model.stream(msgs, p):
-                        if isinstance(event, StreamDone):
-                            yield StreamDone(run.succeeded(chat_model.name, t0, event.result))
-                            return
-                        emitted = True
-                        yield event
-                    raise StreamInterruptedError(f"{name}: the stream ended without a result")
-                except _FAILURES as exc:
-                    if emitted:  # text already reached the caller: no silent restart
-                        run.failed_after_output(chat_model.name, exc, t0)
-                        raise
-                    delay = run.retry_delay(chat_model.name, exc, t0, retry)
-                    if delay is None:
-                        break
+        for chat_model in run.tries():
+            emitted = False
+            try:
+                for event in chat_model.stream(msgs, p):
+                    if isinstance(event, StreamDone):
+                        yield StreamDone(run.succeeded(event.result))
+                        return
+                    emitted = True
+                    yield event
+                raise run.cut_short()
+            except _FAILURES as exc:
+                if emitted:  # text already reached the caller: no silent restart
+                    run.failed_after_output(exc)
+                    raise
+                if (delay := run.retry_delay(exc)) is not None:
                     self._sleep(delay)
-                    retry += 1
         raise run.exhausted()
 
     @traced_astream
@@ -581,29 +603,22 @@ class Gateway:
     ) -> AsyncIterator[StreamEvent]:
         msgs, p = self._prepare(messages, params, overrides)
         run = _ChainRun(self, model)
-        for name in run.names:
-            chat_model = run.resolve(name)
-            retry = 0
-            while chat_model is not None:
-                t0 = time.perf_counter()
-                emitted = False
-                try:
-                    async for event in chat_model.astream(msgs, p):
-                        if isinstance(event, StreamDone):
-                            yield StreamDone(run.succeeded(chat_model.name, t0, event.result))
-                            return
-                        emitted = True
-                        yield event
-                    raise StreamInterruptedError(f"{name}: the stream ended without a result")
-                except _FAILURES as exc:
-                    if emitted:  # text already reached the caller: no silent restart
-                        run.failed_after_output(chat_model.name, exc, t0)
-                        raise
-                    delay = run.retry_delay(chat_model.name, exc, t0, retry)
-                    if delay is None:
-                        break
+        for chat_model in run.tries():
+            emitted = False
+            try:
+                async for event in chat_model.astream(msgs, p):
+                    if isinstance(event, StreamDone):
+                        yield StreamDone(run.succeeded(event.result))
+                        return
+                    emitted = True
+                    yield event
+                raise run.cut_short()
+            except _FAILURES as exc:
+                if emitted:  # text already reached the caller: no silent restart
+                    run.failed_after_output(exc)
+                    raise
+                if (delay := run.retry_delay(exc)) is not None:
                     await self._asleep(delay)
-                    retry += 1
         raise run.exhausted()
 
 
