@@ -13,16 +13,18 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from ragline.answer.flow import AnswerDone, AnswerEvent, DraftDelta, Retrieved, SentenceChecked
 from ragline.cli.common import CollectionOpt, open_api, parse_metadata, print_json
 from ragline.errors import InvalidQueryError, MalformedInputError
-from ragline.types import Answer, Passage
+
+if TYPE_CHECKING:
+    from ragline.answer.flow import AnswerEvent, Retrieved
+    from ragline.types import Answer, Passage
 
 SamplesOpt = typer.Option(
     None, "--samples", "-n", help="Best-of-N: draw N answers, keep the most likely one."
@@ -91,6 +93,8 @@ def render_stream(
     console: Console | None = None,
 ) -> Answer:
     """Print an answer as it is checked; return it. Shared by ``ask`` and ``chat``."""
+    from ragline.answer.flow import AnswerDone, DraftDelta, Retrieved, SentenceChecked
+
     out = console or Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     answer: Answer | None = None

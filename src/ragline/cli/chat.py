@@ -14,8 +14,6 @@ import sys
 import typer
 from rich.console import Console
 
-from ragline.answer.conversation import Conversation
-from ragline.answer.flow import AnswerDone
 from ragline.cli.ask import ModelOpt, SamplesOpt, render_stream
 from ragline.cli.common import CollectionOpt, open_api
 
@@ -35,6 +33,9 @@ def chat(
 
     Example: ragline chat -c sample   (then: "how hot is Venus?", "and what about Mars?")
     """
+    from ragline.answer.conversation import Conversation
+    from ragline.answer.flow import AnswerDone
+
     interactive = sys.stdin.isatty()
     out = Console(highlight=False, soft_wrap=True)
     conversation = Conversation()

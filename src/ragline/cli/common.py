@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ragline.api import Ragline
+if TYPE_CHECKING:
+    from ragline.api import Ragline
 
 CollectionOpt = typer.Option(
     None, "--collection", "-c", help="Collection name (default: settings.default_collection)."
@@ -15,6 +16,10 @@ CollectionOpt = typer.Option(
 
 
 def open_api() -> Ragline:
+    # Imported here, as every heavy import of the CLI: `ragline --help` loads no models,
+    # no HTTP client and no answer flow.
+    from ragline.api import Ragline
+
     return Ragline()
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from ragline.cli.common import open_api, print_json
-from ragline.trace.drift import DriftReport, detect_drift
-from ragline.trace.windows import parse_window
+
+if TYPE_CHECKING:
+    from ragline.trace.drift import DriftReport
 
 
 def _num(value: float | None, fmt: str = ".4g") -> str:
@@ -59,6 +62,9 @@ def drift(
     Example:
       ragline drift --baseline 30d..7d --current 7d
     """
+    from ragline.trace.drift import detect_drift
+    from ragline.trace.windows import parse_window
+
     base_w, cur_w = parse_window(baseline), parse_window(current)
     with open_api() as rag:
         cfg = rag.settings.trace

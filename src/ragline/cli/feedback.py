@@ -11,9 +11,6 @@ from rich.table import Table
 
 from ragline.cli.common import open_api, print_json
 from ragline.errors import InvalidQueryError
-from ragline.feedback.export import export_feedback
-from ragline.store.traces_base import FeedbackQuery
-from ragline.trace.windows import parse_point
 
 feedback_app = typer.Typer(
     help="Feedback on answers: thumbs, ratings, comments, and the implicit signals ragline "
@@ -66,6 +63,9 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List feedback, oldest first."""
+    from ragline.store.traces_base import FeedbackQuery
+    from ragline.trace.windows import parse_point
+
     with open_api() as rag:
         ids = None
         if trace_id:
@@ -98,6 +98,9 @@ def export(
     ),
 ) -> None:
     """Write judged answers as JSONL: question, answer, contexts, label, signals."""
+    from ragline.feedback.export import export_feedback
+    from ragline.trace.windows import parse_point
+
     with open_api() as rag:
         kwargs = {
             "since_ns": parse_point(since) if since else None,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ragline.cli.common import CollectionOpt, open_api, print_json
-from ragline.ingest.pipeline import IngestEvent
+
+if TYPE_CHECKING:
+    from ragline.ingest.pipeline import IngestEvent
 
 
 def ingest(

@@ -5,14 +5,16 @@ A key is shown once, at creation; the store keeps its SHA-256 only.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from ragline.cli.common import print_json
-from ragline.config import load_settings
-from ragline.store.keys_base import ROLES
-from ragline.store.sqlite_keys import SQLiteKeyStore
+
+if TYPE_CHECKING:
+    from ragline.store.sqlite_keys import SQLiteKeyStore
 
 keys_app = typer.Typer(
     help="API keys for `ragline serve`: each has a role (read, ingest, admin) and the "
@@ -22,6 +24,9 @@ keys_app = typer.Typer(
 
 
 def _store() -> SQLiteKeyStore:
+    from ragline.config import load_settings
+    from ragline.store.sqlite_keys import SQLiteKeyStore
+
     return SQLiteKeyStore(load_settings().database_path)
 
 
@@ -96,4 +101,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
 
 
-__all__ = ["ROLES", "register"]
+__all__ = ["register"]

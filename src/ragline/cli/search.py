@@ -6,15 +6,17 @@ import json
 import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from ragline.api import read_queries
 from ragline.cli.common import CollectionOpt, open_api, parse_metadata, print_json
-from ragline.retrieve.retriever import RankedIds
 from ragline.types import SearchMode
+
+if TYPE_CHECKING:
+    from ragline.retrieve.retriever import RankedIds
 
 
 def _documents(r: RankedIds) -> list[dict[str, object]]:
@@ -78,6 +80,8 @@ def _batch(
     source: str | None,
     metadata: dict[str, str],
 ) -> None:
+    from ragline.api import read_queries
+
     qs = read_queries(queries_path)
     out = output.open("w", encoding="utf-8") if output else sys.stdout
     try:

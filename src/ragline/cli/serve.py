@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from ragline.config import load_settings
-
 
 def serve(
     host: str | None = typer.Option(
@@ -19,6 +17,7 @@ def serve(
     Without API keys the server runs without authentication on loopback only; create keys
     with `ragline keys create` to require them (and to serve other interfaces).
     """
+    from ragline.config import load_settings
     from ragline.server import create_app
     from ragline.server.runner import bind_host, run_server
     from ragline.store.sqlite_keys import SQLiteKeyStore

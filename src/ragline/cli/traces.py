@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -13,9 +13,10 @@ from rich.tree import Tree
 
 from ragline.cli.common import open_api, print_json
 from ragline.errors import InvalidQueryError
-from ragline.store.traces_base import SpanRecord, TraceQuery, TraceRecord
-from ragline.trace.metrics import PERCENTILES, Distribution, LatencyReport, latency_report
-from ragline.trace.windows import parse_point
+
+if TYPE_CHECKING:
+    from ragline.store.traces_base import SpanRecord, TraceRecord
+    from ragline.trace.metrics import Distribution, LatencyReport
 
 _SHOWN_ATTRS = 6  # attributes per span in the tree (all of them with --json)
 
@@ -84,6 +85,9 @@ def traces(
       ragline traces --since 1h --slow
       ragline traces 3f2a9c
     """
+    from ragline.store.traces_base import TraceQuery
+    from ragline.trace.windows import parse_point
+
     with open_api() as rag:
         if trace_id:
             trace = rag.traces.get_trace(trace_id)
@@ -136,6 +140,8 @@ def _span(s: SpanRecord) -> dict[str, Any]:
 
 
 def _percentiles(d: Distribution, scale: float = 1000.0) -> str:
+    from ragline.trace.metrics import PERCENTILES
+
     values = [getattr(d, f"p{q}") for q in PERCENTILES]
     if values[0] is None:
         return "—"
@@ -143,6 +149,8 @@ def _percentiles(d: Distribution, scale: float = 1000.0) -> str:
 
 
 def latency_table(report: LatencyReport) -> Table:
+    from ragline.trace.metrics import PERCENTILES
+
     """``ragline stats --latency``: one row per operation and model."""
     q = "/".join(f"p{p}" for p in PERCENTILES)
     table = Table(
@@ -177,6 +185,10 @@ def latency_table(report: LatencyReport) -> Table:
 
 def print_latency(since: str | None, as_json: bool) -> None:
     """Latency percentiles, tokens/s, cost and goodput of the traces since ``since``."""
+    from ragline.store.traces_base import TraceQuery
+    from ragline.trace.metrics import latency_report
+    from ragline.trace.windows import parse_point
+
     with open_api() as rag:
         cfg = rag.settings.trace
         since_ns = parse_point(since) if since else None
