@@ -41,6 +41,7 @@ from ragline.evaluate.ranking import (
 )
 from ragline.evaluate.report import (
     RunSummary,
+    declines_text,
     summarize,
     to_json_text,
     write_compare_report,
@@ -139,6 +140,8 @@ def _summary_table(summary: RunSummary) -> str:
         for m in summary.metrics
     ]
     out = _table(["metric", "mean", f"{pct}% CI", "n", "missing"], rows)
+    if (declines := declines_text(summary)) is not None:
+        out += f"\ngrounded answers: {declines}"
     for j in summary.judges:
         if j["kind"] == "rating":
             agree = j.get("agreement") or {}

@@ -20,6 +20,7 @@ from typing import Any
 
 from ragline.evaluate import svg
 from ragline.evaluate.compare import RunComparison, bootstrap_mean, metric_names, slice_key
+from ragline.evaluate.grounded import decline_summary
 from ragline.evaluate.judge_stats import pairwise_diagnostics, rating_diagnostics
 from ragline.evaluate.spec import slice_value
 from ragline.store.evals_base import EvalRun, ItemResult
@@ -69,6 +70,7 @@ class RunSummary:
     duration_s: float = 0.0
     errors: tuple[str, ...] = ()
     confidence: float = 0.95
+    #: ``answers``: declines of grounded answers (count, rate, reasons), when the run has any
     extra: dict[str, Any] = field(default_factory=dict)
 
     def metric(self, name: str) -> MetricSummary:
@@ -162,6 +164,7 @@ def summarize(
             judges.append(pairwise_diagnostics(name, [d for d in details if d]).to_dict())
     tokens, cost = _usage(items)
     errors = list(dict.fromkeys(it.error for it in items if it.error))
+    answers = decline_summary([it.details.get("answer") for it in ok])
     return RunSummary(
         items=len(items),
         scored=len(ok),
@@ -174,6 +177,18 @@ def summarize(
         duration_s=sum(it.duration_s for it in items),
         errors=tuple(e for e in errors[:5] if e),
         confidence=confidence,
+        extra={"answers": answers} if answers else {},
+    )
+
+
+def declines_text(summary: RunSummary) -> str | None:
+    """``2 of 3 declined (no_relevant_passages 1, unsupported 1)`` for grounded runs."""
+    answers = summary.extra.get("answers")
+    if not answers:
+        return None
+    reasons = ", ".join(f"{k} {v}" for k, v in answers["reasons"].items())
+    return f"{answers['declined']} of {answers['answers']} declined" + (
+        f" ({reasons})" if reasons else ""
     )
 
 
@@ -267,6 +282,8 @@ def render_run_html(run: EvalRun, summary: RunSummary, items: Sequence[ItemResul
         ("items", f"{summary.items} ({summary.scored} scored, {summary.failed} failed)"),
         ("tokens / cost", f"{summary.tokens} / {_f(summary.cost, 4)}"),
     ]
+    if (declines := declines_text(summary)) is not None:
+        meta.append(("grounded answers", escape(declines)))
     parts = [_table(["", ""], [[k, v] for k, v in meta], numeric_from=9)]
     parts.append("<h2>Metrics</h2>")
     parts.append(
@@ -444,6 +461,7 @@ __all__ = [
     "ReportPaths",
     "RunSummary",
     "SliceRow",
+    "declines_text",
     "render_compare_html",
     "render_run_html",
     "summarize",

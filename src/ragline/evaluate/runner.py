@@ -7,6 +7,9 @@ with the same run id resumes: items already scored are skipped, failed ones are 
 A run whose spec changed (system, metrics, dataset content or prompt text — see
 :func:`spec_fingerprint`) cannot be resumed under the same id.
 
+Items are answered by a prompt (``system.answer.flow: prompt``), by ragline's grounded
+answer flow (``flow: grounded``, :mod:`ragline.evaluate.grounded`), or read from a field.
+
 A model failure on one item marks that item failed (its error is kept) and the run goes on;
 a configuration problem (unknown model, bad prompt) stops the run before the first item.
 """
@@ -21,9 +24,9 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ragline.config import Settings
@@ -34,6 +37,7 @@ from ragline.errors import (
     ModelError,
     RetrievalError,
 )
+from ragline.evaluate.grounded import GroundedAnswers
 from ragline.evaluate.report import RunSummary, summarize
 from ragline.evaluate.scoring import (
     ItemView,
@@ -70,13 +74,28 @@ def new_run_id(name: str) -> str:
     return f"{slug}-{stamp}-{secrets.token_hex(2)}"
 
 
-def spec_fingerprint(spec: EvalSpec, prompts: dict[str, str]) -> str:
-    """Hash of what decides the scores: the spec (less its name), dataset bytes, prompts."""
+#: Answer options added after runs were first stored: left out of the fingerprint while at
+#: their defaults, so that runs made before them still resume.
+_LATER_ANSWER_DEFAULTS: dict[str, Any] = {"flow": "prompt", "collection": None, "settings": {}}
+
+
+def spec_fingerprint(
+    spec: EvalSpec, prompts: dict[str, str], extra: Mapping[str, Any] | None = None
+) -> str:
+    """Hash of what decides the scores: the spec (less its name), dataset bytes, prompts,
+    and ``extra`` (settings the system reads beyond the spec, e.g. the grounded flow's)."""
     config = spec.model_dump(mode="json", exclude={"name", "description", "concurrency"})
     config.pop("dataset", None)
+    answer = (config.get("system") or {}).get("answer")
+    if isinstance(answer, dict):
+        for key, default in _LATER_ANSWER_DEFAULTS.items():
+            if key in answer and answer[key] == default:
+                del answer[key]
     digest = hashlib.sha256()
     digest.update(json.dumps(config, sort_keys=True).encode())
     digest.update(json.dumps(prompts, sort_keys=True).encode())
+    if extra:
+        digest.update(json.dumps(extra, sort_keys=True).encode())
     with contextlib.suppress(OSError):
         digest.update(spec.dataset_path.read_bytes())
     return digest.hexdigest()[:16]
@@ -88,12 +107,29 @@ def _context(texts: Sequence[tuple[str, str]]) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a run needs before its first item: the answering system and the scorers."""
+
+    #: the evaluation prompt of the ``prompt`` flow (None otherwise)
+    template: PromptTemplate | None
+    scorers: list[Scorer]
+    #: prompt versions by role (``answer``, judge metric names) and the models used
+    prompts: dict[str, str]
+    models: list[str]
+    #: the grounded answer flow (``flow: grounded``), else None
+    grounded: GroundedAnswers | None = None
+    #: settings beyond the spec that decide the scores (part of the run's fingerprint)
+    fingerprint_extra: dict[str, Any] = field(default_factory=dict)
+
+
 class EvalRunner:
     """Evaluates specs against one store, gateway and (lazily) one retrieval API.
 
     ``gateway`` is a :class:`~ragline.models.gateway.Gateway` (tests pass one with a
     ``FakeChatModel`` registered); ``rag`` a :class:`~ragline.api.Ragline` or a factory for
-    one, created only when a spec retrieves.
+    one, created only when a spec retrieves or answers with the grounded flow (the one
+    created here traces nothing: evaluation questions stay out of the product's traces).
     """
 
     def __init__(
@@ -135,8 +171,9 @@ class EvalRunner:
     def rag(self) -> Any:
         if self._rag is None:
             from ragline.api import Ragline
+            from ragline.trace.tracer import NOOP_TRACER
 
-            self._rag = Ragline(self.settings)
+            self._rag = Ragline(self.settings, tracer=NOOP_TRACER)
         elif not hasattr(self._rag, "retriever"):  # a factory
             self._rag = self._rag()
         return self._rag
@@ -145,7 +182,7 @@ class EvalRunner:
 
     def _answer_template(self, spec: EvalSpec) -> PromptTemplate | None:
         answer = spec.system.answer
-        if answer is None:
+        if answer is None or answer.flow != "prompt":
             return None
         default = "answer_v1" if spec.system.retrieval else "answer_closed_v1"
         template = load_prompt(answer.prompt or default, spec.base_dir)
@@ -167,41 +204,50 @@ class EvalRunner:
             max_tokens=cfg.judge_max_tokens,
         )
 
-    def prepare(
-        self, spec: EvalSpec
-    ) -> tuple[PromptTemplate | None, list[Scorer], dict[str, str], list[str]]:
-        """Load prompts and build scorers; check every model name resolves."""
+    def prepare(self, spec: EvalSpec) -> Prepared:
+        """Load prompts, build the answering system and the scorers; check every model
+        name and collection resolves."""
         template = self._answer_template(spec)
+        grounded = None
+        if spec.system.grounded:
+            grounded = GroundedAnswers(spec, self.settings, self.rag, self.gateway)
         scorers, prompts, models = build_scorers(
             spec, lambda m: gateway_caller(self.gateway, m), self._judge_defaults()
         )
         all_prompts = {"answer": template.version} if template else {}
+        if grounded is not None:
+            all_prompts["answer"] = grounded.prompt_version
         all_prompts.update(prompts)
         all_models = []
         if spec.system.answer is not None:
             all_models.append(spec.system.answer.model or self.settings.gateway.default_model)
         all_models += [m for m in models if m not in all_models]
-        retrieval = spec.system.retrieval
-        if retrieval is not None and not self.rag.store.has_collection(retrieval.collection):
-            raise CollectionNotFoundError(retrieval.collection)
+        collections = [spec.system.retrieval.collection] if spec.system.retrieval else []
+        if grounded is not None:
+            collections.append(grounded.collection)
+        for name in dict.fromkeys(collections):
+            if not self.rag.store.has_collection(name):
+                raise CollectionNotFoundError(name)
         resolve = getattr(self.gateway, "resolve", None) if all_models else None
         if callable(resolve):
             for name in all_models:
                 resolve(name)  # unknown names raise ConfigError now, not per item
-        return template, scorers, all_prompts, all_models
+        return Prepared(
+            template=template,
+            scorers=scorers,
+            prompts=all_prompts,
+            models=all_models,
+            grounded=grounded,
+            fingerprint_extra=grounded.fingerprint() if grounded is not None else {},
+        )
 
-    def _open_run(
-        self,
-        spec: EvalSpec,
-        run_id: str | None,
-        prompts: dict[str, str],
-        models: list[str],
-        total: int,
-    ) -> EvalRun:
-        fingerprint = spec_fingerprint(spec, prompts)
+    def _open_run(self, spec: EvalSpec, run_id: str | None, prep: Prepared, total: int) -> EvalRun:
+        prompts, models = prep.prompts, prep.models
+        fingerprint = spec_fingerprint(spec, prompts, prep.fingerprint_extra)
         config = spec.model_dump(mode="json")
         config["dataset"] = str(spec.dataset_path)
         config["system_name"] = spec.system_name
+        config.update(prep.fingerprint_extra)  # the report shows the settings behind a run
         if run_id is not None:
             existing = self.store.get_run(run_id)
             if existing is not None and existing.run_id == run_id:
@@ -251,24 +297,30 @@ class EvalRunner:
             (ranked,) = rag.retriever.rank([query], collection=r.collection, mode=r.mode, k=depth)
             docs = list(dict.fromkeys(ranked.doc_ids))[: r.k]
             chunks = rag.store.get_chunks(r.collection, ranked.chunk_ids[: r.context_k])
-        context = [(c.title, c.text) for c in chunks] if system.answer is not None else []
+        prompted = system.answer is not None and not system.grounded
+        context = [(c.title, c.text) for c in chunks] if prompted else []
         passages = [(str(c.metadata.get("doc_id") or c.document_key), c.text) for c in chunks]
         return docs, context, passages
 
-    def _evaluate(
-        self,
-        spec: EvalSpec,
-        item: EvalItem,
-        template: PromptTemplate | None,
-        scorers: Sequence[Scorer],
-    ) -> ItemResult:
+    def _evaluate(self, spec: EvalSpec, item: EvalItem, prep: Prepared) -> ItemResult:
         started = time.perf_counter()
         question = item.get(spec.input_field)
         question = "" if question is None else str(question)
         result = ItemResult(item_id=item.id, ordinal=item.ordinal, input=item.data)
+        template = prep.template
+        answer_passages: list[tuple[str, str]] | None = None
         try:
             result.retrieved, context, passages = self._retrieve(spec, item, question)
-            if template is not None and spec.system.answer is not None:
+            if prep.grounded is not None:
+                if not question.strip():
+                    raise InvalidQueryError(f"item {item.id}: no question in {spec.input_field!r}")
+                grounded = prep.grounded.answer(question)
+                result.output = grounded.output
+                result.details["answer"] = grounded.details
+                if not spec.system.retrieval and spec.system.retrieved_field is None:
+                    result.retrieved = grounded.retrieved
+                passages = answer_passages = grounded.passages
+            elif template is not None and spec.system.answer is not None:
                 a = spec.system.answer
                 values: dict[str, Any] = {"question": question}
                 if "context" in template.variables:
@@ -296,8 +348,9 @@ class EvalRunner:
                 output=result.output,
                 retrieved=result.retrieved,
                 passages=passages,
+                answer_passages=answer_passages,
             )
-            for scorer in scorers:
+            for scorer in prep.scorers:
                 scores, details = scorer.score(view)
                 result.scores.update({k: finite_or_none(v) for k, v in scores.items()})
                 result.details.update(details)
@@ -322,8 +375,8 @@ class EvalRunner:
         items = load_dataset(spec.dataset_path, spec.id_field)
         if limit is not None:
             items = items[: max(limit, 0)]
-        template, scorers, prompts, models = self.prepare(spec)
-        run = self._open_run(spec, run_id, prompts, models, len(items))
+        prep = self.prepare(spec)
+        run = self._open_run(spec, run_id, prep, len(items))
         done = self.store.completed_item_ids(run.run_id)
         todo = [it for it in items if it.id not in done]
         skipped = len(items) - len(todo)
@@ -337,7 +390,7 @@ class EvalRunner:
         try:
             queue = iter(todo)
             for item in queue:  # keep at most 2 x workers in flight: interrupts stay cheap
-                pending.add(pool.submit(self._evaluate, spec, item, template, scorers))
+                pending.add(pool.submit(self._evaluate, spec, item, prep))
                 if len(pending) >= 2 * workers:
                     break
             while pending:
@@ -352,7 +405,7 @@ class EvalRunner:
                         progress(finished, len(items))
                     nxt = next(queue, None)
                     if nxt is not None:
-                        pending.add(pool.submit(self._evaluate, spec, nxt, template, scorers))
+                        pending.add(pool.submit(self._evaluate, spec, nxt, prep))
         except BaseException:
             for future in pending:
                 future.cancel()
@@ -397,4 +450,11 @@ class EvalRunner:
         )
 
 
-__all__ = ["EvalRunner", "ProgressFn", "RunOutcome", "new_run_id", "spec_fingerprint"]
+__all__ = [
+    "EvalRunner",
+    "Prepared",
+    "ProgressFn",
+    "RunOutcome",
+    "new_run_id",
+    "spec_fingerprint",
+]

@@ -8,7 +8,8 @@ such items are left out of that metric's mean and counted as missing.
 * retrieval — nDCG@k, Recall@k, Precision@k, hit@k, MRR from ``evaluate.metrics.retrieval``;
 * answer — exact match, SQuAD EM, token F1, contains, sentence BLEU (0–1), ROUGE-1/2/L F;
 * answer also: semantic_similarity (MiniLM cosine of output and reference);
-* rag — context precision / recall, faithfulness, answer relevance (``metrics.rag``);
+* rag — context precision / recall, faithfulness, answer relevance (``metrics.rag``); the
+  contexts are the item's own, else a grounded answer's passages, else the ranked ids;
 * perplexity — perplexity and bits per byte under a GGUF model (``metrics.perplexity``);
 * ifeval — IFEval prompt- and instruction-level accuracy, strict and loose;
 * judge / pairwise — :class:`ragline.evaluate.judge.Judge` verdicts.
@@ -67,6 +68,9 @@ class ItemView:
     retrieved: Sequence[str]
     #: ``(document id, text)`` of the passages the system under test retrieved (live runs).
     passages: Sequence[tuple[str, str]] = ()
+    #: ``(document id, text)`` of the passages a grounded answer was given, in order: the
+    #: contexts that context precision / recall rank when the item names none of its own
+    answer_passages: Sequence[tuple[str, str]] | None = None
 
 
 class Scorer(Protocol):
@@ -210,7 +214,12 @@ class RagScorer:
 
         m = self.metric
         given = _contexts(view.item.get(m.contexts_field))
-        contexts = [as_context(c) for c in given] if given is not None else as_ids(view.retrieved)
+        if given is not None:
+            contexts = [as_context(c) for c in given]
+        elif view.answer_passages is not None:
+            contexts = [Context(id=doc, text=text) for doc, text in view.answer_passages]
+        else:
+            contexts = as_ids(view.retrieved)
         refs_raw = _contexts(view.item.get(m.reference_contexts_field))
         values: Values = _none(self.names)
         detail: dict[str, Any] = {}

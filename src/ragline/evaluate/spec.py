@@ -11,6 +11,8 @@ A spec names a dataset (JSONL, one item per line), the system under test and the
       name: hybrid-k5                 # label in comparisons and rankings
       retrieval: {collection: sample, mode: hybrid, k: 5}
       answer: {model: embedded, prompt: answer_v1, max_tokens: 128}
+      # or ragline's own grounded flow (rewrite, gate, packing, checked citations, declines):
+      # answer: {flow: grounded, model: embedded, settings: {min_relevance: 0.4}}
       # or, instead of answer:  output_field: prediction      (precomputed outputs)
       # or, instead of retrieval: retrieved_field: ranking   (precomputed doc ids)
     metrics:
@@ -37,6 +39,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ragline.config import AnswerSettings
 from ragline.errors import ConfigError, MalformedInputError, MissingDependencyError
 from ragline.types import SearchMode
 
@@ -75,13 +78,71 @@ class RetrievalSystem(_Model):
     context_k: int = Field(3, gt=0)
 
 
-class AnswerSystem(_Model):
-    """Answer each item with a gateway model and a prompt (retrieved passages as context)."""
+AnswerFlow = Literal["prompt", "grounded"]
 
+
+class AnswerSystem(_Model):
+    """How each item is answered: ``flow`` picks one of two systems under test.
+
+    * ``prompt`` (the default) — one gateway call with an evaluation prompt
+      (``answer_v1`` with the retrieved passages as context, ``answer_closed_v1`` without
+      retrieval). It measures a model and a prompt on their own, needs no collection, and is
+      what specs meant before ``flow`` existed.
+    * ``grounded`` — ragline's own answer flow (what ``Ragline.ask`` and ``ragline ask``
+      run): query rewriting, hybrid retrieval, the relevance gate, context packing,
+      sentence-level citation checks and declines, over ``collection`` (default: the
+      collection of ``system.retrieval``). It reads the ``[answer]`` settings, changed by
+      ``settings`` (and by ``temperature`` / ``max_tokens`` when they are given here).
+    """
+
+    flow: AnswerFlow = "prompt"
     model: str | None = None
+    #: an evaluation prompt (``prompt`` flow only; the grounded flow's is ``settings.prompt``)
     prompt: str | None = None
     temperature: float = Field(0.0, ge=0, le=5)
     max_tokens: int = Field(256, gt=0)
+    #: the collection the grounded flow answers from (default: ``system.retrieval``'s)
+    collection: str | None = None
+    #: ``[answer]`` settings changed for the grounded flow (``min_relevance: 0.3`` ...)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _options_fit_the_flow(self) -> AnswerSystem:
+        if self.flow == "prompt":
+            extra = [n for n in ("collection", "settings") if getattr(self, n)]
+            if extra:
+                raise ValueError(f"{' and '.join(extra)} apply only with flow: grounded")
+            return self
+        if self.prompt is not None:
+            raise ValueError(
+                "the grounded flow uses the answer flow's own prompt: set it with "
+                "settings: {prompt: answer.v2} instead of prompt"
+            )
+        unknown = sorted(set(self.settings) - set(AnswerSettings.model_fields))
+        if unknown:
+            raise ValueError(
+                f"unknown answer setting(s) {unknown}: use names of the [answer] settings"
+            )
+        twice = sorted({"temperature", "max_tokens"} & self.model_fields_set & set(self.settings))
+        if twice:
+            raise ValueError(f"{twice} given both here and under settings: give each once")
+        try:
+            AnswerSettings.model_validate(self.answer_overrides())
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise ValueError(f"bad answer settings: {problems}") from None
+        return self
+
+    def answer_overrides(self) -> dict[str, Any]:
+        """The ``[answer]`` settings the grounded flow changes: ``settings``, plus
+        ``temperature`` and ``max_tokens`` where the spec gives them."""
+        given = {n: getattr(self, n) for n in ("temperature", "max_tokens")}
+        return {
+            **{n: v for n, v in given.items() if n in self.model_fields_set},
+            **self.settings,
+        }
 
 
 class SystemSpec(_Model):
@@ -101,7 +162,25 @@ class SystemSpec(_Model):
             raise ValueError("give either answer or output_field, not both")
         if self.retrieval is not None and self.retrieved_field is not None:
             raise ValueError("give either retrieval or retrieved_field, not both")
+        if self.grounded and self.grounded_collection is None:
+            raise ValueError(
+                "the grounded flow needs a collection: system.answer.collection, "
+                "or system.retrieval"
+            )
         return self
+
+    @property
+    def grounded(self) -> bool:
+        """Whether items are answered by ragline's grounded answer flow."""
+        return self.answer is not None and self.answer.flow == "grounded"
+
+    @property
+    def grounded_collection(self) -> str | None:
+        if self.answer is None:
+            return None
+        if self.answer.collection is not None:
+            return self.answer.collection
+        return self.retrieval.collection if self.retrieval is not None else None
 
     @property
     def has_output(self) -> bool:
@@ -109,7 +188,9 @@ class SystemSpec(_Model):
 
     @property
     def has_retrieval(self) -> bool:
-        return self.retrieval is not None or self.retrieved_field is not None
+        """Ranked documents for retrieval metrics: a search, a field, or (grounded flow
+        without either) the documents of the passages the answer was given."""
+        return self.retrieval is not None or self.retrieved_field is not None or self.grounded
 
 
 # --------------------------------------------------------------------------- metrics
@@ -483,6 +564,7 @@ def load_dataset(path: str | Path, id_field: str = "id") -> list[EvalItem]:
 
 
 __all__ = [
+    "AnswerFlow",
     "AnswerMeasure",
     "AnswerMetric",
     "AnswerSystem",
