@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -216,9 +216,15 @@ class Ragline:
         model: str | None = None,
         source: str | None = None,
         metadata: dict[str, Any] | None = None,
+        sampling: Mapping[str, Any] | None = None,
     ) -> Iterator[AnswerEvent]:
         """Answer with citations, as events: :class:`~ragline.answer.flow.Retrieved`, draft
-        pieces, each checked sentence, then :class:`~ragline.answer.flow.AnswerDone`."""
+        pieces, each checked sentence, then :class:`~ragline.answer.flow.AnswerDone`.
+
+        ``sampling`` overrides :class:`~ragline.models.chat.SamplingParams` fields for this
+        call (``{"max_tokens": 64, "temperature": 0.7, "seed": 1}``) on top of
+        ``answer.max_tokens`` / ``answer.temperature``; a bad name or value raises
+        :class:`~ragline.errors.ConfigError` here, before any work."""
         events = self.answerer.stream(
             question,
             collection=self._collection(collection),
@@ -226,6 +232,7 @@ class Ragline:
             filters=SearchFilters(source, dict(metadata or {})),
             samples=samples,
             model=model,
+            sampling=sampling,
         )
         return trace_answer(  # an "ask" / "chat" trace; chat turns also judge the last answer
             self.tracer,
@@ -239,7 +246,8 @@ class Ragline:
     def ask(self, question: str, **kwargs: Any) -> Answer:
         """A grounded answer with citations, or a decline with the best passages.
 
-        Same arguments as :meth:`ask_stream`; ``samples=N`` draws N answers, keeps the best.
+        Same arguments as :meth:`ask_stream`; ``samples=N`` draws N answers, keeps the best;
+        ``sampling={"max_tokens": 64}`` overrides sampling for this answer only.
         """
         for event in self.ask_stream(question, **kwargs):
             if isinstance(event, AnswerDone):
@@ -248,7 +256,8 @@ class Ragline:
 
     def chat(self, message: str, conversation: Conversation, **kwargs: Any) -> Answer:
         """:meth:`ask` within a conversation: a follow-up is rewritten into a standalone
-        query, earlier turns go into the prompt (trimmed), and the turn is recorded."""
+        query, earlier turns go into the prompt (trimmed), and the turn is recorded.
+        Same keyword arguments as :meth:`ask_stream` (``sampling=`` included)."""
         answer = self.ask(message, conversation=conversation, **kwargs)
         conversation.add(answer)
         return answer

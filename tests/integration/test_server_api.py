@@ -172,6 +172,40 @@ def test_ask_as_json(client: httpx.Client) -> None:
     assert body["citations"] and body["finish_reason"] == "stop"
 
 
+def test_ask_and_grounded_chat_pass_the_request_sampling(
+    client: httpx.Client, server: LiveServer
+) -> None:
+    fake = server.context.gateway.resolve("embedded")
+    assert isinstance(fake, FakeChatModel)
+    body = {"question": "Which planet is hottest?", "stream": False}
+    sampling = {"max_tokens": 3, "temperature": 0.4, "top_p": 0.5, "stop": ["##"], "seed": 9}
+    r = client.post("/api/collections/docs/ask", json={**body, **sampling})
+    assert r.status_code == 200, r.text
+    params = fake.calls[-1][1]
+    assert (params.max_tokens, params.temperature, params.top_p, params.seed) == (3, 0.4, 0.5, 9)
+    assert params.stop == ("##",) and r.json()["usage"]["completion_tokens"] == 3
+    r = client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "ragline:docs",
+            "messages": [{"role": "user", "content": "Which planet is hottest?"}],
+            "max_completion_tokens": 4,
+            "temperature": 0.6,
+            "top_p": 0.7,
+            "stop": "##",
+            "seed": 3,
+        },
+    )
+    assert r.status_code == 200, r.text
+    params = fake.calls[-1][1]
+    assert (params.max_tokens, params.temperature, params.top_p, params.seed) == (4, 0.6, 0.7, 3)
+    assert params.stop == ("##",) and r.json()["usage"]["completion_tokens"] == 4
+    assert r.json()["choices"][0]["finish_reason"] == "length"
+    # without them, the answer settings decide
+    client.post("/api/collections/docs/ask", json=body)
+    assert fake.calls[-1][1].max_tokens == server.context.settings.answer.max_tokens
+
+
 # ------------------------------------------------------------------------- bad input
 
 
@@ -197,6 +231,11 @@ def test_malformed_json_and_schema_errors(client: httpx.Client) -> None:
     assert "max_k" in body["hint"].lower() or "MAX_K" in body["hint"]
     problem(client.post("/api/collections/docs/search", json={"query": "x", "extra": 1}), 422)
     problem(client.post("/api/feedback", json={"trace_id": "abc"}), 422)
+    ask = "/api/collections/docs/ask"
+    problem(client.post(ask, json={"question": "x", "stop": [""]}), 422)
+    problem(client.post(ask, json={"question": "x", "top_p": 0}), 422)
+    chat = {"model": "ragline:docs", "messages": [{"role": "user", "content": "x"}]}
+    problem(client.post("/v1/chat/completions", json={**chat, "stop": ""}), 422)
     problem(client.post("/api/collections", json={"name": "../etc"}), 422)
     problem(client.get("/api/nothing-here"), 404)
 

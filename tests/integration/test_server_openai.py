@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from ragline.api import Ragline
-from ragline.config import Settings
 from ragline.testing.live_server import LiveServer, running_server, server_settings, write_corpus
 
 openai = pytest.importorskip("openai")
@@ -29,10 +28,8 @@ except Exception:  # pragma: no cover - the model package is an optional extra
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     home = tmp_path_factory.mktemp("openai-home")
-    # Answers of ragline.answer take their length from answer.max_tokens (a request's
-    # max_tokens applies to the built-in flow and to gateway pass-through).
-    short = {"answer": {"max_tokens": 8}} if "answer" in Settings.model_fields else {}
-    settings = server_settings(home, server={"answer_k": 1}, gateway={"temperature": 0.0}, **short)
+    # Answers take their length from the request's max_tokens (answer.max_tokens otherwise).
+    settings = server_settings(home, server={"answer_k": 1}, gateway={"temperature": 0.0})
     with Ragline(settings) as rag:
         rag.ingest([write_corpus(home / "corpus")], collection="docs")
     with running_server(settings) as live:
@@ -60,6 +57,26 @@ def test_grounded_chat_with_citations(client: openai.OpenAI) -> None:
     assert completion.usage.completion_tokens <= 8
     citations = completion.model_extra["citations"]
     assert citations[0]["source_name"] == "venus.md" and "Venus" in citations[0]["text"]
+
+
+def test_grounded_chat_honours_the_request_sampling(client: openai.OpenAI) -> None:
+    """max_tokens (and the rest of the request's sampling) reach the grounded answer."""
+    question = [{"role": "user", "content": "Which planet is the hottest?"}]
+    completion = client.chat.completions.create(
+        model="ragline:docs", messages=question, max_tokens=5, temperature=0.0, seed=1
+    )
+    assert 0 < completion.usage.completion_tokens <= 5
+    assert completion.choices[0].finish_reason == "length"
+    stream = client.chat.completions.create(
+        model="ragline:docs",
+        messages=question,
+        max_completion_tokens=5,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert chunks[-1].usage is not None and 0 < chunks[-1].usage.completion_tokens <= 5
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
 
 
 def test_grounded_chat_streams_then_cites(client: openai.OpenAI) -> None:

@@ -226,3 +226,99 @@ def test_a_small_context_window_drops_the_least_relevant_passages(rag: Ragline):
     prompt = fake.calls[0][0][-1]["content"]
     assert 1 <= len(answer.passages) < 3
     assert f"[{len(answer.passages)}] " in prompt and f"[{len(answer.passages) + 1}] " not in prompt
+
+
+# ------------------------------------------------------------------------- per-call sampling
+
+
+def test_sampling_overrides_reach_the_model_for_this_call_only(rag: Ragline):
+    fake = use(rag, FakeChatModel(["Venus is the hottest planet."]))
+    sampling = {"max_tokens": 40, "temperature": 0.5, "top_p": 0.9, "stop": ["###"], "seed": 7}
+    answer = rag.ask("How hot is Venus?", collection="sample", sampling=sampling)
+    assert not answer.declined
+    ((_, params),) = fake.calls
+    assert (params.max_tokens, params.temperature, params.top_p) == (40, 0.5, 0.9)
+    assert params.stop == ("###",) and params.seed == 7
+    # the next answer is back to the settings
+    rag.ask("How hot is Venus?", collection="sample")
+    params = fake.calls[-1][1]
+    assert params.max_tokens == rag.settings.answer.max_tokens
+    assert params.temperature == rag.settings.answer.temperature
+    assert params.stop == () and params.seed == rag.settings.gateway.seed
+
+
+def test_sampling_max_tokens_cuts_the_answer(rag: Ragline):
+    fake = use(rag, FakeChatModel(["Venus is the hottest planet of the Solar System."]))
+    answer = rag.ask("How hot is Venus?", collection="sample", sampling={"max_tokens": 3})
+    assert answer.result is not None and answer.result.finish_reason == "length"
+    assert answer.draft == "Venus is the" and answer.result.usage.completion_tokens == 3
+    assert fake.calls[0][1].max_tokens == 3
+
+
+def test_sampling_max_tokens_is_the_room_the_prompt_leaves(
+    rag: Ragline, monkeypatch: pytest.MonkeyPatch
+):
+    import ragline.answer.flow as flow
+
+    reserved: list[int] = []
+    real = flow.build_messages
+
+    def spy(*args: object, **kwargs: object):
+        reserved.append(kwargs["max_tokens"])  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(flow, "build_messages", spy)
+    use(rag, FakeChatModel(["Venus is the hottest planet."]))
+    rag.ask("How hot is Venus?", collection="sample", sampling={"max_tokens": 33})
+    rag.ask("How hot is Venus?", collection="sample")
+    assert reserved == [33, rag.settings.answer.max_tokens]
+
+
+def test_a_larger_max_tokens_leaves_less_room_for_passages(rag: Ragline):
+    original = rag.settings
+    settings = original.model_copy(
+        update={
+            "gateway": original.gateway.model_copy(update={"n_ctx": 400}),
+            "answer": original.answer.model_copy(update={"passage_sentences": 3}),
+        }
+    )
+    fake = FakeChatModel(["Venus is the hottest planet."])
+    rag.settings = settings
+    rag.gateway = Gateway(settings, models={"embedded": fake})
+    question = "What are the planets of the Solar System?"
+    roomy = rag.ask(question, collection="sample", sampling={"max_tokens": 8})
+    tight = rag.ask(question, collection="sample", sampling={"max_tokens": 250})
+    assert len(tight.passages) < len(roomy.passages)
+
+
+def test_best_of_n_keeps_a_temperature_the_caller_set(rag: Ragline):
+    fake = use(rag, FakeChatModel(["Venus is the hottest planet."]))
+    rag.ask("How hot is Venus?", collection="sample", samples=2)
+    assert all(p.temperature > 0 for _, p in fake.calls)  # forced: answers are greedy
+    fake.calls.clear()
+    rag.ask("How hot is Venus?", collection="sample", samples=2, sampling={"temperature": 0.0})
+    assert [p.temperature for _, p in fake.calls] == [0.0, 0.0]
+    fake.calls.clear()
+    rag.ask("How hot is Venus?", collection="sample", samples=2, sampling={"temperature": 1.3})
+    assert [p.temperature for _, p in fake.calls] == [1.3, 1.3]
+
+
+@pytest.mark.parametrize(
+    "sampling",
+    [
+        {"max_tokens": 0},
+        {"temperature": 9.0},
+        {"top_p": 0.0},
+        {"stop": [""]},
+        {"max_tokens": None},
+        {"temperature": "hot"},
+        {"nucleus": 0.5},
+    ],
+)
+def test_bad_sampling_raises_a_config_error_before_any_work(rag: Ragline, sampling: dict):
+    from ragline.errors import ConfigError
+
+    fake = use(rag, FakeChatModel(["Venus is the hottest planet."]))
+    with pytest.raises(ConfigError):
+        rag.ask_stream("How hot is Venus?", collection="sample", sampling=sampling)  # not iterated
+    assert fake.calls == []

@@ -19,9 +19,10 @@ import contextlib
 import dataclasses
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from ragline.answer.citations import CitationChecker
 from ragline.answer.context import Context, ContextPacker
@@ -35,7 +36,7 @@ from ragline.answer.conversation import (
 from ragline.answer.prompts import PromptTemplate, load_prompt
 from ragline.answer.text import SentenceStream
 from ragline.config import Settings
-from ragline.errors import RaglineError
+from ragline.errors import ConfigError, RaglineError
 from ragline.models.chat import ChatModel, ChatResult, SamplingParams, StreamDone, TokenDelta
 from ragline.models.embedder import Embedder
 from ragline.models.gateway import Gateway
@@ -120,13 +121,28 @@ class Answerer:
         except RaglineError:  # unresolvable here: the call itself reports it properly
             return None
 
-    def params(self, samples: int | None = None) -> SamplingParams:
-        """Sampling for answers: greedy, unless best-of-N needs varied candidates."""
+    def params(
+        self, samples: int | None = None, sampling: Mapping[str, Any] | None = None
+    ) -> SamplingParams:
+        """Sampling for one answer: the gateway defaults with ``answer.temperature`` (greedy)
+        and ``answer.max_tokens``, then the caller's ``sampling`` (any
+        :class:`SamplingParams` field). Best-of-N needs varied candidates, so a zero
+        temperature becomes ``gateway.temperature`` (or 0.7) unless the caller chose one.
+        An unknown name or a bad value raises :class:`~ragline.errors.ConfigError`."""
         cfg = self.config
+        overrides = dict(sampling or {})
         temperature = cfg.temperature
-        if (samples or self.settings.gateway.samples) > 1 and temperature == 0:
+        best_of_n = (samples or self.settings.gateway.samples) > 1
+        if best_of_n and temperature == 0 and "temperature" not in overrides:
             temperature = self.settings.gateway.temperature or 0.7
-        return self.gateway.defaults.with_(temperature=temperature, max_tokens=cfg.max_tokens)
+        base = self.gateway.defaults.with_(temperature=temperature, max_tokens=cfg.max_tokens)
+        try:
+            return base.with_(**overrides)
+        except TypeError as exc:  # a value of the wrong type (None, a string for a number)
+            raise ConfigError(
+                f"invalid sampling parameters: {exc}",
+                hint="temperature, top_p: numbers; max_tokens, seed: integers; stop: strings",
+            ) from exc
 
     def rewriter(self, model: str | None = None) -> QueryRewriter:
         def generate(messages: list[dict[str, str]]) -> str:
@@ -148,8 +164,12 @@ class Answerer:
         conversation: Conversation | None = None,
         filters: SearchFilters | None = None,
         model: str | None = None,
+        max_tokens: int | None = None,
     ) -> _Prepared:
-        """Rewrite, retrieve, gate, pack and build the prompt (no answer generated yet)."""
+        """Rewrite, retrieve, gate, pack and build the prompt (no answer generated yet).
+
+        ``max_tokens`` (default ``answer.max_tokens``) is the room the prompt leaves for the
+        answer in the context window."""
         started = time.perf_counter()
         conv = conversation or Conversation()
         rewrite = self.rewriter(model).rewrite(question, conv)
@@ -174,7 +194,7 @@ class Answerer:
                 history=conv.turns,
                 settings=self.config,
                 n_ctx=self.settings.gateway.n_ctx,
-                max_tokens=self.config.max_tokens,
+                max_tokens=max_tokens or self.config.max_tokens,
                 count=token_counter(self._model(model)),
             )
             messages = plan.messages
@@ -199,14 +219,42 @@ class Answerer:
         filters: SearchFilters | None = None,
         samples: int | None = None,
         model: str | None = None,
+        sampling: Mapping[str, Any] | None = None,
     ) -> Iterator[AnswerEvent]:
-        """Answer ``question``, yielding events as they happen (see the module docstring)."""
+        """Answer ``question``, yielding events as they happen (see the module docstring).
+
+        ``sampling`` overrides :class:`SamplingParams` fields for this answer only (see
+        :meth:`params`); it is checked here, before any work, so a bad value raises
+        :class:`~ragline.errors.ConfigError` from this call rather than from the stream."""
+        params = self.params(samples, sampling)
+        return self._stream(
+            question,
+            params,
+            collection=collection,
+            conversation=conversation,
+            filters=filters,
+            samples=samples,
+            model=model,
+        )
+
+    def _stream(
+        self,
+        question: str,
+        params: SamplingParams,
+        *,
+        collection: str,
+        conversation: Conversation | None,
+        filters: SearchFilters | None,
+        samples: int | None,
+        model: str | None,
+    ) -> Iterator[AnswerEvent]:
         prep = self.prepare(
             question,
             collection=collection,
             conversation=conversation,
             filters=filters,
             model=model,
+            max_tokens=params.max_tokens,
         )
         yield Retrieved(prep.rewrite, prep.context)
         if not prep.context.relevant:
@@ -232,7 +280,9 @@ class Answerer:
         pending: deque[Future[CheckedSentence | None]] = deque()
         try:
             # closing(): the model stops at once when the consumer stops early
-            with contextlib.closing(self._generate(prep.messages, samples, model)) as pieces:
+            with contextlib.closing(
+                self._generate(prep.messages, params, samples, model)
+            ) as pieces:
                 for piece in pieces:
                     if isinstance(piece, ChatResult):
                         result = piece
@@ -259,10 +309,13 @@ class Answerer:
         yield AnswerDone(self._finish(prep, checked, result))
 
     def _generate(
-        self, messages: list[dict[str, str]], samples: int | None, model: str | None
+        self,
+        messages: list[dict[str, str]],
+        params: SamplingParams,
+        samples: int | None,
+        model: str | None,
     ) -> Iterator[str | ChatResult]:
         """Draft pieces, then the final :class:`ChatResult` (best-of-N cannot stream)."""
-        params = self.params(samples)
         if (samples or self.settings.gateway.samples) > 1:
             result = self.gateway.generate(messages, params, samples=samples, model=model)
             if result.text:

@@ -11,7 +11,8 @@ tokens, and the checked answer arrives whole in :class:`Final` (it may differ fr
 unsupported sentences dropped or flagged, citations attached). Without it a small built-in
 flow stands in: retrieve ``k`` passages, ask the gateway to answer from them only, citing
 them as ``[n]``, and abstain without calling the model when nothing was retrieved.
-``max_tokens`` and ``temperature`` apply to the built-in flow and to gateway pass-through.
+The request's sampling (``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``seed``)
+applies to either flow.
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ class AnswerRequest:
     collection: str
     history: Sequence[Mapping[str, str]] = ()
     k: int = 4
-    max_tokens: int | None = None
-    temperature: float | None = None
     model: str | None = None
+    #: Per-request :class:`~ragline.models.chat.SamplingParams` overrides (``max_tokens``,
+    #: ``temperature``, ``top_p``, ``stop``, ``seed``): only what the client set.
+    sampling: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,7 @@ def _delegated(rag: Ragline, req: AnswerRequest) -> Iterator[AnswerEvent]:
             collection=req.collection,
             conversation=_conversation(req.history),
             model=req.model,
+            sampling=req.sampling,
         )
         with contextlib.closing(stream):
             yield Started(trace_id, req.model or rag.settings.gateway.default_model)
@@ -211,11 +214,7 @@ def _builtin(rag: Ragline, gateway: Any, req: AnswerRequest) -> Iterator[AnswerE
             yield Citations([])
             yield Finished("abstained", {}, trace_id, model)
             return
-        params: dict[str, Any] = {}
-        if req.max_tokens is not None:
-            params["max_tokens"] = req.max_tokens
-        if req.temperature is not None:
-            params["temperature"] = req.temperature
+        params = dict(req.sampling)
         text: list[str] = []
         result = None
         stream = gateway.stream(build_messages(req, hits), model=req.model, **params)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -97,13 +97,26 @@ class AskIn(_Body):
     question: str = Field(min_length=1, max_length=4000)
     history: list[ChatMessageIn] = Field(default_factory=list, max_length=50)
     k: int | None = Field(None, ge=1, le=20, description="passages to ground the answer on")
-    max_tokens: int | None = Field(None, ge=1, le=4096)
-    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1, le=4096, description="answer.max_tokens if unset")
+    temperature: float | None = Field(None, ge=0, le=2, description="answer.temperature if unset")
+    top_p: float | None = Field(None, gt=0, le=1)
+    stop: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        None, max_length=4, description="stop sequences"
+    )
+    seed: int | None = None
     model: str | None = Field(None, max_length=200, description="a gateway model name")
     stream: bool = Field(True, description="server-sent events (true) or one JSON answer")
     regenerate_of: str | None = Field(
         None, max_length=64, description="trace id of the answer this one regenerates"
     )
+
+    def sampling(self) -> dict[str, Any]:
+        """The sampling this request sets (the answer settings decide the rest)."""
+        names = ("max_tokens", "temperature", "top_p", "seed")
+        out: dict[str, Any] = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+        if self.stop:
+            out["stop"] = tuple(self.stop)
+        return out
 
 
 class CitationOut(BaseModel):

@@ -145,9 +145,8 @@ async def ask(
         collection=name,
         history=[m.model_dump() for m in body.history],
         k=body.k or ctx.settings.server.answer_k,
-        max_tokens=body.max_tokens,
-        temperature=body.temperature,
         model=body.model,
+        sampling=body.sampling(),
     )
     gen = await admit(ctx, body.model)
     if not body.stream:

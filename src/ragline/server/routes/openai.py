@@ -19,7 +19,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
@@ -47,6 +47,7 @@ from ragline.server.streaming import EventStreamResponse, sse_data
 router = APIRouter(prefix="/v1", tags=["openai"])
 RAGLINE_PREFIX = "ragline:"
 _FINISH = {"length": "length"}  # everything else (stop, cancelled, abstained) reads as "stop"
+StopSequence = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class ContentPart(BaseModel):
@@ -80,7 +81,7 @@ class ChatCompletionRequest(BaseModel):
     max_completion_tokens: int | None = Field(None, ge=1, le=8192)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
-    stop: str | list[str] | None = None
+    stop: StopSequence | list[StopSequence] | None = None
     seed: int | None = None
     n: int = Field(1, ge=1, le=1, description="one choice per request")
     stream_options: StreamOptions | None = None
@@ -104,6 +105,7 @@ def _messages(body: ChatCompletionRequest) -> list[dict[str, str]]:
 
 
 def _params(body: ChatCompletionRequest) -> dict[str, Any]:
+    """The sampling the request sets, for the gateway or the grounded answer alike."""
     params: dict[str, Any] = {}
     max_tokens = body.max_completion_tokens or body.max_tokens
     if max_tokens is not None:
@@ -142,14 +144,12 @@ def _answer_request(
             "no user message to answer", hint="end the messages with a non-empty user message"
         )
     last = users[-1]
-    params = _params(body)
     return AnswerRequest(
         question=messages[last]["content"],
         collection=collection,
         history=messages[:last],
         k=ctx.settings.server.answer_k,
-        max_tokens=params.get("max_tokens"),
-        temperature=params.get("temperature"),
+        sampling=_params(body),
     )
 
 
