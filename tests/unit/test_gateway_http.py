@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -224,6 +225,37 @@ def test_stream_without_usage_is_estimated_and_cut_streams_fail() -> None:
     rec = Recorder(httpx.Response(500, text="down"))
     with pytest.raises(ProviderServerError):
         list(model(rec).stream("x"))
+
+
+def test_stream_deadline_counts_from_the_request_and_the_timeout_is_sent() -> None:
+    """A stream past the call's ``timeout_s`` fails (here: a slow reader), sync and async."""
+    body = sse(delta("a"), delta(" b"), delta(finish="stop"))
+    rec = Recorder(*(httpx.Response(200, content=body) for _ in range(3)))
+    m = model(rec, timeout_s=60.0)
+    events = m.stream("x", timeout_s=0.05)
+    assert isinstance(next(events), TokenDelta)
+    time.sleep(0.06)
+    with pytest.raises(ModelTimeoutError, match=r"no complete answer within 0\.05 s"):
+        list(events)
+    assert rec.requests[-1].extensions["timeout"] == {
+        "connect": 0.05,
+        "read": 0.05,
+        "write": 0.05,
+        "pool": 0.05,
+    }
+
+    async def slow_reader() -> None:
+        stream = m.astream("x", timeout_s=0.05)
+        await anext(stream)
+        await asyncio.sleep(0.06)
+        async for _ in stream:
+            pass
+
+    with pytest.raises(ModelTimeoutError):
+        asyncio.run(slow_reader())
+    assert collect_stream(m.stream("x")).text == "a b"
+    assert rec.requests[-1].extensions["timeout"]["read"] == 60.0
+    assert rec.requests[-1].extensions["timeout"]["connect"] == 10.0
 
 
 def test_async_paths() -> None:

@@ -115,10 +115,13 @@ def error_for_status(response: httpx.Response, model: str) -> ModelError:
 class _Accumulator:
     """Builds one :class:`ChatResult` from a JSON completion or from stream chunks."""
 
-    def __init__(self, model: str, messages: list[dict[str, str]], started: float) -> None:
+    def __init__(
+        self, model: str, messages: list[dict[str, str]], started: float, limit_s: float
+    ) -> None:
         self.model = model
         self.messages = messages
         self.started = started
+        self.limit_s = limit_s
         self.parts: list[str] = []
         self.logprobs: list[float] = []
         self.finish_reason: str | None = None
@@ -202,6 +205,10 @@ class _Accumulator:
             raise MalformedResponseError(f"{self.model}: malformed JSON in stream: {exc}") from exc
         return self.chunk(data)
 
+    def check_deadline(self) -> None:
+        if time.perf_counter() - self.started > self.limit_s:
+            raise ModelTimeoutError(f"{self.model}: no complete answer within {self.limit_s:g} s")
+
     def result(self) -> ChatResult:
         text = "".join(self.parts)
         if not self.done and self.finish_reason is None:
@@ -274,10 +281,6 @@ class OpenAICompatChatModel:
         if self._api_key is not None and self._api_key.get_secret_value():
             headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
         return headers
-
-    def _timeout(self, params: SamplingParams) -> httpx.Timeout:
-        total = params.timeout_s or self.timeout_s
-        return httpx.Timeout(total, connect=min(total, 10.0))
 
     @property
     def client(self) -> httpx.Client:
@@ -358,29 +361,28 @@ class OpenAICompatChatModel:
             return kind(f"{self._name}: the connection broke mid-response: {exc}")
         return ModelUnavailableError(f"{self._name}: HTTP failure: {type(exc).__name__}: {exc}")
 
-    @staticmethod
-    def _check_deadline(acc: _Accumulator, params: SamplingParams, default: float) -> None:
-        limit = params.timeout_s or default
-        if time.perf_counter() - acc.started > limit:
-            raise ModelTimeoutError(f"{acc.model}: no complete answer within {limit:g} s")
-
-    # ------------------------------------------------------------------ sync
-
-    def generate(
-        self, messages: Messages, params: SamplingParams | None = None, **overrides: Any
-    ) -> ChatResult:
+    def _request(
+        self,
+        messages: Messages,
+        params: SamplingParams | None,
+        overrides: Mapping[str, Any],
+        *,
+        stream: bool,
+    ) -> tuple[_Accumulator, dict[str, Any]]:
+        """One call's result builder (its clock started) and the arguments of its
+        ``POST chat/completions`` (body, headers, timeout) for the sync or the async client."""
         msgs, p = self._prepare(messages, params, overrides)
-        acc = _Accumulator(self._name, msgs, time.perf_counter())
-        body = self.build_body(msgs, p, stream=False)
-        try:
-            response = self.client.post(
-                "chat/completions",
-                json=body,
-                headers=self._request_headers(),
-                timeout=self._timeout(p),
-            )
-        except httpx.HTTPError as exc:
-            raise self._translate(exc) from exc
+        limit = p.timeout_s or self.timeout_s
+        acc = _Accumulator(self._name, msgs, time.perf_counter(), limit)
+        request = {
+            "json": self.build_body(msgs, p, stream=stream),
+            "headers": self._request_headers(),
+            "timeout": httpx.Timeout(limit, connect=min(limit, 10.0)),
+        }
+        return acc, request
+
+    def _completion(self, acc: _Accumulator, response: httpx.Response) -> ChatResult:
+        """The result of a (read) non-streamed response, or its typed error."""
         log.debug(
             "%s: HTTP %s in %.3f s",
             self._name,
@@ -396,20 +398,24 @@ class OpenAICompatChatModel:
         acc.completion(data)
         return acc.result()
 
+    # ------------------------------------------------------------------ sync
+
+    def generate(
+        self, messages: Messages, params: SamplingParams | None = None, **overrides: Any
+    ) -> ChatResult:
+        acc, request = self._request(messages, params, overrides, stream=False)
+        try:
+            response = self.client.post("chat/completions", **request)
+        except httpx.HTTPError as exc:
+            raise self._translate(exc) from exc
+        return self._completion(acc, response)
+
     def stream(
         self, messages: Messages, params: SamplingParams | None = None, **overrides: Any
     ) -> Iterator[StreamEvent]:
-        msgs, p = self._prepare(messages, params, overrides)
-        acc = _Accumulator(self._name, msgs, time.perf_counter())
-        body = self.build_body(msgs, p, stream=True)
+        acc, request = self._request(messages, params, overrides, stream=True)
         try:
-            with self.client.stream(
-                "POST",
-                "chat/completions",
-                json=body,
-                headers=self._request_headers(),
-                timeout=self._timeout(p),
-            ) as response:
+            with self.client.stream("POST", "chat/completions", **request) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise error_for_status(response, self._name)
@@ -419,7 +425,7 @@ class OpenAICompatChatModel:
                         break
                     if delta:
                         yield TokenDelta(delta)
-                    self._check_deadline(acc, p, self.timeout_s)
+                    acc.check_deadline()
         except httpx.HTTPError as exc:
             raise self._translate(exc, streaming=True) from exc
         yield StreamDone(acc.result())
@@ -434,44 +440,22 @@ class OpenAICompatChatModel:
     async def agenerate(
         self, messages: Messages, params: SamplingParams | None = None, **overrides: Any
     ) -> ChatResult:
-        msgs, p = self._prepare(messages, params, overrides)
-        acc = _Accumulator(self._name, msgs, time.perf_counter())
-        body = self.build_body(msgs, p, stream=False)
+        acc, request = self._request(messages, params, overrides, stream=False)
         try:
             async with self._async_client() as client:
-                response = await client.post(
-                    "chat/completions",
-                    json=body,
-                    headers=self._request_headers(),
-                    timeout=self._timeout(p),
-                )
+                response = await client.post("chat/completions", **request)
         except httpx.HTTPError as exc:
             raise self._translate(exc) from exc
-        if response.status_code >= 400:
-            raise error_for_status(response, self._name)
-        try:
-            data = response.json()
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedResponseError(f"{self._name}: response is not JSON: {exc}") from exc
-        acc.completion(data)
-        return acc.result()
+        return self._completion(acc, response)
 
     async def astream(
         self, messages: Messages, params: SamplingParams | None = None, **overrides: Any
     ) -> AsyncIterator[StreamEvent]:
-        msgs, p = self._prepare(messages, params, overrides)
-        acc = _Accumulator(self._name, msgs, time.perf_counter())
-        body = self.build_body(msgs, p, stream=True)
+        acc, request = self._request(messages, params, overrides, stream=True)
         try:
             async with (
                 self._async_client() as client,
-                client.stream(
-                    "POST",
-                    "chat/completions",
-                    json=body,
-                    headers=self._request_headers(),
-                    timeout=self._timeout(p),
-                ) as response,
+                client.stream("POST", "chat/completions", **request) as response,
             ):
                 if response.status_code >= 400:
                     await response.aread()
@@ -482,7 +466,7 @@ class OpenAICompatChatModel:
                         break
                     if delta:
                         yield TokenDelta(delta)
-                    self._check_deadline(acc, p, self.timeout_s)
+                    acc.check_deadline()
         except httpx.HTTPError as exc:
             raise self._translate(exc, streaming=True) from exc
         yield StreamDone(acc.result())
