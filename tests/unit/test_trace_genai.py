@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from ragline.config import TraceSettings, load_settings
-from ragline.models.chat import SamplingParams, StreamDone, TokenDelta
+from ragline.models.chat import SamplingParams, StreamDone, StreamInterruptedError, TokenDelta
 from ragline.models.gateway import Gateway
 from ragline.models.pricing import PriceTable
 from ragline.testing.chat_conformance import FakeChatModel
@@ -123,6 +123,40 @@ def test_async_stream_and_errors(tracer, sink):
     ok, failed = sink.traces
     assert ok.summary.output_tokens == 9 and not ok.signals
     assert failed.root.status == "error" and "bug" in failed.root.error
+
+
+def test_a_stream_that_fails_midway_is_an_error_and_an_async_early_stop_a_signal(tracer, sink):
+    class CutAfterOne(FakeChatModel):
+        def stream(self, messages, params=None, **kw):
+            yield TokenDelta("partial")
+            raise StreamInterruptedError("cut")
+
+        async def astream(self, messages, params=None, **kw):
+            yield TokenDelta("partial")
+            raise StreamInterruptedError("cut")
+
+    gw = gateway(tracer, CutAfterOne([REPLY]))
+
+    async def consume_async():
+        return [e async for e in gw.astream("q")]
+
+    async def stop_async_early():
+        stream = gw.astream("q", model="fake:model")
+        await anext(stream)
+        await stream.aclose()
+
+    with pytest.raises(StreamInterruptedError):
+        list(gw.stream("q"))
+    with pytest.raises(StreamInterruptedError):
+        asyncio.run(consume_async())
+    asyncio.run(stop_async_early())
+    tracer.flush()
+    sync_cut, async_cut, stopped = sink.traces
+    for t in (sync_cut, async_cut):
+        assert t.root.status == "error" and "cut" in t.root.error and not t.signals
+        assert "stream_cancelled" not in t.root.attributes
+    assert stopped.root.status == "ok" and stopped.root.attributes["tokens_emitted"] == 1
+    assert [f.kind for f in stopped.signals] == ["early_stop"]
 
 
 def test_wrapping_any_chat_model(tracer, sink):

@@ -118,7 +118,11 @@ def record_chat_result(span: AnySpan, result: Any, *, first_token_ns: int | None
 
 
 class _StreamTimer:
-    """Times a stream as the caller consumes it."""
+    """Times a stream as the caller consumes it, in a ``generation`` span of its own.
+
+    ``with _StreamTimer.start(...) as timer:`` around the loop that relays the events: an
+    exception records the error, leaving early (the caller stopped reading) the early stop.
+    """
 
     def __init__(self, span: AnySpan) -> None:
         self.span = span
@@ -143,6 +147,27 @@ class _StreamTimer:
         self.last_ns = now
         self.tokens += 1
 
+    @classmethod
+    def start(
+        cls,
+        tracer: AnyTracer,
+        model: str,
+        params: Any = None,
+        messages: Any = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> _StreamTimer:
+        span = tracer.start(sc.GENERATION, kind="client")
+        start_generation(span, model, params, messages, overrides)
+        return cls(span)
+
+    def __enter__(self) -> _StreamTimer:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, Exception):  # not GeneratorExit, not a cancelled task
+            self.failed(exc)
+        self.finish()
+
     def failed(self, exc: BaseException) -> None:
         self.done = True
         self.span.record_error(exc)
@@ -159,8 +184,12 @@ class _StreamTimer:
         self.span.end()
 
 
-def _model_name(owner: Any, kwargs: Mapping[str, Any]) -> str:
-    return str(kwargs.get("model") or owner.name)
+def _record_generation(span: AnySpan, result: Any) -> Any:
+    if hasattr(result, "usage"):
+        record_chat_result(span, result)
+    else:  # a structured value: its usage stays inside the structured result
+        span.set(structured=True)
+    return result
 
 
 def trace_generate(
@@ -175,12 +204,7 @@ def trace_generate(
     """Run ``call`` (one generation) inside a ``generation`` span."""
     with tracer.trace(sc.GENERATION, kind="client") as span:
         start_generation(span, model, params, messages, overrides)
-        result = call()
-        if hasattr(result, "usage"):
-            record_chat_result(span, result)
-        else:  # a structured value: its usage stays inside the structured result
-            span.set(structured=True)
-        return result
+        return _record_generation(span, call())
 
 
 async def atrace_generate(
@@ -195,12 +219,7 @@ async def atrace_generate(
     """The async twin of :func:`trace_generate`."""
     with tracer.trace(sc.GENERATION, kind="client") as span:
         start_generation(span, model, params, messages, overrides)
-        result = await call()
-        if hasattr(result, "usage"):
-            record_chat_result(span, result)
-        else:
-            span.set(structured=True)
-        return result
+        return _record_generation(span, await call())
 
 
 def trace_stream(
@@ -213,18 +232,10 @@ def trace_stream(
     overrides: Mapping[str, Any] | None = None,
 ) -> Iterator[Any]:
     """Yield ``events`` unchanged, timing them in a ``generation`` span."""
-    span = tracer.start(sc.GENERATION, kind="client")
-    start_generation(span, model, params, messages, overrides)
-    timer = _StreamTimer(span)
-    try:
+    with _StreamTimer.start(tracer, model, params, messages, overrides) as timer:
         for event in events:
             timer.on_event(event)
             yield event
-    except Exception as exc:
-        timer.failed(exc)
-        raise
-    finally:
-        timer.finish()
 
 
 async def atrace_stream(
@@ -237,18 +248,10 @@ async def atrace_stream(
     overrides: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[Any]:
     """The async twin of :func:`trace_stream`."""
-    span = tracer.start(sc.GENERATION, kind="client")
-    start_generation(span, model, params, messages, overrides)
-    timer = _StreamTimer(span)
-    try:
+    with _StreamTimer.start(tracer, model, params, messages, overrides) as timer:
         async for event in events:
             timer.on_event(event)
             yield event
-    except Exception as exc:
-        timer.failed(exc)
-        raise
-    finally:
-        timer.finish()
 
 
 # Decorators for a chat model's own methods; the instance needs ``tracer`` and ``name``
@@ -260,6 +263,17 @@ def _tracer_of(owner: Any) -> AnyTracer | None:
     return tracer if tracer is not None and tracer.enabled else None
 
 
+def _span_args(owner: Any, messages: Any, params: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The request attributes of a decorated call: ``model=`` in the call wins over the
+    instance's name, its own ``params`` over the instance's ``defaults``."""
+    return {
+        "model": str(kwargs.get("model") or owner.name),
+        "params": params or getattr(owner, "defaults", None),
+        "messages": messages,
+        "overrides": kwargs,
+    }
+
+
 def traced_generate(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: Any, messages: Any, params: Any = None, **kwargs: Any) -> Any:
@@ -269,10 +283,7 @@ def traced_generate(method: Callable[..., Any]) -> Callable[..., Any]:
         return trace_generate(
             tracer,
             lambda: method(self, messages, params, **kwargs),
-            model=_model_name(self, kwargs),
-            params=params or getattr(self, "defaults", None),
-            messages=messages,
-            overrides=kwargs,
+            **_span_args(self, messages, params, kwargs),
         )
 
     return wrapper
@@ -287,10 +298,7 @@ def traced_agenerate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awa
         return await atrace_generate(
             tracer,
             lambda: method(self, messages, params, **kwargs),
-            model=_model_name(self, kwargs),
-            params=params or getattr(self, "defaults", None),
-            messages=messages,
-            overrides=kwargs,
+            **_span_args(self, messages, params, kwargs),
         )
 
     return wrapper
@@ -309,10 +317,7 @@ def _traced_events(wrap: Callable[..., Any]) -> Callable[[Callable[..., Any]], C
             return wrap(
                 tracer,
                 events,
-                model=_model_name(self, kwargs),
-                params=params or getattr(self, "defaults", None),
-                messages=messages,
-                overrides=kwargs,
+                **_span_args(self, messages, params, kwargs),
             )
 
         return wrapper
