@@ -96,7 +96,12 @@ class ChatMessageIn(_Body):
 class AskIn(_Body):
     question: str = Field(min_length=1, max_length=4000)
     history: list[ChatMessageIn] = Field(default_factory=list, max_length=50)
-    k: int | None = Field(None, ge=1, le=20, description="passages to ground the answer on")
+    k: int | None = Field(
+        None,
+        ge=1,
+        le=20,
+        description="accepted and ignored: answer.max_passages decides how many passages",
+    )
     max_tokens: int | None = Field(None, ge=1, le=4096, description="answer.max_tokens if unset")
     temperature: float | None = Field(None, ge=0, le=2, description="answer.temperature if unset")
     top_p: float | None = Field(None, gt=0, le=1)

@@ -1,12 +1,12 @@
 """``POST /api/collections/{name}/ask``: a grounded answer, streamed as server-sent events.
 
-Events, in order: ``start`` (``trace_id``, ``model``), ``token`` (``text``) as the model writes,
-``answer`` (the checked answer ``text``, which replaces the streamed draft; only when the
-grounded-answer flow checks citations),
-``citations`` (the passages, each with ``n``, ``text``, ``source``, ``location`` and whether the
-answer ``cited`` it), ``done`` (``finish_reason``, ``usage``). A failure after ``start`` is an
-``error`` event carrying the problem body. ``"stream": false`` returns one JSON answer instead.
-A client that disconnects stops its generation at the next token.
+Events, in order: ``start`` (``trace_id``, ``model``), ``token`` (``text``) pieces of the
+unchecked draft as the model writes, ``answer`` (the checked answer ``text``, which replaces
+the draft), ``citations`` (the passages, each with ``n``, ``text``, ``source``, ``location`` and
+whether the answer ``cited`` it), ``done`` (``finish_reason``, ``usage``). A failure after
+``start`` is an ``error`` event carrying the problem body. ``"stream": false`` returns one JSON
+answer instead. ``max_tokens``, ``temperature``, ``top_p``, ``stop`` and ``seed`` apply to this
+answer only. A client that disconnects stops its generation at the next token.
 """
 
 from __future__ import annotations
@@ -51,18 +51,13 @@ def check_model(ctx: ServerContext, model: str | None) -> None:
 
 
 def _record_regeneration(ctx: ServerContext, trace_id: str) -> None:
-    recorder = getattr(ctx.rag, "feedback", None)
-    regenerated = getattr(recorder, "regenerated", None)
-    if callable(regenerated):
-        with contextlib.suppress(Exception):  # implicit feedback must never fail an answer
-            regenerated(trace_id, via="server")
+    with contextlib.suppress(Exception):  # implicit feedback must never fail an answer
+        ctx.rag.feedback.regenerated(trace_id, via="server")
 
 
 async def _sse(gen: Generation, req: AnswerRequest, path: str) -> AsyncIterator[bytes]:
     ctx = gen.ctx
-    async with contextlib.aclosing(
-        gen.events(lambda: answer_events(ctx.rag, ctx.gateway, req))
-    ) as events:
+    async with contextlib.aclosing(gen.events(lambda: answer_events(ctx.rag, req))) as events:
         try:
             async for event in events:
                 if isinstance(event, Started):
@@ -101,9 +96,7 @@ async def collect_answer(gen: Generation, req: AnswerRequest, request: Request) 
     out: dict[str, Any] = {"answer": "", "citations": [], "trace_id": None, "model": gen.model}
     parts: list[str] = []
     final: str | None = None
-    async with contextlib.aclosing(
-        gen.events(lambda: answer_events(ctx.rag, ctx.gateway, req))
-    ) as events:
+    async with contextlib.aclosing(gen.events(lambda: answer_events(ctx.rag, req))) as events:
         async for event in events:
             if isinstance(event, Started):
                 out["trace_id"], out["model"] = event.trace_id, event.model
@@ -144,7 +137,6 @@ async def ask(
         question=body.question,
         collection=name,
         history=[m.model_dump() for m in body.history],
-        k=body.k or ctx.settings.server.answer_k,
         model=body.model,
         sampling=body.sampling(),
     )

@@ -1,9 +1,11 @@
 """The OpenAI-compatible API: ``/v1/models``, ``/v1/chat/completions``, ``/v1/embeddings``.
 
 * ``model: "ragline:<collection>"`` answers the last user message from that collection, with
-  the conversation before it as history; the passages come back in ``citations`` (a member
-  OpenAI clients keep as an extra field: ``completion.citations``; on the last chunk when
-  streaming, with ``answer``, the checked text, when the deltas were an unchecked draft).
+  the conversation before it as history and the request's ``max_tokens`` /
+  ``max_completion_tokens``, ``temperature``, ``top_p``, ``stop`` and ``seed``; the passages
+  come back in ``citations`` (a member OpenAI clients keep as an extra field:
+  ``completion.citations``). The message is the checked answer; when streaming, the deltas
+  are the unchecked draft and the last chunk carries the checked text in ``answer``.
 * Any other model name goes through the gateway as is (``embedded``, ``openai:gpt-4o-mini``,
   an endpoint of ``gateway.endpoints`` …), with its retries and fallbacks.
 * Embeddings come from the collection embedder (all-MiniLM-L6-v2), as floats or base64.
@@ -46,7 +48,7 @@ from ragline.server.streaming import EventStreamResponse, sse_data
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 RAGLINE_PREFIX = "ragline:"
-_FINISH = {"length": "length"}  # everything else (stop, cancelled, abstained) reads as "stop"
+_FINISH = {"length": "length"}  # everything else (stop, cancelled, declined) reads as "stop"
 StopSequence = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -134,9 +136,7 @@ def _passthrough(ctx: ServerContext, body: ChatCompletionRequest) -> Iterator[An
     yield Finished(result.finish_reason if result else "stop", usage, None, body.model)
 
 
-def _answer_request(
-    ctx: ServerContext, body: ChatCompletionRequest, collection: str
-) -> AnswerRequest:
+def _answer_request(body: ChatCompletionRequest, collection: str) -> AnswerRequest:
     messages = _messages(body)
     users = [i for i, m in enumerate(messages) if m["role"] == "user"]
     if not users or not messages[users[-1]]["content"].strip():
@@ -148,7 +148,6 @@ def _answer_request(
         question=messages[last]["content"],
         collection=collection,
         history=messages[:last],
-        k=ctx.settings.server.answer_k,
         sampling=_params(body),
     )
 
@@ -235,10 +234,10 @@ async def chat_completions(
         collection = body.model[len(RAGLINE_PREFIX) :]
         principal.check_collection(collection)
         await check_collection(ctx, collection)
-        req = _answer_request(ctx, body, collection)
+        req = _answer_request(body, collection)
 
         def factory() -> Iterator[Any]:
-            return answer_events(ctx.rag, ctx.gateway, req)
+            return answer_events(ctx.rag, req)
 
         model = None
     else:
