@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
@@ -30,6 +30,46 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 _TPOT_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1)
 
 
+class _Timing(NamedTuple):
+    """A per-request time, kept by operation and model: a cumulative histogram and the
+    recent window's percentiles (``ragline_window_<key>_seconds``)."""
+
+    key: str
+    field: str  # the TraceSummary attribute (None where a request did not measure it)
+    name: str
+    help: str
+    window_help: str
+    buckets: tuple[float, ...]
+
+
+_TIMINGS = (
+    _Timing(
+        "latency",
+        "duration_s",
+        "ragline_request_duration_seconds",
+        "request latency",
+        "request latency",
+        _LATENCY_BUCKETS,
+    ),
+    _Timing(
+        "ttft",
+        "ttft_s",
+        "ragline_time_to_first_token_seconds",
+        "time from the request's start to the first generated token",
+        "time to first token",
+        _LATENCY_BUCKETS,
+    ),
+    _Timing(
+        "tpot",
+        "tpot_s",
+        "ragline_time_per_output_token_seconds",
+        "mean time per output token after the first (inter-token latency)",
+        "time per output token",
+        _TPOT_BUCKETS,
+    ),
+)
+
+
 class _Window(Collector):
     """Percentiles and goodput over the traces of the last ``window_s`` seconds."""
 
@@ -42,18 +82,15 @@ class _Window(Collector):
         for s in recent:
             groups.setdefault((s.name, s.model or ""), []).append(s)
         window = str(int(self.owner.window_s))
-        for metric, getter, help_text in (
-            ("latency", lambda s: s.duration_s, "request latency"),
-            ("ttft", lambda s: s.ttft_s, "time to first token"),
-            ("tpot", lambda s: s.tpot_s, "time per output token"),
-        ):
+        for timing in _TIMINGS:
+            metric = f"ragline_window_{timing.key}_seconds"
             family = SummaryMetricFamily(
-                f"ragline_window_{metric}_seconds",
-                f"{help_text} over the last {window} s, by operation and model",
+                metric,
+                f"{timing.window_help} over the last {window} s, by operation and model",
                 labels=["operation", "model"],
             )
             for (op, model), group in sorted(groups.items()):
-                values = [v for v in map(getter, group) if v is not None]
+                values = [v for s in group if (v := getattr(s, timing.field)) is not None]
                 if not values:
                     continue
                 d = Distribution.of(values)
@@ -64,7 +101,7 @@ class _Window(Collector):
                 )
                 for q in PERCENTILES:
                     family.add_sample(
-                        f"ragline_window_{metric}_seconds",
+                        metric,
                         {"operation": op, "model": model, "quantile": str(q / 100)},
                         getattr(d, f"p{q}"),
                     )
@@ -117,27 +154,11 @@ class LiveMetrics:
         self.requests = Counter(
             "ragline_requests", "traced requests", ["operation", "model", "status"], registry=r
         )
-        self.latency = Histogram(
-            "ragline_request_duration_seconds",
-            "request latency",
-            ["operation", "model"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.ttft = Histogram(
-            "ragline_time_to_first_token_seconds",
-            "time from the request's start to the first generated token",
-            ["operation", "model"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.tpot = Histogram(
-            "ragline_time_per_output_token_seconds",
-            "mean time per output token after the first (inter-token latency)",
-            ["operation", "model"],
-            buckets=_TPOT_BUCKETS,
-            registry=r,
-        )
+        self.timings = [
+            Histogram(t.name, t.help, ["operation", "model"], buckets=t.buckets, registry=r)
+            for t in _TIMINGS
+        ]
+        self.latency, self.ttft, self.tpot = self.timings
         self.throughput = Histogram(
             "ragline_output_tokens_per_second",
             "decode speed of a request",
@@ -161,11 +182,10 @@ class LiveMetrics:
     def observe(self, s: TraceSummary) -> None:
         model = s.model or ""
         self.requests.labels(s.name, model, s.status).inc()
-        self.latency.labels(s.name, model).observe(s.duration_s)
-        if s.ttft_s is not None:
-            self.ttft.labels(s.name, model).observe(s.ttft_s)
-        if s.tpot_s is not None:
-            self.tpot.labels(s.name, model).observe(s.tpot_s)
+        for timing, histogram in zip(_TIMINGS, self.timings, strict=True):
+            value = getattr(s, timing.field)
+            if value is not None:
+                histogram.labels(s.name, model).observe(value)
         tps = tokens_per_s(s)
         if tps is not None:
             self.throughput.labels(model).observe(tps)
