@@ -40,8 +40,10 @@ from ragline.evaluate.ranking import (
     trueskill_ratings,
 )
 from ragline.evaluate.report import (
+    LOWER_MARK,
     RunSummary,
     declines_text,
+    metric_label,
     summarize,
     to_json_text,
     write_compare_report,
@@ -133,13 +135,21 @@ def _get_run(store: SQLiteEvalStore, run_id: str) -> EvalRun:
     return run
 
 
+def _lower_legend(names: Sequence[str]) -> str:
+    """A line naming the lower-is-better metrics among ``names`` ("" when there is none)."""
+    lower = [n for n in names if metric_label(n) != n]
+    return f"{LOWER_MARK} = lower is better ({', '.join(lower)})" if lower else ""
+
+
 def _summary_table(summary: RunSummary) -> str:
     pct = round(summary.confidence * 100)
     rows = [
-        [m.name, _f(m.mean), f"{_f(m.low)} – {_f(m.high)}", str(m.n), str(m.missing)]
+        [metric_label(m.name), _f(m.mean), f"{_f(m.low)} – {_f(m.high)}", str(m.n), str(m.missing)]
         for m in summary.metrics
     ]
     out = _table(["metric", "mean", f"{pct}% CI", "n", "missing"], rows)
+    if legend := _lower_legend([m.name for m in summary.metrics]):
+        out += f"\n{legend}"
     if (declines := declines_text(summary)) is not None:
         out += f"\ngrounded answers: {declines}"
     for j in summary.judges:
@@ -272,9 +282,12 @@ def _comparison_table(cmp: RunComparison) -> str:
         f"A = {cmp.run_a} ({cmp.name_a})",
         f"B = {cmp.run_b} ({cmp.name_b})",
         f"{cmp.common_items} common items; deltas are B - A, {pct}% paired bootstrap CI "
-        f"({cmp.rounds} rounds); * = the interval excludes 0",
-        "",
+        f"({cmp.rounds} rounds); * = the interval excludes 0; better = the run that is "
+        "better there (by the metric's direction)",
     ]
+    if legend := _lower_legend(cmp.metrics):
+        lines.append(legend)
+    lines.append("")
 
     def rows(deltas: Sequence[Any], label: Any) -> list[list[str]]:
         return [
@@ -286,12 +299,13 @@ def _comparison_table(cmp: RunComparison) -> str:
                 f"{d.delta:+.3f}{' *' if d.significant else ''}",
                 f"{_f(d.low)} – {_f(d.high)}",
                 _f(d.p_value),
+                d.winner_text,
             ]
             for d in deltas
         ]
 
-    headers = ["metric", "n", "A", "B", "delta", f"{pct}% CI", "p"]
-    lines.append(_table(headers, rows(cmp.overall(), lambda d: d.metric)))
+    headers = ["metric", "n", "A", "B", "delta", f"{pct}% CI", "p", "better"]
+    lines.append(_table(headers, rows(cmp.overall(), lambda d: metric_label(d.metric))))
     for field_name in cmp.slices:
         deltas = cmp.by_slice(field_name)
         if deltas:
@@ -299,7 +313,7 @@ def _comparison_table(cmp: RunComparison) -> str:
             lines.append(
                 _table(
                     [field_name, *headers[1:]],
-                    rows(deltas, lambda d: f"{d.slice_value} {d.metric}"),
+                    rows(deltas, lambda d: f"{d.slice_value} {metric_label(d.metric)}"),
                 )
             )
     return "\n".join(lines)
@@ -440,7 +454,7 @@ def rank_cmd(
 def _stability_table(report: StabilityReport) -> str:
     rows = [
         [
-            m.metric,
+            metric_label(m.metric),
             str(m.n),
             _f(m.agreement),
             _f(m.mean_abs_diff),
@@ -453,9 +467,15 @@ def _stability_table(report: StabilityReport) -> str:
     out = _table(["metric", "n", "agreement", "mean |diff|", "spearman", "run 1", "run 2"], rows)
     names = list(report.correlations)
     if len(names) > 1:
-        corr = [[n, *(_f(report.correlations[n].get(o), 2) for o in names)] for n in names]
+        corr = [
+            [metric_label(n), *(_f(report.correlations[n].get(o), 2) for o in names)] for n in names
+        ]
         out += "\n\nSpearman correlation between metrics across items (run 1):\n"
-        out += _table(["", *names], corr)
+        out += _table(["", *(metric_label(n) for n in names)], corr)
+    if legend := _lower_legend([m.metric for m in report.metrics]):
+        out += (
+            f"\n{legend}: agreeing with a higher-is-better metric shows as a negative correlation"
+        )
     return out
 
 

@@ -5,7 +5,8 @@
   resampling *items* (so per-item pairing is kept: the interval reflects how consistently
   B beats A, not just the spread of each run), with a two-sided bootstrap p-value;
 * :func:`compare_runs` — every shared metric, overall and per slice (any field of the items,
-  or of their ``metadata``).
+  or of their ``metadata``). Each delta knows its metric's direction (the registry,
+  :mod:`ragline.evaluate.metrics.registry`): for perplexity a negative delta is B's win.
 
 Every function is deterministic for a given ``seed``.
 """
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ragline.errors import ConfigError
+from ragline.evaluate.metrics.registry import Direction, metric_direction
 from ragline.evaluate.spec import slice_value
 from ragline.store.evals_base import EvalRun, ItemResult
 
@@ -127,7 +129,10 @@ def paired_bootstrap(
 
 @dataclass(frozen=True, slots=True)
 class MetricDelta:
-    """One metric's comparison, overall (``slice_field`` None) or within one slice."""
+    """One metric's comparison, overall (``slice_field`` None) or within one slice.
+
+    ``delta`` is B − A whatever the metric's direction; :attr:`better` and :attr:`change`
+    read it with the direction (a lower perplexity is an improvement)."""
 
     metric: str
     slice_field: str | None
@@ -139,13 +144,41 @@ class MetricDelta:
     low: float
     high: float
     p_value: float
+    #: which values of the metric are better (from the metric registry)
+    direction: Direction = "higher"
 
     @property
     def significant(self) -> bool:
         return self.n >= 2 and (self.low > 0 or self.high < 0)
 
+    @property
+    def better(self) -> str | None:
+        """``"B"`` or ``"A"``: the run that is better on this metric, by its direction, when
+        the interval excludes 0; None otherwise."""
+        if not self.significant:
+            return None
+        gain = self.delta if self.direction == "higher" else -self.delta
+        return "B" if gain > 0 else "A"
+
+    @property
+    def change(self) -> str | None:
+        """``improved`` (B better than A), ``regressed`` (B worse), None (not significant)."""
+        return {"B": "improved", "A": "regressed"}.get(self.better or "")
+
+    @property
+    def winner_text(self) -> str:
+        """``B (improved)``, ``A (B regressed)``, or "" when the interval includes 0."""
+        if self.better is None:
+            return ""
+        return "B (improved)" if self.better == "B" else "A (B regressed)"
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "significant": self.significant}
+        return {
+            **asdict(self),
+            "significant": self.significant,
+            "better": self.better,
+            "change": self.change,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +290,7 @@ def compare_runs(
                 low=est.low,
                 high=est.high,
                 p_value=est.p_value,
+                direction=metric_direction(metric),
             )
         )
 

@@ -22,6 +22,7 @@ from ragline.evaluate import svg
 from ragline.evaluate.compare import RunComparison, bootstrap_mean, metric_names, slice_key
 from ragline.evaluate.grounded import decline_summary
 from ragline.evaluate.judge_stats import pairwise_diagnostics, rating_diagnostics
+from ragline.evaluate.metrics.registry import Direction, metric_direction
 from ragline.evaluate.spec import slice_value
 from ragline.store.evals_base import EvalRun, ItemResult
 
@@ -37,6 +38,8 @@ class MetricSummary:
     n: int
     missing: int
     std: float
+    #: which values are better (the metric registry): ``higher`` or ``lower``
+    direction: Direction = "higher"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,6 +143,7 @@ def summarize(
                 n=ci.n,
                 missing=len(ok) - ci.n,
                 std=statistics.pstdev(values) if len(values) >= 2 else 0.0,  # type: ignore[arg-type]
+                direction=metric_direction(name),
             )
         )
     rows = []
@@ -237,7 +241,26 @@ table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border-bottom:1px sol
 padding:.25rem .6rem;text-align:left;font-size:.9rem;vertical-align:top}th{background:#f4f4f4}
 td.num{text-align:right;font-variant-numeric:tabular-nums}.grid{display:flex;flex-wrap:wrap;gap:1rem}
 code{background:#f4f4f4;padding:0 .2rem}.muted{color:#777}.out{max-width:420px;white-space:pre-wrap}
+.improved{color:#17692b;font-weight:600}.regressed{color:#a31515;font-weight:600}
 """
+
+#: Shown after a lower-is-better metric's name (perplexity, bits per byte).
+LOWER_MARK = "↓"
+
+
+def metric_label(name: str) -> str:
+    """A metric's name for people: ``perplexity ↓`` when lower values are better."""
+    return f"{name} {LOWER_MARK}" if metric_direction(name) == "lower" else name
+
+
+def _lower_note(names: Sequence[str]) -> str:
+    lower = [n for n in names if metric_direction(n) == "lower"]
+    if not lower:
+        return ""
+    return (
+        f"<p class='muted'>{LOWER_MARK} lower is better ({escape(', '.join(lower))}); "
+        "every other metric: higher is better.</p>"
+    )
 
 
 def _page(title: str, body: str) -> str:
@@ -288,10 +311,11 @@ def render_run_html(run: EvalRun, summary: RunSummary, items: Sequence[ItemResul
     parts.append("<h2>Metrics</h2>")
     parts.append(
         _table(
-            ["metric", "mean", f"{pct}% CI", "n", "missing", "std"],
+            ["metric", "better", "mean", f"{pct}% CI", "n", "missing", "std"],
             [
                 [
                     escape(m.name),
+                    "lower ↓" if m.direction == "lower" else "higher ↑",
                     _f(m.mean),
                     f"{_f(m.low)} – {_f(m.high)}",
                     str(m.n),
@@ -300,12 +324,14 @@ def render_run_html(run: EvalRun, summary: RunSummary, items: Sequence[ItemResul
                 ]
                 for m in summary.metrics
             ],
+            numeric_from=2,
         )
     )
+    parts.append(_lower_note([m.name for m in summary.metrics]))
     for group in _scale_groups(summary.metrics):
         parts.append(
             svg.forest(
-                [(m.name, m.mean, m.low, m.high) for m in group],
+                [(metric_label(m.name), m.mean, m.low, m.high) for m in group],
                 title=f"Means with {pct}% bootstrap intervals",
             )
         )
@@ -313,7 +339,7 @@ def render_run_html(run: EvalRun, summary: RunSummary, items: Sequence[ItemResul
     ok = [it for it in items if it.ok]
     for m in summary.metrics:
         values = [it.scores[m.name] for it in ok if it.scores.get(m.name) is not None]
-        parts.append(svg.histogram(values, title=m.name))  # type: ignore[arg-type]
+        parts.append(svg.histogram(values, title=metric_label(m.name)))  # type: ignore[arg-type]
     parts.append("</div>")
     if summary.slices:
         parts.append("<h2>Slices</h2>")
@@ -323,7 +349,7 @@ def render_run_html(run: EvalRun, summary: RunSummary, items: Sequence[ItemResul
             parts.append(f"<h3>{escape(field_name)}</h3>")
             parts.append(
                 _table(
-                    [field_name, "n", *names],
+                    [field_name, "n", *(metric_label(n) for n in names)],
                     [
                         [escape(r.value), str(r.n), *(_f(r.means.get(n)) for n in names)]
                         for r in rows
@@ -338,7 +364,7 @@ def render_run_html(run: EvalRun, summary: RunSummary, items: Sequence[ItemResul
                 parts.append(
                     svg.bars(
                         [(r.value, v, r.n) for r, v in zip(rows, shown, strict=True)],
-                        title=f"{m.name} by {field_name}",
+                        title=f"{metric_label(m.name)} by {field_name}",
                         lo=lo,
                         hi=hi,
                     )
@@ -365,7 +391,7 @@ def render_run_html(run: EvalRun, summary: RunSummary, items: Sequence[ItemResul
     names = [m.name for m in summary.metrics]
     parts.append(
         _table(
-            ["id", "output", *names, "error"],
+            ["id", "output", *(metric_label(n) for n in names), "error"],
             [
                 [
                     escape(it.item_id),
@@ -409,11 +435,22 @@ def render_compare_html(cmp: RunComparison) -> str:
     )
     parts = [head]
 
+    parts.append(
+        "<p class='muted'>Δ in bold: the interval excludes 0. <i>better</i>: the run whose "
+        "value is better there, by the metric's direction.</p>"
+    )
+    parts.append(_lower_note(cmp.metrics))
+
+    def better(d: Any) -> str:
+        if d.better is None:
+            return "–"
+        return f"<span class='{d.change}'>{escape(d.winner_text)}</span>"
+
     def section(title: str, deltas: Sequence[Any], label: Any) -> None:
         parts.append(f"<h2>{escape(title)}</h2>")
         parts.append(
             _table(
-                ["", "n", "A", "B", "Δ", f"{pct}% CI", "p"],
+                ["", "n", "A", "B", "Δ", f"{pct}% CI", "p", "better"],
                 [
                     [
                         escape(label(d)),
@@ -423,6 +460,7 @@ def render_compare_html(cmp: RunComparison) -> str:
                         f"<b>{_f(d.delta)}</b>" if d.significant else _f(d.delta),
                         f"{_f(d.low)} – {_f(d.high)}",
                         _f(d.p_value),
+                        better(d),
                     ]
                     for d in deltas
                 ],
@@ -433,14 +471,17 @@ def render_compare_html(cmp: RunComparison) -> str:
                 [(label(d), d.delta, d.low, d.high) for d in deltas],
                 title=f"{title}: Δ with {pct}% CI",
                 zero_line=True,
+                lower_better=[d.direction == "lower" for d in deltas],
             )
         )
 
-    section("Overall", cmp.overall(), lambda d: d.metric)
+    section("Overall", cmp.overall(), lambda d: metric_label(d.metric))
     for field_name in cmp.slices:
         deltas = cmp.by_slice(field_name)
         if deltas:
-            section(f"By {field_name}", deltas, lambda d: f"{d.slice_value} · {d.metric}")
+            section(
+                f"By {field_name}", deltas, lambda d: f"{d.slice_value} · {metric_label(d.metric)}"
+            )
     return _page(f"Comparison: {cmp.name_a} vs {cmp.name_b}", "".join(parts))
 
 
@@ -462,6 +503,7 @@ __all__ = [
     "RunSummary",
     "SliceRow",
     "declines_text",
+    "metric_label",
     "render_compare_html",
     "render_run_html",
     "summarize",

@@ -10,7 +10,9 @@
 A deterministic metric (exact match, nDCG) agrees on every item; an LLM judge at a
 temperature above 0 does not, and this says by how much. It also reports the correlation
 between metrics across items (Spearman, first run): two metrics that always agree measure
-the same thing, one that correlates with nothing may be measuring noise.
+the same thing, one that correlates with nothing may be measuring noise. Correlations are
+of the raw values: a lower-is-better metric (perplexity, see each metric's ``direction``)
+that agrees with a higher-is-better one correlates *negatively* with it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from ragline.evaluate.compare import metric_names
 from ragline.evaluate.metrics.agreement import spearman
+from ragline.evaluate.metrics.registry import Direction, metric_direction
 from ragline.store.evals_base import ItemResult
 
 _SAME = 1e-9
@@ -38,6 +41,8 @@ class MetricStability:
     spearman: float | None
     mean_1: float | None
     mean_2: float | None
+    #: which values are better (the metric registry): ``higher`` or ``lower``
+    direction: Direction = "higher"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +113,7 @@ def metric_stability(
                 spearman=_rho(xs, ys),
                 mean_1=_mean(xs),
                 mean_2=_mean(ys),
+                direction=metric_direction(name),
             )
         )
     return StabilityReport(

@@ -87,9 +87,14 @@ def forest(
     lo: float | None = None,
     hi: float | None = None,
     zero_line: bool = False,
+    lower_better: Sequence[bool] = (),
     width: int = 640,
 ) -> str:
-    """A point and interval per ``(label, value, low, high)`` row."""
+    """A point and interval per ``(label, value, low, high)`` row.
+
+    With ``zero_line`` (deltas), an interval wholly on the better side of zero is green and
+    one wholly on the worse side red; ``lower_better[i]`` puts row i's better side below
+    zero (perplexity)."""
     label_w, row_h, top = 170, 24, 28
     height = top + row_h * len(rows) + 26
     if lo is None or hi is None:
@@ -104,7 +109,8 @@ def forest(
         y = top + row_h * i + row_h / 2
         color = BLUE
         if zero_line and math.isfinite(low) and math.isfinite(high):
-            color = GREEN if low > 0 else RED if high < 0 else GREY
+            up, down = (RED, GREEN) if i < len(lower_better) and lower_better[i] else (GREEN, RED)
+            color = up if low > 0 else down if high < 0 else GREY
         body.append(
             f"<text x='{label_w - 8}' y='{_num(y + 4)}' text-anchor='end' {FONT}>"
             f"{escape(label[:28])}</text>"

@@ -7,7 +7,9 @@
 * :mod:`~ragline.evaluate.metrics.retrieval` — nDCG@k, Recall@k, MRR, hit@k (trec_eval);
 * :mod:`~ragline.evaluate.metrics.code` — sandboxed test runs, unbiased pass@k;
 * :mod:`~ragline.evaluate.metrics.contamination` — n-gram overlap with a corpus;
-* :mod:`~ragline.evaluate.metrics.agreement` — accuracy, Cohen's κ, Spearman's ρ.
+* :mod:`~ragline.evaluate.metrics.agreement` — accuracy, Cohen's κ, Spearman's ρ;
+* :mod:`~ragline.evaluate.metrics.registry` — every metric's direction (higher or lower is
+  better), read by reports, comparisons and stability checks.
 """
 
 from ragline.evaluate.metrics.agreement import Correlation, accuracy, cohen_kappa, spearman
@@ -42,6 +44,13 @@ from ragline.evaluate.metrics.rag import (
     context_scores,
     faithfulness,
 )
+from ragline.evaluate.metrics.registry import (
+    METRICS,
+    Direction,
+    MetricInfo,
+    metric_direction,
+    metric_info,
+)
 from ragline.evaluate.metrics.retrieval import (
     QueryScores,
     RetrievalReport,
@@ -74,6 +83,7 @@ from ragline.evaluate.metrics.text import (
 )
 
 __all__ = [
+    "METRICS",
     "AnswerScores",
     "BleuScore",
     "Claim",
@@ -81,9 +91,11 @@ __all__ = [
     "Context",
     "ContextScores",
     "Correlation",
+    "Direction",
     "ExecutionResult",
     "Faithfulness",
     "ItemContamination",
+    "MetricInfo",
     "NgramIndex",
     "PerplexityResult",
     "PerplexityScorer",
@@ -111,6 +123,8 @@ __all__ = [
     "hit_at_k",
     "load_qrels",
     "mean_pass_at_k",
+    "metric_direction",
+    "metric_info",
     "ndcg_at_k",
     "normalize_answer",
     "pass_at_k",
