@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -34,6 +35,10 @@ _SUMMARY_COLUMNS = (
     "conversation_id, turn, input_tokens, output_tokens, cost, ttft_s, tpot_s, "
     "answer_length, abstained"
 )
+# A span or feedback row holds these fields of its record in columns of the same names,
+# then its ``attributes`` as JSON text.
+_SPAN_FIELDS = ("span_id", "parent_id", "name", "kind", "start_ns", "end_ns", "status", "error")
+_FEEDBACK_FIELDS = ("id", "trace_id", "kind", "source", "value", "comment", "created_ns")
 
 
 def _json(value: Any) -> str:
@@ -42,6 +47,29 @@ def _json(value: Any) -> str:
 
 def _embedding_blob(vec: np.ndarray | None) -> bytes | None:
     return None if vec is None else np.asarray(vec, dtype=np.float32).tobytes()
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _insert(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({_marks(len(columns))})"
+
+
+_INSERT_TRACE = _insert("traces", [*_SUMMARY_COLUMNS.split(", "), "embedding"])
+_INSERT_SPAN = _insert("spans", ["trace_id", "ordinal", *_SPAN_FIELDS, "attributes"])
+_INSERT_FEEDBACK = _insert("feedback", [*_FEEDBACK_FIELDS, "attributes"])
+_SELECT_SPANS = f"SELECT {', '.join(_SPAN_FIELDS)}, attributes FROM spans"
+_SELECT_FEEDBACK = f"SELECT {', '.join(_FEEDBACK_FIELDS)}, attributes FROM feedback"
+_span_values = attrgetter(*_SPAN_FIELDS)
+_feedback_values = attrgetter(*_FEEDBACK_FIELDS)
+R = TypeVar("R", SpanRecord, FeedbackRecord)
+
+
+def _record(cls: type[R], fields: Sequence[str], row: Sequence[Any]) -> R:
+    """A span or feedback record from its row: ``fields``, then the attributes' JSON."""
+    return cls(**dict(zip(fields, row[:-1], strict=True)), attributes=json.loads(row[-1]))
 
 
 def _summary(row: Sequence[Any], embedding: bytes | None = None) -> TraceSummary:
@@ -59,7 +87,7 @@ def _conditions(*pairs: tuple[str, Any]) -> tuple[list[str], list[Any]]:
     for condition, value in pairs:
         if condition.endswith(" IN"):
             if value:
-                where.append(f"{condition} ({', '.join('?' * len(value))})")
+                where.append(f"{condition} ({_marks(len(value))})")
                 params.extend(value)
         elif value is not None:
             where.append(condition)
@@ -107,19 +135,7 @@ class SQLiteTraceStore(SQLiteBackend):
                 )
             )
             spans.extend(
-                (
-                    s.trace_id,
-                    sp.span_id,
-                    sp.parent_id,
-                    sp.name,
-                    sp.kind,
-                    sp.start_ns,
-                    sp.end_ns,
-                    sp.status,
-                    sp.error,
-                    _json(sp.attributes),
-                    i,
-                )
+                (s.trace_id, i, *_span_values(sp), _json(sp.attributes))
                 for i, sp in enumerate(t.spans)
             )
             signals.extend(t.signals)
@@ -128,22 +144,12 @@ class SQLiteTraceStore(SQLiteBackend):
             # Rewriting a trace replaces its spans (rare: look for existing ids in one query).
             for start in range(0, len(ids), _MAX_PARAMS):
                 part = ids[start : start + _MAX_PARAMS]
-                marks = ", ".join("?" * len(part))
                 existing = conn.execute(
-                    f"SELECT trace_id FROM traces WHERE trace_id IN ({marks})", part
+                    f"SELECT trace_id FROM traces WHERE trace_id IN ({_marks(len(part))})", part
                 ).fetchall()
                 conn.executemany("DELETE FROM spans WHERE trace_id = ?", existing)
-            conn.executemany(
-                f"INSERT OR REPLACE INTO traces ({_SUMMARY_COLUMNS}, embedding) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            conn.executemany(
-                "INSERT OR REPLACE INTO spans (trace_id, span_id, parent_id, name, kind, "
-                "start_ns, end_ns, status, error, attributes, ordinal) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                spans,
-            )
+            conn.executemany(_INSERT_TRACE, rows)
+            conn.executemany(_INSERT_SPAN, spans)
             self._insert_feedback(conn, signals)
 
     def _resolve(self, trace_id: str) -> str | None:
@@ -171,22 +177,8 @@ class SQLiteTraceStore(SQLiteBackend):
             return None
         summary = _summary(rows[0][:18], rows[0][18])
         spans = [
-            SpanRecord(
-                span_id=r[0],
-                parent_id=r[1],
-                name=r[2],
-                kind=r[3],
-                start_ns=r[4],
-                end_ns=r[5],
-                status=r[6],
-                error=r[7],
-                attributes=json.loads(r[8]),
-            )
-            for r in self._query(
-                "SELECT span_id, parent_id, name, kind, start_ns, end_ns, status, error, "
-                "attributes FROM spans WHERE trace_id = ? ORDER BY ordinal",
-                (full,),
-            )
+            _record(SpanRecord, _SPAN_FIELDS, r)
+            for r in self._query(f"{_SELECT_SPANS} WHERE trace_id = ? ORDER BY ordinal", (full,))
         ]
         signals = self.list_feedback(FeedbackQuery(trace_ids=(full,)))
         return TraceRecord(summary=summary, spans=spans, signals=signals)
@@ -213,21 +205,7 @@ class SQLiteTraceStore(SQLiteBackend):
     @staticmethod
     def _insert_feedback(conn: sqlite3.Connection, records: Sequence[FeedbackRecord]) -> None:
         conn.executemany(
-            "INSERT OR REPLACE INTO feedback (id, trace_id, kind, source, value, comment, "
-            "attributes, created_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    f.id,
-                    f.trace_id,
-                    f.kind,
-                    f.source,
-                    f.value,
-                    f.comment,
-                    _json(f.attributes),
-                    f.created_ns,
-                )
-                for f in records
-            ],
+            _INSERT_FEEDBACK, [(*_feedback_values(f), _json(f.attributes)) for f in records]
         )
 
     def add_feedback(self, records: Sequence[FeedbackRecord]) -> None:
@@ -242,10 +220,6 @@ class SQLiteTraceStore(SQLiteBackend):
             ("kind IN", query.kinds),
             ("source = ?", query.source),
         )
-        base = (
-            "SELECT id, trace_id, kind, source, value, comment, attributes, created_ns "
-            "FROM feedback"
-        )
         batches: list[tuple[str, ...] | None] = [None]
         if query.trace_ids is not None:
             ids = list(dict.fromkeys(query.trace_ids))
@@ -254,24 +228,13 @@ class SQLiteTraceStore(SQLiteBackend):
         for batch in batches:
             clauses, values = list(where), list(params)
             if batch is not None:
-                clauses.append(f"trace_id IN ({', '.join('?' * len(batch))})")
+                clauses.append(f"trace_id IN ({_marks(len(batch))})")
                 values.extend(batch)
-            sql = base + (" WHERE " + " AND ".join(clauses) if clauses else "")
+            sql = _SELECT_FEEDBACK + (" WHERE " + " AND ".join(clauses) if clauses else "")
             rows.extend(self._query(sql, values))
-        rows.sort(key=lambda r: (r[7], r[0]))
-        return [
-            FeedbackRecord(
-                id=r[0],
-                trace_id=r[1],
-                kind=r[2],
-                source=r[3],
-                value=r[4],
-                comment=r[5],
-                attributes=json.loads(r[6]),
-                created_ns=r[7],
-            )
-            for r in rows
-        ]
+        records = [_record(FeedbackRecord, _FEEDBACK_FIELDS, r) for r in rows]
+        records.sort(key=lambda f: (f.created_ns, f.id))
+        return records
 
     # retention -----------------------------------------------------------------------------
     def prune(self, before_ns: int) -> int:
