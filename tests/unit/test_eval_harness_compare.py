@@ -7,7 +7,13 @@ import pytest
 from scipy import stats
 
 from ragline.errors import ConfigError
-from ragline.evaluate.compare import bootstrap_mean, compare_runs, paired_bootstrap
+from ragline.evaluate.compare import (
+    DeltaEstimate,
+    MetricDelta,
+    bootstrap_mean,
+    compare_runs,
+    paired_bootstrap,
+)
 from ragline.store.evals_base import EvalRun, ItemResult
 
 
@@ -89,3 +95,15 @@ def test_compare_needs_shared_items() -> None:
     b = [ItemResult(item_id="other", ordinal=0, scores={"acc": 1.0})]
     with pytest.raises(ConfigError, match="share no scored item"):
         compare_runs(_run("A"), a, _run("B"), b)
+
+
+def test_a_metric_delta_is_the_paired_estimate_of_one_metric() -> None:
+    est = paired_bootstrap([0.1, 0.5, 0.9], [0.2, 0.7, 1.0], rounds=200)
+    d = MetricDelta.of(est, "f1", "topic", "x")
+    assert isinstance(d, DeltaEstimate) and d.significant == est.significant
+    shared = ("n", "mean_a", "mean_b", "delta", "low", "high", "p_value")
+    assert [getattr(d, k) for k in shared] == [getattr(est, k) for k in shared]
+    assert d.direction == "higher" and MetricDelta.of(est, "perplexity").direction == "lower"
+    out = d.to_dict()
+    assert list(out)[:4] == ["metric", "slice_field", "slice_value", "n"]
+    assert out["slice_value"] == "x" and out["significant"] == d.significant

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -79,7 +79,10 @@ def bootstrap_mean(
 
 @dataclass(frozen=True, slots=True)
 class DeltaEstimate:
-    """B − A over paired items: means, the difference, its interval and a p-value."""
+    """B − A over paired items: means, the difference, its interval and a p-value.
+
+    :class:`MetricDelta` is the same estimate for one metric (and slice) of two runs.
+    """
 
     n: int
     mean_a: float
@@ -92,6 +95,7 @@ class DeltaEstimate:
 
     @property
     def significant(self) -> bool:
+        """Whether the interval excludes 0 (needs two items or more)."""
         return self.n >= 2 and (self.low > 0 or self.high < 0)
 
 
@@ -127,29 +131,36 @@ def paired_bootstrap(
 # --------------------------------------------------------------------------- runs
 
 
-@dataclass(frozen=True, slots=True)
-class MetricDelta:
-    """One metric's comparison, overall (``slice_field`` None) or within one slice.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricDelta(DeltaEstimate):
+    """One metric's :class:`DeltaEstimate`, overall (``slice_field`` None) or within one slice.
 
     ``delta`` is B − A whatever the metric's direction; :attr:`better` and :attr:`change`
     read it with the direction (a lower perplexity is an improvement)."""
 
     metric: str
-    slice_field: str | None
-    slice_value: str | None
-    n: int
-    mean_a: float
-    mean_b: float
-    delta: float
-    low: float
-    high: float
-    p_value: float
+    slice_field: str | None = None
+    slice_value: str | None = None
     #: which values of the metric are better (from the metric registry)
     direction: Direction = "higher"
 
-    @property
-    def significant(self) -> bool:
-        return self.n >= 2 and (self.low > 0 or self.high < 0)
+    @classmethod
+    def of(
+        cls,
+        estimate: DeltaEstimate,
+        metric: str,
+        slice_field: str | None = None,
+        slice_value: str | None = None,
+    ) -> MetricDelta:
+        """``estimate`` as the delta of ``metric`` (its direction from the registry)."""
+        values = {f.name: getattr(estimate, f.name) for f in fields(DeltaEstimate)}
+        return cls(
+            **values,
+            metric=metric,
+            slice_field=slice_field,
+            slice_value=slice_value,
+            direction=metric_direction(metric),
+        )
 
     @property
     def better(self) -> str | None:
@@ -173,7 +184,9 @@ class MetricDelta:
         return "B (improved)" if self.better == "B" else "A (B regressed)"
 
     def to_dict(self) -> dict[str, Any]:
+        where = {k: getattr(self, k) for k in ("metric", "slice_field", "slice_value")}
         return {
+            **where,  # first in the JSON
             **asdict(self),
             "significant": self.significant,
             "better": self.better,
@@ -278,21 +291,7 @@ def compare_runs(
         est = paired_bootstrap(
             [x for x, _ in xs], [y for _, y in xs], rounds=rounds, confidence=confidence, seed=seed
         )
-        deltas.append(
-            MetricDelta(
-                metric=metric,
-                slice_field=field_name,
-                slice_value=value,
-                n=est.n,
-                mean_a=est.mean_a,
-                mean_b=est.mean_b,
-                delta=est.delta,
-                low=est.low,
-                high=est.high,
-                p_value=est.p_value,
-                direction=metric_direction(metric),
-            )
-        )
+        deltas.append(MetricDelta.of(est, metric, field_name, value))
 
     for metric in chosen:
         add(metric, common, None, None)
