@@ -13,11 +13,14 @@ Providers (``ragline.models.llamacpp``, ``ragline.models.openai_compat``) raise 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
+
+import anyio
 
 from ragline.errors import (  # re-exported: the provider errors belong to the one error tree
     ConfigError,
@@ -342,44 +345,83 @@ async def acollect_stream(events: AsyncIterator[StreamEvent]) -> ChatResult:
     raise StreamInterruptedError("the stream ended without a final result")
 
 
-_END = object()
 _T = TypeVar("_T")
+
+#: Items a worker may produce ahead of its consumer before it waits (backpressure).
+MAX_PENDING = 64
 
 
 async def iterate_in_thread(
     factory: Callable[[threading.Event], Iterator[_T]],
+    *,
+    on_stop: Callable[[bool], None] | None = None,
+    max_pending: int = MAX_PENDING,
+    thread_name: str = "ragline-stream",
 ) -> AsyncIterator[_T]:
-    """Run a blocking iterator in a worker thread and yield its items asynchronously.
+    """The items of a blocking iterator, produced in a worker thread, as an async iterator.
 
-    ``factory`` receives a :class:`threading.Event` that is set when the consumer stops
-    early (break, cancellation); the iterator should check it and stop. Exceptions raised
-    in the thread are re-raised here.
+    The one bridge from blocking generators (a model's token stream, an answer's events) to
+    the event loop, for the providers' ``astream`` and the server alike:
+
+    * ``factory(cancel)`` is called in the worker thread; ``cancel`` (a
+      :class:`threading.Event`) is set as soon as the consumer stops early (break,
+      ``aclose``, cancellation), so a long step can check it and stop mid-way.
+    * When the consumer stops, the worker pulls no further item and *closes* the iterator
+      (its ``finally`` blocks run: llama.cpp gives back its lock, an HTTP stream closes).
+      ``on_stop(cancelled)`` then runs in the worker. Closing this async iterator returns
+      only once the worker is done, so the model is idle when it returns (the wait is
+      shielded from cancellation).
+    * An exception raised by the iterator (or by ``factory`` or ``on_stop``) is raised here.
+    * At most ``max_pending`` items wait unread; then the worker waits for the consumer.
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Any] = asyncio.Queue()
+    items: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    credits = threading.Semaphore(max(1, max_pending))
     cancel = threading.Event()
+    stopped = loop.create_future()
 
-    def put(item: Any) -> None:
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+    def post(kind: str, value: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody listens
+            loop.call_soon_threadsafe(items.put_nowait, (kind, value))
+
+    def finished() -> None:
+        if not stopped.done():
+            stopped.set_result(None)
 
     def work() -> None:
         try:
-            for item in factory(cancel):
-                put(("item", item))
-                if cancel.is_set():
-                    break
-        except BaseException as exc:
-            put(("error", exc))
+            source: Iterator[_T] | None = None
+            cancelled = False
+            try:
+                source = factory(cancel)
+                for item in source:
+                    credits.acquire()  # backpressure: wait while max_pending items are unread
+                    if cancel.is_set():
+                        cancelled = True
+                        break
+                    post("item", item)
+                else:
+                    cancelled = cancel.is_set()
+            finally:
+                close = getattr(source, "close", None)
+                if callable(close):
+                    with contextlib.suppress(Exception):  # never hide the real outcome
+                        close()
+                if on_stop is not None:
+                    on_stop(cancelled)
+        except BaseException as exc:  # handed to the consumer, raised there
+            post("error", exc)
         finally:
-            put(("end", _END))
+            post("end", None)
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(finished)
 
-    worker = threading.Thread(target=work, name="ragline-chat-stream", daemon=True)
-    worker.start()
+    threading.Thread(target=work, name=thread_name, daemon=True).start()
     try:
         while True:
-            kind, value = await queue.get()
+            kind, value = await items.get()
             if kind == "item":
+                credits.release()
                 yield value
             elif kind == "error":
                 raise value
@@ -387,9 +429,13 @@ async def iterate_in_thread(
                 return
     finally:
         cancel.set()
+        credits.release()  # wakes a worker waiting for room, which then sees ``cancel``
+        with anyio.CancelScope(shield=True):
+            await stopped
 
 
 __all__ = [
+    "MAX_PENDING",
     "Attempt",
     "ChatModel",
     "ChatResult",

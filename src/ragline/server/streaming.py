@@ -1,11 +1,13 @@
 """Streams that stop when the client goes away.
 
 :func:`stream_in_thread` runs a blocking generator (a gateway or answer stream) in a worker
-thread and hands its items to the event loop. When the consumer stops early — the client
+thread and hands its items to the event loop, through
+:func:`ragline.models.chat.iterate_in_thread`. When the consumer stops early — the client
 disconnected, the task was cancelled — a flag is set, the worker stops pulling items and
 *closes* the generator, which runs its ``finally`` blocks (llama.cpp frees the context
 lock, an HTTP provider closes its connection). The consumer's ``finally`` waits until the
 worker has really stopped, so the generation slot is released only after the model is idle.
+A slow client holds the worker back after a few dozen unread items (bounded backpressure).
 
 :class:`EventStreamResponse` sends server-sent events and watches the connection while it
 does: on ``http.disconnect`` it stops the stream at once instead of waiting for the next
@@ -14,10 +16,7 @@ write to fail.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -25,69 +24,22 @@ import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from ragline.models.chat import iterate_in_thread
+
 T = TypeVar("T")
-_END = object()
 
 
-async def stream_in_thread(
+def stream_in_thread(
     factory: Callable[[], Iterator[T]], *, on_stop: Callable[[bool], None] | None = None
 ) -> AsyncIterator[T]:
     """Items of ``factory()`` (called in the worker thread), pulled one by one.
 
-    ``on_stop(cancelled)`` runs in the worker after the generator is closed.
+    ``on_stop(cancelled)`` runs in the worker after the generator is closed. This is
+    :func:`ragline.models.chat.iterate_in_thread`, the one thread bridge of the package.
     """
-    loop = asyncio.get_running_loop()
-    items: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-    cancel = threading.Event()
-    stopped = loop.create_future()
-
-    def put(kind: str, value: Any) -> None:
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(items.put_nowait, (kind, value))
-
-    def finished() -> None:
-        if not stopped.done():
-            stopped.set_result(None)
-
-    def work() -> None:
-        gen: Iterator[T] | None = None
-        cancelled = False
-        try:
-            gen = factory()
-            for item in gen:
-                if cancel.is_set():
-                    cancelled = True
-                    break
-                put("item", item)
-            else:
-                cancelled = cancel.is_set()
-        except BaseException as exc:  # handed to the consumer, raised there
-            put("error", exc)
-        finally:
-            close = getattr(gen, "close", None)
-            if callable(close):
-                with contextlib.suppress(Exception):  # never hide the real outcome
-                    close()
-            if on_stop is not None:
-                on_stop(cancelled)
-            put("end", _END)
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(finished)
-
-    threading.Thread(target=work, name="ragline-generation", daemon=True).start()
-    try:
-        while True:
-            kind, value = await items.get()
-            if kind == "item":
-                yield value
-            elif kind == "error":
-                raise value
-            else:
-                return
-    finally:
-        cancel.set()
-        with anyio.CancelScope(shield=True):
-            await stopped
+    return iterate_in_thread(
+        lambda _cancel: factory(), on_stop=on_stop, thread_name="ragline-generation"
+    )
 
 
 def sse(event: str, data: Any) -> bytes:
