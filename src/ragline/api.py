@@ -14,16 +14,11 @@ import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ragline.answer.conversation import Conversation
-from ragline.answer.flow import AnswerDone, Answerer, AnswerEvent
 from ragline.config import Settings, load_settings
 from ragline.errors import InvalidQueryError, MalformedInputError
-from ragline.feedback.signals import FeedbackRecorder
-from ragline.ingest.pipeline import Ingestor, ProgressCallback
 from ragline.models.embedder import Embedder, get_embedder
-from ragline.models.gateway import Gateway
 from ragline.retrieve.rerank import Reranker
 from ragline.retrieve.retriever import RankedIds, Retriever
 from ragline.store import open_store
@@ -31,7 +26,6 @@ from ragline.store.base import Store
 from ragline.store.sqlite_traces import SQLiteTraceStore
 from ragline.store.traces_base import TraceStore
 from ragline.trace import AnyTracer, open_tracer
-from ragline.trace.answers import ConversationLinks, trace_answer
 from ragline.types import (
     Answer,
     CollectionInfo,
@@ -41,6 +35,16 @@ from ragline.types import (
     SearchFilters,
     SearchMode,
 )
+
+if TYPE_CHECKING:
+    # The answer flow, the gateway (httpx, llama.cpp), ingestion (trafilatura, pypdf) and
+    # feedback load on first use: `ragline search` never pays for them.
+    from ragline.answer.conversation import Conversation
+    from ragline.answer.flow import Answerer, AnswerEvent
+    from ragline.feedback.signals import FeedbackRecorder
+    from ragline.ingest.pipeline import ProgressCallback
+    from ragline.models.gateway import Gateway
+    from ragline.trace.answers import ConversationLinks
 
 
 class Ragline:
@@ -63,7 +67,7 @@ class Ragline:
         self._traces_lock = threading.Lock()
         self._owned = (traces is None, tracer is None)
         self.tracer: AnyTracer = tracer or open_tracer(self.settings, lambda: self.traces)
-        self._conversations = ConversationLinks()
+        self._links: ConversationLinks | None = None
         self.retriever = Retriever(
             self.store,
             self.settings,
@@ -89,6 +93,8 @@ class Ragline:
     @property
     def feedback(self) -> FeedbackRecorder:
         """Thumbs, ratings and comments on traced answers."""
+        from ragline.feedback.signals import FeedbackRecorder
+
         return FeedbackRecorder(self.traces)
 
     def close(self) -> None:
@@ -122,6 +128,8 @@ class Ragline:
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
         """Ingest files and folders; see :class:`ragline.ingest.pipeline.Ingestor`."""
+        from ragline.ingest.pipeline import Ingestor
+
         ingestor = Ingestor(
             self.store, self.settings, lambda: self.embedder, self.retriever.analyzer
         )
@@ -192,6 +200,8 @@ class Ragline:
     def gateway(self) -> Gateway:
         """The chat-model gateway, created on first use; assign one to inject models."""
         if getattr(self, "_gateway", None) is None:
+            from ragline.models.gateway import Gateway
+
             self._gateway = Gateway(self.settings, tracer=self.tracer)
         return self._gateway
 
@@ -203,6 +213,8 @@ class Ragline:
     @property
     def answerer(self) -> Answerer:
         if getattr(self, "_answerer", None) is None:
+            from ragline.answer.flow import Answerer
+
             self._answerer = Answerer(self.retriever, self.gateway, self.settings, self.embedder)
         return self._answerer
 
@@ -225,6 +237,11 @@ class Ragline:
         call (``{"max_tokens": 64, "temperature": 0.7, "seed": 1}``) on top of
         ``answer.max_tokens`` / ``answer.temperature``; a bad name or value raises
         :class:`~ragline.errors.ConfigError` here, before any work."""
+        from ragline.trace.answers import ConversationLinks, trace_answer
+
+        with self._traces_lock:
+            if self._links is None:
+                self._links = ConversationLinks()
         events = self.answerer.stream(
             question,
             collection=self._collection(collection),
@@ -240,7 +257,7 @@ class Ragline:
             question=question,
             collection=self._collection(collection),
             conversation=conversation,
-            links=self._conversations,
+            links=self._links,
         )
 
     def ask(self, question: str, **kwargs: Any) -> Answer:
@@ -249,6 +266,8 @@ class Ragline:
         Same arguments as :meth:`ask_stream`; ``samples=N`` draws N answers, keeps the best;
         ``sampling={"max_tokens": 64}`` overrides sampling for this answer only.
         """
+        from ragline.answer.flow import AnswerDone
+
         for event in self.ask_stream(question, **kwargs):
             if isinstance(event, AnswerDone):
                 return event.answer
