@@ -19,42 +19,24 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ragline.cli.common import CollectionOpt
-from ragline.config import Settings, load_settings
 from ragline.errors import ConfigError, InvalidQueryError, MalformedInputError
-from ragline.evaluate.compare import RunComparison, compare_runs
-from ragline.evaluate.judge_stats import comparisons_from_details
-from ragline.evaluate.ranking import (
-    Comparison,
-    Ranking,
-    bradley_terry_bootstrap,
-    comparisons_from_records,
-    elo,
-    load_comparisons,
-    trueskill_ratings,
-)
-from ragline.evaluate.report import (
-    LOWER_MARK,
-    RunSummary,
-    declines_text,
-    metric_label,
-    summarize,
-    to_json_text,
-    write_compare_report,
-    write_json,
-)
-from ragline.evaluate.report import write_run_report as _write_run_report
-from ragline.evaluate.runner import EvalRunner, RunOutcome, new_run_id
-from ragline.evaluate.spec import load_spec
-from ragline.evaluate.stability import StabilityReport, check_spec
-from ragline.store.evals_base import EvalRun
-from ragline.store.sqlite_evals import SQLiteEvalStore
+
+if TYPE_CHECKING:
+    from ragline.config import Settings
+    from ragline.evaluate.compare import RunComparison
+    from ragline.evaluate.ranking import Comparison, Ranking
+    from ragline.evaluate.report import RunSummary
+    from ragline.evaluate.runner import EvalRunner, RunOutcome
+    from ragline.evaluate.stability import StabilityReport
+    from ragline.store.evals_base import EvalRun
+    from ragline.store.sqlite_evals import SQLiteEvalStore
 
 eval_app = typer.Typer(
     name="eval",
@@ -68,6 +50,8 @@ JsonOpt = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 
 def _settings() -> Settings:
+    from ragline.config import load_settings
+
     return load_settings()
 
 
@@ -77,6 +61,9 @@ def reports_dir(settings: Settings) -> Path:
 
 @contextmanager
 def _runner(settings: Settings) -> Iterator[EvalRunner]:
+    from ragline.evaluate.runner import EvalRunner
+    from ragline.store.sqlite_evals import SQLiteEvalStore
+
     store = SQLiteEvalStore(settings.database_path)
     runner = EvalRunner(settings, store)
     try:
@@ -107,6 +94,8 @@ def _progress(label: str, quiet: bool) -> Iterator[Any]:
 
 
 def print_json(obj: Any) -> None:
+    from ragline.evaluate.report import to_json_text
+
     typer.echo(to_json_text(obj))
 
 
@@ -137,11 +126,15 @@ def _get_run(store: SQLiteEvalStore, run_id: str) -> EvalRun:
 
 def _lower_legend(names: Sequence[str]) -> str:
     """A line naming the lower-is-better metrics among ``names`` ("" when there is none)."""
+    from ragline.evaluate.report import LOWER_MARK, metric_label
+
     lower = [n for n in names if metric_label(n) != n]
     return f"{LOWER_MARK} = lower is better ({', '.join(lower)})" if lower else ""
 
 
 def _summary_table(summary: RunSummary) -> str:
+    from ragline.evaluate.report import declines_text, metric_label
+
     pct = round(summary.confidence * 100)
     rows = [
         [metric_label(m.name), _f(m.mean), f"{_f(m.low)} – {_f(m.high)}", str(m.n), str(m.missing)]
@@ -176,8 +169,10 @@ def _summary_table(summary: RunSummary) -> str:
 
 
 def _write_report(settings: Settings, outcome: RunOutcome, out: Path | None) -> Path:
+    from ragline.evaluate.report import write_run_report
+
     folder = out or reports_dir(settings) / outcome.run.run_id
-    paths = _write_run_report(outcome.run, outcome.summary, outcome.items, folder)
+    paths = write_run_report(outcome.run, outcome.summary, outcome.items, folder)
     return paths.html
 
 
@@ -203,6 +198,9 @@ def run_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run an evaluation spec, store every item's output and scores, write the report."""
+    from ragline.evaluate.runner import new_run_id
+    from ragline.evaluate.spec import load_spec
+
     spec = load_spec(spec_path)
     settings = _settings()
     with _runner(settings) as runner, _progress(f"eval {spec.name}", quiet or as_json) as update:
@@ -234,6 +232,8 @@ def runs_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """List stored evaluation runs, newest first."""
+    from ragline.store.sqlite_evals import SQLiteEvalStore
+
     settings = _settings()
     with SQLiteEvalStore(settings.database_path) as store:
         runs = store.list_runs(name=name, limit=limit)
@@ -257,6 +257,10 @@ def report_cmd(
     out: Path | None = typer.Option(None, "--out", "-o", help="Report folder."),
 ) -> None:
     """(Re)write a stored run's JSON and HTML report."""
+    from ragline.evaluate.report import summarize
+    from ragline.evaluate.runner import RunOutcome
+    from ragline.store.sqlite_evals import SQLiteEvalStore
+
     settings = _settings()
     cfg = settings.eval
     with SQLiteEvalStore(settings.database_path) as store:
@@ -277,6 +281,8 @@ def report_cmd(
 
 
 def _comparison_table(cmp: RunComparison) -> str:
+    from ragline.evaluate.report import metric_label
+
     pct = round(cmp.confidence * 100)
     lines = [
         f"A = {cmp.run_a} ({cmp.name_a})",
@@ -332,6 +338,10 @@ def compare_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Per-metric deltas B - A with paired bootstrap CIs, overall and per slice."""
+    from ragline.evaluate.compare import compare_runs
+    from ragline.evaluate.report import write_compare_report
+    from ragline.store.sqlite_evals import SQLiteEvalStore
+
     settings = _settings()
     cfg = settings.eval
     with SQLiteEvalStore(settings.database_path) as store:
@@ -360,6 +370,8 @@ def compare_cmd(
 
 
 def _read_comparisons(path: Path) -> list[Comparison]:
+    from ragline.evaluate.ranking import comparisons_from_records, load_comparisons
+
     if path.suffix.lower() in (".jsonl", ".json"):
         try:
             text = path.read_text(encoding="utf-8")
@@ -409,6 +421,14 @@ def rank_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Rank systems from pairwise comparisons: Elo, Bradley-Terry (bootstrap CIs), TrueSkill."""
+    from ragline.evaluate.judge_stats import comparisons_from_details
+    from ragline.evaluate.ranking import (
+        bradley_terry_bootstrap,
+        elo,
+        trueskill_ratings,
+    )
+    from ragline.store.sqlite_evals import SQLiteEvalStore
+
     if method not in ("elo", "bt", "trueskill", "all"):
         raise typer.BadParameter("use elo, bt, trueskill or all", param_hint="--method")
     comparisons: list[Comparison] = _read_comparisons(file) if file else []
@@ -452,6 +472,8 @@ def rank_cmd(
 
 
 def _stability_table(report: StabilityReport) -> str:
+    from ragline.evaluate.report import metric_label
+
     rows = [
         [
             metric_label(m.metric),
@@ -488,6 +510,11 @@ def check_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run a spec twice and report each metric's stability and the metrics' correlations."""
+    from ragline.evaluate.report import write_json
+    from ragline.evaluate.runner import new_run_id
+    from ragline.evaluate.spec import load_spec
+    from ragline.evaluate.stability import check_spec
+
     spec = load_spec(spec_path)
     settings = _settings()
     base = new_run_id(f"{spec.name}-check")
