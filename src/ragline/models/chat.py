@@ -20,8 +20,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
-import anyio
-
 from ragline.errors import (  # re-exported: the provider errors belong to the one error tree
     ConfigError,
     ContextLengthError,
@@ -374,6 +372,8 @@ async def iterate_in_thread(
     * An exception raised by the iterator (or by ``factory`` or ``on_stop``) is raised here.
     * At most ``max_pending`` items wait unread; then the worker waits for the consumer.
     """
+    import anyio  # the shield holds under anyio's cancel scopes too (Starlette's, httpx's)
+
     loop = asyncio.get_running_loop()
     items: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     credits = threading.Semaphore(max(1, max_pending))
