@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import ragline.answer.flow as flow_module
 from conftest import REPO
 from ragline.answer.flow import (
     DECLINE_MESSAGE,
@@ -115,7 +118,28 @@ def test_flag_mode_keeps_and_marks_unsupported_sentences(rag: Ragline):
     assert [c.supported for c in answer.citations] == [True, False]
 
 
-def test_stream_events_come_in_order(rag: Ragline):
+def test_stream_events_come_in_order(rag: Ragline, monkeypatch):
+    # The model may not write past the first sentence until that sentence's check has
+    # finished: if checks ran only after the draft, it would wait in vain.
+    checked_one = threading.Event()
+    check = flow_module.CitationChecker.check
+
+    def signalling_check(self, sentence):
+        try:
+            return check(self, sentence)
+        finally:
+            checked_one.set()
+
+    monkeypatch.setattr(flow_module.CitationChecker, "check", signalling_check)
+    first_sentence_tokens = len(
+        FakeChatModel.tokens("Passwords must be at least 14 characters long [1]. ")
+    )
+
+    def before_token(i: int) -> None:
+        if i == first_sentence_tokens + 1:  # the sentence splitter needs the next token
+            assert checked_one.wait(30), "the first sentence was not checked mid-draft"
+            time.sleep(0.05)  # and let the check's future be marked done
+
     use(
         rag,
         FakeChatModel(
@@ -123,7 +147,7 @@ def test_stream_events_come_in_order(rag: Ragline):
                 "Passwords must be at least 14 characters long [1]. "
                 "Sure, glad to help, happy to help, sure!"
             ],
-            token_delay_s=0.05,  # slow enough that the first check finishes mid-draft
+            before_token=before_token,
         ),
     )
     events = list(rag.ask_stream("How long must passwords be?", collection="sample"))
@@ -132,7 +156,7 @@ def test_stream_events_come_in_order(rag: Ragline):
     kinds = [type(e).__name__ for e in events[1:-1]]
     first_check = kinds.index("SentenceChecked")
     assert kinds[0] == "DraftDelta" and first_check > 0
-    # the first sentence is checked while the model goes on writing
+    # the first sentence is reported while the model goes on writing
     assert "DraftDelta" in kinds[first_check:]
     checked = [e.sentence for e in events if isinstance(e, SentenceChecked)]
     assert [(s.status, s.reason) for s in checked] == [("supported", None), ("dropped", "filler")]

@@ -81,6 +81,8 @@ class FakeChatModel:
     ``(messages, params)``; with a JSON schema in the params and no scripted reply left
     to force, a valid example instance is answered. ``failures`` are raised by the first
     calls, in order. ``logprobs`` gives each reply's mean log-probability (in turn).
+    ``token_delay_s`` sleeps before each token; ``before_token(i)`` is called before token
+    ``i`` is produced (a test can block there until something else has happened).
     """
 
     def __init__(
@@ -91,12 +93,14 @@ class FakeChatModel:
         failures: Sequence[BaseException] = (),
         logprobs: Sequence[float] = (-0.5,),
         token_delay_s: float = 0.0,
+        before_token: Callable[[int], None] | None = None,
     ) -> None:
         self._replies = replies
         self._name = name
         self._failures = list(failures)
         self._logprobs = list(logprobs) or [-0.5]
         self.token_delay_s = token_delay_s
+        self.before_token = before_token
         self.calls: list[tuple[list[dict[str, str]], SamplingParams]] = []
         self._lock = threading.Lock()
 
@@ -141,6 +145,8 @@ class FakeChatModel:
             out = stopper.push(word)
             if self.token_delay_s:
                 time.sleep(self.token_delay_s)
+            if self.before_token is not None:
+                self.before_token(i)
             if out:
                 ttft = ttft if ttft is not None else time.perf_counter() - started
                 parts.append(out)
