@@ -229,6 +229,7 @@ class Ragline:
         source: str | None = None,
         metadata: dict[str, Any] | None = None,
         sampling: Mapping[str, Any] | None = None,
+        max_passages: int | None = None,
     ) -> Iterator[AnswerEvent]:
         """Answer with citations, as events: :class:`~ragline.answer.flow.Retrieved`, draft
         pieces, each checked sentence, then :class:`~ragline.answer.flow.AnswerDone`.
@@ -236,7 +237,8 @@ class Ragline:
         ``sampling`` overrides :class:`~ragline.models.chat.SamplingParams` fields for this
         call (``{"max_tokens": 64, "temperature": 0.7, "seed": 1}``) on top of
         ``answer.max_tokens`` / ``answer.temperature``; a bad name or value raises
-        :class:`~ragline.errors.ConfigError` here, before any work."""
+        :class:`~ragline.errors.ConfigError` here, before any work. ``max_passages`` caps
+        the passages the answer may be grounded on (default ``answer.max_passages``)."""
         from ragline.trace.answers import ConversationLinks, trace_answer
 
         with self._traces_lock:
@@ -250,6 +252,7 @@ class Ragline:
             samples=samples,
             model=model,
             sampling=sampling,
+            max_passages=max_passages,
         )
         return trace_answer(  # an "ask" / "chat" trace; chat turns also judge the last answer
             self.tracer,

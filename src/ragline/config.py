@@ -242,8 +242,6 @@ class ServerSettings(_Section):
     max_json_bytes: int = Field(10_000_000, gt=0)
     # Most hits a search may ask for: more is a scraper, not a reader.
     max_k: int = Field(100, gt=0)
-    # Passages an answer is grounded on when the request names none (SmolLM2's 2k context).
-    answer_k: int = Field(4, gt=0)
     # None: <home>/uploads. Uploaded files are kept there, so a re-upload is idempotent.
     uploads_dir: Path | None = None
     # Browser origins allowed to call the API from another site (the web UI needs none).

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from ragline.api import Ragline
-from ragline.config import Settings
 from ragline.store.traces_base import FeedbackQuery
 from ragline.testing.live_server import LiveServer, running_server, server_settings, write_corpus
 
@@ -39,9 +38,8 @@ if not CHROMIUM.exists():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     home = tmp_path_factory.mktemp("ui-home")
-    short = {"answer": {"max_tokens": 24}} if "answer" in Settings.model_fields else {}
     settings = server_settings(
-        home, server={"answer_k": 2}, gateway={"max_tokens": 24, "temperature": 0.0}, **short
+        home, gateway={"max_tokens": 24, "temperature": 0.0}, answer={"max_tokens": 24}
     )
     with Ragline(settings) as rag:
         rag.ingest([write_corpus(home / "corpus")], collection="docs")

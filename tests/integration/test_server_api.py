@@ -37,7 +37,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     home = tmp_path_factory.mktemp("server-home")
     settings = server_settings(
         home,
-        server={"max_queue": 1, "queue_timeout_s": 1.0, "answer_k": 2},
+        server={"max_queue": 1, "queue_timeout_s": 1.0},
         trace={"enabled": False},
     )
     fake = FakeChatModel(reply, name="fake:embedded", token_delay_s=0.02)
@@ -170,6 +170,25 @@ def test_ask_as_json(client: httpx.Client) -> None:
     body = r.json()
     assert r.status_code == 200 and body["answer"].startswith("Venus")
     assert body["citations"] and body["finish_reason"] == "stop"
+
+
+def test_ask_k_is_the_number_of_passages(
+    client: httpx.Client, server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # That the cap holds is tested on the flow (test_answer_flow); here, that k reaches it.
+    packer = server.context.rag.answerer.packer
+    pack, seen = packer.pack, []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("max_passages"))
+        return pack(*args, **kwargs)
+
+    monkeypatch.setattr(packer, "pack", spy)
+    body = {"question": "Which planet is hottest?", "stream": False}
+    assert client.post("/api/collections/docs/ask", json=body).status_code == 200
+    r = client.post("/api/collections/docs/ask", json={**body, "k": 1})
+    assert r.status_code == 200, r.text
+    assert seen == [None, 1] and len(r.json()["citations"]) == 1
 
 
 def test_ask_and_grounded_chat_pass_the_request_sampling(

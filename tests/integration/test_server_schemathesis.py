@@ -27,7 +27,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     home = tmp_path_factory.mktemp("fuzz-home")
     cfg = server_settings(
         home,
-        server={"max_queue": 64, "answer_k": 2, "max_json_bytes": 200_000},
+        server={"max_queue": 64, "max_json_bytes": 200_000},
         trace={"enabled": False},
     )
     fake = FakeChatModel(["Fine [1]."], name="fake:embedded")

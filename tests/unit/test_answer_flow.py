@@ -315,6 +315,20 @@ def test_a_larger_max_tokens_leaves_less_room_for_passages(rag: Ragline):
     assert len(tight.passages) < len(roomy.passages)
 
 
+def test_max_passages_caps_the_passages_for_this_call(rag: Ragline):
+    fake = use(rag, FakeChatModel(["The planets orbit the Sun."]))
+    question = "What are the planets of the Solar System?"
+    default = rag.ask(question, collection="sample")
+    one = rag.ask(question, collection="sample", max_passages=1)
+    assert len(default.passages) > 1 and len(one.passages) == 1
+    assert one.passages[0].chunk.id == default.passages[0].chunk.id  # the best one kept
+    assert "[2]" not in fake.calls[-1][0][-1]["content"]  # the prompt had one passage
+    from ragline.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        rag.ask_stream(question, collection="sample", max_passages=0)
+
+
 def test_best_of_n_keeps_a_temperature_the_caller_set(rag: Ragline):
     fake = use(rag, FakeChatModel(["Venus is the hottest planet."]))
     rag.ask("How hot is Venus?", collection="sample", samples=2)

@@ -130,9 +130,17 @@ class ContextPacker:
         bm25 = hit.scores.get("bm25")
         return s.min_bm25 is not None and bm25 is not None and bm25 >= s.min_bm25
 
-    def pack(self, question: str, hits: Sequence[Hit], qvec: np.ndarray | None = None) -> Context:
-        """Gate ``hits`` (best first) and cut the admitted ones into numbered passages."""
+    def pack(
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        qvec: np.ndarray | None = None,
+        max_passages: int | None = None,
+    ) -> Context:
+        """Gate ``hits`` (best first) and cut the admitted ones into numbered passages
+        (at most ``max_passages``, default ``answer.max_passages``)."""
         s = self.settings
+        limit = max_passages or s.max_passages
         if not hits:
             return Context((), (), False, 0.0)
         if qvec is None and any("dense" not in h.scores for h in hits):
@@ -141,13 +149,13 @@ class ContextPacker:
         order = sorted(range(len(hits)), key=lambda i: -rel[i])
         best = tuple(
             Passage(n, hits[i].chunk, hits[i].chunk.text, rel[i], dict(hits[i].scores))
-            for n, i in enumerate(order[: s.max_passages], start=1)
+            for n, i in enumerate(order[:limit], start=1)
         )
         admitted = [i for i in order if self.is_relevant(hits[i], rel[i])]
         if not admitted:
             return Context((), best, False, rel[order[0]])
         top = rel[admitted[0]]
-        chosen = [i for i in admitted if rel[i] >= top - s.passage_margin][: s.max_passages]
+        chosen = [i for i in admitted if rel[i] >= top - s.passage_margin][:limit]
         excerpts, qvec = self._excerpts(question, qvec, [hits[i] for i in chosen])
         passages = tuple(
             Passage(n, hits[i].chunk, text, rel[i], dict(hits[i].scores))

@@ -165,11 +165,13 @@ class Answerer:
         filters: SearchFilters | None = None,
         model: str | None = None,
         max_tokens: int | None = None,
+        max_passages: int | None = None,
     ) -> _Prepared:
         """Rewrite, retrieve, gate, pack and build the prompt (no answer generated yet).
 
         ``max_tokens`` (default ``answer.max_tokens``) is the room the prompt leaves for the
-        answer in the context window."""
+        answer in the context window; ``max_passages`` (default ``answer.max_passages``) caps
+        the passages the answer is grounded on."""
         started = time.perf_counter()
         conv = conversation or Conversation()
         rewrite = self.rewriter(model).rewrite(question, conv)
@@ -178,11 +180,11 @@ class Answerer:
             rewrite.query,
             collection=collection,
             mode=self.config.mode,
-            k=self.config.candidates,
+            k=max(self.config.candidates, max_passages or 0),
             filters=filters,
         )
         t1 = time.perf_counter()
-        context = self.packer.pack(rewrite.query, hits)
+        context = self.packer.pack(rewrite.query, hits, max_passages=max_passages)
         t2 = time.perf_counter()
         messages: list[dict[str, str]] = []
         if context.relevant:
@@ -220,6 +222,7 @@ class Answerer:
         samples: int | None = None,
         model: str | None = None,
         sampling: Mapping[str, Any] | None = None,
+        max_passages: int | None = None,
     ) -> Iterator[AnswerEvent]:
         """Answer ``question``, yielding events as they happen (see the module docstring).
 
@@ -227,6 +230,8 @@ class Answerer:
         :meth:`params`); it is checked here, before any work, so a bad value raises
         :class:`~ragline.errors.ConfigError` from this call rather than from the stream."""
         params = self.params(samples, sampling)
+        if max_passages is not None and max_passages < 1:
+            raise ConfigError(f"max_passages must be at least 1, got {max_passages}")
         return self._stream(
             question,
             params,
@@ -235,6 +240,7 @@ class Answerer:
             filters=filters,
             samples=samples,
             model=model,
+            max_passages=max_passages,
         )
 
     def _stream(
@@ -247,6 +253,7 @@ class Answerer:
         filters: SearchFilters | None,
         samples: int | None,
         model: str | None,
+        max_passages: int | None,
     ) -> Iterator[AnswerEvent]:
         prep = self.prepare(
             question,
@@ -255,6 +262,7 @@ class Answerer:
             filters=filters,
             model=model,
             max_tokens=params.max_tokens,
+            max_passages=max_passages,
         )
         yield Retrieved(prep.rewrite, prep.context)
         if not prep.context.relevant:

@@ -39,6 +39,8 @@ class AnswerRequest:
     #: Per-request :class:`~ragline.models.chat.SamplingParams` overrides (``max_tokens``,
     #: ``temperature``, ``top_p``, ``stop``, ``seed``): only what the client set.
     sampling: Mapping[str, Any] = field(default_factory=dict)
+    #: How many passages the answer may be grounded on (None: ``answer.max_passages``).
+    max_passages: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,7 @@ def answer_events(rag: Ragline, req: AnswerRequest) -> Iterator[AnswerEvent]:
             conversation=_conversation(req.history),
             model=req.model,
             sampling=req.sampling,
+            max_passages=req.max_passages,
         )
         with contextlib.closing(stream):
             yield Started(trace_id, req.model or rag.settings.gateway.default_model)

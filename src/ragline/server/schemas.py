@@ -100,7 +100,7 @@ class AskIn(_Body):
         None,
         ge=1,
         le=20,
-        description="accepted and ignored: answer.max_passages decides how many passages",
+        description="how many passages the answer may use (default answer.max_passages)",
     )
     max_tokens: int | None = Field(None, ge=1, le=4096, description="answer.max_tokens if unset")
     temperature: float | None = Field(None, ge=0, le=2, description="answer.temperature if unset")

@@ -139,6 +139,7 @@ async def ask(
         history=[m.model_dump() for m in body.history],
         model=body.model,
         sampling=body.sampling(),
+        max_passages=body.k,
     )
     gen = await admit(ctx, body.model)
     if not body.stream:
