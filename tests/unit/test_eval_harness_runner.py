@@ -314,3 +314,24 @@ def test_check_reports_stability_and_correlations(env, dataset: Path) -> None:
     assert judge.agreement is not None and judge.agreement < 1.0 and judge.mean_abs_diff > 0
     assert report.correlations["exact_match"]["exact_match"] == 1.0
     assert report.correlations["exact_match"]["f1"] == pytest.approx(1.0)
+
+
+class _Closable:
+    def __init__(self) -> None:
+        self.closed = False
+        self.retriever = object()  # looks like a Ragline, not a factory
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_runner_closes_what_it_created_not_what_it_was_given(tmp_path):
+    given_rag, given_gateway, made = _Closable(), _Closable(), _Closable()
+    settings = load_settings()
+    with SQLiteEvalStore(tmp_path / "e.db") as store:
+        with EvalRunner(settings, store, gateway=given_gateway, rag=given_rag):
+            pass
+        assert not given_rag.closed and not given_gateway.closed
+        with EvalRunner(settings, store, rag=lambda: made) as runner:
+            assert runner.rag is made
+        assert made.closed

@@ -144,13 +144,17 @@ class EvalRunner:
         self.store = store
         self._gateway = gateway
         self._rag = rag
+        # What the runner creates (a factory's product included) it closes; what it was
+        # handed belongs to the caller, who may go on using it.
+        self._owns_gateway = gateway is None
+        self._owns_rag = rag is None or not hasattr(rag, "retriever")
         self._retrieval_lock = threading.Lock()
 
     def close(self) -> None:
-        """Close the gateway and retrieval API if this runner created or was given them."""
-        if self._rag is not None and hasattr(self._rag, "close"):
+        """Close the gateway and retrieval API this runner created (not those it was given)."""
+        if self._owns_rag and self._rag is not None and hasattr(self._rag, "close"):
             self._rag.close()
-        if self._gateway is not None and hasattr(self._gateway, "close"):
+        if self._owns_gateway and self._gateway is not None and hasattr(self._gateway, "close"):
             self._gateway.close()
 
     def __enter__(self) -> EvalRunner:
