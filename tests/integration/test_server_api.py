@@ -372,3 +372,29 @@ def test_searches_run_concurrently(client: httpx.Client, server: LiveServer) -> 
 
     with ThreadPoolExecutor(8) as pool:
         assert set(pool.map(one, range(32))) == {200}
+
+
+def test_a_declined_answer_says_why_on_both_apis(client: httpx.Client) -> None:
+    off_topic = {"question": "What is the capital of Peru?", "stream": False}
+    body = client.post("/api/collections/docs/ask", json=off_topic).json()
+    assert body["finish_reason"] == "declined"
+    assert body["decline_reason"] == "no_relevant_passages"
+    chat = {
+        "model": "ragline:docs",
+        "messages": [{"role": "user", "content": off_topic["question"]}],
+    }
+    out = client.post("/v1/chat/completions", json=chat).json()
+    assert out["declined"] is True and out["decline_reason"] == "no_relevant_passages"
+    assert out["choices"][0]["finish_reason"] == "stop"
+    # A draft cut by max_tokens: "length" says so, declined or not ("Venus" is supported).
+    cut = {"question": "Which planet is hottest?", "stream": False, "max_tokens": 1}
+    body = client.post("/api/collections/docs/ask", json=cut).json()
+    assert body["model_finish_reason"] == "length"
+    assert body["finish_reason"] in ("length", "declined")
+    chat = {**chat, "messages": [{"role": "user", "content": cut["question"]}], "max_tokens": 1}
+    out = client.post("/v1/chat/completions", json=chat).json()
+    assert out["choices"][0]["finish_reason"] == "length"
+    answered = client.post(
+        "/api/collections/docs/ask", json={"question": "Which planet is hottest?", "stream": False}
+    ).json()
+    assert answered["finish_reason"] == "stop" and answered["decline_reason"] is None

@@ -76,3 +76,13 @@ def test_history_becomes_turns_without_citation_marks() -> None:
     assert [(t.question, t.answer) for t in conv.turns] == [
         ("How hot is Venus?", "About 465 degrees.")
     ]
+
+
+def test_openai_finish_reason_says_length_when_max_tokens_cut_a_declined_draft():
+    from ragline.server.routes.openai import _finish_reason, _grounding
+
+    cut = Finished("declined", decline_reason="unsupported", model_finish_reason="length")
+    assert _finish_reason(cut) == "length"
+    assert _grounding(cut) == {"trace_id": None, "declined": True, "decline_reason": "unsupported"}
+    assert _finish_reason(Finished("declined", model_finish_reason="stop")) == "stop"
+    assert _finish_reason(Finished("stop")) == "stop" and not _grounding(Finished("stop"))["declined"]

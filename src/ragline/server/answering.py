@@ -68,10 +68,17 @@ class Citations:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
+    #: "declined" for a declined answer, else the model's reason ("stop", "length").
     finish_reason: str
     usage: dict[str, Any] = field(default_factory=dict)
     trace_id: str | None = None
     model: str = ""
+    #: Why a declined answer was declined (``no_relevant_passages``, ``unsupported``,
+    #: ``model_declined``); None when it was not.
+    decline_reason: str | None = None
+    #: The model's own finish reason, also for a declined answer: "length" says the
+    #: ``max_tokens`` limit cut the draft (which may be why nothing supported was left).
+    model_finish_reason: str | None = None
 
 
 AnswerEvent = Started | Token | Final | Citations | Finished
@@ -138,7 +145,14 @@ def answer_events(rag: Ragline, req: AnswerRequest) -> Iterator[AnswerEvent]:
                     )
                     model = answer.model or (result.model if result is not None else "")
                     span.set(answer_length=len(answer.text), abstained=answer.declined)
-                    yield Finished(reason, usage, trace_id, model)
+                    yield Finished(
+                        reason,
+                        usage,
+                        trace_id,
+                        model,
+                        decline_reason=answer.decline_reason if answer.declined else None,
+                        model_finish_reason=result.finish_reason if result is not None else None,
+                    )
 
 
 __all__ = [

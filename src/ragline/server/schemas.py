@@ -144,7 +144,13 @@ class AnswerOut(BaseModel):
     citations: list[CitationOut]
     trace_id: str | None
     model: str
-    finish_reason: str
+    finish_reason: str = Field(description='"declined", or the model\'s ("stop", "length")')
+    decline_reason: str | None = Field(
+        None, description="no_relevant_passages, unsupported or model_declined"
+    )
+    model_finish_reason: str | None = Field(
+        None, description='the model\'s own reason; "length" when max_tokens cut the draft'
+    )
     usage: dict[str, Any]
 
 

@@ -3,7 +3,9 @@
 Events, in order: ``start`` (``trace_id``, ``model``), ``token`` (``text``) pieces of the
 unchecked draft as the model writes, ``answer`` (the checked answer ``text``, which replaces
 the draft), ``citations`` (the passages, each with ``n``, ``text``, ``source``, ``location`` and
-whether the answer ``cited`` it), ``done`` (``finish_reason``, ``usage``). A failure after
+whether the answer ``cited`` it), ``done`` (``finish_reason``: ``declined`` or the model's;
+``decline_reason``; ``model_finish_reason``, "length" when ``max_tokens`` cut the draft;
+``usage``). A failure after
 ``start`` is an ``error`` event carrying the problem body. ``"stream": false`` returns one JSON
 answer instead. ``max_tokens``, ``temperature``, ``top_p``, ``stop`` and ``seed`` apply to this
 answer only. A client that disconnects stops its generation at the next token.
@@ -80,6 +82,8 @@ async def _sse(gen: Generation, req: AnswerRequest, path: str) -> AsyncIterator[
                         "done",
                         {
                             "finish_reason": event.finish_reason,
+                            "decline_reason": event.decline_reason,
+                            "model_finish_reason": event.model_finish_reason,
                             "usage": event.usage,
                             "trace_id": event.trace_id,
                             "model": event.model,
@@ -109,7 +113,13 @@ async def collect_answer(gen: Generation, req: AnswerRequest, request: Request) 
             elif isinstance(event, Citations):
                 out["citations"] = event.items
             elif isinstance(event, Finished):
-                out.update(finish_reason=event.finish_reason, usage=event.usage, model=event.model)
+                out.update(
+                    finish_reason=event.finish_reason,
+                    decline_reason=event.decline_reason,
+                    model_finish_reason=event.model_finish_reason,
+                    usage=event.usage,
+                    model=event.model,
+                )
     out["answer"] = final if final is not None else "".join(parts)
     out.setdefault("finish_reason", "cancelled")
     out.setdefault("usage", {})

@@ -157,6 +157,21 @@ def _usage(usage: dict[str, Any]) -> dict[str, int]:
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
+def _finish_reason(event: Finished) -> str:
+    """OpenAI's finish_reason: "length" when max_tokens cut the model (a declined answer
+    included: the limit may be why nothing supported was left), else "stop"."""
+    return _FINISH.get(event.model_finish_reason or event.finish_reason, "stop")
+
+
+def _grounding(event: Finished) -> dict[str, Any]:
+    """The fields a ``ragline:`` answer adds to OpenAI's response."""
+    return {
+        "trace_id": event.trace_id,
+        "declined": event.finish_reason == "declined",
+        "decline_reason": event.decline_reason,
+    }
+
+
 async def _chunks(
     gen: Generation, factory: Any, body: ChatCompletionRequest, path: str
 ) -> AsyncIterator[bytes]:
@@ -183,10 +198,10 @@ async def _chunks(
                 elif isinstance(event, Finished):
                     extra: dict[str, Any] = {}
                     if body.model.startswith(RAGLINE_PREFIX):
-                        extra = {"citations": citations, "trace_id": event.trace_id}
+                        extra = {"citations": citations, **_grounding(event)}
                         if final is not None:  # the checked text; the deltas were the draft
                             extra["answer"] = final
-                    yield chunk({}, _FINISH.get(event.finish_reason, "stop"), **extra)
+                    yield chunk({}, _finish_reason(event), **extra)
                     if body.stream_options is not None and body.stream_options.include_usage:
                         yield sse_data(
                             {
@@ -285,14 +300,14 @@ async def chat_completions(
                     "role": "assistant",
                     "content": final if final is not None else "".join(parts),
                 },
-                "finish_reason": _FINISH.get(finished.finish_reason, "stop"),
+                "finish_reason": _finish_reason(finished),
             }
         ],
         "usage": _usage(finished.usage),
     }
     if body.model.startswith(RAGLINE_PREFIX):
         out["citations"] = citations
-        out["trace_id"] = finished.trace_id
+        out.update(_grounding(finished))
     return out
 
 
