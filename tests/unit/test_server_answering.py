@@ -85,4 +85,5 @@ def test_openai_finish_reason_says_length_when_max_tokens_cut_a_declined_draft()
     assert _finish_reason(cut) == "length"
     assert _grounding(cut) == {"trace_id": None, "declined": True, "decline_reason": "unsupported"}
     assert _finish_reason(Finished("declined", model_finish_reason="stop")) == "stop"
-    assert _finish_reason(Finished("stop")) == "stop" and not _grounding(Finished("stop"))["declined"]
+    assert _finish_reason(Finished("stop")) == "stop"
+    assert not _grounding(Finished("stop"))["declined"]
