@@ -142,6 +142,34 @@ def test_jsonl_beir_ids_filters_and_globs(rag: Ragline, tmp_path: Path):
     assert rep.added == 3
 
 
+def test_a_large_jsonl_is_written_batch_by_batch(tmp_path: Path, monkeypatch):
+    # One file of many documents is embedded and committed every batch_documents, not
+    # held whole in memory until its end; progress reports the documents written.
+    monkeypatch.setenv("RAGLINE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RAGLINE_INGEST__BATCH_DOCUMENTS", "32")
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [{"_id": f"d{i}", "text": f"Note {i} on topic {i % 7}."} for i in range(70)]
+    corpus.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with Ragline(load_settings()) as rag:
+        writes: list[int] = []
+        write = rag.store.write_documents
+
+        def counting(collection, docs):  # type: ignore[no-untyped-def]
+            writes.append(len(docs))
+            return write(collection, docs)
+
+        monkeypatch.setattr(rag.store, "write_documents", counting)
+        events = []
+        report = rag.ingest([corpus], collection="big", progress=events.append)
+    assert report.added == 70 and writes == [32, 32, 6]
+    assert [(e.status, e.done, e.documents) for e in events] == [
+        ("writing", 0, 32),
+        ("writing", 0, 64),
+        ("added", 1, 64),
+        ("writing", 1, 70),  # the last 6, written when the run ends
+    ]
+
+
 def test_unknown_collection_and_bad_queries(rag: Ragline):
     from ragline.errors import CollectionNotFoundError, InvalidQueryError
 

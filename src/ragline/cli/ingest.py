@@ -44,16 +44,23 @@ def ingest(
             MofNCompleteColumn(),
             TextColumn("files"),
             TimeRemainingColumn(),
+            TextColumn("{task.fields[docs]:,} documents written"),
             TextColumn("{task.fields[name]}"),
             console=err,
             disable=quiet or as_json,
             transient=False,
         )
         with progress:
-            task = progress.add_task("ingest", total=None, name="")
+            task = progress.add_task("ingest", total=None, name="", docs=0)
 
             def on_event(ev: IngestEvent) -> None:
-                progress.update(task, total=ev.total, completed=ev.done, name=Path(ev.path).name)
+                progress.update(
+                    task,
+                    total=ev.total,
+                    completed=ev.done,
+                    name=Path(ev.path).name,
+                    docs=ev.documents,
+                )
 
             report = rag.ingest(
                 paths,

@@ -30,12 +30,14 @@ from ragline.types import Chunk, IngestFailure, IngestReport, LoadedDocument, co
 
 @dataclass(frozen=True, slots=True)
 class IngestEvent:
-    """Progress report: one per file handled (``total`` files in this run)."""
+    """Progress report: one per file handled (``total`` files in this run), and one per
+    batch written while a many-document file (JSONL) is still being read."""
 
     path: str
-    status: str  # added / updated / unchanged / duplicate / failed
-    done: int
+    status: str  # added / updated / unchanged / duplicate / failed; "writing" mid-file
+    done: int  # files finished
     total: int
+    documents: int = 0  # documents added or updated so far in this run
 
 
 ProgressCallback = Callable[[IngestEvent], None]
@@ -138,15 +140,30 @@ class Ingestor:
             by_file.setdefault(doc.source, []).append(doc)
         seen_hashes: dict[str, str] = {}
         pending: list[tuple[LoadedDocument, str, bool]] = []  # doc, file hash, is update
+        batch = self.settings.ingest.batch_documents
         for n, path in enumerate(files, start=1):
+
+            def add(item: tuple[LoadedDocument, str, bool], path: Path = path, n: int = n) -> None:
+                # A batch is embedded and committed as soon as it is full, also in the
+                # middle of a JSONL file of a million documents.
+                pending.append(item)
+                if len(pending) >= batch:
+                    self._flush(collection, pending, report)
+                    if progress:
+                        written = report.added + report.updated
+                        progress(IngestEvent(str(path), "writing", n - 1, len(files), written))
+
             status = self._handle_file(
-                path, collection, existing, by_file, seen_hashes, pending, report
+                path, collection, existing, by_file, seen_hashes, add, report
             )
-            if len(pending) >= self.settings.ingest.batch_documents:
-                self._flush(collection, pending, report)
             if progress:
-                progress(IngestEvent(str(path), status, n, len(files)))
-        self._flush(collection, pending, report)
+                written = report.added + report.updated
+                progress(IngestEvent(str(path), status, n, len(files), written))
+        if pending:
+            self._flush(collection, pending, report)
+            if progress:
+                written = report.added + report.updated
+                progress(IngestEvent(str(files[-1]), "writing", len(files), len(files), written))
         if prune:
             gone = [d.key for d in existing.values() if not Path(d.source).exists()]
             report.pruned = self.store.delete_documents(collection, gone)
@@ -171,7 +188,7 @@ class Ingestor:
         existing: dict[str, StoredDocument],
         by_file: dict[str, list[StoredDocument]],
         seen_hashes: dict[str, str],
-        pending: list[tuple[LoadedDocument, str, bool]],
+        add: Callable[[tuple[LoadedDocument, str, bool]], None],
         report: IngestReport,
     ) -> str:
         source = str(path)
@@ -225,7 +242,7 @@ class Ingestor:
                 statuses.add("duplicate")
                 continue
             seen_hashes[chash] = doc.key
-            pending.append((doc, fhash, old is not None))
+            add((doc, fhash, old is not None))
             statuses.add("updated" if old is not None else "added")
         # Documents that disappeared from a changed multi-document file (JSONL).
         vanished = [d.key for d in previous if d.key not in keys_now]
