@@ -299,6 +299,10 @@ class AnswerSettings(_Section):
     # Conversations: follow-ups are rewritten into a standalone query with the model.
     rewrite: bool = True
     rewrite_max_tokens: int = Field(40, gt=0)
+    # A model whose rewrites are unusable this many times in a row is not asked again (in
+    # this process): SmolLM2 answers instead of rewriting and costs ~1.3 s a follow-up for
+    # nothing; the key-word heuristic takes over. 0: always ask.
+    rewrite_give_up_after: int = Field(3, ge=0)
     # Earlier turns kept in the prompt at most (fewer when the context window is full).
     history_turns: int = Field(2, ge=0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import pytest
@@ -194,3 +195,44 @@ def test_chat_rewrites_follow_ups_and_records_turns(rag: Ragline):
     ]
     conv.reset()
     assert len(conv) == 0
+
+
+def test_a_model_that_keeps_failing_to_rewrite_is_not_asked_again(rag: Ragline):
+    def reply(messages, params):
+        if "Follow-up question:" in messages[-1]["content"]:
+            return "Mars is red and cold."  # answers instead of rewriting: unusable
+        return "Venus is the hottest planet."
+
+    def rewrite_calls() -> int:
+        return sum("Follow-up question:" in m[-1]["content"] for m, _ in fake.calls)
+
+    fake = FakeChatModel(reply)
+    rag.gateway = Gateway(rag.settings, models={"embedded": fake})  # a fresh answerer
+    give_up = rag.settings.answer.rewrite_give_up_after
+    assert give_up == 3
+    conv = Conversation()
+    rag.chat("How hot is Venus?", conv, collection="sample")
+    for n in range(give_up + 2):
+        answer = rag.chat("and what about Mars?", conv, collection="sample")
+        assert "mars" in answer.query.lower()  # the key-word heuristic still rewrites
+        assert rewrite_calls() == min(n + 1, give_up)
+
+    # A model that rewrites well every other time keeps being asked (a success resets the
+    # count of misses).
+    calls = itertools.count()
+
+    def sometimes(messages, params):
+        content = messages[-1]["content"]
+        if "Follow-up question:" in content:
+            planet = "Mars" if "Mars" in content.split("Follow-up question:")[-1] else "Venus"
+            return f"How hot is {planet}?" if next(calls) % 2 == 0 else f"{planet} is red."
+        return "Venus is the hottest planet."
+
+    fake = FakeChatModel(sometimes)
+    rag.gateway = Gateway(rag.settings, models={"embedded": fake})
+    answers = []
+    for i in range(8):
+        planet = "Mars" if i % 2 == 0 else "Venus"
+        answers.append(rag.chat(f"and what about {planet}?", conv, collection="sample"))
+    assert rewrite_calls() == 8
+    assert [a.query for a in answers[::2]] == ["How hot is Mars?"] * 4  # the model's, used

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -42,6 +44,8 @@ from ragline.models.embedder import Embedder
 from ragline.models.gateway import Gateway
 from ragline.retrieve.retriever import Retriever
 from ragline.types import Answer, CheckedSentence, DeclineReason, SearchFilters
+
+log = logging.getLogger(__name__)
 
 DECLINE_MESSAGE = "I cannot answer that from the documents."
 
@@ -112,6 +116,10 @@ class Answerer:
         # Passage budgets are soft: estimated tokens (4 characters each) are enough there;
         # the whole prompt is counted with the model's tokenizer when it is trimmed.
         self.packer = ContextPacker(self.config, embedder, retriever.analyzer)
+        # Unusable rewrites in a row, per model: a model that keeps answering instead of
+        # rewriting (SmolLM2 does) is not asked again in this process.
+        self._rewrite_misses: dict[str, int] = {}
+        self._rewrite_lock = threading.Lock()
 
     # ------------------------------------------------------------------ model helpers
 
@@ -144,6 +152,25 @@ class Answerer:
                 hint="temperature, top_p: numbers; max_tokens, seed: integers; stop: strings",
             ) from exc
 
+    def _rewrites_with_model(self, model: str | None) -> bool:
+        give_up = self.config.rewrite_give_up_after
+        misses = self._rewrite_misses.get(model or self.gateway.name, 0)
+        return self.config.rewrite and not (give_up and misses >= give_up)
+
+    def _record_rewrite(self, model: str | None, rewrite: Rewrite) -> None:
+        """Count a follow-up the model was asked to rewrite: usable or not."""
+        name = model or self.gateway.name
+        with self._rewrite_lock:
+            misses = 0 if rewrite.method == "model" else self._rewrite_misses.get(name, 0) + 1
+            self._rewrite_misses[name] = misses
+        if misses and misses == self.config.rewrite_give_up_after:
+            log.info(
+                "%s gave %d unusable follow-up rewrites in a row; follow-ups are rewritten "
+                "with key words from now on (answer.rewrite_give_up_after)",
+                name,
+                misses,
+            )
+
     def rewriter(self, model: str | None = None) -> QueryRewriter:
         def generate(messages: list[dict[str, str]]) -> str:
             p = self.gateway.defaults.with_(
@@ -151,7 +178,7 @@ class Answerer:
             )
             return self.gateway.generate(messages, p, model=model).text
 
-        use_model = generate if self.config.rewrite else None
+        use_model = generate if self._rewrites_with_model(model) else None
         return QueryRewriter(self.rewrite_template, self.retriever.analyzer, use_model)
 
     # ------------------------------------------------------------------ steps
@@ -174,7 +201,10 @@ class Answerer:
         the passages the answer is grounded on."""
         started = time.perf_counter()
         conv = conversation or Conversation()
-        rewrite = self.rewriter(model).rewrite(question, conv)
+        rewriter = self.rewriter(model)
+        rewrite = rewriter.rewrite(question, conv)
+        if rewriter.generate is not None and rewrite.method != "none":
+            self._record_rewrite(model, rewrite)
         t0 = time.perf_counter()
         hits = self.retriever.search(
             rewrite.query,
