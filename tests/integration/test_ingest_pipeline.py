@@ -170,6 +170,34 @@ def test_a_large_jsonl_is_written_batch_by_batch(tmp_path: Path, monkeypatch):
     ]
 
 
+class _Killed(BaseException):
+    pass
+
+
+def test_a_run_stopped_inside_a_jsonl_file_is_finished_by_the_next(tmp_path: Path, monkeypatch):
+    # The file's first batch is committed, then the run dies: the file must not look
+    # "unchanged" next time (its hash is recorded only once its last batch is in).
+    monkeypatch.setenv("RAGLINE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RAGLINE_INGEST__BATCH_DOCUMENTS", "32")
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [{"_id": f"d{i}", "text": f"Note {i} on topic {i % 7}."} for i in range(70)]
+    corpus.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+    def die_after_first_batch(event) -> None:  # type: ignore[no-untyped-def]
+        if event.status == "writing":
+            raise _Killed
+
+    with Ragline(load_settings()) as rag:
+        with pytest.raises(_Killed):
+            rag.ingest([corpus], collection="big", progress=die_after_first_batch)
+        assert rag.stats("big").documents == 32
+        again = rag.ingest([corpus], collection="big")
+        assert (again.added, again.unchanged) == (38, 32)  # the 32 are not embedded again
+        assert rag.stats("big").documents == 70
+        third = rag.ingest([corpus], collection="big")
+        assert (third.added, third.unchanged, third.chunks) == (0, 70, 0)
+
+
 def test_unknown_collection_and_bad_queries(rag: Ragline):
     from ragline.errors import CollectionNotFoundError, InvalidQueryError
 

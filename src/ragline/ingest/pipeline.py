@@ -5,12 +5,16 @@ Change detection works at two levels: a file whose bytes hash as before is skipp
 parsing; a document whose cleaned content hashes as before is left alone. A document whose
 content already exists under another key is an exact duplicate and is skipped. Because every
 batch is written in one transaction, a killed run leaves whole documents only, and running
-it again picks up where it stopped.
+it again picks up where it stopped. Batches are cut by document count
+(``ingest.batch_documents``), also inside a JSONL file of many documents; such a file's hash
+is recorded only once its last batch is in, so a run killed part-way through it reads it again
+next time and adds just the rest.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -139,31 +143,17 @@ class Ingestor:
         for doc in existing.values():
             by_file.setdefault(doc.source, []).append(doc)
         seen_hashes: dict[str, str] = {}
-        pending: list[tuple[LoadedDocument, str, bool]] = []  # doc, file hash, is update
-        batch = self.settings.ingest.batch_documents
+        run = _Batches(self, collection, report, self.settings.ingest.batch_documents)
         for n, path in enumerate(files, start=1):
-
-            def add(item: tuple[LoadedDocument, str, bool], path: Path = path, n: int = n) -> None:
-                # A batch is embedded and committed as soon as it is full, also in the
-                # middle of a JSONL file of a million documents.
-                pending.append(item)
-                if len(pending) >= batch:
-                    self._flush(collection, pending, report)
-                    if progress:
-                        written = report.added + report.updated
-                        progress(IngestEvent(str(path), "writing", n - 1, len(files), written))
-
-            status = self._handle_file(
-                path, collection, existing, by_file, seen_hashes, add, report
-            )
+            if progress:
+                run.on_write = functools.partial(_written, progress, path, n - 1, len(files))
+            status = self._handle_file(path, collection, existing, by_file, seen_hashes, run)
             if progress:
                 written = report.added + report.updated
                 progress(IngestEvent(str(path), status, n, len(files), written))
-        if pending:
-            self._flush(collection, pending, report)
-            if progress:
-                written = report.added + report.updated
-                progress(IngestEvent(str(files[-1]), "writing", len(files), len(files), written))
+        if progress and files:
+            run.on_write = functools.partial(_written, progress, files[-1], len(files), len(files))
+        run.flush()
         if prune:
             gone = [d.key for d in existing.values() if not Path(d.source).exists()]
             report.pruned = self.store.delete_documents(collection, gone)
@@ -188,9 +178,9 @@ class Ingestor:
         existing: dict[str, StoredDocument],
         by_file: dict[str, list[StoredDocument]],
         seen_hashes: dict[str, str],
-        add: Callable[[tuple[LoadedDocument, str, bool]], None],
-        report: IngestReport,
+        run: _Batches,
     ) -> str:
+        report = run.report
         source = str(path)
         try:
             size = path.stat().st_size
@@ -222,6 +212,10 @@ class Ingestor:
             report.failed.append(IngestFailure(err.source, err.reason))
             return "failed"
         report.failed.extend(result.failures)
+        # A many-document file (JSONL) may be written over several batches: its documents
+        # carry no file hash until the last batch is in, so a run killed in between reads
+        # the file again next time (its written documents are then unchanged, not re-embedded).
+        whole = len(result.documents) == 1
         statuses = set()
         keys_now = set()
         for doc in result.documents:
@@ -242,12 +236,14 @@ class Ingestor:
                 statuses.add("duplicate")
                 continue
             seen_hashes[chash] = doc.key
-            add((doc, fhash, old is not None))
+            run.add(doc, fhash if whole else None, old is not None)
             statuses.add("updated" if old is not None else "added")
         # Documents that disappeared from a changed multi-document file (JSONL).
         vanished = [d.key for d in previous if d.key not in keys_now]
         if vanished and not result.failures:
             self.store.delete_documents(collection, vanished)
+        if not whole and not result.failures:
+            run.mark_whole(source, fhash)
         for s in ("failed", "updated", "added", "duplicate", "unchanged"):
             if s in statuses:
                 return s
@@ -256,7 +252,7 @@ class Ingestor:
     def _flush(
         self,
         collection: str,
-        pending: list[tuple[LoadedDocument, str, bool]],
+        pending: list[tuple[LoadedDocument, str | None, bool]],
         report: IngestReport,
     ) -> None:
         if not pending:
@@ -319,6 +315,45 @@ class Ingestor:
                 report.added += 1
             report.chunks += len(w.chunks)
         pending.clear()
+
+
+def _written(
+    progress: ProgressCallback, path: Path, done: int, total: int, report: IngestReport
+) -> None:
+    progress(IngestEvent(str(path), "writing", done, total, report.added + report.updated))
+
+
+class _Batches:
+    """The documents of one run waiting to be embedded and committed, a batch at a time
+    (also in the middle of a JSONL file of a million documents), and the file hashes to
+    record once a many-document file's last batch is in."""
+
+    def __init__(self, ingestor: Ingestor, collection: str, report: IngestReport, size: int):
+        self.ingestor = ingestor
+        self.collection = collection
+        self.report = report
+        self.size = size
+        self.pending: list[tuple[LoadedDocument, str | None, bool]] = []
+        self.whole: dict[str, str] = {}  # source -> file hash, recorded after the next flush
+        self.on_write: Callable[[IngestReport], None] | None = None
+
+    def add(self, doc: LoadedDocument, file_hash: str | None, is_update: bool) -> None:
+        self.pending.append((doc, file_hash, is_update))
+        if len(self.pending) >= self.size:
+            self.flush()
+
+    def mark_whole(self, source: str, file_hash: str) -> None:
+        """Every document of ``source`` has been added: record its hash after they are in."""
+        self.whole[source] = file_hash
+
+    def flush(self) -> None:
+        if self.pending:
+            self.ingestor._flush(self.collection, self.pending, self.report)
+            if self.on_write is not None:
+                self.on_write(self.report)
+        if self.whole:
+            self.ingestor.store.set_file_hashes(self.collection, self.whole)
+            self.whole = {}
 
 
 def iter_failures(report: IngestReport) -> Iterable[str]:

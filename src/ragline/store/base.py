@@ -8,6 +8,7 @@ together or not at all, and replacing a document swaps its chunks in the same tr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -109,6 +110,12 @@ class Store(Protocol):
 
     def delete_documents(self, collection: str, keys: list[str]) -> int:
         """Delete documents (with their chunks) by key; returns how many existed."""
+        ...
+
+    def set_file_hashes(self, collection: str, hashes: Mapping[str, str]) -> int:
+        """Record each source's file hash on all its documents (``{source: file_hash}``): a
+        many-document file is marked as ingested whole only once its last batch is in.
+        Returns how many documents were updated."""
         ...
 
     # reads for retrieval -----------------------------------------------------------------

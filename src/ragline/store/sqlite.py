@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +243,20 @@ class SQLiteStore(SQLiteBackend):
                 deleted += cur.rowcount
             conn.execute("UPDATE collections SET version = version + 1 WHERE id = ?", (cid,))
         return deleted
+
+    def set_file_hashes(self, collection: str, hashes: Mapping[str, str]) -> int:
+        if not hashes:
+            return 0
+        cid = self._collection_id(collection)
+        updated = 0
+        with self._tx() as conn:
+            for source, file_hash in hashes.items():
+                cur = conn.execute(
+                    "UPDATE documents SET file_hash = ? WHERE collection_id = ? AND source = ?",
+                    (file_hash, cid, source),
+                )
+                updated += cur.rowcount
+        return updated
 
     # reads for retrieval -------------------------------------------------------------------
     def load_index(self, collection: str) -> IndexData:

@@ -161,6 +161,26 @@ class StoreConformance:
         assert set(store.documents("c")) == {"b"}
         assert len(store.load_index("c").chunk_ids) == 1
 
+    def test_file_hashes_are_recorded_per_source(self, store: Store) -> None:
+        store.create_collection("c")
+        shared = "/data/corpus.jsonl"
+        store.write_documents(
+            "c",
+            [
+                make_write("a", ["one"], source=shared),
+                make_write("b", ["two"], source=shared),
+                make_write("x", ["three"]),
+            ],
+        )
+        store.create_collection("d")
+        store.write_documents("d", [make_write("a", ["uno"], source=shared)])
+        assert store.set_file_hashes("c", {shared: "whole", "/nowhere.jsonl": "z"}) == 2
+        docs = store.documents("c")
+        assert docs["a"].file_hash == docs["b"].file_hash == "whole"
+        assert docs["x"].file_hash == "file-x"  # other sources untouched
+        assert store.documents("d")["a"].file_hash == "file-a"  # other collections too
+        assert store.set_file_hashes("c", {}) == 0
+
     def test_collections_are_isolated(self, store: Store) -> None:
         store.create_collection("c1")
         store.create_collection("c2")
