@@ -215,7 +215,9 @@ class Ragline:
         if getattr(self, "_answerer", None) is None:
             from ragline.answer.flow import Answerer
 
-            self._answerer = Answerer(self.retriever, self.gateway, self.settings, self.embedder)
+            self._answerer = Answerer(
+                self.retriever, self.gateway, self.settings, self.embedder, tracer=self.tracer
+            )
         return self._answerer
 
     def ask_stream(

@@ -39,10 +39,24 @@ def test_an_answer_is_one_trace_with_its_steps(rag: Ragline):
     trace = rag.traces.get_trace(rag.tracer.last_trace_id)
     assert trace is not None
     names = [s.name for s in trace.spans]
-    assert names[0] == "ask" and "search" in names and "generation" in names
+    assert names[0] == "ask"
     by_id = {s.span_id: s for s in trace.spans}
-    gen = next(s for s in trace.spans if s.name == "generation")
-    assert by_id[gen.parent_id].name == "ask"
+    span = {s.name: s for s in trace.spans}
+    # every step of the answer, in order, each a child of the trace's root
+    steps = ["rewrite", "search", "pack", "prompt", "generation", "checks"]
+    assert all(by_id[span[n].parent_id].name == "ask" for n in steps), names
+    starts = [span[n].start_ns for n in steps]
+    assert starts == sorted(starts)
+    # retrieval per mode and fusion nest under the search
+    assert {"retrieve.bm25", "retrieve.dense", "fusion", "fetch"} <= set(names)
+    assert by_id[span["fusion"].parent_id].name == "search"
+    assert span["rewrite"].attributes["method"] == "none"
+    assert span["pack"].attributes["passages"] == len(answer.passages)
+    assert span["prompt"].attributes["prompt.version"] == answer.prompt_version
+    assert span["prompt"].attributes["prompt_tokens"] > 0
+    checks = span["checks"].attributes
+    assert checks["sentences"] == len(answer.sentences)
+    assert checks["statuses"] == [s.status for s in answer.sentences]
     root = trace.root.attributes
     assert root["answer"] == answer.text and root["abstained"] is False
     assert root["prompt.version"] == answer.prompt_version and root["model"] == "fake:model"
@@ -91,3 +105,24 @@ def test_stopping_an_answer_stream_early_is_a_signal(rag: Ragline):
     trace = rag.traces.get_trace(rag.tracer.last_trace_id)
     assert trace.root.attributes["stream_cancelled"] is True
     assert [f.kind for f in trace.signals] == ["early_stop"]
+
+
+def test_a_model_rewrite_nests_its_generation_under_the_rewrite_step(rag: Ragline):
+    def reply(messages, params):
+        if "Follow-up question:" in messages[-1]["content"]:
+            return "What is the ideal pressure for espresso coffee?"
+        return REPLY
+
+    rag.gateway = Gateway(
+        rag.settings, models={"embedded": FakeChatModel(reply)}, tracer=rag.tracer
+    )
+    conversation = Conversation()
+    rag.chat("What is the ideal brewing temperature for coffee?", conversation, collection="sample")
+    rag.chat("and the pressure for espresso?", conversation, collection="sample")
+    assert rag.tracer.flush()
+    trace = rag.traces.get_trace(rag.tracer.last_trace_id)
+    by_id = {s.span_id: s for s in trace.spans}
+    rewrite = next(s for s in trace.spans if s.name == "rewrite")
+    assert rewrite.attributes["method"] == "model"
+    gens = [s for s in trace.spans if s.name == "generation"]
+    assert [by_id[g.parent_id].name for g in gens] == ["rewrite", "chat"]

@@ -43,6 +43,8 @@ from ragline.models.chat import ChatModel, ChatResult, SamplingParams, StreamDon
 from ragline.models.embedder import Embedder
 from ragline.models.gateway import Gateway
 from ragline.retrieve.retriever import Retriever
+from ragline.trace import semconv as sc
+from ragline.trace.tracer import AnyTracer
 from ragline.types import Answer, CheckedSentence, DeclineReason, SearchFilters
 
 log = logging.getLogger(__name__)
@@ -105,8 +107,12 @@ class Answerer:
         gateway: Gateway,
         settings: Settings,
         embedder: Embedder,
+        tracer: AnyTracer | None = None,
     ) -> None:
         self.retriever = retriever
+        #: Spans of the answer's steps (rewrite, pack, prompt, checks) go to the active
+        #: trace (``Ragline.ask_stream`` opens one); default: the retriever's tracer.
+        self.tracer: AnyTracer = tracer or retriever.tracer
         self.gateway = gateway
         self.settings = settings
         self.embedder = embedder
@@ -200,9 +206,12 @@ class Answerer:
         answer in the context window; ``max_passages`` (default ``answer.max_passages``) caps
         the passages the answer is grounded on."""
         started = time.perf_counter()
+        tracer = self.tracer
         conv = conversation or Conversation()
         rewriter = self.rewriter(model)
-        rewrite = rewriter.rewrite(question, conv)
+        with tracer.span("rewrite") as span:  # a model's rewrite call nests here
+            rewrite = rewriter.rewrite(question, conv)
+            span.set(method=rewrite.method, query=rewrite.query)
         if rewriter.generate is not None and rewrite.method != "none":
             self._record_rewrite(model, rewrite)
         t0 = time.perf_counter()
@@ -214,8 +223,17 @@ class Answerer:
             filters=filters,
         )
         t1 = time.perf_counter()
+        t_ns = time.perf_counter_ns()
         context = self.packer.pack(rewrite.query, hits, max_passages=max_passages)
+        tracer.leaf(
+            "pack",
+            t_ns,
+            passages=len(context.passages),
+            relevant=context.relevant,
+            best_relevance=round(float(context.best_relevance), 4),
+        )
         t2 = time.perf_counter()
+        t_ns = time.perf_counter_ns()
         messages: list[dict[str, str]] = []
         if context.relevant:
             asked = rewrite.query if rewrite.method == "model" else question
@@ -230,6 +248,16 @@ class Answerer:
                 count=token_counter(self._model(model)),
             )
             messages = plan.messages
+            tracer.leaf(
+                "prompt",
+                t_ns,
+                **{
+                    sc.PROMPT_VERSION: self.template.id,
+                    "prompt_tokens": plan.prompt_tokens,
+                    "passages_used": plan.passages_used,
+                    "turns_used": plan.turns_used,
+                },
+            )
             if plan.passages_used < len(context.passages):
                 context = dataclasses.replace(
                     context, passages=context.passages[: plan.passages_used]
@@ -316,6 +344,18 @@ class Answerer:
         # release the GIL), and reported in order as their checks finish.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragline-check")
         pending: deque[Future[CheckedSentence | None]] = deque()
+        first_check_ns: list[int] = []  # when the first check started
+        busy_ns = [0]  # time spent checking (on the worker, alongside the generation)
+
+        def check(sentence: str) -> CheckedSentence | None:
+            t = time.perf_counter_ns()
+            if not first_check_ns:
+                first_check_ns.append(t)
+            try:
+                return checker.check(sentence)
+            finally:
+                busy_ns[0] += time.perf_counter_ns() - t
+
         try:
             # closing(): the model stops at once when the consumer stops early
             with contextlib.closing(
@@ -328,16 +368,25 @@ class Answerer:
                     if first is None:
                         first = time.perf_counter()
                     yield DraftDelta(piece)
-                    pending.extend(pool.submit(checker.check, s) for s in splitter.push(piece))
+                    pending.extend(pool.submit(check, s) for s in splitter.push(piece))
                     while pending and pending[0].done():
                         if (done := pending.popleft().result()) is not None:
                             checked.append(done)
                             yield SentenceChecked(done)
-            pending.extend(pool.submit(checker.check, s) for s in splitter.flush())
+            pending.extend(pool.submit(check, s) for s in splitter.flush())
             while pending:
                 if (done := pending.popleft().result()) is not None:
                     checked.append(done)
                     yield SentenceChecked(done)
+            if first_check_ns:  # one span from the first check to the last verdict
+                self.tracer.leaf(
+                    "checks",
+                    first_check_ns[0],
+                    sentences=len(checked),
+                    kept=sum(s.kept for s in checked),
+                    statuses=[s.status for s in checked],
+                    busy_ms=round(busy_ns[0] / 1e6, 3),
+                )
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         assert result is not None
