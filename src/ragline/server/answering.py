@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,42 @@ class Finished:
 
 
 AnswerEvent = Started | Token | Final | Citations | Finished
+
+
+@dataclass(slots=True)
+class Collected:
+    """An answer's events gathered whole, for the non-streaming responses."""
+
+    started: Started | None = None
+    parts: list[str] = field(default_factory=list)
+    final: str | None = None  # the checked text, which replaces the draft
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    finished: Finished | None = None  # None: the client left before the end
+
+    @property
+    def text(self) -> str:
+        return self.final if self.final is not None else "".join(self.parts)
+
+
+async def collect(
+    events: AsyncIterator[AnswerEvent], disconnected: Callable[[], Awaitable[bool]]
+) -> Collected:
+    """Read ``events`` to the end, or until ``disconnected()`` says the client left."""
+    out = Collected()
+    async for event in events:
+        if isinstance(event, Started):
+            out.started = event
+        elif isinstance(event, Token):
+            out.parts.append(event.text)
+            if await disconnected():
+                break
+        elif isinstance(event, Final):
+            out.final = event.text
+        elif isinstance(event, Citations):
+            out.citations = event.items
+        elif isinstance(event, Finished):
+            out.finished = event
+    return out
 
 
 def _conversation(history: Sequence[Mapping[str, str]]) -> Conversation:
@@ -159,9 +195,11 @@ __all__ = [
     "AnswerEvent",
     "AnswerRequest",
     "Citations",
+    "Collected",
     "Final",
     "Finished",
     "Started",
     "Token",
     "answer_events",
+    "collect",
 ]

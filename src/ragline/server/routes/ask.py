@@ -29,6 +29,7 @@ from ragline.server.answering import (
     Started,
     Token,
     answer_events,
+    collect,
 )
 from ragline.server.auth import Principal, need_collection
 from ragline.server.context import ServerContext, get_context
@@ -97,32 +98,24 @@ async def _sse(gen: Generation, req: AnswerRequest, path: str) -> AsyncIterator[
 async def collect_answer(gen: Generation, req: AnswerRequest, request: Request) -> dict[str, Any]:
     """Run an answer to the end (or until the client leaves) and return it whole."""
     ctx = gen.ctx
-    out: dict[str, Any] = {"answer": "", "citations": [], "trace_id": None, "model": gen.model}
-    parts: list[str] = []
-    final: str | None = None
     async with contextlib.aclosing(gen.events(lambda: answer_events(ctx.rag, req))) as events:
-        async for event in events:
-            if isinstance(event, Started):
-                out["trace_id"], out["model"] = event.trace_id, event.model
-            elif isinstance(event, Token):
-                parts.append(event.text)
-                if await request.is_disconnected():
-                    break
-            elif isinstance(event, Final):
-                final = event.text
-            elif isinstance(event, Citations):
-                out["citations"] = event.items
-            elif isinstance(event, Finished):
-                out.update(
-                    finish_reason=event.finish_reason,
-                    decline_reason=event.decline_reason,
-                    model_finish_reason=event.model_finish_reason,
-                    usage=event.usage,
-                    model=event.model,
-                )
-    out["answer"] = final if final is not None else "".join(parts)
-    out.setdefault("finish_reason", "cancelled")
-    out.setdefault("usage", {})
+        got = await collect(events, request.is_disconnected)
+    out: dict[str, Any] = {
+        "answer": got.text,
+        "citations": got.citations,
+        "trace_id": got.started.trace_id if got.started else None,
+        "model": got.started.model if got.started else gen.model,
+        "finish_reason": "cancelled",
+        "usage": {},
+    }
+    if (done := got.finished) is not None:
+        out.update(
+            finish_reason=done.finish_reason,
+            decline_reason=done.decline_reason,
+            model_finish_reason=done.model_finish_reason,
+            usage=done.usage,
+            model=done.model,
+        )
     return out
 
 

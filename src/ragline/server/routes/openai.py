@@ -38,6 +38,7 @@ from ragline.server.answering import (
     Started,
     Token,
     answer_events,
+    collect,
 )
 from ragline.server.auth import Principal, need
 from ragline.server.context import ServerContext, get_context
@@ -270,24 +271,11 @@ async def chat_completions(
             _chunks(gen, factory, body, request.url.path), on_close=lambda _: gen.close()
         )
     try:
-        parts: list[str] = []
-        final: str | None = None
-        citations: list[dict[str, Any]] = []
-        finished = Finished("stop")
         async with contextlib.aclosing(gen.events(factory)) as events:
-            async for event in events:
-                if isinstance(event, Token):
-                    parts.append(event.text)
-                    if await request.is_disconnected():
-                        break
-                elif isinstance(event, Final):
-                    final = event.text
-                elif isinstance(event, Citations):
-                    citations = event.items
-                elif isinstance(event, Finished):
-                    finished = event
+            got = await collect(events, request.is_disconnected)
     finally:
         gen.close()
+    finished = got.finished or Finished("stop")
     out: dict[str, Any] = {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion",
@@ -298,7 +286,7 @@ async def chat_completions(
                 "index": 0,
                 "message": {
                     "role": "assistant",
-                    "content": final if final is not None else "".join(parts),
+                    "content": got.text,
                 },
                 "finish_reason": _finish_reason(finished),
             }
@@ -306,7 +294,7 @@ async def chat_completions(
         "usage": _usage(finished.usage),
     }
     if body.model.startswith(RAGLINE_PREFIX):
-        out["citations"] = citations
+        out["citations"] = got.citations
         out.update(_grounding(finished))
     return out
 
