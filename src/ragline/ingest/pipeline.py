@@ -14,11 +14,10 @@ next time and adds just the rest.
 from __future__ import annotations
 
 import fnmatch
-import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ragline.config import Settings
@@ -143,16 +142,16 @@ class Ingestor:
         for doc in existing.values():
             by_file.setdefault(doc.source, []).append(doc)
         seen_hashes: dict[str, str] = {}
-        run = _Batches(self, collection, report, self.settings.ingest.batch_documents)
+        size = self.settings.ingest.batch_documents
+        run = _Batches(self, collection, report, size, progress)
         for n, path in enumerate(files, start=1):
-            if progress:
-                run.on_write = functools.partial(_written, progress, path, n - 1, len(files))
+            run.position = IngestEvent(str(path), "writing", n - 1, len(files))
             status = self._handle_file(path, collection, existing, by_file, seen_hashes, run)
             if progress:
                 written = report.added + report.updated
                 progress(IngestEvent(str(path), status, n, len(files), written))
-        if progress and files:
-            run.on_write = functools.partial(_written, progress, files[-1], len(files), len(files))
+        if files:
+            run.position = IngestEvent(str(files[-1]), "writing", len(files), len(files))
         run.flush()
         if prune:
             gone = [d.key for d in existing.values() if not Path(d.source).exists()]
@@ -317,25 +316,28 @@ class Ingestor:
         pending.clear()
 
 
-def _written(
-    progress: ProgressCallback, path: Path, done: int, total: int, report: IngestReport
-) -> None:
-    progress(IngestEvent(str(path), "writing", done, total, report.added + report.updated))
-
-
 class _Batches:
     """The documents of one run waiting to be embedded and committed, a batch at a time
     (also in the middle of a JSONL file of a million documents), and the file hashes to
     record once a many-document file's last batch is in."""
 
-    def __init__(self, ingestor: Ingestor, collection: str, report: IngestReport, size: int):
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        collection: str,
+        report: IngestReport,
+        size: int,
+        progress: ProgressCallback | None,
+    ) -> None:
         self.ingestor = ingestor
         self.collection = collection
         self.report = report
         self.size = size
+        self.progress = progress
+        #: The event a write reports: the file being read and how many are done.
+        self.position: IngestEvent | None = None
         self.pending: list[tuple[LoadedDocument, str | None, bool]] = []
         self.whole: dict[str, str] = {}  # source -> file hash, recorded after the next flush
-        self.on_write: Callable[[IngestReport], None] | None = None
 
     def add(self, doc: LoadedDocument, file_hash: str | None, is_update: bool) -> None:
         self.pending.append((doc, file_hash, is_update))
@@ -349,8 +351,9 @@ class _Batches:
     def flush(self) -> None:
         if self.pending:
             self.ingestor._flush(self.collection, self.pending, self.report)
-            if self.on_write is not None:
-                self.on_write(self.report)
+            if self.progress is not None and self.position is not None:
+                written = self.report.added + self.report.updated
+                self.progress(replace(self.position, documents=written))
         if self.whole:
             self.ingestor.store.set_file_hashes(self.collection, self.whole)
             self.whole = {}
