@@ -98,6 +98,25 @@ class _Prepared:
     started: float
 
 
+class _TimedCheck:
+    """:meth:`CitationChecker.check` that notes when checking began and how long it took
+    (run on the worker thread, alongside the generation; read once all checks are done)."""
+
+    def __init__(self, checker: CitationChecker) -> None:
+        self.checker = checker
+        self.first_ns: int | None = None
+        self.busy_ns = 0
+
+    def __call__(self, sentence: str) -> CheckedSentence | None:
+        started = time.perf_counter_ns()
+        if self.first_ns is None:
+            self.first_ns = started
+        try:
+            return self.checker.check(sentence)
+        finally:
+            self.busy_ns += time.perf_counter_ns() - started
+
+
 class Answerer:
     """Answers questions over a collection with citations; see the module docstring."""
 
@@ -344,18 +363,7 @@ class Answerer:
         # release the GIL), and reported in order as their checks finish.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragline-check")
         pending: deque[Future[CheckedSentence | None]] = deque()
-        first_check_ns: list[int] = []  # when the first check started
-        busy_ns = [0]  # time spent checking (on the worker, alongside the generation)
-
-        def check(sentence: str) -> CheckedSentence | None:
-            t = time.perf_counter_ns()
-            if not first_check_ns:
-                first_check_ns.append(t)
-            try:
-                return checker.check(sentence)
-            finally:
-                busy_ns[0] += time.perf_counter_ns() - t
-
+        check = _TimedCheck(checker)
         try:
             # closing(): the model stops at once when the consumer stops early
             with contextlib.closing(
@@ -378,14 +386,14 @@ class Answerer:
                 if (done := pending.popleft().result()) is not None:
                     checked.append(done)
                     yield SentenceChecked(done)
-            if first_check_ns:  # one span from the first check to the last verdict
+            if check.first_ns is not None:  # one span from the first check to the last verdict
                 self.tracer.leaf(
                     "checks",
-                    first_check_ns[0],
+                    check.first_ns,
                     sentences=len(checked),
                     kept=sum(s.kept for s in checked),
                     statuses=[s.status for s in checked],
-                    busy_ms=round(busy_ns[0] / 1e6, 3),
+                    busy_ms=round(check.busy_ns / 1e6, 3),
                 )
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
