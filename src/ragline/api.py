@@ -64,7 +64,7 @@ class Ragline:
         self.store: Store = store or open_store(self.settings)
         self._embedder = embedder
         self._traces = traces
-        self._traces_lock = threading.Lock()
+        self._lazy_lock = threading.Lock()  # guards what is created on first use
         self._owned = (traces is None, tracer is None)
         self.tracer: AnyTracer = tracer or open_tracer(self.settings, lambda: self.traces)
         self._links: ConversationLinks | None = None
@@ -85,7 +85,7 @@ class Ragline:
     @property
     def traces(self) -> TraceStore:
         """Where traces and feedback are kept (the same SQLite file, opened on first use)."""
-        with self._traces_lock:
+        with self._lazy_lock:
             if self._traces is None:
                 self._traces = SQLiteTraceStore(self.settings.database_path)
             return self._traces
@@ -243,7 +243,7 @@ class Ragline:
         the passages the answer may be grounded on (default ``answer.max_passages``)."""
         from ragline.trace.answers import ConversationLinks, trace_answer
 
-        with self._traces_lock:
+        with self._lazy_lock:
             if self._links is None:
                 self._links = ConversationLinks()
         events = self.answerer.stream(
