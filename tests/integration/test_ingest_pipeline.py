@@ -142,14 +142,20 @@ def test_jsonl_beir_ids_filters_and_globs(rag: Ragline, tmp_path: Path):
     assert rep.added == 3
 
 
-def test_a_large_jsonl_is_written_batch_by_batch(tmp_path: Path, monkeypatch):
-    # One file of many documents is embedded and committed every batch_documents, not
-    # held whole in memory until its end; progress reports the documents written.
+@pytest.fixture
+def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """70 one-line documents in one JSONL file, with batches of 32."""
     monkeypatch.setenv("RAGLINE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("RAGLINE_INGEST__BATCH_DOCUMENTS", "32")
-    corpus = tmp_path / "corpus.jsonl"
+    path = tmp_path / "corpus.jsonl"
     rows = [{"_id": f"d{i}", "text": f"Note {i} on topic {i % 7}."} for i in range(70)]
-    corpus.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_a_large_jsonl_is_written_batch_by_batch(corpus: Path, monkeypatch):
+    # One file of many documents is embedded and committed every batch_documents, not
+    # held whole in memory until its end; progress reports the documents written.
     with Ragline(load_settings()) as rag:
         writes: list[int] = []
         write = rag.store.write_documents
@@ -174,14 +180,9 @@ class _Killed(BaseException):
     pass
 
 
-def test_a_run_stopped_inside_a_jsonl_file_is_finished_by_the_next(tmp_path: Path, monkeypatch):
+def test_a_run_stopped_inside_a_jsonl_file_is_finished_by_the_next(corpus: Path):
     # The file's first batch is committed, then the run dies: the file must not look
     # "unchanged" next time (its hash is recorded only once its last batch is in).
-    monkeypatch.setenv("RAGLINE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("RAGLINE_INGEST__BATCH_DOCUMENTS", "32")
-    corpus = tmp_path / "corpus.jsonl"
-    rows = [{"_id": f"d{i}", "text": f"Note {i} on topic {i % 7}."} for i in range(70)]
-    corpus.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
 
     def die_after_first_batch(event) -> None:  # type: ignore[no-untyped-def]
         if event.status == "writing":
