@@ -34,10 +34,16 @@ def rag(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ragline]:
         yield r
 
 
-def use(rag: Ragline, fake: FakeChatModel, **answer: object) -> FakeChatModel:
+def use(
+    rag: Ragline, fake: FakeChatModel, *, n_ctx: int | None = None, **answer: object
+) -> FakeChatModel:
+    """``fake`` answers; ``answer`` settings and the context window changed for one test."""
     settings = rag.settings
     if answer:
         settings = settings.model_copy(update={"answer": settings.answer.model_copy(update=answer)})
+    if n_ctx is not None:
+        gateway = settings.gateway.model_copy(update={"n_ctx": n_ctx})
+        settings = settings.model_copy(update={"gateway": gateway})
     rag.settings = settings
     rag.gateway = Gateway(settings, models={"embedded": fake})
     return fake
@@ -236,16 +242,7 @@ def test_passages_are_short_excerpts_in_document_order(rag: Ragline):
 
 
 def test_a_small_context_window_drops_the_least_relevant_passages(rag: Ragline):
-    original = rag.settings
-    settings = original.model_copy(
-        update={
-            "gateway": original.gateway.model_copy(update={"n_ctx": 160}),
-            "answer": original.answer.model_copy(update={"passage_sentences": 3}),
-        }
-    )
-    fake = FakeChatModel(["Venus is the hottest planet."])
-    rag.settings = settings
-    rag.gateway = Gateway(settings, models={"embedded": fake})
+    fake = use(rag, FakeChatModel(["Venus is the hottest planet."]), n_ctx=160, passage_sentences=3)
     answer = rag.ask("What are the planets of the Solar System?", collection="sample")
     prompt = fake.calls[0][0][-1]["content"]
     assert 1 <= len(answer.passages) < 3
@@ -299,16 +296,7 @@ def test_sampling_max_tokens_is_the_room_the_prompt_leaves(
 
 
 def test_a_larger_max_tokens_leaves_less_room_for_passages(rag: Ragline):
-    original = rag.settings
-    settings = original.model_copy(
-        update={
-            "gateway": original.gateway.model_copy(update={"n_ctx": 400}),
-            "answer": original.answer.model_copy(update={"passage_sentences": 3}),
-        }
-    )
-    fake = FakeChatModel(["Venus is the hottest planet."])
-    rag.settings = settings
-    rag.gateway = Gateway(settings, models={"embedded": fake})
+    use(rag, FakeChatModel(["Venus is the hottest planet."]), n_ctx=400, passage_sentences=3)
     question = "What are the planets of the Solar System?"
     roomy = rag.ask(question, collection="sample", sampling={"max_tokens": 8})
     tight = rag.ask(question, collection="sample", sampling={"max_tokens": 250})
