@@ -306,20 +306,20 @@ def main() -> None:
     home = args.home or Path(tempfile.mkdtemp(prefix="ragline-bench-answer-"))
     os.environ["RAGLINE_HOME"] = str(home)
 
-    from ragline.answer.prompts import load_prompt
     from ragline.api import Ragline
+    from ragline.prompts import PromptRegistry
 
     questions = load_questions()
     results: dict[str, Any] = {"questions": len(questions)}
     with Ragline() as rag:
         report = rag.ingest([DATA / "docs", SAMPLE], collection=COLLECTION)
         print(f"ingested {report.added} documents, {report.chunks} chunks")
-        template = load_prompt(rag.settings.answer.prompt)
+        template = PromptRegistry.from_settings(rag.settings).get(rag.settings.answer.prompt)
         results.update(
             {
                 "model": rag.gateway.resolve(rag.gateway.name).name,
-                "prompt_version": template.id,
-                "prompt_sha256": template.sha256,
+                "prompt_version": template.ref,
+                "prompt_sha256": template.digest,
                 "settings": rag.settings.answer.model_dump(mode="json"),
                 "n_threads": rag.settings.gateway.n_threads,
             }

@@ -255,10 +255,10 @@ class AnswerSettings(_Section):
     passages, a relevance gate before generating, and a strict check of every sentence.
     """
 
-    # Prompt files under ragline/answer/prompts/ (``answer.v1.txt``); the version used is
-    # recorded with each answer. A path to a .txt file works as well.
-    prompt: str = "answer.v2"
-    rewrite_prompt: str = "rewrite.v1"
+    # Prompts by NAME@vN (``ragline prompts list``) or a path to a prompt file; the name,
+    # version and hash used are recorded with each answer and trace.
+    prompt: str = "answer@v2"
+    rewrite_prompt: str = "rewrite@v1"
     # Hybrid search finds the candidates; only the best few become numbered passages.
     mode: SearchMode = "hybrid"
     candidates: int = Field(6, gt=0)
@@ -307,6 +307,14 @@ class AnswerSettings(_Section):
     history_turns: int = Field(2, ge=0)
 
 
+class PromptSettings(_Section):
+    """Prompt files (``ragline prompts``): the user's own folder beside the shipped ones."""
+
+    # None: <home>/prompts when it exists. A prompt file there with the name and version of a
+    # shipped one replaces it; a new version adds to it.
+    folder: Path | None = None
+
+
 class Settings(BaseSettings):
     """Every setting of ragline. Frozen: derive a changed copy with ``model_copy(update=...)``."""
 
@@ -330,6 +338,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = AnswerSettings()
     eval: EvalSettings = EvalSettings()
     server: ServerSettings = ServerSettings()
+    prompts: PromptSettings = PromptSettings()
 
     @property
     def database_path(self) -> Path:

@@ -9,6 +9,8 @@ Each error message names the problem *and* what to do about it.
 
     RaglineError
     ├── ConfigError                 bad setting or environment value
+    │   └── PromptError             a prompt file is malformed, unknown, or rendered with
+    │                               a missing or an unknown variable
     ├── MissingDependencyError      an optional extra / model package is not installed
     ├── StoreError                  the store cannot be opened, migrated or written
     │   └── MigrationError
@@ -59,6 +61,10 @@ class RaglineError(Exception):
 class ConfigError(RaglineError):
     exit_code = 2
     http_status = 400
+
+
+class PromptError(ConfigError):
+    pass
 
 
 class MissingDependencyError(RaglineError):
@@ -247,6 +253,7 @@ __all__ = [
     "ModelUnavailableError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "PromptError",
     "ProviderServerError",
     "RaglineError",
     "RequestRejectedError",

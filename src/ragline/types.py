@@ -315,7 +315,7 @@ class Answer:
     ``text`` is the checked answer with ``[n]`` markers (or the decline message);
     ``draft`` what the model wrote before the check; ``query`` what was searched (a
     follow-up rewritten into a standalone question); ``prompt_version`` the template used
-    (``answer.v1``) and ``prompt_sha256`` a hash of its file; ``result`` the model call
+    (``answer@v2``) and ``prompt_sha256`` a hash of its file; ``result`` the model call
     (usage, cost, timings; None when nothing was generated); ``timings`` in seconds.
     """
 

@@ -5,10 +5,10 @@ The flow (:class:`~ragline.answer.flow.Answerer`, behind ``Ragline.ask`` / ``ask
 
     question ─ rewrite (follow-ups) ─ hybrid search ─ relevance gate ─┬─ decline, best passages
                                                                       └─ numbered passages
-    prompt file (answer.v1) ─ model (streamed) ─ sentence check ─┬─ answer with [n] citations
+    prompt file (answer@v2) ─ model (streamed) ─ sentence check ─┬─ answer with [n] citations
                                                                  └─ decline, best passages
 
-Modules: ``prompts`` (versioned template files), ``context`` (gate and packing),
+Prompt files are :mod:`ragline.prompts`. Modules: ``context`` (gate and packing),
 ``text`` (sentences, markers, numbers), ``citations`` (support checks and verdicts),
 ``conversation`` (history, rewriting, trimming to the context window), ``flow``.
 """
@@ -25,7 +25,6 @@ from ragline.answer.flow import (
     Retrieved,
     SentenceChecked,
 )
-from ragline.answer.prompts import PromptTemplate, load_prompt
 
 __all__ = [
     "DECLINE_MESSAGE",
@@ -37,12 +36,10 @@ __all__ = [
     "ContextPacker",
     "Conversation",
     "DraftDelta",
-    "PromptTemplate",
     "QueryRewriter",
     "Retrieved",
     "Rewrite",
     "SentenceChecked",
     "Support",
     "Turn",
-    "load_prompt",
 ]

@@ -26,11 +26,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ragline.answer.prompts import PromptTemplate
 from ragline.answer.text import is_decline, numbers_in, strip_citations
 from ragline.config import AnswerSettings
 from ragline.errors import ModelError
 from ragline.models.chat import ChatModel, normalize_messages
+from ragline.prompts import Prompt
 from ragline.retrieve.analyzer import ENGLISH_STOPWORDS, Analyzer
 from ragline.types import Answer
 
@@ -99,7 +99,7 @@ class QueryRewriter:
 
     def __init__(
         self,
-        template: PromptTemplate,
+        template: Prompt,
         analyzer: Analyzer,
         generate: Callable[[list[dict[str, str]]], str] | None,
     ) -> None:
@@ -198,7 +198,7 @@ class PromptPlan:
 
 
 def build_messages(
-    template: PromptTemplate,
+    template: Prompt,
     *,
     question: str,
     passage_lines: Sequence[str],

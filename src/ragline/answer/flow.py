@@ -35,13 +35,13 @@ from ragline.answer.conversation import (
     build_messages,
     token_counter,
 )
-from ragline.answer.prompts import PromptTemplate, load_prompt
 from ragline.answer.text import SentenceStream
 from ragline.config import Settings
 from ragline.errors import ConfigError, RaglineError
 from ragline.models.chat import ChatModel, ChatResult, SamplingParams, StreamDone, TokenDelta
 from ragline.models.embedder import Embedder
 from ragline.models.gateway import Gateway
+from ragline.prompts import Prompt, PromptRegistry
 from ragline.retrieve.retriever import Retriever
 from ragline.trace import semconv as sc
 from ragline.trace.tracer import AnyTracer
@@ -136,8 +136,9 @@ class Answerer:
         self.settings = settings
         self.embedder = embedder
         self.config = settings.answer
-        self.template: PromptTemplate = load_prompt(self.config.prompt)
-        self.rewrite_template: PromptTemplate = load_prompt(self.config.rewrite_prompt)
+        prompts = PromptRegistry.from_settings(settings)
+        self.template: Prompt = prompts.get(self.config.prompt)
+        self.rewrite_template: Prompt = prompts.get(self.config.rewrite_prompt)
         # Passage budgets are soft: estimated tokens (4 characters each) are enough there;
         # the whole prompt is counted with the model's tokenizer when it is trimmed.
         self.packer = ContextPacker(self.config, embedder, retriever.analyzer)
@@ -271,7 +272,9 @@ class Answerer:
                 "prompt",
                 t_ns,
                 **{
-                    sc.PROMPT_VERSION: self.template.id,
+                    sc.PROMPT_TEMPLATE: self.template.name,
+                    sc.PROMPT_VERSION: self.template.ref,
+                    sc.PROMPT_SHA256: self.template.digest,
                     "prompt_tokens": plan.prompt_tokens,
                     "passages_used": plan.passages_used,
                     "turns_used": plan.turns_used,
@@ -456,8 +459,8 @@ class Answerer:
             sentences=tuple(checked),
             query=prep.rewrite.query,
             draft=result.text,
-            prompt_version=self.template.id,
-            prompt_sha256=self.template.sha256,
+            prompt_version=self.template.ref,
+            prompt_sha256=self.template.digest,
             model=result.model,
             result=result,
             timings=prep.timings,
@@ -482,8 +485,8 @@ class Answerer:
             decline_reason=reason,
             query=prep.rewrite.query,
             draft=draft,
-            prompt_version=self.template.id,
-            prompt_sha256=self.template.sha256,
+            prompt_version=self.template.ref,
+            prompt_sha256=self.template.digest,
             model=result.model if result is not None else None,
             result=result,
             timings=prep.timings,

@@ -554,6 +554,7 @@ def generate_cmd(
     """Write question / answer / source-passage triples from a collection, for review."""
     from ragline.evaluate.synthetic import generate_synthetic, write_items
     from ragline.models.gateway import Gateway
+    from ragline.prompts import PromptRegistry
     from ragline.store import open_store
 
     settings = _settings()
@@ -578,6 +579,7 @@ def generate_cmd(
                 max_tokens=cfg.synthetic_max_tokens,
                 concurrency=cfg.concurrency,
                 prompt=prompt,
+                prompts=PromptRegistry.from_settings(settings),
             )
     finally:
         store.close()

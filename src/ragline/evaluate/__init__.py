@@ -16,7 +16,6 @@ The harness behind ``ragline eval`` (docs/evaluation.md):
 * :mod:`~ragline.evaluate.scoring` — per-item scorers wiring the metrics above and the judges;
 * :mod:`~ragline.evaluate.judge`, :mod:`~ragline.evaluate.judge_stats` — LLM judges
   (pointwise, reference, pairwise in both orders) and their diagnostics;
-* :mod:`~ragline.evaluate.templates` — versioned prompt files (``evaluate/prompts/``);
 * :mod:`~ragline.evaluate.compare`, :mod:`~ragline.evaluate.report`,
   :mod:`~ragline.evaluate.svg` — bootstrap intervals, paired comparisons, JSON/HTML reports;
 * :mod:`~ragline.evaluate.stability` — ``eval check``: metric stability and correlations;

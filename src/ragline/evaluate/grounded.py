@@ -136,9 +136,8 @@ class GroundedAnswers:
 
     @property
     def prompt_version(self) -> str:
-        """``answer.v2@<sha256[:12]>``, as evaluation prompts are versioned."""
-        template = self.answerer.template
-        return f"{template.id}@{template.sha256}"
+        """The answer prompt's name, version and hash (``answer@v2 sha256:…``)."""
+        return self.answerer.template.stamp
 
     def fingerprint(self) -> dict[str, Any]:
         """What decides the answers beyond the spec: the effective ``[answer]`` settings."""

@@ -1,6 +1,6 @@
 """AI as judge: pointwise (a 1–5 rubric), reference-based and pairwise verdicts from any model.
 
-A :class:`Judge` is a gateway model plus a versioned prompt (:mod:`ragline.evaluate.templates`).
+A :class:`Judge` is a gateway model plus a versioned prompt file (:mod:`ragline.prompts`).
 It never raises on a bad verdict: the reply is parsed tolerantly (JSON, repaired near-JSON,
 then patterns such as ``Rating: 4``, ``[[4]]``, ``4/5``, ``[[A]]``, ``Answer B is better``),
 and a reply that still says nothing usable — or a model call that failed — becomes a
@@ -24,9 +24,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from ragline.errors import ModelError
-from ragline.evaluate.templates import PromptTemplate
 from ragline.models.chat import ChatResult
 from ragline.models.structured import repair_json
+from ragline.prompts import Prompt
 
 #: One model call: ``(messages, **sampling overrides) -> ChatResult``.
 CallFn = Callable[..., ChatResult]
@@ -256,7 +256,7 @@ class Judge:
     def __init__(
         self,
         call: CallFn,
-        template: PromptTemplate,
+        template: Prompt,
         *,
         temperature: float = 0.0,
         max_tokens: int = 256,
@@ -270,7 +270,8 @@ class Judge:
 
     @property
     def prompt_version(self) -> str:
-        return self.template.version
+        """The prompt's name, version and hash (``judge_pointwise@v1 sha256:…``)."""
+        return self.template.stamp
 
     def _ask(
         self, schema: type[BaseModel], parse: Callable[[str], Verdict], **values: Any

@@ -48,7 +48,7 @@ from ragline.evaluate.scoring import (
     gateway_caller,
 )
 from ragline.evaluate.spec import EvalItem, EvalSpec, load_dataset
-from ragline.evaluate.templates import PromptTemplate, load_prompt
+from ragline.prompts import Prompt, PromptRegistry
 from ragline.store.evals_base import EvalRun, EvalStore, ItemResult, utc_now
 
 ProgressFn = Callable[[int, int], None]
@@ -112,9 +112,10 @@ class Prepared:
     """What a run needs before its first item: the answering system and the scorers."""
 
     #: the evaluation prompt of the ``prompt`` flow (None otherwise)
-    template: PromptTemplate | None
+    template: Prompt | None
     scorers: list[Scorer]
-    #: prompt versions by role (``answer``, judge metric names) and the models used
+    #: each prompt's stamp (``judge_pointwise@v1 sha256:…``: name, version and hash) by role
+    #: (``answer``, judge metric names), and the models used
     prompts: dict[str, str]
     models: list[str]
     #: the grounded answer flow (``flow: grounded``), else None
@@ -184,19 +185,19 @@ class EvalRunner:
 
     # ------------------------------------------------------------------ setup
 
-    def _answer_template(self, spec: EvalSpec) -> PromptTemplate | None:
+    def _answer_template(self, spec: EvalSpec, prompts: PromptRegistry) -> Prompt | None:
         answer = spec.system.answer
         if answer is None or answer.flow != "prompt":
             return None
-        default = "answer_v1" if spec.system.retrieval else "answer_closed_v1"
-        template = load_prompt(answer.prompt or default, spec.base_dir)
+        default = "eval_answer@v1" if spec.system.retrieval else "eval_answer_closed@v1"
+        template = prompts.get(answer.prompt or default, base_dir=spec.base_dir)
         if "question" not in template.variables:
-            raise ConfigError(f"answer prompt {template.name!r} has no {{{{question}}}}")
+            raise ConfigError(f"answer prompt {template.ref} has no {{{{question}}}}")
         if "context" in template.variables and spec.system.retrieval is None:
             raise ConfigError(
-                f"answer prompt {template.name!r} needs {{{{context}}}} but the spec retrieves "
+                f"answer prompt {template.ref} needs {{{{context}}}} but the spec retrieves "
                 "nothing",
-                hint="add system.retrieval, or use the answer_closed_v1 prompt",
+                hint="add system.retrieval, or use the eval_answer_closed@v1 prompt",
             )
         return template
 
@@ -211,14 +212,18 @@ class EvalRunner:
     def prepare(self, spec: EvalSpec) -> Prepared:
         """Load prompts, build the answering system and the scorers; check every model
         name and collection resolves."""
-        template = self._answer_template(spec)
+        registry = PromptRegistry.from_settings(self.settings)
+        template = self._answer_template(spec, registry)
         grounded = None
         if spec.system.grounded:
             grounded = GroundedAnswers(spec, self.settings, self.rag, self.gateway)
         scorers, prompts, models = build_scorers(
-            spec, lambda m: gateway_caller(self.gateway, m), self._judge_defaults()
+            spec,
+            lambda m: gateway_caller(self.gateway, m),
+            self._judge_defaults(),
+            registry=registry,
         )
-        all_prompts = {"answer": template.version} if template else {}
+        all_prompts = {"answer": template.stamp} if template else {}
         if grounded is not None:
             all_prompts["answer"] = grounded.prompt_version
         all_prompts.update(prompts)

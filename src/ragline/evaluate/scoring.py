@@ -53,7 +53,7 @@ from ragline.evaluate.spec import (
     RagMetric,
     RetrievalMetric,
 )
-from ragline.evaluate.templates import load_prompt
+from ragline.prompts import PromptRegistry
 
 Values = dict[str, float | None]
 
@@ -403,9 +403,9 @@ class PairwiseScorer:
 # --------------------------------------------------------------------------- building
 
 DEFAULT_JUDGE_PROMPTS = {
-    "pointwise": "judge_pointwise_v1",
-    "reference": "judge_reference_v1",
-    "pairwise": "judge_pairwise_v1",
+    "pointwise": "judge_pointwise@v1",
+    "reference": "judge_reference@v1",
+    "pairwise": "judge_pairwise@v1",
 }
 
 
@@ -420,16 +420,19 @@ def build_scorers(
     spec: EvalSpec,
     call_for: Callable[[str], Callable[..., Any]],
     defaults: JudgeDefaults,
+    *,
+    registry: PromptRegistry,
 ) -> tuple[list[Scorer], dict[str, str], list[str]]:
-    """Scorers for every metric of ``spec``, the judge prompt versions and judge models.
+    """Scorers for every metric of ``spec``, the judge prompts' stamps and judge models.
 
-    ``call_for(model)`` returns the model-call function a judge uses for that model name.
+    ``call_for(model)`` returns the model-call function a judge uses for that model name;
+    ``registry`` finds the judge prompts (the caller's, so that its prompts folder counts).
     """
     scorers: list[Scorer] = []
     prompts: dict[str, str] = {}
     models: list[str] = []
     for metric in spec.metrics:
-        scorers.append(_scorer(metric, spec, call_for, defaults, prompts, models))
+        scorers.append(_scorer(metric, spec, call_for, defaults, prompts, models, registry))
     return scorers, prompts, models
 
 
@@ -440,6 +443,7 @@ def _scorer(
     defaults: JudgeDefaults,
     prompts: dict[str, str],
     models: list[str],
+    registry: PromptRegistry,
 ) -> Scorer:
     if isinstance(metric, RetrievalMetric):
         return RetrievalScorer(metric)
@@ -452,7 +456,7 @@ def _scorer(
     if isinstance(metric, PerplexityMetric):
         return PerplexityScorer(metric)
     kind = metric.mode if isinstance(metric, JudgeMetric) else "pairwise"
-    template = load_prompt(metric.prompt or DEFAULT_JUDGE_PROMPTS[kind], spec.base_dir)
+    template = registry.get(metric.prompt or DEFAULT_JUDGE_PROMPTS[kind], base_dir=spec.base_dir)
     needed = {
         "pointwise": {"question", "answer"},
         "reference": {"question", "answer", "reference"},
@@ -460,7 +464,7 @@ def _scorer(
     expected = needed.get(kind, {"question", "answer_a", "answer_b"})
     if not expected <= template.variables:
         raise ConfigError(
-            f"judge prompt {template.name!r} lacks {sorted(expected - template.variables)}",
+            f"judge prompt {template.ref} lacks {sorted(expected - template.variables)}",
             hint="a pointwise prompt needs {{question}} and {{answer}} (and {{reference}} "
             "in reference mode); a pairwise one {{question}}, {{answer_a}} and {{answer_b}}",
         )
@@ -473,7 +477,7 @@ def _scorer(
         max_tokens=metric.max_tokens or defaults.max_tokens,
         constrained=metric.constrained,
     )
-    prompts[metric.metric_name] = template.version
+    prompts[metric.metric_name] = template.stamp
     if model not in models:
         models.append(model)
     if isinstance(metric, JudgeMetric):

@@ -10,7 +10,7 @@ A spec names a dataset (JSONL, one item per line), the system under test and the
     system:
       name: hybrid-k5                 # label in comparisons and rankings
       retrieval: {collection: sample, mode: hybrid, k: 5}
-      answer: {model: embedded, prompt: answer_v1, max_tokens: 128}
+      answer: {model: embedded, prompt: eval_answer@v1, max_tokens: 128}
       # or ragline's own grounded flow (rewrite, gate, packing, checked citations, declines):
       # answer: {flow: grounded, model: embedded, settings: {min_relevance: 0.4}}
       # or, instead of answer:  output_field: prediction      (precomputed outputs)
@@ -85,9 +85,9 @@ class AnswerSystem(_Model):
     """How each item is answered: ``flow`` picks one of two systems under test.
 
     * ``prompt`` (the default) — one gateway call with an evaluation prompt
-      (``answer_v1`` with the retrieved passages as context, ``answer_closed_v1`` without
-      retrieval). It measures a model and a prompt on their own, needs no collection, and is
-      what specs meant before ``flow`` existed.
+      (``eval_answer@v1`` with the retrieved passages as context, ``eval_answer_closed@v1``
+      without retrieval). It measures a model and a prompt on their own, needs no collection,
+      and is what specs meant before ``flow`` existed.
     * ``grounded`` — ragline's own answer flow (what ``Ragline.ask`` and ``ragline ask``
       run): query rewriting, hybrid retrieval, the relevance gate, context packing,
       sentence-level citation checks and declines, over ``collection`` (default: the
@@ -116,7 +116,7 @@ class AnswerSystem(_Model):
         if self.prompt is not None:
             raise ValueError(
                 "the grounded flow uses the answer flow's own prompt: set it with "
-                "settings: {prompt: answer.v2} instead of prompt"
+                "settings: {prompt: answer@v2} instead of prompt"
             )
         unknown = sorted(set(self.settings) - set(AnswerSettings.model_fields))
         if unknown:

@@ -24,10 +24,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ragline.errors import ConfigError, MalformedInputError, ModelError
-from ragline.evaluate.templates import PromptTemplate, load_prompt
+from ragline.prompts import Prompt, PromptRegistry
 from ragline.store.base import Store
 
-DEFAULT_PROMPT = "synthetic_qa_v1"
+DEFAULT_PROMPT = "synthetic_qa@v1"
 STATUSES = ("pending", "accepted", "edited")
 
 
@@ -100,7 +100,7 @@ def _item_id(passage: Passage, question: str) -> str:
 def generate_items(
     passages: Sequence[Passage],
     generate: Callable[..., SyntheticQA],
-    template: PromptTemplate,
+    template: Prompt,
     *,
     model: str,
     collection: str,
@@ -111,7 +111,10 @@ def generate_items(
     gateway's structured generate. Passages whose call fails are listed in ``failures``."""
 
     def one(p: Passage) -> dict[str, Any] | str:
-        messages = template.render(passage=p.text, title=p.title)
+        values = {"passage": p.text}
+        if "title" in template.variables:  # an optional slot for prompts that want it
+            values["title"] = p.title
+        messages = template.render(**values)
         try:
             qa = generate(messages, schema=SyntheticQA, temperature=0.0, max_tokens=max_tokens)
         except ModelError as exc:
@@ -125,12 +128,12 @@ def generate_items(
             "source": p.source,
             "chunk_id": p.chunk_id,
             "status": "pending",
-            "generator": {"model": model, "prompt": template.version, "collection": collection},
+            "generator": {"model": model, "prompt": template.stamp, "collection": collection},
         }
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         results = list(pool.map(one, passages))
-    report = GenerationReport(items=[], model=model, prompt=template.version)
+    report = GenerationReport(items=[], model=model, prompt=template.stamp)
     for r in results:
         (report.failures if isinstance(r, str) else report.items).append(r)  # type: ignore[arg-type]
     return report
@@ -148,13 +151,15 @@ def generate_synthetic(
     max_tokens: int = 200,
     concurrency: int = 1,
     prompt: str | None = None,
+    prompts: PromptRegistry,
 ) -> GenerationReport:
-    """Sample passages of ``collection`` and generate one triple for each."""
+    """Sample passages of ``collection`` and generate one triple for each; ``prompt`` is a
+    prompt reference (default ``synthetic_qa@v1``) that ``prompts`` resolves."""
     if n < 1:
         raise ConfigError("ask for at least one question (--n)")
-    template = load_prompt(prompt or DEFAULT_PROMPT)
+    template = prompts.get(prompt or DEFAULT_PROMPT)
     if "passage" not in template.variables:
-        raise ConfigError(f"prompt {template.name!r} has no {{{{passage}}}} placeholder")
+        raise ConfigError(f"prompt {template.ref} has no {{{{passage}}}} slot")
     passages = sample_passages(store, collection, n, seed=seed, min_tokens=min_tokens)
     if not passages:
         raise ConfigError(

@@ -107,7 +107,7 @@ def record_answer(span: AnySpan, answer: Any) -> None:
         sc.ABSTAINED: bool(getattr(answer, "declined", False)),
         "decline_reason": getattr(answer, "decline_reason", None),
         "citations": len(getattr(answer, "citations", ()) or ()),
-        sc.PROMPT_TEMPLATE: (getattr(answer, "prompt_version", "") or "").split(".")[0] or None,
+        sc.PROMPT_TEMPLATE: (getattr(answer, "prompt_version", "") or "").split("@")[0] or None,
         sc.PROMPT_VERSION: getattr(answer, "prompt_version", None) or None,
         "prompt.sha256": getattr(answer, "prompt_sha256", None) or None,
         "model": getattr(answer, "model", None),

@@ -31,6 +31,7 @@ ABSTAINED = "abstained"
 MODE = "mode"
 PROMPT_TEMPLATE = "prompt.template"
 PROMPT_VERSION = "prompt.version"
+PROMPT_SHA256 = "prompt.sha256"
 # --- generation spans ----------------------------------------------------------------------
 COST = "cost_usd"
 TTFT = "ttft_s"
