@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 from conftest import REPO, require_smollm2
 from ragline.answer.conversation import Conversation, Turn, build_messages, token_counter
 from ragline.answer.flow import AnswerDone, DraftDelta, Retrieved, SentenceChecked
-from ragline.answer.prompts import load_prompt
 from ragline.api import Ragline
 from ragline.config import AnswerSettings, load_settings
+from ragline.prompts import PromptRegistry
 from ragline.types import Answer
 
 pytestmark = pytest.mark.integration
@@ -65,7 +65,7 @@ def test_answer_cites_the_right_document(rag: Ragline):
     assert not answer.declined and "90" in answer.text and "[1]" in answer.text
     assert all(c.passage.chunk.source.endswith("coffee-brewing.html") for c in answer.citations)
     assert answer.result is not None and answer.result.usage.completion_tokens <= 32
-    assert "SmolLM2" in (answer.model or "") and answer.prompt_version == "answer.v2"
+    assert "SmolLM2" in (answer.model or "") and answer.prompt_version == "answer@v2"
 
 
 def test_off_topic_question_declines_before_generating(rag: Ragline):
@@ -115,7 +115,7 @@ def test_history_is_trimmed_with_the_model_tokenizer():
         Turn(f"Question {i} about the solar system?", "q", "Venus is hot. " * 30) for i in range(8)
     ]
     plan = build_messages(
-        load_prompt("answer"),
+        PromptRegistry().get("answer"),
         question="How hot is Venus?",
         passage_lines=["[1] Venus is the hottest planet.", "[2] Mars has a volcano."],
         history=history,
@@ -148,7 +148,7 @@ def test_cli_ask_json(home: Path):
     assert out["declined"] is False and "90" in out["answer"]
     c = out["citations"][0]
     assert c["source"].endswith("coffee-brewing.html") and c["passage_id"] and c["document_id"]
-    assert out["prompt_version"] == "answer.v2"
+    assert out["prompt_version"] == "answer@v2"
 
 
 def test_cli_chat_piped_shows_the_rewrite(home: Path):

@@ -14,7 +14,7 @@ from conftest import REPO, require_smollm2
 from ragline.cli.main import app
 from ragline.config import load_settings
 from ragline.evaluate.judge import Judge
-from ragline.evaluate.templates import load_prompt
+from ragline.prompts import PromptRegistry
 
 pytestmark = pytest.mark.integration
 require_smollm2()
@@ -32,12 +32,12 @@ def gateway():
 
 def test_real_judge_rates_and_compares(gateway: Gateway) -> None:
     call = lambda messages, **kw: gateway.generate(messages, model="embedded", **kw)  # noqa: E731
-    rater = Judge(call, load_prompt("judge_reference_v1"), max_tokens=48)
+    rater = Judge(call, PromptRegistry().get("judge_reference@v1"), max_tokens=48)
     verdict = rater.rate("What is the capital of France?", "Paris.", "Paris")
     # constrained decoding makes the reply JSON whose first key is the rating
     assert verdict.value in (1, 2, 3, 4, 5), verdict.raw
     assert verdict.error is None and verdict.tokens > 0 and verdict.raw.lstrip().startswith("{")
-    pair = Judge(call, load_prompt("judge_pairwise_v1"), max_tokens=32).compare(
+    pair = Judge(call, PromptRegistry().get("judge_pairwise@v1"), max_tokens=32).compare(
         "What is the capital of France?", ("good", "Paris is the capital."), ("bad", "Berlin.")
     )
     assert pair.first.value in ("A", "B", "tie") and pair.second.value in ("A", "B", "tie")
@@ -74,4 +74,4 @@ def test_generate_with_the_embedded_model(tmp_path: Path) -> None:
     item = json.loads(lines[0])
     assert item["status"] == "pending" and item["question"] and item["answer"]
     assert item["source_passage"] and item["relevant"][0].endswith("password-policy.txt")
-    assert item["generator"]["prompt"].startswith("synthetic_qa_v1@")
+    assert item["generator"]["prompt"].startswith("synthetic_qa@v1 sha256:")

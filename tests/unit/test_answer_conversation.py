@@ -15,16 +15,16 @@ from ragline.answer.conversation import (
     build_messages,
     token_counter,
 )
-from ragline.answer.prompts import load_prompt
 from ragline.api import Ragline
 from ragline.config import AnswerSettings, load_settings
 from ragline.errors import ModelTimeoutError
 from ragline.models.gateway import Gateway
+from ragline.prompts import PromptRegistry
 from ragline.retrieve.analyzer import Analyzer
 from ragline.testing.chat_conformance import FakeChatModel
 
-REWRITE = load_prompt("rewrite")
-ANSWER = load_prompt("answer")
+REWRITE = PromptRegistry().get("rewrite")
+ANSWER = PromptRegistry().get("answer")
 
 
 def conversation(*queries: str) -> Conversation:

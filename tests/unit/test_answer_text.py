@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from ragline.answer.citations import unframe
-from ragline.answer.prompts import load_prompt, parse_prompt
 from ragline.answer.text import (
     SentenceStream,
     is_decline,
@@ -16,7 +13,6 @@ from ragline.answer.text import (
     split_sentences,
     strip_citations,
 )
-from ragline.errors import ConfigError
 
 
 def test_split_sentences_keeps_citations_decimals_and_abbreviations():
@@ -100,34 +96,3 @@ def test_unframe_removes_answer_framing_only():
     assert unframe("According to passage 2, the tower is tall.") == "The tower is tall."
     assert unframe("Answer: 674") == "674"
     assert unframe("Venus is hot.") == "Venus is hot."
-
-
-# --------------------------------------------------------------------------- prompts
-
-
-def test_packaged_prompts_load_by_id_and_by_name():
-    template = load_prompt("answer")  # the highest version
-    assert template.id == load_prompt("answer.v2").id == "answer.v2"
-    assert load_prompt("answer.v1").id == "answer.v1"  # older versions stay loadable
-    assert template.fields == {"passages", "question"}
-    assert len(template.sha256) == 12
-    messages = template.render(passages="[1] Venus is hot.", question="How hot is Venus?")
-    assert [m["role"] for m in messages] == ["system", "user"]
-    assert "[1] Venus is hot." in messages[1]["content"]
-    assert load_prompt("rewrite").fields == {"history", "question"}
-
-
-def test_prompt_from_a_path_and_errors(tmp_path: Path):
-    path = tmp_path / "mine.v7.txt"
-    path.write_text("# comment\n[user]\nQ: {question} {{literal}}\n", encoding="utf-8")
-    template = load_prompt(str(path))
-    assert template.id == "mine.v7"
-    assert template.render(question="why?") == [{"role": "user", "content": "Q: why? {literal}"}]
-    with pytest.raises(ConfigError, match="needs question"):
-        template.render()
-    with pytest.raises(ConfigError, match="no prompt template"):
-        load_prompt("nonexistent")
-    with pytest.raises(ConfigError, match="not a prompt file"):
-        parse_prompt("just text", name="x", version=1)
-    with pytest.raises(ConfigError, match="bad placeholder"):
-        parse_prompt("[user]\n{unclosed\n", name="x", version=1)

@@ -15,7 +15,7 @@ from ragline.evaluate.judge_stats import (
     rating_diagnostics,
 )
 from ragline.evaluate.metrics.agreement import cohen_kappa, spearman
-from ragline.evaluate.templates import load_prompt
+from ragline.prompts import PromptRegistry
 from ragline.testing.chat_conformance import FakeChatModel
 
 
@@ -63,7 +63,7 @@ def test_parse_preference(text: str, value: str | None) -> None:
 
 def _rater(replies):
     fake = FakeChatModel(replies)
-    return fake, Judge(fake.generate, load_prompt("judge_pointwise_v1"), max_tokens=32)
+    return fake, Judge(fake.generate, PromptRegistry().get("judge_pointwise@v1"), max_tokens=32)
 
 
 def test_rate_sends_prompt_and_schema() -> None:
@@ -82,14 +82,14 @@ def test_unparseable_and_failed_calls_are_recorded_not_raised() -> None:
     bad = judge.rate("q", "a")
     assert bad.value is None and bad.raw.startswith("I refuse") and bad.error is None
     fake = FakeChatModel(["4"], failures=[ModelUnavailableError("server down")])
-    judge = Judge(fake.generate, load_prompt("judge_pointwise_v1"))
+    judge = Judge(fake.generate, PromptRegistry().get("judge_pointwise@v1"))
     failed = judge.rate("q", "a")
     assert failed.value is None and "server down" in (failed.error or "")
 
 
 def _pair_judge(reply):
     fake = FakeChatModel(reply)
-    return fake, Judge(fake.generate, load_prompt("judge_pairwise_v1"), constrained=False)
+    return fake, Judge(fake.generate, PromptRegistry().get("judge_pairwise@v1"), constrained=False)
 
 
 def _prefers(word):

@@ -123,7 +123,7 @@ def test_run_scores_stores_and_summarises(env, dataset: Path) -> None:
     run = store.get_run(outcome.run.run_id)
     assert run is not None and run.status == "complete" and run.finished_at
     assert set(run.prompts) == {"answer", "judge_pointwise", "vs_base"}
-    assert run.prompts["answer"].startswith("answer_closed_v1@")
+    assert run.prompts["answer"].startswith("eval_answer_closed@v1 sha256:")
     assert run.models == ["fake", "judge"]
     assert run.config["system_name"] == "fake-rag" and run.config["slices"] == ["topic"]
     items = {i.item_id: i for i in store.get_items(run.run_id)}

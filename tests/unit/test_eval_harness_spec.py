@@ -18,7 +18,6 @@ from ragline.evaluate.spec import (
     parse_spec,
     slice_value,
 )
-from ragline.evaluate.templates import PromptTemplate, load_prompt, packaged_prompts
 
 EXAMPLES = REPO / "examples" / "eval"
 
@@ -105,28 +104,3 @@ def test_field_paths_and_slices() -> None:
     assert get_field(data, "a.b") == 1 and get_field(data, "x.y") == 2
     assert get_field(data, "a.c", "d") == "d"
     assert slice_value(data, "lang") == "en" and slice_value(data, "nope") is None
-
-
-def test_packaged_prompts_are_versioned() -> None:
-    names = packaged_prompts()
-    assert {"judge_pointwise_v1", "judge_pairwise_v1", "judge_reference_v1"} <= set(names)
-    p = load_prompt("judge_pairwise_v1")
-    assert p.version.startswith("judge_pairwise_v1@") and len(p.version.split("@")[1]) == 12
-    assert p.variables == {"question", "answer_a", "answer_b"}
-    messages = p.render(question="Q?", answer_a="one", answer_b="two")
-    assert messages[0]["role"] == "system" and "Answer B:\ntwo" in messages[1]["content"]
-    with pytest.raises(ConfigError, match="needs answer_b"):
-        p.render(question="Q", answer_a="x")
-    with pytest.raises(ConfigError, match="no prompt"):
-        load_prompt("judge_v999")
-
-
-def test_prompt_files_by_path_and_format(tmp_path: Path) -> None:
-    (tmp_path / "mine.md").write_text('Rate {{answer}} for {{ question }}: {"rating": 1}')
-    p = load_prompt("mine.md", tmp_path)
-    assert p.system == "" and p.variables == {"answer", "question"}
-    assert p.render(answer="A", question="Q")[0]["content"] == 'Rate A for Q: {"rating": 1}'
-    changed = PromptTemplate.parse("mine", p.text + " ")
-    assert changed.version != p.version
-    with pytest.raises(ConfigError, match="no \\[user\\]"):
-        PromptTemplate.parse("x", "[system]\nonly system")

@@ -13,6 +13,7 @@ from ragline.evaluate.synthetic import (
     write_items,
 )
 from ragline.models.gateway import Gateway
+from ragline.prompts import PromptRegistry
 from ragline.store.sqlite import SQLiteStore
 from ragline.testing.chat_conformance import FakeChatModel
 from ragline.testing.store_conformance import make_write
@@ -55,13 +56,15 @@ def test_generate_writes_pending_triples(tmp_path: Path) -> None:
 
     fake = FakeChatModel(reply, name="gen")
     gateway = Gateway(load_settings(), models={"gen": fake})
-    report = generate_synthetic(store, gateway, "c", n=4, model="gen", min_tokens=5)
+    report = generate_synthetic(
+        store, gateway, "c", n=4, model="gen", min_tokens=5, prompts=PromptRegistry()
+    )
     assert len(report.items) == 4 and not report.failures
     item = report.items[0]
     assert item["status"] == "pending" and item["answer"] == item["source_passage"].split()[-1]
     assert item["relevant"] == [item["relevant"][0]] and item["chunk_id"]
     assert item["generator"]["model"] == "gen"
-    assert item["generator"]["prompt"].startswith("synthetic_qa_v1@")
+    assert item["generator"]["prompt"].startswith("synthetic_qa@v1 sha256:")
     path = tmp_path / "out" / "syn.jsonl"
     write_items(path, report.items)
     assert read_items(path) == report.items
@@ -72,7 +75,9 @@ def test_generation_failures_are_reported(tmp_path: Path) -> None:
     store = _store(tmp_path)
     fake = FakeChatModel(["not json at all"], name="gen")
     gateway = Gateway(load_settings(), models={"gen": fake})
-    report = generate_synthetic(store, gateway, "c", n=2, model="gen", min_tokens=5)
+    report = generate_synthetic(
+        store, gateway, "c", n=2, model="gen", min_tokens=5, prompts=PromptRegistry()
+    )
     assert report.items == [] and len(report.failures) == 2
     assert "StructuredOutputError" in report.failures[0]
     store.close()

@@ -36,6 +36,9 @@ def _register() -> None:
 
     for module in (ask, chat):
         module.register(app)
+    from ragline.cli import prompts  # prompt files
+
+    prompts.register(app)
 
 
 _register()
