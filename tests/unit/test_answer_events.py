@@ -294,6 +294,18 @@ def test_tracing_counts_the_deltas_sent_before_an_early_stop() -> None:
     assert trace.summary.conversation_id and trace.summary.turn == 1
 
 
+def test_the_trace_layer_reads_no_answer_types_from_above() -> None:
+    """Answer tracing lives in ``ragline.answer.tracing``: ``trace/`` imports nothing of the
+    answer layer, not even for type checking."""
+    upward = re.compile(r"^\s*(?:from|import)\s+ragline\.(?:answer|api|server|cli)\b", re.M)
+    offenders = [
+        path.name
+        for path in (SRC / "trace").rglob("*.py")
+        if upward.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == [] and not (SRC / "trace" / "answers.py").exists()
+
+
 def test_the_answer_sentences_reach_the_stream_as_checked_events(events: list[Any]) -> None:
     checked = [e.sentence for e in events if isinstance(e, SentenceChecked)]
     assert checked == list(events[-1].answer.sentences)
