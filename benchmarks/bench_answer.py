@@ -141,14 +141,14 @@ def direct_stream(llm: Any, tokens: list[int], max_tokens: int) -> dict[str, Any
 
 
 def ragline_stream(rag: Any, question: str) -> dict[str, Any]:
-    from ragline.answer.flow import AnswerDone, DraftDelta, SentenceChecked
+    from ragline.answer.events import AnswerDone, SentenceChecked, TokenDelta
 
     t0 = time.perf_counter()
     first = checked = last = None
     answer = None
     for event in rag.ask_stream(question, collection=COLLECTION):
         now = time.perf_counter() - t0
-        if isinstance(event, DraftDelta):
+        if isinstance(event, TokenDelta):
             first = now if first is None else first
             last = now
         elif isinstance(event, SentenceChecked) and checked is None and event.sentence.kept:

@@ -156,12 +156,14 @@ def reset_llama() -> None:
 
 def run_answer(rag: Any, question: str) -> tuple[float, float, Any]:
     """(total ms, time to first draft token ms, the answer) of one ``Ragline.ask_stream``."""
+    from ragline.answer.events import AnswerDone, TokenDelta
+
     t0 = time.perf_counter()
     first, answer = None, None
     for event in rag.ask_stream(question, collection="answers"):
-        if first is None and type(event).__name__ == "DraftDelta":
+        if first is None and isinstance(event, TokenDelta):
             first = time.perf_counter() - t0
-        if hasattr(event, "answer"):
+        if isinstance(event, AnswerDone):
             answer = event.answer
     total = time.perf_counter() - t0
     return total * 1000, (first if first is not None else total) * 1000, answer

@@ -40,11 +40,12 @@ if TYPE_CHECKING:
     # The answer flow, the gateway (httpx, llama.cpp), ingestion (trafilatura, pypdf) and
     # feedback load on first use: `ragline search` never pays for them.
     from ragline.answer.conversation import Conversation
-    from ragline.answer.flow import Answerer, AnswerEvent
+    from ragline.answer.events import AnswerEvent
+    from ragline.answer.flow import Answerer
+    from ragline.answer.tracing import ConversationLinks
     from ragline.feedback.signals import FeedbackRecorder
     from ragline.ingest.pipeline import ProgressCallback
     from ragline.models.gateway import Gateway
-    from ragline.trace.answers import ConversationLinks
 
 
 class Ragline:
@@ -233,15 +234,16 @@ class Ragline:
         sampling: Mapping[str, Any] | None = None,
         max_passages: int | None = None,
     ) -> Iterator[AnswerEvent]:
-        """Answer with citations, as events: :class:`~ragline.answer.flow.Retrieved`, draft
-        pieces, each checked sentence, then :class:`~ragline.answer.flow.AnswerDone`.
+        """Answer with citations, as the events of :mod:`ragline.answer.events`:
+        ``Started``, ``Retrieved``, draft ``TokenDelta`` pieces, each ``SentenceChecked``,
+        then ``AnswerDone`` (the whole :class:`~ragline.types.Answer`).
 
         ``sampling`` overrides :class:`~ragline.models.chat.SamplingParams` fields for this
         call (``{"max_tokens": 64, "temperature": 0.7, "seed": 1}``) on top of
         ``answer.max_tokens`` / ``answer.temperature``; a bad name or value raises
         :class:`~ragline.errors.ConfigError` here, before any work. ``max_passages`` caps
         the passages the answer may be grounded on (default ``answer.max_passages``)."""
-        from ragline.trace.answers import ConversationLinks, trace_answer
+        from ragline.answer.tracing import ConversationLinks, trace_answer
 
         with self._lazy_lock:
             if self._links is None:
@@ -271,12 +273,9 @@ class Ragline:
         Same arguments as :meth:`ask_stream`; ``samples=N`` draws N answers, keeps the best;
         ``sampling={"max_tokens": 64}`` overrides sampling for this answer only.
         """
-        from ragline.answer.flow import AnswerDone
+        from ragline.answer.events import final_answer
 
-        for event in self.ask_stream(question, **kwargs):
-            if isinstance(event, AnswerDone):
-                return event.answer
-        raise AssertionError("the answer stream ended without an answer")  # pragma: no cover
+        return final_answer(self.ask_stream(question, **kwargs))
 
     def chat(self, message: str, conversation: Conversation, **kwargs: Any) -> Answer:
         """:meth:`ask` within a conversation: a follow-up is rewritten into a standalone

@@ -163,6 +163,52 @@ def test_ask_streams_tokens_then_citations(client: httpx.Client) -> None:
     assert "465 degrees" in citations[0]["text"]
 
 
+def _frames(body: bytes) -> list[tuple[str | None, Any]]:
+    out = []
+    for block in body.decode().split("\n\n"):
+        if block:
+            lines = block.split("\n")
+            name = lines[0][7:] if lines[0].startswith("event: ") else None
+            data = lines[-1][6:]
+            out.append((name, data if data == "[DONE]" else json.loads(data)))
+    return out
+
+
+def test_both_streams_are_the_one_encoder_over_the_answer_vocabulary(
+    client: httpx.Client, server: LiveServer
+) -> None:
+    """What the routes send is exactly the vocabulary's events through the one encoder."""
+    from ragline.server.answering import AnswerRequest, answer_events
+    from ragline.server.routes.openai import ChunkEncoder
+    from ragline.server.streaming import event_frames
+
+    question = "Which planet is the hottest?"
+    events = list(answer_events(server.context.rag, AnswerRequest(question, "docs")))
+    assert [e.kind for e in events[:2]] == ["start", "retrieved"] and events[-1].kind == "done"
+    # REST: one named event per kind (checked sentences interleave with the draft as their
+    # checks finish, so they are compared apart)
+    with client.stream("POST", "/api/collections/docs/ask", json={"question": question}) as r:
+        rest = _frames(r.read())
+    expected = _frames(b"".join(event_frames(e) for e in events))
+    assert [f for f in rest if f[0] != "sentence"] == [f for f in expected if f[0] != "sentence"]
+    assert [f for f in rest if f[0] == "sentence"] == [f for f in expected if f[0] == "sentence"]
+    assert {"start", "retrieved", "token", "sentence", "answer", "citations", "done"} == {
+        n for n, _ in rest
+    }
+    # OpenAI-compatible: the same events as chunks, through the same encoder
+    body = {
+        "model": "ragline:docs",
+        "messages": [{"role": "user", "content": question}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    with client.stream("POST", "/v1/chat/completions", json=body) as r:
+        sent = r.read()
+    first = _frames(sent)[0][1]
+    encoder = ChunkEncoder("ragline:docs", True, id=first["id"], created=first["created"])
+    assert sent == b"".join(encoder.encode(e) for e in events) + encoder.done()
+
+
 def test_ask_as_json(client: httpx.Client) -> None:
     r = client.post(
         "/api/collections/docs/ask", json={"question": "Which planet is hottest?", "stream": False}

@@ -11,13 +11,8 @@ import pytest
 
 import ragline.answer.flow as flow_module
 from conftest import REPO
-from ragline.answer.flow import (
-    DECLINE_MESSAGE,
-    AnswerDone,
-    DraftDelta,
-    Retrieved,
-    SentenceChecked,
-)
+from ragline.answer.events import AnswerDone, Retrieved, SentenceChecked, Started, TokenDelta
+from ragline.answer.flow import DECLINE_MESSAGE
 from ragline.api import Ragline
 from ragline.config import load_settings
 from ragline.models.gateway import Gateway
@@ -157,16 +152,20 @@ def test_stream_events_come_in_order(rag: Ragline, monkeypatch):
         ),
     )
     events = list(rag.ask_stream("How long must passwords be?", collection="sample"))
-    assert isinstance(events[0], Retrieved) and events[0].query == "How long must passwords be?"
+    assert isinstance(events[0], Started) and events[0].collection == "sample"
+    assert events[0].model == rag.gateway.name
+    assert isinstance(events[1], Retrieved) and events[1].query == "How long must passwords be?"
     assert isinstance(events[-1], AnswerDone)
-    kinds = [type(e).__name__ for e in events[1:-1]]
-    first_check = kinds.index("SentenceChecked")
-    assert kinds[0] == "DraftDelta" and first_check > 0
+    # the trace the answer is recorded in, the same at both ends
+    assert events[0].trace_id and events[-1].trace_id == events[0].trace_id
+    kinds = [e.kind for e in events[2:-1]]
+    first_check = kinds.index("sentence")
+    assert kinds[0] == "token" and first_check > 0
     # the first sentence is reported while the model goes on writing
-    assert "DraftDelta" in kinds[first_check:]
+    assert "token" in kinds[first_check:]
     checked = [e.sentence for e in events if isinstance(e, SentenceChecked)]
     assert [(s.status, s.reason) for s in checked] == [("supported", None), ("dropped", "filler")]
-    draft = "".join(e.text for e in events if isinstance(e, DraftDelta))
+    draft = "".join(e.text for e in events if isinstance(e, TokenDelta))
     assert draft == events[-1].answer.draft
 
 

@@ -1,4 +1,5 @@
-"""The server's answer events, straight from ``Ragline.ask_stream`` with a scripted model."""
+"""The server's answer events (the one vocabulary of ``ragline.answer.events``), straight from
+``Ragline.ask_stream`` with a scripted model, and how the REST and OpenAI streams encode them."""
 
 from __future__ import annotations
 
@@ -7,20 +8,14 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import REPO
+from ragline.answer.events import AnswerDone, Retrieved, Started, TokenDelta
 from ragline.api import Ragline
 from ragline.config import load_settings
+from ragline.models.chat import ChatResult, StreamDone, Usage
 from ragline.models.gateway import Gateway
-from ragline.server.answering import (
-    AnswerRequest,
-    Citations,
-    Final,
-    Finished,
-    Started,
-    Token,
-    _conversation,
-    answer_events,
-)
+from ragline.server.answering import AnswerRequest, _conversation, answer_events
 from ragline.testing.chat_conformance import FakeChatModel
+from ragline.types import Answer, DeclineReason
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +38,17 @@ def test_events_draft_then_checked_answer_citations_and_finish(rag: Ragline) -> 
     events = list(answer_events(rag, req))
     assert isinstance(events[0], Started) and events[0].model == rag.settings.gateway.default_model
     assert events[0].trace_id  # the answer's trace, for feedback
-    draft = "".join(e.text for e in events if isinstance(e, Token))
+    assert events[0].collection == "sample" and isinstance(events[1], Retrieved)
+    draft = "".join(e.text for e in events if isinstance(e, TokenDelta))
     assert draft == "Venus is the hottest planet. Venus has 42 moons made of ice."
-    final, citations, finished = events[-3:]
-    assert isinstance(final, Final) and final.text == "Venus is the hottest planet [1]."
-    assert isinstance(citations, Citations) and citations.items[0]["cited"]
-    assert citations.items[0]["source_name"].startswith("solar")
-    assert isinstance(finished, Finished) and finished.finish_reason == "stop"
-    assert finished.trace_id == events[0].trace_id and finished.model == "fake:model"
-    assert finished.usage["completion_tokens"] == 12
+    done = events[-1]
+    assert isinstance(done, AnswerDone) and done.text == "Venus is the hottest planet [1]."
+    citations = done.citations()
+    assert citations[0]["cited"] and citations[0]["source_name"].startswith("solar")
+    assert done.finish_reason == "stop" and done.decline_reason is None
+    assert done.trace_id == events[0].trace_id and done.model == "fake:model"
+    assert done.usage is not None and done.usage.completion_tokens == 12
+    assert done.to_dict()["usage"]["completion_tokens"] == 12
     params = model.calls[-1][1]
     assert params.max_tokens == 50 and params.seed == 4
 
@@ -59,8 +56,11 @@ def test_events_draft_then_checked_answer_citations_and_finish(rag: Ragline) -> 
 def test_a_decline_finishes_as_declined(rag: Ragline) -> None:
     model = fake(rag, "Canberra.")
     events = list(answer_events(rag, AnswerRequest("What is the capital of Australia?", "sample")))
-    assert isinstance(events[-1], Finished) and events[-1].finish_reason == "declined"
-    assert events[-1].usage == {} and model.calls == []  # gated before any generation
+    done = events[-1]
+    assert isinstance(done, AnswerDone) and done.finish_reason == "declined"
+    assert done.decline_reason == "no_relevant_passages" and done.model_finish_reason is None
+    assert done.to_dict()["usage"] == {} and model.calls == []  # gated before any generation
+    assert not any(c["cited"] for c in done.citations())
 
 
 def test_history_becomes_turns_without_citation_marks() -> None:
@@ -78,12 +78,28 @@ def test_history_becomes_turns_without_citation_marks() -> None:
     ]
 
 
+def _answer(declined: bool, finish: str | None, reason: DeclineReason | None = None) -> Answer:
+    result = None if finish is None else ChatResult("draft", Usage(5, 7), "m", finish_reason=finish)
+    return Answer("q", "text", declined, (), (), decline_reason=reason, result=result)
+
+
 def test_openai_finish_reason_says_length_when_max_tokens_cut_a_declined_draft():
     from ragline.server.routes.openai import _finish_reason, _grounding
 
-    cut = Finished("declined", decline_reason="unsupported", model_finish_reason="length")
-    assert _finish_reason(cut) == "length"
-    assert _grounding(cut) == {"trace_id": None, "declined": True, "decline_reason": "unsupported"}
-    assert _finish_reason(Finished("declined", model_finish_reason="stop")) == "stop"
-    assert _finish_reason(Finished("stop")) == "stop"
-    assert not _grounding(Finished("stop"))["declined"]
+    cut = AnswerDone(_answer(True, "length", "unsupported"))
+    assert cut.finish_reason == "declined" and _finish_reason(cut) == "length"
+    assert _grounding(cut) == {
+        "citations": [],
+        "trace_id": None,
+        "declined": True,
+        "decline_reason": "unsupported",
+    }
+    assert _finish_reason(AnswerDone(_answer(True, "stop", "unsupported"))) == "stop"
+    assert _finish_reason(AnswerDone(_answer(False, "stop"))) == "stop"
+    assert _finish_reason(AnswerDone(_answer(False, None))) == "stop"
+    assert _finish_reason(None) == "stop"  # the client left before the end
+    assert not _grounding(AnswerDone(_answer(False, "stop")))["declined"]
+    # a gateway model's stream ends the same way
+    assert _finish_reason(StreamDone(ChatResult("x", Usage(), "m", finish_reason="length"))) == (
+        "length"
+    )

@@ -10,21 +10,24 @@ The flow (:class:`~ragline.answer.flow.Answerer`, behind ``Ragline.ask`` / ``ask
 
 Prompt files are :mod:`ragline.prompts`. Modules: ``context`` (gate and packing),
 ``text`` (sentences, markers, numbers), ``citations`` (support checks and verdicts),
-``conversation`` (history, rewriting, trimming to the context window), ``flow``.
+``conversation`` (history, rewriting, trimming to the context window), ``events`` (the one
+event vocabulary every answer stream speaks: ``Started``, ``Retrieved``, ``TokenDelta``,
+``SentenceChecked``, ``AnswerDone``), ``flow``, ``tracing`` (an answer's trace).
 """
 
 from ragline.answer.citations import CitationChecker, Support
 from ragline.answer.context import Context, ContextPacker
 from ragline.answer.conversation import Conversation, QueryRewriter, Rewrite, Turn
-from ragline.answer.flow import (
-    DECLINE_MESSAGE,
+from ragline.answer.events import (
     AnswerDone,
-    Answerer,
     AnswerEvent,
-    DraftDelta,
     Retrieved,
     SentenceChecked,
+    Started,
+    TokenDelta,
+    final_answer,
 )
+from ragline.answer.flow import DECLINE_MESSAGE, Answerer
 
 __all__ = [
     "DECLINE_MESSAGE",
@@ -35,11 +38,13 @@ __all__ = [
     "Context",
     "ContextPacker",
     "Conversation",
-    "DraftDelta",
     "QueryRewriter",
     "Retrieved",
     "Rewrite",
     "SentenceChecked",
+    "Started",
     "Support",
+    "TokenDelta",
     "Turn",
+    "final_answer",
 ]

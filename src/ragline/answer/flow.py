@@ -1,13 +1,12 @@
 """The answer flow: question → (rewrite) → hybrid retrieval → gate → numbered passages →
 prompt → streamed draft → sentence-by-sentence citation check → :class:`Answer`.
 
-:meth:`Answerer.stream` yields, in order: one :class:`Retrieved` (the query and the passages,
-before any generation), :class:`DraftDelta` pieces as the model writes (raw, unchecked
-text; time to first token is measured on them), a :class:`SentenceChecked` for every
-sentence once it is complete and checked (on a worker thread, while the model goes on
-writing), and one final :class:`AnswerDone`. A user interface that shows only checked
-sentences never shows an unsupported claim; one that wants the fastest first token can show
-the draft and then the checked answer.
+:meth:`Answerer.stream` yields the events of ``ragline.answer.events``, in order: one
+:class:`Started`, one :class:`Retrieved` (the query and the passages, before any
+generation), the model's own :class:`TokenDelta` pieces as it writes (raw, unchecked text;
+time to first token is measured on them), a :class:`SentenceChecked` for every sentence once
+it is complete and checked (on a worker thread, while the model goes on writing), and one
+final :class:`AnswerDone`.
 
 Declining: nothing relevant retrieved (no generation at all), or no sentence of the draft
 supported by a passage. The decline keeps the best passages, for the reader to look at.
@@ -35,6 +34,14 @@ from ragline.answer.conversation import (
     build_messages,
     token_counter,
 )
+from ragline.answer.events import (
+    AnswerDone,
+    AnswerEvent,
+    Retrieved,
+    SentenceChecked,
+    Started,
+    final_answer,
+)
 from ragline.answer.text import SentenceStream
 from ragline.config import Settings
 from ragline.errors import ConfigError, RaglineError
@@ -44,48 +51,12 @@ from ragline.models.gateway import Gateway
 from ragline.prompts import Prompt, PromptRegistry
 from ragline.retrieve.retriever import Retriever
 from ragline.trace import semconv as sc
-from ragline.trace.tracer import AnyTracer
+from ragline.trace.tracer import AnyTracer, current_span
 from ragline.types import Answer, CheckedSentence, DeclineReason, SearchFilters
 
 log = logging.getLogger(__name__)
 
 DECLINE_MESSAGE = "I cannot answer that from the documents."
-
-
-@dataclass(frozen=True, slots=True)
-class Retrieved:
-    """Retrieval is done: what was searched and which passages go to the model."""
-
-    rewrite: Rewrite
-    context: Context
-
-    @property
-    def query(self) -> str:
-        return self.rewrite.query
-
-
-@dataclass(frozen=True, slots=True)
-class DraftDelta:
-    """A piece of the model's draft, unchecked."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class SentenceChecked:
-    """One sentence of the draft, checked (kept, attached, flagged or dropped)."""
-
-    sentence: CheckedSentence
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerDone:
-    """The last event: the whole answer."""
-
-    answer: Answer
-
-
-AnswerEvent = Retrieved | DraftDelta | SentenceChecked | AnswerDone
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +306,9 @@ class Answerer:
         model: str | None,
         max_passages: int | None,
     ) -> Iterator[AnswerEvent]:
+        span = current_span()  # the answer's trace (``Ragline.ask_stream`` opens one)
+        trace_id = span.trace_id if span is not None else None
+        yield Started(model or self.gateway.name, trace_id, collection)
         prep = self.prepare(
             question,
             collection=collection,
@@ -346,7 +320,7 @@ class Answerer:
         )
         yield Retrieved(prep.rewrite, prep.context)
         if not prep.context.relevant:
-            yield AnswerDone(self._decline(prep, "no_relevant_passages", [], "", None))
+            yield AnswerDone(self._decline(prep, "no_relevant_passages", [], "", None), trace_id)
             return
         checker = CitationChecker(
             self.config,
@@ -378,8 +352,8 @@ class Answerer:
                         continue
                     if first is None:
                         first = time.perf_counter()
-                    yield DraftDelta(piece)
-                    pending.extend(pool.submit(check, s) for s in splitter.push(piece))
+                    yield piece  # the model's own TokenDelta: one delta type, end to end
+                    pending.extend(pool.submit(check, s) for s in splitter.push(piece.text))
                     while pending and pending[0].done():
                         if (done := pending.popleft().result()) is not None:
                             checked.append(done)
@@ -404,7 +378,7 @@ class Answerer:
         timings = prep.timings
         timings["ttft_s"] = (first or time.perf_counter()) - prep.started
         timings["generate_s"] = time.perf_counter() - gen_start
-        yield AnswerDone(self._finish(prep, checked, result))
+        yield AnswerDone(self._finish(prep, checked, result), trace_id)
 
     def _generate(
         self,
@@ -412,28 +386,25 @@ class Answerer:
         params: SamplingParams,
         samples: int | None,
         model: str | None,
-    ) -> Iterator[str | ChatResult]:
+    ) -> Iterator[TokenDelta | ChatResult]:
         """Draft pieces, then the final :class:`ChatResult` (best-of-N cannot stream)."""
         if (samples or self.settings.gateway.samples) > 1:
             result = self.gateway.generate(messages, params, samples=samples, model=model)
             if result.text:
-                yield result.text
+                yield TokenDelta(result.text)
             yield result
             return
         with contextlib.closing(self.gateway.stream(messages, params, model=model)) as events:
             for event in events:
                 if isinstance(event, TokenDelta):
                     if event.text:
-                        yield event.text
+                        yield event
                 elif isinstance(event, StreamDone):
                     yield event.result
 
     def ask(self, question: str, **kwargs: object) -> Answer:
         """The whole answer at once (same arguments as :meth:`stream`)."""
-        for event in self.stream(question, **kwargs):  # type: ignore[arg-type]
-            if isinstance(event, AnswerDone):
-                return event.answer
-        raise AssertionError("the answer stream ended without an answer")  # pragma: no cover
+        return final_answer(self.stream(question, **kwargs))  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ results
 
@@ -493,12 +464,4 @@ class Answerer:
         )
 
 
-__all__ = [
-    "DECLINE_MESSAGE",
-    "AnswerDone",
-    "AnswerEvent",
-    "Answerer",
-    "DraftDelta",
-    "Retrieved",
-    "SentenceChecked",
-]
+__all__ = ["DECLINE_MESSAGE", "Answerer"]

@@ -23,7 +23,7 @@ from ragline.cli.common import CollectionOpt, open_api, parse_metadata, print_js
 from ragline.errors import InvalidQueryError, MalformedInputError
 
 if TYPE_CHECKING:
-    from ragline.answer.flow import AnswerEvent, Retrieved
+    from ragline.answer.events import AnswerEvent, Retrieved
     from ragline.types import Answer, Passage
 
 SamplesOpt = typer.Option(
@@ -92,8 +92,10 @@ def render_stream(
     draft: bool = False,
     console: Console | None = None,
 ) -> Answer:
-    """Print an answer as it is checked; return it. Shared by ``ask`` and ``chat``."""
-    from ragline.answer.flow import AnswerDone, DraftDelta, Retrieved, SentenceChecked
+    """Print an answer as it is checked; return it. Shared by ``ask`` and ``chat``.
+
+    Reads the answer vocabulary (``ragline.answer.events``); other kinds are skipped."""
+    from ragline.answer.events import AnswerDone, Retrieved, SentenceChecked, TokenDelta
 
     out = console or Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -103,7 +105,7 @@ def render_stream(
         if isinstance(event, Retrieved):
             if verbose:
                 _print_retrieval(err, event)
-        elif isinstance(event, DraftDelta):
+        elif isinstance(event, TokenDelta):
             if draft:
                 err.print(event.text, end="", style="dim", markup=False)
         elif isinstance(event, SentenceChecked):

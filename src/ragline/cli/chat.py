@@ -34,7 +34,7 @@ def chat(
     Example: ragline chat -c sample   (then: "how hot is Venus?", "and what about Mars?")
     """
     from ragline.answer.conversation import Conversation
-    from ragline.answer.flow import AnswerDone
+    from ragline.answer.events import final_answer
 
     interactive = sys.stdin.isatty()
     out = Console(highlight=False, soft_wrap=True)
@@ -64,7 +64,7 @@ def chat(
                 model=model,
             )
             if as_json:
-                answer = next(e.answer for e in events if isinstance(e, AnswerDone))
+                answer = final_answer(events)
                 typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
             else:
                 if not interactive:

@@ -18,7 +18,7 @@ import math
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from ragline.errors import (  # re-exported: the provider errors belong to the one error tree
     ConfigError,
@@ -222,18 +222,46 @@ class ChatResult:
         }
 
 
+# The stream events. :class:`TokenDelta` is *the* text delta of the whole package: a model's
+# stream yields it, and the answer flow passes the same objects on as its draft (the answer
+# vocabulary, ``ragline.answer.events``, re-exports it; this layer cannot import that one).
+# Each event declares ``kind`` (its server-sent event name) and ``to_dict()`` (its payload).
+
+
 @dataclass(frozen=True, slots=True)
 class TokenDelta:
-    """A piece of generated text, in order (usually one token)."""
+    """A piece of generated text, in order (usually one token): raw, unchecked."""
 
+    kind: ClassVar[str] = "token"
     text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text}
 
 
 @dataclass(frozen=True, slots=True)
 class StreamDone:
-    """The last event of every stream: the whole result, with usage and timings."""
+    """The last event of every model stream: the whole result, with usage and timings."""
 
+    kind: ClassVar[str] = "model_done"
     result: ChatResult
+
+    @property
+    def finish_reason(self) -> str:
+        """Why the model stopped ("stop", "length")."""
+        return self.result.finish_reason
+
+    @property
+    def model_finish_reason(self) -> str:
+        return self.result.finish_reason
+
+    @property
+    def usage(self) -> Usage:
+        return self.result.usage
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.result
+        return {"finish_reason": r.finish_reason, "usage": r.usage.to_dict(), "model": r.model}
 
 
 StreamEvent: TypeAlias = TokenDelta | StreamDone

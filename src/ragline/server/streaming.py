@@ -9,9 +9,12 @@ lock, an HTTP provider closes its connection). The consumer's ``finally`` waits 
 worker has really stopped, so the generation slot is released only after the model is idle.
 A slow client holds the worker back after a few dozen unread items (bounded backpressure).
 
-:class:`EventStreamResponse` sends server-sent events and watches the connection while it
-does: on ``http.disconnect`` it stops the stream at once instead of waiting for the next
-write to fail.
+:func:`sse` is the one server-sent-event encoder of the package (``event:`` / ``data:``
+lines, compact JSON, ``data: [DONE]`` as the OpenAI API ends a stream): the REST answer
+stream (:func:`event_frames`) and the OpenAI-compatible stream
+(``ragline.server.routes.openai``) both write through it. :class:`EventStreamResponse` sends
+them and watches the connection while it does: on ``http.disconnect`` it stops the stream at
+once instead of waiting for the next write to fail.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from ragline.answer.events import AnswerDone, Event
 from ragline.models.chat import iterate_in_thread
 
 T = TypeVar("T")
@@ -42,16 +46,37 @@ def stream_in_thread(
     )
 
 
-def sse(event: str, data: Any) -> bytes:
-    """One server-sent event with a JSON payload."""
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return f"event: {event}\ndata: {payload}\n\n".encode()
+def sse(data: Any, event: str | None = None) -> bytes:
+    """One server-sent event: ``data`` as compact JSON, named ``event`` (None: unnamed, as the
+    OpenAI API streams). A string is sent as is, on one line (:data:`SSE_DONE`)."""
+    if isinstance(data, str):
+        if "\n" in data or "\r" in data:
+            raise ValueError("a raw server-sent event payload must be one line")
+        payload = data
+    else:
+        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {payload}\n\n".encode()
 
 
-def sse_data(data: Any) -> bytes:
-    """One unnamed event (``data:`` only), as the OpenAI API streams."""
-    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
-    return f"data: {text}\n\n".encode()
+#: The OpenAI API's end of stream.
+SSE_DONE = sse("[DONE]")
+
+
+def event_frames(event: Event) -> bytes:
+    """An answer event as the REST stream (``/api/collections/{name}/ask``) sends it: named
+    ``event.kind``, with ``event.to_dict()`` as data, so an event this module has never heard
+    of (a new kind of the vocabulary) reaches clients too, which skip names they do not know.
+
+    The end of an answer is three events, in this order: ``answer`` (the checked text, which
+    replaces the draft), ``citations`` (the passages, each ``cited`` or not), ``done``."""
+    if isinstance(event, AnswerDone):
+        return (
+            sse({"text": event.text}, "answer")
+            + sse({"citations": event.citations()}, "citations")
+            + sse(event.to_dict(), event.kind)
+        )
+    return sse(event.to_dict(), event.kind)
 
 
 class EventStreamResponse(Response):
@@ -110,4 +135,4 @@ class EventStreamResponse(Response):
                 self.on_close(self.disconnected)
 
 
-__all__ = ["EventStreamResponse", "sse", "sse_data", "stream_in_thread"]
+__all__ = ["SSE_DONE", "EventStreamResponse", "event_frames", "sse", "stream_in_thread"]

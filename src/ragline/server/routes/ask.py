@@ -1,14 +1,18 @@
 """``POST /api/collections/{name}/ask``: a grounded answer, streamed as server-sent events.
 
-Events, in order: ``start`` (``trace_id``, ``model``), ``token`` (``text``) pieces of the
-unchecked draft as the model writes, ``answer`` (the checked answer ``text``, which replaces
-the draft), ``citations`` (the passages, each with ``n``, ``text``, ``source``, ``location`` and
-whether the answer ``cited`` it), ``done`` (``finish_reason``: ``declined`` or the model's;
+Each event of the answer vocabulary (``ragline.answer.events``) is one server-sent event named
+by its kind, in order: ``start`` (``trace_id``, ``model``, ``collection``), ``retrieved``
+(the search query, the passages' numbers and sources), ``token`` (``text``) pieces of the
+unchecked draft as the model writes, ``sentence`` (a checked sentence: ``status``, ``kept``,
+``rendered``), then ``answer`` (the checked answer ``text``, which replaces the draft),
+``citations`` (the passages, each with ``n``, ``text``, ``source``, ``location`` and whether
+the answer ``cited`` it), ``done`` (``finish_reason``: ``declined`` or the model's;
 ``decline_reason``; ``model_finish_reason``, "length" when ``max_tokens`` cut the draft;
-``usage``). A failure after
-``start`` is an ``error`` event carrying the problem body. ``"stream": false`` returns one JSON
-answer instead. ``max_tokens``, ``temperature``, ``top_p``, ``stop`` and ``seed`` apply to this
-answer only. A client that disconnects stops its generation at the next token.
+``usage``). Clients skip event names they do not know: new kinds join the stream this way.
+A failure after ``start`` is an ``error`` event carrying the problem body.
+``"stream": false`` returns one JSON answer instead. ``max_tokens``, ``temperature``,
+``top_p``, ``stop`` and ``seed`` apply to this answer only. A client that disconnects stops
+its generation at the next token.
 """
 
 from __future__ import annotations
@@ -20,23 +24,15 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
+from ragline.answer.events import AnswerDone
 from ragline.errors import CollectionNotFoundError
-from ragline.server.answering import (
-    AnswerRequest,
-    Citations,
-    Final,
-    Finished,
-    Started,
-    Token,
-    answer_events,
-    collect,
-)
+from ragline.server.answering import AnswerRequest, answer_events, collect
 from ragline.server.auth import Principal, need_collection
 from ragline.server.context import ServerContext, get_context
 from ragline.server.generation import Generation, admit
 from ragline.server.problems import problem_for
 from ragline.server.schemas import AnswerOut, AskIn
-from ragline.server.streaming import EventStreamResponse, sse
+from ragline.server.streaming import EventStreamResponse, event_frames, sse
 
 router = APIRouter(prefix="/api/collections", tags=["ask"])
 
@@ -63,36 +59,10 @@ async def _sse(gen: Generation, req: AnswerRequest, path: str) -> AsyncIterator[
     async with contextlib.aclosing(gen.events(lambda: answer_events(ctx.rag, req))) as events:
         try:
             async for event in events:
-                if isinstance(event, Started):
-                    yield sse(
-                        "start",
-                        {
-                            "trace_id": event.trace_id,
-                            "model": event.model,
-                            "collection": req.collection,
-                        },
-                    )
-                elif isinstance(event, Token):
-                    yield sse("token", {"text": event.text})
-                elif isinstance(event, Final):
-                    yield sse("answer", {"text": event.text})
-                elif isinstance(event, Citations):
-                    yield sse("citations", {"citations": event.items})
-                elif isinstance(event, Finished):
-                    yield sse(
-                        "done",
-                        {
-                            "finish_reason": event.finish_reason,
-                            "decline_reason": event.decline_reason,
-                            "model_finish_reason": event.model_finish_reason,
-                            "usage": event.usage,
-                            "trace_id": event.trace_id,
-                            "model": event.model,
-                        },
-                    )
+                yield event_frames(event)
         except Exception as exc:  # after the 200: report in-band, keep the server up
             _, body, _ = problem_for(exc, path)
-            yield sse("error", body)
+            yield sse(body, "error")
 
 
 async def collect_answer(gen: Generation, req: AnswerRequest, request: Request) -> dict[str, Any]:
@@ -102,20 +72,14 @@ async def collect_answer(gen: Generation, req: AnswerRequest, request: Request) 
         got = await collect(events, request.is_disconnected)
     out: dict[str, Any] = {
         "answer": got.text,
-        "citations": got.citations,
+        "citations": [],
         "trace_id": got.started.trace_id if got.started else None,
         "model": got.started.model if got.started else gen.model,
         "finish_reason": "cancelled",
         "usage": {},
     }
-    if (done := got.finished) is not None:
-        out.update(
-            finish_reason=done.finish_reason,
-            decline_reason=done.decline_reason,
-            model_finish_reason=done.model_finish_reason,
-            usage=done.usage,
-            model=done.model,
-        )
+    if isinstance(done := got.done, AnswerDone):
+        out.update(done.to_dict(), citations=done.citations())
     return out
 
 

@@ -6,6 +6,9 @@
   come back in ``citations`` (a member OpenAI clients keep as an extra field:
   ``completion.citations``). The message is the checked answer; when streaming, the deltas
   are the unchecked draft and the last chunk carries the checked text in ``answer``.
+  Both kinds of model stream the one answer vocabulary (``ragline.answer.events``);
+  :class:`ChunkEncoder` turns its events into OpenAI chunks (kinds it does not know are
+  skipped) and writes them with the server's one SSE encoder.
 * Any other model name goes through the gateway as is (``embedded``, ``openai:gpt-4o-mini``,
   an endpoint of ``gateway.endpoints`` …), with its retries and fallbacks.
 * Embeddings come from the collection embedder (all-MiniLM-L6-v2), as floats or base64.
@@ -21,6 +24,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -28,24 +32,16 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from ragline.answer.events import AnswerDone, Started, StreamDone, TokenDelta
 from ragline.errors import InvalidQueryError
-from ragline.models.chat import StreamDone, TokenDelta
-from ragline.server.answering import (
-    AnswerRequest,
-    Citations,
-    Final,
-    Finished,
-    Started,
-    Token,
-    answer_events,
-    collect,
-)
+from ragline.models.chat import Usage
+from ragline.server.answering import AnswerRequest, answer_events, collect
 from ragline.server.auth import Principal, need
 from ragline.server.context import ServerContext, get_context
 from ragline.server.generation import Generation, admit
 from ragline.server.problems import ResourceNotFoundError, problem_for
 from ragline.server.routes.ask import check_collection, check_model
-from ragline.server.streaming import EventStreamResponse, sse_data
+from ragline.server.streaming import SSE_DONE, EventStreamResponse, sse
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 RAGLINE_PREFIX = "ragline:"
@@ -122,19 +118,14 @@ def _params(body: ChatCompletionRequest) -> dict[str, Any]:
     return params
 
 
-def _passthrough(ctx: ServerContext, body: ChatCompletionRequest) -> Iterator[Any]:
-    """Gateway events as answer events: Started, Token…, Finished."""
-    yield Started(None, body.model)
-    result = None
+def _passthrough(
+    ctx: ServerContext, body: ChatCompletionRequest
+) -> Iterator[Started | TokenDelta | StreamDone]:
+    """A gateway model's stream in the answer vocabulary: Started, TokenDelta…, StreamDone."""
+    yield Started(body.model)
     stream = ctx.gateway.stream(_messages(body), model=body.model, **_params(body))
     with contextlib.closing(stream):
-        for event in stream:
-            if isinstance(event, TokenDelta):
-                yield Token(event.text)
-            elif isinstance(event, StreamDone):
-                result = event.result
-    usage = result.usage.to_dict() if result is not None else {}
-    yield Finished(result.finish_reason if result else "stop", usage, None, body.model)
+        yield from stream
 
 
 def _answer_request(body: ChatCompletionRequest, collection: str) -> AnswerRequest:
@@ -153,70 +144,83 @@ def _answer_request(body: ChatCompletionRequest, collection: str) -> AnswerReque
     )
 
 
-def _usage(usage: dict[str, Any]) -> dict[str, int]:
-    p, c = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+def _usage(usage: Usage | None) -> dict[str, int]:
+    p, c = (usage.prompt_tokens, usage.completion_tokens) if usage is not None else (0, 0)
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
-def _finish_reason(event: Finished) -> str:
+def _finish_reason(done: AnswerDone | StreamDone | None) -> str:
     """OpenAI's finish_reason: "length" when max_tokens cut the model (a declined answer
     included: the limit may be why nothing supported was left), else "stop"."""
-    return _FINISH.get(event.model_finish_reason or event.finish_reason, "stop")
+    if done is None:  # the client left before the end
+        return "stop"
+    return _FINISH.get(done.model_finish_reason or done.finish_reason, "stop")
 
 
-def _grounding(event: Finished) -> dict[str, Any]:
+def _grounding(done: AnswerDone) -> dict[str, Any]:
     """The fields a ``ragline:`` answer adds to OpenAI's response."""
     return {
-        "trace_id": event.trace_id,
-        "declined": event.finish_reason == "declined",
-        "decline_reason": event.decline_reason,
+        "citations": done.citations(),
+        "trace_id": done.trace_id,
+        "declined": done.answer.declined,
+        "decline_reason": done.decline_reason,
     }
+
+
+@dataclass(slots=True)
+class ChunkEncoder:
+    """Answer events as OpenAI ``chat.completion.chunk`` server-sent events.
+
+    ``Started`` opens the assistant message, each ``TokenDelta`` is a content delta, the last
+    event (``AnswerDone`` or a gateway model's ``StreamDone``) the chunk with the finish
+    reason: for a grounded answer it also carries ``citations``, ``trace_id``, ``declined``,
+    ``decline_reason`` and the checked text in ``answer`` (the deltas were the draft); then,
+    with ``include_usage``, a usage chunk. Other kinds of event are skipped."""
+
+    model: str
+    include_usage: bool = False
+    id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex[:24]}")
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def _chunk(self, choices: list[dict[str, Any]], **extra: Any) -> bytes:
+        base = {"id": self.id, "object": "chat.completion.chunk", "created": self.created}
+        return sse({**base, "model": self.model, "choices": choices, **extra})
+
+    def _delta(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        return self._chunk([{"index": 0, "delta": delta, "finish_reason": finish}], **extra)
+
+    def encode(self, event: object) -> bytes:
+        if isinstance(event, Started):
+            return self._delta({"role": "assistant", "content": ""})
+        if isinstance(event, TokenDelta):
+            return self._delta({"content": event.text})
+        if isinstance(event, AnswerDone | StreamDone):
+            extra: dict[str, Any] = {}
+            if isinstance(event, AnswerDone):
+                extra = {**_grounding(event), "answer": event.text}
+            out = self._delta({}, _finish_reason(event), **extra)
+            if self.include_usage:
+                out += self._chunk([], usage=_usage(event.usage))
+            return out
+        return b""
+
+    def done(self) -> bytes:
+        return SSE_DONE
 
 
 async def _chunks(
     gen: Generation, factory: Any, body: ChatCompletionRequest, path: str
 ) -> AsyncIterator[bytes]:
-    cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish}
-        base = {"id": cid, "object": "chat.completion.chunk", "created": created}
-        return sse_data({**base, "model": body.model, "choices": [choice], **extra})
-
-    citations: list[dict[str, Any]] = []
-    final: str | None = None
+    options = body.stream_options
+    encoder = ChunkEncoder(body.model, options is not None and options.include_usage)
     async with contextlib.aclosing(gen.events(factory)) as events:
         try:
             async for event in events:
-                if isinstance(event, Started):
-                    yield chunk({"role": "assistant", "content": ""})
-                elif isinstance(event, Token):
-                    yield chunk({"content": event.text})
-                elif isinstance(event, Final):
-                    final = event.text
-                elif isinstance(event, Citations):
-                    citations = event.items
-                elif isinstance(event, Finished):
-                    extra: dict[str, Any] = {}
-                    if body.model.startswith(RAGLINE_PREFIX):
-                        extra = {"citations": citations, **_grounding(event)}
-                        if final is not None:  # the checked text; the deltas were the draft
-                            extra["answer"] = final
-                    yield chunk({}, _finish_reason(event), **extra)
-                    if body.stream_options is not None and body.stream_options.include_usage:
-                        yield sse_data(
-                            {
-                                "id": cid,
-                                "object": "chat.completion.chunk",
-                                "created": created,
-                                "model": body.model,
-                                "choices": [],
-                                "usage": _usage(event.usage),
-                            }
-                        )
+                if chunk := encoder.encode(event):
+                    yield chunk
         except Exception as exc:
-            yield sse_data(problem_for(exc, path)[1])
-    yield sse_data("[DONE]")
+            yield sse(problem_for(exc, path)[1])
+    yield encoder.done()
 
 
 @router.get("/models")
@@ -275,7 +279,7 @@ async def chat_completions(
             got = await collect(events, request.is_disconnected)
     finally:
         gen.close()
-    finished = got.finished or Finished("stop")
+    done = got.done
     out: dict[str, Any] = {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion",
@@ -288,14 +292,16 @@ async def chat_completions(
                     "role": "assistant",
                     "content": got.text,
                 },
-                "finish_reason": _finish_reason(finished),
+                "finish_reason": _finish_reason(done),
             }
         ],
-        "usage": _usage(finished.usage),
+        "usage": _usage(done.usage if done is not None else None),
     }
     if body.model.startswith(RAGLINE_PREFIX):
-        out["citations"] = got.citations
-        out.update(_grounding(finished))
+        if isinstance(done, AnswerDone):
+            out.update(_grounding(done))
+        else:  # the client left before the end
+            out.update(citations=[], trace_id=None, declined=False, decline_reason=None)
     return out
 
 

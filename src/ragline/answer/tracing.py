@@ -9,8 +9,10 @@ is complete leaves an ``early_stop`` signal.
 For chat turns, :class:`ConversationLinks` gives each conversation an id and remembers the
 trace of its last turn, so a new turn can be judged against the previous answer: a
 correction ("no, I meant…") or a regeneration becomes implicit feedback on that answer's
-trace, and the conversation length is recorded on every turn. Events and answers are read by
-attribute, so this module does not import the answer layer.
+trace, and the conversation length is recorded on every turn.
+
+It reads the typed events of ``ragline.answer.events`` (and ignores kinds it does not know);
+it lives in the answer layer, above ``ragline.trace``, which it uses and which never imports it.
 """
 
 from __future__ import annotations
@@ -20,12 +22,17 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from ragline.answer.conversation import Conversation
+from ragline.answer.events import AnswerDone, TokenDelta
 from ragline.feedback.signals import record_on_span, turn_signals
 from ragline.trace import semconv as sc
 from ragline.trace.redact import Deferred
 from ragline.trace.tracer import AnySpan, AnyTracer
+from ragline.types import Answer
+
+E = TypeVar("E")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +59,8 @@ class ConversationLinks:
         self._max = max_conversations
         self._lock = threading.Lock()
 
-    def before(self, conversation: Any) -> TurnLink:
-        turns = list(getattr(conversation, "turns", ()) or ())
+    def before(self, conversation: Conversation) -> TurnLink:
+        turns = list(conversation.turns)
         with self._lock:
             known = self._links.get(id(conversation))
         previous = turns[-1] if turns else None
@@ -65,11 +72,11 @@ class ConversationLinks:
             conversation_id=cid,
             turn=len(turns) + 1,
             previous_trace_id=last,
-            previous_question=getattr(previous, "question", None),
-            previous_answer=getattr(previous, "answer", None),
+            previous_question=previous.question if previous is not None else None,
+            previous_answer=previous.answer if previous is not None else None,
         )
 
-    def after(self, conversation: Any, link: TurnLink, trace_id: str | None) -> None:
+    def after(self, conversation: Conversation, link: TurnLink, trace_id: str | None) -> None:
         """Remember ``trace_id`` as the last turn (the conversation now has ``link.turn``)."""
         if trace_id is None:
             return
@@ -80,57 +87,54 @@ class ConversationLinks:
                 self._links.popitem(last=False)
 
 
-def _passages(answer: Any) -> list[dict[str, Any]]:
-    out = []
-    for p in getattr(answer, "passages", ()) or ():
-        chunk = getattr(p, "chunk", None)
-        out.append(
-            {
-                "chunk_id": getattr(chunk, "id", None),
-                "source": getattr(chunk, "source", None),
-                "score": getattr(p, "relevance", None),
-                "number": getattr(p, "number", None),
-            }
-        )
-    return out
+def _passages(answer: Answer) -> list[dict[str, Any]]:
+    return [
+        {
+            "chunk_id": p.chunk.id,
+            "source": p.chunk.source,
+            "score": p.relevance,
+            "number": p.number,
+        }
+        for p in answer.passages
+    ]
 
 
-def record_answer(span: AnySpan, answer: Any) -> None:
+def record_answer(span: AnySpan, answer: Answer) -> None:
     """The final answer's attributes on the root of its trace."""
     if not span.recording:
         return
-    text = getattr(answer, "text", "") or ""
-    query = getattr(answer, "query", "") or ""
     attrs: dict[str, Any] = {
-        sc.ANSWER: text,
-        "answer_length": len(text),
-        sc.ABSTAINED: bool(getattr(answer, "declined", False)),
-        "decline_reason": getattr(answer, "decline_reason", None),
-        "citations": len(getattr(answer, "citations", ()) or ()),
-        sc.PROMPT_TEMPLATE: (getattr(answer, "prompt_version", "") or "").split("@")[0] or None,
-        sc.PROMPT_VERSION: getattr(answer, "prompt_version", None) or None,
-        "prompt.sha256": getattr(answer, "prompt_sha256", None) or None,
-        "model": getattr(answer, "model", None),
+        sc.ANSWER: answer.text,
+        "answer_length": len(answer.text),
+        sc.ABSTAINED: answer.declined,
+        "decline_reason": answer.decline_reason,
+        "citations": len(answer.citations),
+        sc.PROMPT_TEMPLATE: answer.prompt_version.split("@")[0] or None,
+        sc.PROMPT_VERSION: answer.prompt_version or None,
+        "prompt.sha256": answer.prompt_sha256 or None,
+        "model": answer.model,
         "hits": Deferred(_passages, answer),
     }
-    if query and query != getattr(answer, "question", query):
-        attrs["query.rewritten"] = query
-    timings = getattr(answer, "timings", None)
-    if timings:
-        attrs["timings"] = dict(timings)
+    if answer.query and answer.query != answer.question:
+        attrs["query.rewritten"] = answer.query
+    if answer.timings:
+        attrs["timings"] = dict(answer.timings)
     span.update({k: v for k, v in attrs.items() if v is not None})
 
 
 def trace_answer(
     tracer: AnyTracer,
-    events: Iterable[Any],
+    events: Iterable[E],
     *,
     question: str,
     collection: str | None = None,
-    conversation: Any = None,
+    conversation: Conversation | None = None,
     links: ConversationLinks | None = None,
-) -> Iterator[Any]:
-    """Yield ``events`` unchanged inside an ``ask`` (or, with a conversation, ``chat``) trace."""
+) -> Iterator[E]:
+    """Yield ``events`` unchanged inside an ``ask`` (or, with a conversation, ``chat``) trace.
+
+    :class:`AnswerDone` records the answer on the trace's root; :class:`TokenDelta` pieces
+    are counted (a stream stopped early says how many were sent); other events pass through."""
     if not tracer.enabled:
         yield from events
         return
@@ -152,10 +156,10 @@ def trace_answer(
     done, failed, pieces = False, False, 0
     try:
         for event in span.iterate(events):
-            if hasattr(event, "answer"):  # AnswerDone
+            if isinstance(event, AnswerDone):
                 record_answer(span, event.answer)
                 done = True
-            elif hasattr(event, "text"):
+            elif isinstance(event, TokenDelta):
                 pieces += 1
             yield event
     except Exception as exc:
