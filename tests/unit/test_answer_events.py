@@ -235,7 +235,7 @@ def _answer(text: str = "Venus is hot [1].") -> Answer:
         citations=(),
         passages=(passage,),
         query="venus temperature",
-        prompt_version="answer.v2",
+        prompt_version="answer@v2",
         prompt_sha256="abc",
         model="fake:model",
         result=result,
@@ -257,7 +257,7 @@ def test_tracing_records_the_answer_from_typed_events() -> None:
     attrs = trace.root.attributes
     assert trace.root.name == "ask" and attrs["answer"] == answer.text
     assert attrs["abstained"] is False and attrs["citations"] == 0
-    assert attrs["prompt.version"] == "answer.v2" and attrs["prompt.template"] == "answer"
+    assert attrs["prompt.version"] == "answer@v2" and attrs["prompt.template"] == "answer"
     assert attrs["model"] == "fake:model" and attrs["query.rewritten"] == "venus temperature"
     assert attrs["hits"] == [
         {"chunk_id": "c1", "source": "docs/venus.md", "score": 0.8, "number": 1}
