@@ -9,6 +9,7 @@ Each error message names the problem *and* what to do about it.
 
     RaglineError
     ├── ConfigError                 bad setting or environment value
+    │   └── PluginError             an installed plugin fails to load (names its package)
     ├── MissingDependencyError      an optional extra / model package is not installed
     ├── StoreError                  the store cannot be opened, migrated or written
     │   └── MigrationError
@@ -59,6 +60,10 @@ class RaglineError(Exception):
 class ConfigError(RaglineError):
     exit_code = 2
     http_status = 400
+
+
+class PluginError(ConfigError):
+    """A plugin registered through entry points could not be imported or created."""
 
 
 class MissingDependencyError(RaglineError):
@@ -247,6 +252,7 @@ __all__ = [
     "ModelUnavailableError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "PluginError",
     "ProviderServerError",
     "RaglineError",
     "RequestRejectedError",
