@@ -62,7 +62,10 @@ def test_api_uses_the_config_file(configured: Path):
     with Ragline() as rag:
         hits = rag.search("planet", collection="planets")
         assert rag.settings.store_url == f"sqlite:///{configured}"
+        # the retriever itself (what the answer flow and eval runs call) fills them too
+        direct = rag.retriever.search("planet", collection="planets")
     _assert_bm25_two([h.to_dict() for h in hits])
+    _assert_bm25_two([h.to_dict() for h in direct])
 
 
 def test_cli_uses_the_config_file(configured: Path):
@@ -117,7 +120,9 @@ def test_batch_search_default_comes_from_settings(configured: Path, ragline_home
     queries = configured.parent / "q.jsonl"
     queries.write_text('{"_id": "q1", "text": "planet"}\n')
     out = configured.parent / "run.jsonl"
-    r = CliRunner().invoke(cli, ["search", "--queries", str(queries), "-o", str(out)])
+    r = CliRunner().invoke(
+        cli, ["search", "-c", "planets", "--queries", str(queries), "-o", str(out)]
+    )
     assert r.exit_code == 0, r.output
     assert len(json.loads(out.read_text())["results"]) == 3
 
@@ -148,3 +153,36 @@ def _item(data: dict) -> object:
     from ragline.evaluate.spec import EvalItem
 
     return EvalItem(id="1", ordinal=0, data=data)
+
+
+def test_eval_specs_take_search_defaults_from_settings(configured: Path, tmp_path: Path):
+    """A spec that leaves ``mode`` / ``k`` open runs (and records) the configured ones."""
+    from ragline.evaluate.runner import EvalRunner
+    from ragline.evaluate.spec import parse_spec
+    from ragline.store.factory import open_evals
+
+    data = tmp_path / "qs.jsonl"
+    data.write_text('{"id": "1", "question": "hottest planet", "relevant": ["venus.txt"]}\n')
+    spec = parse_spec(
+        {
+            "name": "defaults",
+            "dataset": data.name,
+            "system": {"name": "search", "retrieval": {"collection": "planets"}},
+            "metrics": [{"type": "retrieval", "measures": ["recall@2"]}],
+        },
+        tmp_path,
+    )
+    assert (spec.system.retrieval.mode, spec.system.retrieval.k) == (None, None)
+    settings = load_settings()
+    store = open_evals(settings)
+    try:
+        runner = EvalRunner(settings, store)
+        resolved = runner.resolve_spec(spec).system.retrieval
+        assert (resolved.mode, resolved.k) == ("bm25", 2)
+        outcome = runner.run(spec)
+        assert outcome.run.config["system"]["retrieval"]["k"] == 2
+        items = store.get_items(outcome.run.run_id)
+        assert len(items[0].retrieved) == 2
+        runner.close()
+    finally:
+        store.close()
