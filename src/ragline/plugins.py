@@ -29,10 +29,11 @@ else. ``ragline plugins`` lists what is registered.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import Distribution, EntryPoint, distributions
 from typing import Any
 
 from ragline.errors import ConfigError, PluginError
@@ -88,17 +89,45 @@ def _group(group: str) -> str:
 
 
 @cache
+def _all_entry_points() -> tuple[EntryPoint, ...]:
+    """Every ``ragline.*`` entry point of every installed distribution, read in one pass."""
+    found: list[EntryPoint] = []
+    seen: set[str] = set()
+    for dist in distributions():  # sys.path order: the first of a name shadows later ones
+        name = _normalized(dist)
+        if name in seen:
+            continue
+        seen.add(name)
+        text = dist.read_text("entry_points.txt")
+        if not text or "[ragline." not in text:
+            continue
+        found += [ep for ep in dist.entry_points if ep.group.startswith("ragline.")]
+    return tuple(found)
+
+
+@cache
 def _entry_points(group: str) -> dict[str, EntryPoint]:
-    """Name → entry point of a group; with two of one name, the first distribution found wins
-    (ragline's own built-ins cannot be shadowed by a third party)."""
+    """Name → entry point of a group; with two of one name, ragline's own wins, then the
+    first distribution by name (a third party cannot shadow a built-in)."""
+    full = _group(group)
     found: dict[str, EntryPoint] = {}
     eps = sorted(
-        entry_points(group=_group(group)),
+        (ep for ep in _all_entry_points() if ep.group == full),
         key=lambda ep: (_dist_name(ep) != "ragline", _dist_name(ep) or ""),
     )
     for ep in eps:
         found.setdefault(ep.name, ep)
     return found
+
+
+def _normalized(dist: Distribution) -> str:
+    # the folder name (``Foo_Bar-1.0.dist-info``) when there is one: no METADATA parse
+    folder = getattr(dist, "_path", None)
+    if folder is not None and folder.name.endswith((".dist-info", ".egg-info")):
+        stem = folder.name.rsplit(".", 1)[0].split("-", 1)[0]
+    else:
+        stem = dist.metadata["Name"] or ""
+    return re.sub(r"[-_.]+", "-", stem).lower()
 
 
 def _dist_name(ep: EntryPoint) -> str | None:
@@ -180,6 +209,7 @@ def refresh() -> None:
     """Forget what was read and loaded (after installing a plugin into a running process)."""
     with _lock:
         _loaded.clear()
+    _all_entry_points.cache_clear()
     _entry_points.cache_clear()
 
 
