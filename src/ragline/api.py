@@ -21,9 +21,8 @@ from ragline.errors import InvalidQueryError, MalformedInputError
 from ragline.models.embedder import Embedder, get_embedder
 from ragline.retrieve.rerank import Reranker
 from ragline.retrieve.retriever import RankedIds, Retriever
-from ragline.store import open_store
 from ragline.store.base import Store
-from ragline.store.sqlite_traces import SQLiteTraceStore
+from ragline.store.factory import open_documents, open_traces
 from ragline.store.traces_base import TraceStore
 from ragline.trace import AnyTracer, open_tracer
 from ragline.types import (
@@ -62,7 +61,7 @@ class Ragline:
         tracer: AnyTracer | None = None,
     ) -> None:
         self.settings = settings or load_settings()
-        self.store: Store = store or open_store(self.settings)
+        self.store: Store = store or open_documents(self.settings)
         self._embedder = embedder
         self._traces = traces
         self._lazy_lock = threading.Lock()  # guards what is created on first use
@@ -85,10 +84,10 @@ class Ragline:
 
     @property
     def traces(self) -> TraceStore:
-        """Where traces and feedback are kept (the same SQLite file, opened on first use)."""
+        """Where traces and feedback are kept (the store at ``store.url``, opened on first use)."""
         with self._lazy_lock:
             if self._traces is None:
-                self._traces = SQLiteTraceStore(self.settings.database_path)
+                self._traces = open_traces(self.settings)
             return self._traces
 
     @property
@@ -157,8 +156,8 @@ class Ragline:
         return self.retriever.search(
             query,
             collection=self._collection(collection),
-            mode=mode or self.settings.retrieval.default_mode,
-            k=k or self.settings.retrieval.default_k,
+            mode=mode,  # None: retrieval.default_mode / default_k, resolved by the retriever
+            k=k,
             filters=SearchFilters(source, dict(metadata or {})),
         )
 
@@ -173,7 +172,9 @@ class Ragline:
         metadata: dict[str, Any] | None = None,
         batch_size: int = 64,
     ) -> Iterable[tuple[str, RankedIds]]:
-        """Rank many ``(query_id, text)`` pairs; yields ``(query_id, ranking)`` in order."""
+        """Rank many ``(query_id, text)`` pairs; yields ``(query_id, ranking)`` in order.
+
+        ``k`` defaults to ``retrieval.batch_k`` (deeper than a single search's)."""
         coll = self._collection(collection)
         filters = SearchFilters(source, dict(metadata or {}))
         for start in range(0, len(queries), batch_size):
@@ -181,8 +182,8 @@ class Ragline:
             ranked = self.retriever.rank(
                 [q for _, q in part],
                 collection=coll,
-                mode=mode or self.settings.retrieval.default_mode,
-                k=k or self.settings.retrieval.default_k,
+                mode=mode,
+                k=self.settings.retrieval.batch_k if k is None else k,
                 filters=filters,
             )
             yield from zip((qid for qid, _ in part), ranked, strict=True)

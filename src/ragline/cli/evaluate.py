@@ -17,7 +17,7 @@ import json
 import math
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +35,7 @@ if TYPE_CHECKING:
     from ragline.evaluate.report import RunSummary
     from ragline.evaluate.runner import EvalRunner, RunOutcome
     from ragline.evaluate.stability import StabilityReport
-    from ragline.store.evals_base import EvalRun
-    from ragline.store.sqlite_evals import SQLiteEvalStore
+    from ragline.store.evals_base import EvalRun, EvalStore
 
 eval_app = typer.Typer(
     name="eval",
@@ -62,9 +61,9 @@ def reports_dir(settings: Settings) -> Path:
 @contextmanager
 def _runner(settings: Settings) -> Iterator[EvalRunner]:
     from ragline.evaluate.runner import EvalRunner
-    from ragline.store.sqlite_evals import SQLiteEvalStore
+    from ragline.store.factory import open_evals
 
-    store = SQLiteEvalStore(settings.database_path)
+    store = open_evals(settings)
     runner = EvalRunner(settings, store)
     try:
         yield runner
@@ -115,7 +114,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
-def _get_run(store: SQLiteEvalStore, run_id: str) -> EvalRun:
+def _get_run(store: EvalStore, run_id: str) -> EvalRun:
     run = store.get_run(run_id)
     if run is None:
         raise InvalidQueryError(
@@ -232,10 +231,10 @@ def runs_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """List stored evaluation runs, newest first."""
-    from ragline.store.sqlite_evals import SQLiteEvalStore
+    from ragline.store.factory import open_evals
 
     settings = _settings()
-    with SQLiteEvalStore(settings.database_path) as store:
+    with closing(open_evals(settings)) as store:
         runs = store.list_runs(name=name, limit=limit)
     if as_json:
         print_json([{k: v for k, v in r.to_dict().items() if k != "config"} for r in runs])
@@ -259,11 +258,11 @@ def report_cmd(
     """(Re)write a stored run's JSON and HTML report."""
     from ragline.evaluate.report import summarize
     from ragline.evaluate.runner import RunOutcome
-    from ragline.store.sqlite_evals import SQLiteEvalStore
+    from ragline.store.factory import open_evals
 
     settings = _settings()
     cfg = settings.eval
-    with SQLiteEvalStore(settings.database_path) as store:
+    with closing(open_evals(settings)) as store:
         run = _get_run(store, run_id)
         items = store.get_items(run.run_id)
     summary = summarize(
@@ -340,11 +339,11 @@ def compare_cmd(
     """Per-metric deltas B - A with paired bootstrap CIs, overall and per slice."""
     from ragline.evaluate.compare import compare_runs
     from ragline.evaluate.report import write_compare_report
-    from ragline.store.sqlite_evals import SQLiteEvalStore
+    from ragline.store.factory import open_evals
 
     settings = _settings()
     cfg = settings.eval
-    with SQLiteEvalStore(settings.database_path) as store:
+    with closing(open_evals(settings)) as store:
         a, b = _get_run(store, run_a), _get_run(store, run_b)
         cmp = compare_runs(
             a,
@@ -427,14 +426,14 @@ def rank_cmd(
         elo,
         trueskill_ratings,
     )
-    from ragline.store.sqlite_evals import SQLiteEvalStore
+    from ragline.store.factory import open_evals
 
     if method not in ("elo", "bt", "trueskill", "all"):
         raise typer.BadParameter("use elo, bt, trueskill or all", param_hint="--method")
     comparisons: list[Comparison] = _read_comparisons(file) if file else []
     if runs:
         settings = _settings()
-        with SQLiteEvalStore(settings.database_path) as store:
+        with closing(open_evals(settings)) as store:
             for run_id in runs:
                 run = _get_run(store, run_id)
                 for item in store.get_items(run.run_id):
@@ -555,13 +554,13 @@ def generate_cmd(
     from ragline.evaluate.synthetic import generate_synthetic, write_items
     from ragline.models.gateway import Gateway
     from ragline.prompts import PromptRegistry
-    from ragline.store import open_store
+    from ragline.store.factory import open_documents
 
     settings = _settings()
     cfg = settings.eval
     name = collection or settings.default_collection
     chosen = model or cfg.judge_model or settings.gateway.default_model
-    store = open_store(settings)
+    store = open_documents(settings)
     try:
         if not store.has_collection(name):
             from ragline.errors import CollectionNotFoundError

@@ -14,7 +14,7 @@ from rich.table import Table
 from ragline.cli.common import print_json
 
 if TYPE_CHECKING:
-    from ragline.store.sqlite_keys import SQLiteKeyStore
+    from ragline.store.keys_base import ApiKeyStore
 
 keys_app = typer.Typer(
     help="API keys for `ragline serve`: each has a role (read, ingest, admin) and the "
@@ -23,11 +23,11 @@ keys_app = typer.Typer(
 )
 
 
-def _store() -> SQLiteKeyStore:
+def _store() -> ApiKeyStore:
     from ragline.config import load_settings
-    from ragline.store.sqlite_keys import SQLiteKeyStore
+    from ragline.store.factory import open_keys
 
-    return SQLiteKeyStore(load_settings().database_path)
+    return open_keys(load_settings())
 
 
 @keys_app.command("create")

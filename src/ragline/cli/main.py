@@ -32,6 +32,9 @@ def _register() -> None:
 
     for module in (serve, keys):
         module.register(app)
+    from ragline.cli import plugins  # the plugin registry
+
+    plugins.register(app)
     from ragline.cli import ask, chat  # grounded answers and conversations
 
     for module in (ask, chat):

@@ -31,8 +31,12 @@ def _documents(r: RankedIds) -> list[dict[str, object]]:
 def search(
     query: str | None = typer.Argument(None, help="What to search for."),
     collection: str | None = CollectionOpt,
-    mode: SearchMode = typer.Option(None, "--mode", "-m", help="bm25, dense or hybrid."),
-    k: int = typer.Option(None, "-k", help="How many results (default 10)."),
+    mode: SearchMode | None = typer.Option(
+        None, "--mode", "-m", help="bm25, dense or hybrid (default: retrieval.default_mode)."
+    ),
+    k: int | None = typer.Option(
+        None, "-k", help="How many results (default: retrieval.default_k; batch: batch_k)."
+    ),
     source: str | None = typer.Option(None, "--source", help="Only sources matching this glob."),
     where: list[str] = typer.Option([], "--where", help="Metadata filter KEY=VALUE (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
@@ -51,7 +55,7 @@ def search(
     """
     metadata = parse_metadata(where)
     if queries is not None:
-        _batch(queries, output, collection, mode, k or 100, source, metadata)
+        _batch(queries, output, collection, mode, k, source, metadata)
         return
     if not query:
         raise typer.BadParameter("give a query, or --queries FILE for batch mode")
@@ -76,7 +80,7 @@ def _batch(
     output: Path | None,
     collection: str | None,
     mode: SearchMode | None,
-    k: int,
+    k: int | None,
     source: str | None,
     metadata: dict[str, str],
 ) -> None:

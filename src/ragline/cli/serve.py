@@ -9,7 +9,9 @@ def serve(
     host: str | None = typer.Option(
         None, "--host", help="Interface to bind (default settings.server.host, 127.0.0.1)."
     ),
-    port: int | None = typer.Option(None, "--port", "-p", help="Port (default 8000)."),
+    port: int | None = typer.Option(
+        None, "--port", "-p", help="Port (default settings.server.port, 8000)."
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve REST (/api), OpenAI-compatible (/v1) and the web UI (/) with uvicorn.
@@ -20,11 +22,11 @@ def serve(
     from ragline.config import load_settings
     from ragline.server import create_app
     from ragline.server.runner import bind_host, run_server
-    from ragline.store.sqlite_keys import SQLiteKeyStore
+    from ragline.store.factory import open_keys
 
     settings = load_settings()
     cfg = settings.server
-    keys = SQLiteKeyStore(settings.database_path)
+    keys = open_keys(settings)
     bound, message = bind_host(host or cfg.host, keys.has_active_keys())
     if message:
         typer.secho(message, fg="yellow", err=True)

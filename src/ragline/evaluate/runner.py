@@ -209,6 +209,18 @@ class EvalRunner:
             max_tokens=cfg.judge_max_tokens,
         )
 
+    def resolve_spec(self, spec: EvalSpec) -> EvalSpec:
+        """``spec`` with the search ``mode`` / ``k`` it leaves open filled from the settings
+        (``retrieval.default_mode`` / ``default_k``), so the run records what it ran."""
+        r = spec.system.retrieval
+        if r is None or (r.mode is not None and r.k is not None):
+            return spec
+        mode, k = self.settings.retrieval.resolve(r.mode, r.k)
+        retrieval = r.model_copy(update={"mode": mode, "k": k})
+        return spec.model_copy(
+            update={"system": spec.system.model_copy(update={"retrieval": retrieval})}
+        )
+
     def prepare(self, spec: EvalSpec) -> Prepared:
         """Load prompts, build the answering system and the scorers; check every model
         name and collection resolves."""
@@ -221,6 +233,7 @@ class EvalRunner:
             spec,
             lambda m: gateway_caller(self.gateway, m),
             self._judge_defaults(),
+            self.settings,
             registry=registry,
         )
         all_prompts = {"answer": template.stamp} if template else {}
@@ -300,11 +313,12 @@ class EvalRunner:
             raise InvalidQueryError(
                 f"item {item.id}: no query text in {r.query_field or spec.input_field!r}"
             )
-        depth = min(max(r.k * 5, r.k), max(self.settings.retrieval.candidates, r.k))
+        mode, k = self.settings.retrieval.resolve(r.mode, r.k)
+        depth = min(max(k * 5, k), max(self.settings.retrieval.candidates, k))
         with self._retrieval_lock:
             rag = self.rag
-            (ranked,) = rag.retriever.rank([query], collection=r.collection, mode=r.mode, k=depth)
-            docs = list(dict.fromkeys(ranked.doc_ids))[: r.k]
+            (ranked,) = rag.retriever.rank([query], collection=r.collection, mode=mode, k=depth)
+            docs = list(dict.fromkeys(ranked.doc_ids))[:k]
             chunks = rag.store.get_chunks(r.collection, ranked.chunk_ids[: r.context_k])
         prompted = system.answer is not None and not system.grounded
         context = [(c.title, c.text) for c in chunks] if prompted else []
@@ -381,6 +395,7 @@ class EvalRunner:
         progress: ProgressFn | None = None,
     ) -> RunOutcome:
         """Evaluate ``spec`` (resuming ``run_id`` if it exists) and summarise the run."""
+        spec = self.resolve_spec(spec)
         items = load_dataset(spec.dataset_path, spec.id_field)
         if limit is not None:
             items = items[: max(limit, 0)]

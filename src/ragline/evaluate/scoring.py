@@ -21,7 +21,7 @@ import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ragline.errors import ConfigError
 from ragline.evaluate.ifeval.evaluation import IFEvalExample, evaluate_response
@@ -54,6 +54,9 @@ from ragline.evaluate.spec import (
     RetrievalMetric,
 )
 from ragline.prompts import PromptRegistry
+
+if TYPE_CHECKING:
+    from ragline.config import Settings
 
 Values = dict[str, float | None]
 
@@ -150,9 +153,10 @@ def references_of(value: Any) -> list[str] | None:
 
 
 class AnswerScorer:
-    def __init__(self, metric: AnswerMetric) -> None:
+    def __init__(self, metric: AnswerMetric, settings: Settings | None = None) -> None:
         self.metric = metric
         self.names = metric.names()
+        self.settings = settings  # the run's: its embedder scores semantic_similarity
 
     def score(self, view: ItemView) -> tuple[Values, dict[str, Any]]:
         refs = references_of(view.item.get(self.metric.reference_field))
@@ -175,9 +179,13 @@ class AnswerScorer:
             elif name == "bleu":
                 values[name] = sentence_bleu(out, refs) / 100.0
             elif name == "semantic_similarity":
-                from ragline.evaluate.metrics.semantic import semantic_similarity
+                from ragline.evaluate.metrics.semantic import (
+                    default_embedder,
+                    semantic_similarity,
+                )
 
-                values[name] = semantic_similarity(out, refs)
+                emb = default_embedder(self.settings.embedder if self.settings else None)
+                values[name] = semantic_similarity(out, refs, embedder=emb)
             else:
                 values[name] = rouge_f[name][0]
         return values, {}
@@ -197,9 +205,10 @@ def _contexts(value: Any) -> list[Any] | None:
 class RagScorer:
     """Context precision / recall, faithfulness and answer relevance of one item."""
 
-    def __init__(self, metric: RagMetric) -> None:
+    def __init__(self, metric: RagMetric, settings: Settings | None = None) -> None:
         self.metric = metric
         self.names = metric.names()
+        self.settings = settings  # the run's: its embedder and [answer] support thresholds
 
     def score(self, view: ItemView) -> tuple[Values, dict[str, Any]]:
         from ragline.evaluate.metrics.rag import (
@@ -213,6 +222,8 @@ class RagScorer:
         from ragline.evaluate.metrics.semantic import default_embedder
 
         m = self.metric
+        cfg = self.settings
+        embedder = lambda: default_embedder(cfg.embedder if cfg else None)  # noqa: E731
         given = _contexts(view.item.get(m.contexts_field))
         if given is not None:
             contexts = [as_context(c) for c in given]
@@ -230,7 +241,7 @@ class RagScorer:
             scores = context_scores(
                 contexts,
                 refs,
-                embedder=default_embedder() if m.use_embeddings else None,
+                embedder=embedder() if m.use_embeddings else None,
                 min_overlap=m.min_overlap,
                 min_cosine=m.min_cosine,
             )
@@ -241,7 +252,13 @@ class RagScorer:
             Context(id=doc, text=text) for doc, text in view.passages if text.strip()
         ]
         if "faithfulness" in self.names and view.output is not None and texts:
-            result = faithfulness(view.output, texts, question=view.question)
+            result = faithfulness(
+                view.output,
+                texts,
+                question=view.question,
+                embedder=embedder(),
+                settings=cfg.answer if cfg else None,
+            )
             values["faithfulness"] = result.score
             detail["faithfulness"] = {
                 "claims": len(result.claims),
@@ -254,6 +271,7 @@ class RagScorer:
             values["answer_relevance"] = answer_relevance(
                 view.question,
                 view.output,
+                embedder=embedder(),
                 generated_questions=[str(q) for q in generated] if generated else None,
             )
         return {k: v for k, v in values.items() if k in self.names}, detail
@@ -420,19 +438,23 @@ def build_scorers(
     spec: EvalSpec,
     call_for: Callable[[str], Callable[..., Any]],
     defaults: JudgeDefaults,
+    settings: Settings | None = None,
     *,
     registry: PromptRegistry,
 ) -> tuple[list[Scorer], dict[str, str], list[str]]:
     """Scorers for every metric of ``spec``, the judge prompts' stamps and judge models.
 
     ``call_for(model)`` returns the model-call function a judge uses for that model name;
-    ``registry`` finds the judge prompts (the caller's, so that its prompts folder counts).
+    ``registry`` finds the judge prompts (the caller's, so that its prompts folder counts);
+    ``settings`` (the run's) give the embedder and the answer-support thresholds.
     """
     scorers: list[Scorer] = []
     prompts: dict[str, str] = {}
     models: list[str] = []
     for metric in spec.metrics:
-        scorers.append(_scorer(metric, spec, call_for, defaults, prompts, models, registry))
+        scorers.append(
+            _scorer(metric, spec, call_for, defaults, prompts, models, registry, settings)
+        )
     return scorers, prompts, models
 
 
@@ -444,15 +466,16 @@ def _scorer(
     prompts: dict[str, str],
     models: list[str],
     registry: PromptRegistry,
+    settings: Settings | None = None,
 ) -> Scorer:
     if isinstance(metric, RetrievalMetric):
         return RetrievalScorer(metric)
     if isinstance(metric, AnswerMetric):
-        return AnswerScorer(metric)
+        return AnswerScorer(metric, settings)
     if isinstance(metric, IFEvalMetric):
         return IFEvalScorer(metric)
     if isinstance(metric, RagMetric):
-        return RagScorer(metric)
+        return RagScorer(metric, settings)
     if isinstance(metric, PerplexityMetric):
         return PerplexityScorer(metric)
     kind = metric.mode if isinstance(metric, JudgeMetric) else "pairwise"

@@ -70,8 +70,9 @@ class RetrievalSystem(_Model):
     """Search a collection with each item's question."""
 
     collection: str
-    mode: SearchMode = "hybrid"
-    k: int = Field(10, gt=0)
+    #: None: ``retrieval.default_mode`` / ``retrieval.default_k`` of the run's settings
+    mode: SearchMode | None = None
+    k: int | None = Field(None, gt=0)
     #: the item field searched (default: the spec's ``input_field``)
     query_field: str | None = None
     #: passages handed to the answer prompt (the best ``context_k`` chunks)

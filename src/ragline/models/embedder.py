@@ -74,8 +74,7 @@ class OnnxMiniLMEmbedder:
     name = "all-MiniLM-L6-v2-onnx-int8"
     dim = 384
 
-    def __init__(self, settings: EmbedderSettings | None = None) -> None:
-        settings = settings or EmbedderSettings()
+    def __init__(self, settings: EmbedderSettings) -> None:
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer
@@ -153,7 +152,11 @@ class OnnxMiniLMEmbedder:
 
 @lru_cache(maxsize=4)
 def get_embedder(settings: EmbedderSettings) -> Embedder:
-    """One embedder per process and configuration (loading costs ~0.3 s)."""
-    if settings.provider == "onnx-minilm":
-        return OnnxMiniLMEmbedder(settings)
-    raise MissingDependencyError(f"unknown embedder provider {settings.provider!r}")
+    """One embedder per process and configuration (loading costs ~0.3 s).
+
+    ``settings.provider`` names a factory of the ``ragline.embedders`` plugin group
+    (:mod:`ragline.plugins`; ``onnx-minilm`` is built in), called with ``settings``."""
+    from ragline import plugins
+
+    factory = plugins.load("embedders", settings.provider)
+    return factory(settings)

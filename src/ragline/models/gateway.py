@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, TypeVar, overload, runtime_checkable
 
 import httpx
@@ -67,7 +65,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EMBEDDED_NAMES = frozenset({"embedded", "smollm2", "llamacpp"})
-OPENAI_BASE_URL = "https://api.openai.com/v1"
 # A model fails over to the next one on these; anything else is a bug and propagates.
 _FAILURES = (ModelError, MissingDependencyError, ConfigError)
 
@@ -294,60 +291,14 @@ class Gateway:
             return self._models[name]
 
     def _create(self, name: str) -> ChatModel:
-        cfg = self.config
-        if name in EMBEDDED_NAMES or name.startswith("llamacpp:"):
-            from ragline.models.llamacpp import LlamaCppChatModel
+        """The provider registered for the name's prefix creates the model
+        (:func:`ragline.models.providers.create_chat_model`, ``ragline.chat_models``)."""
+        from ragline.models.providers import create_chat_model
 
-            path = cfg.model_path if name in ("embedded", "llamacpp") else None
-            if name.startswith("llamacpp:"):
-                path = Path(name.split(":", 1)[1]).expanduser()
-            return LlamaCppChatModel(
-                path,
-                n_ctx=cfg.n_ctx,
-                n_threads=cfg.n_threads,
-                n_batch=cfg.n_batch,
-                timeout_s=cfg.timeout_s,
-                defaults=self.defaults,
-                name=f"llamacpp:{Path(path).stem}" if name.startswith("llamacpp:") else None,
-            )
-        endpoint_name, _, model = name.partition(":")
-        endpoint = cfg.endpoints.get(endpoint_name)
-        if endpoint is None and endpoint_name == "openai":
-            endpoint = GatewaySettings.Endpoint(
-                base_url=OPENAI_BASE_URL, api_key_env="OPENAI_API_KEY"
-            )
-        if endpoint is None:
-            known = sorted({*EMBEDDED_NAMES, "openai", *cfg.endpoints})
-            raise ConfigError(
-                f"unknown model {name!r}",
-                hint=f"use one of {known}, '<endpoint>:<model>' or 'llamacpp:<file.gguf>'",
-            )
-        model = model or endpoint.model or ""
-        if not model:
-            raise ConfigError(
-                f"endpoint {endpoint_name!r} has no default model",
-                hint=f"name it as '{endpoint_name}:<model>' or set its 'model'",
-            )
-        key = endpoint.api_key
-        if key is None and endpoint.api_key_env:
-            key_value = os.environ.get(endpoint.api_key_env)
-            if not key_value and endpoint_name == "openai":
-                raise ConfigError(
-                    f"no API key for {name!r}",
-                    hint=f"set {endpoint.api_key_env} or gateway.endpoints.openai.api_key",
-                )
-            key = key_value or None
-        from ragline.models.openai_compat import OpenAICompatChatModel
-
-        return OpenAICompatChatModel(
-            base_url=endpoint.base_url,
-            model=model,
-            api_key=key,
-            name=f"{endpoint_name}:{model}",
-            structured_output=endpoint.structured_output,
-            headers=endpoint.headers,
-            timeout_s=cfg.timeout_s,
-            defaults=self.defaults,
+        return create_chat_model(
+            name,
+            self.settings,
+            self.defaults,
             transport=self._transport,
             async_transport=self._async_transport,
         )

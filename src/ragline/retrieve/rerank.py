@@ -2,15 +2,19 @@
 
 No cross-encoder ships inside a PyPI package today (flashrank downloads its model at run
 time), so the default keeps the fused order. A reranker receives the query and the fused
-hits and returns them re-scored; plug one in with :func:`ragline.retrieve.Retriever`'s
-``reranker`` argument.
+hits and returns them re-scored. ``retrieval.reranker`` names one of the ``ragline.rerankers``
+plugin group (:mod:`ragline.plugins`; ``none`` is built in), whose factory is called with
+the :class:`~ragline.config.Settings`; or pass one to :class:`~ragline.retrieve.Retriever`.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ragline.types import Hit
+
+if TYPE_CHECKING:
+    from ragline.config import Settings
 
 
 @runtime_checkable
@@ -27,5 +31,16 @@ class NoopReranker:
 
     name = "none"
 
+    def __init__(self, settings: Settings | None = None) -> None:
+        pass
+
     def rerank(self, query: str, hits: list[Hit], k: int) -> list[Hit]:
         return hits[:k]
+
+
+def create_reranker(settings: Settings) -> Reranker:
+    """The reranker ``settings.retrieval.reranker`` names, from the plugin registry."""
+    from ragline import plugins
+
+    factory = plugins.load("rerankers", settings.retrieval.reranker)
+    return factory(settings)

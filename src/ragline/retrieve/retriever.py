@@ -22,7 +22,7 @@ from ragline.models.embedder import Embedder, get_embedder
 from ragline.retrieve.analyzer import Analyzer
 from ragline.retrieve.bm25 import BM25Index, top_k
 from ragline.retrieve.fusion import fuse
-from ragline.retrieve.rerank import NoopReranker, Reranker
+from ragline.retrieve.rerank import NoopReranker, Reranker, create_reranker
 from ragline.store.base import IndexData, Store
 from ragline.trace.redact import Deferred
 from ragline.trace.tracer import NOOP_TRACER, AnyTracer, current_span
@@ -74,7 +74,7 @@ class Retriever:
         self.analyzer = Analyzer(settings.retrieval.bm25_stemmer, settings.retrieval.bm25_stopwords)
         self._embedder_arg = embedder
         self._embedder: Embedder | None = None
-        self.reranker: Reranker = reranker or NoopReranker()
+        self._reranker = reranker
         self._indexes: dict[str, _CollectionIndex] = {}
         self._lock = threading.Lock()
 
@@ -93,6 +93,15 @@ class Retriever:
             else:
                 self._embedder = arg()
         return self._embedder
+
+    @property
+    def reranker(self) -> Reranker:
+        """The given reranker, else ``retrieval.reranker`` from the registry (on first use)."""
+        if self._reranker is None:
+            with self._lock:
+                if self._reranker is None:
+                    self._reranker = create_reranker(self.settings)
+        return self._reranker
 
     def index(self, collection: str) -> _CollectionIndex:
         """The in-memory index of ``collection``, rebuilt only if the store changed."""
@@ -142,11 +151,14 @@ class Retriever:
         queries: Sequence[str],
         *,
         collection: str,
-        mode: SearchMode = "hybrid",
-        k: int = 10,
+        mode: SearchMode | None = None,
+        k: int | None = None,
         filters: SearchFilters | None = None,
     ) -> list[RankedIds]:
-        """Rank chunks for each query without fetching their text (fast path, batch-friendly)."""
+        """Rank chunks for each query without fetching their text (fast path, batch-friendly).
+
+        ``mode`` / ``k`` default to ``retrieval.default_mode`` / ``retrieval.default_k``."""
+        mode, k = self.settings.retrieval.resolve(mode, k)
         for q in queries:
             self._check(q, mode, k)
         idx = self.index(collection)
@@ -207,11 +219,14 @@ class Retriever:
         query: str,
         *,
         collection: str,
-        mode: SearchMode = "hybrid",
-        k: int = 10,
+        mode: SearchMode | None = None,
+        k: int | None = None,
         filters: SearchFilters | None = None,
     ) -> list[Hit]:
-        """Ranked chunks for ``query``, best first, after the reranking slot."""
+        """Ranked chunks for ``query``, best first, after the reranking slot.
+
+        ``mode`` / ``k`` default to ``retrieval.default_mode`` / ``retrieval.default_k``."""
+        mode, k = self.settings.retrieval.resolve(mode, k)
         with self.tracer.trace(
             "search", query=query, collection=collection, mode=mode, k=k
         ) as span:

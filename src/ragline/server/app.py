@@ -65,9 +65,9 @@ def create_app(
         gateway = Gateway(settings)
         owned.append(gateway)
     if keys is None:
-        from ragline.store.sqlite_keys import SQLiteKeyStore
+        from ragline.store.factory import open_keys
 
-        keys = SQLiteKeyStore(settings.database_path)
+        keys = open_keys(settings)
         owned.append(keys)
     ctx = ServerContext(settings=settings, rag=rag, gateway=gateway, keys=keys)
 

@@ -55,8 +55,15 @@ class IngestOut(BaseModel):
 
 class SearchIn(_Body):
     query: str = Field(min_length=1, max_length=4000)
-    k: int | None = Field(None, ge=1, le=1000, description="hits wanted (server.max_k at most)")
-    mode: Literal["bm25", "dense", "hybrid"] | None = None
+    k: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="hits wanted: retrieval.default_k if unset, server.max_k at most",
+    )
+    mode: Literal["bm25", "dense", "hybrid"] | None = Field(
+        None, description="retrieval.default_mode if unset"
+    )
     source: str | None = Field(None, max_length=500, description="glob on the source path")
     metadata: dict[str, MetaValue] | None = None
 

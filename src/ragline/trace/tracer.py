@@ -253,13 +253,13 @@ class Tracer:
 
     def __init__(
         self,
-        settings: TraceSettings | None = None,
+        settings: TraceSettings,
         sinks: Iterable[TraceSink] = (),
         *,
         redactor: Redactor | None = None,
         periodic: Callable[[], None] | None = None,
     ) -> None:
-        self.settings = settings or TraceSettings()
+        self.settings = settings  # the caller's: a rebuilt default would ignore its config
         self._metrics: LiveMetrics | None = None
         self._metrics_lock = threading.Lock()
         self.sinks: list[TraceSink] = list(sinks)

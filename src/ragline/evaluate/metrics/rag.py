@@ -219,11 +219,11 @@ def faithfulness(
     """
     from ragline.answer.citations import META_WORDS, CitationChecker, unframe
     from ragline.answer.text import is_decline, split_sentences, strip_citations
-    from ragline.config import AnswerSettings
+    from ragline.config import load_settings
     from ragline.retrieve.analyzer import Analyzer
     from ragline.types import Chunk, Passage
 
-    settings = settings or AnswerSettings()
+    settings = settings if settings is not None else load_settings().answer
     ctxs = [as_context(p) for p in passages]
     chunks = [
         Passage(

@@ -10,19 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ragline.evaluate.metrics.text import References, _check_lengths, _refs
 from ragline.models.embedder import Embedder
 
-
-def default_embedder() -> Embedder:
-    """The packaged MiniLM embedder (loaded once per process)."""
+if TYPE_CHECKING:
     from ragline.config import EmbedderSettings
+
+
+def default_embedder(settings: EmbedderSettings | None = None) -> Embedder:
+    """The configured embedder (loaded once per process): ``settings``, else the user's
+    configuration (``embedder`` of :func:`~ragline.config.load_settings`), never the bare
+    defaults. Callers that hold a :class:`~ragline.config.Settings` pass its ``embedder``."""
+    from ragline.config import load_settings
     from ragline.models.embedder import get_embedder
 
-    return get_embedder(EmbedderSettings())
+    return get_embedder(settings if settings is not None else load_settings().embedder)
 
 
 def cosine_matrix(embedder: Embedder, left: Sequence[str], right: Sequence[str]) -> np.ndarray:

@@ -34,13 +34,12 @@ async def search(
 ) -> JSONResponse:
     """Hybrid (default), BM25 or dense search with optional source glob and metadata filters."""
     cfg = ctx.settings
-    k = body.k or cfg.retrieval.default_k
+    mode, k = cfg.retrieval.resolve(body.mode, body.k)  # the one place defaults are filled
     if k > cfg.server.max_k:
         raise InvalidQueryError(
             f"k={k} is over this server's limit of {cfg.server.max_k}",
             hint="ask for fewer hits, or raise RAGLINE_SERVER__MAX_K",
         )
-    mode = body.mode or cfg.retrieval.default_mode
     t0 = time.perf_counter()
     hits = await run_in_threadpool(
         ctx.rag.search,

@@ -1,0 +1,103 @@
+"""One factory for every store, keyed by the store URL in :class:`~ragline.config.Settings`.
+
+The CLI, the server and :class:`~ragline.api.Ragline` open the documents, traces,
+evaluations and API-key stores here, never by naming a backend class. The URL's scheme
+picks the backend through the ``ragline.stores`` plugin group (:mod:`ragline.plugins`):
+``sqlite`` is built in (``sqlite:///relative.db``, ``sqlite:////absolute/path.db``) and a
+package adds another (``postgresql``) by registering a factory under its scheme::
+
+    [project.entry-points."ragline.stores"]
+    postgresql = "ragline_postgres:open_backend"   # (url, settings) -> StoreBackend
+
+>>> docs = open_documents(settings)          # doctest: +SKIP
+>>> with open_evals(settings) as runs: ...   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ragline.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ragline.config import Settings
+    from ragline.store.base import Store
+    from ragline.store.evals_base import EvalStore
+    from ragline.store.keys_base import ApiKeyStore
+    from ragline.store.traces_base import TraceStore
+
+
+class StoreBackend(Protocol):
+    """What a ``ragline.stores`` plugin's factory returns: one opener per kind of store.
+
+    Each returns a new, open store that the caller closes (each store also works as a
+    context manager)."""
+
+    def documents(self) -> Store: ...
+
+    def traces(self) -> TraceStore: ...
+
+    def evals(self) -> EvalStore: ...
+
+    def keys(self) -> ApiKeyStore: ...
+
+
+def scheme_of(url: str) -> str:
+    """``sqlite`` of ``sqlite:///x.db``; ``postgresql`` of ``postgresql+psycopg://…``."""
+    scheme, sep, _ = url.partition("://")
+    if not sep or not scheme:
+        raise ConfigError(
+            f"store.url {url!r} is not a URL",
+            hint="write it as SCHEME://…, e.g. sqlite:////abs/path/ragline.db "
+            "(RAGLINE_STORE__URL or [store] url in config.toml)",
+        )
+    return scheme.split("+", 1)[0].lower()
+
+
+def backend(settings: Settings) -> StoreBackend:
+    """The backend that ``settings.store_url`` names (a clear error for an unknown scheme)."""
+    from ragline import plugins
+
+    url = settings.store_url
+    scheme = scheme_of(url)
+    if not plugins.has("stores", scheme):
+        known = ", ".join(plugins.names("stores")) or "none"
+        raise ConfigError(
+            f"store.url {url!r}: no store backend for the scheme {scheme!r} "
+            f"(known schemes: {known})",
+            hint="set store.url (RAGLINE_STORE__URL) to a URL of a known scheme, e.g. "
+            "sqlite:////path/ragline.db, or install the package that provides the backend",
+        )
+    factory: Any = plugins.load("stores", scheme)
+    return factory(url, settings)
+
+
+def open_documents(settings: Settings) -> Store:
+    """The document store (collections, chunks, vectors)."""
+    return backend(settings).documents()
+
+
+def open_traces(settings: Settings) -> TraceStore:
+    """Where traces and feedback are kept."""
+    return backend(settings).traces()
+
+
+def open_evals(settings: Settings) -> EvalStore:
+    """Evaluation runs and their items."""
+    return backend(settings).evals()
+
+
+def open_keys(settings: Settings) -> ApiKeyStore:
+    """The HTTP server's API keys."""
+    return backend(settings).keys()
+
+
+__all__ = [
+    "StoreBackend",
+    "backend",
+    "open_documents",
+    "open_evals",
+    "open_keys",
+    "open_traces",
+    "scheme_of",
+]

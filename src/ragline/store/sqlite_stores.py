@@ -1,0 +1,62 @@
+"""The built-in ``sqlite`` store backend: every store in one SQLite file.
+
+Registered in ragline's own ``pyproject.toml`` under ``ragline.stores`` like any plugin;
+:mod:`ragline.store.factory` finds it by the ``sqlite`` scheme of ``store.url``.
+URLs follow SQLAlchemy: ``sqlite:///relative/file.db``, ``sqlite:////absolute/file.db``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ragline.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ragline.config import Settings
+    from ragline.store.sqlite import SQLiteStore
+    from ragline.store.sqlite_evals import SQLiteEvalStore
+    from ragline.store.sqlite_keys import SQLiteKeyStore
+    from ragline.store.sqlite_traces import SQLiteTraceStore
+
+
+def path_of(url: str) -> Path:
+    """The file of a ``sqlite:///…`` URL."""
+    scheme, _, rest = url.partition("://")
+    if scheme.split("+", 1)[0].lower() != "sqlite" or not rest.startswith("/") or rest == "/":
+        raise ConfigError(
+            f"store.url {url!r} is not a SQLite URL with a file",
+            hint="write sqlite:///relative/ragline.db or sqlite:////absolute/ragline.db",
+        )
+    return Path(rest[1:]).expanduser()
+
+
+class SQLiteStores:
+    """Opens the documents, traces, evaluations and keys stores of one SQLite file."""
+
+    def __init__(self, url: str, settings: Settings | None = None) -> None:
+        self.url = url
+        self.path = path_of(url)
+
+    def documents(self) -> SQLiteStore:
+        from ragline.store.sqlite import SQLiteStore
+
+        return SQLiteStore(self.path)
+
+    def traces(self) -> SQLiteTraceStore:
+        from ragline.store.sqlite_traces import SQLiteTraceStore
+
+        return SQLiteTraceStore(self.path)
+
+    def evals(self) -> SQLiteEvalStore:
+        from ragline.store.sqlite_evals import SQLiteEvalStore
+
+        return SQLiteEvalStore(self.path)
+
+    def keys(self) -> SQLiteKeyStore:
+        from ragline.store.sqlite_keys import SQLiteKeyStore
+
+        return SQLiteKeyStore(self.path)
+
+
+__all__ = ["SQLiteStores", "path_of"]
