@@ -262,7 +262,7 @@ class RagScorer:
 # --------------------------------------------------------------------------- perplexity
 
 
-class PerplexityScorer:
+class PerplexityMetricScorer:
     """Perplexity and bits per byte of the output (or an item field)."""
 
     def __init__(self, metric: PerplexityMetric) -> None:
@@ -450,7 +450,7 @@ def _scorer(
     if isinstance(metric, RagMetric):
         return RagScorer(metric)
     if isinstance(metric, PerplexityMetric):
-        return PerplexityScorer(metric)
+        return PerplexityMetricScorer(metric)
     kind = metric.mode if isinstance(metric, JudgeMetric) else "pairwise"
     template = load_prompt(metric.prompt or DEFAULT_JUDGE_PROMPTS[kind], spec.base_dir)
     needed = {
@@ -498,7 +498,7 @@ __all__ = [
     "JudgeDefaults",
     "JudgeScorer",
     "PairwiseScorer",
-    "PerplexityScorer",
+    "PerplexityMetricScorer",
     "RagScorer",
     "RetrievalScorer",
     "Scorer",

@@ -103,7 +103,7 @@ class RetryPolicy:
 
 
 @runtime_checkable
-class Scorer(Protocol):
+class CandidateScorer(Protocol):
     """Scores a best-of-N candidate; the highest score wins."""
 
     def score(self, messages: list[dict[str, str]], result: ChatResult) -> float: ...
@@ -433,7 +433,7 @@ class Gateway:
 
     @staticmethod
     def _pick(
-        messages: Messages, candidates: Sequence[ChatResult], scorer: Scorer | None
+        messages: Messages, candidates: Sequence[ChatResult], scorer: CandidateScorer | None
     ) -> ChatResult:
         judge = scorer or MeanLogprobScorer()
         msgs = normalize_messages(messages)
@@ -459,7 +459,7 @@ class Gateway:
         schema: None = ...,
         model: str | None = ...,
         samples: int | None = ...,
-        scorer: Scorer | None = ...,
+        scorer: CandidateScorer | None = ...,
         **overrides: Any,
     ) -> ChatResult: ...
 
@@ -472,7 +472,7 @@ class Gateway:
         schema: type[T],
         model: str | None = ...,
         samples: int | None = ...,
-        scorer: Scorer | None = ...,
+        scorer: CandidateScorer | None = ...,
         **overrides: Any,
     ) -> T: ...
 
@@ -485,7 +485,7 @@ class Gateway:
         schema: type[Any] | None = None,
         model: str | None = None,
         samples: int | None = None,
-        scorer: Scorer | None = None,
+        scorer: CandidateScorer | None = None,
         **overrides: Any,
     ) -> Any:
         """Generate with retries and fallback. ``schema=T`` returns a validated ``T``;
@@ -509,7 +509,7 @@ class Gateway:
         schema: type[Any] | None = None,
         model: str | None = None,
         samples: int | None = None,
-        scorer: Scorer | None = None,
+        scorer: CandidateScorer | None = None,
         **overrides: Any,
     ) -> Any:
         """The async twin of :meth:`generate` (best-of-N candidates run concurrently)."""
@@ -622,4 +622,4 @@ class Gateway:
         raise run.exhausted()
 
 
-__all__ = ["Gateway", "MeanLogprobScorer", "RetryPolicy", "Scorer"]
+__all__ = ["CandidateScorer", "Gateway", "MeanLogprobScorer", "RetryPolicy"]
