@@ -129,7 +129,6 @@ def is_positive(record: FeedbackRecord) -> bool:
     return False
 
 
-
 @dataclass(slots=True)
 class TraceRecord:
     """A finished trace: its summary, its spans (the root first) and implicit signals.
