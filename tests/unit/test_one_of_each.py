@@ -76,3 +76,33 @@ def test_the_same_objects_are_reexported():
     assert ragline.config.SearchMode is ragline.types.SearchMode
     assert not hasattr(gateway, "Scorer")
     assert scoring.Scorer is not gateway.CandidateScorer
+
+
+def _body_dump(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """A function's body without its docstring, names of the function itself left out."""
+    body = fn.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    return "\n".join(ast.dump(node) for node in body)
+
+
+def test_one_span_stripper():
+    # chunking and the sentence splitter cut text into stripped spans with one helper
+    from ragline.ingest import chunking
+    from ragline.text import sentences, spans
+
+    assert chunking.strip_span is spans.strip_span and sentences.strip_span is spans.strip_span
+    assert spans.strip_span("  a b \n", 0, 7) == [(2, 5)] and spans.strip_span(" \n", 0, 2) == []
+    (original,) = (
+        node
+        for node in ast.parse((SRC / "text" / "spans.py").read_text(encoding="utf-8")).body
+        if isinstance(node, ast.FunctionDef) and node.name == "strip_span"
+    )
+    copies = [
+        f"{path.relative_to(SRC).as_posix()}:{node.name}"
+        for path in sorted(SRC.rglob("*.py"))
+        if path != SRC / "text" / "spans.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef) and _body_dump(node) == _body_dump(original)
+    ]
+    assert copies == []

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ragline.text.sentences import split_sentences
+from ragline.text.spans import strip_span
 from ragline.types import LoadedDocument, Section
 
 __all__ = ["ChunkDraft", "chunk_document", "context_prefix"]
@@ -57,23 +58,14 @@ _LINE_BREAK = re.compile(r"\s*\n\s*")
 _WORD = re.compile(r"\S+")
 
 
-def _strip_span(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    piece = text[start:end]
-    stripped = piece.strip()
-    if not stripped:
-        return []
-    s = start + len(piece) - len(piece.lstrip())
-    return [(s, s + len(stripped))]
-
-
 def _spans_between(text: str, separator: re.Pattern[str]) -> list[tuple[int, int]]:
     """Stripped, non-empty pieces of ``text`` between matches of ``separator``."""
     spans: list[tuple[int, int]] = []
     pos = 0
     for m in separator.finditer(text):
-        spans.extend(_strip_span(text, pos, m.start()))
+        spans.extend(strip_span(text, pos, m.start()))
         pos = m.end()
-    spans.extend(_strip_span(text, pos, len(text)))
+    spans.extend(strip_span(text, pos, len(text)))
     return spans
 
 

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import re
 
+from ragline.text.spans import strip_span
+
 # Words that end in a period without ending a sentence (lower-cased, without the final ".").
 _ABBREVIATIONS = frozenset(
     {
@@ -116,21 +118,12 @@ def _cuts(text: str, start: int = 0, *, final: bool) -> list[int]:
     return cuts
 
 
-def _strip(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    piece = text[start:end]
-    stripped = piece.strip()
-    if not stripped:
-        return []
-    s = start + len(piece) - len(piece.lstrip())
-    return [(s, s + len(stripped))]
-
-
 def _spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """Sentence spans of ``text[start:end]`` (``end``: a line's end, or the text's)."""
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
     for cut in [*_cuts(text[:end], start, final=True), end]:
-        spans.extend(_strip(text, start, cut))
+        spans.extend(strip_span(text, start, cut))
         start = cut
     return spans
 
@@ -169,10 +162,10 @@ class SentenceStream:
     def _take(self, end: int, cuts: list[int]) -> list[str]:
         out = []
         for cut in cuts:
-            out += [self._buf[s:e] for s, e in _strip(self._buf, self._pos, cut)]
+            out += [self._buf[s:e] for s, e in strip_span(self._buf, self._pos, cut)]
             self._pos = cut
         if end > self._pos:
-            out += [self._buf[s:e] for s, e in _strip(self._buf, self._pos, end)]
+            out += [self._buf[s:e] for s, e in strip_span(self._buf, self._pos, end)]
             self._pos = end
         return out
 
