@@ -11,6 +11,10 @@ Three layers, cheapest first:
 3. **Re-ask.** If the reply still does not validate, the validation error is fed back and
    the model asked again, at most ``max_reasks`` times. Then :class:`StructuredOutputError`
    is raised, carrying every attempt (with the model's output) and the total usage.
+
+The loop is written once, without I/O: :meth:`StructuredLoop.steps` yields each request and
+is sent its reply; :func:`drive` runs it with blocking model calls, :func:`adrive` with
+awaited ones (the gateway hands them its fallback chain).
 """
 
 from __future__ import annotations
