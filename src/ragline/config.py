@@ -21,8 +21,7 @@ from pydantic_settings import (
 )
 
 from ragline.errors import ConfigError
-
-SearchMode = Literal["bm25", "dense", "hybrid"]
+from ragline.types import SearchMode
 
 
 def default_home() -> Path:

@@ -2,8 +2,10 @@
 
 Every error ragline raises derives from :class:`RaglineError`; errors of third-party
 libraries are translated at the boundary where ragline calls them. The CLI maps an error
-to an exit code in exactly one place (``ragline.cli.main``), and so will the HTTP layer.
-Each error message names the problem *and* what to do about it.
+to an exit code in exactly one place (``ragline.cli.main``), the HTTP layer to a status and
+a JSON problem in one place too (``ragline.server.problems``, from ``http_status``).
+Each error message names the problem *and* what to do about it. The tree below is checked
+against the classes by ``tests/unit/test_errors_tree.py``.
 
 ::
 

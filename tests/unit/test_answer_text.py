@@ -7,10 +7,10 @@ import pytest
 from ragline.answer.citations import unframe
 from ragline.answer.text import (
     SentenceStream,
+    answer_sentences,
     is_decline,
     numbers_in,
     passage_sentences,
-    split_sentences,
     strip_citations,
 )
 
@@ -20,7 +20,7 @@ def test_split_sentences_keeps_citations_decimals_and_abbreviations():
         "The tower is 330 m. [1] It formed 4.6 billion years ago [2]. "
         "Mr. Eiffel built it, e.g. the lattice. J. R. Smith agreed! Really?"
     )
-    assert split_sentences(text) == [
+    assert answer_sentences(text) == [
         "The tower is 330 m. [1]",
         "It formed 4.6 billion years ago [2].",
         "Mr. Eiffel built it, e.g. the lattice.",
@@ -30,7 +30,7 @@ def test_split_sentences_keeps_citations_decimals_and_abbreviations():
 
 
 def test_line_breaks_end_sentences_in_answers_but_not_in_passages():
-    assert split_sentences("- first point\n- second point") == ["- first point", "- second point"]
+    assert answer_sentences("- first point\n- second point") == ["- first point", "- second point"]
     wrapped = "Light from the Sun takes about 8 minutes and\n20 seconds to reach Earth.\n\nPlanets"
     assert passage_sentences(wrapped) == [
         "Light from the Sun takes about 8 minutes and 20 seconds to reach Earth."
@@ -45,7 +45,7 @@ def test_stream_splitter_matches_batch_splitter(size: int):
     for i in range(0, len(text), size):
         got += stream.push(text[i : i + size])
     got += stream.flush()
-    assert got == split_sentences(text)
+    assert got == answer_sentences(text)
 
 
 def test_stream_waits_for_a_citation_after_the_full_stop():

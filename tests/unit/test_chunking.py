@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from ragline.config import IngestSettings
-from ragline.ingest.chunking import ChunkDraft, chunk_document, context_prefix, split_sentences
+from ragline.ingest.chunking import ChunkDraft, chunk_document, context_prefix
 from ragline.ingest.loaders import load_file
+from ragline.text.sentences import split_sentences
 from ragline.types import Chunk, LoadedDocument, Section
 
 

@@ -20,11 +20,11 @@ class TestSQLiteEvalStore(EvalStoreConformance):
 
 def test_migration_is_named_and_applied_once(tmp_path):
     names = [name for name, _ in MIGRATIONS]
-    assert "0005_eval_runs" in names and len(names) == len(set(names))
+    assert "0004_eval_runs" in names and len(names) == len(set(names))
     path = tmp_path / "r.db"
     SQLiteEvalStore(path).close()
     store = SQLiteStore(path)
-    assert "0005_eval_runs" in store.applied_migrations()
+    assert "0004_eval_runs" in store.applied_migrations()
     store.close()
 
 

@@ -26,7 +26,7 @@ from ragline.evaluate.metrics.rag import (
     token_overlap,
 )
 from ragline.evaluate.metrics.semantic import corpus_semantic_similarity, semantic_similarity
-from ragline.evaluate.scoring import ItemView, PerplexityScorer, RagScorer
+from ragline.evaluate.scoring import ItemView, PerplexityMetricScorer, RagScorer
 from ragline.evaluate.spec import EvalItem, EvalSpec, PerplexityMetric, RagMetric, parse_spec
 
 
@@ -255,7 +255,7 @@ def test_rag_scorer_faithfulness_from_item_contexts() -> None:
 
 
 def test_perplexity_scorer_without_text_scores_none() -> None:
-    scorer = PerplexityScorer(PerplexityMetric(type="perplexity"))
+    scorer = PerplexityMetricScorer(PerplexityMetric(type="perplexity"))
     values, _ = scorer.score(ItemView(EvalItem("q", 0, {}), "q?", None, []))
     assert values == {"perplexity": None, "bits_per_byte": None}
 

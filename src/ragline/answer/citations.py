@@ -33,10 +33,10 @@ import numpy as np
 
 from ragline.answer.context import SentenceVectors
 from ragline.answer.text import (
+    answer_sentences,
     is_decline,
     numbers_in,
     passage_sentences,
-    split_sentences,
     strip_citations,
 )
 from ragline.config import AnswerSettings
@@ -376,7 +376,7 @@ class CitationChecker:
 
     def check_all(self, draft: str) -> list[CheckedSentence]:
         """Verdicts on every sentence of a finished draft."""
-        return [self.check(sentence) for sentence in split_sentences(draft)]
+        return [self.check(sentence) for sentence in answer_sentences(draft)]
 
 
 __all__ = ["META_WORDS", "CitationChecker", "Support", "unframe"]

@@ -1,9 +1,9 @@
 """Small text tools of the answer flow: sentences, citation markers, numbers, declines.
 
-Sentence splitting is a deliberate, dependency-free heuristic: answers and passages are
-short, and the same splitter must also work incrementally on a token stream
-(:class:`SentenceStream`), where a sentence is only complete once the text after its full
-stop shows that no citation marker (``[2]``) follows.
+Sentences come from ragline's one splitter, :mod:`ragline.text.sentences` (also used to
+chunk documents): an answer's line breaks end sentences (lists, headings), a passage's
+wrapped lines do not, and :class:`~ragline.text.sentences.SentenceStream` splits a token
+stream the same way, holding a full stop back until no citation marker (``[2]``) follows.
 """
 
 from __future__ import annotations
@@ -11,17 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ragline.text.sentences import SentenceStream, sentences
+
 # [1], [1, 2], [1][2], [Passage 1], [passage 2, 3]
 CITATION = re.compile(
     r"\[\s*(?:passages?\s*)?(\d{1,2}(?:\s*[,;]\s*(?:passage\s*)?\d{1,2})*)\s*\]", re.I
 )
-_ABBREVIATIONS = frozenset(
-    "e.g i.e etc vs dr mr mrs ms st no fig approx ca cf al jr sr prof inc ltd co mt".split()  # noqa: SIM905
-)
-# A full stop, question or exclamation mark, then closing quotes/brackets, then any
-# citation markers; a sentence ends there if whitespace and more text follow.
-_END = re.compile(r"[.!?][\"'”’)]*((?:\s*\[[^\[\]\n]{1,20}\])*)(?=\s)")
-_LIST_MARKER = re.compile(r"\s*\(?\d{1,2}[.)]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _DECLINE = re.compile(
     r"\b(cannot|can't|can not|unable to) (answer|find|determine|tell)|"
@@ -32,14 +27,9 @@ _DECLINE = re.compile(
 )
 
 
-def split_sentences(text: str) -> list[str]:
-    """Split ``text`` into sentences; line breaks end sentences too (lists, headings)."""
-    out: list[str] = []
-    for line in text.splitlines():
-        stream = SentenceStream()
-        out.extend(stream.push(line))
-        out.extend(stream.flush())
-    return out
+def answer_sentences(text: str) -> list[str]:
+    """The sentences of an answer: line breaks end sentences too (lists, headings)."""
+    return sentences(text, lines=True)
 
 
 def passage_sentences(text: str, heading_words: int = 6) -> list[str]:
@@ -51,61 +41,10 @@ def passage_sentences(text: str, heading_words: int = 6) -> list[str]:
     out: list[str] = []
     for paragraph in re.split(r"\n\s*\n", text):
         flat = " ".join(paragraph.split())
-        for s in split_sentences(flat) if flat else []:
+        for s in sentences(flat) if flat else []:
             if len(s.split()) >= heading_words or s[-1] in ".!?:;)\"'”’":
                 out.append(s)
     return out
-
-
-class SentenceStream:
-    """Incremental sentence splitter for streamed text: push pieces, get whole sentences."""
-
-    def __init__(self) -> None:
-        self._buf = ""
-
-    def push(self, piece: str) -> list[str]:
-        """Add text; return the sentences it completed (stripped, in order)."""
-        self._buf += piece
-        out: list[str] = []
-        while True:
-            cut = self._boundary(self._buf)
-            if cut is None:
-                break
-            sentence, self._buf = self._buf[:cut].strip(), self._buf[cut:]
-            if sentence:
-                out.append(sentence)
-        return out
-
-    def flush(self) -> list[str]:
-        """The text left at the end of the stream (a last sentence without a full stop)."""
-        rest, self._buf = self._buf.strip(), ""
-        return [rest] if rest else []
-
-    @staticmethod
-    def _boundary(buf: str) -> int | None:
-        newline = buf.find("\n")
-        for m in _END.finditer(buf):
-            if newline != -1 and newline < m.start():
-                break
-            end = m.end()
-            after = buf[end:].lstrip(" \t")
-            if not after or after[0] == "[":
-                # no text after it yet, or a citation may still follow: wait
-                return None if newline == -1 or newline > end else newline + 1
-            if buf[m.start()] == "." and _is_abbreviation(buf[: m.start()]):
-                continue
-            if _LIST_MARKER.fullmatch(buf[buf.rfind("\n", 0, m.start()) + 1 : m.end()]):
-                continue  # "1. Venus is hot": a list number, not a sentence
-            if buf[m.start()] == "." and after[0].islower() and not m.group(1):
-                continue  # "approx. three", "4 p.m. and": not a new sentence
-            return end
-        return newline + 1 if newline != -1 else None
-
-
-def _is_abbreviation(before: str) -> bool:
-    word = re.split(r"[\s(]", before)[-1].rstrip(".")
-    # "e.g.", "Dr." and initials ("J. Smith"); not units ("330 m.")
-    return word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper())
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +86,9 @@ __all__ = [
     "CITATION",
     "Marked",
     "SentenceStream",
+    "answer_sentences",
     "is_decline",
     "numbers_in",
     "passage_sentences",
-    "split_sentences",
     "strip_citations",
 ]

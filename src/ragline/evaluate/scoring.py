@@ -280,7 +280,7 @@ class RagScorer:
 # --------------------------------------------------------------------------- perplexity
 
 
-class PerplexityScorer:
+class PerplexityMetricScorer:
     """Perplexity and bits per byte of the output (or an item field)."""
 
     def __init__(self, metric: PerplexityMetric) -> None:
@@ -477,7 +477,7 @@ def _scorer(
     if isinstance(metric, RagMetric):
         return RagScorer(metric, settings)
     if isinstance(metric, PerplexityMetric):
-        return PerplexityScorer(metric)
+        return PerplexityMetricScorer(metric)
     kind = metric.mode if isinstance(metric, JudgeMetric) else "pairwise"
     template = registry.get(metric.prompt or DEFAULT_JUDGE_PROMPTS[kind], base_dir=spec.base_dir)
     needed = {
@@ -525,7 +525,7 @@ __all__ = [
     "JudgeDefaults",
     "JudgeScorer",
     "PairwiseScorer",
-    "PerplexityScorer",
+    "PerplexityMetricScorer",
     "RagScorer",
     "RetrievalScorer",
     "Scorer",

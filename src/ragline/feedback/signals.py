@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragline.errors import InvalidQueryError
 from ragline.feedback.correction import detect_correction
-from ragline.store.traces_base import FeedbackRecord, TraceStore
+from ragline.store.traces_base import FeedbackRecord, TraceStore, is_negative, is_positive
 
 if TYPE_CHECKING:
     from ragline.trace.tracer import AnySpan
@@ -36,24 +36,6 @@ _REGENERATE = re.compile(
     r"one more time)\W*$",
     re.I,
 )
-
-
-def is_negative(record: FeedbackRecord) -> bool:
-    """Thumbs down, a rating of 1–2, a correction or a regeneration."""
-    if record.kind == "thumbs":
-        return record.value is not None and record.value < 0
-    if record.kind == "rating":
-        return record.value is not None and record.value <= 2
-    return record.kind in ("correction", "regeneration")
-
-
-def is_positive(record: FeedbackRecord) -> bool:
-    """Thumbs up or a rating of 4–5."""
-    if record.kind == "thumbs":
-        return record.value is not None and record.value > 0
-    if record.kind == "rating":
-        return record.value is not None and record.value >= 4
-    return False
 
 
 def _same_question(a: str, b: str) -> bool:

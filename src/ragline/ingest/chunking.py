@@ -8,7 +8,7 @@ follows it when that one is nested under it (so a heading never stands alone).
 Inside a group of sections the text is split recursively by structure, going one level
 finer only for a piece that does not fit the budget on its own::
 
-    paragraphs (blank lines) -> sentences -> lines -> words
+    paragraphs (blank lines) -> sentences (ragline.text.sentences) -> lines -> words
 
 The resulting units are packed greedily, in order, up to the token budget, and each new
 chunk starts with trailing units of the previous one that total at most ``overlap_tokens``.
@@ -30,9 +30,11 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from ragline.text.sentences import split_sentences
+from ragline.text.spans import strip_span
 from ragline.types import LoadedDocument, Section
 
-__all__ = ["ChunkDraft", "chunk_document", "context_prefix", "split_sentences"]
+__all__ = ["ChunkDraft", "chunk_document", "context_prefix"]
 
 TokenCounter = Callable[[str], int]
 
@@ -55,87 +57,15 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _LINE_BREAK = re.compile(r"\s*\n\s*")
 _WORD = re.compile(r"\S+")
 
-# Words that end in a period without ending a sentence (lower-cased, without the final ".").
-_ABBREVIATIONS = frozenset(
-    {
-        "mr", "mrs", "ms", "mx", "dr", "prof", "sr", "jr", "st", "mt", "rev", "hon", "gen",
-        "col", "lt", "sgt", "capt", "cmdr", "gov", "sen", "rep", "pres", "e.g", "i.e", "cf",
-        "vs", "viz", "al", "approx", "ca", "circa", "resp", "incl", "dept", "univ", "assn",
-    }
-)  # fmt: skip
-# ... and those that do not end one when a number follows ("Fig. 3", "p. 12", "Jan. 5").
-_NUMBER_ABBREVIATIONS = frozenset(
-    {
-        "no", "nos", "vol", "vols", "pp", "p", "ch", "chap", "sec", "sect", "art", "para",
-        "fig", "figs", "eq", "eqs", "ref", "refs", "tab", "jan", "feb", "mar", "apr", "jun",
-        "jul", "aug", "sep", "sept", "oct", "nov", "dec",
-    }
-)  # fmt: skip
-_CLOSERS = "\"'”’»)]}"
-_SENTENCE_END = re.compile(r"[.!?…]+$")
-_INITIALISM = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]?")  # U.S, e.g, J.R.R
-
-
-def _is_sentence_end(word: str, next_word: str) -> bool:
-    """Whether ``word`` ends a sentence, given the word that follows it."""
-    core = word.rstrip(_CLOSERS)
-    if not core or not _SENTENCE_END.search(core):
-        return False
-    first = next_word.lstrip("\"'“‘«([{")[:1] or next_word[:1]
-    if first.islower():
-        return False
-    if core[-1] != ".":
-        return True  # ! ? … and runs like "?!" or "..."
-    stem = core.rstrip(".")
-    if core.endswith("..") or not stem:
-        return True  # an ellipsis
-    token = stem.lstrip("\"'“‘«([{").lower()
-    if token in _ABBREVIATIONS or (token in _NUMBER_ABBREVIATIONS and first.isdigit()):
-        return False
-    # A single letter ("J. Smith") or an initialism ("U.S.") is rarely a sentence end.
-    return not (len(token) == 1 and token.isalpha()) and not _INITIALISM.fullmatch(token)
-
-
-# A candidate sentence end: a whole whitespace-delimited token ending in . ! ? or … (plus
-# closing quotes or brackets), and the start of the token that follows it.
-_CANDIDATE = re.compile(r"(?<!\S)(\S*[.!?…][\"'”’»)\]}]*)(?=\s+(\S{1,16}))")
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans ``(start, end)`` of ``text``, whitespace between sentences excluded.
-
-    A regex splitter: a sentence ends at ``.``, ``!``, ``?`` or ``…`` (plus closing quotes
-    or brackets) followed by whitespace and a word that does not start in lower case;
-    abbreviations (``e.g.``, ``Dr.``, ``et al.``), initials and initialisms do not end one,
-    and decimals (``3.14``) never contain whitespace so are never split.
-    """
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    for m in _CANDIDATE.finditer(text):
-        if _is_sentence_end(m.group(1), m.group(2)):
-            spans.extend(_strip_span(text, pos, m.end()))
-            pos = m.end()
-    spans.extend(_strip_span(text, pos, len(text)))
-    return spans
-
-
-def _strip_span(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    piece = text[start:end]
-    stripped = piece.strip()
-    if not stripped:
-        return []
-    s = start + len(piece) - len(piece.lstrip())
-    return [(s, s + len(stripped))]
-
 
 def _spans_between(text: str, separator: re.Pattern[str]) -> list[tuple[int, int]]:
     """Stripped, non-empty pieces of ``text`` between matches of ``separator``."""
     spans: list[tuple[int, int]] = []
     pos = 0
     for m in separator.finditer(text):
-        spans.extend(_strip_span(text, pos, m.start()))
+        spans.extend(strip_span(text, pos, m.start()))
         pos = m.end()
-    spans.extend(_strip_span(text, pos, len(text)))
+    spans.extend(strip_span(text, pos, len(text)))
     return spans
 
 

@@ -57,7 +57,7 @@ from ragline.models.chat import (
     sum_usage,
 )
 from ragline.models.pricing import PriceTable
-from ragline.models.structured import StructuredResult, agenerate_structured, generate_structured
+from ragline.models.structured import StructuredLoop, StructuredResult, adrive, drive
 from ragline.trace.genai import traced_agenerate, traced_astream, traced_generate, traced_stream
 from ragline.trace.tracer import NOOP_TRACER, AnyTracer
 
@@ -100,7 +100,7 @@ class RetryPolicy:
 
 
 @runtime_checkable
-class Scorer(Protocol):
+class CandidateScorer(Protocol):
     """Scores a best-of-N candidate; the highest score wins."""
 
     def score(self, messages: list[dict[str, str]], result: ChatResult) -> float: ...
@@ -117,12 +117,15 @@ class MeanLogprobScorer:
 
 
 class _ChainRun:
-    """One call down the fallback chain: which model to try next, when to retry, what failed.
+    """One call down the fallback chain, sans I/O: which model to try next, when to retry,
+    what failed, what a stream's caller sees.
 
-    The sync and async drivers share it: they iterate :meth:`tries` (one model per try),
-    call the model, then report :meth:`succeeded`, or a failure through :meth:`retry_delay`
-    (and wait what it returns before the next try) or :meth:`failed_after_output`. When
-    the tries run out, :meth:`exhausted` is the error to raise.
+    All the decisions live here; the sync and async drivers (``_call`` / ``_acall``,
+    ``stream`` / ``astream``) only do the I/O. They iterate :meth:`tries` (one model per
+    try) and call the model, then report what happened: a reply to :meth:`succeeded`, each
+    streamed event to :meth:`on_event` (and relay what it returns, until :attr:`finished`),
+    a failure to :meth:`on_error` (which raises it, or says how long to wait before the
+    next try). When the tries run out, :meth:`exhausted` is the error to raise.
     """
 
     def __init__(self, gateway: Gateway, model: str | None) -> None:
@@ -136,6 +139,9 @@ class _ChainRun:
         self._t0 = 0.0
         self._retry = 0
         self._retrying = False
+        # The current try's stream: text reached the caller / its end was relayed.
+        self._emitted = False
+        self.finished = False
 
     def tries(self) -> Iterator[ChatModel]:
         """The model of each try, in order: each model of the chain that can be created,
@@ -149,6 +155,7 @@ class _ChainRun:
             self._retrying = True
             while self._retrying:
                 self._retrying = False
+                self._emitted = False
                 self._t0 = time.perf_counter()
                 yield chat_model
 
@@ -169,6 +176,24 @@ class _ChainRun:
         self.failed(self._current, exc, self._t0)
         if isinstance(exc, ModelError):
             exc.attempts = list(self.attempts)
+
+    def on_event(self, event: StreamEvent) -> StreamEvent:
+        """What to relay for an event of the current try's stream: its end, carrying the
+        gateway's result (priced, with every attempt), finishes the run; anything else is
+        output that reached the caller (no retry after it)."""
+        if isinstance(event, StreamDone):
+            self.finished = True
+            return StreamDone(self.succeeded(event.result))
+        self._emitted = True
+        return event
+
+    def on_error(self, exc: RaglineError) -> float | None:
+        """The current try failed with ``exc``: raise it when text already reached the
+        caller (no silent restart), else see :meth:`retry_delay`."""
+        if self._emitted:
+            self.failed_after_output(exc)
+            raise exc
+        return self.retry_delay(exc)
 
     def retry_delay(self, exc: RaglineError) -> float | None:
         """Record the current try's failure: seconds to wait before retrying its model, or
@@ -332,14 +357,23 @@ class Gateway:
         """Validate up front: bad messages or parameters are not worth a retry."""
         return normalize_messages(messages), self._params(params, overrides)
 
+    # The drivers of _ChainRun: they call the models and wait, it decides.
+
+    def _wait(self, delay: float | None) -> None:
+        if delay is not None:
+            self._sleep(delay)
+
+    async def _await(self, delay: float | None) -> None:
+        if delay is not None:
+            await self._asleep(delay)
+
     def _call(self, messages: Messages, p: SamplingParams, model: str | None) -> ChatResult:
         run = _ChainRun(self, model)
         for chat_model in run.tries():
             try:
                 result = chat_model.generate(messages, p)
             except _FAILURES as exc:
-                if (delay := run.retry_delay(exc)) is not None:
-                    self._sleep(delay)
+                self._wait(run.on_error(exc))
             else:
                 return run.succeeded(result)
         raise run.exhausted()
@@ -350,8 +384,7 @@ class Gateway:
             try:
                 result = await chat_model.agenerate(messages, p)
             except _FAILURES as exc:
-                if (delay := run.retry_delay(exc)) is not None:
-                    await self._asleep(delay)
+                await self._await(run.on_error(exc))
             else:
                 return run.succeeded(result)
         raise run.exhausted()
@@ -382,10 +415,29 @@ class Gateway:
             p.with_(logprobs=True, seed=None if p.seed is None else p.seed + i) for i in range(n)
         ]
 
+    def _structured(
+        self,
+        messages: Messages,
+        schema: type[T],
+        params: SamplingParams | None,
+        max_reasks: int | None,
+        overrides: Mapping[str, Any],
+    ) -> StructuredLoop[T]:
+        """The re-ask loop of a structured call (its model calls go down the chain)."""
+        return StructuredLoop(
+            messages,
+            schema,
+            self._params(params, overrides),
+            max_reasks=self.config.structured_max_reasks if max_reasks is None else max_reasks,
+        )
+
     @staticmethod
     def _pick(
-        messages: Messages, candidates: Sequence[ChatResult], scorer: Scorer | None
+        messages: Messages, candidates: Sequence[ChatResult], scorer: CandidateScorer | None
     ) -> ChatResult:
+        """The one result, or the best-of-N winner with the candidates' totals."""
+        if len(candidates) == 1:
+            return candidates[0]
         judge = scorer or MeanLogprobScorer()
         msgs = normalize_messages(messages)
         scores = [judge.score(msgs, c) for c in candidates]
@@ -410,7 +462,7 @@ class Gateway:
         schema: None = ...,
         model: str | None = ...,
         samples: int | None = ...,
-        scorer: Scorer | None = ...,
+        scorer: CandidateScorer | None = ...,
         **overrides: Any,
     ) -> ChatResult: ...
 
@@ -423,7 +475,7 @@ class Gateway:
         schema: type[T],
         model: str | None = ...,
         samples: int | None = ...,
-        scorer: Scorer | None = ...,
+        scorer: CandidateScorer | None = ...,
         **overrides: Any,
     ) -> T: ...
 
@@ -436,7 +488,7 @@ class Gateway:
         schema: type[Any] | None = None,
         model: str | None = None,
         samples: int | None = None,
-        scorer: Scorer | None = None,
+        scorer: CandidateScorer | None = None,
         **overrides: Any,
     ) -> Any:
         """Generate with retries and fallback. ``schema=T`` returns a validated ``T``;
@@ -447,8 +499,6 @@ class Gateway:
                 messages, schema, params, model=model, **overrides
             ).value
         msgs, plan = self._plan(messages, params, samples, overrides)
-        if len(plan) == 1:
-            return self._call(msgs, plan[0], model)
         return self._pick(msgs, [self._call(msgs, sp, model) for sp in plan], scorer)
 
     @traced_agenerate
@@ -460,7 +510,7 @@ class Gateway:
         schema: type[Any] | None = None,
         model: str | None = None,
         samples: int | None = None,
-        scorer: Scorer | None = None,
+        scorer: CandidateScorer | None = None,
         **overrides: Any,
     ) -> Any:
         """The async twin of :meth:`generate` (best-of-N candidates run concurrently)."""
@@ -471,9 +521,7 @@ class Gateway:
             )
             return done.value
         msgs, plan = self._plan(messages, params, samples, overrides)
-        if len(plan) == 1:
-            return await self._acall(msgs, plan[0], model)
-        candidates = await asyncio.gather(*(self._acall(msgs, sp, model) for sp in plan))
+        candidates = await _concurrently([self._acall(msgs, sp, model) for sp in plan])
         return self._pick(msgs, candidates, scorer)
 
     def generate_structured(
@@ -487,13 +535,8 @@ class Gateway:
         **overrides: Any,
     ) -> StructuredResult[T]:
         """A validated ``schema`` instance with usage, cost and attempts (see ``structured``)."""
-        return generate_structured(
-            lambda msgs, sp: self._call(msgs, sp, model),
-            messages,
-            schema,
-            self._params(params, overrides),
-            max_reasks=self.config.structured_max_reasks if max_reasks is None else max_reasks,
-        )
+        loop = self._structured(messages, schema, params, max_reasks, overrides)
+        return drive(loop.steps(), lambda msgs, sp: self._call(msgs, sp, model))
 
     async def agenerate_structured(
         self,
@@ -505,13 +548,8 @@ class Gateway:
         max_reasks: int | None = None,
         **overrides: Any,
     ) -> StructuredResult[T]:
-        return await agenerate_structured(
-            lambda msgs, sp: self._acall(msgs, sp, model),
-            messages,
-            schema,
-            self._params(params, overrides),
-            max_reasks=self.config.structured_max_reasks if max_reasks is None else max_reasks,
-        )
+        loop = self._structured(messages, schema, params, max_reasks, overrides)
+        return await adrive(loop.steps(), lambda msgs, sp: self._acall(msgs, sp, model))
 
     @traced_stream
     def stream(
@@ -526,21 +564,14 @@ class Gateway:
         msgs, p = self._prepare(messages, params, overrides)
         run = _ChainRun(self, model)
         for chat_model in run.tries():
-            emitted = False
             try:
                 for event in chat_model.stream(msgs, p):
-                    if isinstance(event, StreamDone):
-                        yield StreamDone(run.succeeded(event.result))
+                    yield run.on_event(event)
+                    if run.finished:
                         return
-                    emitted = True
-                    yield event
                 raise run.cut_short()
             except _FAILURES as exc:
-                if emitted:  # text already reached the caller: no silent restart
-                    run.failed_after_output(exc)
-                    raise
-                if (delay := run.retry_delay(exc)) is not None:
-                    self._sleep(delay)
+                self._wait(run.on_error(exc))
         raise run.exhausted()
 
     @traced_astream
@@ -555,22 +586,22 @@ class Gateway:
         msgs, p = self._prepare(messages, params, overrides)
         run = _ChainRun(self, model)
         for chat_model in run.tries():
-            emitted = False
             try:
                 async for event in chat_model.astream(msgs, p):
-                    if isinstance(event, StreamDone):
-                        yield StreamDone(run.succeeded(event.result))
+                    yield run.on_event(event)
+                    if run.finished:
                         return
-                    emitted = True
-                    yield event
                 raise run.cut_short()
             except _FAILURES as exc:
-                if emitted:  # text already reached the caller: no silent restart
-                    run.failed_after_output(exc)
-                    raise
-                if (delay := run.retry_delay(exc)) is not None:
-                    await self._asleep(delay)
+                await self._await(run.on_error(exc))
         raise run.exhausted()
 
 
-__all__ = ["Gateway", "MeanLogprobScorer", "RetryPolicy", "Scorer"]
+async def _concurrently(calls: list[Awaitable[T]]) -> list[T]:
+    """The results of ``calls``, run concurrently; a lone call is awaited as it is."""
+    if len(calls) == 1:
+        return [await calls[0]]
+    return list(await asyncio.gather(*calls))
+
+
+__all__ = ["CandidateScorer", "Gateway", "MeanLogprobScorer", "RetryPolicy"]

@@ -17,6 +17,7 @@ The API key is held as a :class:`pydantic.SecretStr`; it is sent only in the
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
@@ -190,11 +191,12 @@ class _Accumulator:
             self.chunks += 1
         return text or ""
 
-    def line(self, raw: str) -> str | None:
-        """Digest one SSE line; return a text delta, '' for none, None at ``[DONE]``."""
+    def line(self, raw: str) -> TokenDelta | None:
+        """Digest one SSE line: the event to relay (a text delta), or None (no text; after
+        ``[DONE]``, :meth:`more` says the stream is over)."""
         raw = raw.strip()
         if not raw or raw.startswith(":") or not raw.startswith("data:"):
-            return ""
+            return None
         payload = raw[5:].strip()
         if payload == "[DONE]":
             self.done = True
@@ -203,11 +205,17 @@ class _Accumulator:
             data = json.loads(payload)
         except json.JSONDecodeError as exc:
             raise MalformedResponseError(f"{self.model}: malformed JSON in stream: {exc}") from exc
-        return self.chunk(data)
+        text = self.chunk(data)
+        return TokenDelta(text) if text else None
 
-    def check_deadline(self) -> None:
+    def more(self) -> bool:
+        """After a line: read on? False once ``[DONE]`` came; past the call's deadline
+        (the caller's time included), :class:`ModelTimeoutError`."""
+        if self.done:
+            return False
         if time.perf_counter() - self.started > self.limit_s:
             raise ModelTimeoutError(f"{self.model}: no complete answer within {self.limit_s:g} s")
+        return True
 
     def result(self) -> ChatResult:
         text = "".join(self.parts)
@@ -345,6 +353,14 @@ class OpenAICompatChatModel:
     ) -> tuple[list[dict[str, str]], SamplingParams]:
         return normalize_messages(messages), resolve_params(params or self.defaults, overrides)
 
+    @contextlib.contextmanager
+    def _translating(self, *, streaming: bool = False) -> Iterator[None]:
+        """httpx's errors raised inside become ragline's typed errors (sync and async)."""
+        try:
+            yield
+        except httpx.HTTPError as exc:
+            raise self._translate(exc, streaming=streaming) from exc
+
     def _translate(self, exc: httpx.HTTPError, *, streaming: bool = False) -> ModelError:
         if isinstance(exc, httpx.TimeoutException):
             return ModelTimeoutError(
@@ -404,30 +420,26 @@ class OpenAICompatChatModel:
         self, messages: Messages, params: SamplingParams | None = None, **overrides: Any
     ) -> ChatResult:
         acc, request = self._request(messages, params, overrides, stream=False)
-        try:
+        with self._translating():
             response = self.client.post("chat/completions", **request)
-        except httpx.HTTPError as exc:
-            raise self._translate(exc) from exc
         return self._completion(acc, response)
 
     def stream(
         self, messages: Messages, params: SamplingParams | None = None, **overrides: Any
     ) -> Iterator[StreamEvent]:
         acc, request = self._request(messages, params, overrides, stream=True)
-        try:
-            with self.client.stream("POST", "chat/completions", **request) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise error_for_status(response, self._name)
-                for raw in response.iter_lines():
-                    delta = acc.line(raw)
-                    if delta is None:
-                        break
-                    if delta:
-                        yield TokenDelta(delta)
-                    acc.check_deadline()
-        except httpx.HTTPError as exc:
-            raise self._translate(exc, streaming=True) from exc
+        with (
+            self._translating(streaming=True),
+            self.client.stream("POST", "chat/completions", **request) as response,
+        ):
+            if response.status_code >= 400:
+                response.read()
+                raise error_for_status(response, self._name)
+            for raw in response.iter_lines():
+                if event := acc.line(raw):
+                    yield event
+                if not acc.more():
+                    break
         yield StreamDone(acc.result())
 
     # ------------------------------------------------------------------ async
@@ -441,18 +453,16 @@ class OpenAICompatChatModel:
         self, messages: Messages, params: SamplingParams | None = None, **overrides: Any
     ) -> ChatResult:
         acc, request = self._request(messages, params, overrides, stream=False)
-        try:
+        with self._translating():
             async with self._async_client() as client:
                 response = await client.post("chat/completions", **request)
-        except httpx.HTTPError as exc:
-            raise self._translate(exc) from exc
         return self._completion(acc, response)
 
     async def astream(
         self, messages: Messages, params: SamplingParams | None = None, **overrides: Any
     ) -> AsyncIterator[StreamEvent]:
         acc, request = self._request(messages, params, overrides, stream=True)
-        try:
+        with self._translating(streaming=True):
             async with (
                 self._async_client() as client,
                 client.stream("POST", "chat/completions", **request) as response,
@@ -461,14 +471,10 @@ class OpenAICompatChatModel:
                     await response.aread()
                     raise error_for_status(response, self._name)
                 async for raw in response.aiter_lines():
-                    delta = acc.line(raw)
-                    if delta is None:
+                    if event := acc.line(raw):
+                        yield event
+                    if not acc.more():
                         break
-                    if delta:
-                        yield TokenDelta(delta)
-                    acc.check_deadline()
-        except httpx.HTTPError as exc:
-            raise self._translate(exc, streaming=True) from exc
         yield StreamDone(acc.result())
 
 

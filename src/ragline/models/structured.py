@@ -11,6 +11,10 @@ Three layers, cheapest first:
 3. **Re-ask.** If the reply still does not validate, the validation error is fed back and
    the model asked again, at most ``max_reasks`` times. Then :class:`StructuredOutputError`
    is raised, carrying every attempt (with the model's output) and the total usage.
+
+The loop is written once, without I/O: :meth:`StructuredLoop.steps` yields each request and
+is sent its reply; :func:`drive` runs it with blocking model calls, :func:`adrive` with
+awaited ones (the gateway hands them its fallback chain).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -37,8 +41,14 @@ from ragline.models.chat import (
 
 T = TypeVar("T")
 
+R = TypeVar("R")
+
 GenerateFn = Callable[[list[dict[str, str]], SamplingParams], ChatResult]
 AsyncGenerateFn = Callable[[list[dict[str, str]], SamplingParams], Awaitable[ChatResult]]
+#: One model call a sans-I/O loop asks for: the messages and the sampling parameters.
+Request = tuple[list[dict[str, str]], SamplingParams]
+#: A sans-I/O loop: yields each :data:`Request`, is sent its reply, returns its outcome.
+Steps = Generator[Request, ChatResult, R]
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*[ \t]*\n?(.*?)(?:```|$)", re.DOTALL)
 _PY_LITERALS = {"True": "true", "False": "false", "None": "null"}
@@ -184,7 +194,8 @@ def schema_instruction(schema_json: dict[str, Any]) -> str:
 
 
 class StructuredLoop(Generic[T]):
-    """The ask -> validate -> re-ask state machine shared by the sync and async drivers."""
+    """The ask -> validate -> re-ask loop, sans I/O: :meth:`steps` yields each request and
+    is sent its reply; :func:`drive` and :func:`adrive` make the model calls."""
 
     def __init__(
         self,
@@ -215,6 +226,16 @@ class StructuredLoop(Generic[T]):
     @property
     def exhausted(self) -> bool:
         return len(self.results) > self.max_reasks
+
+    def steps(self) -> Steps[StructuredResult[T]]:
+        """Ask, validate, re-ask: yields ``(messages, params)`` for each model call and is
+        sent its reply; returns the validated result, or raises
+        :class:`StructuredOutputError` once ``max_reasks`` re-asks failed too."""
+        while not self.exhausted:
+            done = self.feed((yield self.messages, self.params))
+            if done is not None:
+                return done
+        raise self.failure()
 
     def feed(self, result: ChatResult) -> StructuredResult[T] | None:
         """Digest one reply: a :class:`StructuredResult` if it validated, else None."""
@@ -271,6 +292,28 @@ class StructuredLoop(Generic[T]):
         )
 
 
+def drive(steps: Steps[R], generate: GenerateFn) -> R:
+    """Run a sans-I/O loop (such as :meth:`StructuredLoop.steps`) with blocking calls."""
+    request = next(steps)
+    while True:
+        reply = generate(*request)
+        try:
+            request = steps.send(reply)
+        except StopIteration as stop:
+            return stop.value
+
+
+async def adrive(steps: Steps[R], agenerate: AsyncGenerateFn) -> R:
+    """Run a sans-I/O loop with awaited calls (the loop itself is the same)."""
+    request = next(steps)
+    while True:
+        reply = await agenerate(*request)
+        try:
+            request = steps.send(reply)
+        except StopIteration as stop:
+            return stop.value
+
+
 def generate_structured(
     generate: GenerateFn,
     messages: Messages,
@@ -288,11 +331,7 @@ def generate_structured(
     loop = StructuredLoop(
         messages, schema, params or SamplingParams(), max_reasks=max_reasks, instruct=instruct
     )
-    while not loop.exhausted:
-        done = loop.feed(generate(loop.messages, loop.params))
-        if done is not None:
-            return done
-    raise loop.failure()
+    return drive(loop.steps(), generate)
 
 
 async def agenerate_structured(
@@ -308,17 +347,17 @@ async def agenerate_structured(
     loop = StructuredLoop(
         messages, schema, params or SamplingParams(), max_reasks=max_reasks, instruct=instruct
     )
-    while not loop.exhausted:
-        done = loop.feed(await agenerate(loop.messages, loop.params))
-        if done is not None:
-            return done
-    raise loop.failure()
+    return await adrive(loop.steps(), agenerate)
 
 
 __all__ = [
+    "Request",
+    "Steps",
     "StructuredLoop",
     "StructuredResult",
+    "adrive",
     "agenerate_structured",
+    "drive",
     "generate_structured",
     "parse_structured",
     "repair_json",

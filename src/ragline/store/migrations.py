@@ -1,10 +1,22 @@
 """Named, ordered schema migrations of the SQLite store.
 
-Each migration runs once, in order, in its own transaction, and is recorded in the
-``migrations`` table. Never edit a migration that has shipped: append a new one.
+Each migration is named ``NNNN_what`` and numbered 0001, 0002, … without gaps; it runs once,
+in order, in its own transaction, and its name is recorded in the ``migrations`` table.
+Never edit a migration that has shipped: append a new one.
+
+Renaming a shipped migration needs an entry in :data:`RENAMED` (old name -> new name): the
+runner renames the recorded names of a database made by an older release before it looks
+for pending migrations, so that database does not apply the migration a second time.
 """
 
 from __future__ import annotations
+
+#: Recorded names of migrations renamed since they shipped, old -> new, applied in order.
+#: Release 0.1.0 skipped 0003 (``0004_api_keys``, ``0005_eval_runs``).
+RENAMED: dict[str, str] = {
+    "0004_api_keys": "0003_api_keys",
+    "0005_eval_runs": "0004_eval_runs",
+}
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -112,7 +124,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0004_api_keys",
+        "0003_api_keys",
         """
         CREATE TABLE api_keys (
             id TEXT PRIMARY KEY,
@@ -126,7 +138,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0005_eval_runs",
+        "0004_eval_runs",
         """
         CREATE TABLE eval_runs (
             run_id TEXT PRIMARY KEY,
@@ -159,3 +171,5 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
 ]
+
+__all__ = ["MIGRATIONS", "RENAMED"]

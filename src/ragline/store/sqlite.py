@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ragline.errors import CollectionNotFoundError, MigrationError, StoreError
+from ragline.errors import CollectionNotFoundError, StoreError
 from ragline.store.base import DocumentWrite, IndexData, StoredDocument
-from ragline.store.migrations import MIGRATIONS
 from ragline.store.sqlite_base import SQLiteBackend
 from ragline.types import Chunk, CollectionInfo, CollectionStats, SearchFilters
 
@@ -45,29 +44,6 @@ class SQLiteStore(SQLiteBackend):
         super().__init__(path, timeout_s=timeout_s)
         self._term_cache: dict[str, int] = {}
         self._migrate()
-
-    def _migrate(self) -> None:
-        with self._tx() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
-            )
-            done = {r[0] for r in conn.execute("SELECT name FROM migrations")}
-        for name, sql in MIGRATIONS:
-            if name in done:
-                continue
-            try:
-                with self._tx() as conn:
-                    for statement in sql.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    conn.execute(
-                        "INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, _now())
-                    )
-            except StoreError as exc:
-                raise MigrationError(f"migration {name} failed: {exc.message}") from exc
-
-    def applied_migrations(self) -> list[str]:
-        return [r[0] for r in self._query("SELECT name FROM migrations ORDER BY name")]
 
     def _collection_id(self, name: str) -> int:
         rows = self._query("SELECT id FROM collections WHERE name = ?", (name,))

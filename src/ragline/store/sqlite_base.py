@@ -1,9 +1,11 @@
 """What every SQLite backend of ragline shares: one connection to the store's file in WAL
 mode, a lock around it, transactions and reads that turn ``sqlite3`` errors into
-:class:`~ragline.errors.StoreError` naming the backend and the file."""
+:class:`~ragline.errors.StoreError` naming the backend and the file, and the runner of the
+schema migrations (:mod:`ragline.store.migrations`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -11,7 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ragline.errors import StoreError
+from ragline.errors import MigrationError, StoreError
+from ragline.store.migrations import MIGRATIONS, RENAMED
 
 
 class SQLiteBackend:
@@ -59,6 +62,35 @@ class SQLiteBackend:
                 return self._conn.execute(sql, tuple(params)).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.what} read failed ({self.path}): {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Apply the pending migrations, each in its own transaction; first rename the
+        recorded names of migrations renamed since they shipped (:data:`RENAMED`)."""
+        with self._tx() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+            )
+            for old, new in RENAMED.items():
+                conn.execute("UPDATE migrations SET name = ? WHERE name = ?", (new, old))
+            done = {r[0] for r in conn.execute("SELECT name FROM migrations")}
+        for name, sql in MIGRATIONS:
+            if name in done:
+                continue
+            try:
+                with self._tx() as conn:
+                    for statement in sql.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                        (name, dt.datetime.now(dt.UTC).isoformat(timespec="seconds")),
+                    )
+            except StoreError as exc:
+                raise MigrationError(f"migration {name} failed: {exc.message}") from exc
+
+    def applied_migrations(self) -> list[str]:
+        """Names of the migrations this store's file has recorded, in order."""
+        return [r[0] for r in self._query("SELECT name FROM migrations ORDER BY name")]
 
     def close(self) -> None:
         with self._lock:

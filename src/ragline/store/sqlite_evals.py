@@ -2,7 +2,7 @@
 
 All evaluation SQL lives here. Like the trace store, this store keeps a connection of its own
 (WAL lets it write while searches read); the schema belongs to ``ragline.store.migrations``
-(``0005_eval_runs``): on open, the document store is opened once to apply pending migrations.
+(``0004_eval_runs``): on open, the document store is opened once to apply pending migrations.
 Item results are written as they finish, each call one transaction, so a killed run loses at
 most the items in flight.
 """

@@ -1,7 +1,7 @@
 """API keys in the same SQLite file as the documents (table ``api_keys``).
 
 All API-key SQL lives here. The key store keeps a connection of its own; the schema belongs to
-``ragline.store.migrations`` (``0004_api_keys``): on open, the document store is opened once to
+``ragline.store.migrations`` (``0003_api_keys``): on open, the document store is opened once to
 apply any pending migration.
 """
 

@@ -109,6 +109,26 @@ class FeedbackRecord:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
 
 
+# The polarity of a judgement lives beside the record (not in ``feedback/``) so that the
+# trace layer's drift tests can count negative feedback without importing ``feedback/``.
+def is_negative(record: FeedbackRecord) -> bool:
+    """Thumbs down, a rating of 1–2, a correction or a regeneration."""
+    if record.kind == "thumbs":
+        return record.value is not None and record.value < 0
+    if record.kind == "rating":
+        return record.value is not None and record.value <= 2
+    return record.kind in ("correction", "regeneration")
+
+
+def is_positive(record: FeedbackRecord) -> bool:
+    """Thumbs up or a rating of 4–5."""
+    if record.kind == "thumbs":
+        return record.value is not None and record.value > 0
+    if record.kind == "rating":
+        return record.value is not None and record.value >= 4
+    return False
+
+
 @dataclass(slots=True)
 class TraceRecord:
     """A finished trace: its summary, its spans (the root first) and implicit signals.
@@ -199,5 +219,7 @@ __all__ = [
     "TraceRecord",
     "TraceStore",
     "TraceSummary",
+    "is_negative",
+    "is_positive",
     "new_id",
 ]

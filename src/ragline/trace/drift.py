@@ -22,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from ragline.store.traces_base import FeedbackQuery, TraceQuery, TraceStore, TraceSummary
+from ragline.store.traces_base import (
+    FeedbackQuery,
+    TraceQuery,
+    TraceStore,
+    TraceSummary,
+    is_negative,
+)
 from ragline.trace.windows import Window
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -145,8 +151,6 @@ class WindowSample:
 
 
 def negative_trace_ids(store: TraceStore, trace_ids: Sequence[str]) -> set[str]:
-    from ragline.feedback.signals import is_negative
-
     records = store.list_feedback(FeedbackQuery(trace_ids=tuple(trace_ids)))
     return {f.trace_id for f in records if is_negative(f)}
 

@@ -22,6 +22,7 @@ by attribute, so this module does not import the model layer.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import (
     AsyncIterable,
@@ -33,10 +34,19 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from ragline.trace import semconv as sc
 from ragline.trace.tracer import AnySpan, AnyTracer
+
+
+class GenerationRequest(TypedDict, total=False):
+    """What a ``generation`` span records of the request (see :func:`start_generation`)."""
+
+    model: Required[str]
+    params: Any
+    messages: Any
+    overrides: Mapping[str, Any] | None
 
 
 def provider_of(model: str) -> str:
@@ -132,32 +142,27 @@ class _StreamTimer:
         self.gaps: list[int] = []
         self.done = False
 
-    def on_event(self, event: Any) -> None:
+    def on_event(self, event: Any) -> Any:
+        """Time one event on its way to the caller; returns it unchanged."""
         now = self.span.now_ns()
         if hasattr(event, "result"):  # StreamDone
             self.done = True
             record_chat_result(self.span, event.result, first_token_ns=self.first_ns or now)
             if self.gaps:
                 self.span.set(itl_mean_s=sum(self.gaps) / len(self.gaps) / 1e9)
-            return
+            return event
         if self.first_ns is None:
             self.first_ns = now
         elif self.last_ns is not None:
             self.gaps.append(now - self.last_ns)
         self.last_ns = now
         self.tokens += 1
+        return event
 
     @classmethod
-    def start(
-        cls,
-        tracer: AnyTracer,
-        model: str,
-        params: Any = None,
-        messages: Any = None,
-        overrides: Mapping[str, Any] | None = None,
-    ) -> _StreamTimer:
+    def start(cls, tracer: AnyTracer, request: GenerationRequest) -> _StreamTimer:
         span = tracer.start(sc.GENERATION, kind="client")
-        start_generation(span, model, params, messages, overrides)
+        start_generation(span, **request)
         return cls(span)
 
     def __enter__(self) -> _StreamTimer:
@@ -184,6 +189,13 @@ class _StreamTimer:
         self.span.end()
 
 
+@contextlib.contextmanager
+def _generation(tracer: AnyTracer, request: GenerationRequest) -> Iterator[AnySpan]:
+    with tracer.trace(sc.GENERATION, kind="client") as span:
+        start_generation(span, **request)
+        yield span
+
+
 def _record_generation(span: AnySpan, result: Any) -> Any:
     if hasattr(result, "usage"):
         record_chat_result(span, result)
@@ -192,66 +204,42 @@ def _record_generation(span: AnySpan, result: Any) -> Any:
     return result
 
 
+# The four tracers: each opens the span, does its I/O (call, await, for, async for) and
+# hands what came back to the shared parts above.
+
+
 def trace_generate(
-    tracer: AnyTracer,
-    call: Callable[[], Any],
-    *,
-    model: str,
-    params: Any = None,
-    messages: Any = None,
-    overrides: Mapping[str, Any] | None = None,
+    tracer: AnyTracer, call: Callable[[], Any], **request: Unpack[GenerationRequest]
 ) -> Any:
     """Run ``call`` (one generation) inside a ``generation`` span."""
-    with tracer.trace(sc.GENERATION, kind="client") as span:
-        start_generation(span, model, params, messages, overrides)
+    with _generation(tracer, request) as span:
         return _record_generation(span, call())
 
 
 async def atrace_generate(
-    tracer: AnyTracer,
-    call: Callable[[], Awaitable[Any]],
-    *,
-    model: str,
-    params: Any = None,
-    messages: Any = None,
-    overrides: Mapping[str, Any] | None = None,
+    tracer: AnyTracer, call: Callable[[], Awaitable[Any]], **request: Unpack[GenerationRequest]
 ) -> Any:
     """The async twin of :func:`trace_generate`."""
-    with tracer.trace(sc.GENERATION, kind="client") as span:
-        start_generation(span, model, params, messages, overrides)
+    with _generation(tracer, request) as span:
         return _record_generation(span, await call())
 
 
 def trace_stream(
-    tracer: AnyTracer,
-    events: Iterable[Any],
-    *,
-    model: str,
-    params: Any = None,
-    messages: Any = None,
-    overrides: Mapping[str, Any] | None = None,
+    tracer: AnyTracer, events: Iterable[Any], **request: Unpack[GenerationRequest]
 ) -> Iterator[Any]:
     """Yield ``events`` unchanged, timing them in a ``generation`` span."""
-    with _StreamTimer.start(tracer, model, params, messages, overrides) as timer:
+    with _StreamTimer.start(tracer, request) as timer:
         for event in events:
-            timer.on_event(event)
-            yield event
+            yield timer.on_event(event)
 
 
 async def atrace_stream(
-    tracer: AnyTracer,
-    events: AsyncIterable[Any],
-    *,
-    model: str,
-    params: Any = None,
-    messages: Any = None,
-    overrides: Mapping[str, Any] | None = None,
+    tracer: AnyTracer, events: AsyncIterable[Any], **request: Unpack[GenerationRequest]
 ) -> AsyncIterator[Any]:
     """The async twin of :func:`trace_stream`."""
-    with _StreamTimer.start(tracer, model, params, messages, overrides) as timer:
+    with _StreamTimer.start(tracer, request) as timer:
         async for event in events:
-            timer.on_event(event)
-            yield event
+            yield timer.on_event(event)
 
 
 # Decorators for a chat model's own methods; the instance needs ``tracer`` and ``name``
@@ -263,7 +251,9 @@ def _tracer_of(owner: Any) -> AnyTracer | None:
     return tracer if tracer is not None and tracer.enabled else None
 
 
-def _span_args(owner: Any, messages: Any, params: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def _span_args(
+    owner: Any, messages: Any, params: Any, kwargs: Mapping[str, Any]
+) -> GenerationRequest:
     """The request attributes of a decorated call: ``model=`` in the call wins over the
     instance's name, its own ``params`` over the instance's ``defaults``."""
     return {
@@ -376,6 +366,7 @@ def messages_preview(messages: Sequence[Mapping[str, Any]] | str) -> str:
 
 
 __all__ = [
+    "GenerationRequest",
     "TracedChatModel",
     "atrace_generate",
     "atrace_stream",

@@ -12,7 +12,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -20,8 +20,23 @@ from ragline.store.traces_base import FeedbackRecord, SpanRecord, TraceRecord, T
 from ragline.trace import semconv as sc
 from ragline.trace.redact import Redactor
 
-if TYPE_CHECKING:
-    from ragline.trace.tracer import Span
+
+class LiveSpan(Protocol):
+    """What this module reads of a span being recorded (:class:`ragline.trace.tracer.Span`).
+
+    A structural type, so that ``tracer`` (which builds records) imports ``records`` and
+    not the other way round.
+    """
+
+    span_id: int
+    parent_id: int | None
+    name: str
+    kind: str
+    start_ns: int
+    end_ns: int | None
+    status: str
+    error: str | None
+    attributes: dict[str, Any]
 
 
 #: A step recorded by :meth:`Tracer.leaf <ragline.trace.tracer.Tracer.leaf>`: a plain tuple
@@ -43,7 +58,7 @@ class ActiveTrace:
 
     def __init__(self) -> None:
         self._ids: list[str] = []
-        self.spans: list[Span | Leaf] = []
+        self.spans: list[LiveSpan | Leaf] = []
         self.signals: list[FeedbackRecord] = []
         self.embedding: np.ndarray | None = None
         #: Wall clock minus the monotonic clock at the trace's start: span times are
@@ -151,7 +166,7 @@ def build_record(
     """Redact a finished trace's spans and signals and compute its summary; leaves get
     their span ids from ``new_span_id``."""
     live = list(trace.spans)
-    root = cast("Span", live[0])  # a trace starts with its root span, never a leaf
+    root = cast("LiveSpan", live[0])  # a trace starts with its root span, never a leaf
     root_end = root.end_ns or trace.now_ns()
     spans = []
     text_keys = sc.TEXT_KEYS
@@ -195,4 +210,4 @@ def build_record(
     return TraceRecord(summary=summary, spans=spans, signals=signals)
 
 
-__all__ = ["ActiveTrace", "Leaf", "build_record", "is_generation", "summarize"]
+__all__ = ["ActiveTrace", "Leaf", "LiveSpan", "build_record", "is_generation", "summarize"]

@@ -218,7 +218,7 @@ def faithfulness(
     short answer ("674.") together with the question, as it does for grounded answers.
     """
     from ragline.answer.citations import META_WORDS, CitationChecker, unframe
-    from ragline.answer.text import is_decline, split_sentences, strip_citations
+    from ragline.answer.text import answer_sentences, is_decline, strip_citations
     from ragline.config import load_settings
     from ragline.retrieve.analyzer import Analyzer
     from ragline.types import Chunk, Passage
@@ -245,7 +245,7 @@ def faithfulness(
     )
     meta = checker.terms(META_WORDS)
     claims: list[Claim] = []
-    for raw in split_sentences(answer):
+    for raw in answer_sentences(answer):
         text = unframe(strip_citations(raw).text)
         if not (checker.terms(text) - meta) or is_decline(text) or text.rstrip().endswith("?"):
             continue

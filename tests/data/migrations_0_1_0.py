@@ -1,0 +1,163 @@
+# The schema migrations of ragline 0.1.0 (src/ragline/store/migrations.py at commit 24c26fa),
+# kept verbatim so tests/unit/test_migrations.py can build a database the previous release made.
+"""Named, ordered schema migrations of the SQLite store.
+
+Each migration runs once, in order, in its own transaction, and is recorded in the
+``migrations`` table. Never edit a migration that has shipped: append a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE collections (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            version INTEGER NOT NULL DEFAULT 0,
+            embedder TEXT,
+            embedding_dim INTEGER
+        );
+        CREATE TABLE documents (
+            id TEXT PRIMARY KEY,
+            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            source TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            content_hash TEXT NOT NULL,
+            file_hash TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            ingested_at TEXT NOT NULL,
+            UNIQUE (collection_id, key)
+        );
+        CREATE INDEX documents_content_hash ON documents (collection_id, content_hash);
+        CREATE TABLE chunks (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            heading_path TEXT NOT NULL DEFAULT '[]',
+            page INTEGER,
+            char_start INTEGER NOT NULL,
+            char_end INTEGER NOT NULL,
+            token_count INTEGER NOT NULL,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            bm25_length INTEGER NOT NULL,
+            term_ids BLOB NOT NULL,
+            term_tfs BLOB NOT NULL,
+            embedding BLOB
+        );
+        CREATE INDEX chunks_collection ON chunks (collection_id, seq);
+        CREATE INDEX chunks_document ON chunks (document_id);
+        CREATE TABLE terms (
+            id INTEGER PRIMARY KEY,
+            term TEXT NOT NULL UNIQUE
+        );
+        """,
+    ),
+    (
+        "0002_traces_feedback",
+        """
+        CREATE TABLE traces (
+            trace_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            start_ns INTEGER NOT NULL,
+            duration_s REAL NOT NULL,
+            status TEXT NOT NULL,
+            span_count INTEGER NOT NULL,
+            query TEXT,
+            collection TEXT,
+            model TEXT,
+            conversation_id TEXT,
+            turn INTEGER,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cost REAL,
+            ttft_s REAL,
+            tpot_s REAL,
+            answer_length INTEGER,
+            abstained INTEGER,
+            embedding BLOB
+        );
+        CREATE INDEX traces_start ON traces (start_ns);
+        CREATE INDEX traces_conversation ON traces (conversation_id, start_ns);
+        CREATE TABLE spans (
+            trace_id TEXT NOT NULL REFERENCES traces(trace_id) ON DELETE CASCADE,
+            span_id TEXT NOT NULL,
+            parent_id TEXT,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            start_ns INTEGER NOT NULL,
+            end_ns INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            attributes TEXT NOT NULL DEFAULT '{}',
+            ordinal INTEGER NOT NULL,
+            PRIMARY KEY (trace_id, span_id)
+        );
+        CREATE TABLE feedback (
+            id TEXT PRIMARY KEY,
+            trace_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            value REAL,
+            comment TEXT,
+            attributes TEXT NOT NULL DEFAULT '{}',
+            created_ns INTEGER NOT NULL
+        );
+        CREATE INDEX feedback_trace ON feedback (trace_id);
+        CREATE INDEX feedback_created ON feedback (created_ns);
+        """,
+    ),
+    (
+        "0004_api_keys",
+        """
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            collections TEXT NOT NULL DEFAULT '["*"]',
+            secret_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        """,
+    ),
+    (
+        "0005_eval_runs",
+        """
+        CREATE TABLE eval_runs (
+            run_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            spec_hash TEXT NOT NULL,
+            config TEXT NOT NULL DEFAULT '{}',
+            prompts TEXT NOT NULL DEFAULT '{}',
+            models TEXT NOT NULL DEFAULT '[]',
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            finished_at TEXT,
+            items_total INTEGER NOT NULL DEFAULT 0,
+            summary TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX eval_runs_name ON eval_runs (name, created_at);
+        CREATE TABLE eval_items (
+            run_id TEXT NOT NULL REFERENCES eval_runs(run_id) ON DELETE CASCADE,
+            item_id TEXT NOT NULL,
+            ordinal INTEGER NOT NULL,
+            input TEXT NOT NULL DEFAULT '{}',
+            output TEXT,
+            retrieved TEXT NOT NULL DEFAULT '[]',
+            scores TEXT NOT NULL DEFAULT '{}',
+            details TEXT NOT NULL DEFAULT '{}',
+            error TEXT,
+            duration_s REAL NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, item_id)
+        );
+        """,
+    ),
+]
