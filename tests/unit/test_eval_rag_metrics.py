@@ -13,7 +13,7 @@ import pytest
 from ragline.errors import ConfigError
 from ragline.evaluate.metrics.perplexity import PerplexityResult, token_nll, windows
 from ragline.evaluate.metrics.rag import (
-    Context,
+    RetrievedContext,
     answer_relevance,
     as_context,
     as_ids,
@@ -104,8 +104,8 @@ def test_context_match_by_embedding_threshold() -> None:
 
 
 def test_as_context_reads_strings_and_mappings() -> None:
-    assert as_context("hi") == Context(text="hi")
-    assert as_context({"doc_id": 7, "content": "x"}) == Context(text="x", id="7")
+    assert as_context("hi") == RetrievedContext(text="hi")
+    assert as_context({"doc_id": 7, "content": "x"}) == RetrievedContext(text="x", id="7")
     with pytest.raises(ConfigError):
         as_context(3)  # type: ignore[arg-type]
 
@@ -261,6 +261,9 @@ def test_perplexity_scorer_without_text_scores_none() -> None:
 
 
 def test_a_bare_reference_string_matches_a_passage_id() -> None:
-    retrieved = [Context(text="Espresso.", id="coffee.md"), Context(text="Venus.", id="docs/v.md")]
+    retrieved = [
+        RetrievedContext(text="Espresso.", id="coffee.md"),
+        RetrievedContext(text="Venus.", id="docs/v.md"),
+    ]
     s = context_scores(retrieved, ["v.md"])
     assert s.relevant == (False, True) and s.precision == pytest.approx(0.5)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from ragline.errors import ModelError
+from ragline.evaluate.ranking import Winner
 from ragline.models.chat import ChatResult
 from ragline.models.structured import repair_json
 from ragline.prompts import Prompt
@@ -31,7 +32,6 @@ from ragline.prompts import Prompt
 #: One model call: ``(messages, **sampling overrides) -> ChatResult``.
 CallFn = Callable[..., ChatResult]
 Preference = Literal["A", "B", "tie"]
-Winner = Literal["left", "right", "tie"]
 _RAW_KEEP = 600  # characters of a raw reply kept in the details
 
 

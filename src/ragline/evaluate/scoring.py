@@ -212,7 +212,7 @@ class RagScorer:
 
     def score(self, view: ItemView) -> tuple[Values, dict[str, Any]]:
         from ragline.evaluate.metrics.rag import (
-            Context,
+            RetrievedContext,
             answer_relevance,
             as_context,
             as_ids,
@@ -228,7 +228,7 @@ class RagScorer:
         if given is not None:
             contexts = [as_context(c) for c in given]
         elif view.answer_passages is not None:
-            contexts = [Context(id=doc, text=text) for doc, text in view.answer_passages]
+            contexts = [RetrievedContext(id=doc, text=text) for doc, text in view.answer_passages]
         else:
             contexts = as_ids(view.retrieved)
         refs_raw = _contexts(view.item.get(m.reference_contexts_field))
@@ -237,7 +237,7 @@ class RagScorer:
         if refs_raw is not None and {"context_precision", "context_recall"} & set(self.names):
             refs = [as_context(r) for r in refs_raw]
             if contexts and all(not c.text for c in contexts):  # ids only: references are ids
-                refs = [Context(id=r.id or r.text) for r in refs]
+                refs = [RetrievedContext(id=r.id or r.text) for r in refs]
             scores = context_scores(
                 contexts,
                 refs,
@@ -249,7 +249,7 @@ class RagScorer:
             values["context_recall"] = scores.recall
             detail["contexts"] = {"relevant": list(scores.relevant), "found": list(scores.found)}
         texts = [c for c in contexts if c.text.strip()] or [
-            Context(id=doc, text=text) for doc, text in view.passages if text.strip()
+            RetrievedContext(id=doc, text=text) for doc, text in view.passages if text.strip()
         ]
         if "faithfulness" in self.names and view.output is not None and texts:
             result = faithfulness(

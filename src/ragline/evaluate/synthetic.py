@@ -39,7 +39,7 @@ class SyntheticQA(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
-class Passage:
+class SourcePassage:
     chunk_id: str
     document_id: str
     source: str
@@ -59,7 +59,7 @@ class GenerationReport:
 
 def sample_passages(
     store: Store, collection: str, n: int, *, seed: int = 0, min_tokens: int = 20
-) -> list[Passage]:
+) -> list[SourcePassage]:
     """Up to ``n`` chunks, round-robin over the collection's documents in a seeded order."""
     index = store.load_index(collection)
     by_doc: dict[str, list[int]] = {}
@@ -81,7 +81,7 @@ def sample_passages(
     ids = [index.chunk_ids[r] for r in picked]
     chunks = {c.id: c for c in store.get_chunks(collection, ids)}
     return [
-        Passage(
+        SourcePassage(
             chunk_id=index.chunk_ids[r],
             document_id=index.doc_ids[r],
             source=chunks[index.chunk_ids[r]].source,
@@ -93,12 +93,12 @@ def sample_passages(
     ]
 
 
-def _item_id(passage: Passage, question: str) -> str:
+def _item_id(passage: SourcePassage, question: str) -> str:
     return "syn-" + hashlib.sha256(f"{passage.chunk_id}\x00{question}".encode()).hexdigest()[:12]
 
 
 def generate_items(
-    passages: Sequence[Passage],
+    passages: Sequence[SourcePassage],
     generate: Callable[..., SyntheticQA],
     template: Prompt,
     *,
@@ -110,7 +110,7 @@ def generate_items(
     """One question/answer per passage; ``generate(messages, schema=..., **kw)`` is the
     gateway's structured generate. Passages whose call fails are listed in ``failures``."""
 
-    def one(p: Passage) -> dict[str, Any] | str:
+    def one(p: SourcePassage) -> dict[str, Any] | str:
         values = {"passage": p.text}
         if "title" in template.variables:  # an optional slot for prompts that want it
             values["title"] = p.title
@@ -301,8 +301,8 @@ def review_items(
 __all__ = [
     "DEFAULT_PROMPT",
     "GenerationReport",
-    "Passage",
     "ReviewReport",
+    "SourcePassage",
     "SyntheticQA",
     "generate_items",
     "generate_synthetic",

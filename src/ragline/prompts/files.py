@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragline.errors import PromptError
 
-Role = Literal["system", "user", "assistant"]
+MessageRole = Literal["system", "user", "assistant"]
 NAME_PATTERN = r"[a-z0-9][a-z0-9_-]*"
 _SLOT = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _ROLE_LINE = re.compile(r"^\[(system|user|assistant)\][ \t]*$", re.MULTILINE)
@@ -77,7 +77,7 @@ class FrontMatter(BaseModel):
 class MessageTemplate:
     """One message of a prompt: its role and its text with ``{{slots}}``."""
 
-    role: Role
+    role: MessageRole
     text: str
 
 
@@ -237,10 +237,10 @@ def read_prompt(path: Path, *, source: str = "file") -> Prompt:
 __all__ = [
     "DIGEST_CHARS",
     "FrontMatter",
+    "MessageRole",
     "MessageTemplate",
     "ModelHints",
     "Prompt",
-    "Role",
     "parse_prompt",
     "read_prompt",
 ]

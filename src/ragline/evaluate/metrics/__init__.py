@@ -35,9 +35,9 @@ from ragline.evaluate.metrics.perplexity import (
 )
 from ragline.evaluate.metrics.rag import (
     Claim,
-    Context,
     ContextScores,
     Faithfulness,
+    RetrievedContext,
     answer_relevance,
     context_precision,
     context_recall,
@@ -88,7 +88,6 @@ __all__ = [
     "BleuScore",
     "Claim",
     "ContaminationReport",
-    "Context",
     "ContextScores",
     "Correlation",
     "Direction",
@@ -101,6 +100,7 @@ __all__ = [
     "PerplexityScorer",
     "QueryScores",
     "RetrievalReport",
+    "RetrievedContext",
     "RougeResult",
     "RougeScore",
     "SemanticSimilarity",

@@ -38,36 +38,36 @@ DEFAULT_MIN_COSINE = 0.8
 
 
 @dataclass(frozen=True, slots=True)
-class Context:
+class RetrievedContext:
     """A passage: its id (document or chunk id) and/or its text."""
 
     text: str = ""
     id: str | None = None
 
 
-ContextLike = str | Context | Mapping[str, Any]
+ContextLike = str | RetrievedContext | Mapping[str, Any]
 
 
-def as_context(value: ContextLike) -> Context:
-    """A :class:`Context` from a string (its text), a mapping (``id``/``doc_id``/``passage_id``
-    and ``text``/``content``/``passage``), or a :class:`Context`."""
-    if isinstance(value, Context):
+def as_context(value: ContextLike) -> RetrievedContext:
+    """A :class:`RetrievedContext` from a string (its text), a mapping (``id``/``doc_id``/
+    ``passage_id`` and ``text``/``content``/``passage``), or a :class:`RetrievedContext`."""
+    if isinstance(value, RetrievedContext):
         return value
     if isinstance(value, str):
-        return Context(text=value)
+        return RetrievedContext(text=value)
     if isinstance(value, Mapping):
         ident = next((value[k] for k in ("id", "doc_id", "passage_id") if value.get(k)), None)
         text = next((value[k] for k in ("text", "content", "passage") if value.get(k)), "")
-        return Context(text=str(text), id=None if ident is None else str(ident))
+        return RetrievedContext(text=str(text), id=None if ident is None else str(ident))
     raise ConfigError(
         f"cannot read a context from {type(value).__name__}",
         hint="give a string, or an object with 'id' and/or 'text'",
     )
 
 
-def as_ids(values: Sequence[Any]) -> list[Context]:
+def as_ids(values: Sequence[Any]) -> list[RetrievedContext]:
     """Contexts known by id only (ranked document ids)."""
-    return [Context(id=str(v)) for v in values]
+    return [RetrievedContext(id=str(v)) for v in values]
 
 
 def _ids_match(a: str, b: str) -> bool:
@@ -293,9 +293,9 @@ __all__ = [
     "DEFAULT_MIN_COSINE",
     "DEFAULT_MIN_OVERLAP",
     "Claim",
-    "Context",
     "ContextScores",
     "Faithfulness",
+    "RetrievedContext",
     "answer_relevance",
     "as_context",
     "as_ids",
