@@ -216,6 +216,10 @@ class EvalSettings(_Section):
     judge_temperature: float = Field(0.0, ge=0, le=5)
     # A verdict is a score and one or two sentences of reason.
     judge_max_tokens: int = Field(256, gt=0)
+    # The prompt flow of an eval spec (`system.answer`) when the spec sets no sampling: greedy,
+    # so two runs of one spec answer alike; room for a few sentences.
+    answer_temperature: float = Field(0.0, ge=0, le=5)
+    answer_max_tokens: int = Field(256, gt=0)
     # Bootstrap resamples for confidence intervals: 2000 keeps a 95% percentile interval's
     # ends stable to about a hundredth of its width.
     bootstrap_rounds: int = Field(2000, ge=100)

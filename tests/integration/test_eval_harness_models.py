@@ -32,12 +32,14 @@ def gateway():
 
 def test_real_judge_rates_and_compares(gateway: Gateway) -> None:
     call = lambda messages, **kw: gateway.generate(messages, model="embedded", **kw)  # noqa: E731
-    rater = Judge(call, PromptRegistry().get("judge_reference@v1"), max_tokens=48)
+    rater = Judge(call, PromptRegistry().get("judge_reference@v1"), temperature=0.0, max_tokens=48)
     verdict = rater.rate("What is the capital of France?", "Paris.", "Paris")
     # constrained decoding makes the reply JSON whose first key is the rating
     assert verdict.value in (1, 2, 3, 4, 5), verdict.raw
     assert verdict.error is None and verdict.tokens > 0 and verdict.raw.lstrip().startswith("{")
-    pair = Judge(call, PromptRegistry().get("judge_pairwise@v1"), max_tokens=32).compare(
+    pair = Judge(
+        call, PromptRegistry().get("judge_pairwise@v1"), temperature=0.0, max_tokens=32
+    ).compare(
         "What is the capital of France?", ("good", "Paris is the capital."), ("bad", "Berlin.")
     )
     assert pair.first.value in ("A", "B", "tie") and pair.second.value in ("A", "B", "tie")

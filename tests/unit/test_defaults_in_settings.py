@@ -24,6 +24,8 @@ KNOBS = {
     "candidates",
     "batch_k",
     "model",
+    "seed",
+    "min_tokens",
 }
 #: Same names, other concepts: the Elo K factor of `ragline eval rank`.
 NOT_KNOBS = {"rank_cmd(k=…)"}
@@ -32,6 +34,10 @@ FILES = [
     *sorted((SRC / "server").rglob("*.py")),
     SRC / "api.py",
     SRC / "retrieve" / "retriever.py",
+    # the evaluation harness: a spec's answering system, the judges, synthetic questions
+    SRC / "evaluate" / "spec.py",
+    SRC / "evaluate" / "judge.py",
+    SRC / "evaluate" / "synthetic.py",
 ]
 
 
@@ -89,7 +95,7 @@ def hard_coded(path: Path) -> list[str]:
                     found.append(f"{where} line {node.lineno}")
         elif isinstance(node, ast.ClassDef) and any(  # request bodies (pydantic models)
             (b.id if isinstance(b, ast.Name) else getattr(b, "attr", "")).endswith(
-                ("Body", "BaseModel", "Request")
+                ("Body", "Model", "Request")
             )
             for b in node.bases
         ):

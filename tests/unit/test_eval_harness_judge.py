@@ -63,7 +63,9 @@ def test_parse_preference(text: str, value: str | None) -> None:
 
 def _rater(replies):
     fake = FakeChatModel(replies)
-    return fake, Judge(fake.generate, PromptRegistry().get("judge_pointwise@v1"), max_tokens=32)
+    return fake, Judge(
+        fake.generate, PromptRegistry().get("judge_pointwise@v1"), temperature=0.0, max_tokens=32
+    )
 
 
 def test_rate_sends_prompt_and_schema() -> None:
@@ -82,14 +84,25 @@ def test_unparseable_and_failed_calls_are_recorded_not_raised() -> None:
     bad = judge.rate("q", "a")
     assert bad.value is None and bad.raw.startswith("I refuse") and bad.error is None
     fake = FakeChatModel(["4"], failures=[ModelUnavailableError("server down")])
-    judge = Judge(fake.generate, PromptRegistry().get("judge_pointwise@v1"))
+    judge = Judge(
+        fake.generate,
+        PromptRegistry().get("judge_pointwise@v1"),
+        temperature=0.0,
+        max_tokens=256,
+    )
     failed = judge.rate("q", "a")
     assert failed.value is None and "server down" in (failed.error or "")
 
 
 def _pair_judge(reply):
     fake = FakeChatModel(reply)
-    return fake, Judge(fake.generate, PromptRegistry().get("judge_pairwise@v1"), constrained=False)
+    return fake, Judge(
+        fake.generate,
+        PromptRegistry().get("judge_pairwise@v1"),
+        temperature=0.0,
+        max_tokens=256,
+        constrained=False,
+    )
 
 
 def _prefers(word):

@@ -335,3 +335,33 @@ def test_runner_closes_what_it_created_not_what_it_was_given(tmp_path):
         with EvalRunner(settings, store, rag=lambda: made) as runner:
             assert runner.rag is made
         assert made.closed
+
+
+def test_prompt_flow_sampling_comes_from_the_eval_settings(tmp_path: Path, dataset: Path) -> None:
+    """A spec that leaves the answer's temperature / max_tokens open gets
+    ``eval.answer_temperature`` / ``answer_max_tokens`` (not a default of the spec's own); one
+    that sets them keeps its values."""
+    from ragline.config import EvalSettings
+
+    seen: list[tuple[float | None, int | None]] = []
+
+    def reply(messages, params):
+        seen.append((params.temperature, params.max_tokens))
+        return "Paris"
+
+    settings = load_settings(
+        gateway=GatewaySettings(max_retries=0),
+        eval=EvalSettings(answer_temperature=0.25, answer_max_tokens=7),
+    )
+    gateway = Gateway(settings, models={"fake": FakeChatModel(reply, name="fake")})
+    metrics = [{"type": "answer", "measures": ["exact_match"]}]
+    system = {"name": "s", "answer": {"model": "fake"}}
+    with SQLiteEvalStore(tmp_path / "e.db") as store:
+        runner = EvalRunner(settings, store, gateway=gateway)
+        outcome = runner.run(make_spec(dataset, system=system, metrics=metrics))
+        assert set(seen) == {(0.25, 7)}
+        assert outcome.run.config["system"]["answer"]["max_tokens"] == 7  # recorded as run
+        seen.clear()
+        system["answer"] = {"model": "fake", "temperature": 0.0, "max_tokens": 3}
+        runner.run(make_spec(dataset, name="own", system=system, metrics=metrics))
+        assert set(seen) == {(0.0, 3)}

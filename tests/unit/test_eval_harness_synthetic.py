@@ -40,7 +40,7 @@ def test_sample_passages_spreads_over_documents(tmp_path: Path) -> None:
     first = sample_passages(store, "c", 3, seed=1, min_tokens=5)
     assert len({p.document_id for p in first}) == 3
     assert first == sample_passages(store, "c", 3, seed=1, min_tokens=5)  # seeded
-    everything = sample_passages(store, "c", 50, min_tokens=5)
+    everything = sample_passages(store, "c", 50, seed=0, min_tokens=5)
     assert len(everything) == 5 and all("too short" not in p.text for p in everything)
     store.close()
 
@@ -57,7 +57,15 @@ def test_generate_writes_pending_triples(tmp_path: Path) -> None:
     fake = FakeChatModel(reply, name="gen")
     gateway = Gateway(load_settings(), models={"gen": fake})
     report = generate_synthetic(
-        store, gateway, "c", n=4, model="gen", min_tokens=5, prompts=PromptRegistry()
+        store,
+        gateway,
+        "c",
+        n=4,
+        model="gen",
+        seed=0,
+        min_tokens=5,
+        max_tokens=200,
+        prompts=PromptRegistry(),
     )
     assert len(report.items) == 4 and not report.failures
     item = report.items[0]
@@ -76,7 +84,15 @@ def test_generation_failures_are_reported(tmp_path: Path) -> None:
     fake = FakeChatModel(["not json at all"], name="gen")
     gateway = Gateway(load_settings(), models={"gen": fake})
     report = generate_synthetic(
-        store, gateway, "c", n=2, model="gen", min_tokens=5, prompts=PromptRegistry()
+        store,
+        gateway,
+        "c",
+        n=2,
+        model="gen",
+        seed=0,
+        min_tokens=5,
+        max_tokens=200,
+        prompts=PromptRegistry(),
     )
     assert report.items == [] and len(report.failures) == 2
     assert "StructuredOutputError" in report.failures[0]

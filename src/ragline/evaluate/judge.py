@@ -258,8 +258,8 @@ class Judge:
         call: CallFn,
         template: Prompt,
         *,
-        temperature: float = 0.0,
-        max_tokens: int = 256,
+        temperature: float,
+        max_tokens: int,
         constrained: bool = True,
     ) -> None:
         self.call = call

@@ -210,16 +210,29 @@ class EvalRunner:
         )
 
     def resolve_spec(self, spec: EvalSpec) -> EvalSpec:
-        """``spec`` with the search ``mode`` / ``k`` it leaves open filled from the settings
-        (``retrieval.default_mode`` / ``default_k``), so the run records what it ran."""
+        """``spec`` with what it leaves open filled from the settings, so the run records what
+        it ran: the search ``mode`` / ``k`` (``retrieval.default_mode`` / ``default_k``) and
+        the prompt flow's sampling (``eval.answer_temperature`` / ``answer_max_tokens``; the
+        grounded flow reads the ``[answer]`` settings instead)."""
+        update: dict[str, Any] = {}
         r = spec.system.retrieval
-        if r is None or (r.mode is not None and r.k is not None):
+        if r is not None and (r.mode is None or r.k is None):
+            mode, k = self.settings.retrieval.resolve(r.mode, r.k)
+            update["retrieval"] = r.model_copy(update={"mode": mode, "k": k})
+        a = spec.system.answer
+        if a is not None and a.flow == "prompt" and (a.temperature is None or a.max_tokens is None):
+            cfg = self.settings.eval
+            update["answer"] = a.model_copy(
+                update={
+                    "temperature": cfg.answer_temperature
+                    if a.temperature is None
+                    else a.temperature,
+                    "max_tokens": cfg.answer_max_tokens if a.max_tokens is None else a.max_tokens,
+                }
+            )
+        if not update:
             return spec
-        mode, k = self.settings.retrieval.resolve(r.mode, r.k)
-        retrieval = r.model_copy(update={"mode": mode, "k": k})
-        return spec.model_copy(
-            update={"system": spec.system.model_copy(update={"retrieval": retrieval})}
-        )
+        return spec.model_copy(update={"system": spec.system.model_copy(update=update)})
 
     def prepare(self, spec: EvalSpec) -> Prepared:
         """Load prompts, build the answering system and the scorers; check every model

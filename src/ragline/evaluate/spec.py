@@ -100,8 +100,10 @@ class AnswerSystem(_Model):
     model: str | None = None
     #: an evaluation prompt (``prompt`` flow only; the grounded flow's is ``settings.prompt``)
     prompt: str | None = None
-    temperature: float = Field(0.0, ge=0, le=5)
-    max_tokens: int = Field(256, gt=0)
+    #: None: ``eval.answer_temperature`` / ``eval.answer_max_tokens`` (prompt flow) or the
+    #: ``[answer]`` settings (grounded flow)
+    temperature: float | None = Field(None, ge=0, le=5)
+    max_tokens: int | None = Field(None, gt=0)
     #: the collection the grounded flow answers from (default: ``system.retrieval``'s)
     collection: str | None = None
     #: ``[answer]`` settings changed for the grounded flow (``min_relevance: 0.3`` ...)
@@ -141,7 +143,7 @@ class AnswerSystem(_Model):
         ``temperature`` and ``max_tokens`` where the spec gives them."""
         given = {n: getattr(self, n) for n in ("temperature", "max_tokens")}
         return {
-            **{n: v for n, v in given.items() if n in self.model_fields_set},
+            **{n: v for n, v in given.items() if v is not None},
             **self.settings,
         }
 

@@ -58,7 +58,7 @@ class GenerationReport:
 
 
 def sample_passages(
-    store: Store, collection: str, n: int, *, seed: int = 0, min_tokens: int = 20
+    store: Store, collection: str, n: int, *, seed: int, min_tokens: int
 ) -> list[SourcePassage]:
     """Up to ``n`` chunks, round-robin over the collection's documents in a seeded order."""
     index = store.load_index(collection)
@@ -104,7 +104,7 @@ def generate_items(
     *,
     model: str,
     collection: str,
-    max_tokens: int = 200,
+    max_tokens: int,
     concurrency: int = 1,
 ) -> GenerationReport:
     """One question/answer per passage; ``generate(messages, schema=..., **kw)`` is the
@@ -146,9 +146,9 @@ def generate_synthetic(
     *,
     n: int = 20,
     model: str,
-    seed: int = 0,
-    min_tokens: int = 20,
-    max_tokens: int = 200,
+    seed: int,
+    min_tokens: int,
+    max_tokens: int,
     concurrency: int = 1,
     prompt: str | None = None,
     prompts: PromptRegistry,
