@@ -1,13 +1,14 @@
-"""Typed values passed between ragline's layers: documents, chunks, hits, reports."""
+"""Typed values passed between ragline's layers: documents, chunks, hits, model results,
+answers, reports."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
 
-if TYPE_CHECKING:  # types.py imports nothing of ragline at run time
-    from ragline.models.chat import ChatResult
+from ragline.errors import ModelError
 
 SearchMode = Literal["bm25", "dense", "hybrid"]
 
@@ -306,6 +307,111 @@ class CheckedSentence:
 #: Why an answer declined: nothing relevant was retrieved, the model said so itself, or
 #: no sentence of its draft was supported by the passages.
 DeclineReason = Literal["no_relevant_passages", "model_declined", "unsupported"]
+
+
+# --------------------------------------------------------------------------- model results
+# What a chat model call returns (``ragline.models.chat`` re-exports these): here, in the
+# lowest layer, because an :class:`Answer` carries its model call's result.
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens a call consumed. ``estimated`` is set when the provider reported none."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.estimated or other.estimated,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "estimated": self.estimated,
+        }
+
+
+def sum_usage(usages: Iterable[Usage]) -> Usage:
+    total = Usage()
+    for u in usages:
+        total = total + u
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try of one model: which, how long, and why it failed (``error`` None: it worked)."""
+
+    model: str
+    duration_s: float
+    error: str | None = None
+    error_type: str | None = None
+    status_code: int | None = None
+    #: What the model said, when it answered but the answer was unusable (structured output).
+    output: str | None = None
+
+    @classmethod
+    def failed(cls, model: str, exc: BaseException, duration_s: float) -> Attempt:
+        message = exc.message if isinstance(exc, ModelError) else str(exc)
+        return cls(
+            model=model,
+            duration_s=duration_s,
+            error=message,
+            error_type=type(exc).__name__,
+            status_code=getattr(exc, "status_code", None),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    """A finished generation. ``cost`` is in USD from the price table (None: no price known).
+
+    ``ttft_s`` is the time to the first token (None where the provider did not stream);
+    ``logprob_mean`` the mean token log-probability (None unless requested and available);
+    ``candidates`` the other results when several samples were drawn (best-of-N).
+    """
+
+    text: str
+    usage: Usage
+    model: str
+    finish_reason: str = "stop"
+    cost: float | None = None
+    logprob_mean: float | None = None
+    ttft_s: float | None = None
+    duration_s: float = 0.0
+    attempts: tuple[Attempt, ...] = ()
+    candidates: tuple[ChatResult, ...] = ()
+
+    def replace(self, **changes: Any) -> ChatResult:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "usage": self.usage.to_dict(),
+            "model": self.model,
+            "finish_reason": self.finish_reason,
+            "cost": self.cost,
+            "logprob_mean": self.logprob_mean,
+            "ttft_s": self.ttft_s,
+            "duration_s": self.duration_s,
+            "attempts": [a.to_dict() for a in self.attempts],
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
 
 
 @dataclass(frozen=True, slots=True)
