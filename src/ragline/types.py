@@ -18,6 +18,12 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def document_id(collection: str, key: str) -> str:
+    """Stable document id, the same in every store backend: a hash of the collection name
+    and the document key (re-ingesting a document keeps its id)."""
+    return hashlib.sha256(f"{collection}\x00{key}".encode()).hexdigest()[:24]
+
+
 @dataclass(frozen=True, slots=True)
 class Section:
     """A structural unit of a loaded document: text under one heading path, on one page.

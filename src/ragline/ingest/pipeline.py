@@ -27,8 +27,14 @@ from ragline.ingest.loaders import SUPPORTED_SUFFIXES, load_file
 from ragline.models.embedder import Embedder
 from ragline.retrieve.analyzer import Analyzer
 from ragline.store.base import DocumentWrite, Store, StoredDocument
-from ragline.store.sqlite import document_id
-from ragline.types import Chunk, IngestFailure, IngestReport, LoadedDocument, content_hash
+from ragline.types import (
+    Chunk,
+    IngestFailure,
+    IngestReport,
+    LoadedDocument,
+    content_hash,
+    document_id,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ mid-ingest leaves every document either fully written or absent.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import sqlite3
 from collections.abc import Mapping
@@ -21,18 +20,13 @@ import numpy as np
 from ragline.errors import CollectionNotFoundError, StoreError
 from ragline.store.base import DocumentWrite, IndexData, StoredDocument
 from ragline.store.sqlite_base import SQLiteBackend
-from ragline.types import Chunk, CollectionInfo, CollectionStats, SearchFilters
+from ragline.types import Chunk, CollectionInfo, CollectionStats, SearchFilters, document_id
 
 _MAX_PARAMS = 900  # stay below SQLite's default bound-parameter limit
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def document_id(collection: str, key: str) -> str:
-    """Stable document id: hash of collection name and document key."""
-    return hashlib.sha256(f"{collection}\x00{key}".encode()).hexdigest()[:24]
 
 
 class SQLiteStore(SQLiteBackend):
