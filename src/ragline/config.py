@@ -232,6 +232,13 @@ class EvalSettings(_Section):
     synthetic_min_tokens: int = Field(20, ge=1)
     # A question and a short answer fit.
     synthetic_max_tokens: int = Field(200, gt=0)
+    # The code metric runs model-written programs on this machine: off unless asked for
+    # (`ragline eval run --allow-code-execution`), as HumanEval-style harnesses do.
+    allow_code_execution: bool = False
+    # Per program: HumanEval's tests finish in well under a second; a loop is cut here.
+    code_timeout_s: float = Field(10.0, gt=0)
+    # Address space per program: room for numpy, not for a runaway allocation.
+    code_memory_mb: int = Field(1024, ge=64)
 
 
 class ServerSettings(_Section):

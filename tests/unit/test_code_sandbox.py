@@ -152,3 +152,54 @@ def test_reports_what_it_applied_and_what_it_could_not() -> None:
     assert any(a.startswith("rlimits") for a in result.applied)
     for note in result.missing:  # a missing barrier says which and why
         assert ":" in note
+
+
+def _code_spec(tmp_path: Path) -> Path:
+    import json
+
+    items = [
+        {
+            "id": "add",
+            "question": "write add",
+            "entry_point": "add",
+            "test": "def check(fn):\n    assert fn(2, 3) == 5\n",
+            "prediction": "def add(a, b):\n    return a + b\n",
+        },
+        {
+            "id": "sub",
+            "question": "write sub",
+            "entry_point": "sub",
+            "test": "def check(fn):\n    assert fn(5, 3) == 2\n",
+            "prediction": "def sub(a, b):\n    return a + b\n",  # wrong
+        },
+    ]
+    data = tmp_path / "code.jsonl"
+    data.write_text("".join(json.dumps(i) + "\n" for i in items))
+    spec = {
+        "name": "code",
+        "dataset": str(data),
+        "system": {"output_field": "prediction"},
+        "metrics": [{"type": "code"}],
+    }
+    path = tmp_path / "code.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def test_eval_run_refuses_the_code_metric_without_the_flag(tmp_path: Path, ragline_home) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from ragline.cli.main import app
+
+    runner = CliRunner()
+    spec = _code_spec(tmp_path)
+    refused = runner.invoke(app, ["eval", "run", str(spec), "--json"])
+    assert refused.exit_code != 0 and isinstance(refused.exception, ConfigError)
+    assert "--allow-code-execution" in str(refused.exception)
+    assert "eval.allow_code_execution" in str(refused.exception)
+    allowed = runner.invoke(app, ["eval", "run", str(spec), "--json", "--allow-code-execution"])
+    assert allowed.exit_code == 0, allowed.output
+    metrics = {m["name"]: m for m in json.loads(allowed.stdout)["metrics"]}
+    assert metrics["pass@1"]["mean"] == 0.5
