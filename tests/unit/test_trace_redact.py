@@ -32,7 +32,7 @@ def test_credential_shapes_are_scrubbed(secret):
 def test_assignments_urls_and_private_keys():
     r = Redactor()
     assert r.text("password=hunter2!") == f"password={REDACTED}"
-    assert r.text('api_key: "abcd1234"') == f"api_key: {REDACTED}"
+    assert r.text('api_key: "abcd1234"') == f'api_key: "{REDACTED}"'  # quotes kept: JSON stays JSON
     assert r.text("https://bob:s3cret@db.example.com/x") == f"https://{REDACTED}@db.example.com/x"
     pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAK\n-----END RSA PRIVATE KEY-----"
     assert r.text(f"key:\n{pem}\n") == f"key:\n{REDACTED}\n"
