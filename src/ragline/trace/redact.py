@@ -75,6 +75,7 @@ def _header(match: re.Match[str]) -> str:
         return match.group(0)
     return f"{match.group(1)}{match.group(2)}{REDACTED}"
 
+
 # Every secret pattern contains one of these: one cheap scan decides whether to run them.
 _SECRET_MARKERS = re.compile(
     r"-----BEGIN|sk-|bearer|basic|AKIA|ASIA|gh[pousr]_|github_pat_|xox|AIza|eyJ|key|secret|"
