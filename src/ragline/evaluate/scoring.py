@@ -18,6 +18,7 @@ such items are left out of that metric's mean and counted as missing.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,8 @@ from ragline.prompts import PromptRegistry
 
 if TYPE_CHECKING:
     from ragline.config import Settings
+
+log = logging.getLogger(__name__)
 
 Values = dict[str, float | None]
 
@@ -327,6 +330,7 @@ class CodeScorer:
         self.names = metric.names()
         self._timeout = metric.timeout_s or cfg.code_timeout_s
         self._memory_mb = cfg.code_memory_mb
+        self._warned = False
 
     def score(self, view: ItemView) -> tuple[Values, dict[str, Any]]:
         from ragline.evaluate.metrics.code import check_correctness
@@ -346,6 +350,13 @@ class CodeScorer:
             timeout=self._timeout,
             memory_mb=self._memory_mb,
         )
+        if result.missing and not self._warned:
+            self._warned = True
+            log.warning(
+                "code execution: this machine did not allow %s (see docs/evaluation.md, Code "
+                "execution); each item's details list it",
+                "; ".join(result.missing),
+            )
         detail = {
             "code": {
                 "status": result.status,

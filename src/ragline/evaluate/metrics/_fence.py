@@ -116,12 +116,15 @@ def enter_namespaces(applied: list[str], missing: list[str]) -> None:
     missing.append(f"user namespace: {user_error}")
 
 
+_ROOT_NPROC = "process-count limit (RLIMIT_NPROC): not applied to root"
+
+
 def limit_processes(applied: list[str], missing: list[str]) -> None:
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
     if os.getuid() == 0:
         # The kernel never applies RLIMIT_NPROC to root (real uid 0, any namespace); the
         # seccomp filter below stops new processes there.
-        missing.append("process-count limit (RLIMIT_NPROC): not applied to root")
+        missing.append(_ROOT_NPROC)
     else:
         applied.append("process-count limit (RLIMIT_NPROC = 0: no fork, no threads)")
 
@@ -273,6 +276,9 @@ def fence(config: dict) -> dict:
     limit_processes(applied, missing)
     landlock(config["workdir"], applied, missing)  # sets no_new_privs, which seccomp needs
     block_spawning(applied, missing)
+    if _ROOT_NPROC in missing and any(a.startswith("seccomp") for a in applied):
+        missing.remove(_ROOT_NPROC)  # the seccomp filter holds the process count for root
+        applied.append("process count: held by seccomp (RLIMIT_NPROC does not apply to root)")
     sys.addaudithook(_audit)
     applied.append("audit hook: sockets and subprocesses (Python-level only)")
     return {"applied": applied, "missing": missing}
