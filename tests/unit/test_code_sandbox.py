@@ -203,3 +203,30 @@ def test_eval_run_refuses_the_code_metric_without_the_flag(tmp_path: Path, ragli
     assert allowed.exit_code == 0, allowed.output
     metrics = {m["name"]: m for m in json.loads(allowed.stdout)["metrics"]}
     assert metrics["pass@1"]["mean"] == 0.5
+
+
+def test_a_barrier_the_kernel_refuses_is_reported(tmp_path: Path) -> None:
+    """Fault injection with the kernel's own refusal: the child is started under a seccomp
+    filter that fails ``unshare`` with EPERM (as a container that forbids it does)."""
+    import platform
+
+    from ragline.evaluate.metrics import _fence
+
+    unshare = {"x86_64": 272, "aarch64": 97}.get(platform.machine())
+    if unshare is None:
+        pytest.skip(f"no unshare syscall number for {platform.machine()}")
+    wrapper = tmp_path / "python-without-unshare"
+    wrapper.write_text(
+        f"#!{sys.executable}\n"
+        "import ctypes, os, sys\n"
+        f"sys.path.insert(0, {str(Path(_fence.__file__).parent)!r})\n"
+        "import _fence\n"
+        "ctypes.CDLL(None).prctl(_fence.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)\n"
+        f"assert _fence.deny_syscalls(({unshare},)) is None\n"
+        f"os.execv({sys.executable!r}, [{sys.executable!r}, *sys.argv[1:]])\n"
+    )
+    wrapper.chmod(0o755)
+    result = _run("print('ran')", python=str(wrapper))
+    assert result.passed and result.stdout == "ran\n", result.stderr
+    assert any(m.startswith("network namespace: Operation not permitted") for m in result.missing)
+    assert not any(a.startswith("network namespace") for a in result.applied)

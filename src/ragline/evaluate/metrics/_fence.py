@@ -150,12 +150,13 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def block_spawning(applied: list[str], missing: list[str]) -> None:
+def deny_syscalls(blocked: tuple[int, ...]) -> str | None:
+    """Install a seccomp filter under which the ``blocked`` syscalls (numbers of this
+    machine) fail with ``EPERM``; the reason when it could not be. Needs ``no_new_privs``
+    (or ``CAP_SYS_ADMIN``); the filter stays across ``exec``."""
     machine = os.uname().machine
     if machine not in _AUDIT_ARCH:
-        missing.append(f"seccomp process filter: no syscall table for {machine}")
-        return
-    blocked = _SPAWN_SYSCALLS[machine]
+        return f"no syscall table for {machine}"
     m = len(blocked)
     prog = [
         (_BPF_LD_ABS, 0, 0, 4),  # seccomp_data.arch
@@ -169,11 +170,18 @@ def block_spawning(applied: list[str], missing: list[str]) -> None:
     ]
     filters = (_SockFilter * len(prog))(*(_SockFilter(*ins) for ins in prog))
     fprog = _SockFprog(len(prog), filters)
-    libc = _libc()
-    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
-        missing.append(f"seccomp process filter: {_errno_text()}")
-        return
-    applied.append("seccomp: no fork, clone, thread or exec")
+    if _libc().prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        return _errno_text()
+    return None
+
+
+def block_spawning(applied: list[str], missing: list[str]) -> None:
+    table = _SPAWN_SYSCALLS.get(os.uname().machine, ())
+    problem = deny_syscalls(table)
+    if problem is not None:
+        missing.append(f"seccomp process filter: {problem}")
+    else:
+        applied.append("seccomp: no fork, clone, thread or exec")
 
 
 def _rule(libc: ctypes.CDLL, ruleset: int, path: str, access: int) -> None:
