@@ -18,9 +18,9 @@ AWS/GitHub/Slack/Google keys, JWTs, private-key blocks, ``password=…`` assignm
 With ``redact_pii`` on, e-mail addresses, phone numbers, card numbers (Luhn-checked), IBANs,
 US social security numbers and IPv4 addresses are masked too. Long text is truncated (traces).
 
-Cost: one substring test per registered secret and one cheap marker scan per text; the
-credential patterns run only on text that contains a marker (``key``, ``token``, ``rl_`` …),
-and short texts (ids, names) are cached.
+Cost: one substring test per registered secret, and per credential pattern a substring test
+for the literals any of its matches contains (``rl_``, ``bearer``, ``key`` …): a pattern scans
+only text that could hold its credential. Short texts (ids, names) are cached.
 """
 
 from __future__ import annotations
@@ -40,23 +40,31 @@ _SECRET_KEY = re.compile(
     r"session[_-]?token|bearer|password|passwd|secret|private[_-]?key|cookie|x-api-key|"
     r"credential|(?:^|[-_.])token$)"
 )
-_SECRET_PATTERNS = [
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
-    re.compile(r"\brl_[0-9a-f]{8}_[A-Za-z0-9_\-]{8,}"),  # ragline's API keys
-    re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}"),
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
-    re.compile(r"(?i)\bbasic\s+[A-Za-z0-9+/]{8,}={0,2}"),
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-    re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"),
-    re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}"),
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),
-    re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
+# Each credential pattern with the lower-case literals one of which any match contains: a
+# pattern runs only on text that holds one (a substring test is far cheaper than a scan).
+_SECRET_PATTERNS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
+    (
+        ("-----begin",),
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+    ),
+    (("rl_",), re.compile(r"\brl_[0-9a-f]{8}_[A-Za-z0-9_\-]{8,}")),  # ragline's API keys
+    (("sk-",), re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}")),
+    (("bearer",), re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{8,}")),
+    (("basic",), re.compile(r"(?i)\bbasic\s+[A-Za-z0-9+/]{8,}={0,2}")),
+    (("akia", "asia"), re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    (
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"),
+    ),
+    (("xox",), re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}")),
+    (("aiza",), re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b")),
+    (("eyj",), re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}")),
 ]
 # ``password: hunter2`` / ``"api_key": "abc…"`` / ``db_password=…``: keep the name, drop
 # the value (quotes kept, so JSON text stays JSON).
-_ASSIGNMENT = re.compile(
-    r"(?i)\b([\w-]*?(?:api[_-]?key|apikey|secret|password|passwd|access[_-]?key|"
-    r"auth[_-]?token|token))([\"']?\s*[:=]\s*)([\"']?)[^\s\"',;]{4,}\3"
+_ASSIGNMENT = re.compile(  # no \b before the name: "db_password" ends in one
+    r"(?i)(api[_-]?key|apikey|secret|password|passwd|access[_-]?key|auth[_-]?token|token)"
+    r"([\"']?\s*[:=]\s*)([\"']?)[^\s\"',;]{4,}\3"
 )
 # A header line: ``Authorization: Basic …``, ``Cookie: a=b; c=d``, ``X-Auth-Token: …``. The
 # value ends at a line break, a quote or a tag, so JSON and HTML around it survive.
@@ -76,12 +84,8 @@ def _header(match: re.Match[str]) -> str:
     return f"{match.group(1)}{match.group(2)}{REDACTED}"
 
 
-# Every secret pattern contains one of these: one cheap scan decides whether to run them.
-_SECRET_MARKERS = re.compile(
-    r"-----BEGIN|sk-|bearer|basic|AKIA|ASIA|gh[pousr]_|github_pat_|xox|AIza|eyJ|key|secret|"
-    r"passw|token|auth|cookie|rl_|://",
-    re.I,
-)
+_ASSIGNMENT_NEEDLES = ("key", "secret", "passw", "token")
+_HEADER_NEEDLES = ("authorization", "cookie", "api-key", "x-")
 _CACHED_CHARS = 256
 _CACHE_SIZE = 8192
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s:@]+:[^/\s@]+@")
@@ -206,13 +210,17 @@ class Redactor:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        if _SECRET_MARKERS.search(text):  # else none of the patterns can match
-            for pattern in _SECRET_PATTERNS:
+        low = text.lower()
+        for needles, pattern in _SECRET_PATTERNS:
+            if any(n in low for n in needles):
                 text = pattern.sub(REDACTED, text)
+        if any(n in low for n in _HEADER_NEEDLES):
             text = _HEADER.sub(_header, text)
+        if ("=" in text or ":" in text) and any(n in low for n in _ASSIGNMENT_NEEDLES):
             text = _ASSIGNMENT.sub(
                 lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}{REDACTED}{m.group(3)}", text
             )
+        if "://" in text and "@" in text:
             text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
         if self.redact_pii:
             text = _EMAIL.sub("[EMAIL]", text)
