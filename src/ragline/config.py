@@ -9,6 +9,8 @@ Each default carries a one-line reason.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +24,65 @@ from pydantic_settings import (
 
 from ragline.errors import ConfigError
 from ragline.types import SearchMode
+
+# --------------------------------------------------------------------------- secrets
+
+# A header or field whose value is a credential (``Authorization``, ``X-API-Key`` …).
+_SECRET_NAME = re.compile(
+    r"(?i)(api[_-]?key|apikey|authorization|password|passwd|secret|cookie|credential|"
+    r"private[_-]?key|(?:^|[-_.])token$)"
+)
+# Shorter values are too likely to occur in ordinary text to be masked everywhere.
+_MIN_SECRET_CHARS = 8
+_loaded_secrets: frozenset[str] = frozenset()
+#: Grows each time a Settings brings new secret values (the redactor compares it).
+secrets_version = 0
+
+
+def secret_values(value: Any) -> set[str]:
+    """Every secret value reachable from a settings object: each :class:`SecretStr`, the
+    values of credential-named headers, the environment variables named by ``*_env``
+    fields (plus ``OPENAI_API_KEY``), and the token of a ``Bearer <token>`` value."""
+    found: set[str] = set()
+
+    def walk(v: Any, key: str = "") -> None:
+        if isinstance(v, SecretStr):
+            found.add(v.get_secret_value())
+        elif isinstance(v, BaseModel):
+            for name in type(v).model_fields:
+                walk(getattr(v, name), name)
+        elif isinstance(v, Mapping):
+            for k, item in v.items():
+                walk(item, str(k))
+        elif isinstance(v, list | tuple):
+            for item in v:
+                walk(item, key)
+        elif isinstance(v, str):
+            if key.endswith("_env") and os.environ.get(v):
+                found.add(os.environ[v])
+            elif key and _SECRET_NAME.search(key):
+                found.add(v)
+
+    walk(value)
+    if os.environ.get("OPENAI_API_KEY"):
+        found.add(os.environ["OPENAI_API_KEY"])
+    # "Bearer <token>" / "Basic <creds>": the credential alone may show up elsewhere too.
+    found |= {v.split()[-1] for v in found if len(v.split()) == 2}
+    return {s for s in found if len(s) >= 4}
+
+
+def loaded_secrets() -> frozenset[str]:
+    """The secret values of every :class:`Settings` created in this process: what the one
+    redaction function (``ragline.trace.redact``) masks in every record that leaves."""
+    return _loaded_secrets
+
+
+def _remember_secrets(settings: Settings) -> None:
+    global _loaded_secrets, secrets_version
+    new = {s for s in secret_values(settings) if len(s) >= _MIN_SECRET_CHARS}
+    if not new <= _loaded_secrets:
+        _loaded_secrets = _loaded_secrets | new
+        secrets_version += 1
 
 
 def default_home() -> Path:
@@ -232,6 +293,13 @@ class EvalSettings(_Section):
     synthetic_min_tokens: int = Field(20, ge=1)
     # A question and a short answer fit.
     synthetic_max_tokens: int = Field(200, gt=0)
+    # The code metric runs model-written programs on this machine: off unless asked for
+    # (`ragline eval run --allow-code-execution`), as HumanEval-style harnesses do.
+    allow_code_execution: bool = False
+    # Per program: HumanEval's tests finish in well under a second; a loop is cut here.
+    code_timeout_s: float = Field(10.0, gt=0)
+    # Address space per program: room for numpy, not for a runaway allocation.
+    code_memory_mb: int = Field(1024, ge=64)
 
 
 class ServerSettings(_Section):
@@ -367,6 +435,9 @@ class Settings(BaseSettings):
     eval: EvalSettings = EvalSettings()
     server: ServerSettings = ServerSettings()
     prompts: PromptSettings = PromptSettings()
+
+    def model_post_init(self, context: Any, /) -> None:
+        _remember_secrets(self)  # once per load: redaction masks them from now on
 
     @property
     def database_path(self) -> Path:

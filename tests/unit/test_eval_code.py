@@ -9,9 +9,14 @@ from math import comb
 import pytest
 
 from ragline.errors import ConfigError
-from ragline.evaluate.metrics import check_correctness, mean_pass_at_k, pass_at_k, run_python
+from ragline.evaluate.metrics import check_correctness, mean_pass_at_k, pass_at_k
+from ragline.evaluate.metrics import run_python as _run_python
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="sandbox limits are Linux-only")
+
+
+def run_python(program: str, **kwargs):
+    return _run_python(program, allow_code_execution=True, **kwargs)
 
 
 def test_pass_at_k_matches_the_combinatorial_definition() -> None:
@@ -40,11 +45,14 @@ def test_passing_and_failing_programs() -> None:
 def test_humaneval_style_check() -> None:
     candidate = "def add(a, b):\n    return a + b\n"
     tests = "def check(fn):\n    assert fn(2, 3) == 5\n    assert fn(-1, 1) == 0\n"
-    assert check_correctness(candidate, tests, entry_point="add").passed
+    assert check_correctness(candidate, tests, entry_point="add", allow_code_execution=True).passed
     wrong = "def add(a, b):\n    return a - b\n"
-    assert check_correctness(wrong, tests, entry_point="add").status == "failed"
+    assert (
+        check_correctness(wrong, tests, entry_point="add", allow_code_execution=True).status
+        == "failed"
+    )
     with pytest.raises(ConfigError):
-        check_correctness(candidate, tests, entry_point="add; import os")
+        check_correctness(candidate, tests, entry_point="add; import os", allow_code_execution=True)
 
 
 def test_timeout_kills_the_program() -> None:

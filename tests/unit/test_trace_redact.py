@@ -32,7 +32,7 @@ def test_credential_shapes_are_scrubbed(secret):
 def test_assignments_urls_and_private_keys():
     r = Redactor()
     assert r.text("password=hunter2!") == f"password={REDACTED}"
-    assert r.text('api_key: "abcd1234"') == f"api_key: {REDACTED}"
+    assert r.text('api_key: "abcd1234"') == f'api_key: "{REDACTED}"'  # quotes kept: JSON stays JSON
     assert r.text("https://bob:s3cret@db.example.com/x") == f"https://{REDACTED}@db.example.com/x"
     pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAK\n-----END RSA PRIVATE KEY-----"
     assert r.text(f"key:\n{pem}\n") == f"key:\n{REDACTED}\n"
@@ -133,3 +133,42 @@ def test_nothing_secret_reaches_the_store(tmp_path, monkeypatch):
     for secret in (b"sk-live-0123456789abcdefghij", b"zzz-top-secret", b"a@b.io"):
         assert secret not in raw
     store.close()
+
+
+def test_loaded_settings_register_their_secrets_with_every_redactor(monkeypatch):
+    """No secrets are passed in: loading the settings is enough (once, at load)."""
+    import ragline.config as config
+
+    monkeypatch.setenv("RL_TEST_PROVIDER_KEY", "env-held-provider-key-42")
+    before = config.secrets_version
+    r = Redactor()  # made before the settings load: picks them up on next use
+    assert "inline-provider-key-17" in r.text("inline-provider-key-17")
+    load_settings(
+        gateway={
+            "endpoints": {
+                "a": {"base_url": "http://h/v1", "api_key": "inline-provider-key-17"},
+                "b": {"base_url": "http://h/v1", "api_key_env": "RL_TEST_PROVIDER_KEY"},
+                "c": {"base_url": "http://h/v1", "headers": {"X-Api-Key": "header-held-key-99"}},
+            }
+        }
+    )
+    assert config.secrets_version > before
+    text = "inline-provider-key-17 / env-held-provider-key-42 / header-held-key-99"
+    assert r.text(text) == f"{REDACTED} / {REDACTED} / {REDACTED}"
+    version = config.secrets_version
+    load_settings(gateway={"endpoints": {"a": {"base_url": "http://h/v1"}}})
+    assert config.secrets_version == version  # nothing new: redactors keep their caches
+
+
+def test_ragline_keys_and_header_lines_are_redacted():
+    r = Redactor()
+    key = "rl_0a1b2c3d_" + "x" * 43
+    assert key not in r.text(f"ask with {key} please")
+    assert r.text("send 'Authorization: Bearer rl_…'") == "send 'Authorization: Bearer rl_…'"
+    out = r.text('{"headers": "X-API-Key: abcdef123456", "n": 1}')
+    assert out == '{"headers": "X-API-Key: [REDACTED]", "n": 1}'
+    assert r.value({"x-csrf-token": "abc", "first_token_ns": 5, "tokens": 3}) == {
+        "x-csrf-token": REDACTED,
+        "first_token_ns": 5,
+        "tokens": 3,
+    }

@@ -195,6 +195,12 @@ def run_cmd(
     ),
     as_json: bool = JsonOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    allow_code_execution: bool = typer.Option(
+        False,
+        "--allow-code-execution",
+        help="Let the code metric run model-written programs (sandboxed; see "
+        "docs/evaluation.md, Code execution). Same as eval.allow_code_execution.",
+    ),
 ) -> None:
     """Run an evaluation spec, store every item's output and scores, write the report."""
     from ragline.evaluate.runner import new_run_id
@@ -202,6 +208,10 @@ def run_cmd(
 
     spec = load_spec(spec_path)
     settings = _settings()
+    if allow_code_execution:
+        settings = settings.model_copy(
+            update={"eval": settings.eval.model_copy(update={"allow_code_execution": True})}
+        )
     with _runner(settings) as runner, _progress(f"eval {spec.name}", quiet or as_json) as update:
         rid = run_id or new_run_id(spec.name)
         if not as_json:

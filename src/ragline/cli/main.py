@@ -50,6 +50,9 @@ _register()
 def main() -> None:
     """Console-script entry point: run the app, turning ragline errors into exit codes."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from ragline.trace.redact import install_log_redaction
+
+    install_log_redaction()  # no key or secret in what ragline (or its server) logs
     try:
         app()
     except RaglineError as exc:

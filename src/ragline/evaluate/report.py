@@ -25,6 +25,7 @@ from ragline.evaluate.judge_stats import pairwise_diagnostics, rating_diagnostic
 from ragline.evaluate.metrics.registry import Direction, metric_direction
 from ragline.evaluate.spec import slice_value
 from ragline.store.evals_base import EvalRun, ItemResult
+from ragline.trace.redact import redact_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,9 +207,11 @@ class ReportPaths:
 
 
 def _write(path: Path, text: str) -> None:
+    """Every report file is written here, through the one redaction function: a key or a
+    configured secret in a question, an output or an error never reaches a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_text(redact_text(text), encoding="utf-8")
     tmp.replace(path)
 
 

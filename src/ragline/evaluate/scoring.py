@@ -18,6 +18,7 @@ such items are left out of that metric's mean and counted as missing.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from ragline.evaluate.metrics.text import (
 )
 from ragline.evaluate.spec import (
     AnswerMetric,
+    CodeMetric,
     EvalItem,
     EvalSpec,
     IFEvalMetric,
@@ -57,6 +59,8 @@ from ragline.prompts import PromptRegistry
 
 if TYPE_CHECKING:
     from ragline.config import Settings
+
+log = logging.getLogger(__name__)
 
 Values = dict[str, float | None]
 
@@ -306,6 +310,64 @@ class PerplexityMetricScorer:
         return {k: values[k] for k in self.names}, detail
 
 
+# --------------------------------------------------------------------------- code
+
+
+class CodeScorer:
+    """pass@1 of the output against the item's tests, in the code-execution sandbox.
+
+    Refuses (:class:`ConfigError`, before the first item) unless the run's settings allow
+    code execution. Each item's details say how the program ended and which sandbox
+    barriers this machine could not put up."""
+
+    def __init__(self, metric: CodeMetric, settings: Settings | None) -> None:
+        from ragline.evaluate.metrics.code import require_code_execution
+
+        cfg = settings.eval if settings is not None else None
+        require_code_execution(cfg is not None and cfg.allow_code_execution)
+        assert cfg is not None
+        self.metric = metric
+        self.names = metric.names()
+        self._timeout = metric.timeout_s or cfg.code_timeout_s
+        self._memory_mb = cfg.code_memory_mb
+        self._warned = False
+
+    def score(self, view: ItemView) -> tuple[Values, dict[str, Any]]:
+        from ragline.evaluate.metrics.code import check_correctness
+
+        m = self.metric
+        tests = view.item.get(m.tests_field)
+        if view.output is None or not isinstance(tests, str) or not tests.strip():
+            return _none(self.names), {}
+        entry = view.item.get(m.entry_point_field) if m.entry_point_field else None
+        prompt = view.item.get(m.prompt_field) if m.prompt_field else None
+        result = check_correctness(
+            view.output,
+            tests,
+            entry_point=str(entry) if entry else None,
+            prompt=str(prompt) if prompt else "",
+            allow_code_execution=True,  # checked when the scorer was built
+            timeout=self._timeout,
+            memory_mb=self._memory_mb,
+        )
+        if result.missing and not self._warned:
+            self._warned = True
+            log.warning(
+                "code execution: this machine did not allow %s (see docs/evaluation.md, Code "
+                "execution); each item's details list it",
+                "; ".join(result.missing),
+            )
+        detail = {
+            "code": {
+                "status": result.status,
+                "seconds": round(result.seconds, 3),
+                "stderr": result.stderr[-2000:],
+                "sandbox_missing": list(result.missing),
+            }
+        }
+        return {"pass@1": 1.0 if result.passed else 0.0}, detail
+
+
 # --------------------------------------------------------------------------- IFEval
 
 
@@ -478,6 +540,8 @@ def _scorer(
         return RagScorer(metric, settings)
     if isinstance(metric, PerplexityMetric):
         return PerplexityMetricScorer(metric)
+    if isinstance(metric, CodeMetric):
+        return CodeScorer(metric, settings)
     kind = metric.mode if isinstance(metric, JudgeMetric) else "pairwise"
     template = registry.get(metric.prompt or DEFAULT_JUDGE_PROMPTS[kind], base_dir=spec.base_dir)
     needed = {

@@ -23,6 +23,8 @@ A spec names a dataset (JSONL, one item per line), the system under test and the
       - {type: ifeval}
       - {type: rag, measures: [context_precision, context_recall, faithfulness]}
       - {type: perplexity, measures: [perplexity, bits_per_byte]}
+      - {type: code, tests_field: test, entry_point_field: entry_point}   # pass@1; needs
+        # --allow-code-execution (runs the programs: docs/evaluation.md, Code execution)
 
 Field names may be dotted paths into nested objects (``metadata.topic``); a slice field is
 also looked up under ``metadata``.
@@ -310,6 +312,25 @@ class PerplexityMetric(_Model):
         return list(self.measures)
 
 
+class CodeMetric(_Model):
+    """Functional correctness (pass@1): the output, after ``prompt_field`` when set, runs
+    with the item's tests in the sandbox of :mod:`ragline.evaluate.metrics.code`. The
+    tests either define ``check(candidate)`` called on ``entry_point_field`` (HumanEval) or
+    are plain asserts. Refused unless code execution is allowed (``--allow-code-execution``
+    or ``eval.allow_code_execution``)."""
+
+    type: Literal["code"]
+    tests_field: str = "test"
+    entry_point_field: str | None = "entry_point"
+    #: item field with the function's signature and docstring that the output completes
+    prompt_field: str | None = None
+    #: per program (default: eval.code_timeout_s)
+    timeout_s: float | None = Field(None, gt=0)
+
+    def names(self) -> list[str]:
+        return ["pass@1"]
+
+
 class _JudgeOptions(_Model):
     name: str | None = None
     #: gateway model name (default: eval.judge_model, else gateway.default_model)
@@ -373,7 +394,8 @@ MetricSpec = Annotated[
     | JudgeMetric
     | PairwiseMetric
     | RagMetric
-    | PerplexityMetric,
+    | PerplexityMetric
+    | CodeMetric,
     Field(discriminator="type"),
 ]
 

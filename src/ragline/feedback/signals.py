@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ragline.errors import InvalidQueryError
 from ragline.feedback.correction import detect_correction
 from ragline.store.traces_base import FeedbackRecord, TraceStore, is_negative, is_positive
+from ragline.trace.redact import redact, redact_text
 
 if TYPE_CHECKING:
     from ragline.trace.tracer import AnySpan
@@ -72,6 +73,10 @@ class FeedbackRecorder:
         return trace.trace_id
 
     def _add(self, record: FeedbackRecord) -> FeedbackRecord:
+        # Written straight to the store (not through the tracer): redacted here.
+        if record.comment:
+            record.comment = redact_text(record.comment)
+        record.attributes = redact(record.attributes)
         self.store.add_feedback([record])
         return record
 

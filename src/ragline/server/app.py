@@ -27,6 +27,7 @@ from ragline.server.context import ServerContext
 from ragline.server.limits import BodyLimitMiddleware
 from ragline.server.routes import ROUTERS
 from ragline.store.keys_base import ApiKeyStore
+from ragline.trace.redact import install_log_redaction
 
 log = logging.getLogger("ragline.server")
 STATIC = Path(__file__).with_name("static")
@@ -95,6 +96,7 @@ def create_app(
     )
     app.state.ragline = ctx
     problems.install(app)
+    install_log_redaction()  # ragline's and uvicorn's log records, access log included
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -9,7 +9,9 @@ Each :class:`~ragline.errors.RaglineError` carries ``http_status``, ``message`` 
      "hint": "list collections with `ragline collections` or ingest into it first",
      "instance": "/api/collections/x/search"}
 
-Under ``/v1`` (the OpenAI-compatible API) the body also carries OpenAI's
+Every body goes through the one redaction function (:func:`ragline.trace.redact.redact`): a
+key, a bearer token or a configured secret quoted in an error message never reaches the
+caller. Under ``/v1`` (the OpenAI-compatible API) the body also carries OpenAI's
 ``{"error": {"message", "type", "code"}}`` so that OpenAI clients show the message.
 A stream that fails after its first byte sends the same body as an ``error`` event.
 
@@ -39,6 +41,7 @@ from ragline.errors import (
     ResourceNotFoundError,
     ServerBusyError,
 )
+from ragline.trace.redact import redact
 
 log = logging.getLogger("ragline.server")
 
@@ -164,7 +167,7 @@ def problem_for(exc: BaseException, path: str = "") -> tuple[int, dict[str, Any]
         elif status == 429:
             kind = "rate_limit_error"
         body["error"] = {"message": message, "type": kind, "code": body["type"].rsplit(":", 1)[-1]}
-    return status, body, headers
+    return status, redact(body), headers
 
 
 def problem_response(exc: BaseException, path: str = "") -> JSONResponse:

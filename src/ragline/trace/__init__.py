@@ -16,23 +16,56 @@ PII), ``writer`` (background queue), ``otlp`` (export), ``metrics`` (percentiles
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from ragline.config import Settings
-from ragline.store.traces_base import TraceRecord, TraceStore
-from ragline.trace.redact import Redactor, configured_secrets
-from ragline.trace.tracer import (
-    NOOP_SPAN,
-    NOOP_TRACER,
-    AnySpan,
-    AnyTracer,
-    NoopTracer,
-    Span,
-    Tracer,
-    TraceSink,
-    current_span,
-)
+if TYPE_CHECKING:
+    from ragline.config import Settings
+    from ragline.store.traces_base import TraceRecord, TraceStore
+    from ragline.trace.redact import Redactor
+    from ragline.trace.tracer import (
+        NOOP_SPAN,
+        NOOP_TRACER,
+        AnySpan,
+        AnyTracer,
+        NoopTracer,
+        Span,
+        Tracer,
+        TraceSink,
+        current_span,
+    )
+
+# Loaded on first use, so that ``ragline.trace.redact`` (which the CLI installs for its log
+# records) does not pull in the tracer, numpy and the stores.
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "NOOP_SPAN",
+            "NOOP_TRACER",
+            "AnySpan",
+            "AnyTracer",
+            "NoopTracer",
+            "Span",
+            "Tracer",
+            "TraceSink",
+            "current_span",
+        ),
+        "ragline.trace.tracer",
+    ),
+    "Redactor": "ragline.trace.redact",
+    "configured_secrets": "ragline.trace.redact",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ragline.trace' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 class StoreSink:
@@ -62,6 +95,10 @@ def open_tracer(
     extra_sinks: Sequence[TraceSink] = (),
 ) -> AnyTracer:
     """The tracer ``settings.trace`` describes (the no-op tracer when disabled)."""
+    from ragline.trace.redact import Redactor, configured_secrets, install_log_redaction
+    from ragline.trace.tracer import NOOP_TRACER, Tracer
+
+    install_log_redaction()
     cfg = settings.trace
     if not cfg.enabled:
         return NOOP_TRACER

@@ -8,6 +8,11 @@ keeps the thread off the CPU while requests run; the handler should release the 
 (``time.sleep(0)`` between items) so a request thread never waits for it. Handler errors
 are counted and logged once, never raised into the code that submitted. The thread starts
 on the first submission, so an unused writer costs nothing.
+
+The tracer's handler (``Tracer._write``) is the single place where a trace becomes a record:
+it redacts every span, error and feedback signal with the one
+:class:`~ragline.trace.redact.Redactor` (``records.build_record``) before any sink — the
+store, OTLP, Prometheus — is handed the batch, so no sink ever sees an unredacted record.
 """
 
 from __future__ import annotations

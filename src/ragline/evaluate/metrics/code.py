@@ -1,19 +1,21 @@
 """Functional correctness of generated code: sandboxed test runs and unbiased pass@k.
 
-:func:`run_python` runs a Python program in a child interpreter that is fenced in:
+Running generated code is **off by default**, as in HumanEval-style harnesses:
+:func:`run_python` and :func:`check_correctness` raise :class:`~ragline.errors.ConfigError`
+unless called with ``allow_code_execution=True``, which ``ragline eval run
+--allow-code-execution`` or the setting ``eval.allow_code_execution`` turns on.
 
-* a fresh temporary working directory, removed afterwards; ``HOME`` and ``TMPDIR`` point
-  into it and the environment is otherwise empty (no proxies, no credentials);
-* ``python -I`` (isolated: no user site, no ``PYTHON*`` variables, no cwd on the path);
-* resource limits: address space (``RLIMIT_AS``), CPU seconds, size of written files, no
-  core dumps; a wall-clock timeout that kills the child's whole process group;
-* no network: the child first tries to move into fresh user and network namespaces (only a
-  loopback interface, down), and in any case installs an audit hook that refuses socket
-  creation and connections, and the spawning of other programs (``subprocess``,
-  ``os.system``, ``os.exec*``, ``os.posix_spawn``, ``os.fork``).
-
-This is a guard against accidents and careless code, not a security boundary against
-hostile code (``ctypes`` can undo most of it); run untrusted code in a container as well.
+Each program then runs in its own child interpreter (``python -I``) with a fresh temporary
+working directory (removed afterwards, ``HOME`` and ``TMPDIR`` inside it), an environment
+cleared down to ``PATH`` and ``LANG``, and a wall-clock timeout that kills the child's whole
+process group. Before the program's first line the child fences itself in with what the
+kernel permits (:mod:`ragline.evaluate.metrics._fence`): resource limits (memory, CPU time,
+file size, open files, process count), new user and network namespaces (no network, not
+even 127.0.0.1), and a Landlock ruleset (no file outside the Python installation, the
+system libraries and its directory; no TCP). An audit hook gives plain Python code a clear
+error; it is not relied on, since ``ctypes`` steps around it. What could not be applied on
+this machine is listed in :attr:`ExecutionResult.missing`, and the metric reports it.
+docs/evaluation.md ("Code execution") says what this does not protect against.
 
 :func:`check_correctness` runs a candidate against its tests (HumanEval style: the tests
 define ``check(candidate)``, or plain asserts), and :func:`pass_at_k` is the unbiased
@@ -22,6 +24,7 @@ estimator of Chen et al. (2021): ``1 - C(n - c, k) / C(n, k)``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -41,44 +44,23 @@ from ragline.errors import ConfigError
 Status = Literal["passed", "failed", "timeout", "error"]
 
 _OUTPUT_LIMIT = 64 * 1024
+_FENCE = Path(__file__).with_name("_fence.py")
 
-# Runs inside the child before the program. It must not leave names behind that the program
-# could rely on, so it lives in a function and deletes itself.
-_PRELUDE = r"""
-def _ragline_fence():
-    import sys
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
-        if libc.unshare(CLONE_NEWNET) != 0:
-            libc.unshare(CLONE_NEWUSER | CLONE_NEWNET)
-    except Exception:
-        pass
-    blocked = (
-        "socket.__new__", "socket.connect", "socket.bind", "socket.sendto",
-        "socket.sendmsg", "socket.getaddrinfo", "socket.gethostbyname",
-        "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
-        "os.fork", "os.forkpty", "pty.spawn",
-    )
-    def hook(event, args):
-        if event in blocked:
-            raise PermissionError(f"sandbox: {event} is not allowed")
-    sys.addaudithook(hook)
-_ragline_fence()
-del _ragline_fence
-"""
+#: How to turn code execution on, named by the refusal.
+ENABLE_HINT = (
+    "pass --allow-code-execution to `ragline eval run`, or set eval.allow_code_execution = "
+    "true (RAGLINE_EVAL__ALLOW_CODE_EXECUTION=1); read docs/evaluation.md, Code execution, first"
+)
 
-_RUNNER = r"""
-import sys
-with open(sys.argv[1], encoding="utf-8") as _f:
-    _source = _f.read()
-exec(compile(_PRELUDE, "<sandbox>", "exec"))
-del _f
-_code = compile(_source, "program.py", "exec")
-del _source
-exec(_code, {"__name__": "__main__", "__file__": sys.argv[1], "__builtins__": __builtins__})
-"""
+
+def require_code_execution(allowed: bool) -> None:
+    """Raise :class:`ConfigError` unless running generated code was explicitly allowed."""
+    if not allowed:
+        raise ConfigError(
+            "the code-execution metric runs model-generated programs on this machine and is "
+            "off by default",
+            hint=ENABLE_HINT,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,29 +72,34 @@ class ExecutionResult:
     stdout: str
     stderr: str
     seconds: float
+    #: the barriers the child put up, and those it could not (with the reason)
+    applied: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
         return self.status == "passed"
 
 
-def _limits(memory_bytes: int | None, cpu_seconds: int, file_bytes: int) -> None:
-    import resource
-
-    if memory_bytes is not None:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
 def _decode(data: bytes | None) -> str:
     return (data or b"")[:_OUTPUT_LIMIT].decode("utf-8", errors="replace")
+
+
+def _read_report(fd: int) -> dict:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    os.close(fd)
+    try:
+        return json.loads(b"".join(chunks) or b"{}")
+    except ValueError:
+        return {}
 
 
 def run_python(
     program: str,
     *,
+    allow_code_execution: bool = False,
     timeout: float = 10.0,
     memory_mb: int | None = 1024,
     max_file_mb: int = 16,
@@ -123,8 +110,9 @@ def run_python(
 
     ``status`` is ``"passed"`` for exit code 0, ``"failed"`` for a non-zero exit (an
     exception, a failed assert, a memory error), ``"timeout"`` when the wall clock ran out,
-    and ``"error"`` when the child could not be started.
+    and ``"error"`` when the child could not be started or fenced in.
     """
+    require_code_execution(allow_code_execution)
     if timeout <= 0:
         raise ConfigError(f"timeout must be positive, got {timeout}")
     if memory_mb is not None and memory_mb < 64:
@@ -133,8 +121,6 @@ def run_python(
     try:
         source = workdir / "program.py"
         source.write_text(program, encoding="utf-8")
-        runner = workdir / "_runner.py"
-        runner.write_text(f"_PRELUDE = {_PRELUDE!r}\n{_RUNNER}", encoding="utf-8")
         env = {
             "PATH": "/usr/bin:/bin",
             "HOME": str(workdir),
@@ -147,33 +133,59 @@ def run_python(
             "OPENBLAS_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
         }
-        memory = memory_mb * 1024 * 1024 if memory_mb is not None else None
-        cpu = max(1, int(timeout) + 1)
+        config = {
+            "workdir": str(workdir),
+            "cpu_seconds": max(1, int(timeout) + 1),
+            "file_bytes": max_file_mb * 1024 * 1024,
+            "memory_bytes": memory_mb * 1024 * 1024 if memory_mb is not None else None,
+        }
+        read_fd, write_fd = os.pipe()
         started = time.perf_counter()
         try:
             child = subprocess.Popen(
-                [python or sys.executable, "-I", str(runner), str(source)],
+                [
+                    python or sys.executable,
+                    "-I",
+                    str(_FENCE),
+                    json.dumps(config),
+                    str(source),
+                    str(write_fd),
+                ],
                 cwd=workdir,
                 env=env,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=lambda: _limits(memory, cpu, max_file_mb * 1024 * 1024),
+                start_new_session=True,  # its own process group: the timeout kills it all
+                pass_fds=(write_fd,),
             )
         except OSError as exc:
+            os.close(read_fd)
             return ExecutionResult("error", None, "", str(exc), 0.0)
+        finally:
+            os.close(write_fd)
         try:
             out, err = child.communicate(stdin.encode("utf-8"), timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_group(child)
             out, err = child.communicate()
-            return ExecutionResult(
-                "timeout", None, _decode(out), _decode(err), time.perf_counter() - started
-            )
+            status: Status = "timeout"
+        else:
+            status = "passed" if child.returncode == 0 else "failed"
         seconds = time.perf_counter() - started
-        status: Status = "passed" if child.returncode == 0 else "failed"
-        return ExecutionResult(status, child.returncode, _decode(out), _decode(err), seconds)
+        report = _read_report(read_fd)
+        if report.get("error"):
+            status = "error"
+            err = f"sandbox setup failed: {report['error']}\n".encode() + (err or b"")
+        return ExecutionResult(
+            status,
+            None if status == "timeout" else child.returncode,
+            _decode(out),
+            _decode(err),
+            seconds,
+            applied=tuple(report.get("applied", ())),
+            missing=tuple(report.get("missing", ())),
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -191,20 +203,23 @@ def check_correctness(
     *,
     entry_point: str | None = None,
     prompt: str = "",
+    allow_code_execution: bool = False,
     timeout: float = 10.0,
     memory_mb: int | None = 1024,
 ) -> ExecutionResult:
-    """Run ``prompt + candidate`` followed by ``tests`` in the sandbox.
+    """Run ``prompt + candidate`` followed by ``tests`` in the sandbox (refused unless
+    ``allow_code_execution``).
 
     With ``entry_point`` the tests are expected to define ``check(fn)`` (HumanEval), which is
     then called on the named function; without it the tests run as they are (asserts).
     """
+    require_code_execution(allow_code_execution)
     program = f"{prompt}{candidate}\n\n{tests}\n"
     if entry_point:
         if not entry_point.isidentifier():
             raise ConfigError(f"entry_point must be an identifier, got {entry_point!r}")
         program += f"\ncheck({entry_point})\n"
-    return run_python(program, timeout=timeout, memory_mb=memory_mb)
+    return run_python(program, allow_code_execution=True, timeout=timeout, memory_mb=memory_mb)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -227,10 +242,12 @@ def mean_pass_at_k(samples: Sequence[tuple[int, int]], k: int) -> float:
 
 
 __all__ = [
+    "ENABLE_HINT",
     "ExecutionResult",
     "Status",
     "check_correctness",
     "mean_pass_at_k",
     "pass_at_k",
+    "require_code_execution",
     "run_python",
 ]

@@ -64,6 +64,8 @@ _ENTRIES = (
     MetricInfo("ifeval_inst_strict", "higher", "share of instructions followed (strict)"),
     MetricInfo("ifeval_prompt_loose", "higher", "all instructions followed (loose)"),
     MetricInfo("ifeval_inst_loose", "higher", "share of instructions followed (loose)"),
+    # generated code
+    MetricInfo("pass@k", "higher", "share of problems whose program passes its tests"),
     # judges (default names; a spec may rename them)
     MetricInfo("judge_pointwise", "higher", "LLM judge rating, 1-5"),
     MetricInfo("judge_reference", "higher", "LLM judge rating against the reference, 1-5"),
