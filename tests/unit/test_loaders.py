@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -318,15 +317,14 @@ def test_jsonl_custom_field_names(tmp_path: Path) -> None:
     ]
 
 
-def test_jsonl_scifact_is_fast() -> None:
+def test_jsonl_scifact_loads_whole() -> None:
+    """The whole BEIR corpus loads, each record a document keyed by its ``_id`` (how fast is
+    measured in benchmarks/bench_retrieval.py, never asserted here)."""
     corpus = DATA / "beir-scifact" / "corpus.jsonl"
     if not corpus.is_file():
         pytest.skip(f"benchmark data not found at {corpus}")
-    start = time.perf_counter()
     result = load_file(corpus, SETTINGS)
-    seconds = time.perf_counter() - start
     assert len(result.documents) == 5183 and result.failures == []
-    assert seconds < 2.0, f"loading SciFact took {seconds:.2f} s"
     doc = result.documents[0]
     assert doc.key.endswith(f"#{doc.metadata['doc_id']}") and doc.title
 
