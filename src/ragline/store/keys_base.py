@@ -286,11 +286,11 @@ def home_access(keys: Sequence[ApiKey]) -> HomeAccess:
 __all__ = [
     "ALL_COLLECTIONS",
     "ALL_MODELS",
-    "HomeAccess",
-    "KeyPolicy",
     "ROLES",
     "ApiKey",
     "ApiKeyStore",
+    "HomeAccess",
+    "KeyPolicy",
     "NewApiKey",
     "Role",
     "check_role",

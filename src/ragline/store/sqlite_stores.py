@@ -56,7 +56,6 @@ class SQLiteStores:
 
     def keys(self) -> SQLiteKeyStore:
         from ragline.store.sqlite_keys import SQLiteKeyStore
-    from ragline.store.sqlite_limits import SQLiteLimitStore
 
         return SQLiteKeyStore(self.path)
 
