@@ -4,7 +4,8 @@ The answer's ``trace_id`` comes with its ``start`` / ``done`` events. Feedback i
 ``ragline.feedback`` (linked to the trace); a build without it answers 501. A trace belongs
 to its collection: a key that may not read that collection gets the same 404 as for an
 unknown trace (so it cannot learn which ids exist), and a trace of no collection (a plain
-model call) takes a key of every collection.
+model call) takes a key of every collection. Handoff items (a coming issue) belong to their
+trace's collection too: they should check :func:`trace_visible` the same way.
 """
 
 from __future__ import annotations
