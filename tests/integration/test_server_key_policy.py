@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from ragline.api import Ragline
 from ragline.cli.main import app as cli
+from ragline.errors import ConfigError
 from ragline.models.chat import Usage
 from ragline.models.gateway import Gateway
 from ragline.models.pricing import Price, PriceTable
@@ -314,7 +315,8 @@ def test_keys_cli_policy_and_home_status(tmp_path: Path, monkeypatch: pytest.Mon
     status = runner.invoke(cli, ["keys", "list"])
     assert status.exit_code == 0 and status.stdout.startswith("open: no key was ever created")
     refused = runner.invoke(cli, ["serve", "--host", "0.0.0.0"])
-    assert refused.exit_code != 0 and "refusing to serve 0.0.0.0" in refused.output
+    assert isinstance(refused.exception, ConfigError)  # `ragline` prints it and exits 1
+    assert "refusing to serve 0.0.0.0" in refused.exception.message
     args = ["keys", "create", "--name", "bot", "--role", "read", "--collections", "a,b"]
     args += ["--models", "openai:gpt-4o-mini,embedded", "--rpm", "10", "--tpm", "5000"]
     made = runner.invoke(cli, [*args, "--budget-usd", "0.5", "--expires", "30d", "--json"])
@@ -328,6 +330,6 @@ def test_keys_cli_policy_and_home_status(tmp_path: Path, monkeypatch: pytest.Mon
     listed = runner.invoke(cli, ["keys", "list"])
     assert listed.stdout.startswith("closed: 1 active key(s)") and "10 rpm" in listed.stdout
     bad = runner.invoke(cli, ["keys", "create", "--name", "x", "--expires", "soon"])
-    assert bad.exit_code != 0 and "expires" in bad.output
+    assert isinstance(bad.exception, ConfigError) and "expires" in bad.exception.message
     bad = runner.invoke(cli, ["keys", "create", "--name", "x", "--rpm", "0"])
-    assert bad.exit_code != 0 and "must be above 0" in bad.output
+    assert isinstance(bad.exception, ConfigError) and "must be above 0" in bad.exception.message
