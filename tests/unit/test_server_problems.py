@@ -77,8 +77,9 @@ def test_openai_paths_also_carry_an_openai_error() -> None:
 
 
 def test_without_keys_only_loopback() -> None:
-    assert bind_host("0.0.0.0", has_keys=False)[0] == LOOPBACK
-    assert "refusing" in (bind_host("0.0.0.0", has_keys=False)[1] or "")
+    with pytest.raises(errors.ConfigError, match="refusing to serve 0\\.0\\.0\\.0") as refused:
+        bind_host("0.0.0.0", has_keys=False, ever_had_keys=True)
+    assert "ragline keys create" in (refused.value.hint or "") and LOOPBACK in refused.value.hint
     host, message = bind_host("127.0.0.1", has_keys=False)
     assert host == "127.0.0.1" and "loopback only" in (message or "")
     assert bind_host("::1", has_keys=False)[0] == "::1"

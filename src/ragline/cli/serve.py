@@ -16,8 +16,9 @@ def serve(
 ) -> None:
     """Serve REST (/api), OpenAI-compatible (/v1) and the web UI (/) with uvicorn.
 
-    Without API keys the server runs without authentication on loopback only; create keys
-    with `ragline keys create` to require them (and to serve other interfaces).
+    Open (no key needed) only on loopback while no key was ever created in the home; an
+    address beyond loopback needs an active key (`ragline keys create`), or it refuses to
+    start. `ragline keys list` says which.
     """
     from ragline.config import load_settings
     from ragline.server import create_app
@@ -27,12 +28,18 @@ def serve(
     settings = load_settings()
     cfg = settings.server
     keys = open_keys(settings)
-    bound, message = bind_host(host or cfg.host, keys.has_active_keys())
+    try:
+        bound, message = bind_host(
+            host or cfg.host, keys.has_active_keys(), ever_had_keys=keys.ever_had_keys()
+        )
+    except BaseException:
+        keys.close()
+        raise
     if message:
         typer.secho(message, fg="yellow", err=True)
     port = cfg.port if port is None else port
     typer.echo(f"ragline serving http://{bound}:{port}  (web UI /, API docs /docs)", err=True)
-    run_server(create_app(settings, keys=keys), bound, port, log_level=log_level)
+    run_server(create_app(settings, keys=keys, host=bound), bound, port, log_level=log_level)
 
 
 def register(app: typer.Typer) -> None:

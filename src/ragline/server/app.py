@@ -27,6 +27,7 @@ from ragline.server.context import ServerContext
 from ragline.server.limits import BodyLimitMiddleware
 from ragline.server.routes import ROUTERS
 from ragline.store.keys_base import ApiKeyStore
+from ragline.store.limits_base import LimitStore
 from ragline.trace.redact import install_log_redaction
 
 log = logging.getLogger("ragline.server")
@@ -38,7 +39,9 @@ DESCRIPTION = """Talk to your documents over HTTP.
   grounded answers streamed as server-sent events, feedback.
 * **OpenAI-compatible** under `/v1`: `models`, `chat/completions` (model `ragline:<collection>`
   answers from a collection with citations; other names go to the model gateway), `embeddings`.
-* **Keys**: `Authorization: Bearer rl_…` once any key exists (`ragline keys create`).
+* **Keys**: `Authorization: Bearer rl_…` once any key was created (`ragline keys create`),
+  or always when listening beyond loopback. A key may be limited to models, requests and
+  tokens per minute (429 with `Retry-After`) and a spend budget.
 * **Errors** are `application/problem+json` (RFC 9457) with a `hint` saying what to fix.
 """
 
@@ -49,8 +52,15 @@ def create_app(
     rag: Ragline | None = None,
     gateway: Any = None,
     keys: ApiKeyStore | None = None,
+    limits: LimitStore | None = None,
+    host: str | None = None,
 ) -> FastAPI:
-    """The server app. Anything not given is built from ``settings`` (and closed with it)."""
+    """The server app. Anything not given is built from ``settings`` (and closed with it).
+
+    ``host`` is the address the server will listen on (default ``server.host``): the app
+    answers without a key only on a loopback one, and only while no key was ever created
+    (:func:`ragline.server.auth.server_open`). Whoever binds the socket may correct it
+    (``ServerThread`` does)."""
     settings = settings or (rag.settings if rag is not None else load_settings())
     owned: list[Any] = []
     if rag is None:
@@ -70,7 +80,19 @@ def create_app(
 
         keys = open_keys(settings)
         owned.append(keys)
-    ctx = ServerContext(settings=settings, rag=rag, gateway=gateway, keys=keys)
+    if limits is None:
+        from ragline.store.factory import open_limits
+
+        limits = open_limits(settings)
+        owned.append(limits)
+    ctx = ServerContext(
+        settings=settings,
+        rag=rag,
+        gateway=gateway,
+        keys=keys,
+        limits=limits,
+        listen_host=host or settings.server.host,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,7 +1,8 @@
 """What every request handler shares: the :class:`ServerContext` of one running server.
 
 One :class:`~ragline.api.Ragline` (store, embedder, retriever — all thread-safe), one
-gateway, the API-key store and one generation queue per kind of model: ``local`` for the
+gateway, the API-key store, the per-key limits, the address it listens on, and one
+generation queue per kind of model: ``local`` for the
 embedded llama.cpp model (one generation at a time) and ``remote`` for OpenAI-compatible
 endpoints (``server.remote_concurrency`` at once).
 """
@@ -21,6 +22,7 @@ from ragline.config import Settings
 from ragline.models.gateway import EMBEDDED_NAMES
 from ragline.server.queue import GenerationQueue
 from ragline.store.keys_base import ApiKeyStore
+from ragline.store.limits_base import LimitStore, MemoryLimitStore
 
 
 def is_local_model(name: str) -> bool:
@@ -34,6 +36,13 @@ class ServerContext:
     rag: Ragline
     gateway: Any  # a Gateway: ``stream``/``generate`` with ``model=``, ``resolve``, ``chain``
     keys: ApiKeyStore
+    #: Each key's use of its limits (requests, tokens, spend): ``ragline.server.policy``.
+    limits: LimitStore = field(default_factory=MemoryLimitStore)
+    #: The address the server listens on: only a loopback one may serve without keys.
+    #: Whoever binds the socket sets it (``ServerThread``, ``ragline serve``).
+    listen_host: str = "127.0.0.1"
+    #: Whether a key was ever created in the home (cached once true: the server is closed).
+    keys_seen: bool = False
     queues: dict[str, GenerationQueue] = field(default_factory=dict)
     #: The last generations, newest last (``GenerationRecord``): what /metrics and tests read.
     history: deque[Any] = field(default_factory=lambda: deque(maxlen=256))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ragline.server.context import ServerContext
+from ragline.server.policy import Metered
 from ragline.server.queue import Lease
 from ragline.server.streaming import stream_in_thread
 
@@ -34,16 +35,21 @@ class GenerationRecord:
 class Generation:
     """One admitted generation. Always :meth:`close` it (idempotent)."""
 
-    def __init__(self, ctx: ServerContext, lease: Lease, model: str) -> None:
+    def __init__(
+        self, ctx: ServerContext, lease: Lease, model: str, metered: Metered | None = None
+    ) -> None:
         self.ctx = ctx
         self.lease = lease
         self.model = model
+        self.metered = metered
         self.items = 0
         self._t0 = time.perf_counter()
 
     def events(self, factory: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
         """The items of ``factory()`` (run in a worker thread; stopped when abandoned)."""
         produced = 0
+        if self.metered is not None:  # the key's tokens and spend settle at the last event
+            factory = self.metered.wrap(factory)
 
         def counted() -> Iterator[T]:
             nonlocal produced
@@ -71,11 +77,19 @@ class Generation:
         self.lease.release()
 
 
-async def admit(ctx: ServerContext, model: str | None) -> Generation:
-    """A slot for ``model`` (None: the default), or :class:`ServerBusyError`."""
+async def admit(
+    ctx: ServerContext, model: str | None, metered: Metered | None = None
+) -> Generation:
+    """A slot for ``model`` (None: the default), or :class:`ServerBusyError` (which gives
+    back what ``metered`` reserved of the key's limits)."""
     name = model or ctx.default_model
-    lease = await ctx.queue_for(name).acquire()
-    return Generation(ctx, lease, name)
+    try:
+        lease = await ctx.queue_for(name).acquire()
+    except BaseException:
+        if metered is not None:
+            metered.cancel()
+        raise
+    return Generation(ctx, lease, name, metered)
 
 
 __all__ = ["Generation", "GenerationRecord", "admit"]

@@ -1,7 +1,7 @@
 """One factory for every store, keyed by the store URL in :class:`~ragline.config.Settings`.
 
 The CLI, the server and :class:`~ragline.api.Ragline` open the documents, traces,
-evaluations and API-key stores here, never by naming a backend class. The URL's scheme
+evaluations, API-key and key-limit stores here, never by naming a backend class. The URL's scheme
 picks the backend through the ``ragline.stores`` plugin group (:mod:`ragline.plugins`):
 ``sqlite`` is built in (``sqlite:///relative.db``, ``sqlite:////absolute/path.db``) and a
 package adds another (``postgresql``) by registering a factory under its scheme::
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ragline.store.base import Store
     from ragline.store.evals_base import EvalStore
     from ragline.store.keys_base import ApiKeyStore
+    from ragline.store.limits_base import LimitStore
     from ragline.store.traces_base import TraceStore
 
 
@@ -40,6 +41,8 @@ class StoreBackend(Protocol):
     def evals(self) -> EvalStore: ...
 
     def keys(self) -> ApiKeyStore: ...
+
+    def limits(self) -> LimitStore: ...
 
 
 def scheme_of(url: str) -> str:
@@ -92,12 +95,18 @@ def open_keys(settings: Settings) -> ApiKeyStore:
     return backend(settings).keys()
 
 
+def open_limits(settings: Settings) -> LimitStore:
+    """What each API key has used of its limits (rate, tokens, spend)."""
+    return backend(settings).limits()
+
+
 __all__ = [
     "StoreBackend",
     "backend",
     "open_documents",
     "open_evals",
     "open_keys",
+    "open_limits",
     "open_traces",
     "scheme_of",
 ]

@@ -170,6 +170,25 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # A key's policy (issue 13): models it may name, rate and token limits per minute,
+        # a spend budget, an expiry; and what each key has spent (checked and added in one
+        # UPDATE, so two requests cannot both take the last cent).
+        "0005_key_policy",
+        """
+        ALTER TABLE api_keys ADD COLUMN models TEXT NOT NULL DEFAULT '["*"]';
+        ALTER TABLE api_keys ADD COLUMN rpm INTEGER;
+        ALTER TABLE api_keys ADD COLUMN tpm INTEGER;
+        ALTER TABLE api_keys ADD COLUMN budget_usd REAL;
+        ALTER TABLE api_keys ADD COLUMN expires_at TEXT;
+        CREATE TABLE key_usage (
+            key_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            used REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (key_id, kind)
+        );
+        """,
+    ),
 ]
 
 __all__ = ["MIGRATIONS", "RENAMED"]

@@ -1,13 +1,13 @@
 """API keys in the same SQLite file as the documents (table ``api_keys``).
 
 All API-key SQL lives here. The key store keeps a connection of its own; the schema belongs to
-``ragline.store.migrations`` (``0003_api_keys``): on open, the document store is opened once to
-apply any pending migration.
+``ragline.store.migrations`` (``0003_api_keys``, ``0005_key_policy``): on open, the document
+store is opened once to apply any pending migration.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import Any
 from ragline.errors import ConfigError
 from ragline.store.keys_base import (
     ApiKey,
+    KeyPolicy,
     NewApiKey,
     Role,
     check_role,
@@ -23,15 +24,15 @@ from ragline.store.keys_base import (
     looks_like_key,
     new_secret,
     normalize_collections,
+    now_iso,
 )
 from ragline.store.sqlite import SQLiteStore
 from ragline.store.sqlite_base import SQLiteBackend
 
-_COLUMNS = "id, name, role, collections, created_at, revoked_at"
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+_COLUMNS = (
+    "id, name, role, collections, created_at, revoked_at, models, rpm, tpm, budget_usd, expires_at"
+)
+_ACTIVE = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
 
 
 def _key(row: Sequence[Any]) -> ApiKey:
@@ -42,6 +43,7 @@ def _key(row: Sequence[Any]) -> ApiKey:
         collections=tuple(json.loads(row[3])),
         created_at=row[4],
         revoked_at=row[5],
+        policy=KeyPolicy(tuple(json.loads(row[6])), row[7], row[8], row[9], row[10]),
     )
 
 
@@ -55,15 +57,30 @@ class SQLiteKeyStore(SQLiteBackend):
         super().__init__(path, timeout_s=timeout_s)
 
     def create_key(
-        self, name: str, role: Role, collections: Sequence[str] | None = None
+        self,
+        name: str,
+        role: Role,
+        collections: Sequence[str] | None = None,
+        *,
+        policy: KeyPolicy | None = None,
     ) -> NewApiKey:
         role = check_role(role)
         if not name.strip():
             raise ConfigError("a key needs a name", hint="e.g. --name ci-bot")
+        p = KeyPolicy.of(
+            models=policy.models if policy else None,
+            rpm=policy.rpm if policy else None,
+            tpm=policy.tpm if policy else None,
+            budget_usd=policy.budget_usd if policy else None,
+            expires_at=policy.expires_at if policy else None,
+        )
         key_id, secret = new_secret()
-        record = ApiKey(key_id, name.strip(), role, normalize_collections(collections), _now())
+        record = ApiKey(
+            key_id, name.strip(), role, normalize_collections(collections), now_iso(), policy=p
+        )
         self._query(
-            f"INSERT INTO api_keys ({_COLUMNS}, secret_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO api_keys ({_COLUMNS}, secret_hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.id,
                 record.name,
@@ -71,6 +88,11 @@ class SQLiteKeyStore(SQLiteBackend):
                 json.dumps(list(record.collections)),
                 record.created_at,
                 None,
+                json.dumps(list(p.models)),
+                p.rpm,
+                p.tpm,
+                p.budget_usd,
+                p.expires_at,
                 hash_secret(secret),
             ),
         )
@@ -95,22 +117,25 @@ class SQLiteKeyStore(SQLiteBackend):
             )
         key = _key(rows[0])
         if key.revoked_at is None:
-            now = _now()
+            now = now_iso()
             self._query("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (now, key.id))
-            key = ApiKey(key.id, key.name, key.role, key.collections, key.created_at, now)
+            key = dataclasses.replace(key, revoked_at=now)
         return key
 
     def verify(self, secret: str) -> ApiKey | None:
         if not looks_like_key(secret):
             return None
         rows = self._query(
-            f"SELECT {_COLUMNS} FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL",
-            (hash_secret(secret),),
+            f"SELECT {_COLUMNS} FROM api_keys WHERE secret_hash = ? AND {_ACTIVE}",
+            (hash_secret(secret), now_iso()),
         )
         return _key(rows[0]) if rows else None
 
     def has_active_keys(self) -> bool:
-        return bool(self._query("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1"))
+        return bool(self._query(f"SELECT 1 FROM api_keys WHERE {_ACTIVE} LIMIT 1", (now_iso(),)))
+
+    def ever_had_keys(self) -> bool:
+        return bool(self._query("SELECT 1 FROM api_keys LIMIT 1"))
 
 
 __all__ = ["SQLiteKeyStore"]

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ragline.store.sqlite import SQLiteStore
     from ragline.store.sqlite_evals import SQLiteEvalStore
     from ragline.store.sqlite_keys import SQLiteKeyStore
+    from ragline.store.sqlite_limits import SQLiteLimitStore
     from ragline.store.sqlite_traces import SQLiteTraceStore
 
 
@@ -32,7 +33,7 @@ def path_of(url: str) -> Path:
 
 
 class SQLiteStores:
-    """Opens the documents, traces, evaluations and keys stores of one SQLite file."""
+    """Opens the documents, traces, evaluations, keys and key-limits stores of one SQLite file."""
 
     def __init__(self, url: str, settings: Settings | None = None) -> None:
         self.url = url
@@ -57,6 +58,11 @@ class SQLiteStores:
         from ragline.store.sqlite_keys import SQLiteKeyStore
 
         return SQLiteKeyStore(self.path)
+
+    def limits(self) -> SQLiteLimitStore:
+        from ragline.store.sqlite_limits import SQLiteLimitStore
+
+        return SQLiteLimitStore(self.path)
 
 
 __all__ = ["SQLiteStores", "path_of"]

@@ -30,7 +30,9 @@ from ragline.server.answering import AnswerRequest, answer_events, collect
 from ragline.server.auth import Principal, need_collection
 from ragline.server.context import ServerContext, get_context
 from ragline.server.generation import Generation, admit
+from ragline.server.policy import admit_generation
 from ragline.server.problems import problem_for
+from ragline.server.routes.feedback import trace_visible
 from ragline.server.schemas import AnswerOut, AskIn
 from ragline.server.streaming import EventStreamResponse, event_frames, sse
 
@@ -49,9 +51,30 @@ def check_model(ctx: ServerContext, model: str | None) -> None:
         ctx.gateway.resolve(model)
 
 
-def _record_regeneration(ctx: ServerContext, trace_id: str) -> None:
+def _record_regeneration(ctx: ServerContext, principal: Principal, trace_id: str) -> None:
+    """Implicit feedback on an earlier answer, only on a trace the key may read."""
     with contextlib.suppress(Exception):  # implicit feedback must never fail an answer
-        ctx.rag.feedback.regenerated(trace_id, via="server")
+        store = getattr(ctx.rag.feedback, "store", None)
+        if trace_visible(ctx, principal, store, trace_id):
+            ctx.rag.feedback.regenerated(trace_id, via="server")
+
+
+def grounded_admission(
+    ctx: ServerContext, principal: Principal, req: AnswerRequest, model: str | None
+) -> Any:
+    """The key's policy for one grounded answer: its prompt is the question, the history and
+    up to ``max_passages`` passages (``ragline.server.policy``)."""
+    cfg = ctx.settings.answer
+    passages = (req.max_passages or cfg.max_passages) * cfg.passage_max_tokens
+    chars = len(req.question) + sum(len(m.get("content", "")) for m in req.history)
+    return admit_generation(
+        ctx,
+        principal,
+        model=model,
+        prompt_chars=chars,
+        max_tokens=int(req.sampling.get("max_tokens") or cfg.max_tokens),
+        passages_tokens=passages,
+    )
 
 
 async def _sse(gen: Generation, req: AnswerRequest, path: str) -> AsyncIterator[bytes]:
@@ -99,7 +122,7 @@ async def ask(
     await check_collection(ctx, name)
     check_model(ctx, body.model)
     if body.regenerate_of:
-        await run_in_threadpool(_record_regeneration, ctx, body.regenerate_of)
+        await run_in_threadpool(_record_regeneration, ctx, principal, body.regenerate_of)
     req = AnswerRequest(
         question=body.question,
         collection=name,
@@ -108,7 +131,8 @@ async def ask(
         sampling=body.sampling(),
         max_passages=body.k,
     )
-    gen = await admit(ctx, body.model)
+    metered = await run_in_threadpool(grounded_admission, ctx, principal, req, body.model)
+    gen = await admit(ctx, body.model, metered)
     if not body.stream:
         try:
             return await collect_answer(gen, req, request)

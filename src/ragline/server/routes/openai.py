@@ -13,8 +13,9 @@
   an endpoint of ``gateway.endpoints`` …), with its retries and fallbacks.
 * Embeddings come from the collection embedder (all-MiniLM-L6-v2), as floats or base64.
 
-Keys work as everywhere else (``Authorization: Bearer rl_…``); errors carry OpenAI's
-``{"error": {...}}`` beside the problem members.
+Keys work as everywhere else (``Authorization: Bearer rl_…``), with the same per-key policy
+as ``/api`` (``ragline.server.policy``: models, tokens and spend; embeddings count tokens);
+errors carry OpenAI's ``{"error": {...}}`` beside the problem members.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ from ragline.server.answering import AnswerRequest, answer_events, collect
 from ragline.server.auth import Principal, need
 from ragline.server.context import ServerContext, get_context
 from ragline.server.generation import Generation, admit
+from ragline.server.policy import admit_generation, take_tokens
 from ragline.server.problems import ResourceNotFoundError, problem_for
-from ragline.server.routes.ask import check_collection, check_model
+from ragline.server.routes.ask import check_collection, check_model, grounded_admission
 from ragline.server.streaming import SSE_DONE, EventStreamResponse, sse
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -260,6 +262,7 @@ async def chat_completions(
             return answer_events(ctx.rag, req)
 
         model = None
+        metered = await run_in_threadpool(grounded_admission, ctx, principal, req, None)
     else:
         if not _messages(body):
             raise InvalidQueryError("no messages to send", hint="send a user message")
@@ -269,7 +272,15 @@ async def chat_completions(
             return _passthrough(ctx, body)
 
         model = body.model
-    gen = await admit(ctx, model)
+        metered = await run_in_threadpool(
+            admit_generation,
+            ctx,
+            principal,
+            model=model,
+            prompt_chars=sum(len(m["content"]) for m in _messages(body)),
+            max_tokens=int(_params(body).get("max_tokens") or ctx.settings.gateway.max_tokens),
+        )
+    gen = await admit(ctx, model, metered)
     if body.stream:
         return EventStreamResponse(
             _chunks(gen, factory, body, request.url.path), on_close=lambda _: gen.close()
@@ -326,8 +337,9 @@ async def embeddings(
         )
 
     def run() -> tuple[np.ndarray, int]:
-        vectors = embedder.embed(texts)
-        return vectors, sum(embedder.count_tokens(t) for t in texts)
+        tokens = sum(embedder.count_tokens(t) for t in texts)
+        take_tokens(ctx, principal, tokens)  # the key's tokens per minute, before the work
+        return embedder.embed(texts), tokens
 
     vectors, tokens = await run_in_threadpool(run)
     data = []
