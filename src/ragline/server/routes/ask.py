@@ -107,6 +107,7 @@ async def ask(
         model=body.model,
         sampling=body.sampling(),
         max_passages=body.k,
+        style=body.style,
     )
     gen = await admit(ctx, body.model)
     if not body.stream:
