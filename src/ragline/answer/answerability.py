@@ -91,7 +91,7 @@ ANSWERABILITY_FEATURES = (
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class AnswerabilityVerdict:
     """The answerability decision: the score, the threshold, and what the score was made of."""
 
     score: float
@@ -152,12 +152,12 @@ class Answerability:
         self.analyzer = analyzer
         self.threshold = threshold
 
-    def judge(self, reading: Reading, best_relevance: float) -> Verdict:
+    def judge(self, reading: Reading, best_relevance: float) -> AnswerabilityVerdict:
         x = features(reading, self.analyzer, best_relevance)
         if reading.best is None:
-            return Verdict(0.0, self.threshold, x, "the passages have no sentences")
+            return AnswerabilityVerdict(0.0, self.threshold, x, "the passages have no sentences")
         score = self.model.probability(x)
-        return Verdict(score, self.threshold, x, self._detail(reading, x, score))
+        return AnswerabilityVerdict(score, self.threshold, x, self._detail(reading, x, score))
 
     def _detail(self, reading: Reading, x: dict[str, float], score: float) -> str:
         why = []
@@ -180,4 +180,4 @@ class Answerability:
         return f"answerability {score:.2f} < {self.threshold:.2f}: " + "; ".join(why)
 
 
-__all__ = ["ANSWERABILITY_FEATURES", "Answerability", "Verdict", "features"]
+__all__ = ["ANSWERABILITY_FEATURES", "Answerability", "AnswerabilityVerdict", "features"]

@@ -98,6 +98,15 @@ _NAME = re.compile(
 )
 
 
+# The word before a span that marks it as the answer: a passive's agent, a place's preposition.
+_LEAD_IN: dict[str, frozenset[str]] = {
+    "person": frozenset({"by"}),
+    "place": frozenset({"in", "at", "from", "near", "to"}),
+    "date": frozenset({"in", "on", "since", "until", "by"}),
+    "number": frozenset(),
+}
+
+
 def answer_type(question: str) -> AnswerType | None:
     """What kind of answer the question expects, from its wh-phrase (None: another kind)."""
     for kind, pattern in _TYPE_PATTERNS:
@@ -252,7 +261,10 @@ class SentenceReader:
             words = set(self.terms(text))
             if text.lower() in question_lower or (words and words <= qterms):
                 continue
-            distance = min((abs(a - start) for a in anchors), default=0)
+            distance: float = min((abs(a - start) for a in anchors), default=0)
+            before = sentence[max(0, start - 6) : start].lower().split()
+            if before and before[-1] in _LEAD_IN[kind]:
+                distance /= 4  # "discovered by Asaph Hall", "born in Warsaw"
             if best is None or distance < best[0]:
                 best = (distance, text)
         return best[1] if best else None

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragline.answer import logistic
-from ragline.answer.answerability import Answerability, Verdict
+from ragline.answer.answerability import Answerability, AnswerabilityVerdict
 from ragline.answer.citations import CitationChecker
 from ragline.answer.context import Context, ContextPacker
 from ragline.answer.conversation import (
@@ -459,7 +459,7 @@ class Answerer:
             return
         yield AnswerDone(answer, trace_id)
 
-    def _read(self, prep: _Prepared) -> tuple[Reading, Verdict]:
+    def _read(self, prep: _Prepared) -> tuple[Reading, AnswerabilityVerdict]:
         """The extractive reading of the packed passages and the answerability verdict."""
         t_ns = time.perf_counter_ns()
         reading = self.reader.read(
@@ -481,7 +481,7 @@ class Answerer:
         self,
         prep: _Prepared,
         reading: Reading,
-        verdict: Verdict,
+        verdict: AnswerabilityVerdict,
         trace_id: str | None,
         checked: Sequence[CheckedSentence] = (),
         result: ChatResult | None = None,
@@ -576,7 +576,7 @@ class Answerer:
         prep: _Prepared,
         checked: list[CheckedSentence],
         result: ChatResult,
-        verdict: Verdict | None = None,
+        verdict: AnswerabilityVerdict | None = None,
     ) -> Answer:
         kept = [s for s in checked if s.kept]
         grounded = [s for s in kept if s.status in ("supported", "attached")]
@@ -619,7 +619,7 @@ class Answerer:
         draft: str,
         result: ChatResult | None,
         *,
-        verdict: Verdict | None = None,
+        verdict: AnswerabilityVerdict | None = None,
         detail: str = "",
     ) -> Answer:
         prep.timings["total_s"] = time.perf_counter() - prep.started
