@@ -126,6 +126,12 @@ def rouge_l_recall(answer: str, references: list[str]) -> float:
     return best
 
 
+def lead_span(text: str) -> str | None:
+    """The span an extractive answer leads with (``1877: "…" [1]``), None when it has none."""
+    head, sep, _ = text.partition(': "')
+    return head if sep and not text.startswith('"') else None
+
+
 def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
     """95% Wilson score interval of a rate k/n."""
     if not n:
@@ -187,6 +193,9 @@ def ask(rag: Any, q: dict[str, Any], style: str, model: str | None) -> dict[str,
         row["contains"] = ok and contains(answer.text, refs)
         row["f1"] = token_f1(answer.text, refs) if ok else 0.0
         row["rouge_l"] = rouge_l_recall(answer.text, refs) if ok else 0.0
+        span = lead_span(answer.text) if ok and answer.style == "extractive" else None
+        if span is not None:  # the short answer the quote leads with
+            row["span_f1"] = token_f1(span, refs)
         if generated and ok:
             row["accepted"] = len(kept)
             row["accepted_correct"] = sum(contains(s.text, refs) for s in kept)
@@ -243,6 +252,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "token_f1_answered": mean([r["f1"] for r in answered]),
         "rouge_l_recall_answered": mean([r["rouge_l"] for r in answered]),
         "token_f1_all": mean([r["f1"] for r in ans]),
+        "lead_span_share": round(sum("span_f1" in r for r in answered) / len(answered), 4)
+        if answered
+        else float("nan"),
+        "lead_span_f1": mean([r["span_f1"] for r in answered if "span_f1" in r]),
         "unanswerable_declined": rate([r["declined"] for r in una]),
         "tempting_answer": rate([r["tempting"] for r in una]),
         "answered_by_style": dict(Counter(str(r["style"]) for r in rows if not r["declined"])),
@@ -277,6 +290,8 @@ def table(name: str, s: dict[str, Any]) -> str:
         f"| contains a reference answer | {r('contains_reference')} |",
         f"| token F1 / ROUGE-L recall (answers) | {s['token_f1_answered']:.2f} / "
         f"{s['rouge_l_recall_answered']:.2f} |",
+        f"| answers leading with a span; its token F1 | {s['lead_span_share']:.2f}; "
+        f"{s['lead_span_f1']:.2f} |",
         f"| unanswerable declined | {r('unanswerable_declined')} |",
         f"| tempting answer (unanswerable) | {r('tempting_answer')} |",
         f"| first answer token p50 / p95 | {s['first_token_p50_s']:.3f} / "

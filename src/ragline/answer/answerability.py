@@ -82,6 +82,7 @@ ANSWERABILITY_FEATURES = (
     "chunk_cover",
     "missing_terms",
     "missing_facts",
+    "sentence_missing_facts",
     "type_found",
     "type_missing",
     "negation",
@@ -122,6 +123,7 @@ def features(reading: Reading, analyzer: Analyzer, best_relevance: float) -> dic
     }
     chunk_lower = f"{chunk.title} {chunk.text}".lower()
     negated = float(bool(_NEGATION.search(reading.question)))
+    sentence_lower = f"{chunk.title} {best.sentence}".lower()
     f = best.features
     return {
         "relevance": best_relevance,
@@ -135,6 +137,12 @@ def features(reading: Reading, analyzer: Analyzer, best_relevance: float) -> dic
         "chunk_cover": (len(q) - len(missing)) / len(q) if q else 0.0,
         "missing_terms": float(min(3, len(missing))),
         "missing_facts": float(min(3, sum(w.lower() not in chunk_lower for w in facts))),
+        # "How many moons does *Jupiter* have?" answered from a sentence about Jupiter's mass
+        # is fine; from one about Saturn it is not: names and numbers of the question that
+        # the chosen sentence (with its title) lacks.
+        "sentence_missing_facts": float(
+            min(3, sum(w.lower() not in sentence_lower for w in facts))
+        ),
         "type_found": f["type_found"],
         "type_missing": f["type_missing"],
         # "What did the Normans *not* ...": a common way to ask what a passage does not say

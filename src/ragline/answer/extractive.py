@@ -34,7 +34,7 @@ import numpy as np
 from ragline.answer.context import SentenceVectors
 from ragline.answer.logistic import Logistic
 from ragline.answer.text import passage_sentences
-from ragline.retrieve.analyzer import Analyzer
+from ragline.retrieve.analyzer import ENGLISH_STOPWORDS, Analyzer
 from ragline.types import Passage
 
 AnswerType = Literal["person", "date", "number", "place"]
@@ -126,6 +126,13 @@ def typed_spans(sentence: str, kind: AnswerType) -> list[tuple[int, int]]:
     spans = []
     for m in pattern.finditer(sentence):
         text = m.group(0).strip(" ,.;:")
+        if kind == "number":  # "five to six" -> "five"; "674 steps" keeps its unit
+            words = text.split()
+            while len(words) > 1 and words[-1].lower() in ENGLISH_STOPWORDS:
+                words.pop()
+            text = " ".join(words)
+        if kind in ("person", "place") and text.lower() in _MONTHS.split("|"):
+            continue  # "May" is a month here, not a name
         if not text:
             continue
         if kind in ("person", "place") and m.start() == 0 and " " not in text:
@@ -265,6 +272,8 @@ class SentenceReader:
             before = sentence[max(0, start - 6) : start].lower().split()
             if before and before[-1] in _LEAD_IN[kind]:
                 distance /= 4  # "discovered by Asaph Hall", "born in Warsaw"
+            if kind == "number" and words & qterms:
+                distance /= 4  # "how many steps": "674 steps" over "two levels"
             if best is None or distance < best[0]:
                 best = (distance, text)
         return best[1] if best else None
