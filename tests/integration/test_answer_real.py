@@ -43,7 +43,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def rag(home: Path) -> Iterator[Ragline]:
-    with Ragline(load_settings(home=home, answer={"max_tokens": int(MAX_TOKENS), "style": "generative"})) as r:
+    with Ragline(
+        load_settings(home=home, answer={"max_tokens": int(MAX_TOKENS), "style": "generative"})
+    ) as r:
         yield r
 
 
