@@ -194,3 +194,15 @@ def test_cli_ask_stream_and_batch_in_process(home: Path, tmp_path: Path, monkeyp
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [x["id"] for x in lines] == ["q1", "q2"]
     assert lines[0]["declined"] and not lines[1]["declined"]
+
+
+def test_auto_with_the_real_model_answers_where_the_passage_does(rag: Ragline):
+    """``auto``: the model writes; when nothing it wrote survives the check, the passage's
+    own sentence is quoted instead of declining."""
+    answer = rag.ask(COFFEE, collection="sample", style="auto")
+    assert not answer.declined and answer.style in ("generative", "extractive")
+    assert answer.result is not None  # the model was called either way
+    assert answer.citations and all(c.supported for c in answer.citations)
+    assert answer.answerability is not None
+    if answer.style == "extractive":
+        assert "90" in answer.text and "96" in answer.text

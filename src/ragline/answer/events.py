@@ -94,7 +94,12 @@ class Retrieved:
             "relevant": ctx.relevant,
             "best_relevance": round(float(ctx.best_relevance), 4),
             "passages": [
-                {"n": p.number, "source": p.chunk.source, "score": round(float(p.relevance), 4)}
+                {
+                    "n": p.number,
+                    "source": p.chunk.source,
+                    "record_id": p.chunk.record_id,
+                    "score": round(float(p.relevance), 4),
+                }
                 for p in ctx.passages
             ],
         }
