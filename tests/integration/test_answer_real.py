@@ -136,9 +136,13 @@ def test_history_is_trimmed_with_the_model_tokenizer():
 # --------------------------------------------------------------------------- CLI
 
 
-def ragline_cli(*args: str, home: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+def ragline_cli(
+    *args: str, home: Path, stdin: str | None = None, style: str | None = None
+) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("ragline")
     env = {**os.environ, "RAGLINE_HOME": str(home), "RAGLINE_ANSWER__MAX_TOKENS": MAX_TOKENS}
+    if style:
+        env["RAGLINE_ANSWER__STYLE"] = style
     return subprocess.run(
         [str(exe), *args], input=stdin, capture_output=True, text=True, env=env, timeout=120
     )
@@ -151,7 +155,13 @@ def test_cli_ask_json(home: Path):
     assert out["declined"] is False and "90" in out["answer"]
     c = out["citations"][0]
     assert c["source"].endswith("coffee-brewing.html") and c["passage_id"] and c["document_id"]
-    assert out["prompt_version"] == "answer@v2"
+    # the default style quotes the passage: no prompt, no model call, a score and a style
+    assert out["style"] == "extractive" and out["prompt_version"] == "" and out["usage"] is None
+    assert 0.0 <= out["answerability"] <= 1.0 and c["record_id"] is None
+    r = ragline_cli("ask", COFFEE, "-c", "sample", "--json", "--style", "generative", home=home)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["prompt_version"] == "answer@v2" and out["answerability"] is not None
 
 
 def test_cli_chat_piped_shows_the_rewrite(home: Path):
@@ -162,6 +172,7 @@ def test_cli_chat_piped_shows_the_rewrite(home: Path):
         "--verbose",
         home=home,
         stdin="How hot is Venus?\nand what about Mars?\n/exit\n",
+        style="generative",
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("you>") == 2
