@@ -27,6 +27,7 @@ from ragline.store.traces_base import TraceStore
 from ragline.trace import AnyTracer, open_tracer
 from ragline.types import (
     Answer,
+    AnswerStyle,
     CollectionInfo,
     CollectionStats,
     Hit,
@@ -234,6 +235,7 @@ class Ragline:
         metadata: dict[str, Any] | None = None,
         sampling: Mapping[str, Any] | None = None,
         max_passages: int | None = None,
+        style: AnswerStyle | None = None,
     ) -> Iterator[AnswerEvent]:
         """Answer with citations, as the events of :mod:`ragline.answer.events`:
         ``Started``, ``Retrieved``, draft ``TokenDelta`` pieces, each ``SentenceChecked``,
@@ -243,7 +245,8 @@ class Ragline:
         call (``{"max_tokens": 64, "temperature": 0.7, "seed": 1}``) on top of
         ``answer.max_tokens`` / ``answer.temperature``; a bad name or value raises
         :class:`~ragline.errors.ConfigError` here, before any work. ``max_passages`` caps
-        the passages the answer may be grounded on (default ``answer.max_passages``)."""
+        the passages the answer may be grounded on (default ``answer.max_passages``);
+        ``style`` (``extractive``, ``generative``, ``auto``) overrides ``answer.style``."""
         from ragline.answer.tracing import ConversationLinks, trace_answer
 
         with self._lazy_lock:
@@ -258,6 +261,7 @@ class Ragline:
             model=model,
             sampling=sampling,
             max_passages=max_passages,
+            style=style,
         )
         return trace_answer(  # an "ask" / "chat" trace; chat turns also judge the last answer
             self.tracer,

@@ -389,6 +389,23 @@ class AnswerSettings(_Section):
     rewrite_give_up_after: int = Field(3, ge=0)
     # Earlier turns kept in the prompt at most (fewer when the context window is full).
     history_turns: int = Field(2, ge=0)
+    # How the answer is written: "extractive" quotes the passage sentence that answers (led
+    # by its name, date or number), "generative" lets the model write and keeps the sentences
+    # the checker supports, "auto" writes and falls back to the quote when no sentence passes.
+    # Extractive by measurement (docs/benchmarks.md, QA): with SmolLM2-135M it answers more
+    # questions, more of them correctly, and its first token comes before any model call.
+    style: Literal["extractive", "generative", "auto"] = "extractive"
+    # Answerability (answer/answerability.py): below this score the answer declines with
+    # reason "not_answerable". The highest threshold that still answers 90% of the answerable
+    # SQuAD tuning questions (a wrong decline leaves nothing, a tempting answer is still a
+    # quote with its source); the precision/coverage curve is in docs/benchmarks.md.
+    min_answerability: float = Field(0.40, ge=0, le=1)
+    # Longer questions are refused with a clear error: a question is a sentence or two, and
+    # a pasted document would fill the prompt and crowd the passages out.
+    max_question_chars: int = Field(2000, gt=0)
+    # The extractive reader's and the answerability model's weights (None: the shipped file,
+    # trained on the SQuAD 2.0 tuning half); a file written by benchmarks/train_qa.py.
+    qa_weights: str | None = None
 
 
 class PromptSettings(_Section):

@@ -86,11 +86,22 @@ class Chunk:
             context = context[:-1]
         return "\n".join([*dict.fromkeys(context), self.text]) if context else self.text
 
+    @property
+    def record_id(self) -> str | None:
+        """The ``_id`` of the JSONL record the chunk comes from (None: not from a JSONL
+        line); the same id is the ``path#_id`` suffix of :attr:`document_key`."""
+        value = self.metadata.get("doc_id")
+        if value is not None:
+            return str(value)
+        path, sep, rid = self.document_key.rpartition("#")
+        return rid if sep and path.endswith(".jsonl") else None
+
     def provenance(self) -> dict[str, Any]:
         """Where the chunk comes from, as JSON-ready fields (shared by hits and passages)."""
         return {
             "document_id": self.document_id,
             "document_key": self.document_key,
+            "record_id": self.record_id,
             "source": self.source,
             "title": self.title,
             "heading_path": list(self.heading_path),
@@ -266,7 +277,8 @@ class Citation:
             "attached": self.attached,
             "lexical": round(self.lexical, 4),
             "semantic": round(self.semantic, 4),
-            **{k: p[k] for k in ("passage_id", "document_id", "document_key", "source")},
+            **{k: p[k] for k in ("passage_id", "document_id", "document_key", "record_id")},
+            "source": p["source"],
             **{k: p[k] for k in ("page", "heading_path", "location", "text")},
         }
 
@@ -310,9 +322,13 @@ class CheckedSentence:
         }
 
 
-#: Why an answer declined: nothing relevant was retrieved, the model said so itself, or
-#: no sentence of its draft was supported by the passages.
-DeclineReason = Literal["no_relevant_passages", "model_declined", "unsupported"]
+#: Why an answer declined: nothing relevant was retrieved, the answerability model found
+#: the passages do not answer the question, the model said so itself, or no sentence of its
+#: draft was supported by the passages.
+DeclineReason = Literal["no_relevant_passages", "not_answerable", "model_declined", "unsupported"]
+
+#: How an answer was written: quoted from a passage, or generated and checked.
+AnswerStyle = Literal["extractive", "generative", "auto"]
 
 
 # --------------------------------------------------------------------------- model results
@@ -445,6 +461,13 @@ class Answer:
     model: str | None = None
     result: ChatResult | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: How the text was written: ``extractive`` (quoted) or ``generative`` (None: declined
+    #: before writing anything).
+    style: AnswerStyle | None = None
+    #: The answerability score (0-1; None: not computed, e.g. nothing relevant retrieved).
+    answerability: float | None = None
+    #: Why the answer declined, in words (empty for an answer).
+    decline_detail: str = ""
 
     @property
     def cited_passages(self) -> tuple[Passage, ...]:
@@ -459,6 +482,11 @@ class Answer:
             "answer": self.text,
             "declined": self.declined,
             "decline_reason": self.decline_reason,
+            "decline_detail": self.decline_detail,
+            "answerability": (
+                round(self.answerability, 4) if self.answerability is not None else None
+            ),
+            "style": self.style,
             "citations": [c.to_dict() for c in self.citations],
             "passages": [p.to_dict() for p in self.passages],
             "sentences": [s.to_dict() for s in self.sentences],

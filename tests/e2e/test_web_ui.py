@@ -39,7 +39,9 @@ if not CHROMIUM.exists():
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     home = tmp_path_factory.mktemp("ui-home")
     settings = server_settings(
-        home, gateway={"max_tokens": 24, "temperature": 0.0}, answer={"max_tokens": 24}
+        home,
+        gateway={"max_tokens": 24, "temperature": 0.0},
+        answer={"max_tokens": 24, "style": "generative"},
     )
     with Ragline(settings) as rag:
         rag.ingest([write_corpus(home / "corpus")], collection="docs")

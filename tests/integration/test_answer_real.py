@@ -43,7 +43,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def rag(home: Path) -> Iterator[Ragline]:
-    with Ragline(load_settings(home=home, answer={"max_tokens": int(MAX_TOKENS)})) as r:
+    with Ragline(
+        load_settings(home=home, answer={"max_tokens": int(MAX_TOKENS), "style": "generative"})
+    ) as r:
         yield r
 
 
@@ -134,9 +136,13 @@ def test_history_is_trimmed_with_the_model_tokenizer():
 # --------------------------------------------------------------------------- CLI
 
 
-def ragline_cli(*args: str, home: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+def ragline_cli(
+    *args: str, home: Path, stdin: str | None = None, style: str | None = None
+) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("ragline")
     env = {**os.environ, "RAGLINE_HOME": str(home), "RAGLINE_ANSWER__MAX_TOKENS": MAX_TOKENS}
+    if style:
+        env["RAGLINE_ANSWER__STYLE"] = style
     return subprocess.run(
         [str(exe), *args], input=stdin, capture_output=True, text=True, env=env, timeout=120
     )
@@ -149,7 +155,13 @@ def test_cli_ask_json(home: Path):
     assert out["declined"] is False and "90" in out["answer"]
     c = out["citations"][0]
     assert c["source"].endswith("coffee-brewing.html") and c["passage_id"] and c["document_id"]
-    assert out["prompt_version"] == "answer@v2"
+    # the default style quotes the passage: no prompt, no model call, a score and a style
+    assert out["style"] == "extractive" and out["prompt_version"] == "" and out["usage"] is None
+    assert 0.0 <= out["answerability"] <= 1.0 and c["record_id"] is None
+    r = ragline_cli("ask", COFFEE, "-c", "sample", "--json", "--style", "generative", home=home)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["prompt_version"] == "answer@v2" and out["answerability"] is not None
 
 
 def test_cli_chat_piped_shows_the_rewrite(home: Path):
@@ -160,6 +172,7 @@ def test_cli_chat_piped_shows_the_rewrite(home: Path):
         "--verbose",
         home=home,
         stdin="How hot is Venus?\nand what about Mars?\n/exit\n",
+        style="generative",
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("you>") == 2
@@ -192,3 +205,15 @@ def test_cli_ask_stream_and_batch_in_process(home: Path, tmp_path: Path, monkeyp
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [x["id"] for x in lines] == ["q1", "q2"]
     assert lines[0]["declined"] and not lines[1]["declined"]
+
+
+def test_auto_with_the_real_model_answers_where_the_passage_does(rag: Ragline):
+    """``auto``: the model writes; when nothing it wrote survives the check, the passage's
+    own sentence is quoted instead of declining."""
+    answer = rag.ask(COFFEE, collection="sample", style="auto")
+    assert not answer.declined and answer.style in ("generative", "extractive")
+    assert answer.result is not None  # the model was called either way
+    assert answer.citations and all(c.supported for c in answer.citations)
+    assert answer.answerability is not None
+    if answer.style == "extractive":
+        assert "90" in answer.text and "96" in answer.text

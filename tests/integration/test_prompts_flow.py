@@ -25,7 +25,9 @@ def rag(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ragline]:
     home = tmp_path_factory.mktemp("prompts-home")
     (home / "prompts").mkdir()
     (home / "prompts" / "my-answer.md").write_text(MINE, encoding="utf-8")
-    with Ragline(load_settings(home=home, trace={"flush_interval_s": 0.05})) as r:
+    with Ragline(
+        load_settings(home=home, trace={"flush_interval_s": 0.05}, answer={"style": "generative"})
+    ) as r:
         r.ingest([REPO / "examples" / "sample"], collection="sample")
         yield r
 

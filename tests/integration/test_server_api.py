@@ -39,6 +39,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         home,
         server={"max_queue": 1, "queue_timeout_s": 1.0},
         trace={"enabled": False},
+        answer={"style": "generative"},
     )
     fake = FakeChatModel(reply, name="fake:embedded", token_delay_s=0.02)
     gateway = Gateway(settings, models={"embedded": fake})

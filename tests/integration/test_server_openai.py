@@ -23,7 +23,7 @@ require_smollm2()
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     home = tmp_path_factory.mktemp("openai-home")
     # Answers take their length from the request's max_tokens (answer.max_tokens otherwise).
-    settings = server_settings(home, gateway={"temperature": 0.0})
+    settings = server_settings(home, gateway={"temperature": 0.0}, answer={"style": "generative"})
     with Ragline(settings) as rag:
         rag.ingest([write_corpus(home / "corpus")], collection="docs")
     with running_server(settings) as live:

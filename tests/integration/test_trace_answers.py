@@ -21,7 +21,9 @@ REPLY = "The ideal brewing temperature is between 90 and 96 degrees Celsius."
 @pytest.fixture(scope="module")
 def rag(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ragline]:
     home = tmp_path_factory.mktemp("trace-answer-home")
-    with Ragline(load_settings(home=home, trace={"flush_interval_s": 0.05})) as r:
+    with Ragline(
+        load_settings(home=home, trace={"flush_interval_s": 0.05}, answer={"style": "generative"})
+    ) as r:
         r.ingest([REPO / "examples" / "sample"], collection="sample")
         yield r
 

@@ -12,7 +12,7 @@ from conftest import REPO
 from ragline.api import Ragline
 from ragline.cli.main import app
 from ragline.config import load_settings
-from ragline.errors import InvalidQueryError
+from ragline.errors import ConfigError, InvalidQueryError
 from ragline.models.gateway import Gateway
 from ragline.testing.chat_conformance import FakeChatModel
 
@@ -38,7 +38,7 @@ def fake(home: Path, monkeypatch: pytest.MonkeyPatch) -> FakeChatModel:
     model = FakeChatModel(reply)
 
     def open_api() -> Ragline:
-        rag = Ragline(load_settings(home=home))
+        rag = Ragline(load_settings(home=home, answer={"style": "generative"}))
         rag.gateway = Gateway(rag.settings, models={"embedded": model})
         return rag
 
@@ -104,3 +104,28 @@ def test_chat_json_lines(fake: FakeChatModel):
     )
     first, second = (json.loads(line) for line in res.stdout.splitlines())
     assert first["query"] == "How hot is Venus?" and second["query"] == "How hot is Mars?"
+
+
+def test_ask_style_extractive_quotes_without_the_model(fake: FakeChatModel):
+    res = runner.invoke(
+        app, ["ask", "How hot is Venus?", "-c", "sample", "--style", "extractive", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["style"] in ("extractive", None) and fake.calls == []
+    assert 0.0 <= out["answerability"] <= 1.0
+    if out["declined"]:  # a decline always says why
+        assert out["decline_reason"] and out["decline_detail"]
+    else:
+        assert out["answer"].startswith(('"', "4")) and out["citations"]
+
+
+def test_ask_refuses_a_huge_question_and_an_unknown_style(fake: FakeChatModel):
+    res = runner.invoke(app, ["ask", "why " * 2500, "-c", "sample"])
+    assert isinstance(res.exception, InvalidQueryError) and res.exception.hint
+    assert "10,000 characters" in str(res.exception)
+    assert "max_question_chars" in str(res.exception)
+    res = runner.invoke(app, ["ask", "How hot is Venus?", "-c", "sample", "--style", "poetic"])
+    assert isinstance(res.exception, ConfigError)
+    assert "unknown answer style" in str(res.exception)
+    assert fake.calls == []

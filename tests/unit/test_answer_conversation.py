@@ -165,7 +165,9 @@ def test_token_counter_estimates_without_a_tokenizer():
 
 @pytest.fixture(scope="module")
 def rag(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ragline]:
-    with Ragline(load_settings(home=tmp_path_factory.mktemp("chat-home"))) as r:
+    with Ragline(
+        load_settings(home=tmp_path_factory.mktemp("chat-home"), answer={"style": "generative"})
+    ) as r:
         r.ingest([REPO / "examples" / "sample"], collection="sample")
         yield r
 

@@ -59,7 +59,7 @@ class GuardVerdict:
 @pytest.fixture(scope="module")
 def rag(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ragline]:
     home = tmp_path_factory.mktemp("events-home")
-    with Ragline(load_settings(home=home)) as r:
+    with Ragline(load_settings(home=home, answer={"style": "generative"})) as r:
         r.ingest([REPO / "examples" / "sample"], collection="sample")
         yield r
 

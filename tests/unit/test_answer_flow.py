@@ -24,7 +24,7 @@ SAMPLE = REPO / "examples" / "sample"
 @pytest.fixture(scope="module")
 def rag(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ragline]:
     home = tmp_path_factory.mktemp("answer-home")
-    with Ragline(load_settings(home=home)) as r:
+    with Ragline(load_settings(home=home, answer={"style": "generative"})) as r:
         r.ingest([SAMPLE], collection="sample")
         yield r
 

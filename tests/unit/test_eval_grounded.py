@@ -97,7 +97,9 @@ def make_spec(dataset: Path, **answer: object):
 class Env:
     def __init__(self, home: Path, tmp_path: Path, **answer: object) -> None:
         self.settings = load_settings(
-            home=home, gateway=GatewaySettings(max_retries=0), answer=answer
+            home=home,
+            gateway=GatewaySettings(max_retries=0),
+            answer={"style": "generative", **answer},  # the flow under test writes
         )
         self.fake = FakeChatModel(reply, name="fake:model")
         self.store = SQLiteEvalStore(tmp_path / "evals.db")

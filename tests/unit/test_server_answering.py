@@ -21,7 +21,7 @@ from ragline.types import Answer, DeclineReason
 @pytest.fixture(scope="module")
 def rag(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ragline]:
     home = tmp_path_factory.mktemp("answering-home")
-    with Ragline(load_settings(home=home)) as r:
+    with Ragline(load_settings(home=home, answer={"style": "generative"})) as r:
         r.ingest([REPO / "examples" / "sample"], collection="sample")
         yield r
 
@@ -93,6 +93,8 @@ def test_openai_finish_reason_says_length_when_max_tokens_cut_a_declined_draft()
         "trace_id": None,
         "declined": True,
         "decline_reason": "unsupported",
+        "decline_detail": None,
+        "answerability": None,
     }
     assert _finish_reason(AnswerDone(_answer(True, "stop", "unsupported"))) == "stop"
     assert _finish_reason(AnswerDone(_answer(False, "stop"))) == "stop"
@@ -103,3 +105,40 @@ def test_openai_finish_reason_says_length_when_max_tokens_cut_a_declined_draft()
     assert _finish_reason(StreamDone(ChatResult("x", Usage(), "m", finish_reason="length"))) == (
         "length"
     )
+
+
+def test_a_request_style_reaches_the_flow_and_the_response_schema(rag: Ragline) -> None:
+    from ragline.server.schemas import AnswerOut, AskIn
+
+    model = fake(rag, "never used")
+    req = AnswerRequest("How hot is Venus?", "sample", style="extractive")
+    done = list(answer_events(rag, req))[-1]
+    assert isinstance(done, AnswerDone) and not model.calls
+    body = AnswerOut.model_validate(
+        {"answer": done.text, "citations": done.citations(), **done.to_dict()}
+    )
+    assert body.style == "extractive" and body.answerability is not None
+    assert body.citations[0].record_id is None  # a file, not a JSONL record
+    assert AskIn(question="q", style="auto").style == "auto"
+    with pytest.raises(ValueError, match="style"):
+        AskIn(question="q", style="poetic")
+
+
+def test_openai_requests_pick_a_style_and_report_answerability(rag: Ragline) -> None:
+    from ragline.server.routes.openai import ChatCompletionRequest, _answer_request, _grounding
+
+    body = ChatCompletionRequest.model_validate(
+        {
+            "model": "ragline:sample",
+            "messages": [{"role": "user", "content": "How hot is Venus?"}],
+            "style": "extractive",
+        }
+    )
+    req = _answer_request(body, "sample")
+    assert req.style == "extractive"
+    model = fake(rag, "never used")
+    done = list(answer_events(rag, req))[-1]
+    assert isinstance(done, AnswerDone) and not model.calls
+    grounding = _grounding(done)
+    assert grounding["answerability"] == done.answer.answerability is not None
+    assert "record_id" in grounding["citations"][0]

@@ -10,11 +10,14 @@ The flow (:class:`~ragline.answer.flow.Answerer`, behind ``Ragline.ask`` / ``ask
 
 Prompt files are :mod:`ragline.prompts`. Modules: ``context`` (gate and packing),
 ``text`` (sentences, markers, numbers), ``citations`` (support checks and verdicts),
-``conversation`` (history, rewriting, trimming to the context window), ``events`` (the one
+``conversation`` (history, rewriting, trimming to the context window), ``extractive`` (the
+reader: the passage sentence that answers, and its span), ``answerability`` (answer or
+decline, from several signals), ``logistic`` (their shipped weights), ``events`` (the one
 event vocabulary every answer stream speaks: ``Started``, ``Retrieved``, ``TokenDelta``,
 ``SentenceChecked``, ``AnswerDone``), ``flow``, ``tracing`` (an answer's trace).
 """
 
+from ragline.answer.answerability import Answerability, AnswerabilityVerdict
 from ragline.answer.citations import CitationChecker, Support
 from ragline.answer.context import Context, ContextPacker
 from ragline.answer.conversation import Conversation, QueryRewriter, Rewrite, Turn
@@ -27,21 +30,27 @@ from ragline.answer.events import (
     TokenDelta,
     final_answer,
 )
-from ragline.answer.flow import DECLINE_MESSAGE, Answerer
+from ragline.answer.extractive import Reading, SentenceReader
+from ragline.answer.flow import DECLINE_MESSAGE, STYLES, Answerer
 
 __all__ = [
     "DECLINE_MESSAGE",
+    "STYLES",
     "AnswerDone",
     "AnswerEvent",
+    "Answerability",
+    "AnswerabilityVerdict",
     "Answerer",
     "CitationChecker",
     "Context",
     "ContextPacker",
     "Conversation",
     "QueryRewriter",
+    "Reading",
     "Retrieved",
     "Rewrite",
     "SentenceChecked",
+    "SentenceReader",
     "Started",
     "Support",
     "TokenDelta",

@@ -94,7 +94,12 @@ class Retrieved:
             "relevant": ctx.relevant,
             "best_relevance": round(float(ctx.best_relevance), 4),
             "passages": [
-                {"n": p.number, "source": p.chunk.source, "score": round(float(p.relevance), 4)}
+                {
+                    "n": p.number,
+                    "source": p.chunk.source,
+                    "record_id": p.chunk.record_id,
+                    "score": round(float(p.relevance), 4),
+                }
                 for p in ctx.passages
             ],
         }
@@ -120,6 +125,7 @@ def citation_item(passage: Passage, cited: bool) -> dict[str, Any]:
         "cited": cited,
         "chunk_id": c.id,
         "document_id": c.document_id,
+        "record_id": c.record_id,
         "source": c.source,
         "source_name": Path(c.source).name or c.source,
         "title": c.title,
@@ -184,6 +190,9 @@ class AnswerDone:
         return {
             "finish_reason": self.finish_reason,
             "decline_reason": self.decline_reason,
+            "decline_detail": self.answer.decline_detail if self.answer.declined else None,
+            "answerability": self.answer.answerability,
+            "style": self.answer.style,
             "model_finish_reason": self.model_finish_reason,
             "usage": self.usage.to_dict() if self.usage is not None else {},
             "trace_id": self.trace_id,

@@ -8,8 +8,19 @@ time to first token is measured on them), a :class:`SentenceChecked` for every s
 it is complete and checked (on a worker thread, while the model goes on writing), and one
 final :class:`AnswerDone`.
 
-Declining: nothing relevant retrieved (no generation at all), or no sentence of the draft
-supported by a passage. The decline keeps the best passages, for the reader to look at.
+Styles (``answer.style``, or ``style=`` per call): ``extractive`` quotes the passage sentence
+the reader (``answer/extractive.py``) picks, streamed through the same events (the quote as
+one :class:`TokenDelta`, its :class:`SentenceChecked`, :class:`AnswerDone`) with no model
+call; ``generative`` streams the model's draft and keeps the supported sentences;
+``auto`` generates and, when no sentence survives the check (or the model declines) while
+the answerability model says the passages do answer, answers with the quote instead.
+
+Declining: nothing relevant retrieved (no generation at all); extractive, the answerability
+model (``answer/answerability.py``) scoring the best reading under
+``answer.min_answerability``; generating, the model declining or no sentence of the draft
+supported by a passage (``auto``: and the answerability score under the threshold). Every
+answer carries its answerability score; a decline keeps the best passages, for the reader to
+look at, and says why (:attr:`Answer.decline_detail`).
 """
 
 from __future__ import annotations
@@ -20,11 +31,13 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from ragline.answer import logistic
+from ragline.answer.answerability import Answerability, AnswerabilityVerdict
 from ragline.answer.citations import CitationChecker
 from ragline.answer.context import Context, ContextPacker
 from ragline.answer.conversation import (
@@ -42,9 +55,10 @@ from ragline.answer.events import (
     Started,
     final_answer,
 )
+from ragline.answer.extractive import Reading, SentenceReader, quote
 from ragline.answer.text import SentenceStream
 from ragline.config import Settings
-from ragline.errors import ConfigError, RaglineError
+from ragline.errors import ConfigError, InvalidQueryError, RaglineError
 from ragline.models.chat import ChatModel, ChatResult, SamplingParams, StreamDone, TokenDelta
 from ragline.models.embedder import Embedder
 from ragline.models.gateway import Gateway
@@ -52,11 +66,19 @@ from ragline.prompts import Prompt, PromptRegistry
 from ragline.retrieve.retriever import Retriever
 from ragline.trace import semconv as sc
 from ragline.trace.tracer import AnyTracer, current_span
-from ragline.types import Answer, CheckedSentence, DeclineReason, SearchFilters
+from ragline.types import (
+    Answer,
+    AnswerStyle,
+    CheckedSentence,
+    Citation,
+    DeclineReason,
+    SearchFilters,
+)
 
 log = logging.getLogger(__name__)
 
 DECLINE_MESSAGE = "I cannot answer that from the documents."
+STYLES: tuple[AnswerStyle, ...] = ("extractive", "generative", "auto")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +135,16 @@ class Answerer:
         # Passage budgets are soft: estimated tokens (4 characters each) are enough there;
         # the whole prompt is counted with the model's tokenizer when it is trimmed.
         self.packer = ContextPacker(self.config, embedder, retriever.analyzer)
+        # The extractive reader and the answerability model: shipped weights, trained on the
+        # SQuAD tuning half (benchmarks/train_qa.py); sentence vectors shared with the packer.
+        self.reader = SentenceReader(
+            logistic.load("reader", self.config.qa_weights), retriever.analyzer, self.packer.vectors
+        )
+        self.answerability = Answerability(
+            logistic.load("answerability", self.config.qa_weights),
+            retriever.analyzer,
+            self.config.min_answerability,
+        )
         # Unusable rewrites in a row, per model: a model that keeps answering instead of
         # rewriting (SmolLM2 does) is not asked again in this process.
         self._rewrite_misses: dict[str, int] = {}
@@ -274,15 +306,24 @@ class Answerer:
         model: str | None = None,
         sampling: Mapping[str, Any] | None = None,
         max_passages: int | None = None,
+        style: AnswerStyle | None = None,
     ) -> Iterator[AnswerEvent]:
         """Answer ``question``, yielding events as they happen (see the module docstring).
 
         ``sampling`` overrides :class:`SamplingParams` fields for this answer only (see
-        :meth:`params`); it is checked here, before any work, so a bad value raises
-        :class:`~ragline.errors.ConfigError` from this call rather than from the stream."""
+        :meth:`params`); ``style`` overrides ``answer.style``. Both, and the question itself
+        (empty, or longer than ``answer.max_question_chars``), are checked here, before any
+        work, so bad input raises :class:`~ragline.errors.ConfigError` or
+        :class:`~ragline.errors.InvalidQueryError` from this call rather than from the
+        stream."""
+        self.check_question(question)
         params = self.params(samples, sampling)
         if max_passages is not None and max_passages < 1:
             raise ConfigError(f"max_passages must be at least 1, got {max_passages}")
+        if style is not None and style not in STYLES:
+            raise ConfigError(
+                f"unknown answer style {style!r}", hint=f"one of: {', '.join(STYLES)}"
+            )
         return self._stream(
             question,
             params,
@@ -292,7 +333,24 @@ class Answerer:
             samples=samples,
             model=model,
             max_passages=max_passages,
+            style=style or self.config.style,
         )
+
+    def check_question(self, question: str) -> None:
+        """Refuse an empty question, or one longer than ``answer.max_question_chars``."""
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidQueryError(
+                "the question is empty",
+                hint='ask in words, e.g. ragline ask "how tall is the Eiffel Tower"',
+            )
+        limit = self.config.max_question_chars
+        if len(question) > limit:
+            raise InvalidQueryError(
+                f"the question is {len(question):,} characters long; at most {limit:,} are "
+                "accepted (answer.max_question_chars)",
+                hint="ask about one thing in a sentence or two; to find where a long text "
+                "occurs, use `ragline search`",
+            )
 
     def _stream(
         self,
@@ -305,6 +363,7 @@ class Answerer:
         samples: int | None,
         model: str | None,
         max_passages: int | None,
+        style: AnswerStyle,
     ) -> Iterator[AnswerEvent]:
         span = current_span()  # the answer's trace (``Ragline.ask_stream`` opens one)
         trace_id = span.trace_id if span is not None else None
@@ -320,7 +379,19 @@ class Answerer:
         )
         yield Retrieved(prep.rewrite, prep.context)
         if not prep.context.relevant:
-            yield AnswerDone(self._decline(prep, "no_relevant_passages", [], "", None), trace_id)
+            detail = self._irrelevant_detail(prep, collection)
+            answer = self._decline(prep, "no_relevant_passages", [], "", None, detail=detail)
+            yield AnswerDone(answer, trace_id)
+            return
+        if style == "extractive":
+            reading, verdict = self._read(prep)
+            if verdict.answerable:
+                yield from self._extractive(prep, reading, verdict, trace_id)
+                return
+            answer = self._decline(
+                prep, "not_answerable", [], "", None, verdict=verdict, detail=verdict.detail
+            )
+            yield AnswerDone(answer, trace_id)
             return
         checker = CitationChecker(
             self.config,
@@ -378,7 +449,99 @@ class Answerer:
         timings = prep.timings
         timings["ttft_s"] = (first or time.perf_counter()) - prep.started
         timings["generate_s"] = time.perf_counter() - gen_start
-        yield AnswerDone(self._finish(prep, checked, result), trace_id)
+        # Read after the draft (the checker has embedded the sentences by now): the score
+        # is reported with every answer, and ``auto`` quotes the passage instead of declining
+        # when nothing of the draft survived the check but the passages do answer.
+        reading, verdict = self._read(prep)
+        answer = self._finish(prep, checked, result, verdict)
+        if style == "auto" and answer.declined and verdict.answerable:
+            yield from self._extractive(prep, reading, verdict, trace_id, checked, result)
+            return
+        yield AnswerDone(answer, trace_id)
+
+    def _read(self, prep: _Prepared) -> tuple[Reading, AnswerabilityVerdict]:
+        """The extractive reading of the packed passages and the answerability verdict."""
+        t_ns = time.perf_counter_ns()
+        reading = self.reader.read(
+            prep.rewrite.query, prep.context.passages, prep.context.question_vector
+        )
+        verdict = self.answerability.judge(reading, prep.context.best_relevance)
+        self.tracer.leaf(
+            "read",
+            t_ns,
+            sentences=len(reading.candidates),
+            answer_type=reading.kind or "",
+            answerability=round(verdict.score, 4),
+            answerable=verdict.answerable,
+        )
+        prep.timings["read_s"] = (time.perf_counter_ns() - t_ns) / 1e9
+        return reading, verdict
+
+    def _extractive(
+        self,
+        prep: _Prepared,
+        reading: Reading,
+        verdict: AnswerabilityVerdict,
+        trace_id: str | None,
+        checked: Sequence[CheckedSentence] = (),
+        result: ChatResult | None = None,
+    ) -> Iterator[AnswerEvent]:
+        """The quoted answer, through the same events as a generated one: the text as one
+        :class:`TokenDelta`, its :class:`SentenceChecked`, then :class:`AnswerDone`.
+        ``checked``/``result``: the failed draft when ``auto`` falls back to this."""
+        best = reading.best
+        assert best is not None  # the answerability verdict declines an empty reading
+        passage = best.passage
+        if best.sentence not in passage.text:  # the quote comes from outside the excerpt
+            passage = dataclasses.replace(passage, text=f"{passage.text} … {best.sentence}")
+        citation = Citation(
+            number=passage.number,
+            passage=passage,
+            sentence=best.sentence,
+            lexical=best.features["lex"],
+            semantic=best.features["cos"],
+            supported=True,
+        )
+        sentence = CheckedSentence(quote(best), "supported", (citation,), None, (passage.number,))
+        text = sentence.rendered()
+        if result is None:  # no model call: the first token is the quote, ready now
+            prep.timings["ttft_s"] = time.perf_counter() - prep.started
+        yield TokenDelta(text)
+        yield SentenceChecked(sentence)
+        passages = tuple(
+            passage if p.number == passage.number else p for p in prep.context.passages
+        )
+        prep.timings["total_s"] = time.perf_counter() - prep.started
+        answer = Answer(
+            question=prep.question,
+            text=text,
+            declined=False,
+            citations=(citation,),
+            passages=passages,
+            sentences=(*checked, sentence),
+            query=prep.rewrite.query,
+            draft=result.text if result is not None else "",
+            prompt_version=self.template.ref if result is not None else "",
+            prompt_sha256=self.template.digest if result is not None else "",
+            model=result.model if result is not None else None,
+            result=result,
+            timings=prep.timings,
+            style="extractive",
+            answerability=verdict.score,
+        )
+        yield AnswerDone(answer, trace_id)
+
+    def _irrelevant_detail(self, prep: _Prepared, collection: str) -> str:
+        if not prep.context.best:
+            return (
+                f"nothing was found in collection {collection!r}: it may be empty "
+                "(add documents with `ragline ingest`)"
+            )
+        return (
+            f"the closest passage has relevance {prep.context.best_relevance:.2f}, under "
+            f"answer.min_relevance {self.config.min_relevance:.2f}: the documents are not "
+            "about this question (or it is not in the documents' language)"
+        )
 
     def _generate(
         self,
@@ -409,15 +572,24 @@ class Answerer:
     # ------------------------------------------------------------------ results
 
     def _finish(
-        self, prep: _Prepared, checked: list[CheckedSentence], result: ChatResult
+        self,
+        prep: _Prepared,
+        checked: list[CheckedSentence],
+        result: ChatResult,
+        verdict: AnswerabilityVerdict | None = None,
     ) -> Answer:
         kept = [s for s in checked if s.kept]
         grounded = [s for s in kept if s.status in ("supported", "attached")]
         if not grounded:
-            reason: DeclineReason = (
-                "model_declined" if any(s.reason == "decline" for s in checked) else "unsupported"
+            if any(s.reason == "decline" for s in checked):
+                reason: DeclineReason = "model_declined"
+                detail = "the model said the passages do not answer the question"
+            else:
+                reason = "unsupported"
+                detail = "no sentence of the model's draft is supported by the passages"
+            return self._decline(
+                prep, reason, checked, result.text, result, verdict=verdict, detail=detail
             )
-            return self._decline(prep, reason, checked, result.text, result)
         citations = tuple(c for s in kept for c in s.citations)
         text = " ".join(s.rendered() for s in kept)
         prep.timings["total_s"] = time.perf_counter() - prep.started
@@ -435,6 +607,8 @@ class Answerer:
             model=result.model,
             result=result,
             timings=prep.timings,
+            style="generative",
+            answerability=verdict.score if verdict is not None else None,
         )
 
     def _decline(
@@ -444,6 +618,9 @@ class Answerer:
         checked: list[CheckedSentence],
         draft: str,
         result: ChatResult | None,
+        *,
+        verdict: AnswerabilityVerdict | None = None,
+        detail: str = "",
     ) -> Answer:
         prep.timings["total_s"] = time.perf_counter() - prep.started
         return Answer(
@@ -461,7 +638,9 @@ class Answerer:
             model=result.model if result is not None else None,
             result=result,
             timings=prep.timings,
+            answerability=verdict.score if verdict is not None else None,
+            decline_detail=detail,
         )
 
 
-__all__ = ["DECLINE_MESSAGE", "Answerer"]
+__all__ = ["DECLINE_MESSAGE", "STYLES", "Answerer"]

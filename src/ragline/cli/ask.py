@@ -30,6 +30,12 @@ SamplesOpt = typer.Option(
     None, "--samples", "-n", help="Best-of-N: draw N answers, keep the most likely one."
 )
 ModelOpt = typer.Option(None, "--model", help="Chat model (default: gateway.default_model).")
+StyleOpt = typer.Option(
+    None,
+    "--style",
+    help="extractive: quote the passage sentence; generative: the model writes, checked; "
+    "auto: generative, quoting when nothing passes the check (default: answer.style).",
+)
 
 
 def ask(
@@ -37,6 +43,7 @@ def ask(
     collection: str | None = CollectionOpt,
     samples: int | None = SamplesOpt,
     model: str | None = ModelOpt,
+    style: str | None = StyleOpt,
     source: str | None = typer.Option(None, "--source", help="Only sources matching this glob."),
     where: list[str] = typer.Option([], "--where", help="Metadata filter KEY=VALUE (repeatable)."),
     as_json: bool = typer.Option(
@@ -67,6 +74,7 @@ def ask(
         "collection": collection,
         "samples": samples,
         "model": model,
+        "style": style,
         "source": source,
         "metadata": metadata,
     }
@@ -156,11 +164,15 @@ def _print_decline(out: Console, answer: Answer) -> None:
     out.print(answer.text)
     reasons = {
         "no_relevant_passages": "nothing in the collection is close enough to the question",
+        "not_answerable": "the closest passages do not answer the question",
         "model_declined": "the model found no answer in the passages",
         "unsupported": "no sentence of the draft answer was supported by the passages",
     }
     if answer.decline_reason:
-        out.print(f"({reasons[answer.decline_reason]})", style="dim")
+        why = reasons.get(answer.decline_reason, answer.decline_reason)
+        out.print(f"({why})", style="dim", markup=False)
+    if answer.decline_detail:
+        out.print(f"({answer.decline_detail})", style="dim", markup=False)
     if answer.passages:
         out.print("\nThe closest passages:")
     for p in answer.passages:

@@ -25,6 +25,7 @@ from typing import Any
 from ragline.answer.conversation import Conversation, Turn
 from ragline.answer.events import AnswerDone, AnswerEvent, Started, StreamDone, TokenDelta
 from ragline.api import Ragline
+from ragline.types import AnswerStyle
 
 _CITE = re.compile(r"\s*\[\d{1,2}\]")
 
@@ -40,6 +41,8 @@ class AnswerRequest:
     sampling: Mapping[str, Any] = field(default_factory=dict)
     #: How many passages the answer may be grounded on (None: ``answer.max_passages``).
     max_passages: int | None = None
+    #: ``extractive``, ``generative`` or ``auto`` (None: ``answer.style``).
+    style: AnswerStyle | None = None
 
 
 @dataclass(slots=True)
@@ -100,6 +103,7 @@ def answer_events(rag: Ragline, req: AnswerRequest) -> Iterator[AnswerEvent]:
             model=req.model,
             sampling=req.sampling,
             max_passages=req.max_passages,
+            style=req.style,
         )
         with contextlib.closing(stream):
             for event in stream:

@@ -117,6 +117,9 @@ class AskIn(_Body):
     )
     seed: int | None = None
     model: str | None = Field(None, max_length=200, description="a gateway model name")
+    style: Literal["extractive", "generative", "auto"] | None = Field(
+        None, description="answer.style if unset: quote the passage, generate, or both"
+    )
     stream: bool = Field(True, description="server-sent events (true) or one JSON answer")
     regenerate_of: str | None = Field(
         None, max_length=64, description="trace id of the answer this one regenerates"
@@ -136,6 +139,9 @@ class CitationOut(BaseModel):
     cited: bool
     chunk_id: str
     document_id: str
+    record_id: str | None = Field(
+        None, description="the _id of the JSONL record the passage comes from"
+    )
     source: str
     source_name: str
     title: str
@@ -153,8 +159,14 @@ class AnswerOut(BaseModel):
     model: str
     finish_reason: str = Field(description='"declined", or the model\'s ("stop", "length")')
     decline_reason: str | None = Field(
-        None, description="no_relevant_passages, unsupported or model_declined"
+        None,
+        description="no_relevant_passages, not_answerable, unsupported or model_declined",
     )
+    decline_detail: str | None = Field(None, description="why the answer declined, in words")
+    answerability: float | None = Field(
+        None, description="0-1: how likely the passages answer the question"
+    )
+    style: str | None = Field(None, description="extractive or generative (None: declined)")
     model_finish_reason: str | None = Field(
         None, description='the model\'s own reason; "length" when max_tokens cut the draft'
     )

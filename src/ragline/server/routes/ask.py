@@ -130,6 +130,7 @@ async def ask(
         model=body.model,
         sampling=body.sampling(),
         max_passages=body.k,
+        style=body.style,
     )
     metered = await run_in_threadpool(grounded_admission, ctx, principal, req, body.model)
     gen = await admit(ctx, body.model, metered)

@@ -86,6 +86,9 @@ class ChatCompletionRequest(BaseModel):
     seed: int | None = None
     n: int = Field(1, ge=1, le=1, description="one choice per request")
     stream_options: StreamOptions | None = None
+    # ragline's own (an OpenAI client sends it in extra_body): how a ``ragline:`` answer is
+    # written; None: answer.style.
+    style: Literal["extractive", "generative", "auto"] | None = None
 
 
 class EmbeddingRequest(BaseModel):
@@ -143,6 +146,7 @@ def _answer_request(body: ChatCompletionRequest, collection: str) -> AnswerReque
         collection=collection,
         history=messages[:last],
         sampling=_params(body),
+        style=body.style,
     )
 
 
@@ -166,6 +170,8 @@ def _grounding(done: AnswerDone) -> dict[str, Any]:
         "trace_id": done.trace_id,
         "declined": done.answer.declined,
         "decline_reason": done.decline_reason,
+        "decline_detail": done.answer.decline_detail or None,
+        "answerability": done.answer.answerability,
     }
 
 

@@ -98,7 +98,8 @@ function showPassage(c, button) {
   $("#passage").hidden = false;
   $("#passage-n").textContent = `[${c.n}]`;
   $("#passage-title").textContent = c.title || c.source_name;
-  $("#passage-source").textContent = c.source_name;
+  // A JSONL record is named by its _id, the rest by file name.
+  $("#passage-source").textContent = c.record_id ? `${c.source_name} · _id ${c.record_id}` : c.source_name;
   const where = c.location.startsWith(c.source) ? c.location.slice(c.source.length).trim() : c.location;
   $("#passage-location").textContent = where ? `§ ${where}` : "";
   $("#passage-path").textContent = c.source;
@@ -113,8 +114,8 @@ function renderCitations(msg, citations) {
     b.type = "button";
     b.className = "cite" + (c.cited ? " cited" : "");
     b.dataset.n = c.n;
-    b.textContent = `[${c.n}] ${c.title || c.source_name}`;
-    b.title = c.location;
+    b.textContent = `[${c.n}] ${c.title || c.source_name}` + (c.record_id ? ` · ${c.record_id}` : "");
+    b.title = c.record_id ? `${c.location} (_id ${c.record_id})` : c.location;
     b.addEventListener("click", () => showPassage(c, b));
     box.append(b);
   }
