@@ -14,6 +14,7 @@ import pytest
 from pytest_socket import SocketConnectBlockedError
 
 from conftest import REPO
+from ragline.testing.chat_conformance import ChatModelConformance, FakeChatModel
 
 TESTS = """
 import pytest
@@ -69,9 +70,7 @@ def test_under_ci_a_skip_fails_with_its_reason(tmp_path: Path) -> None:
 def test_under_ci_a_module_level_skip_is_a_collection_error(tmp_path: Path) -> None:
     res = _run(tmp_path, "1", test_b=MODULE_SKIP)
     assert res.returncode == pytest.ExitCode.INTERRUPTED, res.stdout + res.stderr
-    assert "would skip: Skipped: could not import 'no_such_optional_dependency_xyz'" in (
-        res.stdout
-    )
+    assert "would skip: Skipped: could not import 'no_such_optional_dependency_xyz'" in (res.stdout)
     assert "1 error" in res.stdout and "skipped" not in res.stdout
 
 
@@ -119,3 +118,18 @@ def test_loopback_is_allowed() -> None:
             pass
         accepted.join(5)
     assert not accepted.is_alive()
+
+
+def test_a_declared_capability_is_checked_not_skipped() -> None:
+    """The chat conformance suite asserts what a provider declares it cannot do."""
+    model = FakeChatModel(["a b c d e f"], logprobs=[-0.25])
+
+    class Reports(ChatModelConformance):
+        supports_logprobs = True
+
+    class DeclaresNone(ChatModelConformance):
+        supports_logprobs = False
+
+    Reports().test_logprobs(model)
+    with pytest.raises(AssertionError):  # it said "no log-probabilities" yet reported one
+        DeclaresNone().test_logprobs(model)
