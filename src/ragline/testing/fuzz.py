@@ -16,8 +16,10 @@ availability, object-level authorization) are not part of this run.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 MODES: tuple[str, ...] = ("positive", "negative")
@@ -88,6 +90,36 @@ class OperationResult:
             "declared_rejections": {str(k): v for k, v in sorted(self.declared.items())},
             "failures": [f.to_dict() for f in self.failures.values()],
         }
+
+
+@contextmanager
+def fuzz_target(home: Path) -> Iterator[tuple[Any, str]]:
+    """``(LiveServer, admin key)``: a real server (store, embedder, a small ingested
+    collection ``docs``) whose chat model is a fast fake, with one admin key, so no request
+    runs open."""
+    import httpx
+
+    from ragline.models.gateway import Gateway
+    from ragline.store.factory import open_keys
+    from ragline.testing.chat_conformance import FakeChatModel
+    from ragline.testing.live_server import running_server, server_settings, write_corpus
+
+    cfg = server_settings(
+        home, server={"max_queue": 64, "max_json_bytes": 200_000}, trace={"enabled": False}
+    )
+    keys = open_keys(cfg)
+    try:
+        secret = keys.create_key("fuzz", "admin").secret
+    finally:
+        keys.close()
+    gateway = Gateway(cfg, models={"embedded": FakeChatModel(["Fine [1]."], name="fake:embedded")})
+    with running_server(cfg, gateway=gateway) as server:
+        corpus = write_corpus(home / "corpus")
+        files = [("files", (p.name, p.read_bytes())) for p in sorted(corpus.iterdir())]
+        auth = {"Authorization": f"Bearer {secret}"}
+        upload = httpx.post(f"{server.url}/api/collections/docs/files", files=files, headers=auth)
+        upload.raise_for_status()
+        yield server, secret
 
 
 def all_checks() -> list[Any]:
@@ -191,4 +223,5 @@ __all__ = [
     "all_checks",
     "failures_of",
     "fuzz_api",
+    "fuzz_target",
 ]
