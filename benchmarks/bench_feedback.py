@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from _common import REPO, write_results
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -64,9 +65,13 @@ def drift_runs(seeds: list[int]) -> dict[str, Any]:
 
     embedder = get_embedder(EmbedderSettings())
     every = sorted(
-        {t.format(x=x) for topic in (HR, IT, ASTRO, COOKING) for t in topic["templates"]
-         for x in topic["slots"]}
-    )  # fmt: skip
+        {
+            t.format(x=x)
+            for topic in (HR, IT, ASTRO, COOKING)
+            for t in topic["templates"]
+            for x in topic["slots"]
+        }
+    )
     table = dict(zip(every, embedder.embed(every), strict=True))  # the same vectors, once
 
     def embed(texts: list[str]) -> np.ndarray:
@@ -100,9 +105,16 @@ def drift_runs(seeds: list[int]) -> dict[str, Any]:
             ):
                 qs = queries(rng, mix, N)
                 write_window(
-                    store, rng, qs, embed(qs), now - old * DAY + DAY // 2,
-                    answer_mean=mean, abstain=abstain, negative=negative, prefix=i + 1,
-                )  # fmt: skip
+                    store,
+                    rng,
+                    qs,
+                    embed(qs),
+                    now - old * DAY + DAY // 2,
+                    answer_mean=mean,
+                    abstain=abstain,
+                    negative=negative,
+                    prefix=i + 1,
+                )
                 windows[name] = Window(now - old * DAY, now - new * DAY + DAY // 4)
             for name in flags:
                 report = detect_drift(
@@ -135,7 +147,7 @@ def drift_runs(seeds: list[int]) -> dict[str, Any]:
                 "negative_feedback": v[3],
             }
             for k, v in scenarios.items()
-        },  # fmt: skip
+        },
         "rates": rates,
         "seconds": round(time.perf_counter() - start, 1),
     }
