@@ -53,6 +53,17 @@ def bench_data() -> Path:
     return Path(os.environ.get("RAGLINE_BENCH_DATA") or REPO.parent / "shared" / "data")
 
 
+def optional_bench_data(*parts: str) -> Path | None:
+    """``bench_data() / parts`` for a test that also runs on its own cases without it: None
+    when absent — except under ``RAGLINE_CI``, where its absence fails the test."""
+    path = bench_data().joinpath(*parts)
+    if path.exists():
+        return path
+    if CI:
+        pytest.fail(f"benchmark data not found at {path}\n{_CI_HINT}")
+    return None
+
+
 def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:  # (path, line, "Skipped: why")
