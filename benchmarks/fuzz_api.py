@@ -33,6 +33,7 @@ def main() -> int:
     import schemathesis
 
     from ragline.testing.fuzz import (
+        EXTRA_REJECTIONS,
         SEMANTIC_REJECTIONS,
         all_checks,
         failures_of,
@@ -100,6 +101,7 @@ def main() -> int:
             "requests": {label: sum(r.examples for r in res) for label, (res, _) in runs.items()},
             "seconds": {label: round(s, 1) for label, (_, s) in runs.items()},
             "failures": failures,
+            "extra_rejection_statuses": {str(k): v for k, v in EXTRA_REJECTIONS.items()},
             "declared_rejections": {
                 f"{op} -> {status}": why for (op, status), why in SEMANTIC_REJECTIONS.items()
             },
