@@ -100,6 +100,7 @@ def test_under_ci_a_skip_that_slips_past_the_hook_still_fails_the_session(
     assert _run(tmp_path, None).returncode == 0
 
 
+@pytest.mark.filterwarnings("ignore:A test tried to use socket.socket.connect:UserWarning")
 def test_connecting_beyond_loopback_is_blocked_before_any_packet() -> None:
     # 192.0.2.1 is TEST-NET-1 (RFC 5737): documentation only, routed nowhere.
     with pytest.raises(SocketConnectBlockedError, match=r'host "192\.0\.2\.1"'):

@@ -125,7 +125,9 @@ def fuzz_target(home: Path) -> Iterator[tuple[Any, str]]:
         corpus = write_corpus(home / "corpus")
         files = [("files", (p.name, p.read_bytes())) for p in sorted(corpus.iterdir())]
         auth = {"Authorization": f"Bearer {secret}"}
-        upload = httpx.post(f"{server.url}/api/collections/docs/files", files=files, headers=auth)
+        upload = httpx.post(
+            f"{server.url}/api/collections/docs/files", files=files, headers=auth, timeout=300
+        )
         upload.raise_for_status()
         yield server, secret
 
