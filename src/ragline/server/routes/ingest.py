@@ -29,10 +29,18 @@ from ragline.errors import (
 from ragline.ingest.loaders import SUPPORTED_SUFFIXES
 from ragline.server.auth import Principal, need_collection
 from ragline.server.context import ServerContext, get_context
-from ragline.server.schemas import COLLECTION_NAME, DocumentsIn, IngestOut
+from ragline.server.schemas import (
+    BODY_ERRORS,
+    COLLECTION_NAME,
+    DocumentsIn,
+    IngestOut,
+    problems,
+)
 from ragline.types import IngestReport
 
-router = APIRouter(prefix="/api/collections", tags=["ingest"])
+router = APIRouter(
+    prefix="/api/collections", tags=["ingest"], responses=problems(*BODY_ERRORS, 404, 415, 503)
+)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
@@ -76,7 +84,9 @@ def _finish(report: IngestReport, n_inputs: int) -> dict[str, Any]:
 @router.post("/{name}/files", response_model=IngestOut)
 async def upload_files(
     name: str,
-    files: list[UploadFile] = File(..., description="documents: .txt .md .html .pdf .jsonl"),
+    files: list[UploadFile] = File(
+        ..., min_length=1, description="documents: .txt .md .html .pdf .jsonl"
+    ),
     principal: Principal = Depends(need_collection("ingest")),
     ctx: ServerContext = Depends(get_context),
 ) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from ragline import __version__
 from ragline.server.auth import Principal, need
 from ragline.server.context import ServerContext, get_context
-from ragline.server.schemas import WhoAmI
+from ragline.server.schemas import WhoAmI, problems
 
 router = APIRouter()
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -28,7 +28,7 @@ async def healthz(ctx: ServerContext = Depends(get_context)) -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/api/me", response_model=WhoAmI, tags=["meta"])
+@router.get("/api/me", response_model=WhoAmI, tags=["meta"], responses=problems(401, 403))
 async def whoami(principal: Principal = Depends(need("read"))) -> dict[str, Any]:
     """The caller's key: role and collections (an open server: admin of everything)."""
     key = principal.key
@@ -65,7 +65,9 @@ def server_metrics(ctx: ServerContext) -> str:
     return "\n".join(lines) + "\n"
 
 
-@router.get("/metrics", response_class=PlainTextResponse, tags=["meta"])
+@router.get(
+    "/metrics", response_class=PlainTextResponse, tags=["meta"], responses=problems(401, 403)
+)
 async def metrics(
     principal: Principal = Depends(need("read")), ctx: ServerContext = Depends(get_context)
 ) -> PlainTextResponse:

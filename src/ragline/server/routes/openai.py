@@ -43,12 +43,16 @@ from ragline.server.generation import Generation, admit
 from ragline.server.policy import admit_generation, take_tokens
 from ragline.server.problems import ResourceNotFoundError, problem_for
 from ragline.server.routes.ask import check_collection, check_model, grounded_admission
+from ragline.server.schemas import BODY_ERRORS, problems
 from ragline.server.streaming import SSE_DONE, EventStreamResponse, sse
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+router = APIRouter(
+    prefix="/v1", tags=["openai"], responses=problems(*BODY_ERRORS, 404, 429, 502, 503, 504)
+)
 RAGLINE_PREFIX = "ragline:"
 _FINISH = {"length": "length"}  # everything else (stop, cancelled, declined) reads as "stop"
 StopSequence = Annotated[str, Field(min_length=1, max_length=200)]
+NonEmptyText = Annotated[str, Field(min_length=1)]
 
 
 class ContentPart(BaseModel):
@@ -76,7 +80,12 @@ class StreamOptions(BaseModel):
 class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")  # OpenAI clients send fields we do not use
     model: str = Field(min_length=1, max_length=200)
-    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        max_length=200,
+        # tool results alone are nothing to answer: at least one other message
+        json_schema_extra={"contains": {"properties": {"role": {"not": {"const": "tool"}}}}},
+    )
     stream: bool = False
     max_tokens: int | None = Field(None, ge=1, le=8192)
     max_completion_tokens: int | None = Field(None, ge=1, le=8192)
@@ -93,7 +102,9 @@ class ChatCompletionRequest(BaseModel):
 
 class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
-    input: str | list[str] = Field(description="a text or up to 2048 texts")
+    input: NonEmptyText | Annotated[list[NonEmptyText], Field(min_length=1, max_length=2048)] = (
+        Field(description="a text or up to 2048 texts")
+    )
     model: str = Field(min_length=1, max_length=200)
     encoding_format: Literal["float", "base64"] = "float"
 

@@ -16,9 +16,11 @@ from fastapi.responses import JSONResponse
 from ragline.errors import InvalidQueryError
 from ragline.server.auth import Principal, need_collection
 from ragline.server.context import ServerContext, get_context
-from ragline.server.schemas import SearchIn, SearchOut
+from ragline.server.schemas import BODY_ERRORS, SearchIn, SearchOut, problems
 
-router = APIRouter(prefix="/api/collections", tags=["search"])
+router = APIRouter(
+    prefix="/api/collections", tags=["search"], responses=problems(*BODY_ERRORS, 404, 429, 503)
+)
 
 
 def hit_dict(hit: Any) -> dict[str, Any]:
