@@ -82,3 +82,22 @@ def test_the_real_qwen_05b_answers_with_a_citation(rag: Ragline) -> None:
     assert not answer.declined, answer.draft
     assert any(c.passage.chunk.text for c in answer.citations)
     assert "96" in answer.text or "90" in answer.text, answer.text
+
+
+def test_asking_a_missing_model_names_the_install_command(rag: Ragline, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "RAGLINE_HOME": str(rag.settings.home),
+        "RAGLINE_GATEWAY__MODELS_DIR": str(tmp_path),  # nothing installed here
+    }
+    exe = Path(sys.executable).with_name("ragline")
+    args = [str(exe), "ask", QUESTION, "-c", "sample", "--model", "qwen2.5-1.5b"]
+    res = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    err = " ".join(res.stderr.split())
+    assert res.returncode == 3, err  # MissingDependencyError
+    assert "qwen2.5-1.5b" in err and "is not installed" in err
+    assert "scripts/install.sh --model qwen2.5-1.5b" in err and "Traceback" not in err
