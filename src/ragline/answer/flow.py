@@ -62,6 +62,7 @@ from ragline.errors import ConfigError, InvalidQueryError, RaglineError
 from ragline.models.chat import ChatModel, ChatResult, SamplingParams, StreamDone, TokenDelta
 from ragline.models.embedder import Embedder
 from ragline.models.gateway import Gateway
+from ragline.models.local import model_family
 from ragline.prompts import Prompt, PromptRegistry
 from ragline.retrieve.retriever import Retriever
 from ragline.trace import semconv as sc
@@ -89,6 +90,7 @@ class _Prepared:
     messages: list[dict[str, str]]
     timings: dict[str, float]
     started: float
+    template: Prompt
 
 
 class _TimedCheck:
@@ -129,9 +131,9 @@ class Answerer:
         self.settings = settings
         self.embedder = embedder
         self.config = settings.answer
-        prompts = PromptRegistry.from_settings(settings)
-        self.template: Prompt = prompts.get(self.config.prompt)
-        self.rewrite_template: Prompt = prompts.get(self.config.rewrite_prompt)
+        self.prompts = PromptRegistry.from_settings(settings)
+        # The default model's prompts; prompts_for(model) picks any model's family variant.
+        self.template, self.rewrite_template = self.prompts_for(None)
         # Passage budgets are soft: estimated tokens (4 characters each) are enough there;
         # the whole prompt is counted with the model's tokenizer when it is trimmed.
         self.packer = ContextPacker(self.config, embedder, retriever.analyzer)
@@ -151,6 +153,15 @@ class Answerer:
         self._rewrite_lock = threading.Lock()
 
     # ------------------------------------------------------------------ model helpers
+
+    def prompts_for(self, model: str | None) -> tuple[Prompt, Prompt]:
+        """``answer.prompt`` and ``answer.rewrite_prompt``, or their variants for the model's
+        family (``answer-qwen`` for ``qwen2.5-1.5b``: :meth:`PromptRegistry.for_family`)."""
+        family = model_family(model or self.gateway.name, self.settings)
+        return (
+            self.prompts.for_family(self.config.prompt, family),
+            self.prompts.for_family(self.config.rewrite_prompt, family),
+        )
 
     def _model(self, model: str | None) -> ChatModel | None:
         try:
@@ -208,7 +219,7 @@ class Answerer:
             return self.gateway.generate(messages, p, model=model).text
 
         use_model = generate if self._rewrites_with_model(model) else None
-        return QueryRewriter(self.rewrite_template, self.retriever.analyzer, use_model)
+        return QueryRewriter(self.prompts_for(model)[1], self.retriever.analyzer, use_model)
 
     # ------------------------------------------------------------------ steps
 
@@ -258,10 +269,11 @@ class Answerer:
         t2 = time.perf_counter()
         t_ns = time.perf_counter_ns()
         messages: list[dict[str, str]] = []
+        template = self.prompts_for(model)[0]
         if context.relevant:
             asked = rewrite.query if rewrite.method == "model" else question
             plan = build_messages(
-                self.template,
+                template,
                 question=asked.strip(),
                 passage_lines=context.lines(),
                 history=conv.turns,
@@ -275,9 +287,9 @@ class Answerer:
                 "prompt",
                 t_ns,
                 **{
-                    sc.PROMPT_TEMPLATE: self.template.name,
-                    sc.PROMPT_VERSION: self.template.ref,
-                    sc.PROMPT_SHA256: self.template.digest,
+                    sc.PROMPT_TEMPLATE: template.name,
+                    sc.PROMPT_VERSION: template.ref,
+                    sc.PROMPT_SHA256: template.digest,
                     "prompt_tokens": plan.prompt_tokens,
                     "passages_used": plan.passages_used,
                     "turns_used": plan.turns_used,
@@ -293,7 +305,7 @@ class Answerer:
             "pack_s": t2 - t1,
             "prompt_s": time.perf_counter() - t2,
         }
-        return _Prepared(question, rewrite, context, messages, timings, started)
+        return _Prepared(question, rewrite, context, messages, timings, started, template)
 
     def stream(
         self,
@@ -602,8 +614,8 @@ class Answerer:
             sentences=tuple(checked),
             query=prep.rewrite.query,
             draft=result.text,
-            prompt_version=self.template.ref,
-            prompt_sha256=self.template.digest,
+            prompt_version=prep.template.ref,
+            prompt_sha256=prep.template.digest,
             model=result.model,
             result=result,
             timings=prep.timings,
@@ -633,8 +645,8 @@ class Answerer:
             decline_reason=reason,
             query=prep.rewrite.query,
             draft=draft,
-            prompt_version=self.template.ref,
-            prompt_sha256=self.template.digest,
+            prompt_version=prep.template.ref,
+            prompt_sha256=prep.template.digest,
             model=result.model if result is not None else None,
             result=result,
             timings=prep.timings,

@@ -5,7 +5,9 @@ The gateway splits a model name at its first ``:`` into a provider name and the 
 + ``""``) and calls the factory registered under that name in the ``ragline.chat_models``
 entry-point group with a :class:`ChatModelSpec`. A name whose prefix is an endpoint of
 ``gateway.endpoints`` (and not a registered provider) goes to the ``openai`` provider, which
-serves every OpenAI-compatible endpoint.
+serves every OpenAI-compatible endpoint. A name of the optional local models
+(``qwen2.5-0.5b``, ``qwen2.5-1.5b``: :mod:`ragline.models.local`) goes to ``llamacpp``, which
+loads the file ``scripts/install.sh --model NAME`` verified and installed.
 
 The built-ins below are registered in ragline's own ``pyproject.toml``, the same way a
 third-party package registers its own::
@@ -50,8 +52,10 @@ class ChatModelSpec:
 
 
 def llamacpp(spec: ChatModelSpec) -> ChatModel:
-    """``embedded`` / ``llamacpp`` (the configured GGUF), ``smollm2``, ``llamacpp:<file.gguf>``."""
+    """``embedded`` / ``llamacpp`` (the configured GGUF), ``smollm2``, ``llamacpp:<file.gguf>``
+    and the optional local models (``qwen2.5-0.5b``, ``qwen2.5-1.5b``: their verified file)."""
     from ragline.models.llamacpp import LlamaCppChatModel
+    from ragline.models.local import LOCAL_MODELS, model_file
 
     cfg = spec.settings.gateway
     if spec.model and spec.provider != "llamacpp":
@@ -60,9 +64,12 @@ def llamacpp(spec: ChatModelSpec) -> ChatModel:
             hint="name a GGUF file as 'llamacpp:<file.gguf>'",
         )
     path = cfg.model_path if spec.name in ("embedded", "llamacpp") else None
-    named = spec.provider == "llamacpp" and bool(spec.model)
-    if named:
+    name = None  # embedded:<stem>
+    if spec.provider in LOCAL_MODELS:  # installed by scripts/install.sh --model NAME
+        path, name = model_file(spec.provider, spec.settings), spec.provider
+    elif spec.provider == "llamacpp" and spec.model:
         path = Path(spec.model).expanduser()
+        name = f"llamacpp:{path.stem}"
     return LlamaCppChatModel(
         path,
         n_ctx=cfg.n_ctx,
@@ -70,7 +77,7 @@ def llamacpp(spec: ChatModelSpec) -> ChatModel:
         n_batch=cfg.n_batch,
         timeout_s=cfg.timeout_s,
         defaults=spec.defaults,
-        name=f"llamacpp:{Path(path).stem}" if named and path is not None else None,
+        name=name,
     )
 
 
@@ -129,9 +136,11 @@ def create_chat_model(
 ) -> ChatModel:
     """The chat model a name stands for, from the provider the registry holds for its prefix.
 
-    Registered providers win; a configured endpoint's name goes to the ``openai`` provider;
+    Registered providers win; a configured endpoint's name goes to the ``openai`` provider,
+    a local model's name (:data:`~ragline.models.local.LOCAL_MODELS`) to ``llamacpp``;
     anything else is a :class:`~ragline.errors.ConfigError` listing both."""
     from ragline import plugins
+    from ragline.models.local import LOCAL_MODELS
 
     prefix, _, rest = name.partition(":")
     endpoints = settings.gateway.endpoints
@@ -139,8 +148,10 @@ def create_chat_model(
         provider = prefix
     elif prefix in endpoints:
         provider = "openai"
+    elif prefix in LOCAL_MODELS:
+        provider = "llamacpp"
     else:
-        known = sorted({*plugins.names("chat_models"), *endpoints})
+        known = sorted({*plugins.names("chat_models"), *endpoints, *LOCAL_MODELS})
         raise ConfigError(
             f"unknown model {name!r}",
             hint=f"use one of {known}, '<endpoint>:<model>' or 'llamacpp:<file.gguf>' "

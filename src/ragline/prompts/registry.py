@@ -6,6 +6,12 @@ from ``base_dir``, e.g. an evaluation spec's folder). The user's folder
 (``prompts.folder``, default ``$RAGLINE_HOME/prompts`` when it exists) is read after the
 shipped prompts: a file there with the same name and version replaces the shipped one, a
 new version adds to it. Two files of one folder claiming the same ``name@vN`` are an error.
+
+Family variants (:meth:`PromptRegistry.for_family`): a prompt written for one model family
+says so in its front matter (``model: {family: smollm2}``). When the model that will read it
+is of another family and a prompt named ``NAME-FAMILY`` exists (``answer-qwen`` beside
+``answer``), that one's highest version is used instead. A prompt without a family, one
+named by path, or one already of the model's family is used as named.
 """
 
 from __future__ import annotations
@@ -106,6 +112,16 @@ class PromptRegistry:
                     hint=f"its versions: {', '.join(f'{name}@v{v}' for v in versions)}",
                 )
         raise PromptError(f"no prompt {ref!r}", hint=self._suggest(ref))
+
+    def for_family(self, ref: str, family: str | None) -> Prompt:
+        """The prompt ``ref`` names, or its variant for the model ``family`` (module docstring)."""
+        prompt = self.get(ref)
+        if family is None or _looks_like_path(ref.strip()):
+            return prompt
+        if prompt.model.family is None or prompt.model.family == family:
+            return prompt
+        variant = f"{prompt.name}-{family}"
+        return self.get(variant) if variant in self.names() else prompt
 
     def _suggest(self, ref: str) -> str:
         if ref in _RENAMED:
