@@ -30,7 +30,11 @@ QUESTION = "What is the ideal brewing temperature for coffee?"
 @pytest.fixture(scope="module")
 def rag(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ragline]:
     home = tmp_path_factory.mktemp("local-models-home")
-    with Ragline(load_settings(home=home, trace={"flush_interval_s": 0.05})) as r:
+    # the generative style: these tests are about the prompt a model is sent
+    settings = load_settings(
+        home=home, trace={"flush_interval_s": 0.05}, answer={"style": "generative"}
+    )
+    with Ragline(settings) as r:
         r.ingest([REPO / "examples" / "sample"], collection="sample")
         yield r
 
@@ -97,6 +101,7 @@ def test_asking_a_missing_model_names_the_install_command(rag: Ragline, tmp_path
     }
     exe = Path(sys.executable).with_name("ragline")
     args = [str(exe), "ask", QUESTION, "-c", "sample", "--model", "qwen2.5-1.5b"]
+    args += ["--style", "generative"]
     res = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
     err = " ".join(res.stderr.split())
     assert res.returncode == 3, err  # MissingDependencyError
