@@ -399,7 +399,7 @@ class AnswerSettings(_Section):
     # reason "not_answerable". The highest threshold that still answers 90% of the answerable
     # SQuAD tuning questions (a wrong decline leaves nothing, a tempting answer is still a
     # quote with its source); the precision/coverage curve is in docs/benchmarks.md.
-    min_answerability: float = Field(0.40, ge=0, le=1)
+    min_answerability: float = Field(0.35, ge=0, le=1)
     # Longer questions are refused with a clear error: a question is a sentence or two, and
     # a pasted document would fill the prompt and crowd the passages out.
     max_question_chars: int = Field(2000, gt=0)
