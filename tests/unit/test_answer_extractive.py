@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO
 from ragline.answer import logistic
-from ragline.answer.answerability import ANSWERABILITY_FEATURES
+from ragline.answer.answerability import ANSWERABILITY_FEATURES, features
 from ragline.answer.events import (
     AnswerDone,
     Retrieved,
@@ -127,6 +127,25 @@ def test_reader_features_are_the_models_features(rag: Ragline):
     scores = [c.score for c in reading.candidates]
     assert scores == sorted(scores, reverse=True)
     assert isinstance(rag.answerer.reader, SentenceReader)
+
+
+def test_a_changed_entity_shows_in_the_unmatched_question_terms(rag: Ragline):
+    """SQuAD 2.0's unanswerables reuse the passage's words and change one: the changed word
+    is an unmatched, rare question term, absent from every passage."""
+
+    def signals(question: str) -> dict[str, float]:
+        ctx = rag.answerer.prepare(question, collection="planets").context
+        reading = rag.answerer.reader.read(question, ctx.passages, ctx.question_vector)
+        x = features(reading, rag.retriever.analyzer, ctx.best_relevance)
+        assert set(x) == set(ANSWERABILITY_FEATURES)
+        return x
+
+    faithful = signals("Who discovered the moons of Mars?")
+    changed = signals("Who discovered the rings of Mars?")
+    assert faithful["unmatched_idf"] == 0.0 and faithful["absent_terms"] == 0.0
+    assert faithful["max_unmatched_idf"] == 0.0 and faithful["span_is_new"] == 1.0
+    assert changed["unmatched_idf"] > 0.0 and changed["absent_terms"] == 1.0
+    assert changed["max_unmatched_idf"] > 0.0
 
 
 # --------------------------------------------------------------------------- styles

@@ -12,7 +12,14 @@ Scotland?") passes it. This model decides from the signals together, after the r
   sentence's chunk (with its title), ``missing_terms``: how many are not (capped at 3), and
   ``missing_facts``: how many of the question's names and numbers are not;
 * ``type_found`` / ``type_missing``: the expected answer type (who → a name, when → a date,
-  how many → a number) is or is not in the chosen sentence.
+  how many → a number) is or is not in the chosen sentence, ``span_is_new``: the reader found
+  a typed span the question does not already name;
+* ``unmatched_idf`` / ``max_unmatched_idf``: the rarity-weighted share of the question's terms
+  that the chosen sentence (with its title) lacks, and the rarest such term's weight (SQuAD
+  2.0's unanswerables reuse a passage's words and change one entity, number or word);
+  ``absent_terms`` / ``absent_facts``: question terms, names and numbers in no passage;
+* ``cos_margin`` / ``lex_margin``: the chosen sentence's lead over the next best on cosine
+  and on rarity-weighted overlap.
 
 The weights (``answer/qa_weights.json``) come from ``benchmarks/train_qa.py`` on the SQuAD 2.0
 tuning half; the score is a probability that the documents answer the question.
@@ -88,6 +95,13 @@ ANSWERABILITY_FEATURES = (
     "negation",
     "negation_mismatch",
     "question_terms",
+    "unmatched_idf",
+    "max_unmatched_idf",
+    "absent_terms",
+    "absent_facts",
+    "cos_margin",
+    "lex_margin",
+    "span_is_new",
 )
 
 
@@ -125,7 +139,17 @@ def features(reading: Reading, analyzer: Analyzer, best_relevance: float) -> dic
     negated = float(bool(_NEGATION.search(reading.question)))
     sentence_lower = f"{chunk.title} {best.sentence}".lower()
     f = best.features
-    return {
+    # Adversarial questions reuse the passage's words but change one: the question's rarest
+    # terms that the chosen sentence (with its title) does not hold, weighted by rarity.
+    sent_terms = set(analyzer.terms(f"{chunk.title} {best.sentence}"))
+    idf = reading.idf or dict.fromkeys(q, 1.0)
+    unmatched = [t for t in q if t not in sent_terms]
+    idf_total = sum(idf.get(t, 1.0) for t in q) or 1.0
+    idf_max = max((idf.get(t, 1.0) for t in q), default=1.0) or 1.0
+    others = reading.candidates[1:]
+    absent = q - reading.passage_terms if reading.passage_terms else set()
+    every_lower = " ".join(c.sentence for c in reading.candidates).lower()
+    x = {
         "relevance": best_relevance,
         "reader": best.score,
         "reader_margin": min(5.0, best.score - second),
@@ -149,7 +173,20 @@ def features(reading: Reading, analyzer: Analyzer, best_relevance: float) -> dic
         "negation": negated,
         "negation_mismatch": float(negated and not _NEGATION.search(best.sentence)),
         "question_terms": float(min(12, len(q))),
+        "unmatched_idf": sum(idf.get(t, 1.0) for t in unmatched) / idf_total,
+        "max_unmatched_idf": max((idf.get(t, 1.0) for t in unmatched), default=0.0) / idf_max,
+        # a question term in none of the passages' sentences: a changed entity or word
+        "absent_terms": float(min(3, len(absent))),
+        "absent_facts": float(
+            min(
+                3, sum(w.lower() not in every_lower and w.lower() not in chunk_lower for w in facts)
+            )
+        ),
+        "cos_margin": f["cos"] - max((c.features["cos"] for c in others), default=0.0),
+        "lex_margin": f["lex_idf"] - max((c.features["lex_idf"] for c in others), default=0.0),
+        "span_is_new": float(best.span is not None),
     }
+    return x
 
 
 class Answerability:

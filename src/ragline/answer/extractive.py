@@ -163,6 +163,11 @@ class Reading:
     kind: AnswerType | None
     candidates: tuple[Candidate, ...]
     question_terms: frozenset[str] = field(default_factory=frozenset)
+    #: Rarity of each question term among the candidate sentences (1: in all of them; a
+    #: term in none has the highest value).
+    idf: dict[str, float] = field(default_factory=dict)
+    #: Every content term of the candidate sentences and their titles.
+    passage_terms: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def best(self) -> Candidate | None:
@@ -253,7 +258,11 @@ class SentenceReader:
             for (p, i, s), f, span in zip(rows, feats, spans, strict=True)
         ]
         scored.sort(key=lambda c: (-c.score, c.passage.number, c.index))
-        return Reading(question, kind, tuple(scored), qterms)
+        every = frozenset().union(*sent_terms)
+        for p in passages:
+            if p.chunk.title:
+                every |= frozenset(self.terms(p.chunk.title))
+        return Reading(question, kind, tuple(scored), qterms, idf, every)
 
     def span(self, sentence: str, kind: AnswerType, question_lower: str) -> str | None:
         """The typed span of ``sentence`` that the question does not already contain,
