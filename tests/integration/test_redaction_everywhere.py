@@ -10,10 +10,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import closing
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -28,6 +26,7 @@ from ragline.store.factory import open_keys, open_traces
 from ragline.store.traces_base import TraceQuery
 from ragline.testing.chat_conformance import FakeChatModel
 from ragline.testing.live_server import write_corpus
+from ragline.testing.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.integration
 
@@ -35,41 +34,9 @@ INLINE_SECRET = "sk-inline-provider-secret-0123456789abcdef"
 ENV_SECRET = "env-provider-secret-9876543210"
 
 
-class RawReceiver:
-    """An OTLP/HTTP endpoint that keeps the exact bytes it was sent."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self.got = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                receiver.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                receiver.got.set()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> RawReceiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[RawReceiver]:
-    with RawReceiver() as r:
+def receiver() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as r:
         yield r
 
 
@@ -99,7 +66,7 @@ def _assert_clean(name: str, data: bytes | str, secrets: list[str]) -> None:
 def test_no_key_or_provider_secret_leaves_the_request(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    receiver: RawReceiver,
+    receiver: OtlpReceiver,
     log_output: io.StringIO,
     capfd: pytest.CaptureFixture[str],
 ) -> None:

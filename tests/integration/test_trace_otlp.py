@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
@@ -22,6 +19,7 @@ from ragline.api import Ragline
 from ragline.config import TraceSettings, load_settings
 from ragline.models.gateway import Gateway
 from ragline.testing.chat_conformance import FakeChatModel
+from ragline.testing.otlp_receiver import OtlpReceiver as Receiver
 from ragline.trace import Tracer
 from ragline.trace.otlp import OtlpExporter, encode, traces_url
 
@@ -35,66 +33,6 @@ class Reverse:
 
     def rerank(self, query, hits, k):
         return [replace(h, rank=i + 1) for i, h in enumerate(reversed(hits[:k]))]
-
-
-class Receiver:
-    """A minimal OTLP/HTTP traces endpoint: records decoded requests and headers."""
-
-    def __init__(self, fail_first: int = 0, status: int = 503) -> None:
-        self.requests: list[ExportTraceServiceRequest] = []
-        self.headers: list[dict[str, str]] = []
-        self.fail_first = fail_first
-        self.status = status
-        self.got = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if self.path != "/v1/traces":
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                if receiver.fail_first > 0:
-                    receiver.fail_first -= 1
-                    self.send_response(receiver.status)
-                    self.end_headers()
-                    return
-                req = ExportTraceServiceRequest()
-                req.ParseFromString(body)
-                receiver.requests.append(req)
-                receiver.headers.append(dict(self.headers))
-                out = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-                receiver.got.set()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def spans(self) -> list[Span]:
-        return [
-            s
-            for r in self.requests
-            for rs in r.resource_spans
-            for ss in rs.scope_spans
-            for s in ss.spans
-        ]
 
 
 def attrs(span: Span) -> dict[str, object]:
