@@ -112,7 +112,8 @@ def load_model(
     path: str | Path | None = None, *, n_ctx: int = 2048, n_threads: int = 0, n_batch: int = 512
 ) -> LoadedModel:
     """Load (once per process) and return a GGUF model. ``n_threads=0``: half the cores."""
-    file = Path(path).expanduser().resolve() if path is not None else default_model_path()
+    # one cache key per file: a path through a symlinked folder names the same model
+    file = (Path(path).expanduser() if path is not None else default_model_path()).resolve()
     threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
     key = (str(file), n_ctx, threads, n_batch)
     with _CACHE_LOCK:
