@@ -412,6 +412,85 @@ class AnswerSettings(_Section):
     qa_weights: str | None = None
 
 
+GuardActionName = Literal["allow", "warn", "redact", "block", "handoff"]
+
+
+class GuardTopic(_Section):
+    """A topic of a collection's policy: a few sentences describing it, plus keyword rules."""
+
+    name: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    keywords: list[str] = []
+
+
+class GuardCollectionPolicy(_Section):
+    """One collection's guard policy: action overrides and its allowed / denied topics."""
+
+    # guard name -> action, over ``guard.actions`` for this collection.
+    actions: dict[str, GuardActionName] = {}
+    # Empty: every topic is allowed. Else a message must be nearer an allowed topic.
+    allowed_topics: list[GuardTopic] = []
+    denied_topics: list[GuardTopic] = []
+
+
+class GuardSettings(_Section):
+    """Guardrails (``ragline.guard``): which guards scan what, and what their flags do.
+
+    Per guard an action: allow (trace only), warn, redact (PII placeholders), block (a clear
+    refusal naming the guard), handoff (the human inbox, ``ragline handoff``).
+    """
+
+    enabled: bool = True
+    # Guards by name (built-ins and the ``ragline.guards`` plugin group), per direction.
+    input: list[str] = ["pii", "injection", "topic", "toxicity"]
+    output: list[str] = ["pii", "leak", "toxicity"]
+    documents: list[str] = ["injection"]
+    actions: dict[str, GuardActionName] = {
+        "pii": "redact",
+        "injection": "block",
+        "topic": "block",
+        "toxicity": "block",
+        "leak": "block",
+    }
+    # Per-collection overrides and topic policies, by collection name.
+    collections: dict[str, GuardCollectionPolicy] = {}
+    # A chunk flagged by a document guard at ingestion: kept and marked ("flag"), marked and
+    # left out of prompts ("exclude"), or not searchable at all until released ("quarantine").
+    document_action: Literal["flag", "exclude", "quarantine"] = "exclude"
+    # Detection thresholds (scores 0..1), chosen on held-out data (docs/benchmarks.md).
+    pii_threshold: float = Field(0.4, ge=0, le=1)
+    injection_threshold: float = Field(0.5, ge=0, le=1)
+    toxicity_threshold: float = Field(0.5, ge=0, le=1)
+    # Topic match: cosine to a topic's description must beat the other side by this margin.
+    topic_margin: float = Field(0.05, ge=0, le=1)
+    # Redacted placeholders (<PERSON_1>) restored in the user's own view of the answer.
+    pii_reversible: bool = False
+    # Retrieved text reaches the model inside delimiters ("delimit") and datamarked
+    # ("datamark": words joined by a marker the system prompt explains), or as is ("off").
+    spotlight: Literal["off", "delimit", "datamark"] = "datamark"
+    # A random canary token is planted in the system prompt; an answer containing it (or too
+    # similar to the system prompt) is a leak.
+    canary: bool = True
+
+
+class CacheSettings(_Section):
+    """Exact and semantic answer caches (``ragline.cache``)."""
+
+    enabled: bool = True
+
+
+class RouteSettings(_Section):
+    """The router (``ragline.route``): intent routing before retrieval, weak/strong models."""
+
+    enabled: bool = True
+
+
+class RedisSettings(_Section):
+    """Redis for what server replicas share (limits, budgets, caches); None: in-process."""
+
+    url: str | None = Field(None, min_length=1)
+
+
 class PromptSettings(_Section):
     """Prompt files (``ragline prompts``): the user's own folder beside the shipped ones."""
 
@@ -456,6 +535,10 @@ class Settings(BaseSettings):
     eval: EvalSettings = EvalSettings()
     server: ServerSettings = ServerSettings()
     prompts: PromptSettings = PromptSettings()
+    guard: GuardSettings = GuardSettings()
+    cache: CacheSettings = CacheSettings()
+    route: RouteSettings = RouteSettings()
+    redis: RedisSettings = RedisSettings()
 
     def model_post_init(self, context: Any, /) -> None:
         _remember_secrets(self)  # once per load: redaction masks them from now on

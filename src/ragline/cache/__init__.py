@@ -1,0 +1,1 @@
+"""Exact and semantic answer caches (issue: caches and a model router)."""

@@ -1,0 +1,1 @@
+"""The router: intent routing before retrieval, and weak/strong model routing."""
