@@ -11,10 +11,10 @@ from ragline.guard.base import (
     ACTION_ORDER,
     Action,
     Decision,
-    GuardDirection,
     Flag,
     Guard,
     GuardContext,
+    GuardDirection,
     GuardResult,
 )
 
@@ -22,9 +22,9 @@ __all__ = [
     "ACTION_ORDER",
     "Action",
     "Decision",
-    "GuardDirection",
     "Flag",
     "Guard",
     "GuardContext",
+    "GuardDirection",
     "GuardResult",
 ]
