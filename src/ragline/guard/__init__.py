@@ -16,6 +16,7 @@ from ragline.guard.base import (
     GuardContext,
     GuardDirection,
     GuardResult,
+    HandoffSink,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "GuardContext",
     "GuardDirection",
     "GuardResult",
+    "HandoffSink",
 ]

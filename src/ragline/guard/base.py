@@ -150,3 +150,22 @@ class Decision:
             "flags": [f.to_dict() for f in self.flags],
             "guards": [r.to_dict() for r in self.results],
         }
+
+
+@runtime_checkable
+class HandoffSink(Protocol):
+    """Where a conversation goes when a guard (or the router) hands it to a person.
+
+    The answer flow calls :meth:`open` on a HANDOFF decision and tells the user the returned
+    item id; the human handoff inbox (``ragline handoff``, the REST API, the web UI page)
+    implements it on the store.
+    """
+
+    def open(
+        self,
+        *,
+        question: str,
+        decision: Decision,
+        context: GuardContext,
+        trace_id: str | None = None,
+    ) -> str: ...
