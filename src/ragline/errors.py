@@ -25,7 +25,8 @@ against the classes by ``tests/unit/test_errors_tree.py``.
     │   └── MalformedInputError     broken PDF, invalid UTF-8, bad JSONL line, unreadable file
     ├── AuthenticationError         401: no API key, or a wrong / revoked one
     ├── PermissionDeniedError       403: the key's role or collections do not allow it
-    ├── ResourceNotFoundError       404: no such passage, model or trace
+    ├── ResourceNotFoundError       404: no such passage, model, trace or handoff item
+    ├── ConflictError               409: the record's state forbids it (a closed handoff item)
     ├── PayloadTooLargeError        413: the request body is over the server's limit
     ├── ServerBusyError             429 (queue full) / 503 (waited too long), with Retry-After
     ├── RetrievalError              a search cannot run
@@ -143,6 +144,12 @@ class PermissionDeniedError(RaglineError):
 
 class ResourceNotFoundError(RaglineError):
     http_status = 404
+
+
+class ConflictError(RaglineError):
+    """The request is valid but the record's state forbids it (a reply to a closed item)."""
+
+    http_status = 409
 
 
 class PayloadTooLargeError(RaglineError):

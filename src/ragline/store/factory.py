@@ -1,8 +1,8 @@
 """One factory for every store, keyed by the store URL in :class:`~ragline.config.Settings`.
 
 The CLI, the server and :class:`~ragline.api.Ragline` open the documents, traces,
-evaluations, API-key and key-limit stores here, never by naming a backend class. The URL's scheme
-picks the backend through the ``ragline.stores`` plugin group (:mod:`ragline.plugins`):
+evaluations, API-key, key-limit and handoff stores here, never by naming a backend class. The
+URL's scheme picks the backend through the ``ragline.stores`` plugin group (:mod:`ragline.plugins`):
 ``sqlite`` is built in (``sqlite:///relative.db``, ``sqlite:////absolute/path.db``) and a
 package adds another (``postgresql``) by registering a factory under its scheme::
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ragline.config import Settings
     from ragline.store.base import Store
     from ragline.store.evals_base import EvalStore
+    from ragline.store.handoff_base import HandoffStore
     from ragline.store.keys_base import ApiKeyStore
     from ragline.store.limits_base import LimitStore
     from ragline.store.traces_base import TraceStore
@@ -43,6 +44,8 @@ class StoreBackend(Protocol):
     def keys(self) -> ApiKeyStore: ...
 
     def limits(self) -> LimitStore: ...
+
+    def handoffs(self) -> HandoffStore: ...
 
 
 def scheme_of(url: str) -> str:
@@ -100,11 +103,17 @@ def open_limits(settings: Settings) -> LimitStore:
     return backend(settings).limits()
 
 
+def open_handoffs(settings: Settings) -> HandoffStore:
+    """The human handoff inbox: items a guard or the router handed to a person."""
+    return backend(settings).handoffs()
+
+
 __all__ = [
     "StoreBackend",
     "backend",
     "open_documents",
     "open_evals",
+    "open_handoffs",
     "open_keys",
     "open_limits",
     "open_traces",

@@ -189,6 +189,42 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # The human handoff inbox (issue 14): items a guard or the router handed to a person
+        # (kind 'handoff'), or an agent's step waiting for approval (kind 'approval'), each
+        # with a thread of messages. ``n`` orders items newest first.
+        "0006_handoff",
+        """
+        CREATE TABLE handoff_items (
+            n INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL DEFAULT 'handoff',
+            status TEXT NOT NULL DEFAULT 'open',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            question TEXT NOT NULL,
+            collection TEXT,
+            conversation_id TEXT,
+            owner TEXT,
+            guard TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            trace_id TEXT,
+            details TEXT NOT NULL DEFAULT '{}',
+            resolution TEXT
+        );
+        CREATE INDEX handoff_items_status ON handoff_items (status, n);
+        CREATE INDEX handoff_items_owner ON handoff_items (owner, n);
+        CREATE TABLE handoff_messages (
+            item_id TEXT NOT NULL REFERENCES handoff_items(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            author TEXT,
+            text TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (item_id, seq)
+        );
+        """,
+    ),
 ]
 
 __all__ = ["MIGRATIONS", "RENAMED"]

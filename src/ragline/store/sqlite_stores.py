@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ragline.config import Settings
     from ragline.store.sqlite import SQLiteStore
     from ragline.store.sqlite_evals import SQLiteEvalStore
+    from ragline.store.sqlite_handoff import SQLiteHandoffStore
     from ragline.store.sqlite_keys import SQLiteKeyStore
     from ragline.store.sqlite_limits import SQLiteLimitStore
     from ragline.store.sqlite_traces import SQLiteTraceStore
@@ -33,7 +34,8 @@ def path_of(url: str) -> Path:
 
 
 class SQLiteStores:
-    """Opens the documents, traces, evaluations, keys and key-limits stores of one SQLite file."""
+    """Opens the documents, traces, evaluations, keys, key-limits and handoff stores of one
+    SQLite file."""
 
     def __init__(self, url: str, settings: Settings | None = None) -> None:
         self.url = url
@@ -63,6 +65,11 @@ class SQLiteStores:
         from ragline.store.sqlite_limits import SQLiteLimitStore
 
         return SQLiteLimitStore(self.path)
+
+    def handoffs(self) -> SQLiteHandoffStore:
+        from ragline.store.sqlite_handoff import SQLiteHandoffStore
+
+        return SQLiteHandoffStore(self.path)
 
 
 __all__ = ["SQLiteStores", "path_of"]
