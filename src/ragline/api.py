@@ -22,7 +22,7 @@ from ragline.models.embedder import Embedder, get_embedder
 from ragline.retrieve.rerank import Reranker
 from ragline.retrieve.retriever import RankedIds, Retriever
 from ragline.store.base import Store
-from ragline.store.factory import open_documents, open_traces
+from ragline.store.factory import open_documents, open_handoffs, open_traces
 from ragline.store.traces_base import TraceStore
 from ragline.trace import AnyTracer, open_tracer
 from ragline.types import (
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from ragline.feedback.signals import FeedbackRecorder
     from ragline.ingest.pipeline import ProgressCallback
     from ragline.models.gateway import Gateway
+    from ragline.store.handoff_base import HandoffStore
 
 
 class Ragline:
@@ -65,6 +66,7 @@ class Ragline:
         self.store: Store = store or open_documents(self.settings)
         self._embedder = embedder
         self._traces = traces
+        self._handoffs: HandoffStore | None = None
         self._lazy_lock = threading.Lock()  # guards what is created on first use
         self._owned = (traces is None, tracer is None)
         self.tracer: AnyTracer = tracer or open_tracer(self.settings, lambda: self.traces)
@@ -92,6 +94,15 @@ class Ragline:
             return self._traces
 
     @property
+    def handoffs(self) -> HandoffStore:
+        """The human handoff inbox (the store at ``store.url``, opened on first use): where
+        a ``handoff`` decision puts a conversation, and where a person's reply waits."""
+        with self._lazy_lock:
+            if self._handoffs is None:
+                self._handoffs = open_handoffs(self.settings)
+            return self._handoffs
+
+    @property
     def feedback(self) -> FeedbackRecorder:
         """Thumbs, ratings and comments on traced answers."""
         from ragline.feedback.signals import FeedbackRecorder
@@ -106,6 +117,8 @@ class Ragline:
             self.tracer.flush()
         if owns_traces and self._traces is not None:
             self._traces.close()
+        if self._handoffs is not None:
+            self._handoffs.close()
         self.store.close()
 
     def __enter__(self) -> Ragline:

@@ -25,6 +25,7 @@ from typing import Any
 from ragline.answer.conversation import Conversation, Turn
 from ragline.answer.events import AnswerDone, AnswerEvent, Started, StreamDone, TokenDelta
 from ragline.api import Ragline
+from ragline.server.handoff import claim_handoff
 from ragline.types import AnswerStyle
 
 _CITE = re.compile(r"\s*\[\d{1,2}\]")
@@ -43,6 +44,9 @@ class AnswerRequest:
     max_passages: int | None = None
     #: ``extractive``, ``generative`` or ``auto`` (None: ``answer.style``).
     style: AnswerStyle | None = None
+    #: The calling API key's id: an item the answer hands to a person becomes this key's
+    #: (``ragline.server.handoff``); None on an open server.
+    owner: str | None = None
 
 
 @dataclass(slots=True)
@@ -109,6 +113,7 @@ def answer_events(rag: Ragline, req: AnswerRequest) -> Iterator[AnswerEvent]:
             for event in stream:
                 if isinstance(event, AnswerDone):
                     span.set(answer_length=len(event.text), abstained=event.answer.declined)
+                    claim_handoff(rag, event, req.owner)
                 yield event
 
 

@@ -32,7 +32,8 @@ _WHY = {
     400: "malformed JSON, or a request the server cannot serve as asked",
     401: "no API key, or an unknown or revoked one",
     403: "the key's role or collections do not cover this request",
-    404: "no such collection, chunk, trace or model",
+    404: "no such collection, chunk, trace, model or handoff item",
+    409: "the record's state forbids it (a message to a closed handoff item)",
     413: "the body or a file is larger than the server accepts",
     415: "a file type ragline cannot ingest",
     422: "the body does not match the schema",
@@ -251,6 +252,66 @@ class FeedbackIn(_Body):
 class FeedbackOut(BaseModel):
     trace_id: str
     recorded: list[str]
+
+
+#: Some text that is not only whitespace.
+_TEXT = r"\S"
+
+
+class HandoffMessageOut(BaseModel):
+    seq: int = Field(description="1, 2, … within the item: poll with ?after=<last seq seen>")
+    role: Literal["user", "human", "system"]
+    author: str | None = None
+    text: str
+    created_at: str
+
+
+class HandoffItemOut(BaseModel):
+    id: str
+    kind: Literal["handoff", "approval"]
+    status: Literal["open", "answered", "closed"]
+    created_at: str
+    updated_at: str
+    question: str
+    collection: str | None = None
+    conversation_id: str | None = None
+    owner: str | None = Field(None, description="the API key id whose conversation it is")
+    guard: str | None = None
+    reason: str = ""
+    trace_id: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    resolution: str | None = None
+    messages: list[HandoffMessageOut] | None = Field(
+        None, description="the thread, oldest first (not in listings)"
+    )
+
+
+class HandoffListOut(BaseModel):
+    items: list[HandoffItemOut]
+    limit: int
+    offset: int
+
+
+class HandoffMessagesOut(BaseModel):
+    id: str
+    status: Literal["open", "answered", "closed"]
+    messages: list[HandoffMessageOut]
+    last: int = Field(description="the highest seq so far: send it as ?after= next time")
+
+
+class HandoffReplyIn(_Body):
+    text: str = Field(min_length=1, max_length=8000, pattern=_TEXT)
+    author: str | None = Field(
+        None, min_length=1, max_length=100, description="default: the key's name (or operator)"
+    )
+
+
+class HandoffMessageIn(_Body):
+    text: str = Field(min_length=1, max_length=8000, pattern=_TEXT)
+
+
+class HandoffCloseIn(_Body):
+    resolution: str | None = Field(None, max_length=200, description="e.g. resolved, approved")
 
 
 class WhoAmI(BaseModel):

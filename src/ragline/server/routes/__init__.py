@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from ragline.server.routes import ask, collections, feedback, ingest, meta, openai, search
+from ragline.server.routes import (
+    ask,
+    collections,
+    feedback,
+    handoff,
+    ingest,
+    meta,
+    openai,
+    search,
+)
 
 ROUTERS = [
     meta.router,
@@ -11,6 +20,7 @@ ROUTERS = [
     search.router,
     ask.router,
     feedback.router,
+    handoff.router,
     openai.router,
 ]
 

@@ -135,6 +135,7 @@ async def ask(
         sampling=body.sampling(),
         max_passages=body.k,
         style=body.style,
+        owner=principal.key.id if principal.key is not None else None,
     )
     metered = await run_in_threadpool(grounded_admission, ctx, principal, req, body.model)
     gen = await admit(ctx, body.model, metered)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -273,7 +274,10 @@ async def chat_completions(
         collection = body.model[len(RAGLINE_PREFIX) :]
         principal.check_collection(collection)
         await check_collection(ctx, collection)
-        req = _answer_request(body, collection)
+        req = dataclasses.replace(
+            _answer_request(body, collection),
+            owner=principal.key.id if principal.key is not None else None,
+        )
 
         def factory() -> Iterator[Any]:
             return answer_events(ctx.rag, req)
