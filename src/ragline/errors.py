@@ -252,6 +252,7 @@ __all__ = [
     "AuthenticationError",
     "CollectionNotFoundError",
     "ConfigError",
+    "ConflictError",
     "ContextLengthError",
     "EmptyDocumentError",
     "FileTooLargeError",

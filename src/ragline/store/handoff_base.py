@@ -31,10 +31,10 @@ from ragline.errors import ConfigError, ConflictError, ResourceNotFoundError
 
 HandoffKind = Literal["handoff", "approval"]
 HandoffStatus = Literal["open", "answered", "closed"]
-MessageRole = Literal["user", "human", "system"]
+HandoffRole = Literal["user", "human", "system"]
 HANDOFF_KINDS: tuple[HandoffKind, ...] = ("handoff", "approval")
 HANDOFF_STATUSES: tuple[HandoffStatus, ...] = ("open", "answered", "closed")
-MESSAGE_ROLES: tuple[MessageRole, ...] = ("user", "human", "system")
+HANDOFF_ROLES: tuple[HandoffRole, ...] = ("user", "human", "system")
 
 
 def new_item_id() -> str:
@@ -90,7 +90,7 @@ class HandoffMessage:
     """One message of an item's thread; ``seq`` counts from 1 within the item."""
 
     seq: int
-    role: MessageRole
+    role: HandoffRole
     text: str
     created_at: str
     author: str | None = None
@@ -240,15 +240,15 @@ class HandoffStore(Protocol):
 
 __all__ = [
     "HANDOFF_KINDS",
+    "HANDOFF_ROLES",
     "HANDOFF_STATUSES",
-    "MESSAGE_ROLES",
     "HandoffItem",
     "HandoffKind",
     "HandoffMessage",
     "HandoffQuery",
+    "HandoffRole",
     "HandoffStatus",
     "HandoffStore",
-    "MessageRole",
     "check_kind",
     "check_status",
     "check_text",

@@ -20,7 +20,7 @@ from ragline.store.handoff_base import (
     HandoffKind,
     HandoffMessage,
     HandoffQuery,
-    MessageRole,
+    HandoffRole,
     check_kind,
     check_text,
     closed_error,
@@ -154,7 +154,7 @@ class SQLiteHandoffStore(SQLiteBackend):
             )
 
     def _post(
-        self, item_id: str, role: MessageRole, text: str, author: str | None, status: str
+        self, item_id: str, role: HandoffRole, text: str, author: str | None, status: str
     ) -> HandoffMessage:
         now = now_iso()
         with self._tx() as conn:
@@ -178,7 +178,7 @@ class SQLiteHandoffStore(SQLiteBackend):
     def _append(
         conn: sqlite3.Connection,
         item_id: str,
-        role: MessageRole,
+        role: HandoffRole,
         text: str,
         author: str | None,
         now: str,
