@@ -28,9 +28,9 @@ def _register() -> None:
 
     for module in (ingest, search, collections, traces, feedback, drift, evaluate):
         module.register(app)
-    from ragline.cli import keys, serve  # the HTTP server's commands
+    from ragline.cli import handoff, keys, serve  # the HTTP server's commands, the inbox
 
-    for module in (serve, keys):
+    for module in (serve, keys, handoff):
         module.register(app)
     from ragline.cli import plugins  # the plugin registry
 
