@@ -183,6 +183,7 @@ async function streamAnswer(msg, question, history, regenerateOf) {
   const body = { question, history, stream: true };
   if (regenerateOf) body.regenerate_of = regenerateOf;
   let answer = "";
+  let handoffId = null;
   try {
     const response = await api(`/api/collections/${encodeURIComponent(collection())}/ask`, {
       method: "POST",
@@ -203,15 +204,19 @@ async function streamAnswer(msg, question, history, regenerateOf) {
         text.textContent = answer;
       } else if (event === "citations") {
         msg._citations = data.citations;
+      } else if (event === "guard") {
+        msg._guard = data;             // a guard's decision (warn, block, handoff): why
       } else if (event === "done") {
         const u = data.usage || {};
         meta.textContent += u.completion_tokens ? ` · ${u.completion_tokens} tokens` : "";
         if (data.trace_id) msg.dataset.traceId = data.trace_id;
+        if (data.handoff_id) handoffId = data.handoff_id;
       } else if (event === "error") {
         throw new Error([data.detail, data.hint].filter(Boolean).join(" — "));
       }
     }
     renderCitations(msg, msg._citations || []);
+    if (handoffId) followHandoff(msg, handoffId, (msg._guard || {}).reason);
     msg.dataset.done = "true";
   } catch (err) {
     msg.classList.add("error");
@@ -268,6 +273,221 @@ function wireActions(msg, question, history) {
   });
 }
 
+// ---------------------------------------------------------------- handoff: the user's side
+// An answer handed to a person (decline reason "handoff") carries the inbox item's id in its
+// done event (`handoff_id`). The chat says so, then polls the item's messages for the
+// person's reply and shows it in the conversation; the user may add messages meanwhile.
+const HANDOFF_POLL_MS = 3000;
+
+function handoffNote(text, kind) {
+  const el = document.createElement("div");
+  el.className = `handoff-msg ${kind}`;
+  el.textContent = text;
+  return el;
+}
+
+function followHandoff(msg, itemId, reason) {
+  if (msg._handoff) clearTimeout(msg._handoff.timer);
+  const box = $("#handoff-template").content.firstElementChild.cloneNode(true);
+  $(".handoff-box", msg)?.remove();
+  msg.append(box);
+  msg.dataset.handoffId = itemId;
+  msg.classList.add("handed-off");
+  $(".handoff-note", box).textContent =
+    `Handed to a person (item ${itemId}).` + (reason ? ` ${reason}.` : "") +
+    " Their reply will appear here.";
+  const follow = { itemId, last: 0, timer: null, stopped: false };
+  msg._handoff = follow;
+  const replies = $(".handoff-replies", box);
+  const poll = async () => {
+    if (follow.stopped) return;
+    try {
+      const response = await api(`/api/handoff/${encodeURIComponent(itemId)}/messages?after=${follow.last}`);
+      if (!response.ok) {
+        replies.append(handoffNote(`⚠ ${await problemText(response)}`, "system"));
+        follow.stopped = true;
+        return;
+      }
+      const body = await response.json();
+      for (const m of body.messages) {
+        if (follow.last === 0 && m.seq <= 2) continue;   // the question and the hand-over note
+        if (m.role === "human") {
+          replies.append(handoffNote(`${m.author || "A person"}: ${m.text}`, "human"));
+          state.history.push({ role: "assistant", content: m.text });
+        } else if (m.role === "system" && body.status === "closed") {
+          replies.append(handoffNote(m.text, "system"));
+        }
+      }
+      follow.last = body.last;
+      msg.dataset.handoffStatus = body.status;
+      if (body.status === "closed") {
+        follow.stopped = true;
+        $(".handoff-compose", box).hidden = true;
+        return;
+      }
+    } catch (err) {
+      replies.append(handoffNote(`⚠ ${err.message}`, "system"));
+    }
+    follow.timer = setTimeout(poll, HANDOFF_POLL_MS);
+  };
+  const send = async () => {
+    const input = $(".handoff-input", box);
+    const text = input.value.trim();
+    if (!text) return;
+    const response = await api(`/api/handoff/${encodeURIComponent(itemId)}/messages`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ text }),
+    });
+    if (response.ok) {
+      input.value = "";
+      replies.append(handoffNote(text, "user"));
+    } else {
+      replies.append(handoffNote(`⚠ ${await problemText(response)}`, "system"));
+    }
+  };
+  $(".handoff-send", box).addEventListener("click", send);
+  $(".handoff-input", box).addEventListener("keydown", (e) => {
+    if (e.key === "Enter") { e.preventDefault(); send(); }
+  });
+  poll();
+  return follow;
+}
+
+// ---------------------------------------------------------------- handoff: the inbox page
+const inbox = { current: null };
+
+function showPage(name) {
+  const handoff = name === "handoff";
+  $("#chat-view").hidden = handoff;
+  $("#handoff-view").hidden = !handoff;
+  $("#tab-chat").setAttribute("aria-pressed", String(!handoff));
+  $("#tab-handoff").setAttribute("aria-pressed", String(handoff));
+  if (handoff) loadInbox();
+}
+
+async function loadInbox() {
+  const list = $("#handoff-list");
+  const status = $("#handoff-list-status");
+  const filter = $("#handoff-filter").value;
+  const response = await api(`/api/handoff?status=${encodeURIComponent(filter)}`);
+  if (!response.ok) {
+    status.textContent = await problemText(response);
+    return;
+  }
+  const { items } = await response.json();
+  list.innerHTML = "";
+  status.textContent = items.length ? "" : `no ${filter === "all" ? "" : filter + " "}items`;
+  for (const item of items) {
+    const li = document.createElement("li");
+    li.className = "item" + (inbox.current === item.id ? " active" : "");
+    li.dataset.id = item.id;
+    li.tabIndex = 0;
+    const head = document.createElement("div");
+    head.className = "item-head";
+    const id = document.createElement("code");
+    id.textContent = item.id;
+    const pill = document.createElement("span");
+    pill.className = `pill ${item.status}`;
+    pill.textContent = item.status;
+    head.append(id, pill);
+    const q = document.createElement("div");
+    q.className = "item-question";
+    q.textContent = item.question;
+    const meta = document.createElement("div");
+    meta.className = "muted";
+    meta.textContent = [item.collection, item.guard, item.created_at].filter(Boolean).join(" · ");
+    li.append(head, q, meta);
+    li.addEventListener("click", () => openThread(item.id));
+    li.addEventListener("keydown", (e) => { if (e.key === "Enter") openThread(item.id); });
+    list.append(li);
+  }
+  if (filter === "open") {
+    const count = $("#handoff-count");
+    count.textContent = String(items.length);
+    count.hidden = !items.length;
+  }
+}
+
+async function openThread(itemId) {
+  inbox.current = itemId;
+  document.querySelectorAll("#handoff-list .item").forEach((li) =>
+    li.classList.toggle("active", li.dataset.id === itemId));
+  const response = await api(`/api/handoff/${encodeURIComponent(itemId)}`);
+  const panel = $("#handoff-thread");
+  panel.hidden = false;
+  if (!response.ok) {
+    $("#thread-note").textContent = await problemText(response);
+    return;
+  }
+  const item = await response.json();
+  panel.dataset.id = item.id;
+  panel.dataset.status = item.status;
+  $("#thread-title").textContent = `Item ${item.id}`;
+  $("#thread-status").textContent = item.status;
+  $("#thread-status").className = `pill ${item.status}`;
+  const facts = $("#thread-facts");
+  facts.innerHTML = "";
+  for (const [label, value] of [["kind", item.kind], ["collection", item.collection],
+    ["guard", item.guard], ["reason", item.reason], ["conversation", item.conversation_id],
+    ["trace", item.trace_id], ["owner key", item.owner], ["resolution", item.resolution]]) {
+    if (!value) continue;
+    const dt = document.createElement("dt");
+    dt.textContent = label;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    facts.append(dt, dd);
+  }
+  const box = $("#thread-messages");
+  box.innerHTML = "";
+  for (const m of item.messages) {
+    const el = document.createElement("div");
+    el.className = `hmsg ${m.role}`;
+    el.dataset.seq = m.seq;
+    const who = document.createElement("div");
+    who.className = "who muted";
+    who.textContent = `${m.role === "human" ? m.author || "operator" : m.role} · ${m.created_at}`;
+    const text = document.createElement("div");
+    text.className = "text";
+    text.textContent = m.text;
+    el.append(who, text);
+    box.append(el);
+  }
+  const closed = item.status === "closed";
+  $("#reply-text").disabled = closed;
+  $("#reply-send").disabled = closed;
+  $("#thread-close").disabled = closed;
+  $("#thread-note").textContent = closed ? "This item is closed." : "";
+}
+
+async function sendReply() {
+  const itemId = inbox.current;
+  const text = $("#reply-text").value.trim();
+  if (!itemId) return;
+  if (!text) { $("#thread-note").textContent = "write a reply first"; return; }
+  const response = await api(`/api/handoff/${encodeURIComponent(itemId)}/reply`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ text }),
+  });
+  if (!response.ok) { $("#thread-note").textContent = await problemText(response); return; }
+  $("#reply-text").value = "";
+  await openThread(itemId);
+  $("#thread-note").textContent = "Reply sent: the user sees it at their next poll.";
+  loadInbox();
+}
+
+async function closeItem() {
+  const itemId = inbox.current;
+  if (!itemId) return;
+  const response = await api(`/api/handoff/${encodeURIComponent(itemId)}/close`, { method: "POST" });
+  if (!response.ok) { $("#thread-note").textContent = await problemText(response); return; }
+  await openThread(itemId);
+  loadInbox();
+}
+
+window.ragline = { followHandoff, loadInbox, openThread, showPage };
+
 // ---------------------------------------------------------------- wiring
 document.addEventListener("DOMContentLoaded", () => {
   loadCollections();
@@ -281,6 +501,19 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("#key-button").addEventListener("click", () => { if (askForKey()) loadCollections(); });
   $("#passage-close").addEventListener("click", () => { $("#passage").hidden = true; });
+  $("#tab-chat").addEventListener("click", () => showPage("chat"));
+  $("#tab-handoff").addEventListener("click", () => showPage("handoff"));
+  $("#handoff-filter").addEventListener("change", loadInbox);
+  $("#handoff-refresh").addEventListener("click", () => {
+    loadInbox();
+    if (inbox.current) openThread(inbox.current);
+  });
+  $("#reply-form").addEventListener("submit", (e) => { e.preventDefault(); sendReply(); });
+  $("#reply-text").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); sendReply(); }
+  });
+  $("#thread-close").addEventListener("click", closeItem);
+  if (location.hash === "#handoff") showPage("handoff");
   const form = $("#ask-form");
   const input = $("#question");
   form.addEventListener("submit", async (e) => {
