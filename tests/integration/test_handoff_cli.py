@@ -80,6 +80,8 @@ def test_list_show_reply_close(ragline_home: Path) -> None:
     assert r.exit_code == 0 and f"closed {a.id} (resolved)" in r.output
     r = runner.invoke(app, ["handoff", "list", "--status", "all", "--json"])
     assert {i["id"]: i["status"] for i in json.loads(r.output)} == {a.id: "closed", b.id: "open"}
+    r = runner.invoke(app, ["handoff", "list", "--status", "all", "-c", "other", "--json"])
+    assert r.exit_code == 0 and json.loads(r.output) == []
     r = runner.invoke(app, ["handoff", "list", "--status", "closed"])
     assert a.id in r.output and b.id not in r.output
 

@@ -34,10 +34,10 @@ def _store() -> HandoffStore:
     return open_handoffs(load_settings())
 
 
-def _get(store: HandoffStore, item_id: str) -> HandoffItem:
+def _get(store: HandoffStore, item_id: str, *, messages: bool = True) -> HandoffItem:
     from ragline.store.handoff_base import not_found
 
-    item = store.get_item(item_id.strip())
+    item = store.get_item(item_id.strip(), messages=messages)
     if item is None:
         raise not_found(item_id)
     return item
@@ -54,6 +54,9 @@ def list_items(
         "open", "--status", "-s", help="open (waiting for a person), answered, closed or all."
     ),
     kind: str | None = typer.Option(None, "--kind", help="handoff or approval (default: both)."),
+    collection: str | None = typer.Option(
+        None, "--collection", "-c", help="Only this collection's items (default: all)."
+    ),
     limit: int = typer.Option(50, "--limit", "-n", help="How many, newest first."),
     offset: int = typer.Option(0, "--offset", help="Skip this many (the next page)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -64,6 +67,7 @@ def list_items(
     query = HandoffQuery(
         status=check_status(status),
         kind=check_kind(kind) if kind else None,
+        collections=(collection,) if collection else None,
         limit=limit,
         offset=offset,
     )
@@ -141,7 +145,7 @@ def reply(
     who = author or os.environ.get("USER") or "operator"
     store = _store()
     try:
-        _get(store, item_id)
+        _get(store, item_id, messages=False)
         message = store.reply(item_id.strip(), text, author=who)
     finally:
         store.close()
@@ -162,7 +166,7 @@ def close(
     who = author or os.environ.get("USER") or "operator"
     store = _store()
     try:
-        _get(store, item_id)
+        _get(store, item_id, messages=False)
         item = store.close_item(item_id.strip(), author=who, resolution=resolution)
     finally:
         store.close()

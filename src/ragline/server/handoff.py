@@ -40,17 +40,21 @@ def may_see(principal: Principal, item: HandoffItem) -> bool:
     )
 
 
-def visible_item(store: Any, principal: Principal, item_id: str) -> HandoffItem:
-    """The item, if the caller may see it; else the 404 of an unknown id."""
-    item = store.get_item(item_id)
+def visible_item(
+    store: Any, principal: Principal, item_id: str, *, messages: bool = True
+) -> HandoffItem:
+    """The item (with its thread unless ``messages=False``), if the caller may see it; else
+    the 404 of an unknown id."""
+    item = store.get_item(item_id, messages=messages)
     if item is None or item.id != item_id or not may_see(principal, item):
         raise not_found(item_id)
     return item
 
 
 def owned_item(store: Any, principal: Principal, item_id: str) -> HandoffItem:
-    """The item, if the caller owns it (polling for the reply, adding a message); else 404."""
-    item = store.get_item(item_id)
+    """The item without its thread, if the caller owns it (polling for the reply, adding a
+    message); else 404."""
+    item = store.get_item(item_id, messages=False)
     if item is None or item.id != item_id or not is_owner(principal, item):
         raise not_found(item_id)
     return item

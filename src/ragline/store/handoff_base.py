@@ -199,8 +199,9 @@ class HandoffStore(Protocol):
         ``system`` note of the reason; a :class:`ConfigError` for an empty question."""
         ...
 
-    def get_item(self, item_id: str) -> HandoffItem | None:
-        """The item with its whole thread, or None."""
+    def get_item(self, item_id: str, *, messages: bool = True) -> HandoffItem | None:
+        """The item with its whole thread (``messages=False``: without, one cheap read), or
+        None."""
         ...
 
     def list_items(self, query: HandoffQuery | None = None) -> list[HandoffItem]:

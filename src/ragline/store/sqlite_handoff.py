@@ -196,14 +196,14 @@ class SQLiteHandoffStore(SQLiteBackend):
 
     # reads ----------------------------------------------------------------------------------
 
-    def get_item(self, item_id: str) -> HandoffItem | None:
+    def get_item(self, item_id: str, *, messages: bool = True) -> HandoffItem | None:
         rows = self._query(f"SELECT {_ITEM} FROM handoff_items WHERE id = ?", (item_id,))
-        if not rows:
-            return None
-        messages = self._query(
+        if not rows or not messages:
+            return _item(rows[0]) if rows else None
+        thread = self._query(
             f"SELECT {_MESSAGE} FROM handoff_messages WHERE item_id = ? ORDER BY seq", (item_id,)
         )
-        return _item(rows[0], tuple(_message(m) for m in messages))
+        return _item(rows[0], tuple(_message(m) for m in thread))
 
     def list_items(self, query: HandoffQuery | None = None) -> list[HandoffItem]:
         q = query or HandoffQuery()

@@ -61,6 +61,9 @@ class HandoffStoreConformance:
         assert "denied topic 'refunds'" in item.messages[1].text
         again = handoffs.get_item(item.id)
         assert again == item
+        bare = handoffs.get_item(item.id, messages=False)
+        assert bare is not None and bare.messages == () and bare.status == "open"
+        assert handoffs.get_item("hnope", messages=False) is None
         assert again is not None and again.to_dict()["messages"][0]["role"] == "user"
 
     def test_ids_are_unique(self, handoffs: HandoffStore) -> None:

@@ -87,7 +87,7 @@ async def get_item(
 
 def _reply(ctx: ServerContext, principal: Principal, item_id: str, body: HandoffReplyIn) -> Any:
     store = _store(ctx)
-    visible_item(store, principal, item_id)
+    visible_item(store, principal, item_id, messages=False)
     return store.reply(item_id, body.text, author=author_of(principal, body.author))
 
 
@@ -109,7 +109,7 @@ def _close(
     ctx: ServerContext, principal: Principal, item_id: str, body: HandoffCloseIn | None
 ) -> Any:
     store = _store(ctx)
-    visible_item(store, principal, item_id)
+    visible_item(store, principal, item_id, messages=False)
     resolution = body.resolution if body is not None else None
     return store.close_item(item_id, author=author_of(principal, None), resolution=resolution)
 
