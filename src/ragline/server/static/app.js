@@ -180,6 +180,12 @@ async function streamAnswer(msg, question, history, regenerateOf) {
   $(".actions", msg).hidden = true;
   msg.classList.add("streaming");
   msg.classList.remove("error");
+  if (msg._handoff) {              // a regenerated answer: stop following the old item
+    msg._handoff.stopped = true;
+    clearTimeout(msg._handoff.timer);
+    $(".handoff-box", msg)?.remove();
+    msg.classList.remove("handed-off");
+  }
   const body = { question, history, stream: true };
   if (regenerateOf) body.regenerate_of = regenerateOf;
   let answer = "";
@@ -287,7 +293,7 @@ function handoffNote(text, kind) {
 }
 
 function followHandoff(msg, itemId, reason) {
-  if (msg._handoff) clearTimeout(msg._handoff.timer);
+  if (msg._handoff) { msg._handoff.stopped = true; clearTimeout(msg._handoff.timer); }
   const box = $("#handoff-template").content.firstElementChild.cloneNode(true);
   $(".handoff-box", msg)?.remove();
   msg.append(box);
