@@ -193,3 +193,24 @@ def test_the_server_claims_an_item_for_the_asking_key(home: Path, inbox: Handoff
     claim_handoff(rag, done, "k1")
     claim_handoff(rag, done, "k2")  # never taken over
     assert inbox.get_item(item.id).owner == "k1"
+
+
+def test_answer_events_claim_the_item_for_the_asking_key(tmp_path: Path, monkeypatch) -> None:
+    """The request's ``owner`` reaches the claim when a ``done`` event carries a
+    ``handoff_id``. The stream is scripted: until the guard flow sets ``Answer.handoff_id``,
+    this is the wiring between the server and the store."""
+    from ragline.answer.events import AnswerDone
+    from ragline.api import Ragline
+    from ragline.server.answering import AnswerRequest, answer_events
+
+    with Ragline(server_settings(tmp_path, trace={"enabled": False})) as rag:
+        item = rag.handoffs.open_item(question="q", collection="a")
+        done = AnswerDone(SimpleNamespace(text="handed over", declined=True, handoff_id=item.id))
+
+        def stream(*args, **kwargs):
+            yield done
+
+        monkeypatch.setattr(rag, "ask_stream", stream)
+        events = list(answer_events(rag, AnswerRequest("q", "a", owner="k9")))
+        assert events == [done]
+        assert rag.handoffs.get_item(item.id).owner == "k9"
