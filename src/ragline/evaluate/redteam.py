@@ -433,7 +433,7 @@ def run_redteam(
     tag = secrets.token_hex(3)
     scratch: dict[bool, str] = {}
     results: list[ConfigResult] = []
-    total = len(configs) * (len(attacks) + len(benign))
+    total = len(configs) * len(attacks) + 2 * len(benign)
     done = 0
     try:
         for name, on in configs:
@@ -458,7 +458,9 @@ def run_redteam(
                     done += 1
                     if progress:
                         progress(name, done, total)
-                for i, prompt in enumerate(benign):
+                # False refusals are what the full set of defenses costs (and none, its
+                # control); a defense alone is measured on the attacks.
+                for i, prompt in enumerate(benign if name in ("all", "none") else ()):
                     result.benign.append(_run_benign(run, collection, i, prompt, model))
                     done += 1
                     if progress:
