@@ -486,9 +486,24 @@ class RouteSettings(_Section):
 
 
 class RedisSettings(_Section):
-    """Redis for what server replicas share (limits, budgets, caches); None: in-process."""
+    """Redis for what server replicas share (limits, budgets, caches); None: in-process.
 
+    ``url``: ``redis://[:password@]host:port/db`` (``rediss://`` for TLS). With it, per-key
+    limits and budgets (:mod:`ragline.store.redis_limits`) and collection invalidation
+    messages (:mod:`ragline.store.invalidation`) go through Redis, so replicas share them.
+    """
+
+    # None: everything stays in this process (one server): limits in memory and the store.
     url: str | None = Field(None, min_length=1)
+    # Prepended to every key and channel: several ragline deployments can share one Redis.
+    key_prefix: str = Field("ragline:", min_length=1)
+    # Connecting to a healthy Redis on a LAN takes milliseconds; 2 s tells "down" quickly
+    # (a limit check fails closed with a 503 instead of holding the request).
+    connect_timeout_s: float = Field(2.0, gt=0)
+    # One limit check is one short Lua script (well under a millisecond on the server).
+    socket_timeout_s: float = Field(2.0, gt=0)
+    # Connections per process: more than the server's worker threads (server.threads, 16).
+    max_connections: int = Field(64, gt=0)
 
 
 class PromptSettings(_Section):
