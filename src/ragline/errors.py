@@ -272,6 +272,7 @@ __all__ = [
     "PromptError",
     "ProviderServerError",
     "RaglineError",
+    "RedisUnavailableError",
     "RequestRejectedError",
     "ResourceNotFoundError",
     "RetrievalError",
