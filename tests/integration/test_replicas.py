@@ -59,7 +59,7 @@ PAID = Price(input_per_million=10.0, output_per_million=300.0)
 #: The stub's answer: 12 words, 12 completion tokens (about $0.0037 a request).
 REPLY = "Venus is the hottest planet because its thick atmosphere traps the heat."
 START_TIMEOUT_S = 90.0
-N_BULK = 200
+N_BULK = 120
 
 
 @pytest.fixture(scope="module")
@@ -362,7 +362,7 @@ def test_a_key_revoked_through_one_is_refused_by_the_other_within_a_second(
 
 
 def _bulk_documents() -> dict[str, Any]:
-    filler = "It has a few sentences of filler text to embed and to index for search. " * 30
+    filler = "It has a few sentences of filler text to embed and to index for search. " * 14
     return {
         "documents": [
             {"id": f"note-{i:04d}", "text": f"Note {i} is about topic {i % 17}. {filler}"}
