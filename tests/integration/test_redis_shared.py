@@ -198,3 +198,41 @@ def test_the_server_answers_503_naming_redis_and_recovers(
         assert client.get("/api/me", headers=headers).status_code == 200
     with contextlib.suppress(Exception):
         keys.close()
+
+
+def test_windows_on_the_redis_clock_slide_and_expire(redis_url: str) -> None:
+    """Without an injected clock the scripts read Redis's own (one clock for all replicas);
+    a window's keys expire a second after it, a budget's total never does."""
+    import redis
+
+    limits = RedisLimitStore.from_settings(RedisSettings(url=redis_url, key_prefix="clk:"))
+    try:
+        assert limits.consume("k", "requests", 1, limit=1, window_s=1).allowed
+        refused = limits.consume("k", "requests", 1, limit=1, window_s=1)
+        assert not refused.allowed
+        assert refused.retry_after_s is not None and 0 < refused.retry_after_s <= 1
+        assert limits.consume("k", "spend_usd", 0.5, limit=1, window_s=None).allowed
+        with redis.Redis.from_url(redis_url) as client:
+            ttls = {k.decode(): client.pttl(k) for k in client.scan_iter("clk:*")}
+        windows = {k: t for k, t in ttls.items() if ":w1:" in k}
+        assert len(windows) == 2 and all(0 < t <= 2000 for t in windows.values()), ttls
+        assert [t for k, t in ttls.items() if k.endswith(":total")] == [-1]  # no expiry
+        time.sleep(refused.retry_after_s + 0.05)
+        assert limits.consume("k", "requests", 1, limit=1, window_s=1).allowed
+    finally:
+        limits.close()
+
+
+def test_two_clients_never_both_take_the_last_cent(redis_url: str) -> None:
+    """Two stores (as two replicas open them) on one Redis share one budget."""
+    cfg = RedisSettings(url=redis_url)
+    a, b = RedisLimitStore.from_settings(cfg), RedisLimitStore.from_settings(cfg)
+    try:
+        assert a.consume("k", "spend_usd", 0.007, limit=0.01, window_s=None).allowed
+        refused = b.consume("k", "spend_usd", 0.007, limit=0.01, window_s=None)
+        assert not refused.allowed and refused.used == pytest.approx(0.007)
+        assert b.consume("k", "spend_usd", 0.003, limit=0.01, window_s=None).allowed
+        assert a.used("k", "spend_usd", window_s=None) == pytest.approx(0.01)
+    finally:
+        a.close()
+        b.close()
