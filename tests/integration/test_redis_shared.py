@@ -215,7 +215,7 @@ def test_windows_on_the_redis_clock_slide_and_expire(redis_url: str) -> None:
         with redis.Redis.from_url(redis_url) as client:
             ttls = {k.decode(): client.pttl(k) for k in client.scan_iter("clk:*")}
         windows = {k: t for k, t in ttls.items() if ":w1:" in k}
-        assert len(windows) == 2 and all(0 < t <= 2000 for t in windows.values()), ttls
+        assert len(windows) == 3 and all(0 < t <= 2000 for t in windows.values()), ttls
         assert [t for k, t in ttls.items() if k.endswith(":total")] == [-1]  # no expiry
         time.sleep(refused.retry_after_s + 0.05)
         assert limits.consume("k", "requests", 1, limit=1, window_s=1).allowed
@@ -236,3 +236,42 @@ def test_two_clients_never_both_take_the_last_cent(redis_url: str) -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_a_window_counts_like_the_in_process_store(redis_url: str) -> None:
+    """Oracle: 600 random consumes, settles and clock moves give the same grants and usage
+    in Redis (running sum, pruning, settling) as in ``MemoryLimitStore``."""
+    import random
+
+    from ragline.store.limits_base import MemoryLimitStore
+    from ragline.testing.limits_conformance import FakeClock
+
+    clock = FakeClock()
+    oracle = MemoryLimitStore(clock=clock)
+    limits = RedisLimitStore.from_settings(RedisSettings(url=redis_url), clock=clock)
+    rng = random.Random(16)
+    grants: list[tuple[object, object]] = []
+    try:
+        for step in range(600):
+            roll = rng.random()
+            if roll < 0.6:
+                amount = float(rng.randint(1, 40))
+                want = oracle.consume("k", "tokens", amount, limit=500, window_s=60)
+                got = limits.consume("k", "tokens", amount, limit=500, window_s=60)
+                assert (got.allowed, got.used) == (want.allowed, pytest.approx(want.used)), step
+                if not got.allowed:
+                    assert got.retry_after_s == pytest.approx(want.retry_after_s), step
+                else:
+                    grants.append((want, got))
+            elif roll < 0.8 and grants:
+                want, got = grants.pop(rng.randrange(len(grants)))
+                actual = float(rng.randint(0, 60))
+                oracle.settle(want, actual)  # type: ignore[arg-type]
+                limits.settle(got, actual)  # type: ignore[arg-type]
+            else:
+                clock.advance(rng.uniform(0, 15))
+            assert limits.used("k", "tokens", window_s=60) == pytest.approx(
+                oracle.used("k", "tokens", window_s=60)
+            ), step
+    finally:
+        limits.close()
