@@ -11,6 +11,7 @@ Every search is traced (``settings.trace``) into the same store, off the request
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from ragline.feedback.signals import FeedbackRecorder
     from ragline.ingest.pipeline import ProgressCallback
     from ragline.models.gateway import Gateway
+
+log = logging.getLogger("ragline")
 
 
 class Ragline:
@@ -121,9 +124,12 @@ class Ragline:
 
     def _announce(self, collection: str, reason: str, *, before: int | None = -1) -> None:
         """Publish that ``collection`` changed, unless its version is still ``before``."""
-        version = self._version(collection)
-        if version is None or version != before:
-            self.invalidation.publish(collection, version=version, reason=reason)
+        try:
+            version = self._version(collection)
+            if version is None or version != before:
+                self.invalidation.publish(collection, version=version, reason=reason)
+        except Exception:  # the change is stored; a failed announcement must not undo that
+            log.warning("could not announce that collection %r changed", collection, exc_info=True)
 
     @property
     def feedback(self) -> FeedbackRecorder:
