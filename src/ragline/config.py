@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
@@ -42,7 +43,8 @@ secrets_version = 0
 def secret_values(value: Any) -> set[str]:
     """Every secret value reachable from a settings object: each :class:`SecretStr`, the
     values of credential-named headers, the environment variables named by ``*_env``
-    fields (plus ``OPENAI_API_KEY``), and the token of a ``Bearer <token>`` value."""
+    fields (plus ``OPENAI_API_KEY``), the token of a ``Bearer <token>`` value, and the
+    password of a ``url`` (``redis.url``, ``store.url``)."""
     found: set[str] = set()
 
     def walk(v: Any, key: str = "") -> None:
@@ -62,6 +64,10 @@ def secret_values(value: Any) -> set[str]:
                 found.add(os.environ[v])
             elif key and _SECRET_NAME.search(key):
                 found.add(v)
+            elif key == "url" and "@" in v:  # redis://:PASSWORD@host, postgresql://u:PASSWORD@h
+                password = urlsplit(v).password
+                if password:
+                    found.add(unquote(password))
 
     walk(value)
     if os.environ.get("OPENAI_API_KEY"):

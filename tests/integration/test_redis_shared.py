@@ -275,3 +275,11 @@ def test_a_window_counts_like_the_in_process_store(redis_url: str) -> None:
             ), step
     finally:
         limits.close()
+
+
+def test_the_password_of_redis_url_is_a_secret(tmp_path: Path) -> None:
+    """Redaction (logs, traces, problems) masks the password of a URL setting."""
+    from ragline.config import secret_values
+
+    settings = server_settings(tmp_path, redis={"url": "redis://:s3cret%2Fpass@cache:6379/0"})
+    assert "s3cret/pass" in secret_values(settings)
