@@ -113,3 +113,30 @@ def ragline_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         if var.startswith("RAGLINE_") and var not in ("RAGLINE_HOME", "RAGLINE_BENCH_DATA"):
             monkeypatch.delenv(var)
     return home
+
+
+# Redis (issue 16): one real redis-server per session, flushed before each test that uses it.
+@pytest.fixture(scope="session")
+def redis_server() -> Generator[object, None, None]:
+    """A ``RedisServer`` on a free loopback port (skip without one; a failure in CI)."""
+    from ragline.errors import MissingDependencyError
+    from ragline.testing.redis_server import RedisServer
+
+    try:
+        server = RedisServer()
+    except MissingDependencyError as exc:
+        if CI:
+            pytest.fail(f"{exc}\n{_CI_HINT}")
+        pytest.skip(str(exc))
+    with server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: object) -> str:
+    """The session's Redis, emptied: ``redis://127.0.0.1:PORT/0``."""
+    redis = pytest.importorskip("redis")
+    url: str = redis_server.url  # type: ignore[attr-defined]
+    with redis.Redis.from_url(url) as client:
+        client.flushall()
+    return url

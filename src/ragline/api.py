@@ -11,18 +11,20 @@ Every search is traced (``settings.trace``) into the same store, off the request
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragline.config import Settings, load_settings
-from ragline.errors import InvalidQueryError, MalformedInputError
+from ragline.errors import CollectionNotFoundError, InvalidQueryError, MalformedInputError
 from ragline.models.embedder import Embedder, get_embedder
 from ragline.retrieve.rerank import Reranker
 from ragline.retrieve.retriever import RankedIds, Retriever
 from ragline.store.base import Store
-from ragline.store.factory import open_documents, open_handoffs, open_traces
+from ragline.store.factory import open_documents, open_handoffs, open_invalidation, open_traces
+from ragline.store.invalidation import Invalidation, InvalidationMessage
 from ragline.store.traces_base import TraceStore
 from ragline.trace import AnyTracer, open_tracer
 from ragline.types import (
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
     from ragline.models.gateway import Gateway
     from ragline.store.handoff_base import HandoffStore
 
+log = logging.getLogger("ragline")
+
 
 class Ragline:
     """One store, one embedder, one retriever: everything a process needs, loaded lazily."""
@@ -61,9 +65,12 @@ class Ragline:
         reranker: Reranker | None = None,
         traces: TraceStore | None = None,
         tracer: AnyTracer | None = None,
+        invalidation: Invalidation | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         self.store: Store = store or open_documents(self.settings)
+        self._invalidation = invalidation
+        self._owns_invalidation = invalidation is None
         self._embedder = embedder
         self._traces = traces
         self._handoffs: HandoffStore | None = None
@@ -103,6 +110,39 @@ class Ragline:
             return self._handoffs
 
     @property
+    def invalidation(self) -> Invalidation:
+        """Where collection changes are announced (``redis.url``: to every replica; opened
+        on first use). This object publishes after each ingest and delete."""
+        with self._lazy_lock:
+            if self._invalidation is None:
+                self._invalidation = open_invalidation(self.settings)
+            return self._invalidation
+
+    def listen_for_changes(self) -> None:
+        """Drop in-memory state of a collection when any process changes it (a server
+        calls this once; the retriever's loaded indexes are dropped)."""
+
+        def drop(message: InvalidationMessage) -> None:
+            self.retriever.forget(message.collection)
+
+        self.invalidation.subscribe(drop)
+
+    def _version(self, collection: str) -> int | None:
+        try:
+            return self.store.collection_version(collection)
+        except CollectionNotFoundError:
+            return None
+
+    def _announce(self, collection: str, reason: str, *, before: int | None = -1) -> None:
+        """Publish that ``collection`` changed, unless its version is still ``before``."""
+        try:
+            version = self._version(collection)
+            if version is None or version != before:
+                self.invalidation.publish(collection, version=version, reason=reason)
+        except Exception:  # the change is stored; a failed announcement must not undo that
+            log.warning("could not announce that collection %r changed", collection, exc_info=True)
+
+    @property
     def feedback(self) -> FeedbackRecorder:
         """Thumbs, ratings and comments on traced answers."""
         from ragline.feedback.signals import FeedbackRecorder
@@ -119,6 +159,8 @@ class Ragline:
             self._traces.close()
         if self._handoffs is not None:
             self._handoffs.close()
+        if self._owns_invalidation and self._invalidation is not None:
+            self._invalidation.close()
         self.store.close()
 
     def __enter__(self) -> Ragline:
@@ -147,14 +189,19 @@ class Ragline:
         ingestor = Ingestor(
             self.store, self.settings, lambda: self.embedder, self.retriever.analyzer
         )
-        return ingestor.ingest(
-            paths,
-            collection=self._collection(collection),
-            include=include,
-            exclude=exclude,
-            prune=prune,
-            progress=progress,
-        )
+        name = self._collection(collection)
+        before = self._version(name)
+        try:
+            return ingestor.ingest(
+                paths,
+                collection=name,
+                include=include,
+                exclude=exclude,
+                prune=prune,
+                progress=progress,
+            )
+        finally:  # also after a failure: the batches before it are stored
+            self._announce(name, "ingest", before=before)
 
     def search(
         self,
@@ -210,6 +257,7 @@ class Ragline:
 
     def delete_collection(self, collection: str) -> None:
         self.store.delete_collection(collection)
+        self._announce(collection, "delete")
 
     # grounded answers (ragline.answer) -----------------------------------------------------
     @property

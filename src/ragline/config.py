@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
@@ -42,7 +43,8 @@ secrets_version = 0
 def secret_values(value: Any) -> set[str]:
     """Every secret value reachable from a settings object: each :class:`SecretStr`, the
     values of credential-named headers, the environment variables named by ``*_env``
-    fields (plus ``OPENAI_API_KEY``), and the token of a ``Bearer <token>`` value."""
+    fields (plus ``OPENAI_API_KEY``), the token of a ``Bearer <token>`` value, and the
+    password of a ``url`` (``redis.url``, ``store.url``)."""
     found: set[str] = set()
 
     def walk(v: Any, key: str = "") -> None:
@@ -62,6 +64,10 @@ def secret_values(value: Any) -> set[str]:
                 found.add(os.environ[v])
             elif key and _SECRET_NAME.search(key):
                 found.add(v)
+            elif key == "url" and "@" in v:  # redis://:PASSWORD@host, postgresql://u:PASSWORD@h
+                password = urlsplit(v).password
+                if password:
+                    found.add(unquote(password))
 
     walk(value)
     if os.environ.get("OPENAI_API_KEY"):
@@ -486,9 +492,24 @@ class RouteSettings(_Section):
 
 
 class RedisSettings(_Section):
-    """Redis for what server replicas share (limits, budgets, caches); None: in-process."""
+    """Redis for what server replicas share (limits, budgets, caches); None: in-process.
 
+    ``url``: ``redis://[:password@]host:port/db`` (``rediss://`` for TLS). With it, per-key
+    limits and budgets (:mod:`ragline.store.redis_limits`) and collection invalidation
+    messages (:mod:`ragline.store.invalidation`) go through Redis, so replicas share them.
+    """
+
+    # None: everything stays in this process (one server): limits in memory and the store.
     url: str | None = Field(None, min_length=1)
+    # Prepended to every key and channel: several ragline deployments can share one Redis.
+    key_prefix: str = Field("ragline:", min_length=1)
+    # Connecting to a healthy Redis on a LAN takes milliseconds; 2 s tells "down" quickly
+    # (a limit check fails closed with a 503 instead of holding the request).
+    connect_timeout_s: float = Field(2.0, gt=0)
+    # One limit check is one short Lua script (well under a millisecond on the server).
+    socket_timeout_s: float = Field(2.0, gt=0)
+    # Connections per process: more than the server's worker threads (server.threads, 16).
+    max_connections: int = Field(64, gt=0)
 
 
 class PromptSettings(_Section):

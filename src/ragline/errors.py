@@ -16,7 +16,8 @@ against the classes by ``tests/unit/test_errors_tree.py``.
     │   └── PluginError             an installed plugin fails to load (names its package)
     ├── MissingDependencyError      an optional extra / model package is not installed
     ├── StoreError                  the store cannot be opened, migrated or written
-    │   └── MigrationError
+    │   ├── MigrationError
+    │   └── RedisUnavailableError   503: Redis (redis.url) does not answer; limits fail closed
     ├── CollectionNotFoundError     unknown collection name
     ├── IngestError                 one input could not be ingested (reported, batch goes on)
     │   ├── UnsupportedFileError    unknown extension or binary content
@@ -86,6 +87,13 @@ class StoreError(RaglineError):
 
 class MigrationError(StoreError):
     pass
+
+
+class RedisUnavailableError(StoreError):
+    """Redis (``redis.url``) did not answer: what it shares (limits, budgets) cannot be
+    checked, so the request is refused (fail closed) until it answers again."""
+
+    http_status = 503
 
 
 class CollectionNotFoundError(RaglineError):
@@ -272,6 +280,7 @@ __all__ = [
     "PromptError",
     "ProviderServerError",
     "RaglineError",
+    "RedisUnavailableError",
     "RequestRejectedError",
     "ResourceNotFoundError",
     "RetrievalError",

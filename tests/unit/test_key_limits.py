@@ -1,4 +1,4 @@
-"""The limit stores pass the limit-store conformance suite: in-process and SQLite."""
+"""The limit stores pass the limit-store conformance suite: in-process, SQLite and Redis."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ragline.config import RedisSettings
 from ragline.store.limits_base import MemoryLimitStore
 from ragline.store.sqlite_limits import SQLiteLimitStore
 from ragline.testing.limits_conformance import FakeClock, LimitStoreConformance
@@ -31,6 +32,24 @@ class TestSQLiteLimitStore(LimitStoreConformance):
     @pytest.fixture
     def reopen(self, tmp_path: Path, clock: FakeClock):
         return lambda: SQLiteLimitStore(tmp_path / "ragline.db", clock=clock)
+
+
+class TestRedisLimitStore(LimitStoreConformance):
+    """The same suite on a real redis-server (``redis_url``: tests/conftest.py)."""
+
+    @pytest.fixture
+    def limits(self, redis_url: str, clock: FakeClock):
+        from ragline.store.redis_limits import RedisLimitStore
+
+        store = RedisLimitStore.from_settings(RedisSettings(url=redis_url), clock=clock)
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def reopen(self, redis_url: str, clock: FakeClock):
+        from ragline.store.redis_limits import RedisLimitStore
+
+        return lambda: RedisLimitStore.from_settings(RedisSettings(url=redis_url), clock=clock)
 
 
 def test_two_processes_share_a_budget_through_the_file(tmp_path: Path) -> None:

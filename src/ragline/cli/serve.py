@@ -38,8 +38,13 @@ def serve(
     if message:
         typer.secho(message, fg="yellow", err=True)
     port = cfg.port if port is None else port
+    try:  # opens the shared stores: a wrong store.url or redis.url fails here, before "serving"
+        app = create_app(settings, keys=keys, host=bound)
+    except BaseException:
+        keys.close()
+        raise
     typer.echo(f"ragline serving http://{bound}:{port}  (web UI /, API docs /docs)", err=True)
-    run_server(create_app(settings, keys=keys, host=bound), bound, port, log_level=log_level)
+    run_server(app, bound, port, log_level=log_level)
 
 
 def register(app: typer.Typer) -> None:

@@ -118,6 +118,20 @@ class Retriever:
                 self._indexes[collection] = cached
         return cached
 
+    def forget(self, collection: str | None = None) -> None:
+        """Drop the loaded index of ``collection`` (None or ``"*"``: of every collection);
+        the next search loads it again. Called on invalidation messages
+        (:mod:`ragline.store.invalidation`), so a replica frees what another one changed."""
+        with self._lock:
+            if collection is None or collection == "*":
+                self._indexes.clear()
+            else:
+                self._indexes.pop(collection, None)
+
+    def cached_collections(self) -> list[str]:
+        """The collections whose index is loaded in memory."""
+        return sorted(self._indexes)
+
     def _mask(self, collection: str, idx: _CollectionIndex, filters: SearchFilters | None):
         if filters is None or filters.empty:
             return None

@@ -97,6 +97,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.server.threads
+        listen = getattr(rag, "listen_for_changes", None)
+        if callable(listen):  # other replicas' ingests and deletes drop what we cached
+            listen()
         live = getattr(getattr(rag, "tracer", None), "live_metrics", None)
         if callable(live):
             with contextlib.suppress(Exception):  # metrics are optional, serving is not

@@ -1,8 +1,9 @@
 """One factory for every store, keyed by the store URL in :class:`~ragline.config.Settings`.
 
 The CLI, the server and :class:`~ragline.api.Ragline` open the documents, traces,
-evaluations, API-key, key-limit and handoff stores here, never by naming a backend class. The
-URL's scheme picks the backend through the ``ragline.stores`` plugin group (:mod:`ragline.plugins`):
+evaluations, API-key, key-limit and handoff stores (and the invalidation channel) here, never
+by naming a backend class. The URL's scheme picks the backend through the ``ragline.stores``
+plugin group (:mod:`ragline.plugins`):
 ``sqlite`` is built in (``sqlite:///relative.db``, ``sqlite:////absolute/path.db``) and a
 package adds another (``postgresql``) by registering a factory under its scheme::
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from ragline.store.base import Store
     from ragline.store.evals_base import EvalStore
     from ragline.store.handoff_base import HandoffStore
+    from ragline.store.invalidation import Invalidation
     from ragline.store.keys_base import ApiKeyStore
     from ragline.store.limits_base import LimitStore
     from ragline.store.traces_base import TraceStore
@@ -99,7 +101,13 @@ def open_keys(settings: Settings) -> ApiKeyStore:
 
 
 def open_limits(settings: Settings) -> LimitStore:
-    """What each API key has used of its limits (rate, tokens, spend)."""
+    """What each API key has used of its limits (rate, tokens, spend): in Redis when
+    ``redis.url`` is set (shared by every replica; a clear error now if it does not
+    answer), else the store backend's."""
+    if settings.redis.url:
+        from ragline.store.redis_limits import RedisLimitStore
+
+        return RedisLimitStore.from_settings(settings.redis)
     return backend(settings).limits()
 
 
@@ -108,12 +116,25 @@ def open_handoffs(settings: Settings) -> HandoffStore:
     return backend(settings).handoffs()
 
 
+def open_invalidation(settings: Settings) -> Invalidation:
+    """Where collection changes are announced: a Redis channel when ``redis.url`` is set
+    (every replica hears them), else this process only."""
+    if settings.redis.url:
+        from ragline.store.redis_invalidation import RedisInvalidation
+
+        return RedisInvalidation.from_settings(settings.redis)
+    from ragline.store.invalidation import LocalInvalidation
+
+    return LocalInvalidation()
+
+
 __all__ = [
     "StoreBackend",
     "backend",
     "open_documents",
     "open_evals",
     "open_handoffs",
+    "open_invalidation",
     "open_keys",
     "open_limits",
     "open_traces",
