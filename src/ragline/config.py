@@ -458,12 +458,22 @@ class GuardSettings(_Section):
     # left out of prompts ("exclude"), or not searchable at all until released ("quarantine").
     document_action: Literal["flag", "exclude", "quarantine"] = "exclude"
     # Detection thresholds (scores 0..1), chosen on held-out data (docs/benchmarks.md).
+    # PII: a span scoring under it is not flagged. 0.4 is Presidio's own evaluation threshold;
+    # ragline's rules score 0.3 without a cue word and 0.65 with one, so cue-less weak
+    # patterns (a bare digit group) stay out (held-out figures: docs/benchmarks.md).
     pii_threshold: float = Field(0.4, ge=0, le=1)
+    # PII entity types looked for (Presidio's names and ragline's: STREET_ADDRESS, API_KEY,
+    # PASSWORD, AGE, ZIP_CODE, TITLE, …); empty: every type the recognizers know.
+    pii_entities: list[str] = []
+    # A longer text is scanned in overlapping windows of this many characters: spaCy's cost
+    # grows with the text, and 1 MB in one piece would hold a worker for a minute.
+    pii_chunk_chars: int = Field(20_000, ge=1_000)
     injection_threshold: float = Field(0.5, ge=0, le=1)
     toxicity_threshold: float = Field(0.5, ge=0, le=1)
     # Topic match: cosine to a topic's description must beat the other side by this margin.
     topic_margin: float = Field(0.05, ge=0, le=1)
-    # Redacted placeholders (<PERSON_1>) restored in the user's own view of the answer.
+    # Redacted placeholders (<PERSON_1>) restored in the user's own view of the answer
+    # (off: the original values are not kept anywhere once redacted).
     pii_reversible: bool = False
     # Retrieved text reaches the model inside delimiters ("delimit") and datamarked
     # ("datamark": words joined by a marker the system prompt explains), or as is ("off").

@@ -1,0 +1,362 @@
+"""ragline's own PII rules, beside Presidio's recognizers: where vanilla Presidio misses.
+
+Written by reading the misses of vanilla Presidio on the *tuning* half of the Presidio-research
+synthetic set (``benchmarks/bench_guard_pii.py``): street addresses and address blocks, phone
+numbers without a country code, card numbers that fail the Luhn check, ages, postal codes,
+honorifics, names after a cue ("my name is …"), organisations with a legal suffix; and, for
+what a RAG deployment leaks most, credentials (API keys, tokens, passwords, private keys).
+
+Each rule is a regular expression with a base score; a rule with cue words only scores above
+the threshold when one of them is within :data:`CONTEXT_CHARS` characters before the match.
+Pure Python (``re``), no Presidio import: :func:`find` returns plain spans, and
+``ragline.guard.pii`` wraps them as Presidio results.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+#: How far before a match cue words are looked for.
+CONTEXT_CHARS = 40
+#: What a cue word adds to a rule's base score.
+CONTEXT_BOOST = 0.35
+
+_U = "A-Z\u00c0-\u00de\u0100-\u017f\u0370-\u03ff\u0400-\u042f"  # capitals (Latin, Greek, Cyrillic)
+_L = "a-z\u00df-\u00ff\u0100-\u017f\u03ac-\u03ce\u0430-\u045f"
+_WORD = rf"[{_U}{_L}][{_U}{_L}'’.-]*"
+_CAP = rf"[{_U}][{_U}{_L}'’.-]*"
+
+_SUFFIX_EN = (
+    r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|court|ct|boulevard|blvd|place|pl|"
+    r"terrace|square|sq|highway|hwy|parkway|pkwy|circle|cir|trail|crescent|close|row|hill|"
+    r"gardens|park|alley|walk|loop|pass|plaza|ridge|run|track|union|flat|flats|forges?|"
+    r"green|mews|oval|port|rise|vale|view|wharf|wells?|junction|crossing|estates?|manor"
+)
+# Street-name endings of other languages, glued to the name ("Loorenstrasse 149").
+_SUFFIX_GLUED = (
+    r"strasse|straße|str\.|gasse|weg|allee|platz|ring|damm|gatan|vägen|gränd|gade|vej|"
+    r"veien|vegen|gata|katu|tie|kuja|polku|laan|straat|plein|gracht|utca|útja|út|tér|ulica|"
+    r"cesta|ulice|iela|gatve|tee|puiestee"
+)
+# Street-type words before the name ("Rue …", "ul. …").
+_PREFIX = (
+    r"rue|rua|avenida|av\.|calle|c/|carrer|via|viale|piazza|corso|largo|travessa|praça|"
+    r"ul\.|ulica|al\.|aleja|bulevar|odos|avenue|place|chemin|boulevard|plaza|paseo|strada"
+)
+_UNIT = r"(?:apt\.?|apartment|suite|ste\.?|unit|flat|room|floor|fl\.)\s*#?\s*\d{1,5}[a-z]?"
+_HOUSE = r"\d{1,6}[a-z]?(?:-\d{1,4})?"
+
+_STREET_PATTERNS = [
+    # 12 Main Street / 1668 Glyn St / 99449 18 McPherson Road
+    rf"\b(?:{_HOUSE}\s+){{1,2}}(?:{_WORD}\s+){{0,4}}(?:{_SUFFIX_EN})\b\.?(?:\s+\d{{1,5}}\b)?",
+    # Loorenstrasse 149 / Kiannonkatu 98 / 20789 Allika 46? (glued suffix + number)
+    rf"\b(?:{_HOUSE}\s+)?(?:{_WORD}\s+){{0,2}}{_WORD}(?:{_SUFFIX_GLUED})\s+\d{{1,5}}[a-z]?\b\.?",
+    # Rue Hsine Eloued 20 / Rua do Arenque 1634 / ul. Miła 53 / 137 Avenue Teboulbi
+    rf"(?<![\w-])(?:{_HOUSE}\s+)?(?:{_PREFIX})\s+(?:{_WORD}\s+){{0,4}}(?:{_WORD}|\d{{1,5}}[a-z]?)"
+    rf"(?:\s+\d{{1,5}}[a-z]?\b)?",
+    # Kálmán Imre u. 12. / Wesselényi u. 94.
+    rf"\b(?:{_HOUSE}\s+)?(?:{_CAP}\s+){{1,3}}u\.\s+\d{{1,4}}\.?",
+    # P.O. Box 149 / PSC 0413, Box 8144 / Unit 4719 Box 7394
+    r"\b(?:p\.?\s?o\.?\s?box|psc\s+\d{3,5},?\s+box|unit\s+\d{3,5},?\s+box|box)\s+\d{1,6}\b",
+    # APO AA 42323 (military)
+    r"\b(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5}\b",
+    # the corner of X and Y
+    rf"\bcorner of\s+(?:[\w'’.-]+\s+){{1,5}}and\s+(?:{_WORD}\s*){{1,4}}",
+    # a line that is "number Name number" (European house lines: 20789 Allika 46)
+    rf"(?:^|(?<=\n))[ \t]*{_HOUSE}\s+(?:{_WORD}\s+){{1,4}}\d{{1,5}}[a-z]?\.?[ \t]*(?=\n|$)",
+    # Apt. 595 / Suite 019
+    rf"\b{_UNIT}\b",
+]
+_STREET = re.compile("|".join(f"(?:{p})" for p in _STREET_PATTERNS), re.IGNORECASE)
+
+# A line (or comma part) that continues an address block: a unit, a city, a region code,
+# "Country 12345", a postal code.
+_CONTINUATION = re.compile(
+    rf"^(?:{_UNIT}|,?\s*(?:{_CAP}[ \t]*){{1,4}}(?:\(\w+\))?,?(?:[ \t]+[A-Z]{{2}})?"
+    rf"(?:[ \t]+[\w-]{{3,10}})?|,?\s*[A-Z]{{2}}|\d{{3,6}}(?:[ -]\d{{2,4}})?)\.?$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    entity: str
+    start: int
+    end: int
+    score: float
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    name: str
+    entity: str
+    regex: re.Pattern[str]
+    score: float
+    cues: re.Pattern[str] | None = None
+    validate: Callable[[str], bool] | None = None
+    group: int = 0
+
+
+def _cues(*words: str) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(words) + r")\b", re.IGNORECASE)
+
+
+def _digits(s: str) -> str:
+    return "".join(c for c in s if c.isdigit())
+
+
+def _phone_ok(s: str) -> bool:
+    d = _digits(s)
+    return 7 <= len(d) <= 15 and len(set(d)) > 2
+
+
+def _not_date(s: str) -> bool:
+    return not re.fullmatch(r"\d{4}-\d{2}-\d{2}|\d{2}[./-]\d{2}[./-]\d{4}", s.strip())
+
+
+_PHONE_CUES = _cues(
+    "phone",
+    "mobile",
+    "cell",
+    "tel",
+    "telephone",
+    "call",
+    "calling",
+    "desk",
+    "fax",
+    "number",
+    "reach",
+    "text",
+    "sms",
+    "whatsapp",
+    "contact",
+    "answering",
+    "messages?",
+    "registered",
+    "dial",
+)
+_CARD_CUES = _cues(
+    "card", "cc", "credit", "debit", "visa", "mastercard", "amex", "maestro", "billing"
+)
+
+RULES: tuple[_Rule, ...] = (
+    # --- phones the phonenumbers library does not parse without a country
+    _Rule(
+        "phone_grouped",
+        "PHONE_NUMBER",
+        re.compile(
+            r"(?<![\w+-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,4}){1,4}"
+            r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w-])"
+        ),
+        0.3,
+        _PHONE_CUES,
+        lambda s: _phone_ok(s) and _not_date(s),
+    ),
+    _Rule(
+        "phone_plus",
+        "PHONE_NUMBER",
+        re.compile(
+            r"(?<![\w+])\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{2,5}(?:[\s.-]?\d{2,5}){1,4}"
+        ),
+        0.6,
+        None,
+        _phone_ok,
+    ),
+    # --- card numbers (Presidio's recognizer wants a valid Luhn checksum)
+    _Rule(
+        "card_number",
+        "CREDIT_CARD",
+        re.compile(
+            r"(?<![\w-])(?:\d{4}[ -]?){2,3}\d{4}(?:\d{1,3})?(?![\w-])|(?<![\w-])\d{12,19}(?![\w-])"
+        ),
+        0.3,
+        _CARD_CUES,
+        lambda s: 12 <= len(_digits(s)) <= 19,
+    ),
+    # --- ages
+    _Rule(
+        "age",
+        "AGE",
+        re.compile(
+            r"\b(\d{1,3})(?=\s*(?:-|\s)?\s*(?:years?|yrs?)[\s-]*old\b|\s*y/?o\b)"
+            r"|(?<=\bturned\s)(\d{1,3})\b|(?<=\baged\s)(\d{1,3})\b|(?<=\bage:\s)(\d{1,3})\b"
+            r"|(?<=\bage\s)(\d{1,3})\b",
+            re.IGNORECASE,
+        ),
+        0.6,
+    ),
+    # --- postal codes after a cue
+    _Rule(
+        "zip",
+        "ZIP_CODE",
+        re.compile(
+            r"(?<=zip:\s)[\w -]{3,10}\b|(?<=zip\s)[\w-]{3,10}\b|(?<=zip code:\s)[\w -]{3,10}\b"
+            r"|(?<=postcode:\s)[\w -]{3,10}\b|(?<=postal code:\s)[\w -]{3,10}\b",
+            re.IGNORECASE,
+        ),
+        0.6,
+        None,
+        lambda s: any(c.isdigit() for c in s),
+    ),
+    # --- honorifics before a capitalised name
+    _Rule(
+        "honorific",
+        "TITLE",
+        re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof|Sr|Sra|Mme|Mlle|Herr|Frau)\.?(?=\s+{_CAP})"),
+        0.5,
+    ),
+    # --- names after a cue
+    _Rule(
+        "name_cue",
+        "PERSON",
+        re.compile(
+            rf"(?i:\bmy name is|\bname:|\bi am|\bi'm|\bthis is|\bname on the account is|"
+            rf"\bchange it to|\bcorrect it to|\bunder|\bspeak to|\bfollow up with|\bsaid|\bto)"
+            rf"\s+((?:(?:Mr|Mrs|Ms|Dr)\.?\s+)?{_CAP}(?:\s+(?:[A-Z]\.?|{_CAP})){{0,3}})",
+        ),
+        0.55,
+        None,
+        None,
+        1,
+    ),
+    # --- organisations with a legal suffix
+    _Rule(
+        "org_suffix",
+        "ORGANIZATION",
+        re.compile(
+            rf"\b(?:{_CAP}\s+){{0,3}}{_CAP}\s+(?:Inc|LLC|Ltd|Corp|Corporation|Group|GmbH|AG|SA|"
+            rf"S\.A\.|PLC|plc|Co|Company|Holdings|Partners|Associates|Insurance|Bank|"
+            rf"Technologies|Solutions|Systems|Labs|Foundation)\b\.?"
+        ),
+        0.6,
+    ),
+    # --- credentials
+    _Rule(
+        "api_key_prefixed",
+        "API_KEY",
+        re.compile(
+            r"\b(?:sk|pk|rk)[-_](?:live|test|proj|ant)?[-_]?[A-Za-z0-9_-]{16,}"
+            r"|\bAKIA[0-9A-Z]{16}\b|\bASIA[0-9A-Z]{16}\b"
+            r"|\bgh[pousr]_[A-Za-z0-9]{30,}\b|\bgithub_pat_[A-Za-z0-9_]{40,}"
+            r"|\bxox[abposr]-[A-Za-z0-9-]{10,}|\bAIza[0-9A-Za-z_-]{35}"
+            r"|\bglpat-[A-Za-z0-9_-]{20}|\bhf_[A-Za-z0-9]{30,}"
+            r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+        ),
+        0.9,
+    ),
+    _Rule(
+        "private_key",
+        "API_KEY",
+        re.compile(
+            r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]*?"
+            r"(?:-----END (?:[A-Z]+ )?PRIVATE KEY-----|$)"
+        ),
+        1.0,
+    ),
+    _Rule(
+        "secret_assignment",
+        "PASSWORD",
+        re.compile(
+            r"\b(?:password|passwd|pwd|passcode|pass|secret|api[_ -]?key|access[_ -]?key|"
+            r"auth[_ -]?token|token|client[_ -]?secret)\b\s*(?:is|=|:)\s*[\"']?([^\s\"',;]{4,})",
+            re.IGNORECASE,
+        ),
+        0.7,
+        None,
+        lambda s: s.lower() not in {"required", "none", "null", "empty", "missing", "incorrect"},
+        1,
+    ),
+    _Rule(
+        "connection_string",
+        "PASSWORD",
+        re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]+:([^\s@/]+)@", re.IGNORECASE),
+        0.8,
+        None,
+        None,
+        1,
+    ),
+)
+
+
+def _context_ok(text: str, start: int, cues: re.Pattern[str]) -> bool:
+    return cues.search(text, max(0, start - CONTEXT_CHARS), start) is not None
+
+
+def _rule_hits(text: str) -> Iterator[RuleHit]:
+    for rule in RULES:
+        for m in rule.regex.finditer(text):
+            group = rule.group or next((i for i, g in enumerate(m.groups(), 1) if g), 0)
+            start, end = m.span(group)
+            value = text[start:end].strip()
+            if not value or (rule.validate and not rule.validate(value)):
+                continue
+            end = start + len(text[start:end].rstrip())
+            score = rule.score
+            if rule.cues is not None and _context_ok(text, start, rule.cues):
+                score = min(1.0, score + CONTEXT_BOOST)
+            yield RuleHit(rule.entity, start, end, score, rule.name)
+
+
+def _extend_block(text: str, end: int) -> int:
+    """Extend an address through what continues it: comma parts on its own line, then whole
+    lines (a unit, a city, a region code, "Country 12345"), one blank line allowed between."""
+    nl = text.find("\n", end)
+    line_end = len(text) if nl < 0 else nl
+    rest = text[end:line_end]
+    if rest.strip():
+        if _CONTINUATION.match(rest.strip()):
+            end = end + len(rest.rstrip())
+        elif rest.lstrip().startswith(","):
+            pos = end
+            for part in rest.split(",")[1:]:
+                if not (part.strip() and _CONTINUATION.match(part.strip())):
+                    break
+                pos = text.index(part, pos) + len(part.rstrip())
+                end = pos
+            return end
+        else:
+            return end
+    pos, blank = line_end + 1, 0
+    while pos < len(text):
+        nl = text.find("\n", pos)
+        line_end = len(text) if nl < 0 else nl
+        piece = text[pos:line_end]
+        if not piece.strip():
+            blank += 1
+            if blank > 1:
+                break
+        elif len(piece) <= 60 and _CONTINUATION.match(piece.strip()):
+            end, blank = pos + len(piece.rstrip()), 0
+        else:
+            break
+        pos = line_end + 1
+    return end
+
+
+def _addresses(text: str) -> Iterator[RuleHit]:
+    spans: list[tuple[int, int]] = []
+    for m in _STREET.finditer(text):
+        start, end = m.start(), len(text[: m.end()].rstrip())
+        if spans and start <= spans[-1][1] + 2:  # glue neighbouring pieces of one address
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+        else:
+            spans.append((start, end))
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        end = _extend_block(text, end)
+        if merged and start <= merged[-1][1] + 3:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    for start, end in merged:
+        while end > start and text[end - 1] in " \t\n,;":
+            end -= 1
+        yield RuleHit("STREET_ADDRESS", start, end, 0.85, "street_address")
+
+
+def find(text: str) -> list[RuleHit]:
+    """Every rule's hits in ``text`` (overlapping hits are resolved by the caller)."""
+    return [*_rule_hits(text), *_addresses(text)]
