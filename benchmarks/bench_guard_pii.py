@@ -125,16 +125,38 @@ def _iou(text: str, a: Span, b: Span) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def merge_adjacent(text: str, spans: list[Span]) -> list[Span]:
+    """Join spans of one type separated only by whitespace/punctuation (presidio-research's
+    span evaluator does the same): an address labelled as street + city + country pieces
+    and one predicted address block are then the same span."""
+    out: list[Span] = []
+    for s in sorted(spans, key=lambda s: (s.start, s.end)):
+        if out and out[-1].label == s.label:
+            gap = text[out[-1].end : s.start] if s.start > out[-1].end else ""
+            if all(c in _TRIM for c in gap):
+                out[-1] = Span(s.label, out[-1].start, max(out[-1].end, s.end))
+                continue
+        out.append(s)
+    return out
+
+
 def score_mapped(
-    texts: list[str], golds: list[list[Span]], preds: list[list[Span]]
+    texts: list[str], golds: list[list[Span]], preds: list[list[Span]], errors: bool = False
 ) -> dict[str, Any]:
     """Entity-type mapped span P/R/F2, overall and per type."""
     tp = fp = fn = 0
     per: dict[str, Counter[str]] = defaultdict(Counter)
     for text, gold, pred in zip(texts, golds, preds, strict=True):
         g = [Span(ENTITY_MAP[s.label], s.start, s.end) for s in gold]
-        g = [s for s in g if s.label in SCORED]
-        p = [s for s in pred if s.label in SCORED]
+        g = merge_adjacent(text, [s for s in g if s.label in SCORED])
+        p = merge_adjacent(text, [s for s in pred if s.label in SCORED])
+        if errors:
+            gs_ = {(s.label, *trim(text, s.start, s.end)) for s in g}
+            ps_ = {(s.label, *trim(text, s.start, s.end)) for s in p}
+            for lab, a, b in sorted(gs_ - ps_):
+                print(f"  gold {lab:14s} {text[a:b]!r}")
+            for lab, a, b in sorted(ps_ - gs_):
+                print(f"  pred {lab:14s} {text[a:b]!r}")
         used: set[int] = set()
         for gs in g:
             best, best_iou = None, IOU
@@ -333,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in systems:
             preds, lat = runners[name](texts)
             print_errors(name, data, idx, preds)
-            print(name, "mapped", {k: v for k, v in score_mapped(texts, golds, preds).items()})
+            m = score_mapped(texts, golds, preds, errors=True)
+            print(name, "mapped", m)
             print(name, "agnostic", score_agnostic(golds, preds), latency(lat))
         return 0
 

@@ -195,17 +195,40 @@ def _windows(text: str, size: int) -> list[tuple[int, int]]:
     return out
 
 
+_DATE_SHAPE = re.compile(
+    r"\d{1,2}:\d{2}|\b(?:18|19|20)\d{2}s?\b|\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b"
+    r"|\b\d{4}[/.-]\d{1,2}[/.-]\d{1,2}\b"
+)
+_NER_TYPES = ("PERSON", "ORGANIZATION", "LOCATION", "NRP")
+
+
 def _keep(entity: str, value: str) -> bool:
-    if entity == "DATE_TIME":  # "next week", "one morning": not about anyone
-        if _MONTHS.search(value):
-            return True
-        digits = value.strip()
-        if digits.isdigit():  # a bare number is a date only as a plausible year
-            return len(digits) == 4 and 1800 <= int(digits) <= 2100
-        return any(c.isdigit() for c in value)
-    if entity in ("PERSON", "ORGANIZATION", "LOCATION", "NRP"):
-        return any(c.isalpha() for c in value) and len(value.strip()) > 1
+    """Drop what the NER model says that is not about anyone."""
+    if entity == "DATE_TIME":
+        # "next week", "one morning" name no day; "0494 92 82 32" is a phone, not a date.
+        return bool(_MONTHS.search(value)) or bool(_DATE_SHAPE.search(value))
+    if entity in _NER_TYPES:
+        word = value.strip()
+        if " " not in word and (word.islower() or (word.isupper() and len(word) <= 4)):
+            return False  # "iban", "ATM", "ASAP": a word, not a name
+        return any(c.isalpha() for c in word) and len(word) > 1
     return True
+
+
+def _tidy(entity: str, text: str, start: int, end: int) -> tuple[int, int]:
+    """Cut an NER span to the name: no possessive "'s", no leading "The", one line."""
+    if entity not in _NER_TYPES:
+        return start, end
+    value = text[start:end]
+    if entity != "LOCATION" and "\n" in value.strip():
+        value = value.strip().split("\n", 1)[0]
+        start = text.index(value, start)
+        end = start + len(value)
+    if value.endswith(("'s", "’s")):
+        end -= 2
+    if value.startswith(("The ", "the ")):
+        start += 4
+    return start, end
 
 
 def _resolve(
@@ -274,8 +297,8 @@ class PiiGuard:
             for r in engine.analyze(
                 window, language="en", entities=self.entities, score_threshold=self.threshold
             ):
-                value = window[r.start : r.end]
-                if not _keep(r.entity_type, value):
+                start, end = _tidy(r.entity_type, window, r.start, r.end)
+                if start >= end or not _keep(r.entity_type, window[start:end]):
                     continue
                 meta = r.recognition_metadata or {}
                 source = str(meta.get(r.RECOGNIZER_NAME_KEY, "presidio"))
@@ -283,7 +306,7 @@ class PiiGuard:
                 if exp is not None and getattr(exp, "pattern_name", None):
                     source = f"{source}:{exp.pattern_name}"
                 found.append(
-                    (r.entity_type, w_start + r.start, w_start + r.end, float(r.score), source)
+                    (r.entity_type, w_start + start, w_start + end, float(r.score), source)
                 )
         return _resolve(list(set(found)))
 

@@ -36,7 +36,7 @@ _SUFFIX_EN = (
 )
 # Street-name endings of other languages, glued to the name ("Loorenstrasse 149").
 _SUFFIX_GLUED = (
-    r"strasse|straße|str\.|gasse|weg|allee|platz|ring|damm|gatan|vägen|gränd|gade|vej|"
+    r"strasse|straße|stræti|gata|str\.|gasse|weg|allee|platz|ring|damm|gatan|vägen|gränd|gade|vej|"
     r"veien|vegen|gata|katu|tie|kuja|polku|laan|straat|plein|gracht|utca|útja|út|tér|ulica|"
     r"cesta|ulice|iela|gatve|tee|puiestee"
 )
@@ -66,6 +66,10 @@ _STREET_PATTERNS = [
     rf"\bcorner of\s+(?:[\w'’.-]+\s+){{1,5}}and\s+(?:{_WORD}\s*){{1,4}}",
     # a line that is "number Name number" (European house lines: 20789 Allika 46)
     rf"(?:^|(?<=\n))[ \t]*{_HOUSE}\s+(?:{_WORD}\s+){{1,4}}\d{{1,5}}[a-z]?\.?[ \t]*(?=\n|$)",
+    # 19902 Dobrovského 1394, … / 0138 Brisas 6802\n (house, name, number, then a unit or
+    # the end of the line)
+    rf"\b\d{{3,6}}\s+(?:{_CAP}\s+){{1,3}}\d{{1,5}}[a-z]?"
+    rf"(?=[ \t]*(?:,|\n|$|(?i:apt|suite|unit|ste)\b))",
     # Apt. 595 / Suite 019
     rf"\b{_UNIT}\b",
 ]
@@ -74,9 +78,9 @@ _STREET = re.compile("|".join(f"(?:{p})" for p in _STREET_PATTERNS), re.IGNORECA
 # A line (or comma part) that continues an address block: a unit, a city, a region code,
 # "Country 12345", a postal code.
 _CONTINUATION = re.compile(
-    rf"^(?:{_UNIT}|,?\s*(?:{_CAP}[ \t]*){{1,4}}(?:\(\w+\))?,?(?:[ \t]+[A-Z]{{2}})?"
-    rf"(?:[ \t]+[\w-]{{3,10}})?|,?\s*[A-Z]{{2}}|\d{{3,6}}(?:[ -]\d{{2,4}})?)\.?$",
-    re.IGNORECASE,
+    rf"^(?:(?i:{_UNIT})|,?\s*(?:{_CAP}[ \t]*){{1,4}}(?:\(\w+\))?,?(?:[ \t]+[A-Z]{{2}})?"
+    rf"(?:[ \t]+[\w-]{{3,10}})?|,?\s*(?:[A-Z]{{2}}|nan)(?:[ \t]+\d{{3,6}}(?:[ -]\d{{2,4}})?)?"
+    rf"|\d{{3,6}}(?:[ -]\d{{2,4}})?)(?=[.?!,;:]|\s*$)"
 )
 
 
@@ -307,8 +311,8 @@ def _extend_block(text: str, end: int) -> int:
     line_end = len(text) if nl < 0 else nl
     rest = text[end:line_end]
     if rest.strip():
-        if _CONTINUATION.match(rest.strip()):
-            end = end + len(rest.rstrip())
+        if m := _CONTINUATION.match(rest.strip()):
+            end = end + (len(rest) - len(rest.lstrip())) + m.end()
         elif rest.lstrip().startswith(","):
             pos = end
             for part in rest.split(",")[1:]:
@@ -328,8 +332,8 @@ def _extend_block(text: str, end: int) -> int:
             blank += 1
             if blank > 1:
                 break
-        elif len(piece) <= 60 and _CONTINUATION.match(piece.strip()):
-            end, blank = pos + len(piece.rstrip()), 0
+        elif len(piece) <= 60 and (m := _CONTINUATION.match(piece.strip())):
+            end, blank = pos + (len(piece) - len(piece.lstrip())) + m.end(), 0
         else:
             break
         pos = line_end + 1
