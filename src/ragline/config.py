@@ -468,6 +468,10 @@ class GuardSettings(_Section):
     # A longer text is scanned in overlapping windows of this many characters: spaCy's cost
     # grows with the text, and 1 MB in one piece would hold a worker for a minute.
     pii_chunk_chars: int = Field(20_000, ge=1_000)
+    # Places, dates, organisations, nationalities identify nobody alone: "personal" flags
+    # them only in a text about someone (a name or identifier, or "I/my/you"), so plain
+    # questions ("the capital of France") pass; "always" flags them everywhere.
+    pii_quasi_identifiers: Literal["personal", "always"] = "personal"
     injection_threshold: float = Field(0.5, ge=0, le=1)
     toxicity_threshold: float = Field(0.5, ge=0, le=1)
     # Topic match: cosine to a topic's description must beat the other side by this margin.

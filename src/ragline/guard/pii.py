@@ -14,6 +14,12 @@ it; never the value itself). What is scanned:
   after a cue, organisations with a legal suffix, and credentials (API keys, tokens,
   passwords, private keys).
 
+Quasi-identifiers (a place, a date, an organisation, a nationality) identify nobody on their
+own: with ``guard.pii_quasi_identifiers = "personal"`` (the default) they are flagged only in a
+text that is about someone, i.e. it names a person or holds another direct identifier, or
+someone speaks in the first or second person ("I moved here from Kenosha"). So "What is the
+capital of France?" passes untouched; ``"always"`` flags them everywhere.
+
 Overlapping findings are resolved greedily (higher score, then longer span, wins). A text
 longer than ``guard.pii_chunk_chars`` is scanned in overlapping windows, so 1 MB of text takes
 seconds, not minutes, and spaCy's length limit is never hit.
@@ -200,6 +206,9 @@ _DATE_SHAPE = re.compile(
     r"|\b\d{4}[/.-]\d{1,2}[/.-]\d{1,2}\b"
 )
 _NER_TYPES = ("PERSON", "ORGANIZATION", "LOCATION", "NRP")
+#: Types that identify nobody on their own (a country, a year, a company, a nationality).
+QUASI_IDENTIFIERS = frozenset({"LOCATION", "DATE_TIME", "NRP", "ORGANIZATION"})
+_PERSONAL = re.compile(r"\b(?:i|i'm|i've|me|my|mine|we|us|our|ours|you|your|yours)\b", re.I)
 
 
 def _keep(entity: str, value: str) -> bool:
@@ -281,6 +290,7 @@ class PiiGuard:
         self.threshold = cfg.pii_threshold
         self.entities = list(cfg.pii_entities) if cfg.pii_entities else None
         self.chunk_chars = cfg.pii_chunk_chars
+        self.quasi = cfg.pii_quasi_identifiers
 
     def warm_up(self) -> None:
         """Load the analyzer now (a server calls this at start, not on the first request)."""
@@ -308,7 +318,12 @@ class PiiGuard:
                 found.append(
                     (r.entity_type, w_start + start, w_start + end, float(r.score), source)
                 )
-        return _resolve(list(set(found)))
+        spans = _resolve(list(set(found)))
+        if self.quasi == "personal" and not _PERSONAL.search(text):
+            # No one speaks and no one is named: "the capital of France" is not personal.
+            if all(s[0] in QUASI_IDENTIFIERS for s in spans):
+                spans = []
+        return spans
 
     def scan(
         self, text: str, *, direction: GuardDirection, context: GuardContext | None = None
