@@ -21,8 +21,11 @@ someone speaks in the first or second person ("I moved here from Kenosha"). So "
 capital of France?" passes untouched; ``"always"`` flags them everywhere.
 
 Overlapping findings are resolved greedily (higher score, then longer span, wins). A text
-longer than ``guard.pii_chunk_chars`` is scanned in overlapping windows, so 1 MB of text takes
-seconds, not minutes, and spaCy's length limit is never hit.
+longer than ``guard.pii_chunk_chars`` is scanned in overlapping windows, so spaCy's length
+limit is never hit. The NER model costs about 0.1 ms a character on a busy CPU (a megabyte:
+minutes), so it reads the first ``guard.pii_ner_max_chars`` only; past them the pattern
+recognizers (e-mail, phone, cards, IBAN, keys, addresses, …) still scan every character, but
+names and places written as plain words are not looked for.
 
 **Output direction**: a span whose value also appears in ``context.sources`` (the retrieved
 passages) is not a leak and is not flagged — the user may read what the sources say.
@@ -211,6 +214,23 @@ QUASI_IDENTIFIERS = frozenset({"LOCATION", "DATE_TIME", "NRP", "ORGANIZATION"})
 _PERSONAL = re.compile(r"\b(?:i|i'm|i've|me|my|mine|we|us|our|ours|you|your|yours)\b", re.I)
 
 
+def _tokens_only(engine: Any, text: str) -> Any:
+    """Presidio's NLP artifacts from spaCy's tokenizer alone: the pattern recognizers and
+    their context words work, the NER model (the costly part) does not run."""
+    from presidio_analyzer.nlp_engine import NlpArtifacts
+
+    doc = engine.nlp_engine.nlp["en"].make_doc(text)
+    return NlpArtifacts(
+        entities=[],
+        tokens=doc,
+        tokens_indices=[t.idx for t in doc],
+        lemmas=[t.lower_ for t in doc],
+        nlp_engine=engine.nlp_engine,
+        language="en",
+        scores=[],
+    )
+
+
 def _keep(entity: str, value: str) -> bool:
     """Drop what the NER model says that is not about anyone."""
     if entity == "DATE_TIME":
@@ -291,6 +311,7 @@ class PiiGuard:
         self.entities = list(cfg.pii_entities) if cfg.pii_entities else None
         self.chunk_chars = cfg.pii_chunk_chars
         self.quasi = cfg.pii_quasi_identifiers
+        self.ner_max_chars = cfg.pii_ner_max_chars
 
     def warm_up(self) -> None:
         """Load the analyzer now (a server calls this at start, not on the first request)."""
@@ -304,8 +325,14 @@ class PiiGuard:
         found: list[tuple[str, int, int, float, str]] = []
         for w_start, w_end in _windows(text, self.chunk_chars):
             window = text[w_start:w_end]
+            # Past guard.pii_ner_max_chars only the patterns run (tokens, no NER model).
+            artifacts = None if w_start < self.ner_max_chars else _tokens_only(engine, window)
             for r in engine.analyze(
-                window, language="en", entities=self.entities, score_threshold=self.threshold
+                window,
+                language="en",
+                entities=self.entities,
+                score_threshold=self.threshold,
+                nlp_artifacts=artifacts,
             ):
                 start, end = _tidy(r.entity_type, window, r.start, r.end)
                 if start >= end or not _keep(r.entity_type, window[start:end]):
@@ -319,10 +346,9 @@ class PiiGuard:
                     (r.entity_type, w_start + start, w_start + end, float(r.score), source)
                 )
         spans = _resolve(list(set(found)))
-        if self.quasi == "personal" and not _PERSONAL.search(text):
-            # No one speaks and no one is named: "the capital of France" is not personal.
-            if all(s[0] in QUASI_IDENTIFIERS for s in spans):
-                spans = []
+        personal = self.quasi == "always" or _PERSONAL.search(text) is not None
+        if not personal and all(s[0] in QUASI_IDENTIFIERS for s in spans):
+            spans = []  # no one speaks and no one is named: "the capital of France"
         return spans
 
     def scan(
