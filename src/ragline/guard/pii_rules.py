@@ -50,7 +50,11 @@ _HOUSE = r"\d{1,6}[a-z]?(?:-\d{1,4})?"
 
 _STREET_PATTERNS = [
     # 12 Main Street / 1668 Glyn St / 99449 18 McPherson Road
-    rf"\b(?:{_HOUSE}\s+){{1,2}}(?:{_WORD}\s+){{0,4}}(?:{_SUFFIX_EN})\b\.?(?:\s+\d{{1,5}}\b)?",
+    rf"\b(?:{_HOUSE}\s+){{1,2}}(?:(?:{_WORD}|\d{{1,5}})\s+){{0,4}}(?:{_SUFFIX_EN})\b\.?"
+    rf"(?:\s+\d{{1,5}}\b)?",
+    # Árpád fejedelem útja 62. / hegyalja út 98. (a street-type word, then the number)
+    rf"\b(?:{_HOUSE}\s+)?(?:{_WORD}\s+){{1,3}}(?:út|útja|utca|tér|ulica|gatan|vej|gade|"
+    rf"straße|strasse|gasse|weg|laan|straat)\s+\d{{1,5}}[a-z]?\b\.?",
     # Loorenstrasse 149 / Kiannonkatu 98 / 20789 Allika 46? (glued suffix + number)
     rf"\b(?:{_HOUSE}\s+)?(?:{_WORD}\s+){{0,2}}{_WORD}(?:{_SUFFIX_GLUED})\s+\d{{1,5}}[a-z]?\b\.?",
     # Rue Hsine Eloued 20 / Rua do Arenque 1634 / ul. Miła 53 / 137 Avenue Teboulbi
@@ -77,8 +81,13 @@ _STREET = re.compile("|".join(f"(?:{p})" for p in _STREET_PATTERNS), re.IGNORECA
 
 # A line (or comma part) that continues an address block: a unit, a city, a region code,
 # "Country 12345", a postal code.
+_PLACE_WORD = (
+    rf"(?:{_CAP}|de|del|della|di|da|do|dos|du|la|le|les|van|von|der|den|nad|pod|am|an|u|y)"
+)
 _CONTINUATION = re.compile(
-    rf"^(?:(?i:{_UNIT})|,?\s*(?:{_CAP}[ \t]*){{1,4}}(?:\(\w+\))?,?(?:[ \t]+[A-Z]{{2}})?"
+    rf"^(?:[^\w\s]{{1,3}}[ \t]*)?"  # a bullet or marker before the line ("??? ", "- ")
+    rf"(?:(?i:{_UNIT})|,?\s*{_CAP}(?:[ \t]*{_PLACE_WORD}){{0,4}}[ \t]*(?:\(\w+\))?,?"
+    rf"(?:[ \t]+[A-Z]{{2}})?"
     rf"(?:[ \t]+[\w-]{{3,10}})?|,?\s*(?:[A-Z]{{2}}|nan)(?:[ \t]+\d{{3,6}}(?:[ -]\d{{2,4}})?)?"
     rf"|\d{{3,6}}(?:[ -]\d{{2,4}})?)(?=[.?!,;:]|\s*$)"
 )
@@ -120,6 +129,94 @@ def _phone_ok(s: str) -> bool:
 def _not_date(s: str) -> bool:
     return not re.fullmatch(r"\d{4}-\d{2}-\d{2}|\d{2}[./-]\d{2}[./-]\d{4}", s.strip())
 
+
+#: Line labels that look like a speaker ("Phone: …") but are fields of a form.
+_FIELD_LABELS = frozenset(
+    [
+        "phone",
+        "mobile",
+        "cell",
+        "tel",
+        "fax",
+        "desk",
+        "e-mail",
+        "email",
+        "mail",
+        "website",
+        "web",
+        "url",
+        "address",
+        "date",
+        "time",
+        "name",
+        "where",
+        "when",
+        "who",
+        "what",
+        "why",
+        "how",
+        "note",
+        "notes",
+        "subject",
+        "re",
+        "to",
+        "from",
+        "cc",
+        "bcc",
+        "user",
+        "bot",
+        "assistant",
+        "system",
+        "question",
+        "answer",
+        "q",
+        "a",
+        "tip",
+        "warning",
+        "error",
+        "info",
+        "id",
+        "zip",
+        "title",
+        "company",
+        "job",
+        "position",
+        "status",
+        "summary",
+        "example",
+        "source",
+        "reference",
+        "step",
+        "total",
+        "price",
+    ]
+)
+_NOT_NAMES = frozenset(
+    [
+        "not",
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "but",
+        "is",
+        "was",
+        "unknown",
+        "irrelevant",
+        "private",
+        "secret",
+        "none",
+        "hidden",
+        "required",
+        "also",
+        "still",
+        "just",
+        "really",
+        "written",
+        "spelled",
+    ]
+)
 
 _PHONE_CUES = _cues(
     "phone",
@@ -187,7 +284,10 @@ RULES: tuple[_Rule, ...] = (
         re.compile(
             r"\b(\d{1,3})(?=\s*(?:-|\s)?\s*(?:years?|yrs?)[\s-]*old\b|\s*y/?o\b)"
             r"|(?<=\bturned\s)(\d{1,3})\b|(?<=\baged\s)(\d{1,3})\b|(?<=\bage:\s)(\d{1,3})\b"
-            r"|(?<=\bage\s)(\d{1,3})\b",
+            r"|(?<=\bage\s)(\d{1,3})\b"
+            r"|(?<=\bhe was\s)(\d{1,3})\b(?=[.,;!]|\s*$)"
+            r"|(?<=\bshe was\s)(\d{1,3})\b(?=[.,;!]|\s*$)"
+            r"|(?<=\bI was\s)(\d{1,3})\b(?=[.,;!]|\s*$)",
             re.IGNORECASE,
         ),
         0.6,
@@ -224,6 +324,25 @@ RULES: tuple[_Rule, ...] = (
         0.55,
         None,
         None,
+        1,
+    ),
+    # --- a speaker at the start of a line of dialogue ("Nicole: Remember me?")
+    _Rule(
+        "speaker",
+        "PERSON",
+        re.compile(rf"(?:^|(?<=\n))[ \t]*({_CAP}(?:[ \t]{_CAP})?):[ \t]+(?=[\"'“A-Z])"),
+        0.55,
+        None,
+        lambda s: s.casefold() not in _FIELD_LABELS,
+        1,
+    ),
+    _Rule(
+        "name_lower",
+        "PERSON",
+        re.compile(r"(?i:\bmy name is)\s+([a-z\u00df-\u017f]{2,}(?:\s+[a-z\u00df-\u017f]{2,})?)\b"),
+        0.5,
+        None,
+        lambda s: s.split()[0] not in _NOT_NAMES,
         1,
     ),
     # --- organisations with a legal suffix
@@ -340,10 +459,35 @@ def _extend_block(text: str, end: int) -> int:
     return end
 
 
+_ANCHOR = re.compile(r"\d|corner of", re.IGNORECASE)
+
+
+def _regions(text: str) -> list[tuple[int, int]]:
+    """Where an address can be: around a digit or "corner of" (each street pattern holds
+    one), so prose without numbers costs one scan, not the whole pattern set."""
+    out: list[tuple[int, int]] = []
+    for m in _ANCHOR.finditer(text):
+        start, end = max(0, m.start() - 160), min(len(text), m.end() + 160)
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def _street_matches(text: str) -> Iterator[re.Match[str]]:
+    last = -1
+    for r_start, r_end in _regions(text):
+        for m in _STREET.finditer(text, r_start, r_end):
+            if m.start() > last:
+                last = m.end()
+                yield m
+
+
 def _addresses(text: str) -> Iterator[RuleHit]:
     spans: list[tuple[int, int]] = []
-    for m in _STREET.finditer(text):
-        start, end = m.start(), len(text[: m.end()].rstrip())
+    for m in _street_matches(text):
+        start, end = m.start(), m.start() + len(m.group().rstrip())
         if spans and start <= spans[-1][1] + 2:  # glue neighbouring pieces of one address
             spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
         else:
@@ -361,6 +505,59 @@ def _addresses(text: str) -> Iterator[RuleHit]:
         yield RuleHit("STREET_ADDRESS", start, end, 0.85, "street_address")
 
 
+_FIELD_LINE = re.compile(
+    r"^[^\w\n]{0,3}[ \t]*(?:personal info|phone|mobile|cell|tel|e-?mail|address|website)"
+    r"[ \t]*:",
+    re.IGNORECASE,
+)
+_MARKER = re.compile(r"^[^\w\n]{0,3}[ \t]*")
+
+
+def _contact_block(text: str, addresses: list[RuleHit]) -> Iterator[RuleHit]:
+    """The short lines heading a contact card (a signature, a letterhead): the name, then the
+    job title, then the company on the line right above the address.
+
+        Karin M. Beike            -> PERSON
+        Leasing consultant        -> TITLE
+        Fritz-Armstrong           -> ORGANIZATION
+        Doko and ul. Mila 53      (the address, or a "Phone:" / "E-mail:" line)
+    """
+    lines: list[tuple[int, str]] = []
+    pos = 0
+    for line in text.split("\n"):
+        lines.append((pos, line))
+        pos += len(line) + 1
+    starts = {a.start for a in addresses}
+    anchor, by_address = None, False
+    for i, (at, line) in enumerate(lines):
+        body = at + _MARKER.match(line).end()  # type: ignore[union-attr]
+        if body in starts:
+            anchor, by_address = i, True
+            break
+        if _FIELD_LINE.match(line):
+            anchor = i
+            break
+    if not anchor:
+        return
+    head = [(at, line) for at, line in lines[:anchor] if line.strip()]
+    if not 1 <= len(head) <= 4:
+        return
+    for _, line in head:
+        if len(line) > 60 or len(line.split()) > 8 or any(c.isdigit() or c == "@" for c in line):
+            return
+    for k, (at, line) in enumerate(head):
+        start = at + _MARKER.match(line).end()  # type: ignore[union-attr]
+        end = at + len(line.rstrip())
+        if k == 0:
+            label = "PERSON"
+        elif by_address and k == len(head) - 1:
+            label = "ORGANIZATION"
+        else:
+            label = "TITLE"
+        yield RuleHit(label, start, end, 0.5, "contact_block")
+
+
 def find(text: str) -> list[RuleHit]:
     """Every rule's hits in ``text`` (overlapping hits are resolved by the caller)."""
-    return [*_rule_hits(text), *_addresses(text)]
+    addresses = list(_addresses(text))
+    return [*_rule_hits(text), *addresses, *_contact_block(text, addresses)]
