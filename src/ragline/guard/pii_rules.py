@@ -89,7 +89,7 @@ _CONTINUATION = re.compile(
     rf"(?:(?i:{_UNIT})|,?\s*{_CAP}(?:[ \t]*{_PLACE_WORD}){{0,4}}[ \t]*(?:\(\w+\))?,?"
     rf"(?:[ \t]+[A-Z]{{2}})?"
     rf"(?:[ \t]+[\w-]{{3,10}})?|,?\s*(?:[A-Z]{{2}}|nan)(?:[ \t]+\d{{3,6}}(?:[ -]\d{{2,4}})?)?"
-    rf"|\d{{3,6}}(?:[ -]\d{{2,4}})?)(?=[.?!,;:]|\s*$)"
+    rf"|\d{{3,6}}(?:[ -]\d{{2,4}})?)(?=[.?!,;]|\s*$)"
 )
 
 
@@ -428,20 +428,12 @@ def _extend_block(text: str, end: int) -> int:
     lines (a unit, a city, a region code, "Country 12345"), one blank line allowed between."""
     nl = text.find("\n", end)
     line_end = len(text) if nl < 0 else nl
-    rest = text[end:line_end]
-    if rest.strip():
-        if m := _CONTINUATION.match(rest.strip()):
-            end = end + (len(rest) - len(rest.lstrip())) + m.end()
-        elif rest.lstrip().startswith(","):
-            pos = end
-            for part in rest.split(",")[1:]:
-                if not (part.strip() and _CONTINUATION.match(part.strip())):
-                    break
-                pos = text.index(part, pos) + len(part.rstrip())
-                end = pos
-            return end
-        else:
-            return end
+    while text[end:line_end].strip():  # comma parts on the same line: ", Tallinn, Estonia"
+        rest = text[end:line_end]
+        m = _CONTINUATION.match(rest.lstrip())
+        if not m or not m.end():
+            return end  # the line goes on with something else
+        end += len(rest) - len(rest.lstrip()) + m.end()
     pos, blank = line_end + 1, 0
     while pos < len(text):
         nl = text.find("\n", pos)
