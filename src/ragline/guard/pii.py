@@ -260,6 +260,46 @@ def _tidy(entity: str, text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+_LOC_CUE = re.compile(
+    r"(?:originally from|moved (?:here )?(?:from|to)|travell?ing to|based in|lives? in|"
+    r"arrived (?:at|in)|born in|located in|returned to|living in|grew up in)\s+$",
+    re.IGNORECASE,
+)
+_ORG_CUE = re.compile(
+    r"(?:work(?:s|ed|ing)? (?:for|at)|employed (?:by|at)|year at|joined|ceo of|founder of)\s+$",
+    re.IGNORECASE,
+)
+_SPACY = "SpacyRecognizer"
+
+
+def _relabel(
+    text: str, spans: list[tuple[str, int, int, float, str]]
+) -> list[tuple[str, int, int, float, str]]:
+    """Correct the small NER model's type where the text says more: a word that is part of
+    a name found elsewhere in the text is a person; after "born in", "lives in", "moved
+    here from" it is a place; after "works for", "joined" an organisation."""
+    names = {
+        w
+        for e, s, t, _, _ in spans
+        if e == "PERSON"
+        for w in text[s:t].split()
+        if len(w) > 2 and w[:1].isupper()
+    }
+    out = []
+    for entity, start, end, score, source in spans:
+        if source.startswith(_SPACY) and entity in ("ORGANIZATION", "LOCATION", "PERSON"):
+            before = text[max(0, start - 30) : start]
+            words = text[start:end].split()
+            if _LOC_CUE.search(before):
+                entity = "LOCATION"
+            elif _ORG_CUE.search(before):
+                entity = "ORGANIZATION"
+            elif entity != "PERSON" and words and all(w in names for w in words):
+                entity = "PERSON"
+        out.append((entity, start, end, score, source))
+    return out
+
+
 def _resolve(
     found: list[tuple[str, int, int, float, str]],
 ) -> list[tuple[str, int, int, float, str]]:
@@ -345,7 +385,7 @@ class PiiGuard:
                 found.append(
                     (r.entity_type, w_start + start, w_start + end, float(r.score), source)
                 )
-        spans = _resolve(list(set(found)))
+        spans = _relabel(text, _resolve(list(set(found))))
         personal = self.quasi == "always" or _PERSONAL.search(text) is not None
         if not personal and all(s[0] in QUASI_IDENTIFIERS for s in spans):
             spans = []  # no one speaks and no one is named: "the capital of France"
