@@ -25,7 +25,9 @@ longer than ``guard.pii_chunk_chars`` is scanned in overlapping windows, so spaC
 limit is never hit. The NER model costs about 0.1 ms a character on a busy CPU (a megabyte:
 minutes), so it reads the first ``guard.pii_ner_max_chars`` only; past them the pattern
 recognizers (e-mail, phone, cards, IBAN, keys, addresses, …) still scan every character, but
-names and places written as plain words are not looked for.
+names and places written as plain words are not looked for. A megabyte then takes tens of
+seconds (linear in its length and in how much PII it holds; ``benchmarks/bench_guard_pii.py``
+measures it): the guard pipeline should cap what it accepts well below that.
 
 **Output direction**: a span whose value also appears in ``context.sources`` (the retrieved
 passages) is not a leak and is not flagged — the user may read what the sources say.
@@ -40,6 +42,7 @@ instance and thread; ``AnalyzerEngine.analyze`` keeps no per-call state.
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 import time
@@ -304,11 +307,17 @@ def _resolve(
     found: list[tuple[str, int, int, float, str]],
 ) -> list[tuple[str, int, int, float, str]]:
     """Greedy: the higher score (then the longer span) wins each overlap."""
+    starts: list[int] = []  # kept spans never overlap, so sorted by start they are by end too
     kept: list[tuple[str, int, int, float, str]] = []
     for item in sorted(found, key=lambda f: (-f[3], -(f[2] - f[1]), f[1])):
-        if all(item[2] <= k[1] or item[1] >= k[2] for k in kept):
-            kept.append(item)
-    return sorted(kept, key=lambda f: (f[1], f[2]))
+        i = bisect.bisect_right(starts, item[1])
+        if i > 0 and kept[i - 1][2] > item[1]:
+            continue
+        if i < len(kept) and kept[i][1] < item[2]:
+            continue
+        starts.insert(i, item[1])
+        kept.insert(i, item)
+    return kept
 
 
 def _norm(text: str) -> str:
