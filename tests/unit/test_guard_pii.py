@@ -84,6 +84,33 @@ def test_an_address_block_is_one_span(guard: PiiGuard):
     assert ("STREET_ADDRESS", "20789 Allika 46\n Suite 501\n Riisa\n\n Estonia 62488") in found
 
 
+def test_a_contact_card_heading_is_name_title_and_company(guard: PiiGuard):
+    text = "Karin M. Beike\nLeasing consultant\nFritz-Armstrong\n12 Main Street\nSpringfield"
+    found = _found(guard, text)
+    assert ("PERSON", "Karin M. Beike") in found
+    assert ("TITLE", "Leasing consultant") in found
+    assert ("ORGANIZATION", "Fritz-Armstrong") in found
+
+
+def test_speakers_of_a_dialogue_are_names_but_form_fields_are_not(guard: PiiGuard):
+    found = _found(guard, "Ubul: What a day.\nPhone: Call me later.\nNicole: Remember me?")
+    people = {v for lab, v in found if lab == "PERSON"}
+    assert {"Ubul", "Nicole"} <= people and "Phone" not in people
+
+
+def test_scans_from_many_threads_agree(guard: PiiGuard):
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [
+        f"Hi, I'm Jane Doe {i}, mail jane{i}@example.com, card 4111 1111 1111 1111"
+        for i in range(12)
+    ]
+    alone = [guard.scan(t, direction="input").flags for t in texts]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda t: guard.scan(t, direction="input").flags, texts))
+    assert together == alone
+
+
 @pytest.mark.parametrize(
     "question",
     [

@@ -249,6 +249,10 @@ def _keep(entity: str, value: str) -> bool:
 
 def _tidy(entity: str, text: str, start: int, end: int) -> tuple[int, int]:
     """Cut an NER span to the name: no possessive "'s", no leading "The", one line."""
+    while start < end and text[start].isspace():  # no span starts or ends in whitespace
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
     if entity not in _NER_TYPES:
         return start, end
     value = text[start:end]
