@@ -181,6 +181,13 @@ def test_output_pii_copied_from_the_sources_is_not_a_leak(guard: PiiGuard):
     assert len(guard.scan(answer, direction="input").flags) > len(res.flags)
 
 
+def test_digits_of_two_source_numbers_do_not_make_a_match(guard: PiiGuard):
+    ctx = GuardContext(sources=["Room 12, extension 3456789, floor 4."])
+    answer = "You can call me on 234-5678 tonight."
+    res = guard.scan(answer, direction="output", context=ctx)
+    assert ("PHONE_NUMBER", "234-5678") in {(f.label, answer[f.start : f.end]) for f in res.flags}
+
+
 def test_binary_junk_does_not_crash(guard: PiiGuard):
     junk = bytes(range(256)).decode("latin-1") * 8 + "\x00\ufffd\udc80".encode(
         "utf-8", "surrogatepass"

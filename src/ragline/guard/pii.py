@@ -332,12 +332,17 @@ def _digits(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
 
 
+_NUMBER_RUN = re.compile(r"\+?\d(?:[\d().\-/]|\s(?=[\d(]))*\d")
+
+
 class _Sources:
     """The retrieved passages, normalised once, for "did the sources contain this value?"."""
 
     def __init__(self, sources: Sequence[str]) -> None:
         self.text = "\n".join(_norm(s) for s in sources)
-        self.digits = "\n".join(_digits(s) for s in sources)
+        # Each number of the sources on its own ("212-555-0134" -> "2125550134"), so digits
+        # of two neighbouring numbers never join into a false match.
+        self.digits = "\n".join(_digits(run) for s in sources for run in _NUMBER_RUN.findall(s))
 
     def contain(self, value: str) -> bool:
         norm = _norm(value)
