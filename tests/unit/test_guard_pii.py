@@ -169,6 +169,14 @@ def test_entity_list_from_settings():
     ]
 
 
+def test_an_unknown_entity_name_is_a_clear_error():
+    from ragline.errors import ConfigError
+
+    bad = PiiGuard(Settings(guard={"pii_entities": ["EMAIL_ADRESS"]}))
+    with pytest.raises(ConfigError, match=r"EMAIL_ADRESS.*known"):
+        bad.scan("mail a@example.com", direction="input")
+
+
 def test_output_pii_copied_from_the_sources_is_not_a_leak(guard: PiiGuard):
     sources = ["Contact the HR office: Maria Lopez, phone 212-555-0134, hr@example.com."]
     answer = "Write to hr@example.com or call (212) 555-0134. Bob's card is 4111 1111 1111 1111."

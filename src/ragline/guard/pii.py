@@ -50,7 +50,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ragline.errors import MissingDependencyError
+from ragline.errors import ConfigError, MissingDependencyError
 from ragline.guard import pii_rules
 from ragline.guard.base import Flag, GuardContext, GuardDirection, GuardResult
 
@@ -370,6 +370,7 @@ class PiiGuard:
         self.chunk_chars = cfg.pii_chunk_chars
         self.quasi = cfg.pii_quasi_identifiers
         self.ner_max_chars = cfg.pii_ner_max_chars
+        self._checked = False
 
     def warm_up(self) -> None:
         """Load the analyzer now (a server calls this at start, not on the first request)."""
@@ -380,6 +381,15 @@ class PiiGuard:
         if not text.strip():
             return []
         engine = analyzer()
+        if self.entities and not self._checked:
+            known = set(engine.get_supported_entities(language="en"))
+            unknown = sorted(set(self.entities) - known)
+            if unknown:
+                raise ConfigError(
+                    f"guard.pii_entities names unknown PII types {unknown}; known: "
+                    f"{sorted(known)} (or leave it empty for all)"
+                )
+            self._checked = True
         found: list[tuple[str, int, int, float, str]] = []
         for w_start, w_end in _windows(text, self.chunk_chars):
             window = text[w_start:w_end]
