@@ -464,12 +464,31 @@ class GuardSettings(_Section):
     # left out of prompts ("exclude"), or not searchable at all until released ("quarantine").
     document_action: Literal["flag", "exclude", "quarantine"] = "exclude"
     # Detection thresholds (scores 0..1), chosen on held-out data (docs/benchmarks.md).
+    # PII: a span scoring under it is not flagged. 0.4 is Presidio's own evaluation threshold;
+    # ragline's rules score 0.3 without a cue word and 0.65 with one, so cue-less weak
+    # patterns (a bare digit group) stay out (held-out figures: docs/benchmarks.md).
     pii_threshold: float = Field(0.4, ge=0, le=1)
+    # PII entity types looked for (Presidio's names and ragline's: STREET_ADDRESS, API_KEY,
+    # PASSWORD, AGE, ZIP_CODE, TITLE, …); empty: every type the recognizers know.
+    pii_entities: list[str] = []
+    # A longer text is scanned in overlapping windows of this many characters: Presidio's
+    # context scoring costs (findings x tokens) per window, so small windows keep a long,
+    # PII-dense text linear (1 MB: ~4x faster than with 20,000).
+    pii_chunk_chars: int = Field(5_000, ge=1_000)
+    # The NER model (names, places) reads this many characters of a text; past them only the
+    # patterns run (e-mail, phone, cards, keys, addresses): NER costs ~0.1 ms a character,
+    # so a 1 MB paste would take minutes. A question (2,000) or a chunk is far below it.
+    pii_ner_max_chars: int = Field(20_000, ge=0)
+    # Places, dates, organisations, nationalities identify nobody alone: "personal" flags
+    # them only in a text about someone (a name or identifier, or "I/my/you"), so plain
+    # questions ("the capital of France") pass; "always" flags them everywhere.
+    pii_quasi_identifiers: Literal["personal", "always"] = "personal"
     injection_threshold: float = Field(0.5, ge=0, le=1)
     toxicity_threshold: float = Field(0.5, ge=0, le=1)
     # Topic match: cosine to a topic's description must beat the other side by this margin.
     topic_margin: float = Field(0.05, ge=0, le=1)
-    # Redacted placeholders (<PERSON_1>) restored in the user's own view of the answer.
+    # Redacted placeholders (<PERSON_1>) restored in the user's own view of the answer
+    # (off: the original values are not kept anywhere once redacted).
     pii_reversible: bool = False
     # Retrieved text reaches the model inside delimiters ("delimit") and datamarked
     # ("datamark": words joined by a marker the system prompt explains), or as is ("off").
