@@ -16,7 +16,8 @@ against the classes by ``tests/unit/test_errors_tree.py``.
     │   └── PluginError             an installed plugin fails to load (names its package)
     ├── MissingDependencyError      an optional extra / model package is not installed
     ├── StoreError                  the store cannot be opened, migrated or written
-    │   └── MigrationError
+    │   ├── MigrationError
+    │   └── StoreUnavailableError   503: the database server cannot be reached (retry)
     ├── CollectionNotFoundError     unknown collection name
     ├── IngestError                 one input could not be ingested (reported, batch goes on)
     │   ├── UnsupportedFileError    unknown extension or binary content
@@ -85,6 +86,12 @@ class StoreError(RaglineError):
 
 class MigrationError(StoreError):
     pass
+
+
+class StoreUnavailableError(StoreError):
+    """The database server (PostgreSQL) is down or unreachable: transient, so a 503."""
+
+    http_status = 503
 
 
 class CollectionNotFoundError(RaglineError):
