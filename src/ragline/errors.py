@@ -276,6 +276,7 @@ __all__ = [
     "RetrievalError",
     "ServerBusyError",
     "StoreError",
+    "StoreUnavailableError",
     "StreamInterruptedError",
     "StructuredOutputError",
     "UnsupportedFileError",

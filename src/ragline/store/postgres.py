@@ -303,7 +303,9 @@ class PostgresStore(PostgresBackend):
                 ).fetchall()
             (terms,) = conn.execute("SELECT COUNT(*) FROM terms").fetchone()
             if not self._term_cache or len(self._term_cache) < terms:
-                self._term_cache = {t: int(i) for i, t in conn.execute("SELECT id, term FROM terms")}
+                self._term_cache = {
+                    t: int(i) for i, t in conn.execute("SELECT id, term FROM terms")
+                }
         n = len(rows)
         chunk_ids = [r[0] for r in rows]
         lengths = np.fromiter((r[1] for r in rows), dtype=np.int32, count=n)
@@ -399,9 +401,7 @@ class PostgresStore(PostgresBackend):
             sql.append("AND d.source ~ %s")
             params.append(_glob_regex(filters.source_glob))
         for key, value in filters.metadata.items():
-            sql.append(
-                "AND COALESCE(k.metadata::jsonb ->> %s, d.metadata::jsonb ->> %s) = %s"
-            )
+            sql.append("AND COALESCE(k.metadata::jsonb ->> %s, d.metadata::jsonb ->> %s) = %s")
             params.extend([str(key), str(key), str(value)])
         return {r[0] for r in self._query(" ".join(sql), params)}
 

@@ -127,7 +127,7 @@ def translate(exc: Exception, url: str, doing: str) -> StoreError | ConfigError:
         return StoreUnavailableError(
             f"PostgreSQL at {where} is not reachable ({doing}): {text}",
             hint="check that the server runs and store.url (RAGLINE_STORE__URL) names it; "
-            "for development: eval \"$(scripts/dev-services.sh start)\"",
+            'for development: eval "$(scripts/dev-services.sh start)"',
         )
     return StoreError(f"{doing} failed ({where}): {exc}")
 
@@ -187,7 +187,7 @@ def _release_pool(conninfo: str, opts: PgOptions) -> None:
             shared.pool.close()
 
 
-def migrate(url: str, opts: PgOptions, *, apply: bool = True) -> list[str]:
+def apply_pg_migrations(url: str, opts: PgOptions, *, apply: bool = True) -> list[str]:
     """Apply the pending PostgreSQL migrations of the database at ``url`` (one process at a
     time, under an advisory lock), each in its own transaction. Returns the names applied.
 
@@ -276,7 +276,7 @@ class PostgresBackend:
         self.opts = opts
         self._conninfo = conninfo_of(url)
         if url not in _MIGRATED:  # once per process and URL
-            migrate(url, opts, apply=opts.auto_migrate)
+            apply_pg_migrations(url, opts, apply=opts.auto_migrate)
             _MIGRATED.add(url)
         self._pool: ConnectionPool | None = _acquire_pool(self._conninfo, opts)
 
@@ -299,7 +299,9 @@ class PostgresBackend:
         except (psycopg.Error, PoolTimeout) as exc:
             raise translate(exc, self.url, f"{self.what} {doing}") from exc
 
-    def _query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+    def _query(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[tuple[Any, ...]]:
         with self._tx("read") as conn:
             cur = conn.execute(sql, params)
             return cur.fetchall() if cur.description else []
@@ -328,4 +330,11 @@ def now_text() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-__all__ = ["PgOptions", "PostgresBackend", "conninfo_of", "migrate", "redact_url", "translate"]
+__all__ = [
+    "PgOptions",
+    "PostgresBackend",
+    "apply_pg_migrations",
+    "conninfo_of",
+    "redact_url",
+    "translate",
+]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ragline.store.postgres_base import PgOptions, conninfo_of, migrate
+from ragline.store.postgres_base import PgOptions, apply_pg_migrations, conninfo_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,7 +36,7 @@ class PostgresStores:
 
     def migrate(self) -> list[str]:
         """Apply the pending migrations; the names applied."""
-        return migrate(self.url, self.opts, apply=True)
+        return apply_pg_migrations(self.url, self.opts, apply=True)
 
     def documents(self) -> PostgresStore:
         from ragline.store.postgres import PostgresStore

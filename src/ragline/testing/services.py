@@ -17,6 +17,7 @@ module.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -183,10 +184,8 @@ class PostgresService:
         if self._stopped:
             return
         self._stopped = True
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # not running
             self._pg_ctl("-w", "-m", "fast", "stop")
-        except subprocess.CalledProcessError:
-            pass  # not running
         if self.owns_folder:
             shutil.rmtree(self.folder, ignore_errors=True)
 
