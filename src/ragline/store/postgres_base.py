@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ragline.errors import (
     ConfigError,
@@ -91,8 +92,11 @@ def conninfo_of(url: str) -> str:
         )
     conninfo = f"postgresql://{rest}"
     try:
+        netloc = urlsplit(conninfo).netloc
+        if "," not in netloc:  # a multi-host URL has no single port to check
+            urlsplit(conninfo).port  # noqa: B018 - raises ValueError for a bad port
         psycopg.conninfo.conninfo_to_dict(conninfo)
-    except psycopg.ProgrammingError as exc:
+    except (psycopg.ProgrammingError, ValueError) as exc:
         raise ConfigError(
             f"store.url {redact_url(url)!r} is not a valid PostgreSQL URL: {exc}",
             hint="write postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE",

