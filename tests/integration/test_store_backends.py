@@ -12,6 +12,7 @@ import pytest
 
 from ragline.config import load_settings
 from ragline.store.postgres_stores import PostgresStores
+from ragline.store.redis_limits import RedisLimitStore
 from ragline.store.sqlite_limits import SQLiteLimitStore
 from ragline.store.sqlite_stores import SQLiteStores
 from ragline.testing.eval_store_conformance import EvalStoreConformance
@@ -80,3 +81,18 @@ class TestLimitStore(LimitStoreConformance):
     @pytest.fixture
     def reopen(self, backend: Any, clock: FakeClock) -> Callable[[], Any]:
         return lambda: _limits(backend, clock)
+
+
+class TestRedisLimitStore(LimitStoreConformance):
+    """redis.url set: limits in Redis (one Lua script per check), shared by replicas."""
+
+    @pytest.fixture
+    def limits(self, redis_service: Any, clock: FakeClock) -> Iterator[Any]:
+        import redis
+
+        redis.Redis.from_url(redis_service.url).flushdb()
+        yield from _opened(RedisLimitStore(redis_service.url, clock=clock))
+
+    @pytest.fixture
+    def reopen(self, redis_service: Any, clock: FakeClock) -> Callable[[], Any]:
+        return lambda: RedisLimitStore(redis_service.url, clock=clock)

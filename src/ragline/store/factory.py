@@ -108,7 +108,12 @@ def open_keys(settings: Settings) -> ApiKeyStore:
 
 
 def open_limits(settings: Settings) -> LimitStore:
-    """What each API key has used of its limits (rate, tokens, spend)."""
+    """What each API key has used of its limits (rate, tokens, spend): in Redis when
+    ``redis.url`` is set (shared by every replica), else in the store ``store.url`` names."""
+    if settings.redis.url:
+        from ragline.store.redis_limits import RedisLimitStore
+
+        return RedisLimitStore(settings.redis.url, timeout_s=settings.store.connect_timeout_s)
     return backend(settings).limits()
 
 
