@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -55,11 +57,28 @@ class CachedEmbedder:
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
 
-    def load(self, db: Path) -> int:
+    def load(self, db: Path, contextual: bool) -> int:
+        """Vectors of a SQLite home's chunks, keyed by the text the pipeline embeds."""
+        from ragline.types import Chunk
+
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        for text, blob in conn.execute("SELECT text, embedding FROM chunks"):
+        rows = conn.execute(
+            "SELECT k.text, d.title, k.heading_path, k.embedding FROM chunks k "
+            "JOIN documents d ON d.id = k.document_id"
+        )
+        for text, title, heading, blob in rows:
             if blob is not None:
-                self.cache[_key(text)] = np.frombuffer(blob, dtype=np.float32)
+                chunk = Chunk(
+                    id="",
+                    document_id="",
+                    ordinal=0,
+                    text=text,
+                    source="",
+                    title=title,
+                    heading_path=tuple(json.loads(heading)),
+                )
+                key = _key(chunk.indexed_text(contextual))
+                self.cache[key] = np.frombuffer(blob, dtype=np.float32)
         conn.close()
         return len(self.cache)
 
@@ -156,11 +175,13 @@ def main() -> None:
     corpus, queries, qrels = load_beir(data)
     settings = load_settings()
     embedder = CachedEmbedder(get_embedder(settings.embedder))
-    cached = embedder.load(args.embeddings_from) if args.embeddings_from else 0
+    contextual = settings.chunking.contextual
+    cached = embedder.load(args.embeddings_from, contextual) if args.embeddings_from else 0
     print(f"embeddings cached from {args.embeddings_from}: {cached}")
 
     service = None
     pg_url = args.pg_url
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on a kill
     if pg_url is None:
         from ragline.testing.services import PostgresService
 
