@@ -20,6 +20,7 @@ from ragline.testing.keys_conformance import KeyStoreConformance
 from ragline.testing.limits_conformance import FakeClock, LimitStoreConformance
 from ragline.testing.store_conformance import StoreConformance
 from ragline.testing.trace_conformance import TraceStoreConformance
+from ragline.testing.vector_index_conformance import VectorIndexConformance
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +97,11 @@ class TestRedisLimitStore(LimitStoreConformance):
     @pytest.fixture
     def reopen(self, redis_service: Any, clock: FakeClock) -> Callable[[], Any]:
         return lambda: RedisLimitStore(redis_service.url, clock=clock)
+
+
+class TestPostgresVectorIndex(VectorIndexConformance):
+    """pgvector HNSW, one index per collection (SQLite has no vector index of its own)."""
+
+    @pytest.fixture
+    def store(self, pg_url: str) -> Iterator[Any]:
+        yield from _opened(PostgresStores(pg_url, load_settings()).documents())
