@@ -181,15 +181,18 @@ class PostgresStore(PostgresBackend):
                     f"and {len(w.term_freqs)} term lists"
                 )
         cid = self._collection_id(collection)
+        try:
+            self._write(cid, collection, batch)
+        except BaseException:
+            self._term_cache = {}  # ids a rolled-back transaction gave must not be remembered
+            raise
+
+    def _write(self, cid: int, collection: str, batch: list[DocumentWrite]) -> None:
         now = now_text()
         with self._tx() as conn:
             # One writer per collection at a time: the version bump and the index stay exact.
             conn.execute("SELECT id FROM collections WHERE id = %s FOR UPDATE", (cid,))
-            try:
-                vocab = self._term_ids(conn, {t for w in batch for tf in w.term_freqs for t in tf})
-            except BaseException:
-                self._term_cache = {}  # ids of a rolled-back insert must not be remembered
-                raise
+            vocab = self._term_ids(conn, {t for w in batch for tf in w.term_freqs for t in tf})
             dim = None
             ids = [document_id(collection, w.key) for w in batch]
             conn.execute("DELETE FROM chunks WHERE document_id = ANY(%s::text[])", (ids,))
