@@ -349,31 +349,34 @@ class PostgresStore(PostgresBackend):
             return []
         vec = np.asarray(vector, dtype=np.float32)
         cast = f"vector({int(dim)})"
-        with self._tx("search") as conn:
-            if exact:
-                conn.execute("SET LOCAL enable_indexscan = off")
-            else:
-                ef = min(1000, max(self.opts.hnsw_ef_search, k))
-                conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
-            found = conn.execute(
-                f"SELECT id, 1 - (embedding::{cast} <=> %s::{cast}) FROM chunks "
-                f"WHERE collection_id = {cid} ORDER BY embedding::{cast} <=> %s::{cast} LIMIT %s",
-                (vec, vec, int(k)),
-            ).fetchall()
+        sql = (
+            f"SELECT id, 1 - (embedding::{cast} <=> %s::{cast}) FROM chunks "
+            f"WHERE collection_id = {cid} ORDER BY embedding::{cast} <=> %s::{cast} LIMIT %s"
+        )
+        params = (vec, vec, int(k))
+        if not exact and k <= self.opts.hnsw_ef_search:  # the session's ef_search suffices
+            found = self._query(sql, params)
+        else:
+            with self._tx("search") as conn:
+                if exact:
+                    conn.execute("SET LOCAL enable_indexscan = off")
+                else:
+                    conn.execute(f"SET LOCAL hnsw.ef_search = {min(1000, int(k))}")
+                found = conn.execute(sql, params).fetchall()
         return [(r[0], float(r[1])) for r in found]
 
     def get_chunks(self, collection: str, chunk_ids: list[str]) -> list[Chunk]:
-        cid = self._collection_id(collection)
-        if not chunk_ids:
-            return []
         rows = self._query(
             """SELECT k.id, k.document_id, k.ordinal, k.text, d.source, d.title,
                       k.heading_path, k.page, k.char_start, k.char_end, k.token_count,
                       k.metadata, d.metadata, d.key
                FROM chunks k JOIN documents d ON d.id = k.document_id
-               WHERE k.id = ANY(%s::text[]) AND k.collection_id = %s""",
-            (list(chunk_ids), cid),
+               WHERE k.id = ANY(%s::text[])
+                 AND k.collection_id = (SELECT id FROM collections WHERE name = %s)""",
+            (list(chunk_ids), collection),
         )
+        if not rows:
+            self._collection_id(collection)  # an unknown collection is an error, not []
         found: dict[str, Chunk] = {}
         for r in rows:
             found[r[0]] = Chunk(

@@ -147,14 +147,20 @@ _POOLS_LOCK = threading.Lock()
 _MIGRATED: set[str] = set()
 
 
-def _configure(conn: psycopg.Connection) -> None:
-    from pgvector.psycopg import register_vector
+def _configurer(opts: PgOptions) -> Any:
+    def configure(conn: psycopg.Connection) -> None:
+        from pgvector.psycopg import register_vector
 
-    register_vector(conn)
-    conn.commit()  # register_vector reads the catalog: leave no transaction open
+        register_vector(conn)
+        conn.execute(f"SET hnsw.ef_search = {int(opts.hnsw_ef_search)}")
+
+    return configure
 
 
 def _acquire_pool(conninfo: str, opts: PgOptions) -> ConnectionPool:
+    """The process's pool for ``conninfo``. Its connections are in autocommit mode: a read is
+    one round trip; writes open a transaction explicitly (``PostgresBackend._tx``). A
+    connection broken by a server restart fails one request (a 503) and is replaced."""
     from psycopg_pool import ConnectionPool
 
     key = (conninfo, opts.pool_min_size, opts.pool_max_size)
@@ -165,9 +171,11 @@ def _acquire_pool(conninfo: str, opts: PgOptions) -> ConnectionPool:
                 conninfo,
                 min_size=opts.pool_min_size,
                 max_size=opts.pool_max_size,
-                kwargs={"connect_timeout": max(1, round(opts.connect_timeout_s))},
-                configure=_configure,
-                check=ConnectionPool.check_connection,
+                kwargs={
+                    "connect_timeout": max(1, round(opts.connect_timeout_s)),
+                    "autocommit": True,
+                },
+                configure=_configurer(opts),
                 timeout=opts.connect_timeout_s,
                 reconnect_timeout=opts.connect_timeout_s * 12,
                 open=False,
@@ -291,9 +299,8 @@ class PostgresBackend:
         return self._pool
 
     @contextmanager
-    def _tx(self, doing: str = "write") -> Iterator[psycopg.Connection]:
-        """One transaction on a pooled connection, committed at the end, rolled back on any
-        exception."""
+    def _conn(self, doing: str) -> Iterator[psycopg.Connection]:
+        """A pooled connection (autocommit), its errors translated."""
         import psycopg
         from psycopg_pool import PoolTimeout
 
@@ -303,16 +310,24 @@ class PostgresBackend:
         except (psycopg.Error, PoolTimeout) as exc:
             raise translate(exc, self.url, f"{self.what} {doing}") from exc
 
+    @contextmanager
+    def _tx(self, doing: str = "write") -> Iterator[psycopg.Connection]:
+        """One transaction on a pooled connection, committed at the end, rolled back on any
+        exception."""
+        with self._conn(doing) as conn, conn.transaction():
+            yield conn
+
     def _query(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[tuple[Any, ...]]:
-        with self._tx("read") as conn:
+        """One statement on its own (autocommit): one round trip."""
+        with self._conn("read") as conn:
             cur = conn.execute(sql, params)
             return cur.fetchall() if cur.description else []
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run one statement in its own transaction; returns its row count."""
-        with self._tx() as conn:
+        """Run one statement (atomic on its own, autocommit); returns its row count."""
+        with self._conn("write") as conn:
             return conn.execute(sql, params).rowcount
 
     def applied_migrations(self) -> list[str]:
