@@ -384,3 +384,11 @@ def test_the_options_come_from_the_settings_given() -> None:
     s = Settings(store={"url": "postgresql://u@h/db", "pool_max_size": 3, "hnsw_ef_search": 40})
     b = PostgresStores(s.store_url, s)
     assert (b.opts.pool_max_size, b.opts.hnsw_ef_search) == (3, 40)
+
+
+def test_ragline_migrate_on_the_default_sqlite_home() -> None:
+    import json
+
+    applied = json.loads(_cli("migrate", "--json"))["applied"]
+    assert applied == [n for n, _ in MIGRATIONS]
+    assert "up to date" in _cli("migrate")

@@ -146,7 +146,9 @@ class PostgresStore(PostgresBackend):
     def _term_ids(self, conn: Any, terms: set[str]) -> dict[str, int]:
         """Ids for ``terms``, adding unknown ones (ids never change once given). Sorted, so
         two writers adding overlapping terms take their row locks in one order."""
-        missing = sorted(t for t in terms if t not in self._term_cache)
+        cache = self._term_cache
+        found = {t: cache[t] for t in terms if t in cache}
+        missing = sorted(terms - found.keys())
         if missing:
             conn.execute(
                 "INSERT INTO terms (term) SELECT unnest(%s::text[]) ON CONFLICT (term) DO NOTHING",
@@ -155,8 +157,8 @@ class PostgresStore(PostgresBackend):
             for tid, term in conn.execute(
                 "SELECT id, term FROM terms WHERE term = ANY(%s::text[])", (missing,)
             ):
-                self._term_cache[term] = int(tid)
-        return self._term_cache
+                found[term] = cache[term] = int(tid)
+        return found
 
     def ensure_vector_index(self, conn: Any, cid: int, dim: int) -> None:
         """The collection's HNSW index (cosine) over ``embedding::vector(dim)``."""
