@@ -522,10 +522,12 @@ class StoreSettings(_Section):
     # "index": a backend with a vector index (PostgreSQL: pgvector HNSW) answers dense search
     # when no filter is set; "exact": the in-memory dot product everywhere (recall 1).
     vector_search: Literal["index", "exact"] = "index"
-    # pgvector's HNSW build parameters (its defaults: recall@10 >= 0.95 on SciFact).
+    # pgvector's HNSW build parameters: its own defaults (not tuned on any benchmark).
     hnsw_m: int = Field(16, ge=2, le=100)
     hnsw_ef_construction: int = Field(64, ge=4, le=1000)
-    # Candidates HNSW examines per query (at least the number asked for, at most 1000).
+    # Candidates HNSW examines per query: hybrid search asks for retrieval.candidates (100),
+    # and an HNSW scan returns at most ef_search rows (pgvector's default 40 would cut it).
+    # A larger k raises it for that query (at most 1000).
     hnsw_ef_search: int = Field(100, ge=1, le=1000)
 
 
