@@ -324,6 +324,11 @@ def test_copy_moves_everything_and_verifies(tmp_path: Path, pg_url: str) -> None
         copy_sqlite_to_postgres(src, pg_url, load_settings())
 
 
+def test_copy_applies_migrations_even_when_auto_migrate_is_off(tmp_path: Path, pg_url) -> None:
+    settings = load_settings(store={"auto_migrate": False})
+    assert copy_sqlite_to_postgres(_home(tmp_path, docs=3), pg_url, settings).ok
+
+
 def test_copy_resumes_after_a_kill_without_duplicates(tmp_path: Path, pg_url: str) -> None:
     """kill -9 the CLI mid-copy, run it again: it resumes, and the result verifies."""
     src = _home(tmp_path, docs=300)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ragline.errors import ConfigError, StoreError
-from ragline.store.postgres_base import PgOptions
+from ragline.store.postgres_base import PgOptions, apply_pg_migrations
 from ragline.store.sqlite_stores import path_of
 
 if TYPE_CHECKING:
@@ -188,7 +188,9 @@ def copy_sqlite_to_postgres(
     if batch <= 0:
         raise ConfigError(f"batch must be positive, got {batch}")
     src = _source(source_url)
-    target = PostgresStore(target_url, PgOptions.of(settings))  # applies pending migrations
+    opts = PgOptions.of(settings)
+    apply_pg_migrations(target_url, opts, apply=True)  # this is `ragline migrate`: apply them
+    target = PostgresStore(target_url, opts)
     report = CopyReport(source=source_url, target=redact_url(target_url))
     try:
         source_tables = {
