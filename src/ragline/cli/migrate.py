@@ -29,7 +29,15 @@ def migrate_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
-    """Apply pending schema migrations (or, with --from, copy a SQLite home into PostgreSQL)."""
+    """Apply pending schema migrations (or, with --from, copy a SQLite home into PostgreSQL).
+
+    Example: [bold]ragline migrate --to postgresql://me@db/ragline[/]
+
+    Move a home (run it again after a kill to resume; every table is verified at the end):
+
+    [bold]ragline migrate --from sqlite:////home/me/.ragline/ragline.db --to postgresql://…[/]
+    """
+
     from ragline.config import load_settings
     from ragline.errors import ConfigError
     from ragline.store.factory import migrate, scheme_of
