@@ -32,7 +32,7 @@ from ragline.store.transfer import copy_sqlite_to_postgres
 from ragline.testing.services import free_port
 from ragline.testing.store_conformance import make_write
 from ragline.testing.trace_conformance import make_trace, tid
-from ragline.types import Chunk
+from ragline.types import Chunk, SearchFilters
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -226,6 +226,20 @@ def test_bm25_dense_and_hybrid_match_sqlite(pg_url: str, tmp_path: Path) -> None
                 rb = b.rank([query], collection="c", mode=mode, k=5)[0]
                 assert ra.chunk_ids == rb.chunk_ids, (query, mode)
                 np.testing.assert_allclose(ra.scores, rb.scores, rtol=1e-5, atol=1e-6)
+        # with a filter the dense search is exact in memory on both; globs match the same
+        for filters in (
+            SearchFilters(source_glob="/docs/d[1-3].txt"),
+            SearchFilters(source_glob="*d?.txt", metadata={"suffix": ".txt"}),
+        ):
+            for mode in ("bm25", "dense", "hybrid"):
+                ra = a.rank(["planet"], collection="c", mode=mode, k=5, filters=filters)[0]
+                rb = b.rank(["planet"], collection="c", mode=mode, k=5, filters=filters)[0]
+                assert ra.chunk_ids == rb.chunk_ids, (filters, mode)
+        assert pg.filter_chunk_ids("c", SearchFilters(source_glob="/docs/d[1-3].txt")) == {
+            "d1-0",
+            "d2-0",
+            "d3-0",
+        }
         # the dense ranking came from the HNSW index, and exact search agrees
         q = embedder.embed(["hot planet atmosphere"])[0]
         ann, exact = pg.dense_search("c", q, 3), pg.dense_search("c", q, 3, exact=True)
