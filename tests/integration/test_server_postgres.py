@@ -1,7 +1,7 @@
 """Two ``ragline serve`` replicas on one PostgreSQL behave as one, over real sockets: a document
 ingested through one is found through the other, a key's 10 requests per minute hold across
-both, a revoked key is refused by both at once, and a PostgreSQL restart gives a clear 503
-that goes away by itself."""
+both (limits in PostgreSQL, or in Redis with ``redis.url``), a revoked key is refused by both
+at once, and a PostgreSQL restart gives a clear 503 that goes away by itself."""
 
 from __future__ import annotations
 
@@ -24,11 +24,23 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def replicas(pg_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, LiveServer, Any]]:
+def replicas(
+    pg_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[LiveServer, LiveServer, Any]]:
+    """Two servers on one database; ``indirect`` param "redis": limits in a shared Redis."""
+    extra: dict[str, Any] = {}
+    if getattr(request, "param", None) == "redis":
+        import redis
+
+        url = request.getfixturevalue("redis_service").url
+        redis.Redis.from_url(url).flushdb()
+        extra["redis"] = {"url": url}
     servers = []
     settings = None
     for name in ("a", "b"):
-        settings = server_settings(tmp_path / name, store={"url": pg_url}, trace={"enabled": False})
+        settings = server_settings(
+            tmp_path / name, store={"url": pg_url}, trace={"enabled": False}, **extra
+        )
         fake = FakeChatModel(lambda m, p: "Venus is hot [1].", name="fake:embedded")
         servers.append((settings, Gateway(settings, models={"embedded": fake})))
     with (
@@ -58,6 +70,7 @@ def test_ingested_through_one_found_through_the_other(replicas, tmp_path: Path) 
     assert "venus.md" in r.text
 
 
+@pytest.mark.parametrize("replicas", ["postgresql", "redis"], indirect=True)
 def test_limits_are_shared_and_a_revoked_key_is_refused_by_both(replicas, tmp_path) -> None:
     a, b, settings = replicas
     corpus = write_corpus(tmp_path / "corpus")
