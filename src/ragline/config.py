@@ -39,10 +39,21 @@ _loaded_secrets: frozenset[str] = frozenset()
 secrets_version = 0
 
 
+def _url_password(url: str) -> str | None:
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
+
+
 def secret_values(value: Any) -> set[str]:
     """Every secret value reachable from a settings object: each :class:`SecretStr`, the
     values of credential-named headers, the environment variables named by ``*_env``
-    fields (plus ``OPENAI_API_KEY``), and the token of a ``Bearer <token>`` value."""
+    fields (plus ``OPENAI_API_KEY``), the token of a ``Bearer <token>`` value, and the
+    password of a ``url`` setting (``postgresql://user:PASSWORD@host/db``)."""
     found: set[str] = set()
 
     def walk(v: Any, key: str = "") -> None:
@@ -62,6 +73,10 @@ def secret_values(value: Any) -> set[str]:
                 found.add(os.environ[v])
             elif key and _SECRET_NAME.search(key):
                 found.add(v)
+            elif key == "url" and "://" in v:  # store.url, redis.url: a password in the URL
+                password = _url_password(v)
+                if password:
+                    found.add(password)
 
     walk(value)
     if os.environ.get("OPENAI_API_KEY"):
