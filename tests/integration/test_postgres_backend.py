@@ -411,3 +411,19 @@ def test_ragline_migrate_on_the_default_sqlite_home() -> None:
     applied = json.loads(_cli("migrate", "--json"))["applied"]
     assert applied == [n for n, _ in MIGRATIONS]
     assert "up to date" in _cli("migrate")
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg", "POSTGRESQL"])
+def test_the_factory_picks_postgresql_by_scheme(scheme: str, pg_url: str) -> None:
+    """Through the ``ragline.stores`` entry points (pyproject.toml), like any plugin."""
+    from ragline.store.factory import backend, open_documents
+
+    url = pg_url.replace("postgresql", scheme, 1)
+    settings = load_settings(store={"url": url})
+    assert isinstance(backend(settings), PostgresStores)
+    store = open_documents(settings)
+    try:
+        store.create_collection("c")
+        assert store.has_collection("c")
+    finally:
+        store.close()
