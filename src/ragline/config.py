@@ -544,10 +544,31 @@ class StoreSettings(_Section):
 
     ``url`` picks the backend by its scheme through the ``ragline.stores`` plugin group:
     ``sqlite:///relative/file.db`` or ``sqlite:////absolute/file.db`` (built in);
-    ``postgresql://…`` once a backend registers it. None: ``sqlite:///`` + ``database_path``.
+    ``postgresql://user@host:port/db`` (PostgreSQL + pgvector, ``ragline[postgres]``).
+    None: ``sqlite:///`` + ``database_path``.
     """
 
     url: str | None = Field(None, min_length=1)
+    # On: a store opened by an older schema applies the pending migrations itself (one
+    # process at a time); off: it refuses until `ragline migrate` has run (fleets that deploy
+    # schema changes on their own).
+    auto_migrate: bool = True
+    # PostgreSQL: connections kept open per process and URL (the stores of one process share
+    # one pool); a few suffice for one server, more than the server's workers never help.
+    pool_min_size: int = Field(1, ge=0)
+    pool_max_size: int = Field(10, ge=1)
+    # PostgreSQL: seconds to wait for a connection before failing with a clear 503.
+    connect_timeout_s: float = Field(5.0, gt=0)
+    # "index": a backend with a vector index (PostgreSQL: pgvector HNSW) answers dense search
+    # when no filter is set; "exact": the in-memory dot product everywhere (recall 1).
+    vector_search: Literal["index", "exact"] = "index"
+    # pgvector's HNSW build parameters: its own defaults (not tuned on any benchmark).
+    hnsw_m: int = Field(16, ge=2, le=100)
+    hnsw_ef_construction: int = Field(64, ge=4, le=1000)
+    # Candidates HNSW examines per query: hybrid search asks for retrieval.candidates (100),
+    # and an HNSW scan returns at most ef_search rows (pgvector's default 40 would cut it).
+    # A larger k raises it for that query (at most 1000).
+    hnsw_ef_search: int = Field(100, ge=1, le=1000)
 
 
 class Settings(BaseSettings):

@@ -17,7 +17,8 @@ against the classes by ``tests/unit/test_errors_tree.py``.
     ├── MissingDependencyError      an optional extra / model package is not installed
     ├── StoreError                  the store cannot be opened, migrated or written
     │   ├── MigrationError
-    │   └── RedisUnavailableError   503: Redis (redis.url) does not answer; limits fail closed
+    │   └── StoreUnavailableError   503: the database server cannot be reached (retry)
+    │       └── RedisUnavailableError  Redis (redis.url) does not answer; limits fail closed
     ├── CollectionNotFoundError     unknown collection name
     ├── IngestError                 one input could not be ingested (reported, batch goes on)
     │   ├── UnsupportedFileError    unknown extension or binary content
@@ -89,11 +90,15 @@ class MigrationError(StoreError):
     pass
 
 
-class RedisUnavailableError(StoreError):
-    """Redis (``redis.url``) did not answer: what it shares (limits, budgets) cannot be
-    checked, so the request is refused (fail closed) until it answers again."""
+class StoreUnavailableError(StoreError):
+    """The database server (PostgreSQL) is down or unreachable: transient, so a 503."""
 
     http_status = 503
+
+
+class RedisUnavailableError(StoreUnavailableError):
+    """Redis (``redis.url``) did not answer: what it shares (limits, budgets) cannot be
+    checked, so the request is refused (fail closed) until it answers again."""
 
 
 class CollectionNotFoundError(RaglineError):
@@ -286,6 +291,7 @@ __all__ = [
     "RetrievalError",
     "ServerBusyError",
     "StoreError",
+    "StoreUnavailableError",
     "StreamInterruptedError",
     "StructuredOutputError",
     "UnsupportedFileError",

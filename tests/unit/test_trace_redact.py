@@ -172,3 +172,16 @@ def test_ragline_keys_and_header_lines_are_redacted():
         "first_token_ns": 5,
         "tokens": 3,
     }
+
+
+def test_a_password_in_a_store_or_redis_url_is_a_secret():
+    from ragline.config import Settings
+
+    settings = Settings(
+        store={"url": "postgresql://app:pg-pass%40word1@db:5432/ragline"},
+        redis={"url": "redis://:redis-secret-9@cache:6379/0"},
+    )
+    assert {"pg-pass@word1", "redis-secret-9"} <= configured_secrets(settings)
+    assert "app" not in configured_secrets(settings)
+    text = Redactor(secrets=configured_secrets(settings)).text("dsn pg-pass@word1 here")
+    assert "pg-pass@word1" not in text

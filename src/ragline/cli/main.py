@@ -45,6 +45,9 @@ def _register() -> None:
     from ragline.cli import redteam  # the red-team suite
 
     redteam.register(app)
+    from ragline.cli import migrate  # schema migrations; SQLite -> PostgreSQL
+
+    migrate.register(app)
 
 
 _register()

@@ -23,7 +23,7 @@ from ragline.retrieve.analyzer import Analyzer
 from ragline.retrieve.bm25 import BM25Index, top_k
 from ragline.retrieve.fusion import fuse
 from ragline.retrieve.rerank import NoopReranker, Reranker, create_reranker
-from ragline.store.base import IndexData, Store
+from ragline.store.base import IndexData, Store, VectorIndex
 from ragline.trace.redact import Deferred
 from ragline.trace.tracer import NOOP_TRACER, AnyTracer, current_span
 from ragline.types import Hit, SearchFilters, SearchMode
@@ -77,6 +77,12 @@ class Retriever:
         self._reranker = reranker
         self._indexes: dict[str, _CollectionIndex] = {}
         self._lock = threading.Lock()
+        #: The store's own vector index (pgvector HNSW), when it has one and it is wanted.
+        self._vector_index: VectorIndex | None = (
+            store
+            if settings.store.vector_search == "index" and isinstance(store, VectorIndex)
+            else None
+        )
 
     @property
     def _embed_attrs(self) -> dict[str, str]:  # GenAI semantic conventions of the embed step
@@ -199,9 +205,12 @@ class Retriever:
                 tracer.leaf("retrieve.bm25", t, depth=depth, candidates=len(lists["bm25"][0]))
             if mode in ("dense", "hybrid") and qvecs is not None:
                 t = time.perf_counter_ns()
-                # einsum without BLAS: one thread, steady under load (BLAS threads thrash)
-                s = np.einsum("ij,j->i", idx.embeddings, qvecs[qi], optimize=False)
-                lists["dense"] = top_k(s, depth, mask)
+                if mask is None and self._vector_index is not None:
+                    lists["dense"] = self._indexed(collection, idx, qvecs[qi], depth)
+                else:
+                    # einsum without BLAS: one thread, steady under load (BLAS threads thrash)
+                    s = np.einsum("ij,j->i", idx.embeddings, qvecs[qi], optimize=False)
+                    lists["dense"] = top_k(s, depth, mask)
                 tracer.leaf("retrieve.dense", t, depth=depth, candidates=len(lists["dense"][0]))
             if mode == "hybrid":
                 t = time.perf_counter_ns()
@@ -227,6 +236,21 @@ class Retriever:
                 )
             )
         return out
+
+    def _indexed(
+        self, collection: str, idx: _CollectionIndex, vector: np.ndarray, depth: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and scores of the store's vector index (chunks it knows that this index
+        version does not are left out)."""
+        assert self._vector_index is not None
+        found = [
+            (idx.row_of[cid], score)
+            for cid, score in self._vector_index.dense_search(collection, vector, depth)
+            if cid in idx.row_of
+        ]
+        rows = np.fromiter((r for r, _ in found), dtype=np.int64, count=len(found))
+        scores = np.fromiter((s for _, s in found), dtype=np.float32, count=len(found))
+        return rows, scores
 
     def search(
         self,

@@ -131,3 +131,17 @@ class Store(Protocol):
         ...
 
     def stats(self, collection: str) -> CollectionStats: ...
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """A store that answers dense search itself from an index of its own (PostgreSQL:
+    pgvector HNSW). The retriever asks it instead of the in-memory dot product when
+    ``store.vector_search`` is ``index`` and the search has no filter."""
+
+    def dense_search(
+        self, collection: str, vector: np.ndarray, k: int, *, exact: bool = False
+    ) -> list[tuple[str, float]]:
+        """The ``k`` chunks nearest to the unit ``vector`` by cosine, best first, as
+        ``(chunk id, cosine similarity)``; ``exact`` scans every chunk (for recall checks)."""
+        ...

@@ -80,6 +80,18 @@ def backend(settings: Settings) -> StoreBackend:
     return factory(url, settings)
 
 
+def migrate(settings: Settings) -> list[str]:
+    """Apply the pending schema migrations of the store ``settings.store_url`` names; the
+    names applied (empty: it was up to date). A backend without a ``migrate`` method
+    migrates when a store opens."""
+    b = backend(settings)
+    run = getattr(b, "migrate", None)
+    if run is not None:
+        return list(run())
+    b.documents().close()
+    return []
+
+
 def open_documents(settings: Settings) -> Store:
     """The document store (collections, chunks, vectors)."""
     return backend(settings).documents()
@@ -131,6 +143,7 @@ def open_invalidation(settings: Settings) -> Invalidation:
 __all__ = [
     "StoreBackend",
     "backend",
+    "migrate",
     "open_documents",
     "open_evals",
     "open_handoffs",

@@ -73,6 +73,16 @@ class SQLiteBackend:
             for old, new in RENAMED.items():
                 conn.execute("UPDATE migrations SET name = ? WHERE name = ?", (new, old))
             done = {r[0] for r in conn.execute("SELECT name FROM migrations")}
+        newer = sorted(done - {name for name, _ in MIGRATIONS})
+        if newer:
+            raise MigrationError(
+                f"{self.path} has a schema from a newer ragline (migrations "
+                f"{', '.join(newer)} are unknown to this release)",
+                hint="upgrade ragline (pip install -U ragline) to use this file; "
+                "nothing was changed",
+            )
+        #: Names of the migrations this open applied (``ragline migrate`` reports them).
+        self.newly_applied: list[str] = []
         for name, sql in MIGRATIONS:
             if name in done:
                 continue
@@ -87,6 +97,7 @@ class SQLiteBackend:
                     )
             except StoreError as exc:
                 raise MigrationError(f"migration {name} failed: {exc.message}") from exc
+            self.newly_applied.append(name)
 
     def applied_migrations(self) -> list[str]:
         """Names of the migrations this store's file has recorded, in order."""

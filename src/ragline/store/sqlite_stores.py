@@ -41,6 +41,14 @@ class SQLiteStores:
         self.url = url
         self.path = path_of(url)
 
+    def migrate(self) -> list[str]:
+        """Apply the pending migrations (creating the file if needed); the names applied."""
+        from ragline.store.sqlite import SQLiteStore
+
+        store = SQLiteStore(self.path)
+        store.close()
+        return store.newly_applied
+
     def documents(self) -> SQLiteStore:
         from ragline.store.sqlite import SQLiteStore
 

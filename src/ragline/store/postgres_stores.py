@@ -1,0 +1,69 @@
+"""The built-in ``postgresql`` store backend: every store in one PostgreSQL database with
+pgvector (``pip install 'ragline[postgres]'``).
+
+Registered in ragline's ``pyproject.toml`` under ``ragline.stores`` as ``postgresql`` and
+``postgres``; :mod:`ragline.store.factory` picks it by the scheme of ``store.url``
+(``postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE``). The stores of one process share one
+connection pool per URL (``store.pool_min_size`` / ``store.pool_max_size``). Pending
+migrations are applied on first open (``store.auto_migrate``) or by ``ragline migrate``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ragline.store.postgres_base import PgOptions, apply_pg_migrations, conninfo_of
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ragline.config import Settings
+    from ragline.store.postgres import PostgresStore
+    from ragline.store.postgres_evals import PostgresEvalStore
+    from ragline.store.postgres_keys import PostgresKeyStore, PostgresLimitStore
+    from ragline.store.postgres_traces import PostgresTraceStore
+
+
+class PostgresStores:
+    """Opens the documents, traces, evaluations, keys and key-limits stores of one database."""
+
+    def __init__(self, url: str, settings: Settings | None = None) -> None:
+        from ragline.config import load_settings
+
+        conninfo_of(url)  # a malformed URL fails here, before anything connects
+        self.url = url
+        self.opts = PgOptions.of(settings if settings is not None else load_settings())
+
+    def migrate(self) -> list[str]:
+        """Apply the pending migrations; the names applied."""
+        return apply_pg_migrations(self.url, self.opts, apply=True)
+
+    def documents(self) -> PostgresStore:
+        from ragline.store.postgres import PostgresStore
+
+        return PostgresStore(self.url, self.opts)
+
+    def traces(self) -> PostgresTraceStore:
+        from ragline.store.postgres_traces import PostgresTraceStore
+
+        return PostgresTraceStore(self.url, self.opts)
+
+    def evals(self) -> PostgresEvalStore:
+        from ragline.store.postgres_evals import PostgresEvalStore
+
+        return PostgresEvalStore(self.url, self.opts)
+
+    def keys(self) -> PostgresKeyStore:
+        from ragline.store.postgres_keys import PostgresKeyStore
+
+        return PostgresKeyStore(self.url, self.opts)
+
+    def limits(self, *, clock: Callable[[], float] | None = None) -> PostgresLimitStore:
+        from ragline.store.postgres_keys import PostgresLimitStore
+
+        if clock is None:
+            return PostgresLimitStore(self.url, self.opts)
+        return PostgresLimitStore(self.url, self.opts, clock=clock)
+
+
+__all__ = ["PostgresStores"]
