@@ -22,6 +22,7 @@ from ragline.errors import ConfigError, MigrationError, StoreUnavailableError
 from ragline.retrieve.analyzer import Analyzer
 from ragline.retrieve.retriever import Retriever
 from ragline.store.base import DocumentWrite, VectorIndex
+from ragline.store.handoff_base import HandoffQuery
 from ragline.store.migrations import MIGRATIONS
 from ragline.store.postgres_base import PgOptions, apply_pg_migrations
 from ragline.store.postgres_migrations import PG_MIGRATIONS
@@ -304,6 +305,11 @@ def _home(tmp_path: Path, docs: int = 40) -> str:
     keys = backend.keys()
     keys.create_key("ci", "read")
     keys.close()
+    inbox = backend.handoffs()
+    for i in range(3):
+        item = inbox.open_item(question=f"q{i}", collection="c", details={"n": i})
+        inbox.reply(item.id, f"reply {i}", author="ana")
+    inbox.close()
     return url
 
 
@@ -332,6 +338,25 @@ def test_copy_moves_everything_and_verifies(tmp_path: Path, pg_url: str) -> None
         assert [k.name for k in backend.keys().list_keys()] == ["ci"]
     finally:
         store.close()
+    # the handoff inbox: items and threads as they were; a new item lists first
+    assert rows["handoff_items"] == 3 and rows["handoff_messages"] == 9
+    inbox = backend.handoffs()
+    try:
+        copied = inbox.list_items(HandoffQuery(status=None))
+        assert [i.question for i in copied] == ["q2", "q1", "q0"]
+        assert all(i.status == "answered" for i in copied)
+        thread = inbox.get_item(copied[0].id)
+        assert thread is not None and dict(thread.details) == {"n": 2}
+        assert [(m.seq, m.role) for m in thread.messages] == [
+            (1, "user"),
+            (2, "system"),
+            (3, "human"),
+        ]
+        assert inbox.add_message(copied[0].id, "more").seq == 4
+        fresh = inbox.open_item(question="after the copy")
+        assert inbox.list_items(HandoffQuery(status=None))[0].id == fresh.id
+    finally:
+        inbox.close()
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT to_regclass('ragline_copy')").fetchone() == (None,)
     with pytest.raises(ConfigError, match="not empty"):

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from ragline.models.gateway import Gateway
-from ragline.store.factory import open_keys
+from ragline.store.factory import open_handoffs, open_keys
 from ragline.store.keys_base import KeyPolicy
 from ragline.testing.chat_conformance import FakeChatModel
 from ragline.testing.live_server import LiveServer, running_server, server_settings, write_corpus
@@ -91,6 +91,56 @@ def test_limits_are_shared_and_a_revoked_key_is_refused_by_both(replicas, tmp_pa
         assert time.monotonic() - started < 1.0
     finally:
         keys.close()
+
+
+def test_the_handoff_inbox_is_shared_by_the_replicas(replicas) -> None:
+    """An item opened on PostgreSQL is answered through one replica and read through the
+    other; messages posted at once through both get distinct numbers."""
+    a, b, settings = replicas
+    keys, inbox = open_keys(settings), open_handoffs(settings)
+    try:
+        admin = keys.create_key("ana", "admin").secret
+        user = keys.create_key("alice", "read", ["docs"])
+        item = inbox.open_item(question="cancel my contract", collection="docs", owner=user.key.id)
+
+        def call(server: LiveServer, method: str, path: str, key: str, **kw: Any):
+            headers = {"Authorization": f"Bearer {key}"}
+            return httpx.request(method, f"{server.url}{path}", headers=headers, timeout=30, **kw)
+
+        listed = call(b, "GET", "/api/handoff", admin)
+        assert listed.status_code == 200, listed.text
+        assert item.id in [i["id"] for i in listed.json()["items"]]
+        r = call(a, "POST", f"/api/handoff/{item.id}/reply", admin, json={"text": "Done."})
+        assert r.status_code == 201 and r.json()["seq"] == 3 and r.json()["author"] == "ana"
+        polled = call(b, "GET", f"/api/handoff/{item.id}/messages?after=2", user.secret).json()
+        assert polled["status"] == "answered" and polled["last"] == 3
+        assert [(m["role"], m["text"]) for m in polled["messages"]] == [("human", "Done.")]
+        with ThreadPoolExecutor(10) as pool:
+            posted = list(
+                pool.map(
+                    lambda i: call(
+                        (a, b)[i % 2],
+                        "POST",
+                        f"/api/handoff/{item.id}/messages",
+                        user.secret,
+                        json={"text": f"m{i}"},
+                    ),
+                    range(10),
+                )
+            )
+        assert all(p.status_code == 201 for p in posted), [p.text for p in posted]
+        assert sorted(p.json()["seq"] for p in posted) == list(range(4, 14))
+        closed = call(b, "POST", f"/api/handoff/{item.id}/close", admin, json={"resolution": "ok"})
+        assert closed.status_code == 200 and closed.json()["status"] == "closed"
+        late = call(a, "POST", f"/api/handoff/{item.id}/reply", admin, json={"text": "more"})
+        assert late.status_code == 409
+        got = inbox.get_item(item.id)
+        assert got is not None and got.status == "closed" and len(got.messages) == 14
+        other = keys.create_key("bob", "read", ["docs"]).secret
+        assert call(a, "GET", f"/api/handoff/{item.id}", other).status_code == 404
+    finally:
+        keys.close()
+        inbox.close()
 
 
 def test_a_postgresql_restart_is_a_503_then_recovers(replicas, postgres_service) -> None:

@@ -15,6 +15,7 @@ from ragline.store.postgres_stores import PostgresStores
 from ragline.store.sqlite_limits import SQLiteLimitStore
 from ragline.store.sqlite_stores import SQLiteStores
 from ragline.testing.eval_store_conformance import EvalStoreConformance
+from ragline.testing.handoff_conformance import HandoffStoreConformance
 from ragline.testing.keys_conformance import KeyStoreConformance
 from ragline.testing.limits_conformance import FakeClock, LimitStoreConformance
 from ragline.testing.store_conformance import StoreConformance
@@ -81,6 +82,16 @@ class TestLimitStore(LimitStoreConformance):
     @pytest.fixture
     def reopen(self, backend: Any, clock: FakeClock) -> Callable[[], Any]:
         return lambda: _limits(backend, clock)
+
+
+class TestHandoffStore(HandoffStoreConformance):
+    @pytest.fixture
+    def handoffs(self, backend: Any) -> Iterator[Any]:
+        yield from _opened(backend.handoffs())
+
+    @pytest.fixture
+    def reopen(self, backend: Any) -> Callable[[], Any]:
+        return backend.handoffs
 
 
 class TestPostgresVectorIndex(VectorIndexConformance):

@@ -20,12 +20,14 @@ if TYPE_CHECKING:
     from ragline.config import Settings
     from ragline.store.postgres import PostgresStore
     from ragline.store.postgres_evals import PostgresEvalStore
+    from ragline.store.postgres_handoff import PostgresHandoffStore
     from ragline.store.postgres_keys import PostgresKeyStore, PostgresLimitStore
     from ragline.store.postgres_traces import PostgresTraceStore
 
 
 class PostgresStores:
-    """Opens the documents, traces, evaluations, keys and key-limits stores of one database."""
+    """Opens the documents, traces, evaluations, keys, key-limits and handoff stores of one
+    database."""
 
     def __init__(self, url: str, settings: Settings | None = None) -> None:
         from ragline.config import load_settings
@@ -64,6 +66,11 @@ class PostgresStores:
         if clock is None:
             return PostgresLimitStore(self.url, self.opts)
         return PostgresLimitStore(self.url, self.opts, clock=clock)
+
+    def handoffs(self) -> PostgresHandoffStore:
+        from ragline.store.postgres_handoff import PostgresHandoffStore
+
+        return PostgresHandoffStore(self.url, self.opts)
 
 
 __all__ = ["PostgresStores"]

@@ -44,9 +44,16 @@ TABLES: tuple[str, ...] = (
     "eval_runs",
     "eval_items",
     "key_usage",
+    "handoff_items",
+    "handoff_messages",
 )
 #: Identity columns whose sequences must move past the copied ids.
-_IDENTITIES = (("collections", "id"), ("chunks", "seq"), ("terms", "id"))
+_IDENTITIES = (
+    ("collections", "id"),
+    ("chunks", "seq"),
+    ("terms", "id"),
+    ("handoff_items", "n"),
+)
 #: Columns holding float32 vectors: a BLOB in SQLite, a pgvector ``vector`` in PostgreSQL.
 _VECTORS = {("chunks", "embedding")}
 _MASK = (1 << 256) - 1
