@@ -343,8 +343,9 @@ class AnswerSettings(_Section):
     """
 
     # Prompts by NAME@vN (``ragline prompts list``) or a path to a prompt file; the name,
-    # version and hash used are recorded with each answer and trace.
-    prompt: str = "answer@v2"
+    # version and hash used are recorded with each answer and trace. v3 is v2 plus the
+    # sentence that explains spotlighted passages (guard.spotlight; docs/guardrails.md).
+    prompt: str = "answer@v3"
     rewrite_prompt: str = "rewrite@v1"
     # Hybrid search finds the candidates; only the best few become numbered passages.
     mode: SearchMode = "hybrid"

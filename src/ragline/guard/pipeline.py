@@ -49,6 +49,8 @@ from ragline.guard.base import (
 )
 
 DIRECTIONS: tuple[GuardDirection, ...] = ("input", "output", "document")
+#: The chunk metadata key a document guard's finding is kept under.
+DOCUMENT_KEY = "guard"
 _ERROR_CHARS = 300  # an error message in a result is cut here (it may quote the text)
 
 
@@ -104,7 +106,7 @@ class GuardPipeline:
             return Action(self.config.actions[name])
         raise ConfigError(
             f"the guard {name!r} has no action in guard.actions",
-            hint=f'set guard.actions.{name} to allow, warn, redact, block or handoff, e.g. '
+            hint=f"set guard.actions.{name} to allow, warn, redact, block or handoff, e.g. "
             f'RAGLINE_GUARD__ACTIONS=\'{{"{name}": "block"}}\' (with the other guards\' actions)',
         )
 
@@ -136,6 +138,33 @@ class GuardPipeline:
         for name in names:
             self.guard(name)
         return names
+
+    # ------------------------------------------------------------------ documents
+
+    def admissible(self, metadata: Mapping[str, Any]) -> bool:
+        """Whether a chunk may go into a prompt: not when a document guard flagged it at
+        ingestion (``metadata["guard"]``) and ``guard.document_action`` is ``exclude`` or
+        ``quarantine`` (decided now, so changing the setting needs no re-ingestion)."""
+        if not self.enabled or self.config.document_action == "flag":
+            return True
+        return not metadata.get(DOCUMENT_KEY)
+
+    def document_flag(self, text: str, collection: str | None = None) -> dict[str, Any] | None:
+        """A chunk's document check as its ``metadata["guard"]`` entry (None: nothing to
+        note). A chunk is flagged when the decision is not ALLOW: a guard whose action is
+        ``allow`` does not flag documents; a crashed refusing guard does (fail closed)."""
+        decision = self.check(text, "document", GuardContext(collection=collection))
+        if decision.action is Action.ALLOW:
+            return None
+        return {
+            "action": self.config.document_action,
+            "decided_by": decision.decided_by,
+            "reason": decision.reason,
+            "flags": [
+                {k: v for k, v in f.to_dict().items() if k != "detail"} for f in decision.flags
+            ],
+            "errors": {r.guard: r.error for r in decision.results if r.error} or None,
+        }
 
     # ------------------------------------------------------------------ checking
 
@@ -299,4 +328,4 @@ def redact_text(text: str, flags: Sequence[Flag], conversation_id: str | None = 
     return got if isinstance(got, str) else str(got.text)
 
 
-__all__ = ["DIRECTIONS", "GuardPipeline", "placeholder_redact", "redact_text"]
+__all__ = ["DIRECTIONS", "DOCUMENT_KEY", "GuardPipeline", "placeholder_redact", "redact_text"]

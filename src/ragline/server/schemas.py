@@ -211,9 +211,18 @@ class AnswerOut(BaseModel):
     finish_reason: str = Field(description='"declined", or the model\'s ("stop", "length")')
     decline_reason: str | None = Field(
         None,
-        description="no_relevant_passages, not_answerable, unsupported or model_declined",
+        description="no_relevant_passages, not_answerable, unsupported, model_declined; "
+        "blocked or handoff when a guard refused the question",
     )
     decline_detail: str | None = Field(None, description="why the answer declined, in words")
+    guard: dict[str, Any] | None = Field(
+        None,
+        description="the guard decision that refused the question (action, decided_by, "
+        "reason, flags, guards, handoff_id); None when no guard refused",
+    )
+    guards: list[dict[str, Any]] = Field(
+        [], description="every guard decision of the answer, in order (docs/guardrails.md)"
+    )
     answerability: float | None = Field(
         None, description="0-1: how likely the passages answer the question"
     )

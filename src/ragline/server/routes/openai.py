@@ -4,7 +4,10 @@
   the conversation before it as history and the request's ``max_tokens`` /
   ``max_completion_tokens``, ``temperature``, ``top_p``, ``stop`` and ``seed``; the passages
   come back in ``citations`` (a member OpenAI clients keep as an extra field:
-  ``completion.citations``). The message is the checked answer; when streaming, the deltas
+  ``completion.citations``). A question a guard refuses is answered, not failed: the message
+  is the refusal (``content``, and ``refusal`` as OpenAI sets it), ``finish_reason`` is
+  ``content_filter`` and the extra member ``guard`` names the guard and why
+  (docs/guardrails.md). The message is the checked answer; when streaming, the deltas
   are the unchecked draft and the last chunk carries the checked text in ``answer``.
   Both kinds of model stream the one answer vocabulary (``ragline.answer.events``);
   :class:`ChunkEncoder` turns its events into OpenAI chunks (kinds it does not know are
@@ -51,6 +54,7 @@ router = APIRouter(
 )
 RAGLINE_PREFIX = "ragline:"
 _FINISH = {"length": "length"}  # everything else (stop, cancelled, declined) reads as "stop"
+_REFUSED = ("blocked", "handoff")  # a guard's refusal: finish_reason "content_filter"
 StopSequence = Annotated[str, Field(min_length=1, max_length=200)]
 NonEmptyText = Annotated[str, Field(min_length=1)]
 
@@ -171,6 +175,8 @@ def _finish_reason(done: AnswerDone | StreamDone | None) -> str:
     included: the limit may be why nothing supported was left), else "stop"."""
     if done is None:  # the client left before the end
         return "stop"
+    if isinstance(done, AnswerDone) and done.decline_reason in _REFUSED:
+        return "content_filter"  # a guard refused: OpenAI's reason for filtered content
     return _FINISH.get(done.model_finish_reason or done.finish_reason, "stop")
 
 
@@ -183,7 +189,16 @@ def _grounding(done: AnswerDone) -> dict[str, Any]:
         "decline_reason": done.decline_reason,
         "decline_detail": done.answer.decline_detail or None,
         "answerability": done.answer.answerability,
+        "guard": done.answer.guard,
     }
+
+
+def _refusal(done: AnswerDone | StreamDone | None) -> str | None:
+    """OpenAI's ``message.refusal``: the refusal text when a guard refused (also in
+    ``content``, for clients that read only that), else None."""
+    if isinstance(done, AnswerDone) and done.decline_reason in _REFUSED:
+        return done.text
+    return None
 
 
 @dataclass(slots=True)
@@ -319,6 +334,7 @@ async def chat_completions(
                 "message": {
                     "role": "assistant",
                     "content": got.text,
+                    "refusal": _refusal(done),
                 },
                 "finish_reason": _finish_reason(done),
             }
