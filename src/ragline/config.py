@@ -467,6 +467,10 @@ class GuardSettings(_Section):
     leak_threshold: float = Field(0.6, ge=0, le=1)
     # Topic match: cosine to a topic's description must beat the other side by this margin.
     topic_margin: float = Field(0.05, ge=0, le=1)
+    # With output guards, the answer streams a sentence at a time, each once it passed them
+    # ("sentence"), so a withheld sentence never reaches the user; "token" streams the raw
+    # draft token by token (faster first token; the final answer still withholds it).
+    release: Literal["sentence", "token"] = "sentence"
     # Redacted placeholders (<PERSON_1>) restored in the user's own view of the answer.
     pii_reversible: bool = False
     # Retrieved text reaches the model inside delimiters ("delimit") and datamarked

@@ -162,6 +162,8 @@ def citation_item(passage: Passage, cited: bool) -> dict[str, Any]:
         "heading_path": list(c.heading_path),
         "score": float(passage.relevance),
         "text": passage.text,
+        #: a document guard's finding at ingestion (None: not flagged)
+        "guard": c.metadata.get("guard"),
     }
 
 

@@ -100,6 +100,15 @@ class _Prepared:
     guard_context: GuardContext | None = None
 
 
+@dataclass(slots=True)
+class _Hold:
+    """Whether the draft is held back and released a sentence at a time, and whether a
+    sentence was released yet (the next one is preceded by a space)."""
+
+    on: bool
+    sent: bool = False
+
+
 class _TimedCheck:
     """:meth:`CitationChecker.check`, then the output guards, noting when checking began and
     how long it took (run on the worker thread, alongside the generation; read once all
@@ -429,7 +438,8 @@ class Answerer:
             if guards.input_active:  # before retrieval: a refused question goes nowhere
                 started = time.perf_counter()
                 on_input = guards.check_input(question, gctx, trace_id)
-                yield on_input
+                if on_input.action is not Action.ALLOW:  # every verdict is traced anyway
+                    yield on_input
                 if on_input.refused:
                     refusal = guards.refusal(on_input.decision.text, on_input, started)
                     yield AnswerDone(refusal, trace_id)
@@ -482,7 +492,7 @@ class Answerer:
         check = _TimedCheck(checker, self.guards, prep.guard_context)
         # With output guards, the draft is released a sentence at a time once it passed
         # them, so a withheld sentence never reaches the user, not even as deltas.
-        hold = check.guards is not None
+        hold = _Hold(check.guards is not None and self.settings.guard.release == "sentence")
         try:
             # closing(): the model stops at once when the consumer stops early
             with contextlib.closing(
@@ -496,7 +506,7 @@ class Answerer:
                         first = time.perf_counter()
                     if self.guards is not None:  # a copied datamark is a space again
                         piece = TokenDelta(unmark(piece.text))
-                    if not hold:
+                    if not hold.on:
                         yield piece  # the model's own TokenDelta: one delta type, end to end
                     pending.extend(pool.submit(check, s) for s in splitter.push(piece.text))
                     while pending and pending[0].done():
@@ -530,7 +540,7 @@ class Answerer:
         yield AnswerDone(answer, trace_id)
 
     def _verdict(
-        self, verdict: SentenceVerdict, checked: list[CheckedSentence], hold: bool
+        self, verdict: SentenceVerdict, checked: list[CheckedSentence], hold: _Hold
     ) -> Iterator[AnswerEvent]:
         """A checked sentence's events: the output guards' decision (traced always, an event
         when it acted), the sentence's released text when the draft is held, its check."""
@@ -540,8 +550,9 @@ class Answerer:
             self.guards.record(decision, time.perf_counter_ns() - int(spent * 1e6))
             if decision.action is not Action.ALLOW:
                 yield GuardChecked(decision)
-        if hold and (released := verdict.released):
-            yield TokenDelta(released + " ")
+        if hold.on and (released := verdict.released):
+            yield TokenDelta(f" {released}" if hold.sent else released)
+            hold.sent = True
         if verdict.sentence is not None:
             checked.append(verdict.sentence)
             yield SentenceChecked(verdict.sentence)

@@ -42,6 +42,9 @@ def _register() -> None:
     from ragline.cli import prompts  # prompt files
 
     prompts.register(app)
+    from ragline.cli import guard  # guardrails
+
+    guard.register(app)
 
 
 _register()

@@ -201,6 +201,9 @@ class CitationOut(BaseModel):
     heading_path: list[str]
     score: float
     text: str
+    guard: dict[str, Any] | None = Field(
+        None, description="a document guard's finding at ingestion (None: not flagged)"
+    )
 
 
 class AnswerOut(BaseModel):
