@@ -7,9 +7,11 @@ Two signals, both cheap (well under a millisecond per sentence, ``benchmarks/ben
   sentence that contains it (also with its separators dropped or changed) copied the prompt:
   flagged with score 1.
 * **similarity**: word trigrams of the answer sentence against each sentence of the prompt's
-  instructions (:attr:`GuardContext.system_prompt`): the share of a prompt sentence's
-  trigrams the answer repeats (containment). A prompt sentence of four words or more
-  repeated at ``guard.leak_threshold`` or more is flagged with that share as the score.
+  instructions (:attr:`GuardContext.system_prompt`): the trigrams they share, over the
+  smaller of the two sets (the overlap coefficient: a copied clause inside a long prompt
+  sentence counts as much as a whole copied sentence). At least three shared trigrams, and
+  a prompt sentence of four words or more; a score at ``guard.leak_threshold`` or more is
+  flagged with that score.
 
 It scans output only. It needs the context's ``system_prompt`` and ``canary``; without them
 it finds nothing.
@@ -29,6 +31,7 @@ from ragline.text.sentences import sentences
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _MIN_WORDS = 4  # shorter prompt sentences ("Be brief.") are everyday words, not a leak
+_MIN_SHARED = 3  # trigrams in common: fewer is a common phrase ("answer the question")
 _CANARY_PREFIX = "rlcanary"
 
 
@@ -91,15 +94,16 @@ class LeakGuard:
             answer = _trigrams(_words(text))
             best = 0.0
             for grams in _prompt_sentences(ctx.system_prompt):
-                if grams and answer:
-                    best = max(best, len(grams & answer) / len(grams))
+                shared = len(grams & answer)
+                if shared >= _MIN_SHARED:
+                    best = max(best, shared / min(len(grams), len(answer)))
             if best >= self.threshold:
                 flags.append(
                     Flag(
                         self.name,
                         "system_prompt",
                         best,
-                        detail=f"repeats {best:.0%} of a system-prompt sentence",
+                        detail=f"{best:.0%} of its word trigrams match a system-prompt sentence",
                     )
                 )
         return GuardResult(self.name, tuple(flags), (time.perf_counter() - t0) * 1000)

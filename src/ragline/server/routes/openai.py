@@ -230,9 +230,12 @@ class ChunkEncoder:
             return self._delta({"content": event.text})
         if isinstance(event, AnswerDone | StreamDone):
             extra: dict[str, Any] = {}
+            out = b""
             if isinstance(event, AnswerDone):
                 extra = {**_grounding(event), "answer": event.text}
-            out = self._delta({}, _finish_reason(event), **extra)
+                if (refusal := _refusal(event)) is not None:  # a client reads the content
+                    out = self._delta({"content": refusal})
+            out += self._delta({}, _finish_reason(event), **extra)
             if self.include_usage:
                 out += self._chunk([], usage=_usage(event.usage))
             return out
