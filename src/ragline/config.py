@@ -463,7 +463,7 @@ class GuardSettings(_Section):
     injection_threshold: float = Field(0.5, ge=0, le=1)
     toxicity_threshold: float = Field(0.5, ge=0, le=1)
     # Output leak: an answer sentence sharing this share of word trigrams with a system-prompt
-    # sentence (of the smaller set; 3 at least) is a leak: a copied clause scores near 1.
+    # sentence (of the smaller set; 5 at least) is a leak: a copied clause scores near 1.
     leak_threshold: float = Field(0.6, ge=0, le=1)
     # Topic match: cosine to a topic's description must beat the other side by this margin.
     topic_margin: float = Field(0.05, ge=0, le=1)

@@ -9,7 +9,8 @@ Two signals, both cheap (well under a millisecond per sentence, ``benchmarks/ben
 * **similarity**: word trigrams of the answer sentence against each sentence of the prompt's
   instructions (:attr:`GuardContext.system_prompt`): the trigrams they share, over the
   smaller of the two sets (the overlap coefficient: a copied clause inside a long prompt
-  sentence counts as much as a whole copied sentence). At least three shared trigrams, and
+  sentence counts as much as a whole copied sentence). At least five shared trigrams (so the
+  decline phrase a prompt tells the model to use is not a leak), and
   a prompt sentence of four words or more; a score at ``guard.leak_threshold`` or more is
   flagged with that score.
 
@@ -31,7 +32,7 @@ from ragline.text.sentences import sentences
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _MIN_WORDS = 4  # shorter prompt sentences ("Be brief.") are everyday words, not a leak
-_MIN_SHARED = 3  # trigrams in common: fewer is a common phrase ("answer the question")
+_MIN_SHARED = 5  # trigrams in common: fewer is a phrase (the decline a prompt asks for)
 _CANARY_PREFIX = "rlcanary"
 
 
