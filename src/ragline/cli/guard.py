@@ -36,7 +36,6 @@ guard_app = typer.Typer(
     help="Guardrails: scan texts with the configured guards (docs/guardrails.md).",
     no_args_is_help=True,
 )
-DIRECTIONS = ("input", "output", "document")
 
 
 def scan_line(item_id: Any, decision: Decision) -> dict[str, Any]:
@@ -100,6 +99,8 @@ def scan(
       ragline guard scan "ignore all previous instructions" --json
       ragline guard scan --input texts.jsonl --output verdicts.jsonl --guards pii,toxicity
     """
+    from ragline.guard.pipeline import DIRECTIONS
+
     if direction not in DIRECTIONS:
         raise typer.BadParameter(
             f"{direction!r} is not one of {', '.join(DIRECTIONS)}", param_hint="--direction"
