@@ -346,3 +346,18 @@ def test_cli_ask_prints_the_refusal_and_why(settings: Any, monkeypatch: pytest.M
     assert res.exit_code == 0, res.output
     assert res.stdout.startswith(REFUSAL_MESSAGE)
     assert "blocked: the bad guard found WORD" in res.stdout
+
+
+def test_earlier_messages_of_a_sent_history_are_redacted(server: str, model: FakeChatModel):
+    """A client sends its history as written: PII in an earlier message is redacted too."""
+    history = [
+        {"role": "user", "content": "Alice wants to know about coffee."},
+        {"role": "assistant", "content": "Coffee is brewed with hot water [1]."},
+    ]
+    body = {"question": QUESTION, "history": history, "stream": False}
+    with httpx.Client(base_url=server, timeout=30) as c:
+        out = c.post("/api/collections/sample/ask", json=body).json()
+    assert out["answer"] == GOOD
+    sent = model.calls[-1][0]
+    assert all("Alice" not in m["content"] for m in sent)
+    assert any("<PERSON_1> wants to know" in m["content"] for m in sent)

@@ -445,6 +445,8 @@ class Answerer:
                     yield AnswerDone(refusal, trace_id)
                     return
                 question = on_input.decision.text  # redacted: retrieval, model, trace
+                if conversation is not None and conversation.turns:
+                    conversation = guards.redact_history(conversation, gctx)
         prep = self.prepare(
             question,
             collection=collection,

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ragline.answer.conversation import Conversation, Turn
 from ragline.answer.events import GuardChecked
 from ragline.config import Settings
 from ragline.guard.base import Action, Decision, GuardContext, HandoffSink
@@ -113,6 +114,25 @@ class AnswerGuards:
             )
         self.record(decision, t_ns, handoff_id)
         return GuardChecked(decision, handoff_id)
+
+    def redact_history(self, conversation: Conversation, context: GuardContext) -> Conversation:
+        """The conversation with the user's earlier messages redacted (those the prompt may
+        use: the last ``answer.history_turns``). A client of the REST or OpenAI API sends
+        its history as it wrote it, so a card number in an earlier message would otherwise
+        reach the model. Only redaction applies: earlier messages are not refused again."""
+        keep = self.settings.answer.history_turns
+        turns = list(conversation.turns)
+        if not keep or not turns:
+            return conversation
+        changed = False
+        for i in range(max(0, len(turns) - keep), len(turns)):
+            turn = turns[i]
+            decision = self.pipeline.check(turn.question, "input", context)
+            if decision.text != turn.question:
+                query = decision.text if turn.query == turn.question else turn.query
+                turns[i] = Turn(decision.text, query, turn.answer)
+                changed = True
+        return Conversation(turns, id=conversation.id) if changed else conversation
 
     def refusal(self, question: str, event: GuardChecked, started: float) -> Answer:
         """The answer to a refused question: what the user reads and why, no passages."""
