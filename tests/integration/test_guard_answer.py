@@ -58,6 +58,11 @@ def reply(messages: list[dict[str, str]], params: Any) -> str:
     asked = messages[-1]["content"]
     if "cheese" in asked:
         return f"{GOOD} The Moon is made of cheese."
+    if "clause" in asked:  # the leak in a trailing clause the citation checker trims
+        return (
+            "The ideal brewing temperature is between 90 and 96 degrees Celsius, "
+            f"which the marker {_canary(messages)} confirms [1]."
+        )
     if "marker" in asked:
         return f"{GOOD} The marker is {_canary(messages)}."
     if "instructions" in asked:  # repeats the spotlight explanation of the system prompt
@@ -227,6 +232,12 @@ def test_the_leak_guard_withholds_the_canary_and_the_system_prompt(rag: Ragline)
         verdict = next(e for e in events if isinstance(e, GuardChecked))
         assert verdict.decision.decided_by == "leak"
         assert verdict.decision.flags[0].label in ("canary", "system_prompt")
+
+
+def test_the_guard_sees_the_sentence_as_written_not_as_trimmed(rag: Ragline) -> None:
+    events = ask(rag, f"{QUESTION} With a clause?")
+    assert "rlcanary" not in _streamed(events) and "rlcanary" not in done(events).text
+    assert done(events).answer.decline_reason == "blocked"
 
 
 def test_only_leaks_withheld_all_sentences_declines_blocked(settings: Any) -> None:

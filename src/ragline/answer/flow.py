@@ -548,8 +548,7 @@ class Answerer:
         when it acted), the sentence's released text when the draft is held, its check."""
         decision = verdict.decision
         if decision is not None and self.guards is not None:
-            spent = sum(r.latency_ms for r in decision.results)
-            self.guards.record(decision, time.perf_counter_ns() - int(spent * 1e6))
+            self.guards.record_checked(decision)
             if decision.action is not Action.ALLOW:
                 yield GuardChecked(decision)
         if hold.on and (released := verdict.released):
@@ -609,7 +608,7 @@ class Answerer:
             )
             decision = on_quote.decision
             assert decision is not None and on_quote.sentence is not None
-            guards.record(decision, time.perf_counter_ns())
+            guards.record_checked(decision)
             if decision.action is not Action.ALLOW:
                 yield GuardChecked(decision)
             if on_quote.withheld:

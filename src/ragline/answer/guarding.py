@@ -179,16 +179,21 @@ class AnswerGuards:
     def check_sentence(
         self, text: str, sentence: CheckedSentence | None, context: GuardContext
     ) -> SentenceVerdict:
-        """A checked sentence through the output guards (on the checker's worker thread)."""
+        """A checked sentence through the output guards (on the checker's worker thread).
+
+        The guards scan ``text``, the sentence as the model wrote it (what the stream would
+        show: the checker may have trimmed a clause from ``sentence``); a redaction is
+        applied to both."""
         if sentence is None or not self.output_active:
             return SentenceVerdict(text, sentence)
-        decision = self.pipeline.check(sentence.text, "output", context)
+        decision = self.pipeline.check(text, "output", context)
         if decision.refused:
             sentence = dataclasses.replace(
                 sentence, status="dropped", reason=f"guard:{decision.decided_by}"
             )
         elif decision.action is Action.REDACT:
-            sentence = dataclasses.replace(sentence, text=decision.text)
+            redacted = self.pipeline.check(sentence.text, "output", context).text
+            sentence = dataclasses.replace(sentence, text=redacted)
         return SentenceVerdict(text, sentence, decision)
 
     # ------------------------------------------------------------------ prompt
@@ -223,6 +228,12 @@ class AnswerGuards:
         return "\n".join(parts)
 
     # ------------------------------------------------------------------ tracing
+
+    def record_checked(self, decision: Decision) -> None:
+        """:meth:`record` for a decision made elsewhere (the worker thread): its span ends
+        now and lasts as long as its guards took."""
+        spent_ns = int(sum(r.latency_ms for r in decision.results) * 1e6)
+        self.record(decision, time.perf_counter_ns() - spent_ns)
 
     def record(self, decision: Decision, started_ns: int, handoff_id: str | None = None) -> None:
         """The decision as a ``guard`` span of the active trace."""
