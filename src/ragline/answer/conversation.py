@@ -216,7 +216,9 @@ def build_messages(
     ``values``: the template's other slots (``spotlight``: ``ragline.guard.spotlight``)."""
     budget = n_ctx - max_tokens - _MARGIN_TOKENS
     lines = list(passage_lines)
-    extra = dict(values or {})
+    # a prompt's {{spotlight}} slot (ragline.guard.spotlight) is empty unless a value is given
+    extra = {"spotlight": ""} if "spotlight" in template.variables else {}
+    extra.update(values or {})
 
     def render(k: int) -> list[dict[str, str]]:
         return template.render(passages="\n".join(lines[:k]), question=question, **extra)
