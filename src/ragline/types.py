@@ -197,6 +197,8 @@ class IngestReport:
     failed: list[IngestFailure] = field(default_factory=list)
     chunks: int = 0
     seconds: float = 0.0
+    #: Chunks a document guard flagged (``metadata["guard"]``; ``guard.document_action``).
+    flagged_chunks: int = 0
 
     @property
     def changed(self) -> bool:
@@ -212,6 +214,7 @@ class IngestReport:
             "pruned": self.pruned,
             "failed": [{"source": f.source, "reason": f.reason} for f in self.failed],
             "chunks": self.chunks,
+            "flagged_chunks": self.flagged_chunks,
             "seconds": round(self.seconds, 3),
         }
 

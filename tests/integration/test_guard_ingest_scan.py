@@ -88,7 +88,8 @@ def test_flagged_chunks_are_marked_and_kept_out_by_policy(
     settings = _settings(tmp_path, document_action=policy, input=[])
     corpus = _corpus(tmp_path / "corpus")
     with Ragline(settings) as rag:
-        rag.ingest([corpus], collection="c")
+        report = rag.ingest([corpus], collection="c")
+        assert report.flagged_chunks == 1 and report.to_dict()["flagged_chunks"] == 1
         hits = rag.search("coffee beans storage airtight jar", collection="c", k=5)
         sources = {Path(h.chunk.source).name: h for h in hits}
         if policy == "quarantine":

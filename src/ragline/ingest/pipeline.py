@@ -331,6 +331,7 @@ class Ingestor:
             else:
                 report.added += 1
             report.chunks += len(w.chunks)
+            report.flagged_chunks += sum(DOCUMENT_KEY in c.metadata for c in w.chunks)
         pending.clear()
 
 
