@@ -15,6 +15,14 @@ call; ``generative`` streams the model's draft and keeps the supported sentences
 ``auto`` generates and, when no sentence survives the check (or the model declines) while
 the answerability model says the passages do answer, answers with the quote instead.
 
+Guards (``Ragline`` passes its :class:`~ragline.guard.pipeline.GuardPipeline`; see
+``answer/guarding.py``): the question is checked right after :class:`Started` (a
+:class:`GuardChecked` when a guard acted; a refused one ends with :class:`AnswerDone` at
+once, a redacted one goes on redacted), retrieved chunks a document guard flagged stay out
+of the prompt, passages are spotlighted, and each sentence of the draft goes through the
+output guards after its citation check: a failing one is withheld, and the draft is then
+released a sentence at a time (``guard.release``).
+
 Declining: nothing relevant retrieved (no generation at all); extractive, the answerability
 model (``answer/answerability.py``) scoring the best reading under
 ``answer.min_answerability``; generating, the model declining or no sentence of the draft
