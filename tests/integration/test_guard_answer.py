@@ -372,3 +372,21 @@ def test_earlier_messages_of_a_sent_history_are_redacted(server: str, model: Fak
     sent = model.calls[-1][0]
     assert all("Alice" not in m["content"] for m in sent)
     assert any("<PERSON_1> wants to know" in m["content"] for m in sent)
+
+
+def test_openai_gateway_model_questions_pass_the_input_guards(
+    server: str, model: FakeChatModel
+) -> None:
+    openai = pytest.importorskip("openai")
+    client = openai.OpenAI(base_url=server + "/v1", api_key="unused", max_retries=0)
+    calls = len(model.calls)
+    refused = client.chat.completions.create(
+        model="embedded", messages=[{"role": "user", "content": "something forbidden"}]
+    )
+    assert refused.choices[0].message.content == REFUSAL_MESSAGE
+    assert refused.choices[0].finish_reason == "content_filter"
+    assert refused.model_extra["guard"]["decided_by"] == "bad" and len(model.calls) == calls
+    client.chat.completions.create(
+        model="embedded", messages=[{"role": "user", "content": "Alice says hello"}]
+    )
+    assert model.calls[-1][0][-1]["content"] == "<PERSON_1> says hello"

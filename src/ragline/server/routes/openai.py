@@ -36,8 +36,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from ragline.answer.events import AnswerDone, Started, StreamDone, TokenDelta
+from ragline.answer.events import AnswerDone, GuardChecked, Started, StreamDone, TokenDelta
+from ragline.answer.guarding import AnswerGuards
 from ragline.errors import InvalidQueryError
+from ragline.guard.base import Action, GuardContext
 from ragline.models.chat import Usage
 from ragline.server.answering import AnswerRequest, answer_events, collect
 from ragline.server.auth import Principal, need
@@ -140,10 +142,28 @@ def _params(body: ChatCompletionRequest) -> dict[str, Any]:
 
 def _passthrough(
     ctx: ServerContext, body: ChatCompletionRequest
-) -> Iterator[Started | TokenDelta | StreamDone]:
-    """A gateway model's stream in the answer vocabulary: Started, TokenDelta…, StreamDone."""
+) -> Iterator[Started | GuardChecked | TokenDelta | StreamDone | AnswerDone]:
+    """A gateway model's stream in the answer vocabulary: Started, TokenDelta…, StreamDone.
+
+    The last user message goes through the input guards first, as a grounded question
+    does: a refused one ends with the refusal's AnswerDone, a redacted one is sent
+    redacted. (Output guards need passages and a prompt: they guard grounded answers.)"""
     yield Started(body.model)
-    stream = ctx.gateway.stream(_messages(body), model=body.model, **_params(body))
+    messages = _messages(body)
+    users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+    rag = ctx.rag
+    if rag.guard.active("input") and users:
+        guards = AnswerGuards(rag.guard, ctx.settings, rag.tracer, rag.handoff)
+        last = users[-1]
+        started = time.perf_counter()
+        verdict = guards.check_input(messages[last]["content"], GuardContext(), None)
+        if verdict.action is not Action.ALLOW:
+            yield verdict
+        if verdict.refused:
+            yield AnswerDone(guards.refusal(verdict.decision.text, verdict, started))
+            return
+        messages[last] = {**messages[last], "content": verdict.decision.text}
+    stream = ctx.gateway.stream(messages, model=body.model, **_params(body))
     with contextlib.closing(stream):
         yield from stream
 
@@ -349,6 +369,8 @@ async def chat_completions(
             out.update(_grounding(done))
         else:  # the client left before the end
             out.update(citations=[], trace_id=None, declined=False, decline_reason=None)
+    elif isinstance(done, AnswerDone):  # a gateway model's question a guard refused
+        out["guard"] = done.answer.guard
     return out
 
 
