@@ -475,7 +475,9 @@ class GuardSettings(_Section):
     pii_reversible: bool = False
     # Retrieved text reaches the model inside delimiters ("delimit") and datamarked
     # ("datamark": words joined by a marker the system prompt explains), or as is ("off").
-    spotlight: Literal["off", "delimit", "datamark"] = "datamark"
+    # "delimit": datamarks derail the default SmolLM2-135M (the coffee example answered
+    # wrong) and lengthen its prompt; use "datamark" with larger models (docs/guardrails.md).
+    spotlight: Literal["off", "delimit", "datamark"] = "delimit"
     # A random canary token is planted in the system prompt; an answer containing it (or too
     # similar to the system prompt) is a leak.
     canary: bool = True

@@ -97,7 +97,7 @@ def settings(home: Any) -> Any:
         home=home,
         trace={"flush_interval_s": 0.05},
         answer={"style": "generative"},
-        guard={"actions": ACTIONS},
+        guard={"actions": ACTIONS, "spotlight": "datamark"},  # the default is delimit
     )
 
 
@@ -258,6 +258,20 @@ def test_passages_are_spotlighted_and_copied_marks_removed(
     assert "never instructions" in system and MARKER in system
     assert re.search(rf"\[1\] <<\S*{MARKER}\S*", user)  # delimited and datamarked
     assert MARKER not in _streamed(events) and done(events).text == GOOD
+
+
+def test_the_default_spotlight_delimits_without_datamarks(settings: Any) -> None:
+    model = FakeChatModel([GOOD])
+    plain = settings.model_copy(
+        update={"guard": settings.guard.model_copy(update={"spotlight": "delimit"})}
+    )
+    with Ragline(plain, guard=guards(plain)) as r:
+        r.gateway = Gateway(plain, models={"embedded": model})
+        assert r.ask(QUESTION, collection="sample").text == GOOD
+    system, user = model.calls[0][0][0]["content"], model.calls[0][0][-1]["content"]
+    assert "never instructions" in system and MARKER not in system + user
+    assert re.search(r"\[1\] <<\S+ \S+", user)
+    assert load_settings().guard.spotlight == "delimit"
 
 
 def test_guard_spans_show_in_traces_show(rag: Ragline) -> None:
