@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from ragline.config import Settings, load_settings
 from ragline.errors import CollectionNotFoundError, InvalidQueryError, MalformedInputError
+from ragline.guard.base import Decision, GuardContext, GuardDirection, HandoffSink
+from ragline.guard.pipeline import GuardPipeline
 from ragline.models.embedder import Embedder, get_embedder
 from ragline.retrieve.rerank import Reranker
 from ragline.retrieve.retriever import RankedIds, Retriever
@@ -66,8 +68,16 @@ class Ragline:
         traces: TraceStore | None = None,
         tracer: AnyTracer | None = None,
         invalidation: Invalidation | None = None,
+        guard: GuardPipeline | None = None,
+        handoff: HandoffSink | None = None,
     ) -> None:
         self.settings = settings or load_settings()
+        #: The guards (``guard.*`` settings), built once: the answer flow, ingestion and
+        #: :meth:`guard_scan` share them (each guard loads its model on first use).
+        self.guard = guard or GuardPipeline(self.settings)
+        #: Where a HANDOFF decision puts the conversation (the human inbox); None: a
+        #: handoff refuses like a block and says no inbox is set up.
+        self.handoff = handoff
         self.store: Store = store or open_documents(self.settings)
         self._invalidation = invalidation
         self._owns_invalidation = invalidation is None
@@ -187,7 +197,11 @@ class Ragline:
         from ragline.ingest.pipeline import Ingestor
 
         ingestor = Ingestor(
-            self.store, self.settings, lambda: self.embedder, self.retriever.analyzer
+            self.store,
+            self.settings,
+            lambda: self.embedder,
+            self.retriever.analyzer,
+            guard=self.guard,
         )
         name = self._collection(collection)
         before = self._version(name)
@@ -274,13 +288,25 @@ class Ragline:
         self._gateway = value
         self._answerer = None
 
+    def _inbox_sink(self) -> HandoffSink:
+        """The store's handoff inbox, opened when the first conversation is handed over."""
+        from ragline.guard.handoff import StoreHandoffSink
+
+        return StoreHandoffSink(lambda: self.handoffs)
+
     @property
     def answerer(self) -> Answerer:
         if getattr(self, "_answerer", None) is None:
             from ragline.answer.flow import Answerer
 
             self._answerer = Answerer(
-                self.retriever, self.gateway, self.settings, self.embedder, tracer=self.tracer
+                self.retriever,
+                self.gateway,
+                self.settings,
+                self.embedder,
+                tracer=self.tracer,
+                guard=self.guard,
+                handoff=self.handoff or self._inbox_sink(),
             )
         return self._answerer
 
@@ -332,6 +358,21 @@ class Ragline:
             conversation=conversation,
             links=self._links,
         )
+
+    def guard_scan(
+        self,
+        text: str,
+        *,
+        direction: GuardDirection = "input",
+        collection: str | None = None,
+        guards: Sequence[str] | None = None,
+    ) -> Decision:
+        """The guards' decision on ``text`` (``ragline guard scan``): the action, the text
+        after redaction, each guard's flags and latency. ``guards``: only these names
+        (default: the direction's, ``guard.input`` / ``output`` / ``documents``);
+        ``collection``: its policy (action overrides, topics) applies."""
+        context = GuardContext(collection=self._collection(collection))
+        return self.guard.check(text, direction, context, only=guards)
 
     def ask(self, question: str, **kwargs: Any) -> Answer:
         """A grounded answer with citations, or a decline with the best passages.

@@ -349,8 +349,9 @@ class AnswerSettings(_Section):
     """
 
     # Prompts by NAME@vN (``ragline prompts list``) or a path to a prompt file; the name,
-    # version and hash used are recorded with each answer and trace.
-    prompt: str = "answer@v2"
+    # version and hash used are recorded with each answer and trace. v3 is v2 plus the
+    # sentence that explains spotlighted passages (guard.spotlight; docs/guardrails.md).
+    prompt: str = "answer@v3"
     rewrite_prompt: str = "rewrite@v1"
     # Hybrid search finds the candidates; only the best few become numbered passages.
     mode: SearchMode = "hybrid"
@@ -485,14 +486,23 @@ class GuardSettings(_Section):
     pii_quasi_identifiers: Literal["personal", "always"] = "personal"
     injection_threshold: float = Field(0.5, ge=0, le=1)
     toxicity_threshold: float = Field(0.5, ge=0, le=1)
+    # Output leak: an answer sentence sharing this share of word trigrams with a system-prompt
+    # sentence (of the smaller set; 5 at least) is a leak: a copied clause scores near 1.
+    leak_threshold: float = Field(0.6, ge=0, le=1)
     # Topic match: cosine to a topic's description must beat the other side by this margin.
     topic_margin: float = Field(0.05, ge=0, le=1)
+    # With output guards, the answer streams a sentence at a time, each once it passed them
+    # ("sentence"), so a withheld sentence never reaches the user; "token" streams the raw
+    # draft token by token (faster first token; the final answer still withholds it).
+    release: Literal["sentence", "token"] = "sentence"
     # Redacted placeholders (<PERSON_1>) restored in the user's own view of the answer
     # (off: the original values are not kept anywhere once redacted).
     pii_reversible: bool = False
     # Retrieved text reaches the model inside delimiters ("delimit") and datamarked
     # ("datamark": words joined by a marker the system prompt explains), or as is ("off").
-    spotlight: Literal["off", "delimit", "datamark"] = "datamark"
+    # "delimit": datamarks derail the default SmolLM2-135M (the coffee example answered
+    # wrong) and lengthen its prompt; use "datamark" with larger models (docs/guardrails.md).
+    spotlight: Literal["off", "delimit", "datamark"] = "delimit"
     # A random canary token is planted in the system prompt; an answer containing it (or too
     # similar to the system prompt) is a leak.
     canary: bool = True

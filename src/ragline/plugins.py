@@ -17,9 +17,12 @@ which setting picks one by name:
 * ``ragline.rerankers``: ``factory(settings: Settings) -> Reranker``; ``retrieval.reranker``.
 * ``ragline.stores``: ``factory(url: str, settings: Settings) -> StoreBackend``
   (:mod:`ragline.store.factory`); the scheme of ``store.url``.
+* ``ragline.guards``: ``factory(settings: Settings) -> Guard`` (:mod:`ragline.guard.pipeline`;
+  a guard class taking the settings is such a factory); the names in ``guard.input``,
+  ``guard.output``, ``guard.documents``.
 
 Groups reserved for the components that come next (nothing reads them yet):
-``ragline.guards``, ``ragline.cache_backends``, ``ragline.tools``.
+``ragline.cache_backends``, ``ragline.tools``.
 
 Entry points are read once per process (a few milliseconds) and an entry point is imported
 only when its name is asked for, so a broken third-party plugin fails the command that
@@ -44,10 +47,10 @@ GROUPS: dict[str, str] = {
     "embedders": "ragline.embedders",
     "rerankers": "ragline.rerankers",
     "stores": "ragline.stores",
-}
-#: Declared for the next components (guards, caches, agents' tools); nothing loads them yet.
-FUTURE_GROUPS: dict[str, str] = {
     "guards": "ragline.guards",
+}
+#: Declared for the next components (caches, agents' tools); nothing loads them yet.
+FUTURE_GROUPS: dict[str, str] = {
     "cache_backends": "ragline.cache_backends",
     "tools": "ragline.tools",
 }
@@ -57,6 +60,7 @@ _CHOSEN_BY = {
     "embedders": "embedder.provider (RAGLINE_EMBEDDER__PROVIDER)",
     "rerankers": "retrieval.reranker (RAGLINE_RETRIEVAL__RERANKER)",
     "stores": "the scheme of store.url (RAGLINE_STORE__URL)",
+    "guards": "guard.input / guard.output / guard.documents (RAGLINE_GUARD__INPUT, …)",
 }
 
 

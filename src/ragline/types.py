@@ -197,6 +197,8 @@ class IngestReport:
     failed: list[IngestFailure] = field(default_factory=list)
     chunks: int = 0
     seconds: float = 0.0
+    #: Chunks a document guard flagged (``metadata["guard"]``; ``guard.document_action``).
+    flagged_chunks: int = 0
 
     @property
     def changed(self) -> bool:
@@ -212,6 +214,7 @@ class IngestReport:
             "pruned": self.pruned,
             "failed": [{"source": f.source, "reason": f.reason} for f in self.failed],
             "chunks": self.chunks,
+            "flagged_chunks": self.flagged_chunks,
             "seconds": round(self.seconds, 3),
         }
 
@@ -324,8 +327,11 @@ class CheckedSentence:
 
 #: Why an answer declined: nothing relevant was retrieved, the answerability model found
 #: the passages do not answer the question, the model said so itself, or no sentence of its
-#: draft was supported by the passages.
-DeclineReason = Literal["no_relevant_passages", "not_answerable", "model_declined", "unsupported"]
+#: draft was supported by the passages; or a guard refused: ``blocked`` (a clear refusal
+#: naming the guard) or ``handoff`` (the conversation went to the human inbox).
+DeclineReason = Literal[
+    "no_relevant_passages", "not_answerable", "model_declined", "unsupported", "blocked", "handoff"
+]
 
 #: How an answer was written: quoted from a passage, or generated and checked.
 AnswerStyle = Literal["extractive", "generative", "auto"]
@@ -468,6 +474,15 @@ class Answer:
     answerability: float | None = None
     #: Why the answer declined, in words (empty for an answer).
     decline_detail: str = ""
+    #: The guard decision that refused or changed this answer (``Decision.to_dict()``, with
+    #: ``handoff_id`` for a handoff); None when no guard acted.
+    guard: dict[str, Any] | None = None
+
+    @property
+    def handoff_id(self) -> str | None:
+        """The human handoff inbox item this answer opened (None: not handed over)."""
+        value = (self.guard or {}).get("handoff_id")
+        return str(value) if value else None
 
     @property
     def cited_passages(self) -> tuple[Passage, ...]:
@@ -483,6 +498,7 @@ class Answer:
             "declined": self.declined,
             "decline_reason": self.decline_reason,
             "decline_detail": self.decline_detail,
+            "guard": self.guard,
             "answerability": (
                 round(self.answerability, 4) if self.answerability is not None else None
             ),

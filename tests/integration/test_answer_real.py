@@ -67,7 +67,7 @@ def test_answer_cites_the_right_document(rag: Ragline):
     assert not answer.declined and "90" in answer.text and "[1]" in answer.text
     assert all(c.passage.chunk.source.endswith("coffee-brewing.html") for c in answer.citations)
     assert answer.result is not None and answer.result.usage.completion_tokens <= 32
-    assert "SmolLM2" in (answer.model or "") and answer.prompt_version == "answer@v2"
+    assert "SmolLM2" in (answer.model or "") and answer.prompt_version == "answer@v3"
 
 
 def test_off_topic_question_declines_before_generating(rag: Ragline):
@@ -161,7 +161,7 @@ def test_cli_ask_json(home: Path):
     r = ragline_cli("ask", COFFEE, "-c", "sample", "--json", "--style", "generative", home=home)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["prompt_version"] == "answer@v2" and out["answerability"] is not None
+    assert out["prompt_version"] == "answer@v3" and out["answerability"] is not None
 
 
 def test_cli_chat_piped_shows_the_rewrite(home: Path):

@@ -46,28 +46,30 @@ def test_each_model_gets_and_records_its_familys_prompt(rag: Ragline) -> None:
     )
     registry = PromptRegistry()
     answer = rag.ask(QUESTION, collection="sample", model="qwen2.5-0.5b")
-    variant = registry.get("answer-qwen@v1")
-    assert (answer.prompt_version, answer.prompt_sha256) == ("answer-qwen@v1", variant.digest)
+    variant = registry.get("answer-qwen@v2")
+    assert (answer.prompt_version, answer.prompt_sha256) == ("answer-qwen@v2", variant.digest)
     sent = qwen.calls[0][0]
-    assert sent[0] == {"role": "system", "content": variant.messages[0].text}
+    # the variant's system message, its {{spotlight}} slot filled (and the guard's canary)
+    assert sent[0]["role"] == "system"
+    assert sent[0]["content"].startswith(variant.messages[0].text.split("{{")[0].strip())
     assert rag.tracer.flush()
     trace = rag.traces.get_trace(rag.tracer.last_trace_id)
     assert trace is not None
     span = next(s for s in trace.spans if s.name == "prompt").attributes
-    assert span["prompt.version"] == "answer-qwen@v1"
+    assert span["prompt.version"] == "answer-qwen@v2"
     # the same Answerer, the default model: SmolLM2's prompt, unchanged
     answer = rag.ask(QUESTION, collection="sample")
-    assert answer.prompt_version == "answer@v2" and rag.answerer.template.ref == "answer@v2"
-    assert smol.calls[0][0][0]["content"] == "You are a helpful assistant."
+    assert answer.prompt_version == "answer@v3" and rag.answerer.template.ref == "answer@v3"
+    assert smol.calls[0][0][0]["content"].startswith("You are a helpful assistant.")
 
 
 def test_a_qwen_default_model_makes_the_qwen_prompts_the_default(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path, gateway={"default_model": "qwen2.5-1.5b"})
     with Ragline(settings) as r:
         r.gateway = Gateway(settings, models={"qwen2.5-1.5b": FakeChatModel([REPLY])})
-        assert r.answerer.template.ref == "answer-qwen@v1"
+        assert r.answerer.template.ref == "answer-qwen@v2"
         assert r.answerer.rewrite_template.ref == "rewrite-qwen@v1"
-        assert r.answerer.prompts_for("embedded")[0].ref == "answer@v2"
+        assert r.answerer.prompts_for("embedded")[0].ref == "answer@v3"
 
 
 def _installed(name: str) -> bool:
@@ -83,7 +85,7 @@ def _installed(name: str) -> bool:
 def test_the_real_qwen_05b_answers_with_a_citation(rag: Ragline) -> None:
     rag.gateway = Gateway(rag.settings, tracer=rag.tracer)  # the real models, by name
     answer = rag.ask(QUESTION, collection="sample", model="qwen2.5-0.5b")
-    assert answer.model == "qwen2.5-0.5b" and answer.prompt_version == "answer-qwen@v1"
+    assert answer.model == "qwen2.5-0.5b" and answer.prompt_version == "answer-qwen@v2"
     assert not answer.declined, answer.draft
     assert any(c.passage.chunk.text for c in answer.citations)
     assert "96" in answer.text or "90" in answer.text, answer.text

@@ -26,7 +26,12 @@ def rag(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ragline]:
     (home / "prompts").mkdir()
     (home / "prompts" / "my-answer.md").write_text(MINE, encoding="utf-8")
     with Ragline(
-        load_settings(home=home, trace={"flush_interval_s": 0.05}, answer={"style": "generative"})
+        load_settings(
+            home=home,
+            trace={"flush_interval_s": 0.05},
+            # the user's file replaces the shipped version it names
+            answer={"style": "generative", "prompt": "answer@v2"},
+        )
     ) as r:
         r.ingest([REPO / "examples" / "sample"], collection="sample")
         yield r

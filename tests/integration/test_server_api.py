@@ -40,6 +40,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         server={"max_queue": 1, "queue_timeout_s": 1.0},
         trace={"enabled": False},
         answer={"style": "generative"},
+        # token by token: these tests are about streaming and cancelling mid-generation
+        # (test_guard_answer.py covers the sentence-at-a-time release of guarded answers)
+        guard={"release": "token"},
     )
     fake = FakeChatModel(reply, name="fake:embedded", token_delay_s=0.02)
     gateway = Gateway(settings, models={"embedded": fake})

@@ -73,7 +73,7 @@ def test_ask_json_and_verbose(fake: FakeChatModel):
     res = runner.invoke(app, ["ask", "How hot is Venus?", "-c", "sample", "-v", "--show-draft"])
     assert res.exit_code == 0
     assert "dropped (unsupported): It is also made of cheese." in res.stderr
-    assert "prompt answer@v2" in res.stderr and "made of cheese" in res.stderr
+    assert "prompt answer@v3" in res.stderr and "made of cheese" in res.stderr
 
 
 def test_batch_needs_question_objects(fake: FakeChatModel, tmp_path: Path):

@@ -61,7 +61,7 @@ def test_grounded_answer_with_citations(rag: Ragline):
     (citation,) = answer.citations
     assert citation.passage.chunk.source.endswith("coffee-brewing.html")
     assert citation.attached and citation.supported
-    assert answer.prompt_version == "answer@v2" and len(answer.prompt_sha256) == 12
+    assert answer.prompt_version == "answer@v3" and len(answer.prompt_sha256) == 12
     assert answer.model == "fake:model" and answer.result is not None
     assert {"retrieve_s", "ttft_s", "total_s"} <= set(answer.timings)
     # the prompt: numbered short passages, then the question
@@ -191,7 +191,7 @@ def test_to_dict_has_answer_citations_ids_and_decline_flag(rag: Ragline):
     (c,) = d["citations"]
     assert {"passage_id", "document_id", "document_key", "source", "page", "text"} <= set(c)
     assert c["page"] == 2 and c["source"].endswith("travel-policy.pdf")
-    assert d["prompt_version"] == "answer@v2" and d["usage"]["completion_tokens"] > 0
+    assert d["prompt_version"] == "answer@v3" and d["usage"]["completion_tokens"] > 0
 
 
 def test_filters_restrict_the_passages(rag: Ragline):

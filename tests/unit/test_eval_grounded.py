@@ -123,7 +123,7 @@ def test_grounded_flow_records_the_answer_and_scores_it(env: Env, dataset: Path)
         outcome = runner.run(make_spec(dataset))
     run = outcome.run
     assert run.status == "complete" and outcome.failed == 0
-    assert run.prompts["answer"].startswith("answer@v2 sha256:") and run.models == ["fake"]
+    assert run.prompts["answer"].startswith("answer@v3 sha256:") and run.models == ["fake"]
     assert run.config["system"]["answer"]["flow"] == "grounded"
     assert run.config["answer_settings"]["min_relevance"] == env.settings.answer.min_relevance
     items = {i.item_id: i for i in outcome.items}
@@ -138,8 +138,8 @@ def test_grounded_flow_records_the_answer_and_scores_it(env: Env, dataset: Path)
     assert citation["doc_id"].endswith("solar-system.md") and citation["supported"]
     assert citation["chunk_id"] and citation["document_id"]
     assert citation["chunk_id"] == answer["passages"][0]["chunk_id"]
-    assert answer["prompt_version"] == "answer@v2" and len(answer["prompt_sha256"]) == 12
-    assert run.prompts["answer"] == f"answer@v2 sha256:{answer['prompt_sha256']}"
+    assert answer["prompt_version"] == "answer@v3" and len(answer["prompt_sha256"]) == 12
+    assert run.prompts["answer"] == f"answer@v3 sha256:{answer['prompt_sha256']}"
     assert answer["model"] == "fake:model" and answer["usage"]["total_tokens"] > 0
     assert answer["tokens"] == answer["usage"]["total_tokens"]
     assert {"retrieve_s", "ttft_s", "total_s"} <= set(answer["timings"])

@@ -24,6 +24,10 @@ HEAVY = (
     "ragline.ingest.pipeline",
     "ragline.models.gateway",
     "ragline.server",
+    "presidio_analyzer",
+    "spacy",
+    "sklearn",
+    "profanity_check",
 )
 
 

@@ -253,9 +253,9 @@ def test_the_family_of_each_model_name(tmp_path: Path) -> None:
 
 def test_the_prompt_variant_follows_the_models_family(tmp_path: Path) -> None:
     registry = PromptRegistry()
-    assert registry.for_family("answer@v2", "qwen").ref == "answer-qwen@v1"
-    assert registry.for_family("answer", "qwen").ref == "answer-qwen@v1"
-    assert registry.for_family("answer@v1", "qwen").ref == "answer-qwen@v1"
+    assert registry.for_family("answer@v2", "qwen").ref == "answer-qwen@v2"
+    assert registry.for_family("answer", "qwen").ref == "answer-qwen@v2"
+    assert registry.for_family("answer@v1", "qwen").ref == "answer-qwen@v2"
     assert registry.for_family("rewrite@v1", "qwen").ref == "rewrite-qwen@v1"
     assert registry.for_family("answer@v2", "smollm2").ref == "answer@v2"
     assert registry.for_family("answer@v2", None).ref == "answer@v2"

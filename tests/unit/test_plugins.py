@@ -20,6 +20,7 @@ BUILT_INS = {
     "embedders": {"onnx-minilm"},
     "rerankers": {"none"},
     "stores": {"sqlite"},
+    "guards": {"pii", "injection", "topic", "toxicity", "leak"},
 }
 
 
@@ -32,9 +33,8 @@ def test_built_ins_register_through_ragline_entry_points(group: str):
 
 
 def test_groups_cover_the_pluggable_parts_and_reserve_the_next():
-    assert set(plugins.GROUPS) == {"chat_models", "embedders", "rerankers", "stores"}
+    assert set(plugins.GROUPS) == {"chat_models", "embedders", "rerankers", "stores", "guards"}
     assert set(plugins.FUTURE_GROUPS.values()) == {
-        "ragline.guards",
         "ragline.cache_backends",
         "ragline.tools",
     }

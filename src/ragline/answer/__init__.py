@@ -3,18 +3,23 @@
 The flow (:class:`~ragline.answer.flow.Answerer`, behind ``Ragline.ask`` / ``ask_stream``
 / ``chat`` and ``ragline ask`` / ``ragline chat``)::
 
-    question ─ rewrite (follow-ups) ─ hybrid search ─ relevance gate ─┬─ decline, best passages
-                                                                      └─ numbered passages
-    prompt file (answer@v2) ─ model (streamed) ─ sentence check ─┬─ answer with [n] citations
-                                                                 └─ decline, best passages
+    question ─ input guards ─┬─ refusal (blocked, handoff)
+                             └─ rewrite (follow-ups) ─ hybrid search ─ relevance gate ─┐
+    ┌──────────────────────────────────────────────────────────────────────────────────┘
+    ├─ decline, best passages
+    └─ numbered passages ─ prompt file (answer@v3) ─ model (streamed) ─ sentence check ─┐
+    ┌───────────────────────────────────────────────────────────────────────────────────┘
+    └─ output guards (a failing sentence withheld) ─┬─ answer with [n] citations
+                                                    └─ decline, best passages
 
 Prompt files are :mod:`ragline.prompts`. Modules: ``context`` (gate and packing),
 ``text`` (sentences, markers, numbers), ``citations`` (support checks and verdicts),
 ``conversation`` (history, rewriting, trimming to the context window), ``extractive`` (the
 reader: the passage sentence that answers, and its span), ``answerability`` (answer or
 decline, from several signals), ``logistic`` (their shipped weights), ``events`` (the one
-event vocabulary every answer stream speaks: ``Started``, ``Retrieved``, ``TokenDelta``,
-``SentenceChecked``, ``AnswerDone``), ``flow``, ``tracing`` (an answer's trace).
+event vocabulary every answer stream speaks: ``Started``, ``GuardChecked``, ``Retrieved``,
+``TokenDelta``, ``SentenceChecked``, ``AnswerDone``), ``guarding`` (the guards in the flow:
+``ragline.guard``), ``flow``, ``tracing`` (an answer's trace).
 """
 
 from ragline.answer.answerability import Answerability, AnswerabilityVerdict
@@ -24,6 +29,7 @@ from ragline.answer.conversation import Conversation, QueryRewriter, Rewrite, Tu
 from ragline.answer.events import (
     AnswerDone,
     AnswerEvent,
+    GuardChecked,
     Retrieved,
     SentenceChecked,
     Started,
@@ -45,6 +51,7 @@ __all__ = [
     "Context",
     "ContextPacker",
     "Conversation",
+    "GuardChecked",
     "QueryRewriter",
     "Reading",
     "Retrieved",

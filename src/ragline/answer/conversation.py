@@ -22,7 +22,8 @@ strategy, in priority order:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -65,6 +66,8 @@ class Conversation:
     """The history of a chat; :meth:`add` records a turn."""
 
     turns: list[Turn] = field(default_factory=list)
+    #: Keys what lives as long as the conversation (the guards' redaction placeholders).
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def add(self, answer: Answer) -> None:
         text = "" if answer.declined else strip_citations(answer.text).text
@@ -207,13 +210,18 @@ def build_messages(
     n_ctx: int,
     max_tokens: int,
     count: Callable[[list[dict[str, str]]], int],
+    values: Mapping[str, str] | None = None,
 ) -> PromptPlan:
-    """The answer prompt trimmed to the context window (see the module docstring)."""
+    """The answer prompt trimmed to the context window (see the module docstring).
+    ``values``: the template's other slots (``spotlight``: ``ragline.guard.spotlight``)."""
     budget = n_ctx - max_tokens - _MARGIN_TOKENS
     lines = list(passage_lines)
+    # a prompt's {{spotlight}} slot (ragline.guard.spotlight) is empty unless a value is given
+    extra = {"spotlight": ""} if "spotlight" in template.variables else {}
+    extra.update(values or {})
 
     def render(k: int) -> list[dict[str, str]]:
-        return template.render(passages="\n".join(lines[:k]), question=question)
+        return template.render(passages="\n".join(lines[:k]), question=question, **extra)
 
     keep = len(lines)
     base = render(keep)

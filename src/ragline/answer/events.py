@@ -9,6 +9,9 @@ OpenAI-compatible stream (``/v1/chat/completions``), the non-streaming responses
 The events, in the order a stream emits them::
 
     Started            once, first: the trace id (for feedback), the model, the collection
+    GuardChecked       0..n: a guard decision (``ragline.guard``): on the question before
+                       retrieval (always, when input guards run); on an answer sentence
+                       when an output guard acted (warned, redacted or withheld it)
     Retrieved          once: the search query (a follow-up rewritten) and the passages
     TokenDelta         0..n: a piece of the model's draft as it is written, unchecked
     SentenceChecked    0..n: a sentence of the draft once checked (kept, attached, flagged
@@ -16,7 +19,9 @@ The events, in the order a stream emits them::
     AnswerDone         once, last: the whole :class:`~ragline.types.Answer` (checked text,
                        citations, decline reason, usage) with the finish reason and trace id
 
-A decline before any generation (nothing relevant retrieved) goes from :class:`Retrieved`
+A question a guard refuses (block, handoff) goes from its :class:`GuardChecked` straight
+to :class:`AnswerDone` (``decline_reason`` ``blocked`` or ``handoff``). A decline before any
+generation (nothing relevant retrieved) goes from :class:`Retrieved`
 straight to :class:`AnswerDone`. A user interface that shows only checked sentences never
 shows an unsupported claim; one that wants the fastest first token shows the deltas, then
 replaces them with :attr:`AnswerDone.text`.
@@ -47,6 +52,7 @@ from typing import Any, ClassVar, Protocol
 
 from ragline.answer.context import Context
 from ragline.answer.conversation import Rewrite
+from ragline.guard.base import Action, Decision
 from ragline.models.chat import StreamDone, StreamEvent, TokenDelta, Usage
 from ragline.types import Answer, CheckedSentence, DeclineReason, Passage
 
@@ -106,6 +112,28 @@ class Retrieved:
 
 
 @dataclass(frozen=True, slots=True)
+class GuardChecked:
+    """A guard decision on the question (``direction`` input) or an answer sentence
+    (output): the action, the guard that decided it and why (never the flagged text)."""
+
+    kind: ClassVar[str] = "guard"
+    decision: Decision
+    #: The human inbox item a HANDOFF opened (tell the user); None otherwise.
+    handoff_id: str | None = None
+
+    @property
+    def action(self) -> Action:
+        return self.decision.action
+
+    @property
+    def refused(self) -> bool:
+        return self.decision.refused
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.decision.to_dict(), "handoff_id": self.handoff_id}
+
+
+@dataclass(frozen=True, slots=True)
 class SentenceChecked:
     """One sentence of the draft, checked (kept, attached, flagged or dropped)."""
 
@@ -134,6 +162,8 @@ def citation_item(passage: Passage, cited: bool) -> dict[str, Any]:
         "heading_path": list(c.heading_path),
         "score": float(passage.relevance),
         "text": passage.text,
+        #: a document guard's finding at ingestion (None: not flagged)
+        "guard": c.metadata.get("guard"),
     }
 
 
@@ -191,6 +221,8 @@ class AnswerDone:
             "finish_reason": self.finish_reason,
             "decline_reason": self.decline_reason,
             "decline_detail": self.answer.decline_detail if self.answer.declined else None,
+            "guard": self.answer.guard,
+            "handoff_id": self.answer.handoff_id,
             "answerability": self.answer.answerability,
             "style": self.answer.style,
             "model_finish_reason": self.model_finish_reason,
@@ -201,11 +233,12 @@ class AnswerDone:
 
 
 #: What :meth:`Answerer.stream <ragline.answer.flow.Answerer.stream>` yields.
-AnswerEvent = Started | Retrieved | TokenDelta | SentenceChecked | AnswerDone
+AnswerEvent = Started | GuardChecked | Retrieved | TokenDelta | SentenceChecked | AnswerDone
 
 #: Every event class of the vocabulary by kind (the model stream's end included).
 EVENT_TYPES: dict[str, type[Any]] = {
-    cls.kind: cls for cls in (Started, Retrieved, TokenDelta, SentenceChecked, AnswerDone)
+    cls.kind: cls
+    for cls in (Started, GuardChecked, Retrieved, TokenDelta, SentenceChecked, AnswerDone)
 } | {StreamDone.kind: StreamDone}
 
 
@@ -223,6 +256,7 @@ __all__ = [
     "AnswerDone",
     "AnswerEvent",
     "Event",
+    "GuardChecked",
     "Retrieved",
     "SentenceChecked",
     "Started",

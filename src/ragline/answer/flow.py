@@ -15,6 +15,14 @@ call; ``generative`` streams the model's draft and keeps the supported sentences
 ``auto`` generates and, when no sentence survives the check (or the model declines) while
 the answerability model says the passages do answer, answers with the quote instead.
 
+Guards (``Ragline`` passes its :class:`~ragline.guard.pipeline.GuardPipeline`; see
+``answer/guarding.py``): the question is checked right after :class:`Started` (a
+:class:`GuardChecked` when a guard acted; a refused one ends with :class:`AnswerDone` at
+once, a redacted one goes on redacted), retrieved chunks a document guard flagged stay out
+of the prompt, passages are spotlighted, and each sentence of the draft goes through the
+output guards after its citation check: a failing one is withheld, and the draft is then
+released a sentence at a time (``guard.release``).
+
 Declining: nothing relevant retrieved (no generation at all); extractive, the answerability
 model (``answer/answerability.py``) scoring the best reading under
 ``answer.min_answerability``; generating, the model declining or no sentence of the draft
@@ -50,15 +58,20 @@ from ragline.answer.conversation import (
 from ragline.answer.events import (
     AnswerDone,
     AnswerEvent,
+    GuardChecked,
     Retrieved,
     SentenceChecked,
     Started,
     final_answer,
 )
 from ragline.answer.extractive import Reading, SentenceReader, quote
+from ragline.answer.guarding import AnswerGuards, SentenceVerdict
 from ragline.answer.text import SentenceStream
 from ragline.config import Settings
 from ragline.errors import ConfigError, InvalidQueryError, RaglineError
+from ragline.guard.base import Action, GuardContext, HandoffSink
+from ragline.guard.pipeline import GuardPipeline
+from ragline.guard.spotlight import passage_lines, unmark
 from ragline.models.chat import ChatModel, ChatResult, SamplingParams, StreamDone, TokenDelta
 from ragline.models.embedder import Embedder
 from ragline.models.gateway import Gateway
@@ -91,23 +104,42 @@ class _Prepared:
     timings: dict[str, float]
     started: float
     template: Prompt
+    #: What output guards need (passages, instructions, canary); None: no guards.
+    guard_context: GuardContext | None = None
+
+
+@dataclass(slots=True)
+class _Hold:
+    """Whether the draft is held back and released a sentence at a time, and whether a
+    sentence was released yet (the next one is preceded by a space)."""
+
+    on: bool
+    sent: bool = False
 
 
 class _TimedCheck:
-    """:meth:`CitationChecker.check` that notes when checking began and how long it took
-    (run on the worker thread, alongside the generation; read once all checks are done)."""
+    """:meth:`CitationChecker.check`, then the output guards, noting when checking began and
+    how long it took (run on the worker thread, alongside the generation; read once all
+    checks are done)."""
 
-    def __init__(self, checker: CitationChecker) -> None:
+    def __init__(
+        self, checker: CitationChecker, guards: AnswerGuards | None, context: GuardContext | None
+    ) -> None:
         self.checker = checker
+        self.guards = guards if guards is not None and guards.output_active else None
+        self.context = context or GuardContext()
         self.first_ns: int | None = None
         self.busy_ns = 0
 
-    def __call__(self, sentence: str) -> CheckedSentence | None:
+    def __call__(self, sentence: str) -> SentenceVerdict:
         started = time.perf_counter_ns()
         if self.first_ns is None:
             self.first_ns = started
         try:
-            return self.checker.check(sentence)
+            done = self.checker.check(sentence)
+            if self.guards is None:
+                return SentenceVerdict(sentence, done)
+            return self.guards.check_sentence(sentence, done, self.context)
         finally:
             self.busy_ns += time.perf_counter_ns() - started
 
@@ -122,6 +154,8 @@ class Answerer:
         settings: Settings,
         embedder: Embedder,
         tracer: AnyTracer | None = None,
+        guard: GuardPipeline | None = None,
+        handoff: HandoffSink | None = None,
     ) -> None:
         self.retriever = retriever
         #: Spans of the answer's steps (rewrite, pack, prompt, checks) go to the active
@@ -132,6 +166,11 @@ class Answerer:
         self.embedder = embedder
         self.config = settings.answer
         self.prompts = PromptRegistry.from_settings(settings)
+        #: The guards (``ragline.answer.guarding``): ``Ragline`` passes the process's
+        #: pipeline and handoff inbox; None: this answerer runs no guard.
+        self.guards = (
+            AnswerGuards(guard, settings, self.tracer, handoff) if guard is not None else None
+        )
         # The default model's prompts; prompts_for(model) picks any model's family variant.
         self.template, self.rewrite_template = self.prompts_for(None)
         # Passage budgets are soft: estimated tokens (4 characters each) are enough there;
@@ -233,6 +272,7 @@ class Answerer:
         model: str | None = None,
         max_tokens: int | None = None,
         max_passages: int | None = None,
+        guard_context: GuardContext | None = None,
     ) -> _Prepared:
         """Rewrite, retrieve, gate, pack and build the prompt (no answer generated yet).
 
@@ -257,6 +297,8 @@ class Answerer:
             filters=filters,
         )
         t1 = time.perf_counter()
+        if self.guards is not None:  # chunks a document guard flagged stay out of prompts
+            hits = [h for h in hits if self.guards.pipeline.admissible(h.chunk.metadata)]
         t_ns = time.perf_counter_ns()
         context = self.packer.pack(rewrite.query, hits, max_passages=max_passages)
         tracer.leaf(
@@ -272,17 +314,25 @@ class Answerer:
         template = self.prompts_for(model)[0]
         if context.relevant:
             asked = rewrite.query if rewrite.method == "model" else question
+            lines = context.lines()
+            values = {"spotlight": ""} if "spotlight" in template.variables else {}
+            if self.guards is not None:  # passages spotlighted, the prompt explaining it
+                mode, values = self.guards.spotlight(template)
+                lines = passage_lines(context.passages, mode)
             plan = build_messages(
                 template,
                 question=asked.strip(),
-                passage_lines=context.lines(),
+                passage_lines=lines,
                 history=conv.turns,
                 settings=self.config,
                 n_ctx=self.settings.gateway.n_ctx,
                 max_tokens=max_tokens or self.config.max_tokens,
                 count=token_counter(self._model(model)),
+                values=values,
             )
             messages = plan.messages
+            if self.guards is not None:
+                messages = self.guards.plant_canary(messages)
             tracer.leaf(
                 "prompt",
                 t_ns,
@@ -305,7 +355,16 @@ class Answerer:
             "pack_s": t2 - t1,
             "prompt_s": time.perf_counter() - t2,
         }
-        return _Prepared(question, rewrite, context, messages, timings, started, template)
+        if self.guards is not None:
+            guard_context = self.guards.output_context(
+                guard_context or GuardContext(collection=collection, conversation_id=conv.id),
+                context.passages,
+                messages,
+                template if messages else None,
+            )
+        return _Prepared(
+            question, rewrite, context, messages, timings, started, template, guard_context
+        )
 
     def stream(
         self,
@@ -380,6 +439,22 @@ class Answerer:
         span = current_span()  # the answer's trace (``Ragline.ask_stream`` opens one)
         trace_id = span.trace_id if span is not None else None
         yield Started(model or self.gateway.name, trace_id, collection)
+        guards, gctx = self.guards, None
+        if guards is not None:
+            conv_id = conversation.id if conversation is not None else None
+            gctx = GuardContext(collection=collection, conversation_id=conv_id)
+            if guards.input_active:  # before retrieval: a refused question goes nowhere
+                started = time.perf_counter()
+                on_input = guards.check_input(question, gctx, trace_id)
+                if on_input.action is not Action.ALLOW:  # every verdict is traced anyway
+                    yield on_input
+                if on_input.refused:
+                    refusal = guards.refusal(on_input.decision.text, on_input, started)
+                    yield AnswerDone(refusal, trace_id)
+                    return
+                question = on_input.decision.text  # redacted: retrieval, model, trace
+                if conversation is not None and conversation.turns:
+                    conversation = guards.redact_history(conversation, gctx)
         prep = self.prepare(
             question,
             collection=collection,
@@ -388,6 +463,7 @@ class Answerer:
             model=model,
             max_tokens=params.max_tokens,
             max_passages=max_passages,
+            guard_context=gctx,
         )
         yield Retrieved(prep.rewrite, prep.context)
         if not prep.context.relevant:
@@ -422,8 +498,11 @@ class Answerer:
         # Sentences are checked on a worker thread while the model goes on writing (both
         # release the GIL), and reported in order as their checks finish.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragline-check")
-        pending: deque[Future[CheckedSentence | None]] = deque()
-        check = _TimedCheck(checker)
+        pending: deque[Future[SentenceVerdict]] = deque()
+        check = _TimedCheck(checker, self.guards, prep.guard_context)
+        # With output guards, the draft is released a sentence at a time once it passed
+        # them, so a withheld sentence never reaches the user, not even as deltas.
+        hold = _Hold(check.guards is not None and self.settings.guard.release == "sentence")
         try:
             # closing(): the model stops at once when the consumer stops early
             with contextlib.closing(
@@ -435,17 +514,16 @@ class Answerer:
                         continue
                     if first is None:
                         first = time.perf_counter()
-                    yield piece  # the model's own TokenDelta: one delta type, end to end
+                    if self.guards is not None:  # a copied datamark is a space again
+                        piece = TokenDelta(unmark(piece.text))
+                    if not hold.on:
+                        yield piece  # the model's own TokenDelta: one delta type, end to end
                     pending.extend(pool.submit(check, s) for s in splitter.push(piece.text))
                     while pending and pending[0].done():
-                        if (done := pending.popleft().result()) is not None:
-                            checked.append(done)
-                            yield SentenceChecked(done)
+                        yield from self._verdict(pending.popleft().result(), checked, hold)
             pending.extend(pool.submit(check, s) for s in splitter.flush())
             while pending:
-                if (done := pending.popleft().result()) is not None:
-                    checked.append(done)
-                    yield SentenceChecked(done)
+                yield from self._verdict(pending.popleft().result(), checked, hold)
             if check.first_ns is not None:  # one span from the first check to the last verdict
                 self.tracer.leaf(
                     "checks",
@@ -470,6 +548,23 @@ class Answerer:
             yield from self._extractive(prep, reading, verdict, trace_id, checked, result)
             return
         yield AnswerDone(answer, trace_id)
+
+    def _verdict(
+        self, verdict: SentenceVerdict, checked: list[CheckedSentence], hold: _Hold
+    ) -> Iterator[AnswerEvent]:
+        """A checked sentence's events: the output guards' decision (traced always, an event
+        when it acted), the sentence's released text when the draft is held, its check."""
+        decision = verdict.decision
+        if decision is not None and self.guards is not None:
+            self.guards.record_checked(decision)
+            if decision.action is not Action.ALLOW:
+                yield GuardChecked(decision)
+        if hold.on and (released := verdict.released):
+            yield TokenDelta(f" {released}" if hold.sent else released)
+            hold.sent = True
+        if verdict.sentence is not None:
+            checked.append(verdict.sentence)
+            yield SentenceChecked(verdict.sentence)
 
     def _read(self, prep: _Prepared) -> tuple[Reading, AnswerabilityVerdict]:
         """The extractive reading of the packed passages and the answerability verdict."""
@@ -515,6 +610,23 @@ class Answerer:
             supported=True,
         )
         sentence = CheckedSentence(quote(best), "supported", (citation,), None, (passage.number,))
+        if (guards := self.guards) is not None and guards.output_active:
+            on_quote = guards.check_sentence(
+                sentence.text, sentence, prep.guard_context or GuardContext()
+            )
+            decision = on_quote.decision
+            assert decision is not None and on_quote.sentence is not None
+            guards.record_checked(decision)
+            if decision.action is not Action.ALLOW:
+                yield GuardChecked(decision)
+            if on_quote.withheld:
+                answer = self._decline(
+                    prep, "blocked", [*checked, on_quote.sentence], "", result,
+                    verdict=verdict, detail=decision.reason,
+                )  # fmt: skip
+                yield AnswerDone(answer, trace_id)
+                return
+            sentence = on_quote.sentence
         text = sentence.rendered()
         if result is None:  # no model call: the first token is the quote, ready now
             prep.timings["ttft_s"] = time.perf_counter() - prep.started
@@ -593,8 +705,13 @@ class Answerer:
         kept = [s for s in checked if s.kept]
         grounded = [s for s in kept if s.status in ("supported", "attached")]
         if not grounded:
-            if any(s.reason == "decline" for s in checked):
-                reason: DeclineReason = "model_declined"
+            withheld = [s for s in checked if (s.reason or "").startswith("guard:")]
+            if withheld:
+                reason: DeclineReason = "blocked"
+                guard = (withheld[-1].reason or "").removeprefix("guard:")
+                detail = f"the {guard} guard withheld the answer's sentences"
+            elif any(s.reason == "decline" for s in checked):
+                reason = "model_declined"
                 detail = "the model said the passages do not answer the question"
             else:
                 reason = "unsupported"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ragline.answer.conversation import Conversation
-from ragline.answer.events import AnswerDone, TokenDelta
+from ragline.answer.events import AnswerDone, GuardChecked, TokenDelta
 from ragline.feedback.signals import record_on_span, turn_signals
 from ragline.trace import semconv as sc
 from ragline.trace.redact import Deferred
@@ -122,6 +122,17 @@ def record_answer(span: AnySpan, answer: Answer) -> None:
     span.update({k: v for k, v in attrs.items() if v is not None})
 
 
+def record_guard(span: AnySpan, event: GuardChecked, question: str) -> None:
+    """A guard decision on the trace's root: the action, and a redacted question replaces
+    the raw one (the guard's own ``guard`` span is recorded by the flow)."""
+    decision = event.decision
+    if not span.recording or decision.direction != "input":
+        return
+    span.set(guard_action=str(decision.action), guard_decided_by=decision.decided_by or "")
+    if decision.text != question:
+        span.set(**{sc.QUERY: decision.text})
+
+
 def trace_answer(
     tracer: AnyTracer,
     events: Iterable[E],
@@ -161,6 +172,8 @@ def trace_answer(
                 done = True
             elif isinstance(event, TokenDelta):
                 pieces += 1
+            elif isinstance(event, GuardChecked):
+                record_guard(span, event, question)
             yield event
     except Exception as exc:
         failed = True
@@ -175,4 +188,4 @@ def trace_answer(
             links.after(conversation, link, span.trace_id)
 
 
-__all__ = ["ConversationLinks", "TurnLink", "record_answer", "trace_answer"]
+__all__ = ["ConversationLinks", "TurnLink", "record_answer", "record_guard", "trace_answer"]

@@ -167,6 +167,8 @@ def _print_decline(out: Console, answer: Answer) -> None:
         "not_answerable": "the closest passages do not answer the question",
         "model_declined": "the model found no answer in the passages",
         "unsupported": "no sentence of the draft answer was supported by the passages",
+        "blocked": "a guard refused it (docs/guardrails.md)",
+        "handoff": "a guard handed it to a person",
     }
     if answer.decline_reason:
         why = reasons.get(answer.decline_reason, answer.decline_reason)

@@ -80,6 +80,12 @@ def ingest(
             f"{report.unchanged} unchanged, {report.duplicates} duplicates, "
             f"{report.pruned} pruned, {len(report.failed)} failed; "
             f"{report.chunks} chunks in {report.seconds:.1f} s"
+            + (
+                f"; {report.flagged_chunks} flagged by document guards "
+                f"(guard.document_action: {rag.settings.guard.document_action})"
+                if report.flagged_chunks
+                else ""
+            )
         )
         if not report.changed and not report.failed:
             typer.echo("nothing changed: every document was already up to date")

@@ -48,6 +48,9 @@ def _register() -> None:
     from ragline.cli import migrate  # schema migrations; SQLite -> PostgreSQL
 
     migrate.register(app)
+    from ragline.cli import guard  # guardrails
+
+    guard.register(app)
 
 
 _register()

@@ -71,6 +71,13 @@ def search(
         return
     for h in hits:
         typer.echo(f"{h.rank:>2}. {h.score:.4f}  {h.chunk.location}")
+        if flagged := h.chunk.metadata.get("guard"):  # a document guard's finding
+            labels = ", ".join(dict.fromkeys(f["label"] for f in flagged.get("flags", [])))
+            typer.echo(
+                f"    ⚠ flagged by the {flagged.get('decided_by')} guard"
+                f"{f' ({labels})' if labels else ''}: kept out of answers unless "
+                "guard.document_action is flag"
+            )
         snippet = textwrap.shorten(" ".join(h.chunk.text.split()), width=300)
         typer.echo(textwrap.indent(textwrap.fill(snippet, 96), "    "))
 

@@ -17,6 +17,8 @@ server claims the item for the calling key when the answer's ``handoff_id`` pass
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ragline.guard.base import Decision, GuardContext
 from ragline.store.handoff_base import HandoffStore
 
@@ -24,9 +26,18 @@ from ragline.store.handoff_base import HandoffStore
 class StoreHandoffSink:
     """A :class:`~ragline.guard.base.HandoffSink` on a handoff store (which it does not own)."""
 
-    def __init__(self, store: HandoffStore, *, owner: str | None = None) -> None:
-        self.store = store
+    def __init__(
+        self, store: HandoffStore | Callable[[], HandoffStore], *, owner: str | None = None
+    ) -> None:
+        #: the store, or a function that opens it on first use (``Ragline.handoffs``)
+        self._store = store
         self.owner = owner
+
+    @property
+    def store(self) -> HandoffStore:
+        if hasattr(self._store, "open_item"):
+            return self._store  # type: ignore[return-value]
+        return self._store()  # type: ignore[operator]
 
     def open(
         self,

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ragline.config import Settings
 from ragline.errors import ConfigError, FileTooLargeError, IngestError, MalformedInputError
+from ragline.guard.pipeline import DOCUMENT_KEY, GuardPipeline
 from ragline.ingest.chunking import chunk_document
 from ragline.ingest.loaders import SUPPORTED_SUFFIXES, load_file
 from ragline.models.embedder import Embedder
@@ -111,8 +112,12 @@ class Ingestor:
         settings: Settings,
         embedder: Embedder | Callable[[], Embedder],
         analyzer: Analyzer | None = None,
+        guard: GuardPipeline | None = None,
     ) -> None:
         self.store = store
+        #: Document guards scan every chunk (``guard.documents``); a flagged one keeps the
+        #: finding in ``metadata["guard"]``. None: no scan.
+        self.guard = guard
         self.settings = settings
         self._embedder_arg = embedder
         self._embedder: Embedder | None = embedder if isinstance(embedder, Embedder) else None
@@ -254,6 +259,11 @@ class Ingestor:
                 return s
         return "failed" if result.failures else "unchanged"
 
+    def _scanned(self, chunk: Chunk, collection: str) -> Chunk:
+        """The chunk with its document guards' finding in its metadata, if any."""
+        assert self.guard is not None
+        return _noted(chunk, self.guard.document_flag(chunk.text, collection))
+
     def _flush(
         self,
         collection: str,
@@ -292,6 +302,8 @@ class Ingestor:
                 )
                 for i, d in enumerate(drafts)
             ]
+            if self.guard is not None and self.guard.active("document"):
+                chunks = [self._scanned(c, collection) for c in chunks]
             indexed = [c.indexed_text(cfg.contextual) for c in chunks]
             texts.extend(indexed)
             writes.append(
@@ -319,7 +331,16 @@ class Ingestor:
             else:
                 report.added += 1
             report.chunks += len(w.chunks)
+            report.flagged_chunks += sum(DOCUMENT_KEY in c.metadata for c in w.chunks)
         pending.clear()
+
+
+def _noted(chunk: Chunk, finding: dict[str, object] | None) -> Chunk:
+    return (
+        chunk
+        if finding is None
+        else replace(chunk, metadata={**chunk.metadata, DOCUMENT_KEY: finding})
+    )
 
 
 class _Batches:

@@ -26,7 +26,7 @@ from ragline.retrieve.rerank import NoopReranker, Reranker, create_reranker
 from ragline.store.base import IndexData, Store, VectorIndex
 from ragline.trace.redact import Deferred
 from ragline.trace.tracer import NOOP_TRACER, AnyTracer, current_span
-from ragline.types import Hit, SearchFilters, SearchMode
+from ragline.types import Chunk, Hit, SearchFilters, SearchMode
 
 MODES: tuple[SearchMode, ...] = ("bm25", "dense", "hybrid")
 
@@ -276,6 +276,11 @@ class Retriever:
                 span.set(results=len(hits), hits=Deferred(_hit_summaries, hits))
             return hits
 
+    def _quarantined(self, chunk: Chunk) -> bool:
+        """A chunk a document guard flagged at ingestion (``metadata["guard"]``, see
+        ``ragline.guard``) is unsearchable while ``guard.document_action`` is quarantine."""
+        return bool(chunk.metadata.get("guard")) and _quarantine_check(self.settings)
+
     def hits(
         self, query: str, ranked: RankedIds, *, collection: str, mode: SearchMode, k: int
     ) -> list[Hit]:
@@ -287,7 +292,7 @@ class Retriever:
             for i, (cid, score, parts) in enumerate(
                 zip(ranked.chunk_ids, ranked.scores, ranked.per_mode, strict=True)
             )
-            if cid in chunks
+            if cid in chunks and not self._quarantined(chunks[cid])
         ]
         if isinstance(self.reranker, NoopReranker):  # nothing to time
             return self.reranker.rerank(query, hits, k)
@@ -295,6 +300,11 @@ class Retriever:
             reranked = self.reranker.rerank(query, hits, k)
             sp.set(results=len(reranked))
         return reranked
+
+
+def _quarantine_check(settings: Settings) -> bool:
+    g = settings.guard
+    return g.enabled and g.document_action == "quarantine"
 
 
 def _hit_summaries(hits: list[Hit]) -> list[dict[str, object]]:

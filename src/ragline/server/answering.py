@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragline.answer.conversation import Conversation, Turn
-from ragline.answer.events import AnswerDone, AnswerEvent, Started, StreamDone, TokenDelta
+from ragline.answer.events import (
+    AnswerDone,
+    AnswerEvent,
+    GuardChecked,
+    Started,
+    StreamDone,
+    TokenDelta,
+)
+from ragline.answer.tracing import record_guard
 from ragline.api import Ragline
 from ragline.server.handoff import claim_handoff
 from ragline.types import AnswerStyle
@@ -58,6 +66,8 @@ class Collected:
     #: The last event: a grounded answer's, or a gateway model's (the OpenAI pass-through);
     #: None: the client left before the end.
     done: AnswerDone | StreamDone | None = None
+    #: The guard decisions of the stream, in order.
+    guards: list[GuardChecked] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -82,6 +92,8 @@ async def collect(
                 break
         elif isinstance(event, AnswerDone | StreamDone):
             out.done = event
+        elif isinstance(event, GuardChecked):
+            out.guards.append(event)
     return out
 
 
@@ -114,6 +126,8 @@ def answer_events(rag: Ragline, req: AnswerRequest) -> Iterator[AnswerEvent]:
                 if isinstance(event, AnswerDone):
                     span.set(answer_length=len(event.text), abstained=event.answer.declined)
                     claim_handoff(rag, event, req.owner)
+                elif isinstance(event, GuardChecked):  # a redacted question replaces the raw
+                    record_guard(span, event, req.question)
                 yield event
 
 

@@ -202,6 +202,9 @@ class CitationOut(BaseModel):
     heading_path: list[str]
     score: float
     text: str
+    guard: dict[str, Any] | None = Field(
+        None, description="a document guard's finding at ingestion (None: not flagged)"
+    )
 
 
 class AnswerOut(BaseModel):
@@ -212,9 +215,18 @@ class AnswerOut(BaseModel):
     finish_reason: str = Field(description='"declined", or the model\'s ("stop", "length")')
     decline_reason: str | None = Field(
         None,
-        description="no_relevant_passages, not_answerable, unsupported or model_declined",
+        description="no_relevant_passages, not_answerable, unsupported, model_declined; "
+        "blocked or handoff when a guard refused the question",
     )
     decline_detail: str | None = Field(None, description="why the answer declined, in words")
+    guard: dict[str, Any] | None = Field(
+        None,
+        description="the guard decision that refused the question (action, decided_by, "
+        "reason, flags, guards, handoff_id); None when no guard refused",
+    )
+    guards: list[dict[str, Any]] = Field(
+        [], description="every guard decision of the answer, in order (docs/guardrails.md)"
+    )
     answerability: float | None = Field(
         None, description="0-1: how likely the passages answer the question"
     )

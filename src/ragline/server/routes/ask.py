@@ -8,7 +8,11 @@ unchecked draft as the model writes, ``sentence`` (a checked sentence: ``status`
 ``citations`` (the passages, each with ``n``, ``text``, ``source``, ``location`` and whether
 the answer ``cited`` it), ``done`` (``finish_reason``: ``declined`` or the model's;
 ``decline_reason``; ``model_finish_reason``, "length" when ``max_tokens`` cut the draft;
-``usage``). Clients skip event names they do not know: new kinds join the stream this way.
+``usage``). When guards run (``ragline.guard``), a ``guard`` event carries each decision
+(``action``, ``decided_by``, ``reason``, ``flags``); a refused question goes from its
+``guard`` event to ``answer`` (the refusal), ``citations`` (none) and ``done``
+(``decline_reason`` ``blocked`` or ``handoff``, and ``guard``). Clients skip event names
+they do not know: new kinds join the stream this way.
 A failure after ``start`` is an ``error`` event carrying the problem body.
 ``"stream": false`` returns one JSON answer instead. ``max_tokens``, ``temperature``,
 ``top_p``, ``stop`` and ``seed`` apply to this answer only. A client that disconnects stops
@@ -107,6 +111,7 @@ async def collect_answer(gen: Generation, req: AnswerRequest, request: Request) 
     }
     if isinstance(done := got.done, AnswerDone):
         out.update(done.to_dict(), citations=done.citations())
+    out["guards"] = [g.to_dict() for g in got.guards]
     return out
 
 

@@ -4,7 +4,10 @@
   the conversation before it as history and the request's ``max_tokens`` /
   ``max_completion_tokens``, ``temperature``, ``top_p``, ``stop`` and ``seed``; the passages
   come back in ``citations`` (a member OpenAI clients keep as an extra field:
-  ``completion.citations``). The message is the checked answer; when streaming, the deltas
+  ``completion.citations``). A question a guard refuses is answered, not failed: the message
+  is the refusal (``content``, and ``refusal`` as OpenAI sets it), ``finish_reason`` is
+  ``content_filter`` and the extra member ``guard`` names the guard and why
+  (docs/guardrails.md). The message is the checked answer; when streaming, the deltas
   are the unchecked draft and the last chunk carries the checked text in ``answer``.
   Both kinds of model stream the one answer vocabulary (``ragline.answer.events``);
   :class:`ChunkEncoder` turns its events into OpenAI chunks (kinds it does not know are
@@ -34,8 +37,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from ragline.answer.events import AnswerDone, Started, StreamDone, TokenDelta
+from ragline.answer.events import AnswerDone, GuardChecked, Started, StreamDone, TokenDelta
+from ragline.answer.guarding import AnswerGuards
 from ragline.errors import InvalidQueryError
+from ragline.guard.base import Action, GuardContext
 from ragline.models.chat import Usage
 from ragline.server.answering import AnswerRequest, answer_events, collect
 from ragline.server.auth import Principal, need
@@ -52,6 +57,7 @@ router = APIRouter(
 )
 RAGLINE_PREFIX = "ragline:"
 _FINISH = {"length": "length"}  # everything else (stop, cancelled, declined) reads as "stop"
+_REFUSED = ("blocked", "handoff")  # a guard's refusal: finish_reason "content_filter"
 StopSequence = Annotated[str, Field(min_length=1, max_length=200)]
 NonEmptyText = Annotated[str, Field(min_length=1)]
 
@@ -137,10 +143,28 @@ def _params(body: ChatCompletionRequest) -> dict[str, Any]:
 
 def _passthrough(
     ctx: ServerContext, body: ChatCompletionRequest
-) -> Iterator[Started | TokenDelta | StreamDone]:
-    """A gateway model's stream in the answer vocabulary: Started, TokenDelta…, StreamDone."""
+) -> Iterator[Started | GuardChecked | TokenDelta | StreamDone | AnswerDone]:
+    """A gateway model's stream in the answer vocabulary: Started, TokenDelta…, StreamDone.
+
+    The last user message goes through the input guards first, as a grounded question
+    does: a refused one ends with the refusal's AnswerDone, a redacted one is sent
+    redacted. (Output guards need passages and a prompt: they guard grounded answers.)"""
     yield Started(body.model)
-    stream = ctx.gateway.stream(_messages(body), model=body.model, **_params(body))
+    messages = _messages(body)
+    users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+    rag = ctx.rag
+    if rag.guard.active("input") and users:
+        guards = AnswerGuards(rag.guard, ctx.settings, rag.tracer, rag.handoff)
+        last = users[-1]
+        started = time.perf_counter()
+        verdict = guards.check_input(messages[last]["content"], GuardContext(), None)
+        if verdict.action is not Action.ALLOW:
+            yield verdict
+        if verdict.refused:
+            yield AnswerDone(guards.refusal(verdict.decision.text, verdict, started))
+            return
+        messages[last] = {**messages[last], "content": verdict.decision.text}
+    stream = ctx.gateway.stream(messages, model=body.model, **_params(body))
     with contextlib.closing(stream):
         yield from stream
 
@@ -172,6 +196,8 @@ def _finish_reason(done: AnswerDone | StreamDone | None) -> str:
     included: the limit may be why nothing supported was left), else "stop"."""
     if done is None:  # the client left before the end
         return "stop"
+    if isinstance(done, AnswerDone) and done.decline_reason in _REFUSED:
+        return "content_filter"  # a guard refused: OpenAI's reason for filtered content
     return _FINISH.get(done.model_finish_reason or done.finish_reason, "stop")
 
 
@@ -184,7 +210,16 @@ def _grounding(done: AnswerDone) -> dict[str, Any]:
         "decline_reason": done.decline_reason,
         "decline_detail": done.answer.decline_detail or None,
         "answerability": done.answer.answerability,
+        "guard": done.answer.guard,
     }
+
+
+def _refusal(done: AnswerDone | StreamDone | None) -> str | None:
+    """OpenAI's ``message.refusal``: the refusal text when a guard refused (also in
+    ``content``, for clients that read only that), else None."""
+    if isinstance(done, AnswerDone) and done.decline_reason in _REFUSED:
+        return done.text
+    return None
 
 
 @dataclass(slots=True)
@@ -216,9 +251,12 @@ class ChunkEncoder:
             return self._delta({"content": event.text})
         if isinstance(event, AnswerDone | StreamDone):
             extra: dict[str, Any] = {}
+            out = b""
             if isinstance(event, AnswerDone):
                 extra = {**_grounding(event), "answer": event.text}
-            out = self._delta({}, _finish_reason(event), **extra)
+                if (refusal := _refusal(event)) is not None:  # a client reads the content
+                    out = self._delta({"content": refusal})
+            out += self._delta({}, _finish_reason(event), **extra)
             if self.include_usage:
                 out += self._chunk([], usage=_usage(event.usage))
             return out
@@ -323,6 +361,7 @@ async def chat_completions(
                 "message": {
                     "role": "assistant",
                     "content": got.text,
+                    "refusal": _refusal(done),
                 },
                 "finish_reason": _finish_reason(done),
             }
@@ -334,6 +373,8 @@ async def chat_completions(
             out.update(_grounding(done))
         else:  # the client left before the end
             out.update(citations=[], trace_id=None, declined=False, decline_reason=None)
+    elif isinstance(done, AnswerDone):  # a gateway model's question a guard refused
+        out["guard"] = done.answer.guard
     return out
 
 

@@ -116,6 +116,11 @@ function renderCitations(msg, citations) {
     b.dataset.n = c.n;
     b.textContent = `[${c.n}] ${c.title || c.source_name}` + (c.record_id ? ` · ${c.record_id}` : "");
     b.title = c.record_id ? `${c.location} (_id ${c.record_id})` : c.location;
+    if (c.guard) {  // a document guard flagged this passage at ingestion
+      b.classList.add("flagged");
+      b.textContent = "⚠ " + b.textContent;
+      b.title += ` — flagged by the ${c.guard.decided_by} guard: ${c.guard.reason}`;
+    }
     b.addEventListener("click", () => showPassage(c, b));
     box.append(b);
   }
@@ -212,6 +217,10 @@ async function streamAnswer(msg, question, history, regenerateOf) {
         msg._citations = data.citations;
       } else if (event === "guard") {
         msg._guard = data;             // a guard's decision (warn, block, handoff): why
+        if (data.action !== "allow") {
+          msg.classList.add("guarded");
+          meta.textContent += ` · ⚠ ${data.action}: ${data.reason}`;
+        }
       } else if (event === "done") {
         const u = data.usage || {};
         meta.textContent += u.completion_tokens ? ` · ${u.completion_tokens} tokens` : "";
