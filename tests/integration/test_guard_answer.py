@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from conftest import REPO
 from ragline.answer.events import AnswerDone, GuardChecked, Retrieved, SentenceChecked, TokenDelta
-from ragline.answer.guarding import NO_INBOX_MESSAGE, REFUSAL_MESSAGE
+from ragline.answer.guarding import REFUSAL_MESSAGE
 from ragline.api import Ragline
 from ragline.config import load_settings
 from ragline.guard.base import Action
@@ -203,10 +203,13 @@ def test_a_handoff_opens_an_inbox_item_and_tells_the_user(
     assert events[1].handoff_id == item.item_id and answer.guard["handoff_id"] == item.item_id
     assert item.decision.decided_by == "human" and item.context.collection == "sample"
     assert item.trace_id == events[0].trace_id
-    # without an inbox: a refusal that says so
+    # no sink given: the store's own inbox (``ragline handoff list``) gets the item
     with Ragline(settings, guard=guards(settings)) as r:
         answer = r.ask("I need a lawyer", collection="sample")
-    assert answer.decline_reason == "handoff" and answer.text == NO_INBOX_MESSAGE
+        assert answer.decline_reason == "handoff" and answer.handoff_id in answer.text
+        stored = r.handoffs.get_item(answer.handoff_id)
+        assert stored.status == "open" and stored.collection == "sample"
+        assert stored.guard == "human" and stored.question == "I need a lawyer"
 
 
 def _streamed(events: list[Any]) -> str:

@@ -19,7 +19,7 @@ BUILT_INS = {
     "chat_models": {"embedded", "smollm2", "llamacpp", "openai"},
     "embedders": {"onnx-minilm"},
     "rerankers": {"none"},
-    "stores": {"sqlite"},
+    "stores": {"sqlite", "postgresql", "postgres"},
     "guards": {"pii", "injection", "topic", "toxicity", "leak"},
 }
 
