@@ -15,6 +15,7 @@ from ragline.errors import ConfigError
 if TYPE_CHECKING:
     from ragline.config import Settings
     from ragline.store.sqlite import SQLiteStore
+    from ragline.store.sqlite_cache import SQLiteCacheStore
     from ragline.store.sqlite_evals import SQLiteEvalStore
     from ragline.store.sqlite_keys import SQLiteKeyStore
     from ragline.store.sqlite_limits import SQLiteLimitStore
@@ -33,7 +34,8 @@ def path_of(url: str) -> Path:
 
 
 class SQLiteStores:
-    """Opens the documents, traces, evaluations, keys and key-limits stores of one SQLite file."""
+    """Opens the documents, traces, evaluations, keys, key-limits and cache stores of one SQLite
+    file."""
 
     def __init__(self, url: str, settings: Settings | None = None) -> None:
         self.url = url
@@ -63,6 +65,11 @@ class SQLiteStores:
         from ragline.store.sqlite_limits import SQLiteLimitStore
 
         return SQLiteLimitStore(self.path)
+
+    def cache(self) -> SQLiteCacheStore:
+        from ragline.store.sqlite_cache import SQLiteCacheStore
+
+        return SQLiteCacheStore(self.path)
 
 
 __all__ = ["SQLiteStores", "path_of"]
