@@ -468,6 +468,8 @@ class Answer:
     answerability: float | None = None
     #: Why the answer declined, in words (empty for an answer).
     decline_detail: str = ""
+    #: Served from a cache: ``exact`` or ``semantic`` (None: answered now).
+    cached: Literal["exact", "semantic"] | None = None
 
     @property
     def cited_passages(self) -> tuple[Passage, ...]:
@@ -497,4 +499,5 @@ class Answer:
             "usage": r.usage.to_dict() if r is not None else None,
             "cost": r.cost if r is not None else None,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "cached": self.cached,
         }

@@ -1,0 +1,444 @@
+"""The near-miss gate of the semantic cache, and the normalised question of the exact one.
+
+Two questions can be close in embedding space and still ask different things: MiniLM scores
+"How do I enable 2FA?" / "How do I disable 2FA?" or "Did Germany beat Brazil?" / "Did Brazil
+beat Germany?" well above 0.8. :func:`compare` looks at what the embedding blurs and returns
+the first difference it finds as a reason (None: nothing tells them apart):
+
+``negation``       one is negated and the other not ("not", "without", "n't" …), or they differ
+                   by an antonym ("enable"/"disable", "before"/"after", "maximum"/"minimum")
+``number``         different numbers (digits, number words, ordinals)
+``date``           different years, months or weekdays
+``unit``           different units ("km" / "miles", "celsius" / "fahrenheit", "%")
+``entity``         different named entities (capitalised names, acronyms, quoted terms)
+``question_type``  a different kind of answer asked for (who / when / where / how many / why …)
+``swapped_roles``  the same words with who-does-what swapped ("A beat B" / "B beat A", an
+                   active question against a passive one with the same order, "which team did
+                   X beat" / "which team beat X")
+``substitution``   the same question but for one content word, not a synonym of it
+
+Pure Python, no model: a few microseconds per pair.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from functools import lru_cache
+
+_SPACE = re.compile(r"\s+")
+_TRAIL = re.compile(r"[\s?!.]+$")
+
+
+def normalise(question: str) -> str:
+    """The exact cache's form of a question: Unicode NFKC, lower case, one space between
+    words, no trailing punctuation ("What is X ?" and "what is x" are the same question)."""
+    text = unicodedata.normalize("NFKC", question).casefold()
+    text = text.replace("\u2019", "'").replace("`", "'")
+    return _TRAIL.sub("", _SPACE.sub(" ", text).strip())
+
+
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]|[A-Za-z]|\d+(?:[.,]\d+)*%?|[%$€£°]")
+
+STOPWORDS = frozenset(
+    """a an the of in on at to for from by with about as into onto over under is are was were be
+    been being am do does did done doing have has had having will would shall should can could
+    may might must i me my we our you your he him his she her it its they them their this that
+    these those there here and or but if then so than too very just also any some such own same
+    what which who whom whose when where why how s t please tell know explain describe give
+    name list show find get got much many one ones thing things way ways kind type sort
+    exactly really actually currently usually generally typically""".split()
+)
+
+NEGATIONS = frozenset(
+    """not no never without none nobody nothing neither nor cannot cant can't don't doesn't
+    didn't isn't aren't wasn't weren't won't wouldn't shouldn't couldn't hasn't haven't hadn't
+    mustn't except excluding lack lacking""".split()
+)
+
+_ANTONYMS = [
+    ("enable", "disable"), ("enabled", "disabled"), ("allow", "deny"), ("allow", "forbid"),
+    ("allowed", "forbidden"), ("allowed", "prohibited"), ("permitted", "prohibited"),
+    ("include", "exclude"), ("included", "excluded"), ("increase", "decrease"),
+    ("increases", "decreases"), ("raise", "lower"), ("before", "after"), ("earlier", "later"),
+    ("earliest", "latest"), ("first", "last"), ("more", "less"), ("most", "least"),
+    ("more", "fewer"), ("maximum", "minimum"), ("max", "min"), ("highest", "lowest"),
+    ("higher", "lower"), ("largest", "smallest"), ("larger", "smaller"), ("biggest", "smallest"),
+    ("bigger", "smaller"), ("longest", "shortest"), ("longer", "shorter"), ("hottest", "coldest"),
+    ("hotter", "colder"), ("hot", "cold"), ("warmest", "coldest"), ("best", "worst"),
+    ("better", "worse"), ("above", "below"), ("over", "under"), ("inside", "outside"),
+    ("open", "close"), ("start", "stop"), ("start", "end"), ("begin", "end"), ("add", "remove"),
+    ("install", "uninstall"), ("encrypt", "decrypt"), ("lock", "unlock"), ("import", "export"),
+    ("connect", "disconnect"), ("accept", "reject"), ("approve", "reject"), ("win", "lose"),
+    ("won", "lost"), ("buy", "sell"), ("true", "false"), ("success", "failure"),
+    ("succeed", "fail"), ("pass", "fail"), ("up", "down"), ("on", "off"), ("upload", "download"),
+    ("send", "receive"), ("sent", "received"), ("arrive", "depart"), ("arrival", "departure"),
+    ("north", "south"), ("east", "west"), ("left", "right"), ("inbound", "outbound"),
+    ("domestic", "international"), ("cheapest", "most"), ("internal", "external"),
+    ("public", "private"), ("always", "never"), ("positive", "negative"), ("strong", "weak"),
+    ("safe", "unsafe"), ("legal", "illegal"), ("possible", "impossible"),
+]
+ANTONYMS: dict[str, frozenset[str]] = {}
+for _a, _b in _ANTONYMS:
+    ANTONYMS.setdefault(_a, frozenset())
+    ANTONYMS.setdefault(_b, frozenset())
+    ANTONYMS[_a] |= {_b}
+    ANTONYMS[_b] |= {_a}
+
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+} | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000",
+     "million": "1e6", "billion": "1e9", "dozen": "12", "half": "0.5", "twice": "x2",
+     "double": "x2", "triple": "x3"}
+_ORDINALS = {
+    w: str(i + 1)
+    for i, w in enumerate(
+        "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
+    )
+}
+_ORDINAL_DIGITS = re.compile(r"^(\d+)(st|nd|rd|th)$")
+_MONTHS = {
+    m: str(i + 1)
+    for i, m in enumerate(
+        "january february march april may june july august september october november december"
+        .split()
+    )
+} | {m[:3]: str(i + 1) for i, m in enumerate(
+    "january february march april may june july august september october november december"
+    .split()) if m[:3] not in ("mar", "may", "jun", "jul")}
+_WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
+_SEASONS = frozenset("spring summer autumn fall winter morning evening night noon midnight".split())
+_UNITS = {
+    "km": "km", "kilometer": "km", "kilometers": "km", "kilometre": "km", "kilometres": "km",
+    "mile": "mi", "miles": "mi", "mi": "mi", "m": "m", "meter": "m", "meters": "m",
+    "metre": "m", "metres": "m", "cm": "cm", "centimeters": "cm", "mm": "mm", "ft": "ft",
+    "foot": "ft", "feet": "ft", "inch": "in", "inches": "in", "yard": "yd", "yards": "yd",
+    "kg": "kg", "kilogram": "kg", "kilograms": "kg", "g": "g", "gram": "g", "grams": "g",
+    "lb": "lb", "lbs": "lb", "pound": "lb", "pounds": "lb", "ounce": "oz", "ounces": "oz",
+    "oz": "oz", "ton": "t", "tons": "t", "tonnes": "t", "celsius": "C", "centigrade": "C",
+    "fahrenheit": "F", "kelvin": "K", "°": "deg", "%": "%", "percent": "%", "percentage": "%",
+    "$": "usd", "dollar": "usd", "dollars": "usd", "usd": "usd", "€": "eur", "euro": "eur",
+    "euros": "eur", "eur": "eur", "£": "gbp", "gbp": "gbp", "yen": "jpy", "second": "s",
+    "seconds": "s", "sec": "s", "minute": "min", "minutes": "min", "hour": "h", "hours": "h",
+    "day": "d", "days": "d", "week": "wk", "weeks": "wk", "month": "mo", "months": "mo",
+    "year": "y", "years": "y", "decade": "dec", "decades": "dec", "century": "cent",
+    "centuries": "cent", "liter": "l", "liters": "l", "litre": "l", "litres": "l", "l": "l",
+    "ml": "ml", "gallon": "gal", "gallons": "gal", "gb": "gb", "mb": "mb", "kb": "kb",
+    "tb": "tb", "gigabytes": "gb", "megabytes": "mb", "mph": "mph", "kph": "kph", "km/h": "kph",
+    "watt": "w", "watts": "w", "kw": "kw", "kwh": "kwh", "volt": "v", "volts": "v",
+    "calorie": "cal", "calories": "cal", "kcal": "kcal", "bar": "bar", "psi": "psi",
+    "characters": "char", "character": "char",
+}
+_SYNONYMS = [
+    {"tall", "high", "height"}, {"big", "large", "huge", "size"}, {"small", "little", "tiny"},
+    {"begin", "start", "commence"}, {"end", "finish", "conclude"}, {"buy", "purchase"},
+    {"make", "create", "build"}, {"use", "utilize", "employ"}, {"help", "assist"},
+    {"show", "display"}, {"get", "obtain", "receive"}, {"need", "require"},
+    {"allowed", "permitted"}, {"allow", "permit", "let"}, {"car", "automobile", "vehicle"},
+    {"movie", "film"}, {"job", "work", "occupation"}, {"author", "writer"},
+    {"wrote", "write", "written", "authored", "penned"}, {"founded", "established", "started"},
+    {"invented", "created", "devised"}, {"die", "died", "death"}, {"born", "birth"},
+    {"quick", "fast", "rapid"}, {"speed", "velocity"}, {"temperature", "temp"},
+    {"ideal", "best", "optimal", "right", "recommended"}, {"kind", "type", "sort"},
+    {"price", "cost"}, {"reimburse", "reimbursed", "refund", "refunded", "reimbursement"},
+    {"password", "passphrase"}, {"change", "rotate", "update", "reset", "modify"},
+    {"planet", "world"}, {"largest", "biggest"}, {"smallest", "tiniest"}, {"near", "close"},
+    {"mean", "meaning", "means", "definition", "define"}, {"happen", "occur"},
+    {"location", "place"}, {"country", "nation"}, {"city", "town"}, {"rule", "policy"},
+    {"maximum", "max", "most", "limit", "cap"}, {"minimum", "min", "least"},
+]
+SYNONYMS: dict[str, frozenset[str]] = {}
+for _group in _SYNONYMS:
+    for _w in _group:
+        SYNONYMS[_w] = SYNONYMS.get(_w, frozenset()) | frozenset(_group)
+
+_QUESTION_TYPES = [
+    (re.compile(r"^(?:who|whom|whose)\b|\bby whom\b|^(?:which|what) (?:person|people|man|woman|"
+                r"author|writer|team|company|player|scientist|king|queen|president)\b"), "person"),
+    (re.compile(r"^when\b|^(?:what|which) (?:year|date|day|time|month|century|decade|season|"
+                r"era|period)\b|^(?:in|on|at|by) (?:what|which) (?:year|date|day|time|month|"
+                r"century|decade)\b|^how long ago\b|^since when\b"), "time"),
+    (re.compile(r"^where\b|^(?:what|which) (?:place|country|city|town|region|state|continent|"
+                r"location|area|street|planet)\b|^(?:in|to|from) (?:what|which) (?:place|"
+                r"country|city|town|region|state|location)\b|^from where\b"), "place"),
+    (re.compile(r"^how (?:many|much)\b|^(?:what|which) (?:number|amount|percentage|share|"
+                r"proportion|quantity|price|cost)\b"), "quantity"),
+    (re.compile(r"^how (?:long|often)\b|^(?:for )?how long\b"), "duration"),
+    (re.compile(r"^how (?:old|tall|high|far|big|large|heavy|hot|cold|fast|deep|wide|warm|"
+                r"small|short|early|late|strong)\b"), "measure"),
+    (re.compile(r"^why\b|^(?:what|which) (?:is|was|are|were) the (?:reason|cause|purpose)\b|"
+                r"^for what reason\b|^what (?:causes|caused|makes|made)\b"), "reason"),
+    (re.compile(r"^how\b|^in what way\b|^what (?:is|are) the (?:steps|procedure|process|way)\b"),
+     "manner"),
+    (re.compile(r"^(?:is|are|was|were|do|does|did|can|could|will|would|should|shall|has|have|"
+                r"had|may|might|must|am)\b"), "polar"),
+]
+#: Types a generic "what / which" question is compatible with (it asks for a thing, which may
+#: be a measure, a quantity or a time: "what is the height of …" = "how tall is …").
+_GENERIC_COMPATIBLE = frozenset({"measure", "quantity", "time", "place", "person", "manner"})
+
+_BE = r"(?:is|are|was|were|been|be|being|get|gets|got|gotten)"
+_PASSIVE = re.compile(rf"\b{_BE}\s+(?:\w+\s+)?\w+(?:ed|en|wn|ght|ung|lt|nt|ne|id)\b.*\bby\b|"
+                      r"\bby whom\b")
+_DO_SUPPORT = re.compile(r"^(?:which|what|who|whom)(?: \w+)? (?:did|does|do)\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What the gate compares, read once per question."""
+
+    text: str
+    tokens: tuple[str, ...]
+    content: tuple[str, ...]
+    negated: bool
+    numbers: tuple[str, ...]
+    dates: tuple[str, ...]
+    units: frozenset[str]
+    entities: frozenset[str]
+    qtype: str
+    passive: bool
+    object_question: bool
+
+
+_IRREGULAR = dict(
+    pair.split(":")
+    for pair in """beaten:beat written:write wrote:write driven:drive drove:drive taken:take
+    took:take given:give gave:give eaten:eat ate:eat chosen:choose chose:choose spoken:speak
+    spoke:speak broken:break broke:break stolen:steal stole:steal known:know knew:know
+    shown:show grown:grow grew:grow thrown:throw threw:throw drawn:draw drew:draw won:win
+    lost:lose made:make built:build found:find held:hold led:lead paid:pay sold:sell
+    bought:buy taught:teach caught:catch fought:fight thought:think brought:bring sent:send
+    spent:spend told:tell said:say ran:run began:begin begun:begin flew:fly flown:fly
+    hit:hit struck:strike killed:kill defeated:defeat""".split()
+)
+
+
+def stem(word: str) -> str:
+    """A crude stem: enough to match "boils"/"boiling"/"boiled" and plural nouns."""
+    w = word.lower().removesuffix("'s").replace("'", "")
+    if w in _IRREGULAR:
+        return _IRREGULAR[w]
+    for suffix in ("ingly", "edly", "ing", "ied", "ies", "ed", "es", "s", "ly"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            base = w[: -len(suffix)]
+            if suffix in ("ied", "ies"):
+                base += "y"
+            if len(base) > 3 and base[-1] == base[-2] and base[-1] not in "aeiouls":
+                base = base[:-1]  # "stopped" -> "stop"
+            return base
+    return w
+
+
+@lru_cache(maxsize=8192)
+def features(question: str) -> Features:
+    """The features of one question (cached: a cached question is compared many times)."""
+    raw = unicodedata.normalize("NFKC", question).replace("\u2019", "'").strip()
+    words = _TOKEN.findall(raw)
+    lower = [w.lower() for w in words]
+    text = " ".join(lower)
+    negated = False
+    numbers: list[str] = []
+    dates: list[str] = []
+    units: set[str] = set()
+    entities: set[str] = set()
+    for i, (w, lw) in enumerate(zip(words, lower, strict=True)):
+        if lw in NEGATIONS or lw.endswith("n't"):
+            negated = not negated
+        if lw[0].isdigit():
+            value = lw.rstrip("%").replace(",", "")
+            if lw.endswith("%"):
+                units.add("%")
+            if len(value) == 4 and value.isdigit() and 1000 <= int(value) <= 2100:
+                dates.append(value)
+            else:
+                numbers.append(value)
+        elif lw in _NUMBER_WORDS:
+            numbers.append(_NUMBER_WORDS[lw])
+        elif lw in _ORDINALS and not (lw == "second" and i + 1 < len(lower) and
+                                      lower[i + 1] in ("hand",)):
+            numbers.append(_ORDINALS[lw])
+        elif m := _ORDINAL_DIGITS.match(lw):
+            numbers.append(m.group(1))
+        if lw in _MONTHS and (lw != "may" or (i > 0 and w[0].isupper())):
+            dates.append("m" + _MONTHS[lw])
+        elif lw in _WEEKDAYS or lw in _SEASONS:
+            dates.append(lw)
+        if lw in _UNITS and (len(lw) > 2 or (i > 0 and lower[i - 1][0].isdigit())
+                             or lw in ("%", "$", "€", "£", "°", "km", "kg", "mph", "gb")):
+            units.add(_UNITS[lw])
+        elif lw.endswith("%"):
+            units.add("%")
+        if _is_entity(w, i, words):
+            entities.add(stem(lw))
+    for quoted in re.findall(r"[\"“]([^\"”]+)[\"”]", raw):
+        entities.add(quoted.lower())
+    content = tuple(stem(w) for w in lower if w not in STOPWORDS and w not in NEGATIONS)
+    qtype = _question_type(text)
+    return Features(
+        text=text,
+        tokens=tuple(lower),
+        content=content,
+        negated=negated,
+        numbers=tuple(sorted(numbers)),
+        dates=tuple(sorted(set(dates))),
+        units=frozenset(units),
+        entities=frozenset(entities),
+        qtype=qtype,
+        passive=bool(_PASSIVE.search(text)),
+        object_question=bool(_DO_SUPPORT.search(text)),
+    )
+
+
+def _is_entity(word: str, i: int, words: list[str]) -> bool:
+    """A capitalised word past the first (a name), an acronym (``NASA``, ``2FA``, ``VPN``), or
+    a first word that is a name written in capitals or with digits."""
+    if len(word) > 1 and word.isupper() and word.isalpha():
+        return word.lower() not in STOPWORDS
+    if any(c.isdigit() for c in word) and any(c.isalpha() for c in word):
+        return True
+    if i == 0 or not word[0].isupper():
+        return False
+    lw = word.lower()
+    return lw not in STOPWORDS and lw not in NEGATIONS and lw not in _MONTHS and (
+        lw not in _WEEKDAYS)
+
+
+def _question_type(text: str) -> str:
+    for pattern, kind in _QUESTION_TYPES:
+        if pattern.search(text):
+            return kind
+    if re.match(r"^(?:what|which)\b", text):
+        return "what"
+    return "other"
+
+
+def _types_differ(a: str, b: str) -> bool:
+    if a == b or "other" in (a, b):
+        return False
+    if "what" in (a, b):
+        other = b if a == "what" else a
+        return other not in _GENERIC_COMPATIBLE
+    if {a, b} <= {"measure", "quantity"}:  # "how tall" = "what height" = "how many metres"
+        return False
+    return True
+
+
+def _antonym_pair(a: Features, b: Features) -> bool:
+    only_a = set(a.tokens) - set(b.tokens)
+    only_b = set(b.tokens) - set(a.tokens)
+    for w in only_a:
+        if ANTONYMS.get(w, frozenset()) & only_b:
+            return True
+        for prefix in ("un", "dis", "non", "in", "im", "il", "ir", "de", "anti", "mis"):
+            if prefix + w in only_b or (w.startswith(prefix) and w[len(prefix):] in only_b):
+                if len(w) > 4:
+                    return True
+    return False
+
+
+def _order(content: tuple[str, ...], shared: set[str]) -> list[str]:
+    return list(dict.fromkeys(w for w in content if w in shared))
+
+
+def _swapped(a: Features, b: Features) -> bool:
+    """Who-does-what changed while the words stayed (see the module docstring)."""
+    shared = set(a.content) & set(b.content)
+    if len(shared) < 2:
+        return False
+    oa, ob = _order(a.content, shared), _order(b.content, shared)
+    pos_b = {w: i for i, w in enumerate(ob)}
+    flips = sum(
+        1
+        for i in range(len(oa))
+        for j in range(i + 1, len(oa))
+        if pos_b[oa[i]] > pos_b[oa[j]]
+    )
+    if a.passive != b.passive:  # one passive: the agent and the patient trade places
+        return flips == 0
+    if a.object_question != b.object_question and a.qtype == b.qtype:
+        return True  # "which team did X beat" / "which team beat X"
+    if flips == 0:
+        return False
+    # a word that crosses another shared word: "A beat B" / "B beat A"
+    for i in range(len(oa)):
+        for j in range(i + 2, len(oa)):
+            x, z = oa[i], oa[j]
+            if pos_b[x] > pos_b[z]:
+                for y in oa[i + 1 : j]:
+                    if pos_b[z] < pos_b[y] < pos_b[x]:
+                        return True
+    return False
+
+
+def _substitution(a: Features, b: Features) -> bool:
+    """The same question but one content word, and not a synonym or a form of it."""
+    ta, tb = a.tokens, b.tokens
+    if len(ta) != len(tb) or len(ta) < 3:
+        return False
+    diff = [(x, y) for x, y in zip(ta, tb, strict=True) if x != y]
+    if len(diff) != 1:
+        return False
+    x, y = diff[0]
+    if x in STOPWORDS or y in STOPWORDS or stem(x) == stem(y):
+        return False
+    return y not in SYNONYMS.get(x, frozenset()) and stem(y) not in {
+        stem(s) for s in SYNONYMS.get(stem(x), frozenset())
+    }
+
+
+def compare(q1: str, q2: str) -> str | None:
+    """Why ``q2`` is not the same question as ``q1`` (a reason of the module docstring), or
+    None when the gate finds no difference."""
+    if normalise(q1) == normalise(q2):
+        return None
+    a, b = features(q1), features(q2)
+    if a.negated != b.negated or _antonym_pair(a, b):
+        return "negation"
+    if a.numbers != b.numbers:
+        return "number"
+    if a.dates != b.dates:
+        return "date"
+    if a.units != b.units:
+        return "unit"
+    if a.entities != b.entities and not _same_entities_loosely(a, b):
+        return "entity"
+    if _types_differ(a.qtype, b.qtype):
+        return "question_type"
+    if _swapped(a, b):
+        return "swapped_roles"
+    if _substitution(a, b):
+        return "substitution"
+    return None
+
+
+def _same_entities_loosely(a: Features, b: Features) -> bool:
+    """Entities that differ only in how they were written: every name of one appears (as a
+    word, any case) in the other question ("Eiffel Tower" / "eiffel tower")."""
+    words_a = {stem(w) for w in a.tokens}
+    words_b = {stem(w) for w in b.tokens}
+    return all(e in words_b or e in b.text for e in a.entities) and all(
+        e in words_a or e in a.text for e in b.entities
+    )
+
+
+#: Every reason :func:`compare` may give.
+REASONS = (
+    "negation",
+    "number",
+    "date",
+    "unit",
+    "entity",
+    "question_type",
+    "swapped_roles",
+    "substitution",
+)
+
+_ = SequenceMatcher  # difflib stays available for callers aligning questions
+
+__all__ = ["REASONS", "Features", "compare", "features", "normalise", "stem"]
