@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ragline.answer.events import AnswerEvent
     from ragline.answer.flow import Answerer
     from ragline.answer.tracing import ConversationLinks
-    from ragline.cache.answers import AnswerCache, CacheLookup
+    from ragline.cache.answers import AnswerCache, CacheLookup, Readable
     from ragline.feedback.signals import FeedbackRecorder
     from ragline.ingest.pipeline import ProgressCallback
     from ragline.models.gateway import Gateway
@@ -257,7 +257,7 @@ class Ragline:
         sampling: Mapping[str, Any] | None = None,
         max_passages: int | None = None,
         style: AnswerStyle | None = None,
-        readable: Collection[str] | None = None,
+        readable: Readable = None,
     ) -> CacheLookup | None:
         """What :meth:`ask_stream` would find in the answer caches for these arguments (None:
         the cache is off or does not apply); pass it back as ``cache_lookup=`` to serve it."""
@@ -287,7 +287,7 @@ class Ragline:
         max_passages: int | None = None,
         style: AnswerStyle | None = None,
         cache: bool = True,
-        readable: Collection[str] | None = None,
+        readable: Readable = None,
         cache_lookup: CacheLookup | None = None,
     ) -> Iterator[AnswerEvent]:
         """Answer with citations, as the events of :mod:`ragline.answer.events`:

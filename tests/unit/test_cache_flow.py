@@ -199,7 +199,7 @@ def test_a_backend_that_is_down_is_a_miss_not_a_failed_answer(rag: Ragline):
 def test_a_follow_up_is_not_looked_up(rag: Ragline):
     from ragline.answer.conversation import Conversation
 
-    fake = script(rag, COFFEE, COFFEE)
+    script(rag, COFFEE, COFFEE)
     conv = Conversation()
     rag.chat(QUESTION, conv, collection="sample")
     # the same words, but after a turn: its meaning may depend on it, so no lookup

@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -79,7 +79,7 @@ from ragline.types import (
 )
 
 if TYPE_CHECKING:
-    from ragline.cache.answers import AnswerCache, CacheLookup
+    from ragline.cache.answers import AnswerCache, CacheLookup, Readable
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +327,7 @@ class Answerer:
         max_passages: int | None = None,
         style: AnswerStyle | None = None,
         cache: bool = True,
-        readable: Collection[str] | None = None,
+        readable: Readable = None,
         cache_lookup: CacheLookup | None = None,
     ) -> Iterator[AnswerEvent]:
         """Answer ``question``, yielding events as they happen (see the module docstring).
@@ -419,7 +419,7 @@ class Answerer:
         sampling: Mapping[str, Any] | None = None,
         max_passages: int | None = None,
         style: AnswerStyle | None = None,
-        readable: Collection[str] | None = None,
+        readable: Readable = None,
     ) -> CacheLookup | None:
         """The answer caches' lookup for this answer, as :meth:`stream` would make it (None:
         the cache is off or does not apply: a follow-up, a sampled answer)."""
@@ -461,7 +461,7 @@ class Answerer:
         model: str | None,
         max_passages: int | None,
         style: AnswerStyle,
-        readable: Collection[str] | None,
+        readable: Readable,
         lookup: CacheLookup | None,
     ) -> Iterator[AnswerEvent]:
         """Serve a cached answer, or answer (``run``) and cache the answer when it may be.

@@ -50,6 +50,8 @@ from ragline.types import Answer, SearchFilters
 log = logging.getLogger(__name__)
 
 CacheKind = Literal["exact", "semantic"]
+#: The collections a caller may read: names, a predicate, or None (every collection).
+Readable = Collection[str] | Callable[[str], bool] | None
 #: Seconds a backend that failed is left alone before it is tried again.
 _BACKOFF_S = 5.0
 #: Entries stored between two prunes (expired, then least recently used past max_entries).
@@ -201,7 +203,7 @@ class AnswerCache:
         *,
         collection: str,
         scope: str,
-        readable: Collection[str] | None = None,
+        readable: Readable = None,
         filters: SearchFilters | None = None,
         semantic: bool | None = None,
     ) -> CacheLookup:
@@ -227,7 +229,7 @@ class AnswerCache:
         question: str,
         collection: str,
         scope: str,
-        readable: Collection[str] | None,
+        readable: Readable,
         filters: SearchFilters | None,
         semantic: bool | None,
     ) -> CacheLookup:
@@ -277,20 +279,23 @@ class AnswerCache:
         store: CacheStore,
         entry: CacheEntry,
         question: str,
-        readable: Collection[str] | None,
+        readable: Readable,
         version: int,
     ) -> Answer | str:
         """The entry's answer for ``question``, or why it cannot be served."""
         if entry.expires_at is not None and entry.expires_at <= self.clock():
             self._drop(store, entry, "expired")
             return "expired"
-        if readable is not None and not set(entry.collections) <= set(readable):
-            return "forbidden"
+        if readable is not None:
+            allowed = readable if callable(readable) else set(readable).__contains__
+            if not all(allowed(c) for c in entry.collections):
+                return "forbidden"
         try:
             answer = codec.decode(entry.payload, question)
         except codec.CorruptEntry as exc:
-            log.warning("dropped corrupt cache entry %s (%s): %s", entry.key[:12], entry.question,
-                        exc)
+            log.warning(
+                "dropped corrupt cache entry %s (%s): %s", entry.key[:12], entry.question, exc
+            )
             self._drop(store, entry, "corrupt")
             return "corrupt"
         if entry.version != version and not self._still_supported(entry, answer):
@@ -328,7 +333,7 @@ class AnswerCache:
         vector: np.ndarray,
         collection: str,
         scope: str,
-        readable: Collection[str] | None,
+        readable: Readable,
         filters: SearchFilters | None,
         version: int,
     ) -> CacheLookup:
@@ -343,8 +348,9 @@ class AnswerCache:
             prefilter_candidates=cfg.prefilter_candidates,
         )
         if not found:
-            return CacheLookup(None, "below_threshold" if best is not None else "no_entry", None,
-                               best)
+            return CacheLookup(
+                None, "below_threshold" if best is not None else "no_entry", None, best
+            )
         entries = store.get_many([k for k, _ in found])
         why, rejected = "no_entry", None
         top: list[str] | None = None
@@ -441,4 +447,4 @@ class AnswerCache:
         return gone
 
 
-__all__ = ["AnswerCache", "CacheKind", "CacheLookup", "exact_key", "scope_of"]
+__all__ = ["AnswerCache", "CacheKind", "CacheLookup", "Readable", "exact_key", "scope_of"]

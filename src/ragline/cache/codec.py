@@ -110,7 +110,10 @@ def _read_chunk(d: dict[str, Any]) -> Chunk:
 
 def _read_passage(d: dict[str, Any]) -> Passage:
     return Passage(
-        int(d["number"]), _read_chunk(d["chunk"]), str(d["text"]), float(d["relevance"]),
+        int(d["number"]),
+        _read_chunk(d["chunk"]),
+        str(d["text"]),
+        float(d["relevance"]),
         dict(d["scores"]),
     )
 

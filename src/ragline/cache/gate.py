@@ -29,6 +29,12 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 
 _SPACE = re.compile(r"\s+")
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
 _TRAIL = re.compile(r"[\s?!.]+$")
 
 
@@ -43,42 +49,100 @@ def normalise(question: str) -> str:
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]|[A-Za-z]|\d+(?:[.,]\d+)*%?|[%$€£°]")
 
 STOPWORDS = frozenset(
-    """a an the of in on at to for from by with about as into onto over under is are was were be
-    been being am do does did done doing have has had having will would shall should can could
-    may might must i me my we our you your he him his she her it its they them their this that
+    _words("""a an the of in on at to for from by with about as into onto over under is are was
+    were be been being am do does did done doing have has had having will would shall should
+    can could may might must i me my we our you your he him his she her it its they them their this that
     these those there here and or but if then so than too very just also any some such own same
     what which who whom whose when where why how s t please tell know explain describe give
     name list show find get got much many one ones thing things way ways kind type sort
-    exactly really actually currently usually generally typically""".split()
+    exactly really actually currently usually generally typically""")
 )
 
 NEGATIONS = frozenset(
-    """not no never without none nobody nothing neither nor cannot cant can't don't doesn't
+    _words("""not no never without none nobody nothing neither nor cannot cant can't don't doesn't
     didn't isn't aren't wasn't weren't won't wouldn't shouldn't couldn't hasn't haven't hadn't
-    mustn't except excluding lack lacking""".split()
+    mustn't except excluding lack lacking""")
 )
 
 _ANTONYMS = [
-    ("enable", "disable"), ("enabled", "disabled"), ("allow", "deny"), ("allow", "forbid"),
-    ("allowed", "forbidden"), ("allowed", "prohibited"), ("permitted", "prohibited"),
-    ("include", "exclude"), ("included", "excluded"), ("increase", "decrease"),
-    ("increases", "decreases"), ("raise", "lower"), ("before", "after"), ("earlier", "later"),
-    ("earliest", "latest"), ("first", "last"), ("more", "less"), ("most", "least"),
-    ("more", "fewer"), ("maximum", "minimum"), ("max", "min"), ("highest", "lowest"),
-    ("higher", "lower"), ("largest", "smallest"), ("larger", "smaller"), ("biggest", "smallest"),
-    ("bigger", "smaller"), ("longest", "shortest"), ("longer", "shorter"), ("hottest", "coldest"),
-    ("hotter", "colder"), ("hot", "cold"), ("warmest", "coldest"), ("best", "worst"),
-    ("better", "worse"), ("above", "below"), ("over", "under"), ("inside", "outside"),
-    ("open", "close"), ("start", "stop"), ("start", "end"), ("begin", "end"), ("add", "remove"),
-    ("install", "uninstall"), ("encrypt", "decrypt"), ("lock", "unlock"), ("import", "export"),
-    ("connect", "disconnect"), ("accept", "reject"), ("approve", "reject"), ("win", "lose"),
-    ("won", "lost"), ("buy", "sell"), ("true", "false"), ("success", "failure"),
-    ("succeed", "fail"), ("pass", "fail"), ("up", "down"), ("on", "off"), ("upload", "download"),
-    ("send", "receive"), ("sent", "received"), ("arrive", "depart"), ("arrival", "departure"),
-    ("north", "south"), ("east", "west"), ("left", "right"), ("inbound", "outbound"),
-    ("domestic", "international"), ("cheapest", "most"), ("internal", "external"),
-    ("public", "private"), ("always", "never"), ("positive", "negative"), ("strong", "weak"),
-    ("safe", "unsafe"), ("legal", "illegal"), ("possible", "impossible"),
+    ("enable", "disable"),
+    ("enabled", "disabled"),
+    ("allow", "deny"),
+    ("allow", "forbid"),
+    ("allowed", "forbidden"),
+    ("allowed", "prohibited"),
+    ("permitted", "prohibited"),
+    ("include", "exclude"),
+    ("included", "excluded"),
+    ("increase", "decrease"),
+    ("increases", "decreases"),
+    ("raise", "lower"),
+    ("before", "after"),
+    ("earlier", "later"),
+    ("earliest", "latest"),
+    ("first", "last"),
+    ("more", "less"),
+    ("most", "least"),
+    ("more", "fewer"),
+    ("maximum", "minimum"),
+    ("max", "min"),
+    ("highest", "lowest"),
+    ("higher", "lower"),
+    ("largest", "smallest"),
+    ("larger", "smaller"),
+    ("biggest", "smallest"),
+    ("bigger", "smaller"),
+    ("longest", "shortest"),
+    ("longer", "shorter"),
+    ("hottest", "coldest"),
+    ("hotter", "colder"),
+    ("hot", "cold"),
+    ("warmest", "coldest"),
+    ("best", "worst"),
+    ("better", "worse"),
+    ("above", "below"),
+    ("over", "under"),
+    ("inside", "outside"),
+    ("open", "close"),
+    ("start", "stop"),
+    ("start", "end"),
+    ("begin", "end"),
+    ("add", "remove"),
+    ("install", "uninstall"),
+    ("encrypt", "decrypt"),
+    ("lock", "unlock"),
+    ("import", "export"),
+    ("connect", "disconnect"),
+    ("accept", "reject"),
+    ("approve", "reject"),
+    ("win", "lose"),
+    ("won", "lost"),
+    ("buy", "sell"),
+    ("true", "false"),
+    ("success", "failure"),
+    ("succeed", "fail"),
+    ("pass", "fail"),
+    ("up", "down"),
+    ("on", "off"),
+    ("upload", "download"),
+    ("send", "receive"),
+    ("sent", "received"),
+    ("arrive", "depart"),
+    ("arrival", "departure"),
+    ("north", "south"),
+    ("east", "west"),
+    ("left", "right"),
+    ("inbound", "outbound"),
+    ("domestic", "international"),
+    ("cheapest", "most"),
+    ("internal", "external"),
+    ("public", "private"),
+    ("always", "never"),
+    ("positive", "negative"),
+    ("strong", "weak"),
+    ("safe", "unsafe"),
+    ("legal", "illegal"),
+    ("possible", "impossible"),
 ]
 ANTONYMS: dict[str, frozenset[str]] = {}
 for _a, _b in _ANTONYMS:
@@ -90,68 +154,196 @@ for _a, _b in _ANTONYMS:
 _NUMBER_WORDS = {
     w: str(i)
     for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+        _words(
+            "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+            "fourteen fifteen sixteen seventeen eighteen nineteen twenty"
+        )
     )
-} | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000",
-     "million": "1e6", "billion": "1e9", "dozen": "12", "half": "0.5", "twice": "x2",
-     "double": "x2", "triple": "x3"}
+} | {
+    "thirty": "30",
+    "forty": "40",
+    "fifty": "50",
+    "hundred": "100",
+    "thousand": "1000",
+    "million": "1e6",
+    "billion": "1e9",
+    "dozen": "12",
+    "half": "0.5",
+    "twice": "x2",
+    "double": "x2",
+    "triple": "x3",
+}
 _ORDINALS = {
     w: str(i + 1)
     for i, w in enumerate(
-        "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
+        _words("first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth")
     )
 }
 _ORDINAL_DIGITS = re.compile(r"^(\d+)(st|nd|rd|th)$")
-_MONTHS = {
-    m: str(i + 1)
-    for i, m in enumerate(
-        "january february march april may june july august september october november december"
-        .split()
-    )
-} | {m[:3]: str(i + 1) for i, m in enumerate(
+_MONTH_NAMES = _words(
     "january february march april may june july august september october november december"
-    .split()) if m[:3] not in ("mar", "may", "jun", "jul")}
-_WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
-_SEASONS = frozenset("spring summer autumn fall winter morning evening night noon midnight".split())
+)
+_MONTHS = {m: str(i + 1) for i, m in enumerate(_MONTH_NAMES)} | {
+    m[:3]: str(i + 1)
+    for i, m in enumerate(_MONTH_NAMES)
+    if m[:3] not in ("mar", "may", "jun", "jul")
+}
+_WEEKDAYS = frozenset(_words("monday tuesday wednesday thursday friday saturday sunday"))
+_SEASONS = frozenset(_words("spring summer autumn fall winter morning evening night noon midnight"))
 _UNITS = {
-    "km": "km", "kilometer": "km", "kilometers": "km", "kilometre": "km", "kilometres": "km",
-    "mile": "mi", "miles": "mi", "mi": "mi", "m": "m", "meter": "m", "meters": "m",
-    "metre": "m", "metres": "m", "cm": "cm", "centimeters": "cm", "mm": "mm", "ft": "ft",
-    "foot": "ft", "feet": "ft", "inch": "in", "inches": "in", "yard": "yd", "yards": "yd",
-    "kg": "kg", "kilogram": "kg", "kilograms": "kg", "g": "g", "gram": "g", "grams": "g",
-    "lb": "lb", "lbs": "lb", "pound": "lb", "pounds": "lb", "ounce": "oz", "ounces": "oz",
-    "oz": "oz", "ton": "t", "tons": "t", "tonnes": "t", "celsius": "C", "centigrade": "C",
-    "fahrenheit": "F", "kelvin": "K", "°": "deg", "%": "%", "percent": "%", "percentage": "%",
-    "$": "usd", "dollar": "usd", "dollars": "usd", "usd": "usd", "€": "eur", "euro": "eur",
-    "euros": "eur", "eur": "eur", "£": "gbp", "gbp": "gbp", "yen": "jpy", "second": "s",
-    "seconds": "s", "sec": "s", "minute": "min", "minutes": "min", "hour": "h", "hours": "h",
-    "day": "d", "days": "d", "week": "wk", "weeks": "wk", "month": "mo", "months": "mo",
-    "year": "y", "years": "y", "decade": "dec", "decades": "dec", "century": "cent",
-    "centuries": "cent", "liter": "l", "liters": "l", "litre": "l", "litres": "l", "l": "l",
-    "ml": "ml", "gallon": "gal", "gallons": "gal", "gb": "gb", "mb": "mb", "kb": "kb",
-    "tb": "tb", "gigabytes": "gb", "megabytes": "mb", "mph": "mph", "kph": "kph", "km/h": "kph",
-    "watt": "w", "watts": "w", "kw": "kw", "kwh": "kwh", "volt": "v", "volts": "v",
-    "calorie": "cal", "calories": "cal", "kcal": "kcal", "bar": "bar", "psi": "psi",
-    "characters": "char", "character": "char",
+    "km": "km",
+    "kilometer": "km",
+    "kilometers": "km",
+    "kilometre": "km",
+    "kilometres": "km",
+    "mile": "mi",
+    "miles": "mi",
+    "mi": "mi",
+    "m": "m",
+    "meter": "m",
+    "meters": "m",
+    "metre": "m",
+    "metres": "m",
+    "cm": "cm",
+    "centimeters": "cm",
+    "mm": "mm",
+    "ft": "ft",
+    "foot": "ft",
+    "feet": "ft",
+    "inch": "in",
+    "inches": "in",
+    "yard": "yd",
+    "yards": "yd",
+    "kg": "kg",
+    "kilogram": "kg",
+    "kilograms": "kg",
+    "g": "g",
+    "gram": "g",
+    "grams": "g",
+    "lb": "lb",
+    "lbs": "lb",
+    "pound": "lb",
+    "pounds": "lb",
+    "ounce": "oz",
+    "ounces": "oz",
+    "oz": "oz",
+    "ton": "t",
+    "tons": "t",
+    "tonnes": "t",
+    "celsius": "C",
+    "centigrade": "C",
+    "fahrenheit": "F",
+    "kelvin": "K",
+    "°": "deg",
+    "%": "%",
+    "percent": "%",
+    "percentage": "%",
+    "$": "usd",
+    "dollar": "usd",
+    "dollars": "usd",
+    "usd": "usd",
+    "€": "eur",
+    "euro": "eur",
+    "euros": "eur",
+    "eur": "eur",
+    "£": "gbp",
+    "gbp": "gbp",
+    "yen": "jpy",
+    "second": "s",
+    "seconds": "s",
+    "sec": "s",
+    "minute": "min",
+    "minutes": "min",
+    "hour": "h",
+    "hours": "h",
+    "day": "d",
+    "days": "d",
+    "week": "wk",
+    "weeks": "wk",
+    "month": "mo",
+    "months": "mo",
+    "year": "y",
+    "years": "y",
+    "decade": "dec",
+    "decades": "dec",
+    "century": "cent",
+    "centuries": "cent",
+    "liter": "l",
+    "liters": "l",
+    "litre": "l",
+    "litres": "l",
+    "l": "l",
+    "ml": "ml",
+    "gallon": "gal",
+    "gallons": "gal",
+    "gb": "gb",
+    "mb": "mb",
+    "kb": "kb",
+    "tb": "tb",
+    "gigabytes": "gb",
+    "megabytes": "mb",
+    "mph": "mph",
+    "kph": "kph",
+    "km/h": "kph",
+    "watt": "w",
+    "watts": "w",
+    "kw": "kw",
+    "kwh": "kwh",
+    "volt": "v",
+    "volts": "v",
+    "calorie": "cal",
+    "calories": "cal",
+    "kcal": "kcal",
+    "bar": "bar",
+    "psi": "psi",
+    "characters": "char",
+    "character": "char",
 }
 _SYNONYMS = [
-    {"tall", "high", "height"}, {"big", "large", "huge", "size"}, {"small", "little", "tiny"},
-    {"begin", "start", "commence"}, {"end", "finish", "conclude"}, {"buy", "purchase"},
-    {"make", "create", "build"}, {"use", "utilize", "employ"}, {"help", "assist"},
-    {"show", "display"}, {"get", "obtain", "receive"}, {"need", "require"},
-    {"allowed", "permitted"}, {"allow", "permit", "let"}, {"car", "automobile", "vehicle"},
-    {"movie", "film"}, {"job", "work", "occupation"}, {"author", "writer"},
-    {"wrote", "write", "written", "authored", "penned"}, {"founded", "established", "started"},
-    {"invented", "created", "devised"}, {"die", "died", "death"}, {"born", "birth"},
-    {"quick", "fast", "rapid"}, {"speed", "velocity"}, {"temperature", "temp"},
-    {"ideal", "best", "optimal", "right", "recommended"}, {"kind", "type", "sort"},
-    {"price", "cost"}, {"reimburse", "reimbursed", "refund", "refunded", "reimbursement"},
-    {"password", "passphrase"}, {"change", "rotate", "update", "reset", "modify"},
-    {"planet", "world"}, {"largest", "biggest"}, {"smallest", "tiniest"}, {"near", "close"},
-    {"mean", "meaning", "means", "definition", "define"}, {"happen", "occur"},
-    {"location", "place"}, {"country", "nation"}, {"city", "town"}, {"rule", "policy"},
-    {"maximum", "max", "most", "limit", "cap"}, {"minimum", "min", "least"},
+    {"tall", "high", "height"},
+    {"big", "large", "huge", "size"},
+    {"small", "little", "tiny"},
+    {"begin", "start", "commence"},
+    {"end", "finish", "conclude"},
+    {"buy", "purchase"},
+    {"make", "create", "build"},
+    {"use", "utilize", "employ"},
+    {"help", "assist"},
+    {"show", "display"},
+    {"get", "obtain", "receive"},
+    {"need", "require"},
+    {"allowed", "permitted"},
+    {"allow", "permit", "let"},
+    {"car", "automobile", "vehicle"},
+    {"movie", "film"},
+    {"job", "work", "occupation"},
+    {"author", "writer"},
+    {"wrote", "write", "written", "authored", "penned"},
+    {"founded", "established", "started"},
+    {"invented", "created", "devised"},
+    {"die", "died", "death"},
+    {"born", "birth"},
+    {"quick", "fast", "rapid"},
+    {"speed", "velocity"},
+    {"temperature", "temp"},
+    {"ideal", "best", "optimal", "right", "recommended"},
+    {"kind", "type", "sort"},
+    {"price", "cost"},
+    {"reimburse", "reimbursed", "refund", "refunded", "reimbursement"},
+    {"password", "passphrase"},
+    {"change", "rotate", "update", "reset", "modify"},
+    {"planet", "world"},
+    {"largest", "biggest"},
+    {"smallest", "tiniest"},
+    {"near", "close"},
+    {"mean", "meaning", "means", "definition", "define"},
+    {"happen", "occur"},
+    {"location", "place"},
+    {"country", "nation"},
+    {"city", "town"},
+    {"rule", "policy"},
+    {"maximum", "max", "most", "limit", "cap"},
+    {"minimum", "min", "least"},
 ]
 SYNONYMS: dict[str, frozenset[str]] = {}
 for _group in _SYNONYMS:
@@ -159,33 +351,72 @@ for _group in _SYNONYMS:
         SYNONYMS[_w] = SYNONYMS.get(_w, frozenset()) | frozenset(_group)
 
 _QUESTION_TYPES = [
-    (re.compile(r"^(?:who|whom|whose)\b|\bby whom\b|^(?:which|what) (?:person|people|man|woman|"
-                r"author|writer|team|company|player|scientist|king|queen|president)\b"), "person"),
-    (re.compile(r"^when\b|^(?:what|which) (?:year|date|day|time|month|century|decade|season|"
-                r"era|period)\b|^(?:in|on|at|by) (?:what|which) (?:year|date|day|time|month|"
-                r"century|decade)\b|^how long ago\b|^since when\b"), "time"),
-    (re.compile(r"^where\b|^(?:what|which) (?:place|country|city|town|region|state|continent|"
-                r"location|area|street|planet)\b|^(?:in|to|from) (?:what|which) (?:place|"
-                r"country|city|town|region|state|location)\b|^from where\b"), "place"),
-    (re.compile(r"^how (?:many|much)\b|^(?:what|which) (?:number|amount|percentage|share|"
-                r"proportion|quantity|price|cost)\b"), "quantity"),
+    (
+        re.compile(
+            r"^(?:who|whom|whose)\b|\bby whom\b|^(?:which|what) (?:person|people|man|woman|"
+            r"author|writer|team|company|player|scientist|king|queen|president)\b"
+        ),
+        "person",
+    ),
+    (
+        re.compile(
+            r"^when\b|^(?:what|which) (?:year|date|day|time|month|century|decade|season|"
+            r"era|period)\b|^(?:in|on|at|by) (?:what|which) (?:year|date|day|time|month|"
+            r"century|decade)\b|^how long ago\b|^since when\b"
+        ),
+        "time",
+    ),
+    (
+        re.compile(
+            r"^where\b|^(?:what|which) (?:place|country|city|town|region|state|continent|"
+            r"location|area|street|planet)\b|^(?:in|to|from) (?:what|which) (?:place|"
+            r"country|city|town|region|state|location)\b|^from where\b"
+        ),
+        "place",
+    ),
+    (
+        re.compile(
+            r"^how (?:many|much)\b|^(?:what|which) (?:number|amount|percentage|share|"
+            r"proportion|quantity|price|cost)\b"
+        ),
+        "quantity",
+    ),
     (re.compile(r"^how (?:long|often)\b|^(?:for )?how long\b"), "duration"),
-    (re.compile(r"^how (?:old|tall|high|far|big|large|heavy|hot|cold|fast|deep|wide|warm|"
-                r"small|short|early|late|strong)\b"), "measure"),
-    (re.compile(r"^why\b|^(?:what|which) (?:is|was|are|were) the (?:reason|cause|purpose)\b|"
-                r"^for what reason\b|^what (?:causes|caused|makes|made)\b"), "reason"),
-    (re.compile(r"^how\b|^in what way\b|^what (?:is|are) the (?:steps|procedure|process|way)\b"),
-     "manner"),
-    (re.compile(r"^(?:is|are|was|were|do|does|did|can|could|will|would|should|shall|has|have|"
-                r"had|may|might|must|am)\b"), "polar"),
+    (
+        re.compile(
+            r"^how (?:old|tall|high|far|big|large|heavy|hot|cold|fast|deep|wide|warm|"
+            r"small|short|early|late|strong)\b"
+        ),
+        "measure",
+    ),
+    (
+        re.compile(
+            r"^why\b|^(?:what|which) (?:is|was|are|were) the (?:reason|cause|purpose)\b|"
+            r"^for what reason\b|^what (?:causes|caused|makes|made)\b"
+        ),
+        "reason",
+    ),
+    (
+        re.compile(r"^how\b|^in what way\b|^what (?:is|are) the (?:steps|procedure|process|way)\b"),
+        "manner",
+    ),
+    (
+        re.compile(
+            r"^(?:is|are|was|were|do|does|did|can|could|will|would|should|shall|has|have|"
+            r"had|may|might|must|am)\b"
+        ),
+        "polar",
+    ),
 ]
 #: Types a generic "what / which" question is compatible with (it asks for a thing, which may
 #: be a measure, a quantity or a time: "what is the height of …" = "how tall is …").
 _GENERIC_COMPATIBLE = frozenset({"measure", "quantity", "time", "place", "person", "manner"})
 
 _BE = r"(?:is|are|was|were|been|be|being|get|gets|got|gotten)"
-_PASSIVE = re.compile(rf"\b{_BE}\s+(?:\w+\s+)?\w+(?:ed|en|wn|ght|ung|lt|nt|ne|id)\b.*\bby\b|"
-                      r"\bby whom\b")
+_PASSIVE = re.compile(
+    rf"\b{_BE}\s+(?:\w+\s+)?\w+(?:ed|en|wn|ght|ung|lt|nt|ne|id)\b.*\bby\b|"
+    r"\bby whom\b"
+)
 _DO_SUPPORT = re.compile(r"^(?:which|what|who|whom)(?: \w+)? (?:did|does|do)\b")
 
 
@@ -208,14 +439,14 @@ class Features:
 
 _IRREGULAR = dict(
     pair.split(":")
-    for pair in """beaten:beat written:write wrote:write driven:drive drove:drive taken:take
+    for pair in _words("""beaten:beat written:write wrote:write driven:drive drove:drive taken:take
     took:take given:give gave:give eaten:eat ate:eat chosen:choose chose:choose spoken:speak
     spoke:speak broken:break broke:break stolen:steal stole:steal known:know knew:know
     shown:show grown:grow grew:grow thrown:throw threw:throw drawn:draw drew:draw won:win
     lost:lose made:make built:build found:find held:hold led:lead paid:pay sold:sell
     bought:buy taught:teach caught:catch fought:fight thought:think brought:bring sent:send
     spent:spend told:tell said:say ran:run began:begin begun:begin flew:fly flown:fly
-    hit:hit struck:strike killed:kill defeated:defeat""".split()
+    hit:hit struck:strike killed:kill defeated:defeat""")
 )
 
 
@@ -260,8 +491,9 @@ def features(question: str) -> Features:
                 numbers.append(value)
         elif lw in _NUMBER_WORDS:
             numbers.append(_NUMBER_WORDS[lw])
-        elif lw in _ORDINALS and not (lw == "second" and i + 1 < len(lower) and
-                                      lower[i + 1] in ("hand",)):
+        elif lw in _ORDINALS and not (
+            lw == "second" and i + 1 < len(lower) and lower[i + 1] in ("hand",)
+        ):
             numbers.append(_ORDINALS[lw])
         elif m := _ORDINAL_DIGITS.match(lw):
             numbers.append(m.group(1))
@@ -269,8 +501,11 @@ def features(question: str) -> Features:
             dates.append("m" + _MONTHS[lw])
         elif lw in _WEEKDAYS or lw in _SEASONS:
             dates.append(lw)
-        if lw in _UNITS and (len(lw) > 2 or (i > 0 and lower[i - 1][0].isdigit())
-                             or lw in ("%", "$", "€", "£", "°", "km", "kg", "mph", "gb")):
+        if lw in _UNITS and (
+            len(lw) > 2
+            or (i > 0 and lower[i - 1][0].isdigit())
+            or lw in ("%", "$", "€", "£", "°", "km", "kg", "mph", "gb")
+        ):
             units.add(_UNITS[lw])
         elif lw.endswith("%"):
             units.add("%")
@@ -305,8 +540,9 @@ def _is_entity(word: str, i: int, words: list[str]) -> bool:
     if i == 0 or not word[0].isupper():
         return False
     lw = word.lower()
-    return lw not in STOPWORDS and lw not in NEGATIONS and lw not in _MONTHS and (
-        lw not in _WEEKDAYS)
+    return (
+        lw not in STOPWORDS and lw not in NEGATIONS and lw not in _MONTHS and (lw not in _WEEKDAYS)
+    )
 
 
 def _question_type(text: str) -> str:
@@ -324,9 +560,8 @@ def _types_differ(a: str, b: str) -> bool:
     if "what" in (a, b):
         other = b if a == "what" else a
         return other not in _GENERIC_COMPATIBLE
-    if {a, b} <= {"measure", "quantity"}:  # "how tall" = "what height" = "how many metres"
-        return False
-    return True
+    # "how tall" = "what height" = "how many metres"
+    return not {a, b} <= {"measure", "quantity"}
 
 
 def _antonym_pair(a: Features, b: Features) -> bool:
@@ -336,9 +571,9 @@ def _antonym_pair(a: Features, b: Features) -> bool:
         if ANTONYMS.get(w, frozenset()) & only_b:
             return True
         for prefix in ("un", "dis", "non", "in", "im", "il", "ir", "de", "anti", "mis"):
-            if prefix + w in only_b or (w.startswith(prefix) and w[len(prefix):] in only_b):
-                if len(w) > 4:
-                    return True
+            negated = prefix + w in only_b or (w.startswith(prefix) and w[len(prefix) :] in only_b)
+            if negated and len(w) > 4:
+                return True
     return False
 
 
@@ -354,10 +589,7 @@ def _swapped(a: Features, b: Features) -> bool:
     oa, ob = _order(a.content, shared), _order(b.content, shared)
     pos_b = {w: i for i, w in enumerate(ob)}
     flips = sum(
-        1
-        for i in range(len(oa))
-        for j in range(i + 1, len(oa))
-        if pos_b[oa[i]] > pos_b[oa[j]]
+        1 for i in range(len(oa)) for j in range(i + 1, len(oa)) if pos_b[oa[i]] > pos_b[oa[j]]
     )
     if a.passive != b.passive:  # one passive: the agent and the patient trade places
         return flips == 0

@@ -153,7 +153,9 @@ class SQLiteCacheStore(SQLiteBackend):
             "GROUP BY collection ORDER BY collection"
         )
         return [
-            CacheStats(r[0], int(r[1]), int(r[2] or 0), int(r[3] or 0), r[4], r[5], json.loads(r[6]))
+            CacheStats(
+                r[0], int(r[1]), int(r[2] or 0), int(r[3] or 0), r[4], r[5], json.loads(r[6])
+            )
             for r in rows
         ]
 

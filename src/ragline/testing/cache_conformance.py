@@ -19,7 +19,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import pytest
 
 from ragline.store.cache_base import CacheEntry, CacheStore
 
