@@ -14,8 +14,8 @@ A failure after ``start`` is an ``error`` event carrying the problem body.
 event follows ``start`` (``cached``: ``exact``, ``semantic`` or null, and the ``reason``), the
 JSON answer says ``cached``, and the ``X-Ragline-Cache`` header says ``exact``, ``semantic``,
 ``miss`` or ``off`` (``"cache": false`` in the body skips the caches for this answer).
-``max_tokens``, ``temperature``, ``top_p``, ``stop`` and ``seed`` apply to this answer only. A client that disconnects stops
-its generation at the next token.
+``max_tokens``, ``temperature``, ``top_p``, ``stop`` and ``seed`` apply to this answer only.
+A client that disconnects stops its generation at the next token.
 """
 
 from __future__ import annotations
