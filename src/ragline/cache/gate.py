@@ -49,13 +49,15 @@ def normalise(question: str) -> str:
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]|[A-Za-z]|\d+(?:[.,]\d+)*%?|[%$€£°]")
 
 STOPWORDS = frozenset(
-    _words("""a an the of in on at to for from by with about as into onto over under is are was
-    were be been being am do does did done doing have has had having will would shall should
-    can could may might must i me my we our you your he him his she her it its they them their
-    this that these those there here and or but if then so than too very just also any some
-    such own same what which who whom whose when where why how s t please tell know explain
-    describe give name list show find get got much many one ones thing things way ways kind type sort
-    exactly really actually currently usually generally typically""")
+    _words(
+        """a an the of in on at to for from by with about as into onto over under is are was were
+        be been being am do does did done doing have has had having will would shall should can
+        could may might must i me my we our you your he him his she her it its they them their
+        this that these those there here and or but if then so than too very just also any some
+        such own same what which who whom whose when where why how s t please tell know explain
+        describe give name list show find get got much many one ones thing things way ways kind
+        type sort exactly really actually currently usually generally typically"""
+    )
 )
 
 NEGATIONS = frozenset(
