@@ -203,9 +203,20 @@ async function streamAnswer(msg, question, history, regenerateOf) {
         text.textContent = answer;
       } else if (event === "citations") {
         msg._citations = data.citations;
+      } else if (event === "cache" && data.cached) {
+        msg.dataset.cached = data.cached;  // served from the exact or the semantic cache
       } else if (event === "done") {
         const u = data.usage || {};
         meta.textContent += u.completion_tokens ? ` · ${u.completion_tokens} tokens` : "";
+        if (data.cached) {
+          const mark = document.createElement("span");
+          mark.className = "cached-mark";
+          mark.textContent = `⚡ cached (${data.cached})`;
+          mark.title = data.cached === "semantic"
+            ? "answered from the cache: an earlier answer to the same question in other words"
+            : "answered from the cache: an earlier answer to this question";
+          meta.append(" · ", mark);
+        }
         if (data.trace_id) msg.dataset.traceId = data.trace_id;
       } else if (event === "error") {
         throw new Error([data.detail, data.hint].filter(Boolean).join(" — "));
