@@ -146,7 +146,7 @@ async def ask(
         sampling=body.sampling(),
         max_passages=body.k,
         style=body.style,
-        cache=body.cache,
+        cache=body.cache and not body.regenerate_of,  # a regeneration wants a new answer
         readable=principal.key.may_use if principal.key is not None else None,
     )
     key = principal.key
