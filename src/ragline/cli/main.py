@@ -42,6 +42,9 @@ def _register() -> None:
     from ragline.cli import prompts  # prompt files
 
     prompts.register(app)
+    from ragline.cli import cache  # the answer caches
+
+    cache.register(app)
 
 
 _register()
