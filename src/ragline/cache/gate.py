@@ -145,6 +145,20 @@ _ANTONYMS = [
     ("safe", "unsafe"),
     ("legal", "illegal"),
     ("possible", "impossible"),
+    ("adopt", "reject"),
+    ("adopted", "rejected"),
+    ("grant", "deny"),
+    ("granted", "denied"),
+    ("support", "oppose"),
+    ("supported", "opposed"),
+    ("agree", "disagree"),
+    ("reserved", "devolved"),
+    ("rise", "fall"),
+    ("rose", "fell"),
+    ("gain", "loss"),
+    ("profit", "loss"),
+    ("imports", "exports"),
+    ("same", "different"),
 ]
 ANTONYMS: dict[str, frozenset[str]] = {}
 for _a, _b in _ANTONYMS:
@@ -157,7 +171,7 @@ _NUMBER_WORDS = {
     w: str(i)
     for i, w in enumerate(
         _words(
-            "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+            "zero two three four five six seven eight nine ten eleven twelve thirteen "
             "fourteen fifteen sixteen seventeen eighteen nineteen twenty"
         )
     )
@@ -191,7 +205,7 @@ _MONTHS = {m: str(i + 1) for i, m in enumerate(_MONTH_NAMES)} | {
     if m[:3] not in ("mar", "may", "jun", "jul")
 }
 _WEEKDAYS = frozenset(_words("monday tuesday wednesday thursday friday saturday sunday"))
-_SEASONS = frozenset(_words("spring summer autumn fall winter morning evening night noon midnight"))
+_SEASONS = frozenset(_words("spring summer autumn winter morning evening night noon midnight"))
 _UNITS = {
     "km": "km",
     "kilometer": "km",
@@ -412,14 +426,55 @@ _QUESTION_TYPES = [
 ]
 #: Types a generic "what / which" question is compatible with (it asks for a thing, which may
 #: be a measure, a quantity or a time: "what is the height of …" = "how tall is …").
-_GENERIC_COMPATIBLE = frozenset({"measure", "quantity", "time", "place", "person", "manner"})
+_GENERIC_COMPATIBLE = frozenset(
+    {"measure", "quantity", "duration", "time", "place", "person", "manner"}
+)
+#: Types that ask for the same kind of answer: "how tall" = "how many metres", "how long must
+#: it be" = "what length", "how old" = "how long ago".
+_SAME_KIND = frozenset({"measure", "quantity", "duration"})
+#: Units that mean something without a number beside them ("in celsius", "in newtons");
+#: the others (time spans: "per day", "which year") only count next to a number.
+_TIME_UNITS = frozenset({"s", "min", "h", "d", "wk", "mo", "y", "dec", "cent"})
+_DEMONYMS: dict[str, frozenset[str]] = {
+    d: frozenset(_words(n))
+    for d, n in {
+        "polish": "poland",
+        "american": "us america united states",
+        "french": "france",
+        "british": "britain uk",
+        "german": "germany",
+        "chinese": "china",
+        "japanese": "japan",
+        "scottish": "scotland",
+        "european": "europe",
+        "english": "england",
+        "egyptian": "egypt",
+        "iranian": "iran",
+        "russian": "russia",
+        "spanish": "spain",
+        "italian": "italy",
+        "indian": "india",
+        "african": "africa",
+        "korean": "korea",
+        "welsh": "wales",
+        "irish": "ireland",
+        "norman": "normandy",
+        "dutch": "netherlands",
+        "swedish": "sweden",
+        "greek": "greece",
+    }.items()
+}
 
 _BE = r"(?:is|are|was|were|been|be|being|get|gets|got|gotten)"
+_PARTICIPLE = r"\w+(?:ed|en|wn|ght|ung|lt|nt|ne|id)"
 _PASSIVE = re.compile(
-    rf"\b{_BE}\s+(?:\w+\s+)?\w+(?:ed|en|wn|ght|ung|lt|nt|ne|id)\b.*\bby\b|"
-    r"\bby whom\b"
+    rf"\b{_BE}\s+(?:\w+\s+){{0,4}}?({_PARTICIPLE})\b(?:\s+\w+)*?\s+by\b|\bby whom\b.*?\b"
+    rf"({_PARTICIPLE})\b|\bby whom\b"
 )
+#: "what is studied in …": a passive without its agent (no roles to swap).
+_BARE_PASSIVE = re.compile(rf"\b{_BE}\s+(?:\w+\s+)?{_PARTICIPLE}\b")
 _DO_SUPPORT = re.compile(r"^(?:which|what|who|whom)(?: \w+)? (?:did|does|do)\b")
+_SHORT_OBJECT = re.compile(r"^(?:which|what|who|whom)(?: \w+)? (?:did|does|do)(?: \w+){1,4}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,7 +491,15 @@ class Features:
     entities: frozenset[str]
     qtype: str
     passive: bool
+    #: The participle of a passive ("beaten" of "was Germany beaten by Brazil"), stemmed.
+    participle: str | None
     object_question: bool
+    #: The question's last word, stemmed (the verb of "which team did Germany beat").
+    last: str
+    #: An object question whose verb ends it after a short subject ("which team did X beat").
+    short_object: bool
+    #: Runs of capitalised words ("Harvard University"), stemmed.
+    names: tuple[tuple[str, ...], ...]
 
 
 _IRREGULAR = dict(
@@ -503,20 +566,26 @@ def features(question: str) -> Features:
             dates.append("m" + _MONTHS[lw])
         elif lw in _WEEKDAYS or lw in _SEASONS:
             dates.append(lw)
-        if lw in _UNITS and (
-            len(lw) > 2
-            or (i > 0 and lower[i - 1][0].isdigit())
-            or lw in ("%", "$", "€", "£", "°", "km", "kg", "mph", "gb")
-        ):
-            units.add(_UNITS[lw])
+        if lw in _UNITS:
+            unit = _UNITS[lw]
+            near_number = any(
+                t[0].isdigit() or t in _NUMBER_WORDS for t in lower[max(0, i - 2) : i]
+            )
+            if near_number or (unit not in _TIME_UNITS and (len(lw) > 2 or not lw.isalpha())):
+                units.add(unit)
         elif lw.endswith("%"):
             units.add("%")
         if _is_entity(w, i, words):
             entities.add(stem(lw))
     for quoted in re.findall(r"[\"“]([^\"”]+)[\"”]", raw):
         entities.add(quoted.lower())
-    content = tuple(stem(w) for w in lower if w not in STOPWORDS and w not in NEGATIONS)
+    content = tuple(
+        stem(lw)
+        for w, lw in zip(words, lower, strict=True)
+        if (lw not in STOPWORDS and lw not in NEGATIONS) or (len(w) == 1 and w.isupper())
+    )
     qtype = _question_type(text)
+    passive = _PASSIVE.search(text)
     return Features(
         text=text,
         tokens=tuple(lower),
@@ -527,16 +596,46 @@ def features(question: str) -> Features:
         units=frozenset(units),
         entities=frozenset(entities),
         qtype=qtype,
-        passive=bool(_PASSIVE.search(text)),
+        passive=passive is not None,
+        participle=_participle(passive),
         object_question=bool(_DO_SUPPORT.search(text)),
+        last=stem(lower[-1]) if lower else "",
+        short_object=bool(_SHORT_OBJECT.search(text)),
+        names=_names(words),
     )
 
 
+def _names(words: list[str]) -> tuple[tuple[str, ...], ...]:
+    runs: list[list[str]] = []
+    current: list[str] = []
+    for i, w in enumerate(words):
+        if _is_entity(w, i, words):
+            current.append(stem(w.lower()))
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    return tuple(tuple(r) for r in runs)
+
+
+def _participle(match: re.Match[str] | None) -> str | None:
+    if match is None:
+        return None
+    word = match.group(1) or match.group(2)
+    return stem(word) if word else None
+
+
 def _is_entity(word: str, i: int, words: list[str]) -> bool:
-    """A capitalised word past the first (a name), an acronym (``NASA``, ``2FA``, ``VPN``), or
-    a first word that is a name written in capitals or with digits."""
-    if len(word) > 1 and word.isupper() and word.isalpha():
+    """A capitalised word past the first (a name), an acronym (``NASA``, ``2FA``, ``VPN``), a
+    one-letter name ("problem A"), or a first word that is a name written in capitals or with
+    digits."""
+    if word.isupper() and word.isalpha():
+        if len(word) == 1:
+            return i > 0 and word != "I"
         return word.lower() not in STOPWORDS
+    if word.isupper() is False and len(word) > 2 and word[:-1].isupper() and word[-1] == "s":
+        return True  # a plural acronym: "MSPs"
     if any(c.isdigit() for c in word) and any(c.isalpha() for c in word):
         return True
     if i == 0 or not word[0].isupper():
@@ -562,8 +661,7 @@ def _types_differ(a: str, b: str) -> bool:
     if "what" in (a, b):
         other = b if a == "what" else a
         return other not in _GENERIC_COMPATIBLE
-    # "how tall" = "what height" = "how many metres"
-    return not {a, b} <= {"measure", "quantity"}
+    return not {a, b} <= _SAME_KIND
 
 
 def _antonym_pair(a: Features, b: Features) -> bool:
@@ -573,7 +671,10 @@ def _antonym_pair(a: Features, b: Features) -> bool:
         if ANTONYMS.get(w, frozenset()) & only_b:
             return True
         for prefix in ("un", "dis", "non", "in", "im", "il", "ir", "de", "anti", "mis"):
-            negated = prefix + w in only_b or (w.startswith(prefix) and w[len(prefix) :] in only_b)
+            negated = any(
+                p + w in only_b or (w.startswith(p) and w[len(p) :] in only_b)
+                for p in (prefix, prefix + "-")
+            )
             if negated and len(w) > 4:
                 return True
     return False
@@ -585,7 +686,10 @@ def _order(content: tuple[str, ...], shared: set[str]) -> list[str]:
 
 def _swapped(a: Features, b: Features) -> bool:
     """Who-does-what changed while the words stayed (see the module docstring)."""
-    shared = set(a.content) & set(b.content)
+    shared = (set(a.content) & set(b.content)) - {
+        w for w in (*a.content, *b.content) if w[0].isdigit()
+    }  # numbers are compared on their own
+    shared -= _possessives(a) | _possessives(b)  # "Warsaw's mayor" = "the mayor of Warsaw"
     if len(shared) < 2:
         return False
     oa, ob = _order(a.content, shared), _order(b.content, shared)
@@ -593,12 +697,22 @@ def _swapped(a: Features, b: Features) -> bool:
     flips = sum(
         1 for i in range(len(oa)) for j in range(i + 1, len(oa)) if pos_b[oa[i]] > pos_b[oa[j]]
     )
-    if a.passive != b.passive:  # one passive: the agent and the patient trade places
+    passive = a if a.passive else b
+    if a.passive != b.passive and passive.participle in shared:
+        # one passive with its agent: the agent and the patient trade places, so the same
+        # order means swapped roles ("Did A beat B?" / "Was A beaten by B?")
         return flips == 0
-    if a.object_question != b.object_question and a.qtype == b.qtype:
+    if (
+        a.object_question != b.object_question
+        and a.qtype == b.qtype
+        and a.last == b.last
+        and (a if a.object_question else b).short_object
+        and a.last in shared
+        and not (_BARE_PASSIVE.search(a.text) or _BARE_PASSIVE.search(b.text))
+    ):
         return True  # "which team did X beat" / "which team beat X"
-    if flips == 0:
-        return False
+    if flips == 0 or len(set(a.content) ^ set(b.content)) > 1:
+        return False  # a reordering with other words is how paraphrases are written
     # a word that crosses another shared word: "A beat B" / "B beat A"
     for i in range(len(oa)):
         for j in range(i + 2, len(oa)):
@@ -610,20 +724,63 @@ def _swapped(a: Features, b: Features) -> bool:
     return False
 
 
-def _substitution(a: Features, b: Features) -> bool:
-    """The same question but one content word, and not a synonym or a form of it."""
-    ta, tb = a.tokens, b.tokens
-    if len(ta) != len(tb) or len(ta) < 3:
-        return False
-    diff = [(x, y) for x, y in zip(ta, tb, strict=True) if x != y]
-    if len(diff) != 1:
-        return False
-    x, y = diff[0]
-    if x in STOPWORDS or y in STOPWORDS or stem(x) == stem(y):
-        return False
-    return y not in SYNONYMS.get(x, frozenset()) and stem(y) not in {
-        stem(s) for s in SYNONYMS.get(stem(x), frozenset())
+def _possessives(f: Features) -> set[str]:
+    return {stem(t) for t in f.tokens if t.endswith("'s")}
+
+
+def _is_synonym(x: str, y: str) -> bool:
+    if x == y or stem(x) == stem(y):
+        return True
+    return y in SYNONYMS.get(x, frozenset()) or stem(y) in {
+        stem(s) for s in SYNONYMS.get(stem(x), SYNONYMS.get(x, frozenset()))
     }
+
+
+_NOUN_BEFORE = frozenset(
+    _words(
+        "the a an of in on at for to from about with by this that these those its their is are "
+        "was were one"
+    )
+)
+#: Words that name what a proper name is and may be left out ("Harvard University" /
+#: "Harvard"); any other word of a name must be there.
+_GENERIC_NAME_WORDS = frozenset(
+    _words(
+        "university college school institute river lake mountain mount city town dynasty "
+        "empire kingdom war company corporation inc island islands ocean sea street tower "
+        "bridge building museum church cathedral castle palace park airport station"
+    )
+)
+
+
+def _noun_context(word: str) -> bool:
+    return word in _NOUN_BEFORE or word[0].isdigit() or word in _NUMBER_WORDS
+
+
+def _substitution(a: Features, b: Features) -> bool:
+    """The same question with a noun phrase replaced, in place, by one that is not a synonym
+    or a form of it ("the capital of france" / "the capital of spain", "the travelling
+    salesman problem" / "the integer factorization problem"); the rest unchanged. A word after
+    a determiner or a preposition is taken for a noun: replacing a verb ("runs" / "flows") is
+    how paraphrases are written, and is left to the embedding."""
+    ta, tb = a.tokens, b.tokens
+    if min(len(ta), len(tb)) < 3:
+        return False
+    ops = SequenceMatcher(a=ta, b=tb, autojunk=False).get_opcodes()
+    changed = [op for op in ops if op[0] != "equal"]
+    if not changed or any(op[0] != "replace" for op in changed) or len(changed) > 2:
+        return False
+    for _, i1, i2, j1, j2 in changed:
+        xs, ys = ta[i1:i2], tb[j1:j2]
+        if all(w in STOPWORDS for w in (*xs, *ys)):
+            continue  # "what" / "which"
+        if len(xs) == len(ys) and all(_is_synonym(x, y) for x, y in zip(xs, ys, strict=True)):
+            continue
+        noun = i1 > 0 and j1 > 0 and _noun_context(ta[i1 - 1]) and _noun_context(tb[j1 - 1])
+        content = not any(w in STOPWORDS for w in (*xs, *ys))
+        if noun and content and max(len(xs), len(ys)) <= 3:
+            return True
+    return False
 
 
 def compare(q1: str, q2: str) -> str | None:
@@ -652,13 +809,65 @@ def compare(q1: str, q2: str) -> str | None:
 
 
 def _same_entities_loosely(a: Features, b: Features) -> bool:
-    """Entities that differ only in how they were written: every name of one appears (as a
-    word, any case) in the other question ("Eiffel Tower" / "eiffel tower")."""
-    words_a = {stem(w) for w in a.tokens}
-    words_b = {stem(w) for w in b.tokens}
-    return all(e in words_b or e in b.text for e in a.entities) and all(
-        e in words_a or e in a.text for e in b.entities
-    )
+    """Entities that differ only in how they were written: every name of one question appears
+    in the other as a word (any case), as its demonym ("Polish" / "Poland"), or inside an
+    acronym of the other ("EU" / "European Union", "MSPs" / "members of the Scottish
+    Parliament")."""
+    return _covered(a, b) and _covered(b, a)
+
+
+def _covered(a: Features, b: Features) -> bool:
+    words_b = {stem(w) for w in b.tokens} | set(b.tokens)
+    for w in b.tokens:
+        words_b |= _DEMONYMS.get(w, frozenset())
+    expanded = _acronym_words(b, a)
+    heads = {run[0]: run for run in a.names}
+    for e in a.entities:
+        if e in words_b or e in b.text or e in expanded or _expands(e, b):
+            continue
+        if _DEMONYMS.get(e, frozenset()) & words_b:
+            continue
+        # a later word of a name whose first word is there ("Harvard University" / "Harvard")
+        if e in _GENERIC_NAME_WORDS and any(e in run[1:] and run[0] in words_b for run in a.names):
+            continue
+        return False
+    _ = heads
+    return True
+
+
+def _initials(f: Features) -> list[tuple[str, int, int]]:
+    """(initials, start, end) of every run of content words of ``f``."""
+    words = [(i, w) for i, w in enumerate(f.tokens) if w not in STOPWORDS and w.isalpha()]
+    out = []
+    for s_ in range(len(words)):
+        letters = ""
+        for e_ in range(s_, min(len(words), s_ + 6)):
+            letters += words[e_][1][0]
+            out.append((letters, s_, e_))
+    return out
+
+
+def _acronym_letters(entity: str) -> str:
+    return entity.removesuffix("s") if len(entity) > 2 else entity
+
+
+def _expands(entity: str, f: Features) -> bool:
+    letters = _acronym_letters(entity)
+    return len(letters) >= 2 and any(init == letters for init, _, _ in _initials(f))
+
+
+def _acronym_words(b: Features, a: Features) -> set[str]:
+    """Words of ``a`` that an acronym of ``b`` spells out."""
+    found: set[str] = set()
+    words = [w for w in a.tokens if w not in STOPWORDS and w.isalpha()]
+    for e in b.entities:
+        letters = _acronym_letters(e)
+        if len(letters) < 2:
+            continue
+        for init, s_, e_ in _initials(a):
+            if init == letters:
+                found |= {stem(w) for w in words[s_ : e_ + 1]} | set(words[s_ : e_ + 1])
+    return found
 
 
 #: Every reason :func:`compare` may give.
@@ -672,7 +881,5 @@ REASONS = (
     "swapped_roles",
     "substitution",
 )
-
-_ = SequenceMatcher  # difflib stays available for callers aligning questions
 
 __all__ = ["REASONS", "Features", "compare", "features", "normalise", "stem"]
