@@ -206,13 +206,15 @@ class AnswerCache:
         readable: Readable = None,
         filters: SearchFilters | None = None,
         semantic: bool | None = None,
+        vector: np.ndarray | None = None,
     ) -> CacheLookup:
         """Look ``question`` up; never raises for a cache failure (see the module docstring).
 
         ``readable``: the collections the caller may read (None: all). ``semantic=False``
-        looks up the exact cache only."""
+        looks up the exact cache only; ``vector``: the question's embedding, when the caller
+        has it already."""
         t_ns = time.perf_counter_ns()
-        result = self._lookup(question, collection, scope, readable, filters, semantic)
+        result = self._lookup(question, collection, scope, readable, filters, semantic, vector)
         result = dataclasses.replace(result, latency_ms=(time.perf_counter_ns() - t_ns) / 1e6)
         self.tracer.leaf(
             "cache.lookup",
@@ -232,6 +234,7 @@ class AnswerCache:
         readable: Readable,
         filters: SearchFilters | None,
         semantic: bool | None,
+        vector: np.ndarray | None = None,
     ) -> CacheLookup:
         store = self._backend()
         if store is None:
@@ -258,7 +261,8 @@ class AnswerCache:
                 why = served
         if not (self.config.semantic if semantic is None else semantic):
             return CacheLookup(None, why, key=key, version=version)
-        vector = self._embed(question)
+        if vector is None:
+            vector = self._embed(question)
         try:
             found = self._semantic(
                 store, question, vector, collection, scope, readable, filters, version

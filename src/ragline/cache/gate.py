@@ -314,6 +314,32 @@ _UNITS = {
     "psi": "psi",
     "characters": "char",
     "character": "char",
+    "newton": "N",
+    "newtons": "N",
+    "joule": "J",
+    "joules": "J",
+    "pascal": "Pa",
+    "pascals": "Pa",
+    "hertz": "Hz",
+    "ampere": "A",
+    "amperes": "A",
+    "amps": "A",
+    "ohm": "ohm",
+    "ohms": "ohm",
+    "megabits": "Mbit",
+    "megabit": "Mbit",
+    "gigabits": "Gbit",
+    "bits": "bit",
+    "bytes": "byte",
+    "barrel": "bbl",
+    "barrels": "bbl",
+    "acre": "acre",
+    "acres": "acre",
+    "hectare": "ha",
+    "hectares": "ha",
+    "knots": "kn",
+    "decibels": "dB",
+    "db": "dB",
 }
 _SYNONYMS = [
     {"tall", "high", "height"},
@@ -705,9 +731,8 @@ def _swapped(a: Features, b: Features) -> bool:
     if (
         a.object_question != b.object_question
         and a.qtype == b.qtype
-        and a.last == b.last
         and (a if a.object_question else b).short_object
-        and a.last in shared
+        and (a if a.object_question else b).last in shared
         and not (_BARE_PASSIVE.search(a.text) or _BARE_PASSIVE.search(b.text))
     ):
         return True  # "which team did X beat" / "which team beat X"
