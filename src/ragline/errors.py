@@ -16,7 +16,8 @@ against the classes by ``tests/unit/test_errors_tree.py``.
     │   └── PluginError             an installed plugin fails to load (names its package)
     ├── MissingDependencyError      an optional extra / model package is not installed
     ├── StoreError                  the store cannot be opened, migrated or written
-    │   └── MigrationError
+    │   ├── MigrationError
+    │   └── CorruptCacheEntryError  a cached answer that cannot be trusted (dropped, not served)
     ├── CollectionNotFoundError     unknown collection name
     ├── IngestError                 one input could not be ingested (reported, batch goes on)
     │   ├── UnsupportedFileError    unknown extension or binary content
@@ -85,6 +86,11 @@ class StoreError(RaglineError):
 
 class MigrationError(StoreError):
     pass
+
+
+class CorruptCacheEntryError(StoreError):
+    """A cached answer's payload does not parse or does not match its digest: the answer
+    caches drop it and log it, and answer without it."""
 
 
 class CollectionNotFoundError(RaglineError):
@@ -253,6 +259,7 @@ __all__ = [
     "InvalidQueryError",
     "MalformedInputError",
     "MalformedResponseError",
+    "CorruptCacheEntryError",
     "MigrationError",
     "MissingDependencyError",
     "ModelError",

@@ -11,6 +11,7 @@ import pytest
 from ragline.cache import codec
 from ragline.cache.gate import REASONS, compare, normalise
 from ragline.cache.index import ScopeIndex, sign_codes
+from ragline.errors import CorruptCacheEntryError
 from ragline.store.cache_base import VectorBatch
 from ragline.types import Answer, Chunk, Citation, Passage
 
@@ -186,8 +187,8 @@ def test_the_codec_round_trips_and_refuses_a_tampered_payload():
     assert back.citations[0].passage.chunk == _answer().citations[0].passage.chunk
     outer = json.loads(payload)
     outer["body"] = outer["body"].replace("hottest", "coldest")
-    with pytest.raises(codec.CorruptEntry, match="digest"):
+    with pytest.raises(CorruptCacheEntryError, match="digest"):
         codec.decode(json.dumps(outer), "q")
     for bad in ("not json", "{}", json.dumps({"format": 1, "sha256": "x"})):
-        with pytest.raises(codec.CorruptEntry):
+        with pytest.raises(CorruptCacheEntryError):
             codec.decode(bad, "q")

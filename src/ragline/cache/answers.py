@@ -41,6 +41,7 @@ from ragline.cache import codec
 from ragline.cache.gate import compare, normalise
 from ragline.cache.index import ScopeIndex
 from ragline.config import Settings
+from ragline.errors import CorruptCacheEntryError
 from ragline.models.embedder import Embedder
 from ragline.retrieve.retriever import Retriever
 from ragline.store.cache_base import CacheEntry, CacheStore
@@ -296,7 +297,7 @@ class AnswerCache:
                 return "forbidden"
         try:
             answer = codec.decode(entry.payload, question)
-        except codec.CorruptEntry as exc:
+        except CorruptCacheEntryError as exc:
             log.warning(
                 "dropped corrupt cache entry %s (%s): %s", entry.key[:12], entry.question, exc
             )

@@ -2,8 +2,9 @@
 passages and checked sentences, :func:`decode` it back.
 
 The payload carries a SHA-256 of its body: a payload that does not parse, lacks a field, or
-whose body does not match its digest raises :class:`CorruptEntry`, and the cache drops the
-entry instead of serving it.
+whose body does not match its digest raises
+:class:`~ragline.errors.CorruptCacheEntryError`, and the cache drops the entry instead of
+serving it.
 """
 
 from __future__ import annotations
@@ -12,13 +13,10 @@ import hashlib
 import json
 from typing import Any
 
+from ragline.errors import CorruptCacheEntryError
 from ragline.types import Answer, CheckedSentence, Chunk, Citation, Passage
 
 FORMAT = 1
-
-
-class CorruptEntry(ValueError):
-    """A cached payload that cannot be trusted (dropped, logged, never served)."""
 
 
 def _chunk(c: Chunk) -> dict[str, Any]:
@@ -131,15 +129,15 @@ def _read_citation(d: dict[str, Any]) -> Citation:
 
 
 def decode(payload: str, question: str) -> Answer:
-    """The cached answer, asked as ``question``; :class:`CorruptEntry` when it cannot be
-    trusted."""
+    """The cached answer, asked as ``question``;
+    :class:`~ragline.errors.CorruptCacheEntryError` when it cannot be trusted."""
     try:
         outer = json.loads(payload)
         if outer.get("format") != FORMAT:
-            raise CorruptEntry(f"unknown cache payload format {outer.get('format')!r}")
+            raise CorruptCacheEntryError(f"unknown cache payload format {outer.get('format')!r}")
         text = outer["body"]
         if hashlib.sha256(text.encode()).hexdigest() != outer["sha256"]:
-            raise CorruptEntry("the payload does not match its digest")
+            raise CorruptCacheEntryError("the payload does not match its digest")
         body = json.loads(text)
         citations = tuple(_read_citation(c) for c in body["citations"])
         sentences = tuple(
@@ -153,7 +151,7 @@ def decode(payload: str, question: str) -> Answer:
             for s in body["sentences"]
         )
         if not citations or not str(body["text"]).strip():
-            raise CorruptEntry("a cached answer without text or citations")
+            raise CorruptCacheEntryError("a cached answer without text or citations")
         return Answer(
             question=question,
             text=str(body["text"]),
@@ -168,10 +166,12 @@ def decode(payload: str, question: str) -> Answer:
             style=body["style"],
             answerability=body["answerability"],
         )
-    except CorruptEntry:
+    except CorruptCacheEntryError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise CorruptEntry(f"unreadable cache payload: {type(exc).__name__}: {exc}") from exc
+        raise CorruptCacheEntryError(
+            f"unreadable cache payload: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
-__all__ = ["FORMAT", "CorruptEntry", "decode", "encode"]
+__all__ = ["FORMAT", "decode", "encode"]
