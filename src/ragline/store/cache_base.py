@@ -92,6 +92,11 @@ class CacheStore(Protocol):
         number, so it is read again by :meth:`vectors`)."""
         ...
 
+    def put_many(self, entries: Sequence[CacheEntry]) -> None:
+        """:meth:`put` each entry, in order, in one batch (one transaction where the backend
+        has them)."""
+        ...
+
     def get(self, key: str) -> CacheEntry | None:
         """The entry with this exact key, expired or not (the cache decides); None: absent."""
         ...

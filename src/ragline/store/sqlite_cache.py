@@ -53,13 +53,15 @@ class SQLiteCacheStore(SQLiteBackend):
         super().__init__(path, timeout_s=timeout_s)
 
     def put(self, entry: CacheEntry) -> None:
-        vector = None
-        if entry.vector is not None:
-            vector = np.ascontiguousarray(entry.vector, dtype=np.float32).tobytes()
-        with self._tx() as conn:
-            conn.execute("DELETE FROM cache_entries WHERE key = ?", (entry.key,))
-            conn.execute(
-                f"INSERT INTO cache_entries ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        self.put_many([entry])
+
+    def put_many(self, entries: Sequence[CacheEntry]) -> None:
+        rows = []
+        for entry in entries:
+            vector = None
+            if entry.vector is not None:
+                vector = np.ascontiguousarray(entry.vector, dtype=np.float32).tobytes()
+            rows.append(
                 (
                     entry.key,
                     entry.collection,
@@ -72,8 +74,14 @@ class SQLiteCacheStore(SQLiteBackend):
                     entry.created_at,
                     entry.expires_at,
                     entry.hits,
-                ),
+                )
             )
+        with self._tx() as conn:
+            for row in rows:
+                conn.execute("DELETE FROM cache_entries WHERE key = ?", (row[0],))
+                conn.execute(
+                    f"INSERT INTO cache_entries ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", row
+                )
 
     def get(self, key: str) -> CacheEntry | None:
         rows = self._query(f"SELECT {_COLUMNS} FROM cache_entries WHERE key = ?", (key,))

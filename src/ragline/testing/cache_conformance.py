@@ -123,6 +123,16 @@ class CacheStoreConformance:
         assert got is not None and got.version == 2
         assert len(cache_store.vectors("docs", "s1").keys) == 1
 
+    def test_put_many_stores_each_in_order(self, cache_store: CacheStore) -> None:
+        cache_store.put_many(
+            [make_entry(f"m{i}") for i in range(50)] + [make_entry("m3", version=9)]
+        )
+        batch = cache_store.vectors("docs", "s1")
+        assert len(batch.keys) == 50 and batch.keys[-1] == "m3"
+        got = cache_store.get("m3")
+        assert got is not None and got.version == 9
+        cache_store.put_many([])
+
     def test_get_many_returns_what_exists(self, cache_store: CacheStore) -> None:
         for key in ("a", "b", "c"):
             cache_store.put(make_entry(key))
