@@ -205,3 +205,25 @@ def test_a_follow_up_is_not_looked_up(rag: Ragline):
     # the same words, but after a turn: its meaning may depend on it, so no lookup
     events = list(rag.ask_stream(QUESTION, collection="sample", conversation=conv))
     assert not any(isinstance(e, CacheChecked) for e in events)
+
+
+def test_traces_record_hits_misses_and_the_gates_reason(rag: Ragline):
+    script(rag, COFFEE, "Coffee is not brewed at 80 degrees Celsius.")
+
+    def lookup_span() -> dict[str, object]:
+        assert rag.tracer.flush()
+        trace = rag.traces.get_trace(rag.tracer.last_trace_id)
+        assert trace is not None
+        (span,) = [s for s in trace.spans if s.name == "cache.lookup"]
+        return {**span.attributes, "root": trace.spans[0].attributes.get("cached")}
+
+    rag.ask(QUESTION, collection="sample")
+    miss = lookup_span()
+    assert miss["hit"] == "miss" and miss["reason"] == "no_entry" and miss["root"] is None
+    rag.ask(QUESTION, collection="sample")
+    hit = lookup_span()
+    assert hit["hit"] == "exact" and hit["root"] == "exact"
+    rag.ask("What is not the ideal brewing temperature for coffee?", collection="sample")
+    rejected = lookup_span()
+    assert rejected["hit"] == "miss" and rejected["reason"] == "gate:negation"
+    assert rejected["cached_question"] == QUESTION

@@ -486,6 +486,15 @@ class Answerer:
             lookup = self.cache.lookup(
                 question, collection=collection, scope=scope, readable=readable, filters=filters
             )
+        else:  # made before the trace began (the server's header): recorded in it now
+            self.tracer.leaf(
+                "cache.lookup",
+                time.perf_counter_ns() - int(lookup.latency_ms * 1e6),
+                hit=lookup.kind or "miss",
+                reason=lookup.reason,
+                score=round(lookup.score, 4) if lookup.score is not None else None,
+                cached_question=lookup.cached_question,
+            )
         checked = CacheChecked(
             lookup.kind, lookup.reason, lookup.score, lookup.cached_question, lookup.latency_ms
         )
