@@ -203,7 +203,9 @@ def quality(rag: Ragline, per_paragraph: int, probe_limit: int) -> dict[str, Any
             scope="bench",
         )
         probe_s = time.perf_counter() - t0
-    agree = sum(r.lookup.hit == s.hit(threshold) for r, s in zip(probed, test, strict=True))
+    agree = sum(
+        r.lookup.hit == s.hit(threshold) for r, s in zip(probed, probed_scores, strict=True)
+    )
     dup_hits = sum(r.lookup.hit for r in probed if r.pair.duplicate)
     false_hits = sum(r.lookup.hit for r in probed if r.pair.duplicate is False)
     n_dup = sum(1 for r in probed if r.pair.duplicate)
