@@ -261,7 +261,7 @@ def probe(
     try:
         for i, pair in enumerate(pairs):
             pair_scope = f"{scope}:probe:{i}"
-            hits = retriever.search(pair.q1, collection=collection, k=1)
+            hits = retriever.search(pair.q1, collection=collection, mode=settings.answer.mode, k=1)
             if hits:
                 hit = hits[0]
                 passage = Passage(1, hit.chunk, hit.chunk.text, float(hit.score))
