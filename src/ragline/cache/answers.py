@@ -262,6 +262,14 @@ class AnswerCache:
                 why = served
         if not (self.config.semantic if semantic is None else semantic):
             return CacheLookup(None, why, key=key, version=version)
+        index = self._index(collection, scope)
+        try:
+            index.sync(store)
+        except Exception as exc:
+            self._down(exc)
+            return CacheLookup(None, "backend_down", key=key, version=version)
+        if index.size == 0:  # nothing to compare with: no embedding needed yet
+            return CacheLookup(None, why, key=key, version=version)
         if vector is None:
             vector = self._embed(question)
         try:
