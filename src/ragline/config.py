@@ -512,7 +512,7 @@ class CacheSettings(_Section):
     # A scope with more entries than this is searched through 384-bit sign codes first (a
     # Hamming prefilter), then the best ``prefilter_candidates`` are scored exactly.
     prefilter_above: int = Field(4096, gt=0)
-    prefilter_candidates: int = Field(64, gt=0)
+    prefilter_candidates: int = Field(256, gt=0)
     # `ragline cache calibrate` recommends the lowest threshold whose false-hit rate (with
     # the gate) is at most this: the floor of 1% wrong answers served.
     calibrate_max_false_hits: float = Field(0.01, ge=0, le=1)

@@ -145,6 +145,18 @@ _ANTONYMS = [
     ("safe", "unsafe"),
     ("legal", "illegal"),
     ("possible", "impossible"),
+    ("born", "die"),
+    ("born", "died"),
+    ("birth", "death"),
+    ("husband", "wife"),
+    ("brother", "sister"),
+    ("father", "mother"),
+    ("son", "daughter"),
+    ("king", "queen"),
+    ("predecessor", "successor"),
+    ("cause", "effect"),
+    ("advantage", "disadvantage"),
+    ("strength", "weakness"),
     ("adopt", "reject"),
     ("adopted", "rejected"),
     ("grant", "deny"),
@@ -455,6 +467,42 @@ _QUESTION_TYPES = [
 _GENERIC_COMPATIBLE = frozenset(
     {"measure", "quantity", "duration", "time", "place", "person", "manner"}
 )
+#: "which <noun>" asking for a time, a place, a person or a reason.
+_NOUN_TYPES = {
+    **dict.fromkeys(
+        _words("year century decade date day month period era time season age"), "time"
+    ),
+    **dict.fromkeys(
+        _words(
+            "country city town region state place location area planet continent island "
+            "organ street province nation"
+        ),
+        "place",
+    ),
+    **dict.fromkeys(
+        _words(
+            "person people man woman team side institution organization organisation "
+            "company group player scientist king queen president author writer leader"
+        ),
+        "person",
+    ),
+    **dict.fromkeys(_words("reason cause purpose motive"), "reason"),
+}
+_AUX = frozenset(
+    _words("is was are were be been did does do has have had can could will would should may")
+)
+_PREPOSITIONS = frozenset(_words("in on at during for from to by about under after before"))
+#: Nouns of "what <noun>" that ask for a measure ("what temperature" = "how hot").
+_MEASURE_NOUNS = frozenset(
+    _words(
+        "temperature height length size weight speed distance depth age amount number "
+        "percentage price cost pressure width area volume population time duration year date"
+    )
+)
+#: "what does X mean / stand for / state" asks what "what is X" asks.
+_DEFINING_VERBS = frozenset(
+    _words("mean stand refer signify denote represent state say describe define involve do")
+)
 #: Types that ask for the same kind of answer: "how tall" = "how many metres", "how long must
 #: it be" = "what length", "how old" = "how long ago".
 _SAME_KIND = frozenset({"measure", "quantity", "duration"})
@@ -610,7 +658,7 @@ def features(question: str) -> Features:
         for w, lw in zip(words, lower, strict=True)
         if (lw not in STOPWORDS and lw not in NEGATIONS) or (len(w) == 1 and w.isupper())
     )
-    qtype = _question_type(text)
+    qtype = _question_type(text, words)
     passive = _PASSIVE.search(text)
     return Features(
         text=text,
@@ -672,10 +720,21 @@ def _is_entity(word: str, i: int, words: list[str]) -> bool:
     )
 
 
-def _question_type(text: str) -> str:
+def _question_type(text: str, words: list[str] | None = None) -> str:
     for pattern, kind in _QUESTION_TYPES:
         if pattern.search(text):
             return kind
+    m = re.match(r"^(?:([a-z]+) )?(?:what|which) ([a-z]+)(?: ([a-z']+))?", text)
+    if m and words is not None and (m.group(1) is None or m.group(1) in _PREPOSITIONS):
+        noun, after = m.group(2), m.group(3)
+        raw = next((w for w in words if w.lower() == noun), noun)
+        is_noun = after in _AUX or after == "of" or m.group(1) is not None
+        if is_noun and noun not in STOPWORDS and not raw[0].isupper():
+            base = stem(noun)
+            if base in _NOUN_TYPES or noun in _NOUN_TYPES:
+                return _NOUN_TYPES.get(base) or _NOUN_TYPES[noun]
+            # "what battle", "which academy": a thing of a kind ("what temperature": a measure)
+            return "measure" if base in _MEASURE_NOUNS else f"what:{base}"
     if re.match(r"^(?:what|which)\b", text):
         return "what"
     return "other"
@@ -684,6 +743,12 @@ def _question_type(text: str) -> str:
 def _types_differ(a: str, b: str) -> bool:
     if a == b or "other" in (a, b):
         return False
+    if a.startswith("what:") or b.startswith("what:"):
+        if "what" in (a, b):
+            return False  # "what material makes up X" = "what is X made of"
+        if a.startswith("what:") and b.startswith("what:"):
+            return not _is_synonym(a[5:], b[5:])
+        return True  # "in what battle" / "when"
     if "what" in (a, b):
         other = b if a == "what" else a
         return other not in _GENERIC_COMPATIBLE
@@ -693,8 +758,9 @@ def _types_differ(a: str, b: str) -> bool:
 def _antonym_pair(a: Features, b: Features) -> bool:
     only_a = set(a.tokens) - set(b.tokens)
     only_b = set(b.tokens) - set(a.tokens)
+    stems_b = {stem(w) for w in only_b}
     for w in only_a:
-        if ANTONYMS.get(w, frozenset()) & only_b:
+        if ANTONYMS.get(w, frozenset()) & only_b or ANTONYMS.get(stem(w), frozenset()) & stems_b:
             return True
         for prefix in ("un", "dis", "non", "in", "im", "il", "ir", "de", "anti", "mis"):
             negated = any(
@@ -779,7 +845,7 @@ _GENERIC_NAME_WORDS = frozenset(
 
 
 def _noun_context(word: str) -> bool:
-    return word in _NOUN_BEFORE or word[0].isdigit() or word in _NUMBER_WORDS
+    return word in _NOUN_BEFORE or word[0].isdigit() or word in _NUMBER_WORDS or word.endswith("'s")
 
 
 def _substitution(a: Features, b: Features) -> bool:
@@ -808,6 +874,16 @@ def _substitution(a: Features, b: Features) -> bool:
     return False
 
 
+def _predicate_differs(a: Features, b: Features) -> bool:
+    """ "What did X decide?" against "What was X?": a thing X did, against what X is."""
+    if a.qtype != "what" or b.qtype != "what" or a.object_question == b.object_question:
+        return False
+    do, be = (a, b) if a.object_question else (b, a)
+    if _DEFINING_VERBS & set(do.tokens) or _BARE_PASSIVE.search(be.text) or be.passive:
+        return False
+    return bool(re.match(r"^(?:what|which) (?:is|was|are|were)\b", be.text))
+
+
 def compare(q1: str, q2: str) -> str | None:
     """Why ``q2`` is not the same question as ``q1`` (a reason of the module docstring), or
     None when the gate finds no difference."""
@@ -824,7 +900,7 @@ def compare(q1: str, q2: str) -> str | None:
         return "unit"
     if a.entities != b.entities and not _same_entities_loosely(a, b):
         return "entity"
-    if _types_differ(a.qtype, b.qtype):
+    if _types_differ(a.qtype, b.qtype) or _predicate_differs(a, b):
         return "question_type"
     if _swapped(a, b):
         return "swapped_roles"
