@@ -241,7 +241,12 @@ def lookup_speed(rag: Ragline, entries: int) -> dict[str, Any]:
     vectors = np.concatenate([real, extra])[:entries]
     names = questions + [f"synthetic question {i}" for i in range(len(extra))]
     hand, _ = parse_pairs(PAIRS.read_text().splitlines())
-    payload = '{"format": 1, "sha256": "", "body": "{}"}'
+    from ragline.cache import codec
+    from ragline.cache.calibrate import stand_in_answer
+    from ragline.types import Chunk, Passage
+
+    chunk = Chunk("c", "d", 0, "A stored passage.", "bench.md")
+    payload = codec.encode(stand_in_answer("q", Passage(1, chunk, chunk.text, 1.0)))
     with tempfile.TemporaryDirectory() as tmp:
         settings = rag.settings.model_copy(
             update={

@@ -302,15 +302,18 @@ def _question_type(text: str, words: list[str] | None = None) -> str:
     for pattern, kind in _QUESTION_TYPES:
         if pattern.search(text):
             return kind
-    m = re.match(r"^(?:([a-z]+) )?(?:what|which) ([a-z]+)(?: ([a-z']+))?", text)
+    m = re.match(r"^(?:([a-z]+) )?(what|which) ([a-z]+)(?: ([a-z']+))?", text)
     if m and words is not None and (m.group(1) is None or m.group(1) in _PREPOSITIONS):
-        noun, after = m.group(2), m.group(3)
+        wh, noun, after = m.group(2), m.group(3), m.group(4)
         raw = next((w for w in words if w.lower() == noun), noun)
-        is_noun = after in _AUX or after == "of" or m.group(1) is not None
-        if is_noun and noun not in STOPWORDS and not raw[0].isupper():
-            base = stem(noun)
-            if base in _NOUN_TYPES or noun in _NOUN_TYPES:
-                return _NOUN_TYPES.get(base) or _NOUN_TYPES[noun]
+        # "which" comes before a noun ("which sides fought"); "what" when a verb follows
+        is_noun = after in _AUX or after == "of" or m.group(1) is not None or wh == "which"
+        forms = [noun, stem(noun), noun.removesuffix("s")]
+        known = next((f for f in forms if f in _NOUN_TYPES or f in _MEASURE_NOUNS), None)
+        if (is_noun or known) and noun not in STOPWORDS and not raw[0].isupper():
+            base = known or stem(noun)
+            if base in _NOUN_TYPES:
+                return _NOUN_TYPES[base]
             # "what battle", "which academy": a thing of a kind ("what temperature": a measure)
             return "measure" if base in _MEASURE_NOUNS else f"what:{base}"
     if re.match(r"^(?:what|which)\b", text):

@@ -6,8 +6,8 @@ query), so an entry written by another process or replica is seen at the next lo
 stored again replaces its row; a key found gone when fetched is dropped (:meth:`forget`).
 
 Scoring: up to ``prefilter_above`` rows, one exact cosine per row. Beyond, a Hamming
-prefilter on 384-bit sign codes (six 64-bit words per row, ``np.bitwise_count``) picks the
-``prefilter_candidates`` nearest rows, and only those are scored exactly: at 100k entries the
+prefilter on 384-bit sign codes of the centred vectors (six 64-bit words per row,
+``np.bitwise_count``) picks the ``prefilter_candidates`` nearest rows, and only those are scored exactly: at 100k entries the
 prefilter reads 4.8 MB instead of 150 MB (see ``benchmarks/bench_cache.py`` for its recall).
 """
 
@@ -44,6 +44,9 @@ class ScopeIndex:
         self._codes = np.zeros((0, 0), dtype=np.uint64)
         self._alive = np.zeros(0, dtype=bool)
         self.size = 0
+        #: Subtracted before taking sign bits (MiniLM's vectors share a direction; their raw
+        #: signs carry less): the mean of the rows when the prefilter is first needed.
+        self._center: np.ndarray | None = None
         self._lock = threading.Lock()
 
     @property
@@ -92,11 +95,14 @@ class ScopeIndex:
             self.keys.extend(keys)
             end = start + len(keys)
             self._vectors[start:end] = vectors
-            self._codes[:, start:end] = sign_codes(vectors)
+            self._codes[:, start:end] = sign_codes(self._centered(vectors))
             self._alive[start:end] = True
             self.size = end
             self.last_seq = batch.last_seq
         return len(keys)
+
+    def _centered(self, vectors: np.ndarray) -> np.ndarray:
+        return vectors if self._center is None else vectors - self._center
 
     def forget(self, key: str) -> None:
         with self._lock:
@@ -121,7 +127,10 @@ class ScopeIndex:
                 return [], None
             vectors, alive = self._vectors, self._alive
             if size > prefilter_above:
-                q = sign_codes(vector[None, :])[:, 0]
+                if self._center is None:
+                    self._center = vectors[:size][alive[:size]].mean(axis=0)
+                    self._codes[:, :size] = sign_codes(vectors[:size] - self._center)
+                q = sign_codes(self._centered(vector[None, :]))[:, 0]
                 dist = np.bitwise_count(self._codes[0, :size] ^ q[0]).astype(np.uint16)
                 for w in range(1, self._codes.shape[0]):
                     dist += np.bitwise_count(self._codes[w, :size] ^ q[w])

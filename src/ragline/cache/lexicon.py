@@ -368,9 +368,7 @@ for _group in _SYNONYMS:
         SYNONYMS[_w] = SYNONYMS.get(_w, frozenset()) | frozenset(_group)
 
 
-_GENERIC_COMPATIBLE = frozenset(
-    {"measure", "quantity", "duration", "time", "place", "person", "manner"}
-)
+_GENERIC_COMPATIBLE = frozenset({"measure", "quantity", "duration", "manner"})
 #: "which <noun>" asking for a time, a place, a person or a reason.
 _NOUN_TYPES = {
     **dict.fromkeys(
