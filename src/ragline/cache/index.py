@@ -7,8 +7,9 @@ stored again replaces its row; a key found gone when fetched is dropped (:meth:`
 
 Scoring: up to ``prefilter_above`` rows, one exact cosine per row. Beyond, a Hamming
 prefilter on 384-bit sign codes of the centred vectors (six 64-bit words per row,
-``np.bitwise_count``) picks the ``prefilter_candidates`` nearest rows, and only those are scored exactly: at 100k entries the
-prefilter reads 4.8 MB instead of 150 MB (see ``benchmarks/bench_cache.py`` for its recall).
+``np.bitwise_count``) picks the ``prefilter_candidates`` nearest rows, and only those are
+scored exactly: at 100k entries the prefilter reads 4.8 MB instead of 150 MB (see
+``benchmarks/bench_cache.py`` for its recall).
 """
 
 from __future__ import annotations
