@@ -21,8 +21,8 @@ runner = CliRunner()
 PAIRS = [
     {
         "id": "p1",
-        "q1": "Which is the hottest planet?",
-        "q2": "What planet is the hottest?",
+        "q1": "What is the ideal brewing temperature for coffee?",
+        "q2": "At what temperature should coffee be brewed?",
         "duplicate": True,
     },
     {
