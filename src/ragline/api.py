@@ -25,7 +25,13 @@ from ragline.models.embedder import Embedder, get_embedder
 from ragline.retrieve.rerank import Reranker
 from ragline.retrieve.retriever import RankedIds, Retriever
 from ragline.store.base import Store
-from ragline.store.factory import open_documents, open_handoffs, open_invalidation, open_traces
+from ragline.store.factory import (
+    open_cache,
+    open_documents,
+    open_handoffs,
+    open_invalidation,
+    open_traces,
+)
 from ragline.store.invalidation import Invalidation, InvalidationMessage
 from ragline.store.traces_base import TraceStore
 from ragline.trace import AnyTracer, open_tracer
@@ -47,6 +53,7 @@ if TYPE_CHECKING:
     from ragline.answer.events import AnswerEvent
     from ragline.answer.flow import Answerer
     from ragline.answer.tracing import ConversationLinks
+    from ragline.cache.answers import AnswerCache, CacheLookup, Readable
     from ragline.feedback.signals import FeedbackRecorder
     from ragline.ingest.pipeline import ProgressCallback
     from ragline.models.gateway import Gateway
@@ -171,6 +178,8 @@ class Ragline:
             self._handoffs.close()
         if self._owns_invalidation and self._invalidation is not None:
             self._invalidation.close()
+        if getattr(self, "_cache", None) is not None:
+            self._cache.close()
         self.store.close()
 
     def __enter__(self) -> Ragline:
@@ -295,6 +304,24 @@ class Ragline:
         return StoreHandoffSink(lambda: self.handoffs)
 
     @property
+    def cache(self) -> AnswerCache | None:
+        """The exact and semantic answer caches (None: ``cache.enabled`` is off)."""
+        if not self.settings.cache.enabled:
+            return None
+        with self._lazy_lock:
+            if getattr(self, "_cache", None) is None:
+                from ragline.cache.answers import AnswerCache
+
+                self._cache = AnswerCache(
+                    self.settings,
+                    self.retriever,
+                    lambda: self.embedder,
+                    open_store=lambda: open_cache(self.settings),
+                    tracer=self.tracer,
+                )
+            return self._cache
+
+    @property
     def answerer(self) -> Answerer:
         if getattr(self, "_answerer", None) is None:
             from ragline.answer.flow import Answerer
@@ -308,7 +335,36 @@ class Ragline:
                 guard=self.guard,
                 handoff=self.handoff or self._inbox_sink(),
             )
+        self._answerer.cache = self.cache
         return self._answerer
+
+    def cache_lookup(
+        self,
+        question: str,
+        *,
+        collection: str | None = None,
+        conversation: Conversation | None = None,
+        model: str | None = None,
+        source: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        sampling: Mapping[str, Any] | None = None,
+        max_passages: int | None = None,
+        style: AnswerStyle | None = None,
+        readable: Readable = None,
+    ) -> CacheLookup | None:
+        """What :meth:`ask_stream` would find in the answer caches for these arguments (None:
+        the cache is off or does not apply); pass it back as ``cache_lookup=`` to serve it."""
+        return self.answerer.cache_lookup(
+            question,
+            collection=self._collection(collection),
+            conversation=conversation,
+            filters=SearchFilters(source, dict(metadata or {})),
+            model=model,
+            sampling=sampling,
+            max_passages=max_passages,
+            style=style,
+            readable=readable,
+        )
 
     def ask_stream(
         self,
@@ -323,6 +379,9 @@ class Ragline:
         sampling: Mapping[str, Any] | None = None,
         max_passages: int | None = None,
         style: AnswerStyle | None = None,
+        cache: bool = True,
+        readable: Readable = None,
+        cache_lookup: CacheLookup | None = None,
     ) -> Iterator[AnswerEvent]:
         """Answer with citations, as the events of :mod:`ragline.answer.events`:
         ``Started``, ``Retrieved``, draft ``TokenDelta`` pieces, each ``SentenceChecked``,
@@ -333,7 +392,10 @@ class Ragline:
         ``answer.max_tokens`` / ``answer.temperature``; a bad name or value raises
         :class:`~ragline.errors.ConfigError` here, before any work. ``max_passages`` caps
         the passages the answer may be grounded on (default ``answer.max_passages``);
-        ``style`` (``extractive``, ``generative``, ``auto``) overrides ``answer.style``."""
+        ``style`` (``extractive``, ``generative``, ``auto``) overrides ``answer.style``.
+        With ``cache.enabled``, a cached answer may be served (``Answer.cached``): ``cache=
+        False`` skips the caches for this call, ``readable`` names the collections the caller
+        may read (a cached answer citing another one is not served)."""
         from ragline.answer.tracing import ConversationLinks, trace_answer
 
         with self._lazy_lock:
@@ -349,6 +411,9 @@ class Ragline:
             sampling=sampling,
             max_passages=max_passages,
             style=style,
+            cache=cache,
+            readable=readable,
+            cache_lookup=cache_lookup,
         )
         return trace_answer(  # an "ask" / "chat" trace; chat turns also judge the last answer
             self.tracer,

@@ -511,7 +511,46 @@ class GuardSettings(_Section):
 class CacheSettings(_Section):
     """Exact and semantic answer caches (``ragline.cache``)."""
 
-    enabled: bool = True
+    # Opt-in: a cached answer is served without retrieval or the model, so a deployment turns
+    # it on once it has checked the semantic threshold on its own questions
+    # (`ragline cache calibrate`); the exact cache alone is always safe to turn on.
+    enabled: bool = False
+    # Same normalised question, collection version, model, prompt and sampling: the same answer.
+    exact: bool = True
+    # Paraphrases of a cached question, behind the threshold, the near-miss gate and retrieval.
+    semantic: bool = True
+    # Cosine of the question embeddings (all-MiniLM-L6-v2) a paraphrase must reach: tuned on the
+    # tuning half of benchmarks/data/cache_pairs.jsonl (GPTCache's 0.8 lets ~9% wrong hits in).
+    threshold: float = Field(0.86, ge=0, le=1)
+    # The near-miss gate (negation, numbers, dates, units, entities, swapped roles, question
+    # word): off only to measure what it does (`ragline cache calibrate` shows both).
+    gate: bool = True
+    # A semantic hit needs the cached answer's cited passages among the new question's top
+    # passages: the same documents answer both questions.
+    retrieval_check: bool = True
+    # How many of the new question's top passages the cited ones must be among.
+    agreement_k: int = Field(5, gt=0)
+    # Semantic candidates over the threshold that go through the gate, best first.
+    candidates: int = Field(5, gt=0)
+    # Cached answers expire after a week even when nothing changed (None: never).
+    ttl_s: float | None = Field(7 * 24 * 3600.0, gt=0)
+    # Least recently used entries beyond this are dropped (None: no bound); 100k entries of
+    # 384 floats are ~150 MB of index in memory.
+    max_entries: int | None = Field(100_000, gt=0)
+    # Sampled answers (temperature > 0) differ on every call: caching one freezes one sample.
+    cache_temperature: bool = False
+    # Where entries live (None: the store at store.url); a scheme registered under
+    # ``ragline.cache_backends`` (redis://…) picks another backend.
+    url: str | None = Field(None, min_length=1)
+    # API keys (names or ids) whose requests are never served from, nor written to, the cache.
+    opt_out_keys: list[str] = Field(default_factory=list)
+    # A scope with more entries than this is searched through 384-bit sign codes first (a
+    # Hamming prefilter), then the best ``prefilter_candidates`` are scored exactly.
+    prefilter_above: int = Field(4096, gt=0)
+    prefilter_candidates: int = Field(256, gt=0)
+    # `ragline cache calibrate` recommends the lowest threshold whose false-hit rate (with
+    # the gate) is at most this: the issue's floor of 1% wrong answers served.
+    calibrate_max_false_hits: float = Field(0.01, ge=0, le=1)
 
 
 class RouteSettings(_Section):

@@ -17,8 +17,9 @@ against the classes by ``tests/unit/test_errors_tree.py``.
     ├── MissingDependencyError      an optional extra / model package is not installed
     ├── StoreError                  the store cannot be opened, migrated or written
     │   ├── MigrationError
-    │   └── StoreUnavailableError   503: the database server cannot be reached (retry)
-    │       └── RedisUnavailableError  Redis (redis.url) does not answer; limits fail closed
+    │   ├── StoreUnavailableError   503: the database server cannot be reached (retry)
+    │   │   └── RedisUnavailableError  Redis (redis.url) does not answer; limits fail closed
+    │   └── CorruptCacheEntryError  a cached answer that cannot be trusted (dropped, not served)
     ├── CollectionNotFoundError     unknown collection name
     ├── IngestError                 one input could not be ingested (reported, batch goes on)
     │   ├── UnsupportedFileError    unknown extension or binary content
@@ -99,6 +100,11 @@ class StoreUnavailableError(StoreError):
 class RedisUnavailableError(StoreUnavailableError):
     """Redis (``redis.url``) did not answer: what it shares (limits, budgets) cannot be
     checked, so the request is refused (fail closed) until it answers again."""
+
+
+class CorruptCacheEntryError(StoreError):
+    """A cached answer's payload does not parse or does not match its digest: the answer
+    caches drop it and log it, and answer without it."""
 
 
 class CollectionNotFoundError(RaglineError):
@@ -267,6 +273,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "ContextLengthError",
+    "CorruptCacheEntryError",
     "EmptyDocumentError",
     "FileTooLargeError",
     "GenerationError",

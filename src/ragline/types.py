@@ -474,6 +474,8 @@ class Answer:
     answerability: float | None = None
     #: Why the answer declined, in words (empty for an answer).
     decline_detail: str = ""
+    #: Served from a cache: ``exact`` or ``semantic`` (None: answered now).
+    cached: Literal["exact", "semantic"] | None = None
     #: The guard decision that refused or changed this answer (``Decision.to_dict()``, with
     #: ``handoff_id`` for a handoff); None when no guard acted.
     guard: dict[str, Any] | None = None
@@ -513,4 +515,5 @@ class Answer:
             "usage": r.usage.to_dict() if r is not None else None,
             "cost": r.cost if r is not None else None,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "cached": self.cached,
         }

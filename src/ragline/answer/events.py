@@ -12,6 +12,8 @@ The events, in the order a stream emits them::
     GuardChecked       0..n: a guard decision (``ragline.guard``): on the question before
                        retrieval (always, when input guards run); on an answer sentence
                        when an output guard acted (warned, redacted or withheld it)
+    CacheChecked       0..1: the answer caches' verdict (a hit: the cached answer follows as one
+                       TokenDelta, its SentenceChecked and AnswerDone, with no Retrieved)
     Retrieved          once: the search query (a follow-up rewritten) and the passages
     TokenDelta         0..n: a piece of the model's draft as it is written, unchecked
     SentenceChecked    0..n: a sentence of the draft once checked (kept, attached, flagged
@@ -134,6 +136,31 @@ class GuardChecked:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheChecked:
+    """The answer caches were consulted (after :class:`Started`): a hit (``cached`` is
+    ``exact`` or ``semantic``; the cached answer follows, with no retrieval or generation) or a
+    miss, with the reason (``below_threshold``, ``gate:negation``, ``retrieval`` …: see
+    :mod:`ragline.cache.answers`)."""
+
+    kind: ClassVar[str] = "cache"
+    cached: str | None
+    reason: str
+    score: float | None = None
+    #: The cached question that a hit answers, or that the gate rejected.
+    cached_question: str | None = None
+    latency_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cached": self.cached,
+            "reason": self.reason,
+            "score": round(self.score, 4) if self.score is not None else None,
+            "cached_question": self.cached_question,
+            "latency_ms": round(self.latency_ms, 3),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class SentenceChecked:
     """One sentence of the draft, checked (kept, attached, flagged or dropped)."""
 
@@ -229,16 +256,27 @@ class AnswerDone:
             "usage": self.usage.to_dict() if self.usage is not None else {},
             "trace_id": self.trace_id,
             "model": self.model,
+            "cached": self.answer.cached,
         }
 
 
 #: What :meth:`Answerer.stream <ragline.answer.flow.Answerer.stream>` yields.
-AnswerEvent = Started | GuardChecked | Retrieved | TokenDelta | SentenceChecked | AnswerDone
+AnswerEvent = (
+    Started | GuardChecked | CacheChecked | Retrieved | TokenDelta | SentenceChecked | AnswerDone
+)
 
 #: Every event class of the vocabulary by kind (the model stream's end included).
 EVENT_TYPES: dict[str, type[Any]] = {
     cls.kind: cls
-    for cls in (Started, GuardChecked, Retrieved, TokenDelta, SentenceChecked, AnswerDone)
+    for cls in (
+        Started,
+        GuardChecked,
+        CacheChecked,
+        Retrieved,
+        TokenDelta,
+        SentenceChecked,
+        AnswerDone,
+    )
 } | {StreamDone.kind: StreamDone}
 
 
@@ -255,6 +293,7 @@ __all__ = [
     "EVENT_TYPES",
     "AnswerDone",
     "AnswerEvent",
+    "CacheChecked",
     "Event",
     "GuardChecked",
     "Retrieved",

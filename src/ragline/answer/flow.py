@@ -35,14 +35,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragline.answer import logistic
 from ragline.answer.answerability import Answerability, AnswerabilityVerdict
@@ -58,6 +59,7 @@ from ragline.answer.conversation import (
 from ragline.answer.events import (
     AnswerDone,
     AnswerEvent,
+    CacheChecked,
     GuardChecked,
     Retrieved,
     SentenceChecked,
@@ -88,6 +90,9 @@ from ragline.types import (
     DeclineReason,
     SearchFilters,
 )
+
+if TYPE_CHECKING:
+    from ragline.cache.answers import AnswerCache, CacheLookup, Readable
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +195,8 @@ class Answerer:
         # rewriting (SmolLM2 does) is not asked again in this process.
         self._rewrite_misses: dict[str, int] = {}
         self._rewrite_lock = threading.Lock()
+        #: The exact and semantic answer caches (``cache.enabled``; ``Ragline`` sets it).
+        self.cache: AnswerCache | None = None
 
     # ------------------------------------------------------------------ model helpers
 
@@ -378,8 +385,16 @@ class Answerer:
         sampling: Mapping[str, Any] | None = None,
         max_passages: int | None = None,
         style: AnswerStyle | None = None,
+        cache: bool = True,
+        readable: Readable = None,
+        cache_lookup: CacheLookup | None = None,
     ) -> Iterator[AnswerEvent]:
         """Answer ``question``, yielding events as they happen (see the module docstring).
+
+        With the answer caches on (``cache.enabled``), a cached answer is served first when
+        one fits (:meth:`_through_cache`); ``cache=False`` neither reads nor writes them for
+        this answer, ``readable`` names the collections the caller may read (None: all), and
+        ``cache_lookup`` is a lookup the caller already made (the server, to set its header).
 
         ``sampling`` overrides :class:`SamplingParams` fields for this answer only (see
         :meth:`params`); ``style`` overrides ``answer.style``. Both, and the question itself
@@ -395,7 +410,8 @@ class Answerer:
             raise ConfigError(
                 f"unknown answer style {style!r}", hint=f"one of: {', '.join(STYLES)}"
             )
-        return self._stream(
+        run = functools.partial(
+            self._stream,
             question,
             params,
             collection=collection,
@@ -406,6 +422,190 @@ class Answerer:
             max_passages=max_passages,
             style=style or self.config.style,
         )
+        if self.cache is None or not cache:
+            return run()
+        return self._through_cache(
+            run,
+            question,
+            params,
+            collection=collection,
+            conversation=conversation,
+            filters=filters,
+            samples=samples,
+            model=model,
+            max_passages=max_passages,
+            style=style or self.config.style,
+            readable=readable,
+            lookup=cache_lookup,
+        )
+
+    # ------------------------------------------------------------------ answer caches
+
+    def cache_scope(
+        self,
+        params: SamplingParams,
+        *,
+        samples: int | None,
+        model: str | None,
+        max_passages: int | None,
+        style: AnswerStyle,
+        filters: SearchFilters | None,
+    ) -> str:
+        """The digest of what shapes an answer besides the question and the documents."""
+        from ragline.cache.answers import scope_of
+
+        template = self.prompts_for(model)[0]
+        return scope_of(
+            self.settings,
+            model=model or self.gateway.name,
+            prompt=f"{template.ref}:{template.digest}",
+            sampling=dataclasses.asdict(params),
+            samples=samples or self.settings.gateway.samples,
+            style=style,
+            max_passages=max_passages,
+            filters=filters,
+        )
+
+    def cache_lookup(
+        self,
+        question: str,
+        *,
+        collection: str,
+        conversation: Conversation | None = None,
+        filters: SearchFilters | None = None,
+        samples: int | None = None,
+        model: str | None = None,
+        sampling: Mapping[str, Any] | None = None,
+        max_passages: int | None = None,
+        style: AnswerStyle | None = None,
+        readable: Readable = None,
+    ) -> CacheLookup | None:
+        """The answer caches' lookup for this answer, as :meth:`stream` would make it (None:
+        the cache is off or does not apply: a follow-up, a sampled answer)."""
+        params = self.params(samples, sampling)
+        if self.cache is None or self._cache_exclusion(params, conversation) is not None:
+            return None
+        scope = self.cache_scope(
+            params,
+            samples=samples,
+            model=model,
+            max_passages=max_passages,
+            style=style or self.config.style,
+            filters=filters,
+        )
+        return self.cache.lookup(
+            question, collection=collection, scope=scope, readable=readable, filters=filters
+        )
+
+    def _cache_exclusion(
+        self, params: SamplingParams, conversation: Conversation | None
+    ) -> str | None:
+        """Why this answer neither reads nor writes the caches (None: it may)."""
+        if conversation is not None and conversation.turns:
+            return "follow_up"  # its meaning depends on the turns before it
+        if params.temperature > 0 and not self.settings.cache.cache_temperature:
+            return "sampled"
+        return None
+
+    def _through_cache(
+        self,
+        run: Callable[[], Iterator[AnswerEvent]],
+        question: str,
+        params: SamplingParams,
+        *,
+        collection: str,
+        conversation: Conversation | None,
+        filters: SearchFilters | None,
+        samples: int | None,
+        model: str | None,
+        max_passages: int | None,
+        style: AnswerStyle,
+        readable: Readable,
+        lookup: CacheLookup | None,
+    ) -> Iterator[AnswerEvent]:
+        """Serve a cached answer, or answer (``run``) and cache the answer when it may be.
+
+        Never cached: a declined answer, one a guard acted on or handed off (any event of
+        kind ``guard`` or ``handoff`` in its stream), a follow-up, a sampled answer
+        (``cache.cache_temperature``), one without citations."""
+        assert self.cache is not None
+        excluded = self._cache_exclusion(params, conversation)
+        if excluded is not None:
+            yield from run()
+            return
+        scope = self.cache_scope(
+            params,
+            samples=samples,
+            model=model,
+            max_passages=max_passages,
+            style=style,
+            filters=filters,
+        )
+        if lookup is None:
+            lookup = self.cache.lookup(
+                question, collection=collection, scope=scope, readable=readable, filters=filters
+            )
+        else:  # made before the trace began (the server's header): recorded in it now
+            self.tracer.leaf(
+                "cache.lookup",
+                time.perf_counter_ns() - int(lookup.latency_ms * 1e6),
+                hit=lookup.kind or "miss",
+                reason=lookup.reason,
+                score=round(lookup.score, 4) if lookup.score is not None else None,
+                cached_question=lookup.cached_question,
+            )
+        checked = CacheChecked(
+            lookup.kind, lookup.reason, lookup.score, lookup.cached_question, lookup.latency_ms
+        )
+        if lookup.answer is not None and lookup.kind is not None and self._guards_pass(
+            question, collection
+        ):
+            span = current_span()
+            trace_id = span.trace_id if span is not None else None
+            answer = dataclasses.replace(
+                lookup.answer,
+                cached=lookup.kind,
+                timings={"cache_s": lookup.latency_ms / 1e3, "total_s": lookup.latency_ms / 1e3},
+            )
+            yield Started(model or self.gateway.name, trace_id, collection)
+            yield checked
+            yield TokenDelta(answer.text)
+            for sentence in answer.sentences:
+                if sentence.kept:
+                    yield SentenceChecked(sentence)
+            yield AnswerDone(answer, trace_id)
+            return
+        acted_on = False
+        for event in run():
+            if isinstance(event, AnswerDone):  # stored before it is sent: a reader may stop
+                final = event.answer
+                if not (final.declined or not final.citations or acted_on) and (
+                    lookup.version is not None
+                ):
+                    self.cache.put(
+                        question,
+                        final,
+                        collection=collection,
+                        scope=scope,
+                        version=lookup.version,
+                        vector=lookup.vector,
+                    )
+            elif getattr(event, "kind", None) in ("guard", "handoff"):
+                acted_on = True
+            yield event
+            if isinstance(event, Started):
+                yield checked
+
+    def _guards_pass(self, question: str, collection: str) -> bool:
+        """Whether the input guards let ``question`` through unchanged (allow or warn): only
+        then may a cached answer be served; otherwise the answer runs, and the guards refuse,
+        redact or hand it over as they would without a cache."""
+        if self.guards is None or not self.guards.input_active:
+            return True
+        decision = self.guards.pipeline.check(
+            question, "input", GuardContext(collection=collection)
+        )
+        return decision.action in (Action.ALLOW, Action.WARN) and decision.text == question
 
     def check_question(self, question: str) -> None:
         """Refuse an empty question, or one longer than ``answer.max_question_chars``."""

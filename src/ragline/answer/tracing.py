@@ -113,6 +113,7 @@ def record_answer(span: AnySpan, answer: Answer) -> None:
         sc.PROMPT_VERSION: answer.prompt_version or None,
         "prompt.sha256": answer.prompt_sha256 or None,
         "model": answer.model,
+        "cached": answer.cached,
         "hits": Deferred(_passages, answer),
     }
     if answer.query and answer.query != answer.question:

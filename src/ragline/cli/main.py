@@ -51,6 +51,9 @@ def _register() -> None:
     from ragline.cli import guard  # guardrails
 
     guard.register(app)
+    from ragline.cli import cache  # the answer caches
+
+    cache.register(app)
 
 
 _register()

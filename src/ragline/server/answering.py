@@ -17,6 +17,7 @@ The request's history becomes the answer's conversation; its sampling (``max_tok
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from ragline.answer.events import (
 )
 from ragline.answer.tracing import record_guard
 from ragline.api import Ragline
+from ragline.cache.answers import CacheLookup
 from ragline.server.handoff import claim_handoff
 from ragline.types import AnswerStyle
 
@@ -55,6 +57,13 @@ class AnswerRequest:
     #: The calling API key's id: an item the answer hands to a person becomes this key's
     #: (``ragline.server.handoff``); None on an open server.
     owner: str | None = None
+    #: False: neither served from nor written to the answer caches.
+    cache: bool = True
+    #: Whether the caller may read a collection (None: every one): a cached answer citing
+    #: one it may not read is not served.
+    readable: Callable[[str], bool] | None = None
+    #: The lookup already made for the response's ``X-Ragline-Cache`` header.
+    cache_lookup: CacheLookup | None = None
 
 
 @dataclass(slots=True)
@@ -120,6 +129,9 @@ def answer_events(rag: Ragline, req: AnswerRequest) -> Iterator[AnswerEvent]:
             sampling=req.sampling,
             max_passages=req.max_passages,
             style=req.style,
+            cache=req.cache,
+            readable=req.readable,
+            cache_lookup=req.cache_lookup,
         )
         with contextlib.closing(stream):
             for event in stream:
@@ -131,4 +143,38 @@ def answer_events(rag: Ragline, req: AnswerRequest) -> Iterator[AnswerEvent]:
                 yield event
 
 
-__all__ = ["AnswerRequest", "Collected", "answer_events", "collect"]
+def with_cache_lookup(
+    rag: Ragline, req: AnswerRequest, key_name: str | None = None, key_id: str | None = None
+) -> tuple[AnswerRequest, str]:
+    """The request with its answer-cache lookup made (blocking), and the ``X-Ragline-Cache``
+    header for it: ``exact``, ``semantic``, ``miss`` or ``off`` (the cache is off, the key
+    opted out, the request said ``cache: false``, or the answer is one that is never cached)."""
+    opted_out = {key_name, key_id} & set(rag.settings.cache.opt_out_keys) - {None}
+    if not req.cache or opted_out or rag.cache is None:
+        return dataclasses.replace(req, cache=False), "off"
+    lookup = rag.cache_lookup(
+        req.question,
+        collection=req.collection,
+        conversation=_conversation(req.history),
+        model=req.model,
+        sampling=req.sampling,
+        max_passages=req.max_passages,
+        style=req.style,
+        readable=req.readable,
+    )
+    if lookup is None:
+        return req, "off"
+    return dataclasses.replace(req, cache_lookup=lookup), lookup.kind or "miss"
+
+
+#: The response header saying whether an answer came from a cache.
+CACHE_HEADER = "X-Ragline-Cache"
+
+__all__ = [
+    "CACHE_HEADER",
+    "AnswerRequest",
+    "Collected",
+    "answer_events",
+    "collect",
+    "with_cache_lookup",
+]

@@ -176,6 +176,9 @@ class AskIn(_Body):
     regenerate_of: str | None = Field(
         None, max_length=64, description="trace id of the answer this one regenerates"
     )
+    cache: bool = Field(
+        True, description="false: neither served from nor written to the answer caches"
+    )
 
     def sampling(self) -> dict[str, Any]:
         """The sampling this request sets (the answer settings decide the rest)."""
@@ -235,6 +238,9 @@ class AnswerOut(BaseModel):
         None, description='the model\'s own reason; "length" when max_tokens cut the draft'
     )
     usage: dict[str, Any]
+    cached: Literal["exact", "semantic"] | None = Field(
+        None, description="served from the exact or the semantic answer cache (null: answered now)"
+    )
 
 
 class FeedbackIn(_Body):

@@ -23,6 +23,7 @@ from ragline.errors import ConfigError
 if TYPE_CHECKING:
     from ragline.config import Settings
     from ragline.store.base import Store
+    from ragline.store.cache_base import CacheStore
     from ragline.store.evals_base import EvalStore
     from ragline.store.handoff_base import HandoffStore
     from ragline.store.invalidation import Invalidation
@@ -48,6 +49,7 @@ class StoreBackend(Protocol):
     def limits(self) -> LimitStore: ...
 
     def handoffs(self) -> HandoffStore: ...
+    def cache(self) -> CacheStore: ...
 
 
 def scheme_of(url: str) -> str:
@@ -140,10 +142,44 @@ def open_invalidation(settings: Settings) -> Invalidation:
     return LocalInvalidation()
 
 
+def open_cache(settings: Settings) -> CacheStore:
+    """Where the answer caches keep their entries: ``cache.url`` when set (its scheme picks a
+    ``ragline.cache_backends`` plugin, e.g. ``redis``), else the store at ``store.url``."""
+    from ragline import plugins
+
+    url = settings.cache.url
+    if url is not None:
+        scheme = scheme_of(url)
+        if plugins.has("cache_backends", scheme):
+            factory: Any = plugins.load("cache_backends", scheme)
+            return factory(url, settings)
+        if scheme != scheme_of(settings.store_url):
+            known = ", ".join(plugins.names("cache_backends")) or "none"
+            raise ConfigError(
+                f"cache.url {url!r}: no cache backend for the scheme {scheme!r} "
+                f"(registered: {known})",
+                hint="leave cache.url unset to keep the cache in the store, or install the "
+                "package that provides the backend",
+            )
+        settings = settings.model_copy(
+            update={"store": settings.store.model_copy(update={"url": url})}
+        )
+    store_backend = backend(settings)
+    opener = getattr(store_backend, "cache", None)
+    if opener is None:
+        raise ConfigError(
+            f"the store backend of {settings.store_url!r} keeps no cache",
+            hint="set cache.url to a cache backend's URL, or turn the cache off "
+            "(RAGLINE_CACHE__ENABLED=false)",
+        )
+    return opener()
+
+
 __all__ = [
     "StoreBackend",
     "backend",
     "migrate",
+    "open_cache",
     "open_documents",
     "open_evals",
     "open_handoffs",

@@ -225,6 +225,29 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # The answer caches (issue 15): one row per cached answer. ``seq`` is never reused
+        # (AUTOINCREMENT), so the semantic index reads only rows newer than those it holds.
+        "0007_cache",
+        """
+        CREATE TABLE cache_entries (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL UNIQUE,
+            collection TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            question TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            collections TEXT NOT NULL DEFAULT '[]',
+            vector BLOB,
+            created_at REAL NOT NULL,
+            expires_at REAL,
+            hits INTEGER NOT NULL DEFAULT 0,
+            last_hit_at REAL
+        );
+        CREATE INDEX cache_entries_scope ON cache_entries (collection, scope, seq);
+        """,
+    ),
 ]
 
 __all__ = ["MIGRATIONS", "RENAMED"]

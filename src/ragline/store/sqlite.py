@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,13 @@ class SQLiteStore(SQLiteBackend):
 
     # collections ---------------------------------------------------------------------------
     def create_collection(self, name: str) -> None:
+        # A new collection's version starts at the clock (microseconds), not 0: a collection
+        # deleted and made again under its name never repeats a version that answers were
+        # cached under (each write adds 1, far fewer than a microsecond's worth apart).
         with self._tx() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO collections (name, created_at) VALUES (?, ?)",
-                (name, _now()),
+                "INSERT OR IGNORE INTO collections (name, created_at, version) VALUES (?, ?, ?)",
+                (name, _now(), time.time_ns() // 1000),
             )
 
     def has_collection(self, name: str) -> bool:

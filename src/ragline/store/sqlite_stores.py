@@ -15,6 +15,7 @@ from ragline.errors import ConfigError
 if TYPE_CHECKING:
     from ragline.config import Settings
     from ragline.store.sqlite import SQLiteStore
+    from ragline.store.sqlite_cache import SQLiteCacheStore
     from ragline.store.sqlite_evals import SQLiteEvalStore
     from ragline.store.sqlite_handoff import SQLiteHandoffStore
     from ragline.store.sqlite_keys import SQLiteKeyStore
@@ -34,8 +35,8 @@ def path_of(url: str) -> Path:
 
 
 class SQLiteStores:
-    """Opens the documents, traces, evaluations, keys, key-limits and handoff stores of one
-    SQLite file."""
+    """Opens the documents, traces, evaluations, keys, key-limits, handoff and cache stores of
+    one SQLite file."""
 
     def __init__(self, url: str, settings: Settings | None = None) -> None:
         self.url = url
@@ -78,6 +79,11 @@ class SQLiteStores:
         from ragline.store.sqlite_handoff import SQLiteHandoffStore
 
         return SQLiteHandoffStore(self.path)
+
+    def cache(self) -> SQLiteCacheStore:
+        from ragline.store.sqlite_cache import SQLiteCacheStore
+
+        return SQLiteCacheStore(self.path)
 
 
 __all__ = ["SQLiteStores", "path_of"]

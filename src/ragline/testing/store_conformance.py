@@ -154,6 +154,24 @@ class StoreConformance:
         assert len(idx.chunk_ids) == 1
         assert len(store.documents("c")) == 1
 
+    def test_every_change_gives_a_version_never_seen_before(self, store: Store) -> None:
+        """The answer caches key on the version: ingest, update, prune and delete (of
+        documents, or of the collection made again under its name) each give a new one."""
+        store.create_collection("c")
+        seen = [store.collection_version("c")]
+        store.write_documents("c", [make_write("a", ["one"]), make_write("b", ["two"])])
+        seen.append(store.collection_version("c"))
+        store.write_documents("c", [make_write("a", ["one, changed"])])
+        seen.append(store.collection_version("c"))
+        store.delete_documents("c", ["b"])
+        seen.append(store.collection_version("c"))
+        store.delete_collection("c")
+        store.create_collection("c")
+        seen.append(store.collection_version("c"))
+        store.write_documents("c", [make_write("a", ["one"]), make_write("b", ["two"])])
+        seen.append(store.collection_version("c"))
+        assert len(set(seen)) == len(seen), seen
+
     def test_delete_documents(self, store: Store) -> None:
         store.create_collection("c")
         store.write_documents("c", [make_write("a", ["one"]), make_write("b", ["two"])])

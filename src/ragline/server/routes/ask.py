@@ -14,9 +14,12 @@ the answer ``cited`` it), ``done`` (``finish_reason``: ``declined`` or the model
 (``decline_reason`` ``blocked`` or ``handoff``, and ``guard``). Clients skip event names
 they do not know: new kinds join the stream this way.
 A failure after ``start`` is an ``error`` event carrying the problem body.
-``"stream": false`` returns one JSON answer instead. ``max_tokens``, ``temperature``,
-``top_p``, ``stop`` and ``seed`` apply to this answer only. A client that disconnects stops
-its generation at the next token.
+``"stream": false`` returns one JSON answer instead. With the answer caches on, a ``cache``
+event follows ``start`` (``cached``: ``exact``, ``semantic`` or null, and the ``reason``), the
+JSON answer says ``cached``, and the ``X-Ragline-Cache`` header says ``exact``, ``semantic``,
+``miss`` or ``off`` (``"cache": false`` in the body skips the caches for this answer).
+``max_tokens``, ``temperature``, ``top_p``, ``stop`` and ``seed`` apply to this answer only.
+A client that disconnects stops its generation at the next token.
 """
 
 from __future__ import annotations
@@ -25,12 +28,18 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from ragline.answer.events import AnswerDone
 from ragline.errors import CollectionNotFoundError
-from ragline.server.answering import AnswerRequest, answer_events, collect
+from ragline.server.answering import (
+    CACHE_HEADER,
+    AnswerRequest,
+    answer_events,
+    collect,
+    with_cache_lookup,
+)
 from ragline.server.auth import Principal, need_collection
 from ragline.server.context import ServerContext, get_context
 from ragline.server.generation import Generation, admit
@@ -108,6 +117,7 @@ async def collect_answer(gen: Generation, req: AnswerRequest, request: Request) 
         "model": got.started.model if got.started else gen.model,
         "finish_reason": "cancelled",
         "usage": {},
+        "cached": None,
     }
     if isinstance(done := got.done, AnswerDone):
         out.update(done.to_dict(), citations=done.citations())
@@ -124,6 +134,7 @@ async def ask(
     name: str,
     body: AskIn,
     request: Request,
+    response: Response,
     principal: Principal = Depends(need_collection("read")),
     ctx: ServerContext = Depends(get_context),
 ) -> Any:
@@ -141,16 +152,31 @@ async def ask(
         max_passages=body.k,
         style=body.style,
         owner=principal.key.id if principal.key is not None else None,
+        cache=body.cache and not body.regenerate_of,  # a regeneration wants a new answer
+        readable=principal.key.may_use if principal.key is not None else None,
+    )
+    key = principal.key
+    req, cached = await run_in_threadpool(
+        with_cache_lookup,
+        ctx.rag,
+        req,
+        key.name if key is not None else None,
+        key.id if key is not None else None,
     )
     metered = await run_in_threadpool(grounded_admission, ctx, principal, req, body.model)
     gen = await admit(ctx, body.model, metered)
     if not body.stream:
         try:
+            response.headers[CACHE_HEADER] = cached
             return await collect_answer(gen, req, request)
         finally:
             gen.close()
     try:
-        return EventStreamResponse(_sse(gen, req, request.url.path), on_close=lambda _: gen.close())
+        return EventStreamResponse(
+            _sse(gen, req, request.url.path),
+            on_close=lambda _: gen.close(),
+            headers={CACHE_HEADER: cached},
+        )
     except BaseException:
         gen.close()
         raise

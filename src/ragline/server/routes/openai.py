@@ -35,6 +35,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragline.answer.events import AnswerDone, GuardChecked, Started, StreamDone, TokenDelta
@@ -42,7 +43,13 @@ from ragline.answer.guarding import AnswerGuards
 from ragline.errors import InvalidQueryError
 from ragline.guard.base import Action, GuardContext
 from ragline.models.chat import Usage
-from ragline.server.answering import AnswerRequest, answer_events, collect
+from ragline.server.answering import (
+    CACHE_HEADER,
+    AnswerRequest,
+    answer_events,
+    collect,
+    with_cache_lookup,
+)
 from ragline.server.auth import Principal, need
 from ragline.server.context import ServerContext, get_context
 from ragline.server.generation import Generation, admit
@@ -211,6 +218,7 @@ def _grounding(done: AnswerDone) -> dict[str, Any]:
         "decline_detail": done.answer.decline_detail or None,
         "answerability": done.answer.answerability,
         "guard": done.answer.guard,
+        "cached": done.answer.cached,
     }
 
 
@@ -312,9 +320,18 @@ async def chat_completions(
         collection = body.model[len(RAGLINE_PREFIX) :]
         principal.check_collection(collection)
         await check_collection(ctx, collection)
+        key = principal.key
         req = dataclasses.replace(
             _answer_request(body, collection),
-            owner=principal.key.id if principal.key is not None else None,
+            owner=key.id if key is not None else None,
+            readable=key.may_use if key is not None else None,
+        )
+        req, cached = await run_in_threadpool(
+            with_cache_lookup,
+            ctx.rag,
+            req,
+            key.name if key is not None else None,
+            key.id if key is not None else None,
         )
 
         def factory() -> Iterator[Any]:
@@ -330,7 +347,7 @@ async def chat_completions(
         def factory() -> Iterator[Any]:
             return _passthrough(ctx, body)
 
-        model = body.model
+        model, cached = body.model, "off"
         metered = await run_in_threadpool(
             admit_generation,
             ctx,
@@ -342,7 +359,9 @@ async def chat_completions(
     gen = await admit(ctx, model, metered)
     if body.stream:
         return EventStreamResponse(
-            _chunks(gen, factory, body, request.url.path), on_close=lambda _: gen.close()
+            _chunks(gen, factory, body, request.url.path),
+            on_close=lambda _: gen.close(),
+            headers={CACHE_HEADER: cached},
         )
     try:
         async with contextlib.aclosing(gen.events(factory)) as events:
@@ -372,10 +391,12 @@ async def chat_completions(
         if isinstance(done, AnswerDone):
             out.update(_grounding(done))
         else:  # the client left before the end
-            out.update(citations=[], trace_id=None, declined=False, decline_reason=None)
+            out.update(
+                citations=[], trace_id=None, declined=False, decline_reason=None, cached=None
+            )
     elif isinstance(done, AnswerDone):  # a gateway model's question a guard refused
         out["guard"] = done.answer.guard
-    return out
+    return JSONResponse(out, headers={CACHE_HEADER: cached})
 
 
 @router.post("/embeddings")

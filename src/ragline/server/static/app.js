@@ -221,9 +221,20 @@ async function streamAnswer(msg, question, history, regenerateOf) {
           msg.classList.add("guarded");
           meta.textContent += ` · ⚠ ${data.action}: ${data.reason}`;
         }
+      } else if (event === "cache" && data.cached) {
+        msg.dataset.cached = data.cached;  // served from the exact or the semantic cache
       } else if (event === "done") {
         const u = data.usage || {};
         meta.textContent += u.completion_tokens ? ` · ${u.completion_tokens} tokens` : "";
+        if (data.cached) {
+          const mark = document.createElement("span");
+          mark.className = "cached-mark";
+          mark.textContent = `⚡ cached (${data.cached})`;
+          mark.title = data.cached === "semantic"
+            ? "answered from the cache: an earlier answer to the same question in other words"
+            : "answered from the cache: an earlier answer to this question";
+          meta.append(" · ", mark);
+        }
         if (data.trace_id) msg.dataset.traceId = data.trace_id;
         if (data.handoff_id) handoffId = data.handoff_id;
       } else if (event === "error") {
