@@ -557,8 +557,10 @@ class Answerer:
         checked = CacheChecked(
             lookup.kind, lookup.reason, lookup.score, lookup.cached_question, lookup.latency_ms
         )
-        if lookup.answer is not None and lookup.kind is not None and self._guards_pass(
-            question, collection
+        if (
+            lookup.answer is not None
+            and lookup.kind is not None
+            and self._guards_pass(question, collection)
         ):
             span = current_span()
             trace_id = span.trace_id if span is not None else None
