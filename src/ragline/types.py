@@ -325,7 +325,15 @@ class CheckedSentence:
 #: Why an answer declined: nothing relevant was retrieved, the answerability model found
 #: the passages do not answer the question, the model said so itself, or no sentence of its
 #: draft was supported by the passages.
-DeclineReason = Literal["no_relevant_passages", "not_answerable", "model_declined", "unsupported"]
+DeclineReason = Literal[
+    "no_relevant_passages",
+    "not_answerable",
+    "model_declined",
+    "unsupported",
+    # the router: a request the assistant does not do; a conversation handed to a person
+    "out_of_scope",
+    "handoff",
+]
 
 #: How an answer was written: quoted from a passage, or generated and checked.
 AnswerStyle = Literal["extractive", "generative", "auto"]

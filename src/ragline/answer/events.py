@@ -9,6 +9,7 @@ OpenAI-compatible stream (``/v1/chat/completions``), the non-streaming responses
 The events, in the order a stream emits them::
 
     Started            once, first: the trace id (for feedback), the model, the collection
+    Routed             0..1: where the intent router sent the message (``route.enabled``)
     Retrieved          once: the search query (a follow-up rewritten) and the passages
     TokenDelta         0..n: a piece of the model's draft as it is written, unchecked
     SentenceChecked    0..n: a sentence of the draft once checked (kept, attached, flagged
@@ -16,6 +17,8 @@ The events, in the order a stream emits them::
     AnswerDone         once, last: the whole :class:`~ragline.types.Answer` (checked text,
                        citations, decline reason, usage) with the finish reason and trace id
 
+A message the router sends elsewhere than the documents (chit-chat, out of scope, handoff)
+goes from :class:`Routed` straight to :class:`AnswerDone`, with no retrieval.
 A decline before any generation (nothing relevant retrieved) goes from :class:`Retrieved`
 straight to :class:`AnswerDone`. A user interface that shows only checked sentences never
 shows an unsupported claim; one that wants the fastest first token shows the deltas, then
@@ -48,6 +51,7 @@ from typing import Any, ClassVar, Protocol
 from ragline.answer.context import Context
 from ragline.answer.conversation import Rewrite
 from ragline.models.chat import StreamDone, StreamEvent, TokenDelta, Usage
+from ragline.route.intent import RouteDecision
 from ragline.types import Answer, CheckedSentence, DeclineReason, Passage
 
 
@@ -72,6 +76,21 @@ class Started:
 
     def to_dict(self) -> dict[str, Any]:
         return {"trace_id": self.trace_id, "model": self.model, "collection": self.collection}
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """The intent router's decision, before retrieval: the route and its score."""
+
+    kind: ClassVar[str] = "route"
+    decision: RouteDecision
+
+    @property
+    def route(self) -> str:
+        return self.decision.route
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.decision.to_dict()
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,11 +220,11 @@ class AnswerDone:
 
 
 #: What :meth:`Answerer.stream <ragline.answer.flow.Answerer.stream>` yields.
-AnswerEvent = Started | Retrieved | TokenDelta | SentenceChecked | AnswerDone
+AnswerEvent = Started | Routed | Retrieved | TokenDelta | SentenceChecked | AnswerDone
 
 #: Every event class of the vocabulary by kind (the model stream's end included).
 EVENT_TYPES: dict[str, type[Any]] = {
-    cls.kind: cls for cls in (Started, Retrieved, TokenDelta, SentenceChecked, AnswerDone)
+    cls.kind: cls for cls in (Started, Routed, Retrieved, TokenDelta, SentenceChecked, AnswerDone)
 } | {StreamDone.kind: StreamDone}
 
 
@@ -224,6 +243,7 @@ __all__ = [
     "AnswerEvent",
     "Event",
     "Retrieved",
+    "Routed",
     "SentenceChecked",
     "Started",
     "StreamDone",

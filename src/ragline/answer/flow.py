@@ -51,6 +51,7 @@ from ragline.answer.events import (
     AnswerDone,
     AnswerEvent,
     Retrieved,
+    Routed,
     SentenceChecked,
     Started,
     final_answer,
@@ -59,12 +60,15 @@ from ragline.answer.extractive import Reading, SentenceReader, quote
 from ragline.answer.text import SentenceStream
 from ragline.config import Settings
 from ragline.errors import ConfigError, InvalidQueryError, RaglineError
+from ragline.guard.base import Action, Decision, GuardContext, HandoffSink
 from ragline.models.chat import ChatModel, ChatResult, SamplingParams, StreamDone, TokenDelta
 from ragline.models.embedder import Embedder
 from ragline.models.gateway import Gateway
 from ragline.models.local import model_family
 from ragline.prompts import Prompt, PromptRegistry
 from ragline.retrieve.retriever import Retriever
+from ragline.route.intent import IntentRouter, RouteDecision, intent_router
+from ragline.route.models import ModelChoice, ModelRouter, model_router
 from ragline.trace import semconv as sc
 from ragline.trace.tracer import AnyTracer, current_span
 from ragline.types import (
@@ -91,6 +95,8 @@ class _Prepared:
     timings: dict[str, float]
     started: float
     template: Prompt
+    #: The model that answers: the one asked for, or the model router's choice.
+    model: str | None = None
 
 
 class _TimedCheck:
@@ -151,6 +157,14 @@ class Answerer:
         # rewriting (SmolLM2 does) is not asked again in this process.
         self._rewrite_misses: dict[str, int] = {}
         self._rewrite_lock = threading.Lock()
+        # The router (route.*): intent classifier trained on first use; weak/strong models.
+        self._intents: IntentRouter | None = None
+        route = settings.route
+        self.model_router: ModelRouter | None = model_router(
+            route.weak_model, route.strong_model, route.model_threshold, route.model_weights
+        )
+        #: Where the router's handoff route opens an item (the human handoff inbox).
+        self.handoff_sink: HandoffSink | None = None
 
     # ------------------------------------------------------------------ model helpers
 
@@ -267,6 +281,8 @@ class Answerer:
             best_relevance=round(float(context.best_relevance), 4),
         )
         t2 = time.perf_counter()
+        if model is None and self.model_router is not None and context.relevant:
+            model = self._choose_model(rewrite.query, context).model
         t_ns = time.perf_counter_ns()
         messages: list[dict[str, str]] = []
         template = self.prompts_for(model)[0]
@@ -305,7 +321,7 @@ class Answerer:
             "pack_s": t2 - t1,
             "prompt_s": time.perf_counter() - t2,
         }
-        return _Prepared(question, rewrite, context, messages, timings, started, template)
+        return _Prepared(question, rewrite, context, messages, timings, started, template, model)
 
     def stream(
         self,
@@ -330,6 +346,8 @@ class Answerer:
         stream."""
         self.check_question(question)
         params = self.params(samples, sampling)
+        if self.settings.route.enabled:
+            self.intent_router()  # a bad intents file fails here, before the stream
         if max_passages is not None and max_passages < 1:
             raise ConfigError(f"max_passages must be at least 1, got {max_passages}")
         if style is not None and style not in STYLES:
@@ -380,6 +398,12 @@ class Answerer:
         span = current_span()  # the answer's trace (``Ragline.ask_stream`` opens one)
         trace_id = span.trace_id if span is not None else None
         yield Started(model or self.gateway.name, trace_id, collection)
+        if self.settings.route.enabled:
+            decision = self.route(question)
+            yield Routed(decision)
+            if decision.route != "documents":
+                yield AnswerDone(self._routed(question, decision, collection, trace_id), trace_id)
+                return
         prep = self.prepare(
             question,
             collection=collection,
@@ -427,7 +451,7 @@ class Answerer:
         try:
             # closing(): the model stops at once when the consumer stops early
             with contextlib.closing(
-                self._generate(prep.messages, params, samples, model)
+                self._generate(prep.messages, params, samples, prep.model)
             ) as pieces:
                 for piece in pieces:
                     if isinstance(piece, ChatResult):
@@ -470,6 +494,94 @@ class Answerer:
             yield from self._extractive(prep, reading, verdict, trace_id, checked, result)
             return
         yield AnswerDone(answer, trace_id)
+
+    # ------------------------------------------------------------------ routing
+
+    def intent_router(self) -> IntentRouter:
+        """The intent classifier (``route.intents``), trained once per process."""
+        if self._intents is None:
+            self._intents = intent_router(self.settings.route, self.embedder)
+        return self._intents
+
+    def route(self, question: str) -> RouteDecision:
+        """Where the intent router sends ``question``; a ``route`` span records it."""
+        t_ns = time.perf_counter_ns()
+        decision = self.intent_router().classify(question)
+        self.tracer.leaf(
+            "route",
+            t_ns,
+            route=decision.route,
+            score=round(decision.score, 4),
+            predicted=decision.predicted,
+            defaulted=decision.defaulted,
+        )
+        return decision
+
+    def _choose_model(self, query: str, context: Context) -> ModelChoice:
+        """The model router's choice (weak or strong); a ``model_route`` span records it."""
+        assert self.model_router is not None
+        t_ns = time.perf_counter_ns()
+        relevances = [float(p.relevance) for p in context.passages]
+        choice = self.model_router.choose(query, relevances, available=self._available)
+        self.tracer.leaf("model_route", t_ns, **choice.to_dict())
+        return choice
+
+    def _available(self, name: str) -> bool:
+        return self._model(name) is not None
+
+    def _routed(
+        self, question: str, decision: RouteDecision, collection: str, trace_id: str | None
+    ) -> Answer:
+        """The answer of a message not routed to the documents: a chit-chat reply, a polite
+        decline, or a handoff to the inbox (no retrieval, no generation)."""
+        cfg = self.settings.route
+        detail = ""
+        if decision.route == "chitchat":
+            return Answer(
+                question=question,
+                text=cfg.chitchat_reply,
+                declined=False,
+                citations=(),
+                passages=(),
+            )
+        if decision.route == "out_of_scope":
+            reason: DeclineReason = "out_of_scope"
+            text = cfg.out_of_scope_reply
+            detail = "the intent router found a request the assistant does not do"
+        else:
+            reason = "handoff"
+            text, detail = self._hand_off(question, decision, collection, trace_id)
+        return Answer(
+            question=question,
+            text=text,
+            declined=True,
+            citations=(),
+            passages=(),
+            decline_reason=reason,
+            decline_detail=detail,
+        )
+
+    def _hand_off(
+        self, question: str, decision: RouteDecision, collection: str, trace_id: str | None
+    ) -> tuple[str, str]:
+        cfg = self.settings.route
+        if self.handoff_sink is None:
+            return cfg.no_handoff_reply, "the user asked for a person; no handoff inbox is set"
+        verdict = Decision(
+            action=Action.HANDOFF,
+            text=question,
+            direction="input",
+            decided_by="router",
+            reason="the user asked for a person",
+            extra={"route": decision.to_dict()},
+        )
+        item = self.handoff_sink.open(
+            question=question,
+            decision=verdict,
+            context=GuardContext(collection=collection),
+            trace_id=trace_id,
+        )
+        return cfg.handoff_reply.replace("{item_id}", item), f"handed to a person: item {item}"
 
     def _read(self, prep: _Prepared) -> tuple[Reading, AnswerabilityVerdict]:
         """The extractive reading of the packed passages and the answerability verdict."""
