@@ -201,6 +201,10 @@ class GatewaySettings(_Section):
     # and crawl (2 threads on a busy 2-core machine: 5 tokens/s instead of 30).
     n_threads: int = Field(0, ge=0, description="0 = half the CPU cores, at least 1")
     n_batch: int = Field(512, gt=0)
+    # The embedded engine saves the llama.cpp state of a prompt's fixed prefix (template,
+    # system text, instructions) and restores it for the next prompt that starts with it:
+    # same output, less to evaluate before the first token (bench_prefix_cache.py).
+    prefix_cache: bool = True
     # Sampling defaults, overridable per call. Low temperature: grounded, repeatable answers.
     temperature: float = Field(0.2, ge=0, le=5)
     top_p: float = Field(0.95, gt=0, le=1)
