@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast, get_args
 
 import numpy as np
 
@@ -185,7 +185,8 @@ class IntentRouter:
         model.fit(vectors, labels)
         self._coef = model.coef_.astype(np.float32)
         self._intercept = model.intercept_.astype(np.float32)
-        self.routes: tuple[RouteName, ...] = tuple(model.classes_)
+        # plain str (sklearn keeps numpy strings): the names go into JSON and spans
+        self.routes = cast("tuple[RouteName, ...]", tuple(str(c) for c in model.classes_))
 
     def probabilities(self, vector: np.ndarray) -> np.ndarray:
         """The probability of each of :attr:`routes` for one embedding (numpy, no sklearn
