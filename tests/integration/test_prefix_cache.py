@@ -82,3 +82,26 @@ def test_a_prompt_shorter_than_any_saved_prefix_is_evaluated_normally() -> None:
     loaded.llm.reset()
     again = LlamaCppChatModel(prefix_cache=False).generate("Hi", GREEDY)
     assert short.text == again.text
+
+
+@pytest.mark.parametrize("ref", ["answer@v2", "rewrite@v1"])
+@pytest.mark.parametrize("family", [None, "qwen"])
+def test_shipped_prompts_put_the_fixed_part_first(ref: str, family: str | None) -> None:
+    """What an OpenAI-compatible server's prefix cache (and ours) can reuse: every message
+    before the last is the same for any question, and the last one starts the same too."""
+    from ragline.config import load_settings
+    from ragline.prompts import PromptRegistry
+
+    prompt = PromptRegistry.from_settings(load_settings()).for_family(ref, family)
+    values = [
+        {"passages": "[1] One passage.", "question": "Who?", "history": "What?"},
+        {"passages": "[1] Another text here.", "question": "When?", "history": "Where?"},
+    ]
+    a, b = (
+        prompt.render(**{k: v for k, v in vals.items() if k in prompt.variables}) for vals in values
+    )
+    assert a[0]["role"] == "system" and len(a) >= 2
+    assert a[:-1] == b[:-1]  # the system text (and any example turns) never varies
+    # the slots come after the last message's fixed opening
+    last_a, last_b = a[-1]["content"], b[-1]["content"]
+    assert last_a[: common_prefix(last_a, last_b)].strip()

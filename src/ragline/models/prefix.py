@@ -36,7 +36,7 @@ CAPACITY = 8
 HISTORY = 8
 
 
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[Any], b: Sequence[Any]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
