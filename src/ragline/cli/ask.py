@@ -167,6 +167,8 @@ def _print_decline(out: Console, answer: Answer) -> None:
         "not_answerable": "the closest passages do not answer the question",
         "model_declined": "the model found no answer in the passages",
         "unsupported": "no sentence of the draft answer was supported by the passages",
+        "out_of_scope": "the router found a request the assistant does not do",
+        "handoff": "the router handed the conversation to a person",
     }
     if answer.decline_reason:
         why = reasons.get(answer.decline_reason, answer.decline_reason)

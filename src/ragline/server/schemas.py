@@ -211,7 +211,8 @@ class AnswerOut(BaseModel):
     finish_reason: str = Field(description='"declined", or the model\'s ("stop", "length")')
     decline_reason: str | None = Field(
         None,
-        description="no_relevant_passages, not_answerable, unsupported or model_declined",
+        description="no_relevant_passages, not_answerable, unsupported, model_declined, "
+        "out_of_scope or handoff",
     )
     decline_detail: str | None = Field(None, description="why the answer declined, in words")
     answerability: float | None = Field(
