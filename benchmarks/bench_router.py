@@ -301,21 +301,16 @@ def bench_gateway(calls: int, weights_path: Path | None) -> dict[str, Any]:
         for _ in range(30):  # warm both: connections, imports
             via_gateway()
             straight()
-        d, g = [], []
+        d, g, dc, gc = [], [], [], []
         for i in range(calls):
-            for fn, out in (
-                ((straight, d), (via_gateway, g))
-                if i % 2
-                else (
-                    (via_gateway, g),
-                    (straight, d),
-                )
-            ):
-                t = time.perf_counter()
+            order = ((straight, d, dc), (via_gateway, g, gc))
+            for fn, out, cpu in order if i % 2 else order[::-1]:
+                t, c = time.perf_counter(), time.thread_time()
                 fn()
+                cpu.append((time.thread_time() - c) * 1e3)
                 out.append((time.perf_counter() - t) * 1e3)
         tracer.close()
-        direct.close() if hasattr(direct, "close") else None
+        direct.close()
     return {
         "calls": calls,
         "direct_ms_p50": round(statistics.median(d), 3),
@@ -324,6 +319,14 @@ def bench_gateway(calls: int, weights_path: Path | None) -> dict[str, Any]:
         "gateway_ms_p99": round(percentile(g, 99), 3),
         "added_ms_p50": round(statistics.median(g) - statistics.median(d), 3),
         "added_ms_p99": round(percentile(g, 99) - percentile(d, 99), 3),
+        "added_ms_paired_p50": round(
+            statistics.median(a - b for a, b in zip(g, d, strict=True)), 3
+        ),
+        # CPU time of the calling thread: what the path itself costs, whatever else runs
+        "direct_cpu_ms_p50": round(statistics.median(dc), 3),
+        "gateway_cpu_ms_p50": round(statistics.median(gc), 3),
+        "added_cpu_ms_p50": round(statistics.median(gc) - statistics.median(dc), 3),
+        "added_cpu_ms_p99": round(percentile(gc, 99) - percentile(dc, 99), 3),
         "path": "limit consume+settle (memory), model router choice, gateway generate "
         "(retry/fallback, pricing), generation span in a trace; no answer cache on this branch",
     }
@@ -382,7 +385,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"router choice p50 {m['choose_ms_p50']} ms. Gateway path vs the provider directly "
         f"(local stub, {g['calls']} calls each): p50 {g['direct_ms_p50']} → "
         f"{g['gateway_ms_p50']} ms (+{g['added_ms_p50']}), p99 {g['direct_ms_p99']} → "
-        f"{g['gateway_ms_p99']} ms (+{g['added_ms_p99']}).",
+        f"{g['gateway_ms_p99']} ms (+{g['added_ms_p99']}); CPU time of the calling thread "
+        f"+{g['added_cpu_ms_p50']} ms p50, +{g['added_cpu_ms_p99']} ms p99.",
     ]
     return "\n".join(lines)
 
