@@ -88,7 +88,11 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=12)
     parser.add_argument("--models", default="embedded")
     args = parser.parse_args()
-    results: dict[str, Any] = {"questions": args.questions, "models": {}}
+    results: dict[str, Any] = {
+        "questions": args.questions,
+        "load_average_at_start": os.getloadavg(),
+        "models": {},
+    }
     for model in args.models.split(","):
         msgs = prompts(model, args.questions)
         answers_only = msgs[::2]
