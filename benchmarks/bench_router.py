@@ -44,7 +44,7 @@ from router_answers import ANSWERS, load_rows
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 EVAL = REPO / "benchmarks" / "data" / "intents_eval.jsonl"
-THRESHOLDS = [round(t, 2) for t in np.arange(0.0, 1.0001, 0.05)]
+THRESHOLDS = [round(float(t), 2) for t in np.arange(0.0, 1.0001, 0.01)]
 
 
 # --------------------------------------------------------------------------- intents
@@ -150,10 +150,17 @@ def cv_scores(xs: np.ndarray, ys: list[bool], groups: list[str]) -> np.ndarray:
     return out
 
 
+def calls_model(p: dict[str, Any]) -> bool:
+    """Nothing relevant retrieved: the flow declines before any model call (no routing)."""
+    return p["weak"]["decline_reason"] != "no_relevant_passages"
+
+
 def curve(scores: np.ndarray, pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Accuracy over every question; the strong share over the questions that call a model."""
+    calling = np.array([calls_model(p) for p in pairs])
     points = []
     for t in THRESHOLDS:
-        weak = scores >= t
+        weak = (scores >= t) | ~calling
         correct = [
             (p["weak"] if w else p["strong"])["correct"] for p, w in zip(pairs, weak, strict=True)
         ]
@@ -161,7 +168,7 @@ def curve(scores: np.ndarray, pairs: list[dict[str, Any]]) -> list[dict[str, Any
             {
                 "threshold": t,
                 "accuracy": round(float(np.mean(correct)), 4),
-                "strong_share": round(float(1 - weak.mean()), 4),
+                "strong_share": round(float((~weak).sum() / max(1, calling.sum())), 4),
             }
         )
     return points
@@ -177,7 +184,8 @@ def bench_models(weak: str, strong: str, write_weights: bool) -> dict[str, Any]:
     from ragline.route.models import SHIPPED_WEIGHTS, RouterWeights, features
 
     pairs = paired(load_rows(ANSWERS), weak, strong)
-    tune = [p for p in pairs if p["weak"]["split"] == "tune"]
+    # the router is asked only when something relevant was retrieved: trained on those
+    tune = [p for p in pairs if p["weak"]["split"] == "tune" and calls_model(p)]
     test = [p for p in pairs if p["weak"]["split"] == "test"]
 
     def matrix(ps: list[dict[str, Any]]) -> np.ndarray:
@@ -221,7 +229,11 @@ def bench_models(weak: str, strong: str, write_weights: bool) -> dict[str, Any]:
             runs.append(
                 np.mean(
                     [
-                        (p["strong"] if rng.random() < pt["strong_share"] else p["weak"])["correct"]
+                        (
+                            p["strong"]
+                            if calls_model(p) and rng.random() < pt["strong_share"]
+                            else p["weak"]
+                        )["correct"]
                         for p in test
                     ]
                 )
@@ -244,10 +256,15 @@ def bench_models(weak: str, strong: str, write_weights: bool) -> dict[str, Any]:
         "weak": weak,
         "strong": strong,
         "questions": {"tune": len(tune), "test": len(test)},
+        "test_questions_calling_a_model": sum(calls_model(p) for p in test),
         "baselines": {k: round(v, 4) for k, v in acc.items()},
         "cascade": {
             "accuracy": round(float(np.mean([r["correct"] for r in cascade])), 4),
-            "strong_share": round(float(np.mean([p["weak"]["declined"] for p in test])), 4),
+            "strong_share": round(
+                sum(p["weak"]["declined"] and calls_model(p) for p in test)
+                / max(1, sum(calls_model(p) for p in test)),
+                4,
+            ),
             "weak_calls_share": 1.0,
         },
         "threshold_picked_on_tune": picked,
