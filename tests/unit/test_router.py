@@ -167,6 +167,17 @@ def rag(tmp_path_factory: pytest.TempPathFactory, sink: ListSink) -> Iterator[Ra
     tracer.close()
 
 
+@pytest.fixture(autouse=True)
+def fresh_settings(request: pytest.FixtureRequest) -> Iterator[None]:
+    if "rag" not in request.fixturenames:
+        yield
+        return
+    rag = request.getfixturevalue("rag")
+    original = rag.settings
+    yield
+    rag.settings = original
+
+
 def use(rag: Ragline, settings: Settings, **models: FakeChatModel) -> None:
     rag.settings = settings
     rag.gateway = Gateway(settings, models=models)  # a new answerer with these settings
@@ -226,12 +237,16 @@ def test_handoff_without_an_inbox_says_so(rag: Ragline) -> None:
     assert answer.text == rag.settings.route.no_handoff_reply
 
 
-def test_document_questions_go_on_to_retrieval(rag: Ragline) -> None:
+def test_document_questions_go_on_to_retrieval(rag: Ragline, sink: ListSink) -> None:
     fake = FakeChatModel(["The ideal brewing temperature is between 90 and 96 degrees Celsius."])
     use(rag, rag.settings, embedded=fake)
     events = list(rag.ask_stream("What is the ideal brewing temperature?", collection="sample"))
     assert isinstance(events[1], Routed) and events[1].route == "documents"
     assert isinstance(events[2], Retrieved) and len(fake.calls) == 1
+    assert events[2].context.passages[0].chunk.source.endswith("coffee-brewing.html")
+    # the question is embedded once: by the router, and retrieval reuses the vector
+    assert len(spans(rag, sink, "route")) == 1 and spans(rag, sink, "embed") == []
+    assert sink.traces[-1].summary.embedding is not None  # still kept for drift detection
 
 
 def test_routing_off_and_a_bad_intents_file(rag: Ragline, tmp_path: Path) -> None:

@@ -36,6 +36,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ragline.answer import logistic
 from ragline.answer.answerability import Answerability, AnswerabilityVerdict
 from ragline.answer.citations import CitationChecker
@@ -247,6 +249,7 @@ class Answerer:
         model: str | None = None,
         max_tokens: int | None = None,
         max_passages: int | None = None,
+        question_vector: np.ndarray | None = None,
     ) -> _Prepared:
         """Rewrite, retrieve, gate, pack and build the prompt (no answer generated yet).
 
@@ -269,6 +272,8 @@ class Answerer:
             mode=self.config.mode,
             k=max(self.config.candidates, max_passages or 0),
             filters=filters,
+            # the intent router's embedding of the question, when it is what is searched
+            vector=question_vector if self._reusable(question, rewrite) else None,
         )
         t1 = time.perf_counter()
         t_ns = time.perf_counter_ns()
@@ -398,8 +403,9 @@ class Answerer:
         span = current_span()  # the answer's trace (``Ragline.ask_stream`` opens one)
         trace_id = span.trace_id if span is not None else None
         yield Started(model or self.gateway.name, trace_id, collection)
+        vector = None
         if self.settings.route.enabled:
-            decision = self.route(question)
+            decision, vector = self.route(question)
             yield Routed(decision)
             if decision.route != "documents":
                 yield AnswerDone(self._routed(question, decision, collection, trace_id), trace_id)
@@ -412,6 +418,7 @@ class Answerer:
             model=model,
             max_tokens=params.max_tokens,
             max_passages=max_passages,
+            question_vector=vector,
         )
         yield Retrieved(prep.rewrite, prep.context)
         if not prep.context.relevant:
@@ -503,10 +510,12 @@ class Answerer:
             self._intents = intent_router(self.settings.route, self.embedder)
         return self._intents
 
-    def route(self, question: str) -> RouteDecision:
-        """Where the intent router sends ``question``; a ``route`` span records it."""
+    def route(self, question: str) -> tuple[RouteDecision, np.ndarray]:
+        """Where the intent router sends ``question``, and the question's embedding (which
+        retrieval reuses); a ``route`` span records the decision."""
         t_ns = time.perf_counter_ns()
-        decision = self.intent_router().classify(question)
+        vector = self.embedder.embed([question])[0]
+        decision = self.intent_router().classify_vector(vector)
         self.tracer.leaf(
             "route",
             t_ns,
@@ -515,7 +524,7 @@ class Answerer:
             predicted=decision.predicted,
             defaulted=decision.defaulted,
         )
-        return decision
+        return decision, vector
 
     def _choose_model(self, query: str, context: Context) -> ModelChoice:
         """The model router's choice (weak or strong); a ``model_route`` span records it."""
@@ -525,6 +534,11 @@ class Answerer:
         choice = self.model_router.choose(query, relevances, available=self._available)
         self.tracer.leaf("model_route", t_ns, **choice.to_dict())
         return choice
+
+    def _reusable(self, question: str, rewrite: Rewrite) -> bool:
+        """Can retrieval reuse the router's embedding of the question: the same text is
+        searched, embedded by the same model."""
+        return rewrite.query == question and self.embedder.name == self.retriever.embedder.name
 
     def _available(self, name: str) -> bool:
         return self._model(name) is not None
