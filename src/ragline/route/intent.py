@@ -71,7 +71,6 @@ class RouteDecision:
             "predicted": self.predicted,
             "defaulted": self.defaulted,
             "scores": {k: round(v, 4) for k, v in self.scores.items()},
-            "latency_ms": round(self.latency_ms, 3),
         }
 
 
