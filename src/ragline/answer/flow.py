@@ -8,6 +8,14 @@ time to first token is measured on them), a :class:`SentenceChecked` for every s
 it is complete and checked (on a worker thread, while the model goes on writing), and one
 final :class:`AnswerDone`.
 
+Routing (``route.*``, ``ragline.route``): before retrieval the intent router yields a
+:class:`Routed` event and a ``route`` span; a chit-chat message gets a short reply, an
+out-of-scope request a polite decline (``out_of_scope``), a request for a person goes to
+:attr:`Answerer.handoff_sink` (``handoff``), all without retrieval; a document question goes
+on, and retrieval reuses the router's embedding of it. With ``route.weak_model`` and
+``route.strong_model`` set, the model router picks the answering model after retrieval (a
+``model_route`` span), unless the call names one.
+
 Styles (``answer.style``, or ``style=`` per call): ``extractive`` quotes the passage sentence
 the reader (``answer/extractive.py``) picks, streamed through the same events (the quote as
 one :class:`TokenDelta`, its :class:`SentenceChecked`, :class:`AnswerDone`) with no model
