@@ -14,9 +14,9 @@ The classifier is a logistic regression on the MiniLM sentence embeddings
 edits (``route.intents``; shipped: ``route/intents.yaml``) whose keys are route names and
 whose values are lists of example messages. It is trained when first needed -- one embedding
 per example, about 2 s for the shipped 121 on a busy 2-core machine -- and kept per process,
-keyed by the file's contents and the embedder. A message whose best route scores under ``route.min_confidence`` goes to
-``documents``: a missed chit-chat costs a retrieval, a document question sent elsewhere costs
-the answer.
+keyed by the file's contents and the embedder. A message whose best route scores under
+``route.min_confidence`` goes to ``documents``: a missed chit-chat costs a retrieval, a
+document question sent elsewhere costs the answer.
 
 The question's embedding is the one retrieval needs too: :meth:`IntentRouter.classify_vector`
 takes a vector already computed, and :meth:`IntentRouter.classify` embeds the text itself.
