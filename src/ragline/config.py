@@ -207,6 +207,10 @@ class GatewaySettings(_Section):
     # and crawl (2 threads on a busy 2-core machine: 5 tokens/s instead of 30).
     n_threads: int = Field(0, ge=0, description="0 = half the CPU cores, at least 1")
     n_batch: int = Field(512, gt=0)
+    # The embedded engine saves the llama.cpp state of a prompt's fixed prefix (template,
+    # system text, instructions) and restores it for the next prompt that starts with it:
+    # same output, less to evaluate before the first token (bench_prefix_cache.py).
+    prefix_cache: bool = True
     # Sampling defaults, overridable per call. Low temperature: grounded, repeatable answers.
     temperature: float = Field(0.2, ge=0, le=5)
     top_p: float = Field(0.95, gt=0, le=1)
@@ -556,7 +560,32 @@ class CacheSettings(_Section):
 class RouteSettings(_Section):
     """The router (``ragline.route``): intent routing before retrieval, weak/strong models."""
 
+    # Intent routing (chit-chat, out of scope, handoff, documents) before retrieval: one
+    # embedding (the one retrieval needs anyway) and a linear model, about a millisecond.
     enabled: bool = True
+    # None: the shipped route/intents.yaml. Your own YAML file: route name -> example messages.
+    intents: Path | None = None
+    # Under this probability of its best route a message goes to `documents` (the safe
+    # default: a missed greeting costs one retrieval, a misrouted question costs the answer).
+    min_confidence: float = Field(0.5, ge=0, le=1)
+    # Replies of the routes that do not retrieve; `{item_id}`: the handoff inbox's item.
+    chitchat_reply: str = "Hello! Ask me anything about the documents and I'll answer with sources."
+    out_of_scope_reply: str = (
+        "Sorry, I can only answer questions about the documents in this collection."
+    )
+    handoff_reply: str = "I've passed your message to a person (ticket {item_id})."
+    no_handoff_reply: str = "Sorry, no one can take over this conversation here."
+    # Model routing (weak vs strong): both None means off. On, a question goes to the weak
+    # model when the router predicts it answers as well as the strong one, else the strong.
+    weak_model: str | None = None
+    strong_model: str | None = None
+    # P(the weak model answers as well as the strong one) at or above it: the weak model.
+    # 0.98: picked on the SQuAD tune half (cross-validated) as the most calls to the weak
+    # model at <= 1 point lost; with SmolLM2-135M vs Qwen2.5-0.5B that is almost none (the
+    # curve: docs/benchmarks.md). Lower sends more to the weak model, at a cost in accuracy.
+    model_threshold: float = Field(0.98, ge=0, le=1)
+    # None: the shipped route/model_router.json, trained on the SQuAD tuning half.
+    model_weights: Path | None = None
 
 
 class RedisSettings(_Section):

@@ -328,9 +328,17 @@ class CheckedSentence:
 #: Why an answer declined: nothing relevant was retrieved, the answerability model found
 #: the passages do not answer the question, the model said so itself, or no sentence of its
 #: draft was supported by the passages; or a guard refused: ``blocked`` (a clear refusal
-#: naming the guard) or ``handoff`` (the conversation went to the human inbox).
+#: naming the guard) or ``handoff`` (the conversation went to the human inbox, also the
+#: router's handoff route); or the router found a request the assistant does not do
+#: (``out_of_scope``).
 DeclineReason = Literal[
-    "no_relevant_passages", "not_answerable", "model_declined", "unsupported", "blocked", "handoff"
+    "no_relevant_passages",
+    "not_answerable",
+    "model_declined",
+    "unsupported",
+    "blocked",
+    "handoff",
+    "out_of_scope",
 ]
 
 #: How an answer was written: quoted from a passage, or generated and checked.

@@ -18,7 +18,14 @@ from typer.testing import CliRunner
 
 from conftest import REPO, require_smollm2
 from ragline.answer.conversation import Conversation, Turn, build_messages, token_counter
-from ragline.answer.events import AnswerDone, Retrieved, SentenceChecked, Started, TokenDelta
+from ragline.answer.events import (
+    AnswerDone,
+    Retrieved,
+    Routed,
+    SentenceChecked,
+    Started,
+    TokenDelta,
+)
 from ragline.api import Ragline
 from ragline.config import AnswerSettings, load_settings
 from ragline.prompts import PromptRegistry
@@ -83,7 +90,8 @@ def test_a_near_miss_question_is_grounded_or_declined(rag: Ragline):
 
 def test_stream_events_with_the_real_model(rag: Ragline):
     events = list(rag.ask_stream("How long must passwords be?", collection="sample"))
-    assert isinstance(events[0], Started) and isinstance(events[1], Retrieved)
+    assert isinstance(events[0], Started) and isinstance(events[1], Routed)
+    assert isinstance(events[2], Retrieved)
     assert isinstance(events[-1], AnswerDone)
     answer = events[-1].answer
     draft = "".join(e.text for e in events if isinstance(e, TokenDelta))

@@ -188,7 +188,8 @@ def test_both_streams_are_the_one_encoder_over_the_answer_vocabulary(
 
     question = "Which planet is the hottest?"
     events = list(answer_events(server.context.rag, AnswerRequest(question, "docs")))
-    assert [e.kind for e in events[:2]] == ["start", "retrieved"] and events[-1].kind == "done"
+    kinds = [e.kind for e in events[:3]]
+    assert kinds == ["start", "route", "retrieved"] and events[-1].kind == "done"
     # REST: one named event per kind (checked sentences interleave with the draft as their
     # checks finish, so they are compared apart)
     with client.stream("POST", "/api/collections/docs/ask", json={"question": question}) as r:
@@ -196,7 +197,7 @@ def test_both_streams_are_the_one_encoder_over_the_answer_vocabulary(
     expected = _frames(b"".join(event_frames(e) for e in events))
     assert [f for f in rest if f[0] != "sentence"] == [f for f in expected if f[0] != "sentence"]
     assert [f for f in rest if f[0] == "sentence"] == [f for f in expected if f[0] == "sentence"]
-    assert {"start", "retrieved", "token", "sentence", "answer", "citations", "done"} == {
+    assert {"start", "route", "retrieved", "token", "sentence", "answer", "citations", "done"} == {
         n for n, _ in rest
     }
     # OpenAI-compatible: the same events as chunks, through the same encoder

@@ -24,6 +24,7 @@ from ragline.answer.events import (
     AnswerDone,
     AnswerEvent,
     Retrieved,
+    Routed,
     SentenceChecked,
     Started,
     StreamDone,
@@ -107,7 +108,7 @@ def test_every_event_declares_a_unique_kind_and_a_json_payload(events: list[Any]
     assert {cls.kind for cls in union} | {"model_done"} == set(EVENT_TYPES)
     assert len({cls.kind for cls in union}) == len(union)
     assert EVENT_TYPES["model_done"] is StreamDone
-    assert [type(e) for e in events[:2]] == [Started, Retrieved]
+    assert [type(e) for e in events[:3]] == [Started, Routed, Retrieved]
     assert isinstance(events[-1], AnswerDone) and {type(e) for e in events} <= set(union)
     for event in events:
         assert type(event).kind == event.kind and EVENT_TYPES[event.kind] is type(event)
@@ -158,8 +159,9 @@ def test_rest_frames_are_the_events_by_kind(events: list[Any]) -> None:
 
     got = frames(b"".join(event_frames(e) for e in events))
     names = [n for n, _ in got]
-    assert names[:2] == ["start", "retrieved"] and names[-3:] == ["answer", "citations", "done"]
-    assert {n for n in names[2:-3]} == {"token", "sentence"}
+    assert names[:3] == ["start", "route", "retrieved"]
+    assert names[-3:] == ["answer", "citations", "done"]
+    assert {n for n in names[3:-3]} == {"token", "sentence"}
     assert got[0][1] == events[0].to_dict()
     done = events[-1]
     assert got[-3][1] == {"text": done.text}

@@ -15,6 +15,7 @@ from ragline.answer.answerability import ANSWERABILITY_FEATURES, features
 from ragline.answer.events import (
     AnswerDone,
     Retrieved,
+    Routed,
     SentenceChecked,
     Started,
     TokenDelta,
@@ -155,11 +156,11 @@ def test_extractive_answer_quotes_the_sentence_without_a_model_call(rag: Ragline
     fake = scripted(rag, "never used", style="extractive", min_answerability=0.0)
     events = list(rag.ask_stream(COFFEE, collection="sample"))
     kinds = [type(e) for e in events]
-    assert kinds == [Started, Retrieved, TokenDelta, SentenceChecked, AnswerDone]
+    assert kinds == [Started, Routed, Retrieved, TokenDelta, SentenceChecked, AnswerDone]
     answer = events[-1].answer
     assert not answer.declined and answer.style == "extractive" and not fake.calls
     assert "90" in answer.text and "96" in answer.text and answer.text.endswith("[1]")
-    assert events[2].text == answer.text  # the quote streams as the answer text
+    assert events[3].text == answer.text  # the quote streams as the answer text
     (citation,) = answer.citations
     assert citation.sentence in answer.text and citation.supported
     assert citation.sentence in citation.passage.text  # the cited passage shows the quote

@@ -11,7 +11,14 @@ import pytest
 
 import ragline.answer.flow as flow_module
 from conftest import REPO
-from ragline.answer.events import AnswerDone, Retrieved, SentenceChecked, Started, TokenDelta
+from ragline.answer.events import (
+    AnswerDone,
+    Retrieved,
+    Routed,
+    SentenceChecked,
+    Started,
+    TokenDelta,
+)
 from ragline.answer.flow import DECLINE_MESSAGE
 from ragline.api import Ragline
 from ragline.config import load_settings
@@ -154,11 +161,12 @@ def test_stream_events_come_in_order(rag: Ragline, monkeypatch):
     events = list(rag.ask_stream("How long must passwords be?", collection="sample"))
     assert isinstance(events[0], Started) and events[0].collection == "sample"
     assert events[0].model == rag.gateway.name
-    assert isinstance(events[1], Retrieved) and events[1].query == "How long must passwords be?"
+    assert isinstance(events[1], Routed) and events[1].route == "documents"
+    assert isinstance(events[2], Retrieved) and events[2].query == "How long must passwords be?"
     assert isinstance(events[-1], AnswerDone)
     # the trace the answer is recorded in, the same at both ends
     assert events[0].trace_id and events[-1].trace_id == events[0].trace_id
-    kinds = [e.kind for e in events[2:-1]]
+    kinds = [e.kind for e in events[3:-1]]
     first_check = kinds.index("sentence")
     assert kinds[0] == "token" and first_check > 0
     # the first sentence is reported while the model goes on writing

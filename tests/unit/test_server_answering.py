@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import REPO
-from ragline.answer.events import AnswerDone, Retrieved, Started, TokenDelta
+from ragline.answer.events import AnswerDone, Retrieved, Routed, Started, TokenDelta
 from ragline.api import Ragline
 from ragline.config import load_settings
 from ragline.models.chat import ChatResult, StreamDone, Usage
@@ -38,7 +38,8 @@ def test_events_draft_then_checked_answer_citations_and_finish(rag: Ragline) -> 
     events = list(answer_events(rag, req))
     assert isinstance(events[0], Started) and events[0].model == rag.settings.gateway.default_model
     assert events[0].trace_id  # the answer's trace, for feedback
-    assert events[0].collection == "sample" and isinstance(events[1], Retrieved)
+    assert events[0].collection == "sample" and isinstance(events[1], Routed)
+    assert isinstance(events[2], Retrieved)
     draft = "".join(e.text for e in events if isinstance(e, TokenDelta))
     assert draft == "Venus is the hottest planet. Venus has 42 moons made of ice."
     done = events[-1]

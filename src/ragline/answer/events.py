@@ -12,6 +12,7 @@ The events, in the order a stream emits them::
     GuardChecked       0..n: a guard decision (``ragline.guard``): on the question before
                        retrieval (always, when input guards run); on an answer sentence
                        when an output guard acted (warned, redacted or withheld it)
+    Routed             0..1: where the intent router sent the message (``route.enabled``)
     CacheChecked       0..1: the answer caches' verdict (a hit: the cached answer follows as one
                        TokenDelta, its SentenceChecked and AnswerDone, with no Retrieved)
     Retrieved          once: the search query (a follow-up rewritten) and the passages
@@ -21,6 +22,8 @@ The events, in the order a stream emits them::
     AnswerDone         once, last: the whole :class:`~ragline.types.Answer` (checked text,
                        citations, decline reason, usage) with the finish reason and trace id
 
+A message the router sends elsewhere than the documents (chit-chat, out of scope, handoff)
+goes from :class:`Routed` straight to :class:`AnswerDone`, with no retrieval.
 A question a guard refuses (block, handoff) goes from its :class:`GuardChecked` straight
 to :class:`AnswerDone` (``decline_reason`` ``blocked`` or ``handoff``). A decline before any
 generation (nothing relevant retrieved) goes from :class:`Retrieved`
@@ -56,6 +59,7 @@ from ragline.answer.context import Context
 from ragline.answer.conversation import Rewrite
 from ragline.guard.base import Action, Decision
 from ragline.models.chat import StreamDone, StreamEvent, TokenDelta, Usage
+from ragline.route.intent import RouteDecision
 from ragline.types import Answer, CheckedSentence, DeclineReason, Passage
 
 
@@ -80,6 +84,21 @@ class Started:
 
     def to_dict(self) -> dict[str, Any]:
         return {"trace_id": self.trace_id, "model": self.model, "collection": self.collection}
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """The intent router's decision, before retrieval: the route and its score."""
+
+    kind: ClassVar[str] = "route"
+    decision: RouteDecision
+
+    @property
+    def route(self) -> str:
+        return self.decision.route
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.decision.to_dict()
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +281,14 @@ class AnswerDone:
 
 #: What :meth:`Answerer.stream <ragline.answer.flow.Answerer.stream>` yields.
 AnswerEvent = (
-    Started | GuardChecked | CacheChecked | Retrieved | TokenDelta | SentenceChecked | AnswerDone
+    Started
+    | GuardChecked
+    | Routed
+    | CacheChecked
+    | Retrieved
+    | TokenDelta
+    | SentenceChecked
+    | AnswerDone
 )
 
 #: Every event class of the vocabulary by kind (the model stream's end included).
@@ -271,6 +297,7 @@ EVENT_TYPES: dict[str, type[Any]] = {
     for cls in (
         Started,
         GuardChecked,
+        Routed,
         CacheChecked,
         Retrieved,
         TokenDelta,
@@ -297,6 +324,7 @@ __all__ = [
     "Event",
     "GuardChecked",
     "Retrieved",
+    "Routed",
     "SentenceChecked",
     "Started",
     "StreamDone",

@@ -8,6 +8,14 @@ time to first token is measured on them), a :class:`SentenceChecked` for every s
 it is complete and checked (on a worker thread, while the model goes on writing), and one
 final :class:`AnswerDone`.
 
+Routing (``route.*``, ``ragline.route``): before retrieval the intent router yields a
+:class:`Routed` event and a ``route`` span; a chit-chat message gets a short reply, an
+out-of-scope request a polite decline (``out_of_scope``), a request for a person goes to
+:attr:`Answerer.handoff_sink` (``handoff``), all without retrieval; a document question goes
+on, and retrieval reuses the router's embedding of it. With ``route.weak_model`` and
+``route.strong_model`` set, the model router picks the answering model after retrieval (a
+``model_route`` span), unless the call names one.
+
 Styles (``answer.style``, or ``style=`` per call): ``extractive`` quotes the passage sentence
 the reader (``answer/extractive.py``) picks, streamed through the same events (the quote as
 one :class:`TokenDelta`, its :class:`SentenceChecked`, :class:`AnswerDone`) with no model
@@ -45,6 +53,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ragline.answer import logistic
 from ragline.answer.answerability import Answerability, AnswerabilityVerdict
 from ragline.answer.citations import CitationChecker
@@ -62,6 +72,7 @@ from ragline.answer.events import (
     CacheChecked,
     GuardChecked,
     Retrieved,
+    Routed,
     SentenceChecked,
     Started,
     final_answer,
@@ -71,7 +82,7 @@ from ragline.answer.guarding import AnswerGuards, SentenceVerdict
 from ragline.answer.text import SentenceStream
 from ragline.config import Settings
 from ragline.errors import ConfigError, InvalidQueryError, RaglineError
-from ragline.guard.base import Action, GuardContext, HandoffSink
+from ragline.guard.base import Action, Decision, GuardContext, HandoffSink
 from ragline.guard.pipeline import GuardPipeline
 from ragline.guard.spotlight import passage_lines, unmark
 from ragline.models.chat import ChatModel, ChatResult, SamplingParams, StreamDone, TokenDelta
@@ -80,6 +91,8 @@ from ragline.models.gateway import Gateway
 from ragline.models.local import model_family
 from ragline.prompts import Prompt, PromptRegistry
 from ragline.retrieve.retriever import Retriever
+from ragline.route.intent import IntentRouter, RouteDecision, intent_router
+from ragline.route.models import ModelChoice, ModelRouter, model_router
 from ragline.trace import semconv as sc
 from ragline.trace.tracer import AnyTracer, current_span
 from ragline.types import (
@@ -111,6 +124,8 @@ class _Prepared:
     template: Prompt
     #: What output guards need (passages, instructions, canary); None: no guards.
     guard_context: GuardContext | None = None
+    #: The model that answers: the one asked for, or the model router's choice.
+    model: str | None = None
 
 
 @dataclass(slots=True)
@@ -197,6 +212,15 @@ class Answerer:
         self._rewrite_lock = threading.Lock()
         #: The exact and semantic answer caches (``cache.enabled``; ``Ragline`` sets it).
         self.cache: AnswerCache | None = None
+        # The router (route.*): intent classifier trained on first use; weak/strong models.
+        self._intents: IntentRouter | None = None
+        route = settings.route
+        self.model_router: ModelRouter | None = model_router(
+            route.weak_model, route.strong_model, route.model_threshold, route.model_weights
+        )
+        #: Where the router's handoff route opens an item (the human handoff inbox): the
+        #: same inbox as the guards' handoff action.
+        self.handoff_sink: HandoffSink | None = handoff
 
     # ------------------------------------------------------------------ model helpers
 
@@ -280,6 +304,7 @@ class Answerer:
         max_tokens: int | None = None,
         max_passages: int | None = None,
         guard_context: GuardContext | None = None,
+        question_vector: np.ndarray | None = None,
     ) -> _Prepared:
         """Rewrite, retrieve, gate, pack and build the prompt (no answer generated yet).
 
@@ -302,6 +327,8 @@ class Answerer:
             mode=self.config.mode,
             k=max(self.config.candidates, max_passages or 0),
             filters=filters,
+            # the intent router's embedding of the question, when it is what is searched
+            vector=question_vector if self._reusable(question, rewrite) else None,
         )
         t1 = time.perf_counter()
         if self.guards is not None:  # chunks a document guard flagged stay out of prompts
@@ -316,6 +343,8 @@ class Answerer:
             best_relevance=round(float(context.best_relevance), 4),
         )
         t2 = time.perf_counter()
+        if model is None and self.model_router is not None and context.relevant:
+            model = self._choose_model(rewrite.query, context).model
         t_ns = time.perf_counter_ns()
         messages: list[dict[str, str]] = []
         template = self.prompts_for(model)[0]
@@ -370,7 +399,15 @@ class Answerer:
                 template if messages else None,
             )
         return _Prepared(
-            question, rewrite, context, messages, timings, started, template, guard_context
+            question,
+            rewrite,
+            context,
+            messages,
+            timings,
+            started,
+            template,
+            guard_context,
+            model,
         )
 
     def stream(
@@ -404,6 +441,8 @@ class Answerer:
         stream."""
         self.check_question(question)
         params = self.params(samples, sampling)
+        if self.settings.route.enabled:
+            self.intent_router()  # a bad intents file fails here, before the stream
         if max_passages is not None and max_passages < 1:
             raise ConfigError(f"max_passages must be at least 1, got {max_passages}")
         if style is not None and style not in STYLES:
@@ -657,6 +696,13 @@ class Answerer:
                 question = on_input.decision.text  # redacted: retrieval, model, trace
                 if conversation is not None and conversation.turns:
                     conversation = guards.redact_history(conversation, gctx)
+        vector = None
+        if self.settings.route.enabled:
+            decision, vector = self.route(question)
+            yield Routed(decision)
+            if decision.route != "documents":
+                yield AnswerDone(self._routed(question, decision, collection, trace_id), trace_id)
+                return
         prep = self.prepare(
             question,
             collection=collection,
@@ -666,6 +712,7 @@ class Answerer:
             max_tokens=params.max_tokens,
             max_passages=max_passages,
             guard_context=gctx,
+            question_vector=vector,
         )
         yield Retrieved(prep.rewrite, prep.context)
         if not prep.context.relevant:
@@ -708,7 +755,7 @@ class Answerer:
         try:
             # closing(): the model stops at once when the consumer stops early
             with contextlib.closing(
-                self._generate(prep.messages, params, samples, model)
+                self._generate(prep.messages, params, samples, prep.model)
             ) as pieces:
                 for piece in pieces:
                     if isinstance(piece, ChatResult):
@@ -767,6 +814,107 @@ class Answerer:
         if verdict.sentence is not None:
             checked.append(verdict.sentence)
             yield SentenceChecked(verdict.sentence)
+
+    # ------------------------------------------------------------------ routing
+
+    def intent_router(self) -> IntentRouter:
+        """The intent classifier (``route.intents``), trained once per process."""
+        if self._intents is None:
+            self._intents = intent_router(self.settings.route, self.embedder)
+        return self._intents
+
+    def route(self, question: str) -> tuple[RouteDecision, np.ndarray]:
+        """Where the intent router sends ``question``, and the question's embedding (which
+        retrieval reuses); a ``route`` span records the decision."""
+        t_ns = time.perf_counter_ns()
+        vector = self.embedder.embed([question])[0]
+        decision = self.intent_router().classify_vector(vector)
+        self.tracer.leaf(
+            "route",
+            t_ns,
+            route=decision.route,
+            score=round(decision.score, 4),
+            predicted=decision.predicted,
+            defaulted=decision.defaulted,
+        )
+        return decision, vector
+
+    def _choose_model(self, query: str, context: Context) -> ModelChoice:
+        """The model router's choice (weak or strong); a ``model_route`` span records it."""
+        assert self.model_router is not None
+        t_ns = time.perf_counter_ns()
+        relevances = [float(p.relevance) for p in context.passages]
+        choice = self.model_router.choose(query, relevances, available=self._available)
+        self.tracer.leaf("model_route", t_ns, **choice.to_dict())
+        return choice
+
+    def _reusable(self, question: str, rewrite: Rewrite) -> bool:
+        """Can retrieval reuse the router's embedding of the question: the same text is
+        searched, embedded by the same model."""
+        return rewrite.query == question and self.embedder.name == self.retriever.embedder.name
+
+    def _available(self, name: str) -> bool:
+        return self._model(name) is not None
+
+    def _routed(
+        self, question: str, decision: RouteDecision, collection: str, trace_id: str | None
+    ) -> Answer:
+        """The answer of a message not routed to the documents: a chit-chat reply, a polite
+        decline, or a handoff to the inbox (no retrieval, no generation)."""
+        cfg = self.settings.route
+        detail = ""
+        if decision.route == "chitchat":
+            return Answer(
+                question=question,
+                text=cfg.chitchat_reply,
+                declined=False,
+                citations=(),
+                passages=(),
+            )
+        if decision.route == "out_of_scope":
+            reason: DeclineReason = "out_of_scope"
+            text = cfg.out_of_scope_reply
+            detail = "the intent router found a request the assistant does not do"
+            guard = None
+        else:
+            reason = "handoff"
+            text, detail, guard = self._hand_off(question, decision, collection, trace_id)
+        return Answer(
+            question=question,
+            text=text,
+            declined=True,
+            citations=(),
+            passages=(),
+            decline_reason=reason,
+            decline_detail=detail,
+            guard=guard,
+        )
+
+    def _hand_off(
+        self, question: str, decision: RouteDecision, collection: str, trace_id: str | None
+    ) -> tuple[str, str, dict[str, Any] | None]:
+        """The reply, the decline detail and the decision (with the inbox item's id) of a
+        message the router hands to a person."""
+        cfg = self.settings.route
+        if self.handoff_sink is None:
+            detail = "the user asked for a person; no handoff inbox is set"
+            return cfg.no_handoff_reply, detail, None
+        verdict = Decision(
+            action=Action.HANDOFF,
+            text=question,
+            direction="input",
+            decided_by="router",
+            reason="the user asked for a person",
+            extra={"route": decision.to_dict()},
+        )
+        item = self.handoff_sink.open(
+            question=question,
+            decision=verdict,
+            context=GuardContext(collection=collection),
+            trace_id=trace_id,
+        )
+        reply = cfg.handoff_reply.replace("{item_id}", item)
+        return reply, f"handed to a person: item {item}", {**verdict.to_dict(), "handoff_id": item}
 
     def _read(self, prep: _Prepared) -> tuple[Reading, AnswerabilityVerdict]:
         """The extractive reading of the packed passages and the answerability verdict."""

@@ -168,7 +168,8 @@ def _print_decline(out: Console, answer: Answer) -> None:
         "model_declined": "the model found no answer in the passages",
         "unsupported": "no sentence of the draft answer was supported by the passages",
         "blocked": "a guard refused it (docs/guardrails.md)",
-        "handoff": "a guard handed it to a person",
+        "handoff": "a guard or the router handed it to a person",
+        "out_of_scope": "the router found a request the assistant does not do",
     }
     if answer.decline_reason:
         why = reasons.get(answer.decline_reason, answer.decline_reason)

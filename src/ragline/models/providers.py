@@ -78,6 +78,7 @@ def llamacpp(spec: ChatModelSpec) -> ChatModel:
         timeout_s=cfg.timeout_s,
         defaults=spec.defaults,
         name=name,
+        prefix_cache=cfg.prefix_cache,
     )
 
 

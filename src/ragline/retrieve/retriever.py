@@ -174,10 +174,13 @@ class Retriever:
         mode: SearchMode | None = None,
         k: int | None = None,
         filters: SearchFilters | None = None,
+        vectors: np.ndarray | None = None,
     ) -> list[RankedIds]:
         """Rank chunks for each query without fetching their text (fast path, batch-friendly).
 
-        ``mode`` / ``k`` default to ``retrieval.default_mode`` / ``retrieval.default_k``."""
+        ``mode`` / ``k`` default to ``retrieval.default_mode`` / ``retrieval.default_k``.
+        ``vectors``: the queries' embeddings when the caller has them already (the intent
+        router embeds the question before retrieval), one row per query."""
         mode, k = self.settings.retrieval.resolve(mode, k)
         for q in queries:
             self._check(q, mode, k)
@@ -189,9 +192,12 @@ class Retriever:
         tracer = self.tracer
         if mode in ("dense", "hybrid") and idx.size:
             self._check_embedder(collection, idx)
-            t = time.perf_counter_ns()
-            qvecs = self.embedder.embed(list(queries))
-            tracer.leaf("embed", t, "client", queries=len(queries), **self._embed_attrs)
+            if vectors is not None and len(vectors) == len(queries):
+                qvecs = vectors
+            else:
+                t = time.perf_counter_ns()
+                qvecs = self.embedder.embed(list(queries))
+                tracer.leaf("embed", t, "client", queries=len(queries), **self._embed_attrs)
             if len(queries) == 1 and (span := current_span()) is not None:
                 span.set_embedding(qvecs[0])  # kept with the trace for drift detection
         out: list[RankedIds] = []
@@ -260,17 +266,22 @@ class Retriever:
         mode: SearchMode | None = None,
         k: int | None = None,
         filters: SearchFilters | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """Ranked chunks for ``query``, best first, after the reranking slot.
 
-        ``mode`` / ``k`` default to ``retrieval.default_mode`` / ``retrieval.default_k``."""
+        ``mode`` / ``k`` default to ``retrieval.default_mode`` / ``retrieval.default_k``;
+        ``vector``: the query's embedding, when the caller computed it already."""
         mode, k = self.settings.retrieval.resolve(mode, k)
         with self.tracer.trace(
             "search", query=query, collection=collection, mode=mode, k=k
         ) as span:
             if span.recording and filters is not None and not filters.empty:
                 span.set(filters={"source": filters.source_glob, **filters.metadata})
-            (ranked,) = self.rank([query], collection=collection, mode=mode, k=k, filters=filters)
+            vectors = None if vector is None else np.asarray(vector)[None, :]
+            (ranked,) = self.rank(
+                [query], collection=collection, mode=mode, k=k, filters=filters, vectors=vectors
+            )
             hits = self.hits(query, ranked, collection=collection, mode=mode, k=k)
             if span.recording:  # the hit list is summarised on the writer thread
                 span.set(results=len(hits), hits=Deferred(_hit_summaries, hits))

@@ -219,7 +219,8 @@ class AnswerOut(BaseModel):
     decline_reason: str | None = Field(
         None,
         description="no_relevant_passages, not_answerable, unsupported, model_declined; "
-        "blocked or handoff when a guard refused the question",
+        "blocked or handoff when a guard refused the question; out_of_scope or handoff from "
+        "the router",
     )
     decline_detail: str | None = Field(None, description="why the answer declined, in words")
     guard: dict[str, Any] | None = Field(
