@@ -349,3 +349,30 @@ def test_redact_ignores_spanless_flags_and_empty_text():
     assert redact("", []) == ""
     assert redact("hello", [Flag(guard="pii", label="X", score=1.0)]) == "hello"
     assert redact("abc", [_flag("X", 1, 99)]) == "a<X_1>"
+
+
+def test_a_text_about_he_or_she_is_personal(guard: PiiGuard):
+    found = _found(guard, "She moved to Lisbon in March 2019.")
+    assert {"LOCATION", "DATE_TIME"} <= {lab for lab, _ in found}, found
+    assert _found(guard, "Lisbon became the capital in March 1255.") == []
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "Normal expression of RUNX1 has tumor-promoting effects.",
+        "Smc5/6 engagment drives the activation of SUMO E3 ligase Mms21.",
+        "CCL19 is predominantly present within dLNs.",
+    ],
+)
+def test_gene_and_product_codes_are_not_person_names(guard: PiiGuard, claim: str):
+    assert "PERSON" not in [lab for lab, _ in _found(guard, claim)]
+
+
+def test_name_shapes_that_stay_names():
+    from ragline.guard.pii import _not_a_name
+
+    assert not _not_a_name("van de Noort", "I met Piet van de Noort")
+    assert not _not_a_name("leidy t muris", "leidy t muris\nlabor relations director")
+    assert not _not_a_name("McDonald", "Ask Ronald McDonald")
+    assert _not_a_name("RUNX1", "Normal expression of RUNX1")

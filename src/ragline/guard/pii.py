@@ -22,7 +22,9 @@ Quasi-identifiers (a place, a date, an organisation, a nationality, an age, a po
 identify nobody on their own: with ``guard.pii_quasi_identifiers = "personal"`` (the default)
 they are flagged only in a text that is about someone, i.e. it names a person or holds another
 direct identifier, someone speaks in the first or second person ("I moved here from
-Kenosha"), or it speaks of a particular someone ("the patient", "this 79 year old female"). So "What is the capital of France?" passes untouched; ``"always"`` flags them everywhere.
+Kenosha"), or it speaks of a particular someone ("the patient", "this 79 year old female",
+"she", "his"). So "What is the capital of France?" passes untouched; ``"always"`` flags them
+everywhere.
 
 Overlapping findings are resolved greedily (higher score, then longer span, wins). A text
 longer than ``guard.pii_chunk_chars`` is scanned in overlapping windows, so spaCy's length
@@ -224,9 +226,9 @@ _NER_TYPES = ("PERSON", "ORGANIZATION", "LOCATION", "NRP")
 QUASI_IDENTIFIERS = frozenset({"LOCATION", "DATE_TIME", "NRP", "ORGANIZATION", "AGE", "ZIP_CODE"})
 _PERSONAL = re.compile(
     r"\b(?:i|i'm|i've|me|my|mine|we|us|our|ours|you|your|yours"
-    # a particular someone: "this 79 year old female", "the patient", "a woman, 52,"
+    # a particular someone: "this 79 year old female", "the patient", "she", "his"
     r"|female|male|patient|woman|man|boy|girl|wife|husband|son|daughter|mother|father|"
-    r"brother|sister)\b",
+    r"brother|sister|he|she|his|her|him|hers)\b",
     re.I,
 )
 
@@ -261,6 +263,29 @@ def _keep(entity: str, value: str, ner: bool = True) -> bool:
             return False  # "iban", "ATM", "ASAP": a word, not a name
         return any(c.isalpha() for c in word) and len(word) > 1
     return True
+
+
+_PARTICLES = frozenset(
+    {"van", "von", "de", "da", "di", "del", "della", "der", "den", "du", "la", "le", "bin"}
+    | {"ibn", "al", "el", "ter", "ten", "dos", "das"}
+)
+_CODE_WORD = re.compile(r"\w*(?:[A-Za-z]\d|\d[A-Za-z])\w*|\S*/\S*")
+
+
+def _not_a_name(value: str, text: str) -> bool:
+    """A spaCy PERSON that is no name: a word mixing letters and digits or holding a slash
+    ("RUNX1", "SU504", "Smc5/6": genes, products), a cut word ("PD-"), one all-capital word
+    ("HLA"), or a lower-case start in a text that writes capitals ("dLNs", "mouse embryonic";
+    name particles such as "van de Noort" excepted)."""
+    words = value.split()
+    if not words or _CODE_WORD.fullmatch(words[0]) or value.endswith("-"):
+        return True
+    if any(_CODE_WORD.fullmatch(w) for w in words):
+        return True
+    if len(words) == 1 and value.isupper():
+        return True
+    first = words[0]
+    return first[:1].islower() and first not in _PARTICLES and not text.islower()
 
 
 def _tidy(entity: str, text: str, start: int, end: int) -> tuple[int, int]:
@@ -423,6 +448,9 @@ class PiiGuard:
                 source = str(meta.get(r.RECOGNIZER_NAME_KEY, "presidio"))
                 ner = source != "ragline_rules"
                 if start >= end or not _keep(r.entity_type, window[start:end], ner):
+                    continue
+                spacy_person = source.startswith(_SPACY) and r.entity_type == "PERSON"
+                if spacy_person and _not_a_name(window[start:end], window):
                     continue
                 exp = r.analysis_explanation
                 if exp is not None and getattr(exp, "pattern_name", None):
