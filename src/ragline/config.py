@@ -460,9 +460,14 @@ class GuardSettings(_Section):
     # Detection thresholds (scores 0..1), chosen on held-out data (docs/benchmarks.md).
     pii_threshold: float = Field(0.4, ge=0, le=1)
     injection_threshold: float = Field(0.5, ge=0, le=1)
+    # The classifiers (injection, topic, toxicity) read this much of a text: a 1 MB paste
+    # costs under a second, not a minute; the injection phrase heuristics read all of it.
+    scan_chars: int = Field(8000, gt=0)
     toxicity_threshold: float = Field(0.5, ge=0, le=1)
     # Topic match: cosine to a topic's description must beat the other side by this margin.
     topic_margin: float = Field(0.05, ge=0, le=1)
+    # ... and reach this cosine at all (MiniLM: unrelated sentences sit near 0.1).
+    topic_min_similarity: float = Field(0.35, ge=0, le=1)
     # Redacted placeholders (<PERSON_1>) restored in the user's own view of the answer.
     pii_reversible: bool = False
     # Retrieved text reaches the model inside delimiters ("delimit") and datamarked
