@@ -60,6 +60,10 @@ def _split(group: str) -> str:
     return "test" if _h(group) % 10 < TEST_SHARE else "train"
 
 
+def _in(group: str, test: set[str]) -> str:
+    return "test" if group in test else "train"
+
+
 def _lines(path: Path) -> list[str]:
     return [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and ln[0] != "#"]
 
@@ -119,7 +123,7 @@ def jailbreaks(data: Path) -> list[Example]:
         h = hashlib.sha256(t.encode()).hexdigest()
         names[family[i]] = min(names.get(family[i], h), h)
     out = []
-    for i, (text, source, file) in enumerate(items):
+    for i, (text, source, _) in enumerate(items):
         fam = family[i]
         split = "test" if fam in held else _split(names[fam])
         out.append(Example(text, 1, source, "prompt", f"family:{names[fam][:12]}", split))
@@ -136,9 +140,9 @@ def _questions(data: Path) -> list[Example]:
     articles = sorted({r["article"] for r in rows})
     test = {a for i, a in enumerate(articles) if i % SQUAD_TEST_EVERY == 0}
     squad = [
-        Example(r["text"], 0, "squad", "prompt", r["article"], "test" if r["article"] in test else "train")
+        Example(r["text"], 0, "squad", "prompt", r["article"], _in(r["article"], test))
         for r in rows
-    ]  # fmt: skip
+    ]
     train = sorted((e for e in squad if e.split == "train"), key=lambda e: _h(e.text))
     return out + train[:TRAIN_SQUAD_QUESTIONS] + [e for e in squad if e.split == "test"]
 

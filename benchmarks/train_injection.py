@@ -31,10 +31,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from _common import REPO, bench_data  # noqa: E402
-from injection_data import Example, documents, prompts  # noqa: E402
+from _common import REPO, bench_data
+from injection_data import Example, documents, prompts
 
-WINDOW_WORDS = 48  # about two sentences: a planted instruction fills most of one window
+WINDOW_WORDS = 32  # a sentence or two: a planted instruction fills most of one window
 C = 1.0  # L2 strength; features are unit vectors and 0/1 flags
 FOLDS = 5
 MAX_FP_PROMPTS = 0.005
@@ -48,6 +48,7 @@ class CachedEmbedder:
     def __init__(self, inner: Any, path: Path | None) -> None:
         self.inner, self.path = inner, path
         self.cache: dict[str, np.ndarray] = {}
+        self.dirty = 0
         if path and path.exists():
             with np.load(path) as z:
                 self.cache = {k: z[k] for k in z.files}
@@ -58,15 +59,21 @@ class CachedEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         missing = sorted({t for t in texts if self.key(t) not in self.cache})
-        if missing:
-            for i in range(0, len(missing), 256):
-                batch = missing[i : i + 256]
-                for t, v in zip(batch, self.inner.embed(batch), strict=True):
-                    self.cache[self.key(t)] = v
+        for i in range(0, len(missing), 256):
+            batch = missing[i : i + 256]
+            for t, v in zip(batch, self.inner.embed(batch), strict=True):
+                self.cache[self.key(t)] = v
+            self.dirty += len(batch)
+            if len(missing) > 256:
                 print(f"  embedded {min(i + 256, len(missing))}/{len(missing)}", flush=True)
-                if self.path:
-                    np.savez(self.path, **self.cache)
+            if self.dirty >= 256:
+                self.save()
         return np.stack([self.cache[self.key(t)] for t in texts])
+
+    def save(self) -> None:
+        if self.path and self.dirty:
+            np.savez(self.path, **self.cache)
+        self.dirty = 0
 
 
 def rows(examples: list[Example], planted: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:
@@ -106,8 +113,12 @@ def example_scores(row_scores: np.ndarray, row_example: np.ndarray, n: int) -> n
 
 
 def choose_threshold(scores: np.ndarray, examples: list[Example]) -> float:
-    benign_p = np.array([s for s, e in zip(scores, examples) if not e.label and e.kind == "prompt"])
-    benign_d = np.array([s for s, e in zip(scores, examples) if not e.label and e.kind != "prompt"])
+    benign_p = np.array(
+        [s for s, e in zip(scores, examples, strict=True) if not e.label and e.kind == "prompt"]
+    )
+    benign_d = np.array(
+        [s for s, e in zip(scores, examples, strict=True) if not e.label and e.kind != "prompt"]
+    )
     for t in np.round(np.arange(0.05, 1.0, 0.01), 2):
         if (benign_p >= t).mean() <= MAX_FP_PROMPTS and (benign_d >= t).mean() <= MAX_FP_PASSAGES:
             return float(t)
@@ -140,6 +151,7 @@ def train(data: Path, cache: Path | None = None, limit: int = 0) -> dict[str, An
     settings = Settings()
     embedder = CachedEmbedder(get_embedder(settings.embedder), cache)
     x = features(embedder, [r["text"] for r in tab])  # type: ignore[arg-type]
+    embedder.save()
     y = np.array([r["label"] for r in tab])
     ex_of_row = np.array([r["example"] for r in tab])
     groups = np.array([examples[r["example"]].group for r in tab])
@@ -152,7 +164,7 @@ def train(data: Path, cache: Path | None = None, limit: int = 0) -> dict[str, An
     threshold = choose_threshold(ex_oof, examples)
     by_source: dict[str, dict[str, float]] = {}
     for src in sorted({e.source for e in examples}):
-        s = np.array([v for v, e in zip(ex_oof, examples) if e.source == src])
+        s = np.array([v for v, e in zip(ex_oof, examples, strict=True) if e.source == src])
         by_source[src] = {"n": len(s), "flagged": round(float((s >= threshold).mean()), 4)}
     print(f"threshold {threshold}; out-of-fold flag rate by source: {by_source}")
 

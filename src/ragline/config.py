@@ -459,15 +459,22 @@ class GuardSettings(_Section):
     document_action: Literal["flag", "exclude", "quarantine"] = "exclude"
     # Detection thresholds (scores 0..1), chosen on held-out data (docs/benchmarks.md).
     pii_threshold: float = Field(0.4, ge=0, le=1)
-    injection_threshold: float = Field(0.5, ge=0, le=1)
+    # Chosen by benchmarks/train_injection.py on out-of-fold scores of the training side:
+    # the lowest that flags at most 0.5% of benign prompts and 2% of benign passages.
+    injection_threshold: float = Field(0.74, ge=0, le=1)
     # The classifiers (injection, topic, toxicity) read this much of a text: a 1 MB paste
     # costs under a second, not a minute; the injection phrase heuristics read all of it.
     scan_chars: int = Field(8000, gt=0)
-    toxicity_threshold: float = Field(0.5, ge=0, le=1)
-    # Topic match: cosine to a topic's description must beat the other side by this margin.
+    # alt-profanity-check probability: the best F1 on the validation half of our labelled
+    # sample (ties: the lowest); flags 10 of XSTest's 250 safe prompts at 0.5.
+    toxicity_threshold: float = Field(0.9, ge=0, le=1)
+    # Topic match: a denied topic's cosine must beat the best allowed topic by this margin
+    # (0 and 0.05 tie on the validation half of benchmarks/data/guard/topic_messages.txt).
     topic_margin: float = Field(0.05, ge=0, le=1)
-    # ... and reach this cosine at all (MiniLM: unrelated sentences sit near 0.1).
-    topic_min_similarity: float = Field(0.35, ge=0, le=1)
+    # ... and reach this cosine at all; under it for every allowed topic: off-topic. MiniLM
+    # scores a question against description sentences low (on-topic 0.2-0.5, off-topic
+    # under 0.16): 0.15 is the best on the validation half.
+    topic_min_similarity: float = Field(0.15, ge=0, le=1)
     # Redacted placeholders (<PERSON_1>) restored in the user's own view of the answer.
     pii_reversible: bool = False
     # Retrieved text reaches the model inside delimiters ("delimit") and datamarked

@@ -47,7 +47,8 @@ _OVERRIDE = re.compile(
     r"|\bnew (?:system )?(?:instructions?|prompt|directive|rules?)\s*:"
     r"|\b(?:previous|prior|earlier|original|above) " + _TARGETS + r" (?:no longer apply|"
     r"(?:are|is) (?:void|cancell?ed|obsolete|revoked|not valid))"
-    r"|\bwhatever (?:you were told|prompt you were given|instructions? you (?:were|have been) given)"
+    r"|\bwhatever (?:you were told|prompt you were given|"
+    r"instructions? you (?:were|have been) given)"
     r"|\bfrom now on,? (?:you|your)\b"
     r"|\b(?:supersedes?|replaces?) your (?:original |previous |prior )?" + _TARGETS,
     _F,
@@ -72,7 +73,8 @@ _EXTRACTION = re.compile(
     r"(?:prompt|instructions|configuration|rules)|original (?:prompt|instructions)|pre-?prompt|"
     r"secret (?:instructions|prompt)|instructions (?:above|you were given))"
     r"|\b(?:repeat|print|output)(?: the)? (?:words|text|everything) above\b"
-    r"|\b(?:every instruction|everything|all (?:the )?text) (?:above|before) this (?:line|message)\b",
+    r"|\b(?:every instruction|everything|all (?:the )?text) (?:above|before) this "
+    r"(?:line|message)\b",
     _F,
 )
 _PATTERNS: dict[str, re.Pattern[str]] = {

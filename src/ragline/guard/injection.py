@@ -58,7 +58,7 @@ def _word_units(text: str, window_words: int) -> list[tuple[int, int, int]]:
     is cut into window-sized runs of words."""
     units: list[tuple[int, int, int]] = []
     for start, end in split_sentences(text, lines=True):
-        words = [(m.start() + start, m.end() + start) for m in _WORD.finditer(text, start, end)]
+        words = [(m.start(), m.end()) for m in _WORD.finditer(text, start, end)]
         for i in range(0, len(words), window_words):
             run = words[i : i + window_words]
             units.append((run[0][0], run[-1][1], len(run)))
@@ -248,4 +248,3 @@ class InjectionGuard:
             end=seg.end,
             detail="; ".join(reasons),
         )
-
