@@ -461,7 +461,7 @@ class GuardSettings(_Section):
     pii_threshold: float = Field(0.4, ge=0, le=1)
     # Chosen by benchmarks/train_injection.py on out-of-fold scores of the training side:
     # the lowest that flags at most 0.5% of benign prompts and 2% of benign passages.
-    injection_threshold: float = Field(0.74, ge=0, le=1)
+    injection_threshold: float = Field(0.82, ge=0, le=1)
     # The classifiers (injection, topic, toxicity) read this much of a text: a 1 MB paste
     # costs under a second, not a minute; the injection phrase heuristics read all of it.
     scan_chars: int = Field(8000, gt=0)

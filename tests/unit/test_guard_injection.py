@@ -132,6 +132,15 @@ def test_heuristics_name_what_they_found() -> None:
     assert not scan_heuristics("How do I kill a Python process?").hits
 
 
+def test_encoded_blobs_are_masked_for_the_embedder_but_words_are_not() -> None:
+    from ragline.guard.heuristics import mask_blobs
+
+    blob = base64.b64encode(b"a harmless sentence, really nothing more").decode()
+    assert mask_blobs(f"see {blob} here") == "see [encoded] here"
+    plain = "internationalization at http://example.com/path/to/somewhere/else"
+    assert mask_blobs(plain) == plain
+
+
 def test_windows_cover_a_long_text_with_overlap() -> None:
     text = " ".join(f"Sentence number {i} is here." for i in range(40))
     spans = windows(text, 20)

@@ -143,6 +143,23 @@ def decode_blobs(text: str) -> list[tuple[str, str]]:
     return found
 
 
+def mask_blobs(text: str) -> str:
+    """``text`` with base64/hex-looking blobs replaced by ``[encoded]``: the embedder reads
+    noise there (the decoded text, when readable, is scored on its own)."""
+    return _HEX.sub("[encoded] ", _BASE64.sub(_mask_base64, text))
+
+
+def _mask_base64(match: re.Match[str]) -> str:
+    blob = match.group(0)
+    # A long word or a URL path is not base64: that has digits or +/= and both cases.
+    looks_encoded = (
+        any(c.isdigit() or c in "+=" for c in blob)
+        and any(c.isupper() for c in blob)
+        and any(c.islower() for c in blob)
+    )
+    return "[encoded]" if looks_encoded else blob
+
+
 def scan_heuristics(text: str) -> HeuristicHits:
     """Run every heuristic on ``text`` (and on its decoded or de-obfuscated forms)."""
     hits = _phrase_hits(text)

@@ -29,7 +29,7 @@ import numpy as np
 
 from ragline.errors import ModelError
 from ragline.guard.base import Flag, GuardContext, GuardDirection, GuardResult
-from ragline.guard.heuristics import HEURISTIC_REASONS, HEURISTICS, scan_heuristics
+from ragline.guard.heuristics import HEURISTIC_REASONS, HEURISTICS, mask_blobs, scan_heuristics
 from ragline.text.sentences import split_sentences
 
 if TYPE_CHECKING:
@@ -132,9 +132,10 @@ class InjectionModel:
 
 
 def features(embedder: Embedder, texts: list[str]) -> np.ndarray:
-    """Feature rows of ``texts``: the MiniLM vector (rounded to 1e-4, so retraining on another
-    CPU gives the same weights) followed by the heuristics (0/1)."""
-    vectors = np.round(embedder.embed(texts).astype(np.float64), 4)
+    """Feature rows of ``texts``: the MiniLM vector of the text with encoded blobs masked
+    (rounded to 1e-4, so retraining on another CPU gives the same weights) followed by the
+    heuristics (0/1) of the text as it is."""
+    vectors = np.round(embedder.embed([mask_blobs(t) for t in texts]).astype(np.float64), 4)
     flags = np.array([scan_heuristics(t).vector() for t in texts], dtype=np.float64)
     return np.hstack([vectors, flags.reshape(len(texts), len(HEURISTICS))])
 
