@@ -466,7 +466,7 @@ class GuardSettings(_Section):
     # costs under a second, not a minute; the injection phrase heuristics read all of it.
     scan_chars: int = Field(8000, gt=0)
     # alt-profanity-check probability: the best F1 on the validation half of our labelled
-    # sample (ties: the lowest); flags 10 of XSTest's 250 safe prompts at 0.5.
+    # sample (ties: the lowest); flags 2 of XSTest's 250 safe prompts (10 at 0.5).
     toxicity_threshold: float = Field(0.9, ge=0, le=1)
     # Topic match: a denied topic's cosine must beat the best allowed topic by this margin
     # (0 and 0.05 tie on the validation half of benchmarks/data/guard/topic_messages.txt).
