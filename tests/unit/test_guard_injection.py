@@ -184,3 +184,37 @@ def test_training_is_deterministic_and_the_shipped_data_is_reproduced() -> None:
     first = train_injection.train(data, limit=120)
     second = train_injection.train(data, limit=120)
     assert first == second
+
+
+def test_document_chunks_are_embedded_only_where_they_could_address_a_model() -> None:
+    """Ingestion scans every chunk: prose that addresses no model costs no embedding, and
+    a chunk with a planted instruction embeds only the whole text and the cue windows."""
+    from ragline.guard.injection import DOCUMENT_CUE
+    from ragline.models.embedder import get_embedder
+
+    class Counting:
+        def __init__(self) -> None:
+            self.inner = get_embedder(Settings().embedder)
+            self.name, self.texts = self.inner.name, 0
+
+        def embed(self, texts: list[str]):  # type: ignore[no-untyped-def]
+            self.texts += len(texts)
+            return self.inner.embed(texts)
+
+    counting = Counting()
+    guard = InjectionGuard(Settings(), embedder=counting)  # type: ignore[arg-type]
+    prose = (
+        "Coffee is brewed with water between 90 and 96 degrees Celsius. Grind size depends "
+        "on the method: coarse for a French press, fine for espresso. Fresh beans keep their "
+        "aroma for about two weeks after roasting. Store them in an airtight container. "
+    ) * 3
+    assert not DOCUMENT_CUE.search(prose)
+    assert not guard.scan(prose, direction="document").triggered and counting.texts == 0
+    planted = PASSAGE.format(planted=PLANTED)
+    assert guard.scan(planted, direction="document").triggered
+    every = len(guard.segments(planted, "input"))
+    assert 0 < counting.texts < every  # not every window was embedded
+    # a question is always scored whole, cue or not
+    counting.texts = 0
+    guard.scan("What temperature is best for coffee?", direction="input")
+    assert counting.texts == 1

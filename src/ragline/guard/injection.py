@@ -53,6 +53,18 @@ class Segment:
     kind: str  # "text", "window", "base64", "hex", "rot13", "leet"
 
 
+#: What a text that addresses a model holds: a second-person word, a name for the model, an
+#: instruction verb (ignore, disregard, pretend, reveal, respond …) or prompt markup. Checked
+#: on document chunks before any embedding (see :meth:`InjectionGuard.segments`).
+DOCUMENT_CUE = re.compile(
+    r"(?i)\b(?:you|your|yours|yourself|assistant|assistants|chatbot|bot|ai|llm|gpt|"
+    r"language model|ignore|ignoring|disregard|forget|override|pretend|obey|comply|"
+    r"reveal|respond|reply|repeat|instruction|instructions|prompt|jailbreak|dan|"
+    r"developer mode|system|new task|do not answer|instead|answering|the user)\b"
+    r"|\[/?inst\]|<!--|###"
+)
+
+
 def _word_units(text: str, window_words: int) -> list[tuple[int, int, int]]:
     """Sentence spans of ``text`` as ``(start, end, words)``; a sentence longer than a window
     is cut into window-sized runs of words."""
@@ -180,8 +192,15 @@ class InjectionGuard:
             embedder = self._embedder
         return embedder, _load_model(self._weights)
 
-    def segments(self, text: str) -> list[Segment]:
-        """Every segment scored for ``text``, decoded payloads included."""
+    def segments(self, text: str, direction: GuardDirection = "input") -> list[Segment]:
+        """Every segment scored for ``text``, decoded payloads included.
+
+        A document chunk (``direction="document"``, every chunk of every ingest) is scored
+        only where it could address a model: the whole chunk and the windows that hold a
+        :data:`DOCUMENT_CUE` (a second-person word, a name for the model, an instruction verb
+        or prompt markup). Planted instructions address the model by definition; ordinary
+        prose mostly does not, so most chunks cost one regular expression instead of one
+        embedding per window (ingestion was 6x slower with every window embedded)."""
         _, model = self._parts()
         segs = segments(
             text,
@@ -190,7 +209,10 @@ class InjectionGuard:
         )
         if not segs:
             return segs
-        for encoding, variant in scan_heuristics(segs[0].text).variants[:_MAX_VARIANTS]:
+        variants = scan_heuristics(segs[0].text).variants[:_MAX_VARIANTS]
+        if direction == "document":
+            segs = [s for s in segs if DOCUMENT_CUE.search(s.text)]
+        for encoding, variant in variants:
             segs.append(Segment(variant, None, None, encoding))
         return [s for s in segs if s.text.strip()]
 
@@ -206,7 +228,7 @@ class InjectionGuard:
         t0 = time.perf_counter()
         if not isinstance(text, str):
             raise TypeError(f"the injection guard scans str, not {type(text).__name__}")
-        segs = self.segments(text)
+        segs = self.segments(text, direction)
         scores = self.score_segments(segs)
         flags: tuple[Flag, ...] = ()
         if len(scores) and float(scores.max()) >= self.threshold:
