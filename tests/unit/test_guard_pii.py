@@ -47,7 +47,30 @@ def test_it_is_a_guard(guard: PiiGuard):
         ("What is the limit for card 584528792610?", "CREDIT_CARD", "584528792610"),
         ("This 79 year old female complaining of stomach pain.", "AGE", "79"),
         ("My brother just turned 60", "AGE", "60"),
-        ("ZIP: 75534-030", "ZIP_CODE", "75534-030"),
+        ("My ZIP: 75534-030", "ZIP_CODE", "75534-030"),
+        # ages in other forms
+        ("I am a 34-year-old nurse", "AGE", "34"),
+        ("My son, aged 12, plays chess", "AGE", "12"),
+        ("My age: 41", "AGE", "41"),
+        ("I was hired at the age of 23", "AGE", "23"),
+        ("I'm 34.", "AGE", "34"),
+        ("My father is thirty-four years old", "AGE", "thirty-four"),
+        ("I saw a woman, 52, at the desk", "AGE", "52"),
+        # postal codes by shape beside a place, or after a cue
+        ("I live in Austin, TX 78701-1234", "ZIP_CODE", "78701-1234"),
+        ("I live at 10 Downing Street, London SW1A 2AA", "ZIP_CODE", "SW1A 2AA"),
+        ("I moved to Toronto, ON M5V 3L9", "ZIP_CODE", "M5V 3L9"),
+        ("I live at Hauptstr. 5, 10115 Berlin", "ZIP_CODE", "10115"),
+        ("my zip code is 90210", "ZIP_CODE", "90210"),
+        # nationalities, religions, political groups from the word list
+        ("I am cambodian but I live in Belgium.", "NRP", "cambodian"),
+        ("I'm a practising Buddhist", "NRP", "Buddhist"),
+        ("My uncle is a Republican", "NRP", "Republican"),
+        # dates and times in written forms
+        ("I logged in on 2007-01-17 23:08:55 from home", "DATE_TIME", "2007-01-17 23:08:55"),
+        ("I was born on 2/8/1935", "DATE_TIME", "2/8/1935"),
+        ("Call me on April 5th, 2020 at 5 pm", "DATE_TIME", "5 pm"),
+        ("We'll meet Monday at my office", "DATE_TIME", "Monday"),
         ("correct it to Dr. Cettina Fanucci?", "TITLE", "Dr."),
         ("I work for Aunt Bertha Inc", "ORGANIZATION", "Aunt Bertha Inc"),
         ("The bus drops you off at 07576 Magasinsgatan 7 St.", "STREET_ADDRESS", None),
@@ -76,6 +99,26 @@ def test_each_rule_finds_its_format(guard: PiiGuard, text: str, label: str, valu
     assert label in labels, found
     if value is not None:
         assert (label, value) in found, found
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("I need a conservative estimate of my costs", "NRP"),  # an adjective, lower case
+        ("Can you translate my letter into English?", "NRP"),  # a language
+        ("I'm 5 minutes away", "AGE"),  # not followed by an end of clause
+        ("I upgraded my PC from Windows 2000", "ZIP_CODE"),  # a year after a name
+        ("My order number is 1234", "ZIP_CODE"),
+    ],
+)
+def test_new_rules_leave_look_alikes_alone(guard: PiiGuard, text: str, label: str):
+    assert label not in [lab for lab, _ in _found(guard, text)]
+
+
+def test_an_age_or_postal_code_alone_is_a_quasi_identifier(guard: PiiGuard):
+    assert _found(guard, "What dose of ibuprofen is safe for a 5-year-old?") == []
+    assert _found(guard, "Which city has the postcode SW1A 2AA?") == []
+    assert ("AGE", "5") in _found(guard, "My son is a 5-year-old")
 
 
 def test_an_address_block_is_one_span(guard: PiiGuard):
@@ -306,3 +349,30 @@ def test_redact_ignores_spanless_flags_and_empty_text():
     assert redact("", []) == ""
     assert redact("hello", [Flag(guard="pii", label="X", score=1.0)]) == "hello"
     assert redact("abc", [_flag("X", 1, 99)]) == "a<X_1>"
+
+
+def test_a_text_about_he_or_she_is_personal(guard: PiiGuard):
+    found = _found(guard, "She moved to Lisbon in March 2019.")
+    assert {"LOCATION", "DATE_TIME"} <= {lab for lab, _ in found}, found
+    assert _found(guard, "Lisbon became the capital in March 1255.") == []
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "Normal expression of RUNX1 has tumor-promoting effects.",
+        "Smc5/6 engagment drives the activation of SUMO E3 ligase Mms21.",
+        "CCL19 is predominantly present within dLNs.",
+    ],
+)
+def test_gene_and_product_codes_are_not_person_names(guard: PiiGuard, claim: str):
+    assert "PERSON" not in [lab for lab, _ in _found(guard, claim)]
+
+
+def test_name_shapes_that_stay_names():
+    from ragline.guard.pii import _not_a_name
+
+    assert not _not_a_name("van de Noort", "I met Piet van de Noort")
+    assert not _not_a_name("leidy t muris", "leidy t muris\nlabor relations director")
+    assert not _not_a_name("McDonald", "Ask Ronald McDonald")
+    assert _not_a_name("RUNX1", "Normal expression of RUNX1")

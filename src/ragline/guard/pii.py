@@ -14,14 +14,17 @@ it; never the value itself). What is scanned:
   person), and spans lose a possessive "'s" and a leading "The".
 * :mod:`ragline.guard.pii_rules`: street addresses and address blocks, phones without a
   country code, card numbers that fail the Luhn check, ages, postal codes, honorifics, names
-  after a cue, organisations with a legal suffix, and credentials (API keys, tokens,
+  after a cue, organisations with a legal suffix, nationalities/religions/political groups
+  from a word list, dates and times in written forms, and credentials (API keys, tokens,
   passwords, private keys).
 
-Quasi-identifiers (a place, a date, an organisation, a nationality) identify nobody on their
-own: with ``guard.pii_quasi_identifiers = "personal"`` (the default) they are flagged only in a
-text that is about someone, i.e. it names a person or holds another direct identifier, or
-someone speaks in the first or second person ("I moved here from Kenosha"). So "What is the
-capital of France?" passes untouched; ``"always"`` flags them everywhere.
+Quasi-identifiers (a place, a date, an organisation, a nationality, an age, a postal code)
+identify nobody on their own: with ``guard.pii_quasi_identifiers = "personal"`` (the default)
+they are flagged only in a text that is about someone, i.e. it names a person or holds another
+direct identifier, someone speaks in the first or second person ("I moved here from
+Kenosha"), or it speaks of a particular someone ("the patient", "this 79 year old female",
+"she", "his"). So "What is the capital of France?" passes untouched; ``"always"`` flags them
+everywhere.
 
 Overlapping findings are resolved greedily (higher score, then longer span, wins). A text
 longer than ``guard.pii_chunk_chars`` is scanned in overlapping windows, so spaCy's length
@@ -212,12 +215,22 @@ def _windows(text: str, size: int) -> list[tuple[int, int]]:
 
 _DATE_SHAPE = re.compile(
     r"\d{1,2}:\d{2}|\b(?:18|19|20)\d{2}s?\b|\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b"
-    r"|\b\d{4}[/.-]\d{1,2}[/.-]\d{1,2}\b"
+    r"|\b\d{4}[/.-]\d{1,2}[/.-]\d{1,2}\b|\b\d{1,2}\s?[ap]\.?m\b"
+    # a weekday names a day when said of an appointment ("we'll meet Monday")
+    r"|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b",
+    re.IGNORECASE,
 )
 _NER_TYPES = ("PERSON", "ORGANIZATION", "LOCATION", "NRP")
-#: Types that identify nobody on their own (a country, a year, a company, a nationality).
-QUASI_IDENTIFIERS = frozenset({"LOCATION", "DATE_TIME", "NRP", "ORGANIZATION"})
-_PERSONAL = re.compile(r"\b(?:i|i'm|i've|me|my|mine|we|us|our|ours|you|your|yours)\b", re.I)
+#: Types that identify nobody on their own (a country, a year, a company, a nationality, an
+#: age, a postal code: the classic quasi-identifiers).
+QUASI_IDENTIFIERS = frozenset({"LOCATION", "DATE_TIME", "NRP", "ORGANIZATION", "AGE", "ZIP_CODE"})
+_PERSONAL = re.compile(
+    r"\b(?:i|i'm|i've|me|my|mine|we|us|our|ours|you|your|yours"
+    # a particular someone: "this 79 year old female", "the patient", "she", "his"
+    r"|female|male|patient|woman|man|boy|girl|wife|husband|son|daughter|mother|father|"
+    r"brother|sister|he|she|his|her|him|hers)\b",
+    re.I,
+)
 
 
 def _tokens_only(engine: Any, text: str) -> Any:
@@ -237,17 +250,42 @@ def _tokens_only(engine: Any, text: str) -> Any:
     )
 
 
-def _keep(entity: str, value: str) -> bool:
-    """Drop what the NER model says that is not about anyone."""
+def _keep(entity: str, value: str, ner: bool = True) -> bool:
+    """Drop what the NER model says that is not about anyone (``ner=False``: a rule's hit,
+    whose own pattern already decided, e.g. "cambodian" from the nationality list)."""
     if entity == "DATE_TIME":
-        # "next week", "one morning" name no day; "0494 92 82 32" is a phone, not a date.
+        # "next week", "one morning" name no day; "0494 92 82 32" is a phone, not a date;
+        # "Monday", "5 pm", "1977", "2/8/1935", "April" do.
         return bool(_MONTHS.search(value)) or bool(_DATE_SHAPE.search(value))
     if entity in _NER_TYPES:
         word = value.strip()
-        if " " not in word and (word.islower() or (word.isupper() and len(word) <= 4)):
+        if ner and " " not in word and (word.islower() or (word.isupper() and len(word) <= 4)):
             return False  # "iban", "ATM", "ASAP": a word, not a name
         return any(c.isalpha() for c in word) and len(word) > 1
     return True
+
+
+_PARTICLES = frozenset(
+    {"van", "von", "de", "da", "di", "del", "della", "der", "den", "du", "la", "le", "bin"}
+    | {"ibn", "al", "el", "ter", "ten", "dos", "das"}
+)
+_CODE_WORD = re.compile(r"\w*(?:[A-Za-z]\d|\d[A-Za-z])\w*|\S*/\S*")
+
+
+def _not_a_name(value: str, text: str) -> bool:
+    """A spaCy PERSON that is no name: a word mixing letters and digits or holding a slash
+    ("RUNX1", "SU504", "Smc5/6": genes, products), a cut word ("PD-"), one all-capital word
+    ("HLA"), or a lower-case start in a text that writes capitals ("dLNs", "mouse embryonic";
+    name particles such as "van de Noort" excepted)."""
+    words = value.split()
+    if not words or _CODE_WORD.fullmatch(words[0]) or value.endswith("-"):
+        return True
+    if any(_CODE_WORD.fullmatch(w) for w in words):
+        return True
+    if len(words) == 1 and value.isupper():
+        return True
+    first = words[0]
+    return first[:1].islower() and first not in _PARTICLES and not text.islower()
 
 
 def _tidy(entity: str, text: str, start: int, end: int) -> tuple[int, int]:
@@ -406,10 +444,14 @@ class PiiGuard:
                 nlp_artifacts=artifacts,
             ):
                 start, end = _tidy(r.entity_type, window, r.start, r.end)
-                if start >= end or not _keep(r.entity_type, window[start:end]):
-                    continue
                 meta = r.recognition_metadata or {}
                 source = str(meta.get(r.RECOGNIZER_NAME_KEY, "presidio"))
+                ner = source != "ragline_rules"
+                if start >= end or not _keep(r.entity_type, window[start:end], ner):
+                    continue
+                spacy_person = source.startswith(_SPACY) and r.entity_type == "PERSON"
+                if spacy_person and _not_a_name(window[start:end], window):
+                    continue
                 exp = r.analysis_explanation
                 if exp is not None and getattr(exp, "pattern_name", None):
                     source = f"{source}:{exp.pattern_name}"

@@ -2,7 +2,9 @@
 
 Written by reading the misses of vanilla Presidio on the *tuning* half of the Presidio-research
 synthetic set (``benchmarks/bench_guard_pii.py``): street addresses and address blocks, phone
-numbers without a country code, card numbers that fail the Luhn check, ages, postal codes,
+numbers without a country code, card numbers that fail the Luhn check, ages (in digits or
+words), postal codes (after a cue, or by their US/UK/Canadian/European shape beside a place),
+nationalities/religions/political groups (a word list, ``NRP_WORDS``), written dates and times,
 honorifics, names after a cue ("my name is …"), organisations with a legal suffix; and, for
 what a RAG deployment leaks most, credentials (API keys, tokens, passwords, private keys).
 
@@ -239,6 +241,66 @@ _PHONE_CUES = _cues(
     "registered",
     "dial",
 )
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+#: Numbers written as words, for ages ("thirty-four years old").
+_NUMBER_WORD = (
+    r"(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[- ](?:one|two|three|four|"
+    r"five|six|seven|eight|nine))?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
+    r"twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|a hundred"
+)
+
+#: Nationalities (demonyms), religions and their adherents: NRP in any case ("I am cambodian";
+#: "_" stands for a space).
+_NRP_TEXT = """
+    afghan albanian algerian american andorran angolan argentine argentinian armenian
+    australian austrian azerbaijani bahamian bahraini bangladeshi barbadian belarusian belgian
+    belizean belizian beninese bhutanese bolivian bosnian botswanan brazilian british bruneian
+    bulgarian burkinabe burmese burundian cambodian cameroonian canadian cape_verdean chadian
+    chilean chinese colombian comorian congolese costa_rican croatian cuban cypriot czech
+    danish djiboutian dominican dutch ecuadorian egyptian emirati english equatoguinean
+    eritrean estonian ethiopian fijian filipino finnish french gabonese gambian georgian german
+    ghanaian greek grenadian guatemalan guinean guyanese haitian honduran hungarian icelandic
+    indian indonesian iranian iraqi irish israeli italian ivorian jamaican japanese jordanian
+    kazakh kazakhstani kenyan kiribati korean kosovar kuwaiti kyrgyz lao laotian latvian
+    lebanese liberian libyan liechtensteiner lithuanian luxembourgish macedonian malagasy
+    malawian malaysian maldivian malian maltese marshallese mauritanian mauritian mexican
+    micronesian moldovan monegasque mongolian montenegrin moroccan mozambican namibian nauruan
+    nepalese nepali new_zealander nicaraguan nigerian nigerien north_korean norwegian omani
+    pakistani palauan palestinian panamanian papua_new_guinean paraguayan peruvian polish
+    portuguese qatari romanian russian rwandan salvadoran samoan saudi scottish senegalese
+    serbian seychellois sierra_leonean singaporean slovak slovakian slovenian somali
+    south_african south_korean south_sudanese spanish sri_lankan sudanese surinamese swazi
+    swedish swiss syrian taiwanese tajik tanzanian thai togolese tongan trinidadian tunisian
+    turkish turkmen tuvaluan ugandan ukrainian uruguayan uzbek vanuatuan venezuelan
+    vietnamese welsh yemeni zambian zimbabwean
+    arab arabic asian african european latino latina latinx hispanic caucasian kurdish
+    basque catalan flemish walloon tamil punjabi bengali gujarati sikh hindu muslim moslem
+    christian catholic protestant jewish jew buddhist jain atheist agnostic mormon
+    lutheran methodist baptist anglican evangelical orthodox sunni shia shiite
+    """
+NRP_WORDS = frozenset(w.replace("_", " ") for w in _NRP_TEXT.split())
+#: Political groups: NRP only when capitalised ("a Republican", not "a conservative estimate").
+NRP_CAPITALISED = frozenset(
+    [
+        "Democrat",
+        "Democrats",
+        "Republican",
+        "Republicans",
+        "Tory",
+        "Tories",
+        "Labour",
+        "Socialist",
+        "Communist",
+        "Libertarian",
+        "Liberal Democrat",
+        "Conservative",
+        "Liberal",
+    ]
+)
+
 _CARD_CUES = _cues(
     "card", "cc", "credit", "debit", "visa", "mastercard", "amex", "maestro", "billing"
 )
@@ -277,33 +339,133 @@ RULES: tuple[_Rule, ...] = (
         _CARD_CUES,
         lambda s: 12 <= len(_digits(s)) <= 19,
     ),
-    # --- ages
+    # --- ages: "79 year old", "34-year-old", "31 y/o", "aged 34", "age: 34", "at the age of
+    # 34", "turned 60", "I'm 34.", "a man, 52,"; numbers written as words too
     _Rule(
         "age",
         "AGE",
         re.compile(
-            r"\b(\d{1,3})(?=\s*(?:-|\s)?\s*(?:years?|yrs?)[\s-]*old\b|\s*y/?o\b)"
-            r"|(?<=\bturned\s)(\d{1,3})\b|(?<=\baged\s)(\d{1,3})\b|(?<=\bage:\s)(\d{1,3})\b"
-            r"|(?<=\bage\s)(\d{1,3})\b"
+            rf"\b((?:{_NUMBER_WORD})|\d{{1,3}})(?=\s*(?:-|\s)?\s*(?:years?|yrs?)[\s-]*"
+            r"(?:old|of age)\b|\s*y/?o\b|\s*-?\s*years?-old\b)"
+            rf"|(?<=\bturned\s)(\d{{1,3}}|{_NUMBER_WORD})\b"
+            rf"|(?<=\bturning\s)(\d{{1,3}}|{_NUMBER_WORD})\b"
+            r"|(?<=\baged\s)(\d{1,3})\b|(?<=\bage:\s)(\d{1,3})\b|(?<=\bage\s)(\d{1,3})\b"
+            r"|(?<=\bage of\s)(\d{1,3})\b|(?<=\bage\s=\s)(\d{1,3})\b"
             r"|(?<=\bhe was\s)(\d{1,3})\b(?=[.,;!]|\s*$)"
             r"|(?<=\bshe was\s)(\d{1,3})\b(?=[.,;!]|\s*$)"
-            r"|(?<=\bI was\s)(\d{1,3})\b(?=[.,;!]|\s*$)",
+            r"|(?<=\bI was\s)(\d{1,3})\b(?=[.,;!]|\s*$)"
+            r"|(?<=\bI'm\s)(\d{1,3})\b(?=[.,;!]|\s*$)"
+            r"|(?<=\bI am\s)(\d{1,3})\b(?=[.,;!]|\s*$)"
+            r"|(?<=\bhe's\s)(\d{1,3})\b(?=[.,;!]|\s*$)"
+            r"|(?<=\bshe's\s)(\d{1,3})\b(?=[.,;!]|\s*$)"
+            r"|(?<=\bhe is\s)(\d{1,3})\b(?=[.,;!]|\s*$)"
+            r"|(?<=\bshe is\s)(\d{1,3})\b(?=[.,;!]|\s*$)"
+            # "Age 34" / "(34)" after a name is too loose; "a woman, 52," is not
+            r"|\b(?:man|woman|male|female|patient|boy|girl),\s(\d{1,3})(?=,)",
             re.IGNORECASE,
         ),
         0.6,
+        None,
+        lambda s: not s.isdigit() or 0 < int(s) < 125,
     ),
-    # --- postal codes after a cue
+    # --- postal codes after a cue: "ZIP: 3520", "zip code is 90210", "postcode SW1A 1AA"
     _Rule(
         "zip",
         "ZIP_CODE",
         re.compile(
-            r"(?<=zip:\s)[\w -]{3,10}\b|(?<=zip\s)[\w-]{3,10}\b|(?<=zip code:\s)[\w -]{3,10}\b"
-            r"|(?<=postcode:\s)[\w -]{3,10}\b|(?<=postal code:\s)[\w -]{3,10}\b",
+            r"\b(?:zip[ -]?code|postal[ -]?code|post[ -]?code|postcode|zip|plz)"
+            r"(?:\s*(?::|=|is|was)\s*|\s+)([A-Z0-9][\w-]{1,9}(?:[ ][\w]{2,4})?)\b",
             re.IGNORECASE,
         ),
         0.6,
         None,
         lambda s: any(c.isdigit() for c in s),
+        1,
+    ),
+    # --- postal codes by their shape next to a place: "Austin, TX 78701(-1234)",
+    # "London SW1A 1AA", "Toronto, ON M5V 3L9", "10115 Berlin", "Berlin 10115"
+    _Rule(
+        "zip_us",
+        "ZIP_CODE",
+        re.compile(r"(?<=[a-z.,])[ \t]*,?[ \t]*\b[A-Z]{2}[ \t]+(\d{5}(?:-\d{4})?)\b"),
+        0.6,
+        None,
+        None,
+        1,
+    ),
+    _Rule(
+        "zip_uk",
+        "ZIP_CODE",
+        re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[ABD-HJLNP-UW-Z]{2})\b"),
+        0.55,
+        None,
+        lambda s: len(s) >= 6,
+        1,
+    ),
+    _Rule(
+        "zip_ca",
+        "ZIP_CODE",
+        re.compile(r"\b([ABCEGHJ-NPRSTVXY]\d[A-Z][ \t]?\d[A-Z]\d)\b"),
+        0.55,
+        None,
+        None,
+        1,
+    ),
+    _Rule(
+        "zip_before_city",
+        "ZIP_CODE",
+        re.compile(
+            rf"(?:^|(?<=\n)|(?<=,)|(?<=, ))[ \t]*((?:[A-Z]{{1,2}}-)?\d{{4,5}}|\d{{3}}[ ]\d{{2}})"
+            rf"[ \t]+{_CAP}(?:[ -]{_CAP}){{0,2}}[ \t]*(?=,|\n|$|\.)"
+        ),
+        0.55,
+        None,
+        None,
+        1,
+    ),
+    _Rule(
+        "zip_after_place",
+        "ZIP_CODE",
+        re.compile(
+            rf"\b[{_U}][{_L}]+,?[ \t]+(\d{{4,6}}(?:-\d{{3,4}})?)[ \t]*(?=\n|$|,[ \t]*{_CAP})"
+        ),
+        0.4,
+        None,
+        lambda s: not re.fullmatch(r"(?:19|20)\d{2}", s),
+        1,
+    ),
+    # --- nationalities, religions, political groups (spaCy's NORP misses them in lower case
+    # and after "I am"); the word list is in ragline.guard.pii_rules.NRP_WORDS
+    _Rule(
+        "nrp_word",
+        "NRP",
+        re.compile(
+            # not a language: "in English", "into French", "speak Spanish"
+            r"(?<![\w-])(?<!\bin )(?<!\binto )(?<!\bspeak )(?<!\bspeaks )(?<!\bfrom )((?i:"
+            + "|".join(sorted(NRP_WORDS, key=len, reverse=True))
+            + r")"
+            r"|" + "|".join(sorted(NRP_CAPITALISED, key=len, reverse=True)) + r")(?![\w-])"
+        ),
+        0.45,
+        None,
+        None,
+        1,
+    ),
+    # --- dates and times in common written forms (spaCy misses ISO timestamps and digits)
+    _Rule(
+        "date",
+        "DATE_TIME",
+        re.compile(
+            r"\b\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
+            r"|\b\d{1,2}[/.]\d{1,2}[/.](?:\d{4}|\d{2})\b"
+            rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?\b"
+            rf"|\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s+\d{{4}}\b)?"
+            rf"|\b(?:in|since|until|of|from)\s+{_MONTH}\s+(?:19|20)\d{{2}}\b"
+            r"|\b\d{1,2}:\d{2}(?::\d{2})?(?:\s?[ap]\.?m\.?)?(?!\d)"
+            r"|\b\d{1,2}\s?[ap]\.?m\.?(?!\w)",
+            re.IGNORECASE,
+        ),
+        0.85,  # as spaCy scores its dates: on a tie the longer span wins
     ),
     # --- honorifics before a capitalised name
     _Rule(
