@@ -174,13 +174,19 @@ C_GRID = (0.1, 0.3, 1.0)
 
 
 def fit(
-    pairs: Sequence[Pair], cosines: np.ndarray, max_false_hits: float, seed: int = 0
+    pairs: Sequence[Pair],
+    cosines: np.ndarray,
+    max_false_hits: float,
+    seed: int = 0,
+    counted: Sequence[bool] | None = None,
 ) -> tuple[DuplicateModel, dict[str, object]]:
     """Fit a :class:`DuplicateModel` on labelled pairs and their cosines (scikit-learn, only
     here). Pairs the hard rules reject are left out of the fit; the regularisation (from
     :data:`C_GRID`) and the probability threshold are the ones with the most out-of-fold
     hits (5 folds) whose out-of-fold false-hit rate over all the non-duplicates stays within
-    ``max_false_hits``. Deterministic: the same pairs give the same weights."""
+    ``max_false_hits`` (over the pairs ``counted`` marks, all by default: a fit may learn
+    from more pairs than the rate is measured on). Deterministic: the same pairs give the
+    same weights."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
@@ -198,17 +204,21 @@ def fit(
     def model(c: float) -> LogisticRegression:
         return LogisticRegression(C=c, class_weight="balanced", solver="lbfgs", max_iter=5000)
 
-    n_non = sum(1 for p in pairs if p.duplicate is False)  # hard-rejected ones count as misses
-    n_dup = sum(1 for p in pairs if p.duplicate is True)
+    if counted is None:
+        counted = [True] * len(pairs)
+    count = np.array([counted[i] for i in keep], dtype=bool)
+    # hard-rejected pairs count too, as misses
+    n_non = sum(1 for p, c in zip(pairs, counted, strict=True) if c and p.duplicate is False)
+    n_dup = sum(1 for p, c in zip(pairs, counted, strict=True) if c and p.duplicate is True)
     best: tuple[int, float, tuple[float, int, int]] | None = None
     for c in C_GRID:  # regularisation chosen by out-of-fold hits, tuning half only
         oof = np.zeros(len(y))
         for train, test in StratifiedKFold(5, shuffle=True, random_state=seed).split(z, y):
             oof[test] = model(c).fit(z[train], y[train]).predict_proba(z[test])[:, 1]
         for t in np.round(np.arange(0.05, 0.996, 0.005), 3):
-            false = int(((oof >= t) & (y == 0)).sum())
+            false = int(((oof >= t) & (y == 0) & count).sum())
             if false / n_non <= max_false_hits:
-                found = (float(t), false, int(((oof >= t) & (y == 1)).sum()))
+                found = (float(t), false, int(((oof >= t) & (y == 1) & count).sum()))
                 if best is None or found[2] > best[0]:
                     best = (found[2], c, found)
                 break
