@@ -9,7 +9,9 @@
    topic (article): a tuning half picks the threshold (the lowest whose false-hit rate with the
    gate stays within 1%, as ``ragline cache calibrate`` does), and the held-out half is
    reported: hit rate on paraphrases and false-hit rate on non-duplicates, with the gate
-   (threshold + near-miss gate + retrieval check), with the cosine alone at the same threshold,
+   (threshold + the gate's hard rules + the duplicate classifier of
+   ``ragline.cache.duplicate``, fitted on the tuning half by ``train_duplicate.py`` +
+   retrieval check), with the cosine alone at the same threshold,
    and with GPTCache's rule (cosine >= 0.8 alone), all in the same run. The held-out pairs then
    go through the real cache (``ragline cache probe``'s path: q1 stored, q2 looked up) to check
    that the end-to-end lookup agrees with the scored rule.
@@ -384,7 +386,10 @@ def markdown(r: dict[str, Any]) -> str:
     ):
         row = q[name]
         for rule, rlabel in (
-            ("with_gate", f"ragline: cosine ≥ {q['tuned_threshold']:.2f} + gate + retrieval"),
+            (
+                "with_gate",
+                f"ragline: cosine ≥ {q['tuned_threshold']:.2f} + rules + classifier + retrieval",
+            ),
             ("cosine_alone_same_threshold", f"cosine ≥ {q['tuned_threshold']:.2f} alone"),
             ("gptcache_cosine_0.8", "GPTCache: cosine ≥ 0.8 alone"),
         ):

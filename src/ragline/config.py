@@ -538,8 +538,9 @@ class CacheSettings(_Section):
     # Cosine of the question embeddings (all-MiniLM-L6-v2) a paraphrase must reach: tuned on the
     # tuning half of benchmarks/data/cache_pairs.jsonl (GPTCache's 0.8 lets ~9% wrong hits in).
     threshold: float = Field(0.86, ge=0, le=1)
-    # The near-miss gate (negation, numbers, dates, units, entities, swapped roles, question
-    # word): off only to measure what it does (`ragline cache calibrate` shows both).
+    # The near-miss gate (negation, numbers, dates, units, swapped roles by rule, then the
+    # duplicate classifier of ragline.cache.duplicate): off only to measure what it does
+    # (`ragline cache calibrate` shows both).
     gate: bool = True
     # A semantic hit needs the cached answer's cited passages among the new question's top
     # passages: the same documents answer both questions.

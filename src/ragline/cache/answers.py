@@ -9,8 +9,10 @@ style, passages, filters, the answer and retrieval settings: :func:`scope_of`).
 
 **Semantic.** The question's embedding is scored against the cached questions of the same
 collection and scope (:class:`~ragline.cache.index.ScopeIndex`); a candidate over
-``cache.threshold`` must then pass the near-miss gate (:func:`~ragline.cache.gate.compare`)
-and the retrieval check: the cached answer's cited passages must be among the new question's
+``cache.threshold`` must then pass the duplicate check
+(:func:`~ragline.cache.duplicate.judge`: the near-miss gate's hard rules, then a small
+learned classifier) and the retrieval check: the cached answer's cited passages must be
+among the new question's
 top ``cache.agreement_k`` passages. A candidate made from an older version of the collection
 is re-verified: each cited passage must still exist with the same text, else it is dropped.
 
@@ -19,7 +21,8 @@ cites (``readable``). **Failures** never fail an answer: a backend that is down 
 (``backend_down``), a corrupt entry is dropped and logged (``corrupt``).
 
 Every lookup returns a :class:`CacheLookup` whose ``reason`` says what happened: ``exact``,
-``semantic``, or why it missed (``no_entry``, ``below_threshold``, ``gate:<reason>``,
+``semantic``, or why it missed (``no_entry``, ``below_threshold``, ``gate:<reason>``
+(``gate:classifier``: the duplicate classifier said no),
 ``retrieval``, ``forbidden``, ``expired``, ``stale``, ``corrupt``, ``backend_down``).
 """
 
@@ -38,7 +41,8 @@ from typing import Any, Literal
 import numpy as np
 
 from ragline.cache import codec
-from ragline.cache.gate import compare, normalise
+from ragline.cache.duplicate import judge
+from ragline.cache.gate import normalise
 from ragline.cache.index import ScopeIndex
 from ragline.config import Settings
 from ragline.errors import CorruptCacheEntryError
@@ -372,7 +376,7 @@ class AnswerCache:
             if entry is None:
                 index.forget(key)
                 continue
-            if cfg.gate and (reason := compare(entry.question, question)) is not None:
+            if cfg.gate and (reason := judge(entry.question, question, score)) is not None:
                 why, rejected = f"gate:{reason}", (entry.question, score)
                 continue
             served = self._serve(store, entry, question, readable, version)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ragline.cache.answers import AnswerCache, CacheLookup
-from ragline.cache.gate import compare
+from ragline.cache.duplicate import judge
 from ragline.config import Settings
 from ragline.errors import MalformedInputError
 from ragline.models.embedder import Embedder
@@ -142,7 +142,7 @@ def score_pairs(
                 for a, b in zip(r1, r2, strict=True)
             ]
         for p, c, ok in zip(part, cos, agree, strict=True):
-            out.append(PairScore(p, float(c), compare(p.q1, p.q2), ok))
+            out.append(PairScore(p, float(c), judge(p.q1, p.q2, float(c)), ok))
         if progress is not None:
             progress(len(part))
     return out

@@ -359,6 +359,9 @@ def _order(content: tuple[str, ...], shared: set[str]) -> list[str]:
 
 def _swapped(a: Features, b: Features) -> bool:
     """Who-does-what changed while the words stayed (see the module docstring)."""
+    pa, pb = _possessives(a), _possessives(b)
+    if pa and pb and pa != pb and (pa - pb) <= set(b.content) and (pb - pa) <= set(a.content):
+        return True  # "the Council approves the Parliament's" / "the Parliament … the Council's"
     shared = (set(a.content) & set(b.content)) - {
         w for w in (*a.content, *b.content) if w[0].isdigit()
     }  # numbers are compared on their own

@@ -44,6 +44,10 @@ class ScopeIndex:
         self._vectors = np.zeros((0, 0), dtype=np.float32)
         self._codes = np.zeros((0, 0), dtype=np.uint64)
         self._alive = np.zeros(0, dtype=bool)
+        self._live_count = 0
+        self._buf = np.zeros(0, dtype=np.uint64)
+        self._count = np.zeros(0, dtype=np.uint8)
+        self._dist = np.zeros(0, dtype=np.uint16)
         self.size = 0
         #: Subtracted before taking sign bits (MiniLM's vectors share a direction; their raw
         #: signs carry less): the mean of the rows when the prefilter is first needed.
@@ -52,7 +56,7 @@ class ScopeIndex:
 
     @property
     def live(self) -> int:
-        return int(self._alive[: self.size].sum())
+        return self._live_count
 
     def _grow(self, extra: int, dim: int) -> None:
         need = self.size + extra
@@ -90,14 +94,16 @@ class ScopeIndex:
             start = self.size
             for i, key in enumerate(keys):
                 old = self.rows.get(key)
-                if old is not None:
+                if old is not None and self._alive[old]:
                     self._alive[old] = False
+                    self._live_count -= 1
                 self.rows[key] = start + i
             self.keys.extend(keys)
             end = start + len(keys)
             self._vectors[start:end] = vectors
             self._codes[:, start:end] = sign_codes(self._centered(vectors))
             self._alive[start:end] = True
+            self._live_count += len(keys)
             self.size = end
             self.last_seq = batch.last_seq
         return len(keys)
@@ -108,8 +114,40 @@ class ScopeIndex:
     def forget(self, key: str) -> None:
         with self._lock:
             row = self.rows.pop(key, None)
-            if row is not None:
+            if row is not None and self._alive[row]:
                 self._alive[row] = False
+                self._live_count -= 1
+
+    def _prefilter(self, q: np.ndarray, size: int, m: int) -> np.ndarray:
+        """Rows whose Hamming distance to ``q`` is among the ``m`` smallest (ties at the cut
+        kept, up to ``2 m``), dead rows left out. No Python loop over rows: per 64-bit word
+        one XOR and one ``bitwise_count`` into preallocated buffers, then a histogram of the
+        distances finds the cut (cheaper than ``argpartition`` over every row)."""
+        if self._buf.shape[0] < size:
+            self._buf = np.empty(self._codes.shape[1], dtype=np.uint64)
+            self._count = np.empty(self._codes.shape[1], dtype=np.uint8)
+            self._dist = np.empty(self._codes.shape[1], dtype=np.uint16)
+        buf, count, dist = self._buf[:size], self._count[:size], self._dist[:size]
+        for w in range(self._codes.shape[0]):
+            np.bitwise_xor(self._codes[w, :size], q[w], out=buf)
+            np.bitwise_count(buf, out=count)
+            if w == 0:
+                dist[:] = count
+            else:
+                np.add(dist, count, out=dist)
+        alive = self._alive[:size]
+        dead = size - self._live_count
+        if dead:
+            dist[~alive] = np.iinfo(np.uint16).max
+        bits = 64 * self._codes.shape[0]
+        hist = np.bincount(dist, minlength=bits + 1)[: bits + 1]
+        cut = int(np.searchsorted(np.cumsum(hist), m))
+        rows = np.flatnonzero(dist <= cut)
+        if rows.size > 2 * m:  # many ties at the cut: the m nearest of them
+            rows = rows[np.argpartition(dist[rows], m - 1)[:m]]
+        if dead:
+            rows = rows[alive[rows]]
+        return rows
 
     def search(
         self,
@@ -132,21 +170,18 @@ class ScopeIndex:
                     self._center = vectors[:size][alive[:size]].mean(axis=0)
                     self._codes[:, :size] = sign_codes(vectors[:size] - self._center)
                 q = sign_codes(self._centered(vector[None, :]))[:, 0]
-                dist = np.bitwise_count(self._codes[0, :size] ^ q[0]).astype(np.uint16)
-                for w in range(1, self._codes.shape[0]):
-                    dist += np.bitwise_count(self._codes[w, :size] ^ q[w])
-                dist[~alive[:size]] = np.iinfo(np.uint16).max
-                m = min(prefilter_candidates, size)
-                rows = np.argpartition(dist, m - 1)[:m]
+                rows = self._prefilter(q, size, min(prefilter_candidates, size))
             else:
                 rows = np.flatnonzero(alive[:size])
             if rows.size == 0:
                 return [], None
             scores = vectors[rows] @ vector
-            keys = [self.keys[int(r)] for r in rows]
-        order = np.argsort(-scores)
-        best = float(scores[order[0]])
-        found = [(keys[i], float(scores[i])) for i in order[:n] if scores[i] >= threshold]
+            top = np.argpartition(-scores, n - 1)[:n] if scores.size > n else np.arange(scores.size)
+            top = top[np.argsort(-scores[top])]
+            best = float(scores[top[0]])
+            found = [
+                (self.keys[int(rows[i])], float(scores[i])) for i in top if scores[i] >= threshold
+            ]
         return found, best
 
 
