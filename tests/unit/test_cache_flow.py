@@ -253,3 +253,35 @@ def test_a_cached_answer_is_never_served_to_a_question_the_input_guards_stop(tmp
         refused = r.ask(attack, collection="sample")
         assert refused.declined and refused.decline_reason == "blocked"
         assert refused.cached is None and COFFEE not in refused.text
+
+
+def test_a_changed_guard_policy_misses_the_exact_cache(tmp_path: Path):
+    """An exact hit skips the second guard pass because its question passed the same policy
+    when it was answered: a new policy must not find the old entries."""
+    from ragline.guard.pipeline import GuardPipeline
+    from ragline.testing.guard_conformance import WordGuard
+
+    def settings(words_action: str):
+        return load_settings(
+            home=tmp_path / "home",
+            answer={"style": "generative"},
+            cache={"enabled": True},
+            guard={
+                "input": ["words"],
+                "output": [],
+                "documents": [],
+                "actions": {"words": words_action},
+            },
+        )
+
+    lenient = settings("allow")
+    with Ragline(lenient, guard=GuardPipeline(lenient, guards=[WordGuard(["brewing"])])) as r:
+        r.ingest([SAMPLE], collection="sample")
+        script(r, COFFEE, COFFEE)
+        assert r.ask(QUESTION, collection="sample").cached is None
+        assert r.ask(QUESTION, collection="sample").cached == "exact"
+    strict = settings("block")
+    with Ragline(strict, guard=GuardPipeline(strict, guards=[WordGuard(["brewing"])])) as r:
+        script(r, COFFEE)
+        again = r.ask(QUESTION, collection="sample")
+        assert again.cached is None and again.decline_reason == "blocked"

@@ -376,3 +376,20 @@ def test_name_shapes_that_stay_names():
     assert not _not_a_name("leidy t muris", "leidy t muris\nlabor relations director")
     assert not _not_a_name("McDonald", "Ask Ronald McDonald")
     assert _not_a_name("RUNX1", "Normal expression of RUNX1")
+
+
+def test_an_output_sentence_made_of_source_words_skips_ner_but_new_pii_is_still_found(
+    guard: PiiGuard, monkeypatch: pytest.MonkeyPatch
+):
+    source = "Dr. Ann Lee of Lyon answers at ann.lee@example.org or +33 4 72 00 00 00."
+    ctx = GuardContext(sources=[source])
+    calls: list[str] = []
+    real = guard.find
+    monkeypatch.setattr(guard, "find", lambda text: calls.append(text) or real(text))
+    quoted = "Ann Lee answers at ann.lee@example.org [1]."
+    assert not guard.scan(quoted, direction="output", context=ctx).flags
+    assert calls == []  # every capitalised word, number and address is a source word
+    leaked = "Ann Lee also answers at bob.smith@example.com [1]."
+    result = guard.scan(leaked, direction="output", context=ctx)
+    assert calls == [leaked]
+    assert [f.label for f in result.flags] == ["EMAIL_ADDRESS"]

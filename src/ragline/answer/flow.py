@@ -599,7 +599,7 @@ class Answerer:
         if (
             lookup.answer is not None
             and lookup.kind is not None
-            and self._guards_pass(question, collection)
+            and (lookup.kind == "exact" or self._guards_pass(question, collection))
         ):
             span = current_span()
             trace_id = span.trace_id if span is not None else None
@@ -639,8 +639,10 @@ class Answerer:
 
     def _guards_pass(self, question: str, collection: str) -> bool:
         """Whether the input guards let ``question`` through unchanged (allow or warn): only
-        then may a cached answer be served; otherwise the answer runs, and the guards refuse,
-        redact or hand it over as they would without a cache."""
+        then may a semantic hit be served; otherwise the answer runs, and the guards refuse,
+        redact or hand it over as they would without a cache. (An exact hit's question, the
+        same words, passed these guards when it was answered, and the cache scope holds the
+        guard policy: a changed policy misses.)"""
         if self.guards is None or not self.guards.input_active:
             return True
         decision = self.guards.pipeline.check(

@@ -119,6 +119,9 @@ def scope_of(
         "answer": settings.answer.model_dump(mode="json"),
         "retrieval": settings.retrieval.model_dump(mode="json"),
         "embedder": settings.embedder.model_dump(mode="json"),
+        # the guard policy an entry's question passed: a changed policy starts afresh, so an
+        # exact hit (the same question, already checked) needs no second guard pass
+        "guard": settings.guard.model_dump(mode="json"),
     }
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
