@@ -393,3 +393,20 @@ def test_an_output_sentence_made_of_source_words_skips_ner_but_new_pii_is_still_
     result = guard.scan(leaked, direction="output", context=ctx)
     assert calls == [leaked]
     assert [f.label for f in result.flags] == ["EMAIL_ADDRESS"]
+
+
+@pytest.mark.parametrize(
+    ("question", "flagged"),
+    [
+        ("When was Zhu Shijie born?", False),  # a question about someone in the documents
+        ("Who did Marie Curie marry in Paris?", False),
+        ("My name is Ann Lee, when is my appointment?", True),  # the user's own name
+        ("What is Ann Lee's email, is it ann.lee@example.org?", True),  # a direct identifier
+        ("Ann Lee lives at 12 Rue de Rivoli, Paris.", True),  # not a question
+    ],
+)
+def test_a_question_about_someone_else_keeps_its_names(
+    guard: PiiGuard, question: str, flagged: bool
+):
+    assert bool(guard.scan(question, direction="input").flags) is flagged
+    assert guard.find(question) or not flagged  # find() itself still sees the names

@@ -225,6 +225,14 @@ _NER_TYPES = ("PERSON", "ORGANIZATION", "LOCATION", "NRP")
 #: Types that identify nobody on their own (a country, a year, a company, a nationality, an
 #: age, a postal code: the classic quasi-identifiers).
 QUASI_IDENTIFIERS = frozenset({"LOCATION", "DATE_TIME", "NRP", "ORGANIZATION", "AGE", "ZIP_CODE"})
+#: Someone speaking of themselves (or to the assistant about the user).
+_SELF = re.compile(r"\b(?:i|i'm|i've|i'd|me|my|mine|we|us|our|ours|you|your|yours)\b", re.I)
+#: A question: ends with "?" or opens with a question word.
+_QUESTION = re.compile(
+    r"\?\s*$|^\s*(?:who|whom|whose|what|when|where|which|why|how|is|are|was|were|do|does|"
+    r"did|can|could|should|would|tell|list|name|give)\b",
+    re.I,
+)
 _PERSONAL = re.compile(
     r"\b(?:i|i'm|i've|me|my|mine|we|us|our|ours|you|your|yours"
     # a particular someone: "this 79 year old female", "the patient", "she", "his"
@@ -485,6 +493,17 @@ class PiiGuard:
             spans = []  # no one speaks and no one is named: "the capital of France"
         return spans
 
+    def _about_someone_else(self, text: str, spans: list[tuple[str, int, int, float, str]]) -> bool:
+        """A question about someone the documents speak of ("When was Zhu Shijie born?"):
+        names and quasi-identifiers only, nobody speaking of themselves. Redacting its name
+        would leave nothing to search for; the user's own data ("my name is…", an e-mail, a
+        number) is still flagged. Only with ``pii_quasi_identifiers = "personal"``."""
+        if self.quasi == "always" or _SELF.search(text) is not None:
+            return False
+        if not _QUESTION.search(text):
+            return False
+        return all(s[0] == "PERSON" or s[0] in QUASI_IDENTIFIERS for s in spans)
+
     def scan(
         self, text: str, *, direction: GuardDirection, context: GuardContext | None = None
     ) -> GuardResult:
@@ -497,6 +516,8 @@ class PiiGuard:
         if sources is not None and sources.cover(text):
             return GuardResult(self.name, (), (time.perf_counter() - t0) * 1000)
         spans = self.find(text)
+        if direction == "input" and spans and self._about_someone_else(text, spans):
+            spans = []
         if sources is not None and spans:
             spans = [s for s in spans if not sources.contain(text[s[1] : s[2]])]
         flags = tuple(
