@@ -586,6 +586,11 @@ class RouteSettings(_Section):
     model_threshold: float = Field(0.98, ge=0, le=1)
     # None: the shipped route/model_router.json, trained on the SQuAD tuning half.
     model_weights: Path | None = None
+    # A question routed to the weak model goes on to the strong one when the citation checker
+    # declines the weak answer (no supported sentence, or the model said the passages do not
+    # answer): the checker is the best signal of a weak answer gone wrong (docs/benchmarks.md).
+    # The weak draft is then held until checked instead of streamed.
+    model_cascade: bool = True
 
 
 class RedisSettings(_Section):
