@@ -14,7 +14,9 @@ out-of-scope request a polite decline (``out_of_scope``), a request for a person
 :attr:`Answerer.handoff_sink` (``handoff``), all without retrieval; a document question goes
 on, and retrieval reuses the router's embedding of it. With ``route.weak_model`` and
 ``route.strong_model`` set, the model router picks the answering model after retrieval (a
-``model_route`` span), unless the call names one.
+``model_route`` span), unless the call names one; with ``route.model_cascade`` a weak
+answer the citation checker declines (``unsupported``, ``model_declined``) is dropped and the
+strong model answers (a ``model_cascade`` span); the weak draft is then held, not streamed.
 
 Styles (``answer.style``, or ``style=`` per call): ``extractive`` quotes the passage sentence
 the reader (``answer/extractive.py``) picks, streamed through the same events (the quote as
