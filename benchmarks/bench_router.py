@@ -181,7 +181,7 @@ def cascade_curve(scores: np.ndarray, pairs: list[dict[str, Any]]) -> list[dict[
     of them also cost a weak call, except those the router alone sent on)."""
     calling = np.array([calls_model(p) for p in pairs])
     points = []
-    for t in [-1.0, *THRESHOLDS]:  # -1: the cascade alone (the checker is the only signal)
+    for t in THRESHOLDS:  # 0.0: the cascade alone (the checker is the only signal)
         kept = np.array(
             [not p["weak"]["declined"] and s >= t for p, s in zip(pairs, scores, strict=True)]
         )
@@ -449,9 +449,16 @@ def markdown(r: dict[str, Any]) -> str:
         "|---|---|---|",
         f"| always weak | {b['always_weak']:.1%} | 0% |",
         f"| always strong | {b['always_strong']:.1%} | 100% |",
-        f"| cascade (weak, then strong if it declines) | {m['cascade']['accuracy']:.1%} | "
-        f"{m['cascade']['strong_share']:.0%} (+100% weak) |",
+        f"| cascade (weak, then strong if the checker declines it) | "
+        f"{m['cascade']['accuracy']:.1%} | {m['cascade']['strong_share']:.0%} |",
     ]
+    c = m["cascade_router"]
+    if c["at_picked"]:
+        a = c["at_picked"]
+        lines.append(
+            f"| cascade + router, threshold {a['threshold']} (picked on tune) | "
+            f"{a['accuracy']:.1%} | {a['strong_share']:.0%} |"
+        )
     if m["at_picked"]:
         a = m["at_picked"]
         lines.append(
@@ -461,8 +468,12 @@ def markdown(r: dict[str, Any]) -> str:
     lines += [
         f"| oracle | {b['oracle']:.1%} | — |",
         "",
-        f"Floor (≥ 50% weak at ≤ 1 point lost, held-out): "
-        f"{'met' if m['floor_met'] else 'not met'}.",
+        f"Floor (≥ 50% weak at ≤ 1 point lost, held-out): router alone "
+        f"{'met' if m['floor_met'] else 'not met'}; cascade "
+        f"{'met' if m['cascade']['floor_met'] else 'not met'}; cascade + router "
+        f"{'met' if c['floor_met'] else 'not met'}. Calls to strong: questions the strong "
+        "model answered, over those calling a model; in the cascade each of them also cost "
+        "a weak call.",
         "",
         f"Latency: intent classification p50 {i['classify_ms_p50']} ms (p95 "
         f"{i['classify_ms_p95']} ms; CPU time p50 {i['classify_cpu_ms_p50']} ms; the linear "
