@@ -159,7 +159,8 @@ def sink() -> ListSink:
 @pytest.fixture(scope="module")
 def rag(tmp_path_factory: pytest.TempPathFactory, sink: ListSink) -> Iterator[Ragline]:
     home = tmp_path_factory.mktemp("router-home")
-    settings = load_settings(home=home, answer={"style": "generative"})
+    # the guards are not what these tests are about (and their models are slow to load)
+    settings = load_settings(home=home, answer={"style": "generative"}, guard={"enabled": False})
     tracer = Tracer(settings.trace, [sink])
     with Ragline(settings, tracer=tracer) as r:
         r.ingest([SAMPLE], collection="sample")
@@ -342,3 +343,47 @@ def test_the_answer_flow_calls_the_routed_model(
     assert (len(weak.calls), len(strong.calls)) == ((1, 0) if tier == "weak" else (0, 1))
     (span,) = spans(rag, sink, "model_route")
     assert span["tier"] == tier and span["model"] == tier and 0 <= span["score"] <= 1
+
+
+def test_a_declined_weak_answer_cascades_to_the_strong_model(rag: Ragline, sink: ListSink) -> None:
+    good = "The ideal brewing temperature is between 90 and 96 degrees Celsius."
+    weak = FakeChatModel(["The moon landing happened in 1969 with three astronauts."])
+    strong = FakeChatModel([good])
+    route = rag.settings.route.model_copy(
+        update={"weak_model": "weak", "strong_model": "strong", "model_threshold": 0.0}
+    )
+    use(rag, rag.settings.model_copy(update={"route": route}), weak=weak, strong=strong)
+    events = list(
+        rag.ask_stream("What is the ideal brewing temperature for coffee?", collection="sample")
+    )
+    answer = events[-1].answer
+    assert not answer.declined and "90" in answer.text
+    assert (len(weak.calls), len(strong.calls)) == (1, 1)
+    # the weak draft was held back: the stream shows only the strong model's words
+    shown = "".join(e.text for e in events if type(e).__name__ == "TokenDelta")
+    assert "moon" not in shown and "90" in shown
+    (span,) = spans(rag, sink, "model_cascade")
+    assert span["weak"] == "weak" and span["strong"] == "strong"
+    assert span["reason"] == "unsupported"
+
+
+@pytest.mark.parametrize("cascade", [True, False])
+def test_a_kept_weak_answer_or_no_cascade_never_calls_the_strong_model(
+    rag: Ragline, sink: ListSink, cascade: bool
+) -> None:
+    text = "The ideal brewing temperature is between 90 and 96 degrees Celsius."
+    weak = FakeChatModel([text if cascade else "The moon landing happened in 1969."])
+    strong = FakeChatModel([text])
+    route = rag.settings.route.model_copy(
+        update={
+            "weak_model": "weak",
+            "strong_model": "strong",
+            "model_threshold": 0.0,
+            "model_cascade": cascade,
+        }
+    )
+    use(rag, rag.settings.model_copy(update={"route": route}), weak=weak, strong=strong)
+    answer = rag.ask("What is the ideal brewing temperature for coffee?", collection="sample")
+    assert answer.declined is not cascade  # off: the weak decline stands
+    assert (len(weak.calls), len(strong.calls)) == (1, 0)
+    assert spans(rag, sink, "model_cascade") == []

@@ -14,7 +14,9 @@ out-of-scope request a polite decline (``out_of_scope``), a request for a person
 :attr:`Answerer.handoff_sink` (``handoff``), all without retrieval; a document question goes
 on, and retrieval reuses the router's embedding of it. With ``route.weak_model`` and
 ``route.strong_model`` set, the model router picks the answering model after retrieval (a
-``model_route`` span), unless the call names one.
+``model_route`` span), unless the call names one; with ``route.model_cascade`` a weak
+answer the citation checker declines (``unsupported``, ``model_declined``) is dropped and the
+strong model answers (a ``model_cascade`` span); the weak draft is then held, not streamed.
 
 Styles (``answer.style``, or ``style=`` per call): ``extractive`` quotes the passage sentence
 the reader (``answer/extractive.py``) picks, streamed through the same events (the quote as
@@ -722,6 +724,67 @@ class Answerer:
             answer = self._decline(prep, "no_relevant_passages", [], "", None, detail=detail)
             yield AnswerDone(answer, trace_id)
             return
+        cascade = self._cascade_to(prep, model, style)
+        if cascade is None:
+            yield from self._answer_from(prep, params, samples, style, trace_id)
+            return
+        # weak first, held: kept when the citation checker keeps it, else the strong model
+        t_ns = time.perf_counter_ns()
+        held = list(self._answer_from(prep, params, samples, style, trace_id))
+        last = held[-1] if held else None
+        if not (
+            isinstance(last, AnswerDone)
+            and last.answer.declined
+            and last.answer.decline_reason in ("unsupported", "model_declined")
+        ):
+            yield from held
+            return
+        self.tracer.leaf(
+            "model_cascade",
+            t_ns,
+            weak=prep.model,
+            strong=cascade,
+            reason=last.answer.decline_reason,
+        )
+        again = self.prepare(
+            question,
+            collection=collection,
+            conversation=conversation,
+            filters=filters,
+            model=cascade,
+            max_tokens=params.max_tokens,
+            max_passages=max_passages,
+            guard_context=gctx,
+            question_vector=vector,
+        )
+        yield from self._answer_from(again, params, samples, style, trace_id)
+
+    def _cascade_to(self, prep: _Prepared, asked: str | None, style: AnswerStyle) -> str | None:
+        """The strong model a declined weak answer goes on to (``route.model_cascade``), or
+        None: no cascade (a model was asked for, the router chose the strong one, the
+        extractive style, or the strong model is not available here)."""
+        router = self.model_router
+        if (
+            router is None
+            or asked is not None
+            or style == "extractive"
+            or not self.settings.route.model_cascade
+            or prep.model != router.weak
+            or router.strong == router.weak
+            or not self._available(router.strong)
+        ):
+            return None
+        return router.strong
+
+    def _answer_from(
+        self,
+        prep: _Prepared,
+        params: SamplingParams,
+        samples: int | None,
+        style: AnswerStyle,
+        trace_id: str | None,
+    ) -> Iterator[AnswerEvent]:
+        """The answer from prepared passages: read (extractive) or drafted and checked."""
         if style == "extractive":
             reading, verdict = self._read(prep)
             if verdict.answerable:

@@ -14,6 +14,11 @@ or above ``route.model_threshold``, else the strong one -- unless the strong mod
 created here (not installed, misconfigured), in which case the weak one answers and the choice
 says why. A failure of the chosen model while answering is the gateway's job: its retries and
 ``gateway.fallback`` chain apply as for any call.
+
+The cascade (``route.model_cascade``, in the answer flow) adds the strongest signal, known
+only after the weak model wrote: its draft failing the citation checker. A question routed to
+the weak model whose answer is declined goes on to the strong one, so the router's threshold
+only has to catch the weak answers that pass the checker yet are wrong.
 """
 
 from __future__ import annotations
