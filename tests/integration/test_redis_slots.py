@@ -119,3 +119,21 @@ def test_redis_down_is_a_clear_503() -> None:
 
     asyncio.run(main())
     assert RedisUnavailableError.http_status == 503
+
+
+def test_the_server_shares_the_remote_queue_only_when_slots_are_set(
+    redis_url: str, tmp_path
+) -> None:
+    from types import SimpleNamespace
+
+    from ragline.config import load_settings
+    from ragline.server.context import ServerContext
+
+    def shared(**redis: object) -> object:
+        settings = load_settings(home=tmp_path, redis=redis)
+        return ServerContext._shared_slots(SimpleNamespace(settings=settings))  # type: ignore[arg-type]
+
+    assert shared() is None
+    assert shared(url=redis_url) is None  # Redis for limits only: queues stay per replica
+    slots = shared(url=redis_url, generation_slots=2)
+    assert isinstance(slots, RedisSlots) and slots.limit == 2
