@@ -610,8 +610,9 @@ class RedisSettings(_Section):
     """Redis for what server replicas share (limits, budgets, caches); None: in-process.
 
     ``url``: ``redis://[:password@]host:port/db`` (``rediss://`` for TLS). With it, per-key
-    limits and budgets (:mod:`ragline.store.redis_limits`) and collection invalidation
-    messages (:mod:`ragline.store.invalidation`) go through Redis, so replicas share them.
+    limits and budgets (:mod:`ragline.store.redis_limits`), collection invalidation
+    messages (:mod:`ragline.store.invalidation`) and, with ``generation_slots``, the remote
+    generation slots (:mod:`ragline.store.redis_slots`) go through Redis, so replicas share them.
     """
 
     # None: everything stays in this process (one server): limits in memory and the store.
@@ -625,6 +626,12 @@ class RedisSettings(_Section):
     socket_timeout_s: float = Field(2.0, gt=0)
     # Connections per process: more than the server's worker threads (server.threads, 16).
     max_connections: int = Field(64, gt=0)
+    # None: each replica bounds its own remote generations (server.remote_concurrency); a
+    # number: also at most this many at once across every replica (the shared engine's size).
+    generation_slots: int | None = Field(None, gt=0)
+    # A replica renews its slots every third of this while generating; a killed one's slots
+    # free themselves after it (long enough to ride out a slow Redis round trip or two).
+    slot_lease_s: float = Field(30.0, gt=0)
 
 
 class PromptSettings(_Section):

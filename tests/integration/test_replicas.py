@@ -50,9 +50,9 @@ from ragline.testing.redis_server import free_port
 
 pytestmark = pytest.mark.integration
 
-#: Fixtures yielding a store URL for both replicas (a fresh, empty store). PostgreSQL's
-#: fixture joins this list when it lands; nothing else in this module names a backend.
-STORE_FIXTURES = ["sqlite_store_url"]
+#: Fixtures yielding a store URL for both replicas (a fresh, empty store); nothing else in
+#: this module names a backend.
+STORE_FIXTURES = ["sqlite_store_url", "postgres_store_url"]
 
 #: USD per million tokens of the stub's paid model.
 PAID = Price(input_per_million=10.0, output_per_million=300.0)
@@ -65,6 +65,19 @@ N_BULK = 120
 @pytest.fixture(scope="module")
 def sqlite_store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('shared-store') / 'ragline.db'}"
+
+
+@pytest.fixture(scope="module")
+def postgres_store_url(postgres_service: Any) -> Iterator[str]:
+    """A new, empty database on the session's PostgreSQL 18 + pgvector (dropped afterwards)."""
+    import uuid
+
+    import psycopg
+
+    name = f"replicas_{uuid.uuid4().hex[:12]}"
+    yield postgres_service.create_database(name)
+    with psycopg.connect(postgres_service.url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module", params=STORE_FIXTURES)

@@ -63,8 +63,18 @@ class ServerContext:
                     concurrency=cfg.remote_concurrency,
                     max_waiting=cfg.max_queue,
                     timeout_s=cfg.queue_timeout_s,
+                    shared=self._shared_slots(),
                 ),
             }
+
+    def _shared_slots(self) -> Any:
+        """The remote engine's cluster-wide slots (``redis.generation_slots``), or None."""
+        cfg = self.settings.redis
+        if not cfg.url or cfg.generation_slots is None:
+            return None
+        from ragline.store.redis_slots import RedisSlots
+
+        return RedisSlots.from_settings(cfg, name="remote")
 
     @property
     def default_model(self) -> str:

@@ -1,0 +1,2 @@
+-- pgvector is not a trusted extension: the image's superuser creates it once.
+CREATE EXTENSION IF NOT EXISTS vector;
