@@ -1,8 +1,9 @@
-"""The answer caches' entries in Redis (issue 16), on a real redis-server started by the tests.
+"""The answer caches' entries in Redis (issue 16), on a real redis-server started by the tests
+(and, for what replicas share, on a real PostgreSQL too).
 
 * :class:`RedisCacheStore` passes the cache conformance suite, unchanged.
-* Several replicas (clients) writing at once: sequence numbers are unique, and a reader that
-  syncs "newer than the last number I hold" never misses an entry.
+* Several replicas (clients; Redis and PostgreSQL) writing at once: sequence numbers are
+  unique, and a reader that syncs "newer than the last number I hold" never misses an entry.
 * Expiry: an entry with ``expires_at`` gets a Redis TTL (a grace period after it), so a cache
   nobody prunes frees its memory; an entry Redis dropped leaves nothing in the index.
 * Redis down: a clear :class:`RedisUnavailableError` (a ``StoreError``), and the answer cache
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -60,11 +62,24 @@ def test_the_factory_builds_it_from_the_settings(redis_url: str) -> None:
         store.close()
 
 
+@pytest.fixture(params=["redis", "postgresql"])
+def replica(request: pytest.FixtureRequest) -> Callable[[], Any]:
+    """Opens one more client of one shared cache: Redis, or a PostgreSQL store's table."""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        return lambda: _store(url)
+    from ragline.store.postgres_stores import PostgresStores
+
+    return PostgresStores(request.getfixturevalue("pg_url"), load_settings()).cache
+
+
 def test_replicas_writing_at_once_never_hide_an_entry_from_a_syncing_reader(
-    redis_url: str,
+    replica: Callable[[], Any],
 ) -> None:
-    writers = [_store(redis_url) for _ in range(4)]
-    reader = _store(redis_url)
+    """The contract :mod:`ragline.cache.index` relies on: a reader that asks for "newer than
+    the last number I hold" while four writers put at once ends with every entry."""
+    writers = [replica() for _ in range(4)]
+    reader = replica()
     held: dict[str, int] = {}
     last = 0
     done = threading.Event()
