@@ -21,8 +21,11 @@ which setting picks one by name:
   a guard class taking the settings is such a factory); the names in ``guard.input``,
   ``guard.output``, ``guard.documents``.
 
-Groups reserved for the components that come next (nothing reads them yet):
-``ragline.cache_backends``, ``ragline.tools``.
+* ``ragline.cache_backends``: ``factory(url: str, settings: Settings) -> CacheStore``
+  (:func:`ragline.store.factory.open_cache`); the scheme of ``cache.url`` (built in:
+  ``redis``, ``rediss``, ``unix``).
+
+Group reserved for what comes next (nothing reads it yet): ``ragline.tools``.
 
 Entry points are read once per process (a few milliseconds) and an entry point is imported
 only when its name is asked for, so a broken third-party plugin fails the command that

@@ -30,6 +30,7 @@ from ragline.store.postgres_stores import PostgresStores
 from ragline.store.sqlite import SQLiteStore
 from ragline.store.sqlite_stores import SQLiteStores
 from ragline.store.transfer import copy_sqlite_to_postgres
+from ragline.testing.cache_conformance import make_entry
 from ragline.testing.services import free_port
 from ragline.testing.store_conformance import make_write
 from ragline.testing.trace_conformance import make_trace, tid
@@ -310,6 +311,10 @@ def _home(tmp_path: Path, docs: int = 40) -> str:
         item = inbox.open_item(question=f"q{i}", collection="c", details={"n": i})
         inbox.reply(item.id, f"reply {i}", author="ana")
     inbox.close()
+    cache = backend.cache()
+    cache.put_many([make_entry(f"e{i}", expires_at=9e9 if i else None) for i in range(4)])
+    cache.delete(["e1"])  # a gap in the sequence numbers
+    cache.close()
     return url
 
 
@@ -357,6 +362,19 @@ def test_copy_moves_everything_and_verifies(tmp_path: Path, pg_url: str) -> None
         assert inbox.list_items(HandoffQuery(status=None))[0].id == fresh.id
     finally:
         inbox.close()
+    # the answer cache: entries and vectors as they were; new entries number after them
+    assert rows["cache_entries"] == 3
+    cache = backend.cache()
+    try:
+        batch = cache.vectors("docs", "s1")
+        assert batch.keys == ["e0", "e2", "e3"] and list(batch.seqs) == [1, 3, 4]
+        got = cache.get("e3")
+        assert got is not None and got.expires_at == 9e9
+        np.testing.assert_array_equal(got.vector, make_entry("e3").vector)
+        cache.put(make_entry("after"))
+        assert cache.vectors("docs", "s1", after=4).keys == ["after"]
+    finally:
+        cache.close()
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT to_regclass('ragline_copy')").fetchone() == (None,)
     with pytest.raises(ConfigError, match="not empty"):

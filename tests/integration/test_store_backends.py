@@ -14,6 +14,7 @@ from ragline.config import load_settings
 from ragline.store.postgres_stores import PostgresStores
 from ragline.store.sqlite_limits import SQLiteLimitStore
 from ragline.store.sqlite_stores import SQLiteStores
+from ragline.testing.cache_conformance import CacheStoreConformance
 from ragline.testing.eval_store_conformance import EvalStoreConformance
 from ragline.testing.handoff_conformance import HandoffStoreConformance
 from ragline.testing.keys_conformance import KeyStoreConformance
@@ -92,6 +93,16 @@ class TestHandoffStore(HandoffStoreConformance):
     @pytest.fixture
     def reopen(self, backend: Any) -> Callable[[], Any]:
         return backend.handoffs
+
+
+class TestCacheStore(CacheStoreConformance):
+    @pytest.fixture
+    def cache_store(self, backend: Any) -> Iterator[Any]:
+        yield from _opened(backend.cache())
+
+    @pytest.fixture
+    def reopen(self, backend: Any) -> Callable[[], Any]:
+        return backend.cache
 
 
 class TestPostgresVectorIndex(VectorIndexConformance):

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from ragline.config import Settings
     from ragline.store.postgres import PostgresStore
+    from ragline.store.postgres_cache import PostgresCacheStore
     from ragline.store.postgres_evals import PostgresEvalStore
     from ragline.store.postgres_handoff import PostgresHandoffStore
     from ragline.store.postgres_keys import PostgresKeyStore, PostgresLimitStore
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 
 
 class PostgresStores:
-    """Opens the documents, traces, evaluations, keys, key-limits and handoff stores of one
-    database."""
+    """Opens the documents, traces, evaluations, keys, key-limits, handoff and cache stores of
+    one database."""
 
     def __init__(self, url: str, settings: Settings | None = None) -> None:
         from ragline.config import load_settings
@@ -71,6 +72,11 @@ class PostgresStores:
         from ragline.store.postgres_handoff import PostgresHandoffStore
 
         return PostgresHandoffStore(self.url, self.opts)
+
+    def cache(self) -> PostgresCacheStore:
+        from ragline.store.postgres_cache import PostgresCacheStore
+
+        return PostgresCacheStore(self.url, self.opts)
 
 
 __all__ = ["PostgresStores"]

@@ -46,6 +46,7 @@ TABLES: tuple[str, ...] = (
     "key_usage",
     "handoff_items",
     "handoff_messages",
+    "cache_entries",
 )
 #: Identity columns whose sequences must move past the copied ids.
 _IDENTITIES = (
@@ -53,6 +54,7 @@ _IDENTITIES = (
     ("chunks", "seq"),
     ("terms", "id"),
     ("handoff_items", "n"),
+    ("cache_entries", "seq"),
 )
 #: Columns holding float32 vectors: a BLOB in SQLite, a pgvector ``vector`` in PostgreSQL.
 _VECTORS = {("chunks", "embedding")}
