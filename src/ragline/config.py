@@ -467,7 +467,10 @@ class GuardSettings(_Section):
     collections: dict[str, GuardCollectionPolicy] = {}
     # A chunk flagged by a document guard at ingestion: kept and marked ("flag"), marked and
     # left out of prompts ("exclude"), or not searchable at all until released ("quarantine").
-    document_action: Literal["flag", "exclude", "quarantine"] = "exclude"
+    # "flag": the injection classifier flags procedural text that addresses the reader ("if
+    # you think a password has leaked, change it", in examples/sample) with a high score, so
+    # excluding would silently drop real policy text; "exclude" is the stricter choice.
+    document_action: Literal["flag", "exclude", "quarantine"] = "flag"
     # Detection thresholds (scores 0..1), chosen on held-out data (docs/benchmarks.md).
     # PII: a span scoring under it is not flagged. 0.4 is Presidio's own evaluation threshold;
     # ragline's rules score 0.3 without a cue word and 0.65 with one, so cue-less weak

@@ -31,7 +31,9 @@ SAMPLE = REPO / "examples" / "sample"
 @pytest.fixture(scope="module")
 def rag(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ragline]:
     home = tmp_path_factory.mktemp("answer-home")
-    with Ragline(load_settings(home=home, answer={"style": "generative"})) as r:
+    # the draft streams token by token (guard.release "token"): this module checks that order
+    settings = load_settings(home=home, answer={"style": "generative"}, guard={"release": "token"})
+    with Ragline(settings) as r:
         r.ingest([SAMPLE], collection="sample")
         yield r
 
@@ -167,6 +169,7 @@ def test_stream_events_come_in_order(rag: Ragline, monkeypatch):
     # the trace the answer is recorded in, the same at both ends
     assert events[0].trace_id and events[-1].trace_id == events[0].trace_id
     kinds = [e.kind for e in events[3:-1]]
+    assert "sentence" in kinds, [e.kind for e in events]
     first_check = kinds.index("sentence")
     assert kinds[0] == "token" and first_check > 0
     # the first sentence is reported while the model goes on writing

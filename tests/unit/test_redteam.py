@@ -86,6 +86,8 @@ def test_defense_settings_turn_each_defense_off() -> None:
     on = defense_settings(base, DEFENSES, style="generative")
     assert on.guard.input == base.guard.input and on.guard.documents == base.guard.documents
     assert on.answer.unsupported == "drop" and on.answer.style == "generative"
+    # the document scan measured as a defense keeps flagged chunks out of prompts
+    assert base.guard.document_action == "flag" and on.guard.document_action == "exclude"
 
 
 def test_success_judge() -> None:

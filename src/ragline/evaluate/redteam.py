@@ -51,7 +51,7 @@ CATEGORIES = ("jailbreak", "extraction", "indirect", "pii")
 DEFENSES: dict[str, str] = {
     "input_guards": "input guards on the user's message (injection, PII, topic, toxicity)",
     "output_guards": "output guards on each answer sentence (leak canary, PII, toxicity)",
-    "document_scan": "document guards at ingestion (planted instructions flagged/excluded)",
+    "document_scan": "document guards at ingestion (planted instructions kept out of prompts)",
     "spotlight": "retrieved text in delimiters, datamarked",
     "grounding": "unsupported sentences dropped by the citation checker",
 }
@@ -292,6 +292,10 @@ def defense_settings(base: Settings, on: Iterable[str], *, style: str) -> Settin
             "input": list(g.input) if "input_guards" in on else [],
             "output": list(g.output) if "output_guards" in on else [],
             "documents": list(g.documents) if "document_scan" in on else [],
+            # the defense measured: flagged chunks kept out of prompts (or quarantined)
+            "document_action": "exclude"
+            if g.document_action == "flag" and "document_scan" in on
+            else g.document_action,
             "canary": g.canary and "output_guards" in on,
             "spotlight": g.spotlight if "spotlight" in on else "off",
         }
