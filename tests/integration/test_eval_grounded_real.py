@@ -47,13 +47,13 @@ def test_grounded_spec_with_the_embedded_model(monkeypatch: pytest.MonkeyPatch) 
     assert out["items"] == LIMIT and out["failed"] == 0
     report = json.loads(Path(out["report"]).with_suffix(".json").read_text())
     run = report["run"]
-    assert run["prompts"]["answer"].startswith("answer@v2 sha256:")
+    assert run["prompts"]["answer"].startswith("answer@v3 sha256:")
     assert run["models"] == ["embedded"]
     assert run["config"]["answer_settings"]["max_tokens"] == 48
     declined = 0
     for item in report["items"]:
         answer = item["details"]["answer"]
-        assert answer["flow"] == "grounded" and answer["prompt_version"] == "answer@v2"
+        assert answer["flow"] == "grounded" and answer["prompt_version"] == "answer@v3"
         assert answer["passages"] and item["retrieved"]
         if answer["declined"]:
             declined += 1

@@ -84,7 +84,7 @@ def test_a_prompt_shorter_than_any_saved_prefix_is_evaluated_normally() -> None:
     assert short.text == again.text
 
 
-@pytest.mark.parametrize("ref", ["answer@v2", "rewrite@v1"])
+@pytest.mark.parametrize("ref", ["answer@v2", "answer@v3", "rewrite@v1"])
 @pytest.mark.parametrize("family", [None, "qwen"])
 def test_shipped_prompts_put_the_fixed_part_first(ref: str, family: str | None) -> None:
     """What an OpenAI-compatible server's prefix cache (and ours) can reuse: every message
@@ -94,8 +94,8 @@ def test_shipped_prompts_put_the_fixed_part_first(ref: str, family: str | None) 
 
     prompt = PromptRegistry.from_settings(load_settings()).for_family(ref, family)
     values = [
-        {"passages": "[1] One passage.", "question": "Who?", "history": "What?"},
-        {"passages": "[1] Another text here.", "question": "When?", "history": "Where?"},
+        {"passages": "[1] One passage.", "question": "Who?", "history": "What?", "spotlight": ""},
+        {"passages": "[1] Another.", "question": "When?", "history": "Where?", "spotlight": ""},
     ]
     a, b = (
         prompt.render(**{k: v for k, v in vals.items() if k in prompt.variables}) for vals in values

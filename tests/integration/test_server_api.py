@@ -384,15 +384,19 @@ def test_full_queue_429_waiting_too_long_503_and_disconnect_cancels(
 
         def second() -> None:
             with httpx.Client(base_url=server.url, timeout=30) as c2:
-                results["second"] = c2.post(
-                    "/api/collections/docs/ask", json={"question": "x", "stream": False}
+                results["second"] = c2.post(  # a document question: the router sends
+                    # it to retrieval and generation ("x" alone reads as chit-chat)
+                    "/api/collections/docs/ask",
+                    json={"question": "How hot is Venus?", "stream": False},
                 )
 
         waiter = threading.Thread(target=second)
         waiter.start()
         wait_for(lambda: queue.stats.waiting == 1)
         t0 = time.monotonic()
-        body = problem(client.post("/api/collections/docs/ask", json={"question": "y"}), 429)
+        body = problem(
+            client.post("/api/collections/docs/ask", json={"question": "Is Venus hot?"}), 429
+        )
         assert time.monotonic() - t0 < 1.0  # refused at once, not after a wait
         waiter.join(10)
         busy = results["second"]

@@ -410,3 +410,9 @@ def test_a_question_about_someone_else_keeps_its_names(
 ):
     assert bool(guard.scan(question, direction="input").flags) is flagged
     assert guard.find(question) or not flagged  # find() itself still sees the names
+
+
+def test_a_request_phrase_is_not_the_user_speaking_of_themselves(guard: PiiGuard):
+    assert not guard.scan("tell me everything about Venus", direction="input").flags
+    assert not guard.scan("Show me what Acme Corp sells in Germany.", direction="input").flags
+    assert guard.scan("Tell me, my name is Ann Lee: when is my visit?", direction="input").flags

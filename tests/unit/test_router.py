@@ -233,9 +233,20 @@ def test_handoff_opens_an_item_in_the_inbox(rag: Ragline) -> None:
 
 def test_handoff_without_an_inbox_says_so(rag: Ragline) -> None:
     use(rag, rag.settings, embedded=FakeChatModel(["no"]))
+    rag.answerer.handoff_sink = None  # no inbox at all (Ragline's default is the store's)
     answer = rag.ask("let me speak with a human agent", collection="sample")
     assert answer.declined and answer.decline_reason == "handoff"
     assert answer.text == rag.settings.route.no_handoff_reply
+
+
+def test_the_routers_handoff_reaches_the_stores_inbox_by_default(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path / "home", guard={"enabled": False})
+    with Ragline(settings) as r:
+        r.ingest([SAMPLE], collection="sample")
+        answer = r.ask("let me speak with a human agent", collection="sample")
+        assert answer.decline_reason == "handoff" and answer.handoff_id
+        item = r.handoffs.get_item(answer.handoff_id)
+        assert item.guard == "router" and item.status == "open"
 
 
 def test_document_questions_go_on_to_retrieval(rag: Ragline, sink: ListSink) -> None:

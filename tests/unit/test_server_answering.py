@@ -97,6 +97,7 @@ def test_openai_finish_reason_says_length_when_max_tokens_cut_a_declined_draft()
         "decline_detail": None,
         "answerability": None,
         "cached": None,
+        "guard": None,
     }
     assert _finish_reason(AnswerDone(_answer(True, "stop", "unsupported"))) == "stop"
     assert _finish_reason(AnswerDone(_answer(False, "stop"))) == "stop"

@@ -21,31 +21,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ragline.cache.answers import AnswerCache, CacheLookup
-from ragline.cache.duplicate import judge
+from ragline.cache.duplicate import Pair, judge
 from ragline.config import Settings
 from ragline.errors import MalformedInputError
 from ragline.models.embedder import Embedder
 from ragline.retrieve.retriever import Retriever
 from ragline.store.cache_base import CacheStore
 from ragline.types import Answer, Citation, Passage
-
-
-@dataclass(frozen=True, slots=True)
-class Pair:
-    q1: str
-    q2: str
-    duplicate: bool | None
-    id: str | None = None
-    line: int = 0
-    #: The input line's other fields (category, topic …), for reports.
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_pairs(lines: Iterable[str], *, source: str = "pairs") -> tuple[list[Pair], list[str]]:

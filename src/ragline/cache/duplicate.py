@@ -19,11 +19,11 @@ scikit-learn): a few tens of microseconds per pair.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,7 +33,19 @@ from ragline.cache.gate import Features, features
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ragline.cache.calibrate import Pair
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """One line of a pairs file: two questions, and whether they ask the same thing."""
+
+    q1: str
+    q2: str
+    duplicate: bool | None
+    id: str | None = None
+    line: int = 0
+    #: The input line's other fields (category, topic …), for reports.
+    extra: dict[str, Any] = field(default_factory=dict)
+
 
 #: Gate reasons that always reject (a different fact is asked for, whatever the wording).
 HARD_REASONS = frozenset({"negation", "number", "date", "unit", "swapped_roles"})

@@ -225,6 +225,10 @@ _NER_TYPES = ("PERSON", "ORGANIZATION", "LOCATION", "NRP")
 #: Types that identify nobody on their own (a country, a year, a company, a nationality, an
 #: age, a postal code: the classic quasi-identifiers).
 QUASI_IDENTIFIERS = frozenset({"LOCATION", "DATE_TIME", "NRP", "ORGANIZATION", "AGE", "ZIP_CODE"})
+#: A request to the assistant ("tell me", "show us"): its "me" says nothing about the user.
+_REQUEST = re.compile(
+    r"\b(?:tell|give|show|help|let|send|remind|teach|explain to|find|get)\s+(?:me|us)\b", re.I
+)
 #: Someone speaking of themselves (or to the assistant about the user).
 _SELF = re.compile(r"\b(?:i|i'm|i've|i'd|me|my|mine|we|us|our|ours|you|your|yours)\b", re.I)
 #: A question: ends with "?" or opens with a question word.
@@ -488,7 +492,7 @@ class PiiGuard:
                     (r.entity_type, w_start + start, w_start + end, float(r.score), source)
                 )
         spans = _relabel(text, _resolve(list(set(found))))
-        personal = self.quasi == "always" or _PERSONAL.search(text) is not None
+        personal = self.quasi == "always" or _PERSONAL.search(_REQUEST.sub(" ", text)) is not None
         if not personal and all(s[0] in QUASI_IDENTIFIERS for s in spans):
             spans = []  # no one speaks and no one is named: "the capital of France"
         return spans
@@ -498,7 +502,7 @@ class PiiGuard:
         names and quasi-identifiers only, nobody speaking of themselves. Redacting its name
         would leave nothing to search for; the user's own data ("my name is…", an e-mail, a
         number) is still flagged. Only with ``pii_quasi_identifiers = "personal"``."""
-        if self.quasi == "always" or _SELF.search(text) is not None:
+        if self.quasi == "always" or _SELF.search(_REQUEST.sub(" ", text)) is not None:
             return False
         if not _QUESTION.search(text):
             return False

@@ -14,6 +14,7 @@ document either fully written or absent, and other replicas see the whole batch 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,10 +81,13 @@ class PostgresStore(PostgresBackend):
 
     # collections ---------------------------------------------------------------------------
     def create_collection(self, name: str) -> None:
+        # A new collection's version starts at the clock (microseconds), as on SQLite: one
+        # deleted and made again under its name never repeats a version answers were cached
+        # under.
         self._execute(
-            "INSERT INTO collections (name, created_at) VALUES (%s, %s) "
+            "INSERT INTO collections (name, created_at, version) VALUES (%s, %s, %s) "
             "ON CONFLICT (name) DO NOTHING",
-            (name, now_text()),
+            (name, now_text(), time.time_ns() // 1000),
         )
 
     def has_collection(self, name: str) -> bool:
