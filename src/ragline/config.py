@@ -677,6 +677,43 @@ class StoreSettings(_Section):
     hnsw_ef_search: int = Field(100, ge=1, le=1000)
 
 
+class AgentSettings(_Section):
+    """The agent loop (``ragline.agent``): plans, budgets, approvals, checkpoints."""
+
+    # The model that plans and writes the answer (None: gateway.default_model).
+    model: str | None = None
+    # Budgets of one run, each enforced before every model call and every step; the first to
+    # run out stops the run with what it has. Steps: tool calls (a small task needs 1-4).
+    max_steps: int = Field(8, gt=0)
+    # Wall time of a run: a person waits for the answer (an approval wait is not counted).
+    max_seconds: float = Field(120.0, gt=0)
+    # Tokens (prompt + completion) of all the run's model calls: ~6 calls of a 2k context.
+    max_tokens: int = Field(12_000, gt=0)
+    # USD of the run's model calls from the price table (None: no spend limit; the local
+    # models cost 0). Calls of a model with no price are counted as free (and said so).
+    max_spend: float | None = Field(None, ge=0)
+    # Re-asks when a plan does not pass its check (errors sent back): small models need 1-2.
+    plan_reasks: int = Field(2, ge=0)
+    # Revisions after a failed step or a result that does not answer the task.
+    reflection_rounds: int = Field(2, ge=0)
+    # Steps in one plan (a longer plan is sent back): bounds what one model reply can start.
+    max_plan_steps: int = Field(6, gt=0)
+    # Steps that run at once when independent (threads: tools mostly wait on I/O).
+    parallel_steps: int = Field(4, gt=0)
+    # Completion tokens of one planning / answer call (the run's token budget caps it too).
+    call_max_tokens: int = Field(384, gt=0)
+    # Deterministic plans: the same task gives the same plan (and tests can rely on it).
+    temperature: float = Field(0.0, ge=0, le=5)
+    # Tools no run may call, whatever the user asks (names from the tool registry).
+    forbidden_tools: list[str] = Field(default_factory=list)
+    # Tools a run offers when the caller names none (None: every registered tool).
+    tools: list[str] | None = None
+    # Retention of run checkpoints: the newest finished runs kept, and none older than this
+    # (a run still waiting for approval is kept until keep_days). None: no bound of that kind.
+    keep_runs: int | None = Field(1000, gt=0)
+    keep_days: float | None = Field(30.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Every setting of ragline. Frozen: derive a changed copy with ``model_copy(update=...)``."""
 
@@ -706,6 +743,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = CacheSettings()
     route: RouteSettings = RouteSettings()
     redis: RedisSettings = RedisSettings()
+    agent: AgentSettings = AgentSettings()
 
     def model_post_init(self, context: Any, /) -> None:
         _remember_secrets(self)  # once per load: redaction masks them from now on
