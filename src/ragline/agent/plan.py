@@ -199,7 +199,7 @@ def _placeholder(schema: Mapping[str, Any] | None) -> Any:
     kind = (schema or {}).get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), None)
-    if "enum" in (schema or {}) and (schema or {})["enum"]:
+    if (schema or {}).get("enum"):
         return (schema or {})["enum"][0]
     return {
         "string": "…",

@@ -15,9 +15,9 @@ from ragline.store.agent_base import (
     AgentRunRecord,
     AgentStepRecord,
     Retention,
-    retention_of,
     RunStatus,
     check_page,
+    retention_of,
 )
 from ragline.store.postgres_base import PgOptions, PostgresBackend
 from ragline.store.sqlite_agent import (
