@@ -14,7 +14,8 @@ from typing import Literal
 import pytest
 
 from ragline import plugins
-from ragline.agent.builtin_tools import calculator, evaluate_arithmetic, now
+from ragline.agent import builtin_tools
+from ragline.agent.builtin_tools import evaluate_arithmetic
 from ragline.agent.tools import (
     Tool,
     ToolRegistry,
@@ -32,6 +33,9 @@ from ragline.errors import (
 )
 from ragline.testing.trace_conformance import ListSink
 from ragline.trace import Tracer
+
+calculator = Tool.from_function(builtin_tools.calculator)
+now = Tool.from_function(builtin_tools.now)
 
 
 class Unit(Enum):

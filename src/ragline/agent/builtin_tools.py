@@ -1,6 +1,8 @@
 """The built-in tools: ``calculator`` (arithmetic by walking the syntax tree, never
 ``eval``), ``now`` (the date and time in a time zone), and ``search`` / ``read_document``
-over one collection. :meth:`ragline.agent.tools.ToolRegistry.default` registers them."""
+over one collection: typed, documented functions, which
+:meth:`ragline.agent.tools.ToolRegistry.default` makes tools (this module does not import
+the registry)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ import operator
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-
-from ragline.agent.tools import Tool, tool
 
 if TYPE_CHECKING:
     from ragline.config import ToolSettings
@@ -118,7 +118,6 @@ def _walk(node: ast.AST) -> Any:
     )
 
 
-@tool()
 def calculator(expression: str) -> dict[str, Any]:
     """Evaluate an arithmetic expression exactly and safely.
 
@@ -133,7 +132,6 @@ def calculator(expression: str) -> dict[str, Any]:
     return {"expression": expression, "result": value}
 
 
-@tool()
 def now(timezone: str | None = None) -> dict[str, Any]:
     """The current date and time.
 
@@ -159,7 +157,9 @@ def now(timezone: str | None = None) -> dict[str, Any]:
     }
 
 
-def document_tools(retriever: Retriever, collection: str, settings: ToolSettings) -> list[Tool]:
+def document_tools(
+    retriever: Retriever, collection: str, settings: ToolSettings
+) -> list[Callable[..., Any]]:
     """``search`` and ``read_document`` over one collection of ``retriever``'s store."""
 
     def doc_id_of(hit_chunk_id: str, fallback: str) -> str:
@@ -222,7 +222,7 @@ def document_tools(retriever: Retriever, collection: str, settings: ToolSettings
             "chars": len(text),
         }
 
-    return [Tool.from_function(search), Tool.from_function(read_document)]
+    return [search, read_document]
 
 
 __all__ = ["calculator", "document_tools", "evaluate_arithmetic", "now"]

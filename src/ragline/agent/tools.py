@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ConfigDict, Field, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
+from ragline.agent.builtin_tools import calculator, document_tools, now
 from ragline.errors import (
     ConfigError,
     RaglineError,
@@ -760,8 +761,6 @@ class ToolRegistry:
         entry-point group (``plugins`` None: ``tools.plugins``). A plugin that fails to load
         is left out, logged and listed in :attr:`broken`.
         """
-        from ragline.agent.builtin_tools import calculator, document_tools, now
-
         reg = cls(settings=settings.tools, tracer=tracer)
         reg.register(calculator)
         reg.register(now)
