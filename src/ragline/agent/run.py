@@ -90,6 +90,8 @@ from ragline.types import ChatResult
 PROMPT = "agent_turn@v1"
 #: Characters of one step's output shown to the model (the whole output is kept).
 OUTPUT_CHARS = 700
+#: Seconds past a tool's own timeout before the loop gives up on the step itself.
+STEP_GRACE_S = 0.5
 #: Runs being driven in this process (a second driver of one run is refused).
 _ACTIVE: set[str] = set()
 _ACTIVE_LOCK = threading.Lock()
@@ -330,6 +332,11 @@ class AgentRunner:
             except ValueError as exc:
                 turn = None
                 problems = [PlanProblem("bad_arguments", f"the reply is not a valid plan: {exc}")]
+            if turn is not None and turn.steps and not turn.answer.strip() and steps_left <= 0:
+                stop = meter.before_step(f"the steps of turn {state.round}")
+                if stop is not None:  # the model wants more steps: the step budget ends it
+                    yield from self._budget_stop(state, stop)
+                    return
             if turn is not None:
                 problems = self._check(state, turn, known, max_plan, last)
             self.tracer.leaf(
@@ -672,8 +679,15 @@ class AgentRunner:
         self._save(state)
         yield StepStarted(step.id, step.tool, arguments)
         tool = self.registry.get(step.tool)
-        timeout = meter.step_timeout(getattr(tool, "timeout_s", None))
-        running[step.id] = meter.clock() + timeout
+        timeout_of = getattr(self.registry, "timeout_of", None)
+        tool_timeout = (
+            timeout_of(tool) if callable(timeout_of) else getattr(tool, "timeout_s", None)
+        )
+        # the registry times the tool out itself (its error is the clearer one): this
+        # deadline, a little later, catches a registry that does not, and the run's end
+        grace = None if tool_timeout is None else tool_timeout + STEP_GRACE_S
+        running[step.id] = meter.clock() + meter.step_timeout(grace)
+        step.timeout_s = tool_timeout
         tracer = self.tracer
         registry = self.registry
 
@@ -724,7 +738,9 @@ class AgentRunner:
                 if meter.seconds_left <= 0.05:
                     step.error = "stopped: the run's time budget ran out while this step ran"
                 else:
-                    step.error = "timed out: the tool did not return within its timeout"
+                    step.error = (
+                        f"timed out: the tool did not return within {step.timeout_s or 0:g} s"
+                    )
                 self._record_step(state, step)
                 yield StepFinished(step.id, step.tool, "timeout", None, step.error)
         if meter.seconds_left < 0.05 and running:

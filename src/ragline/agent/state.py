@@ -43,6 +43,8 @@ class StepState(BaseModel):
     output: Any = None
     error: str | None = None
     latency_ms: float | None = None
+    #: The tool's timeout when the step started.
+    timeout_s: float | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
