@@ -696,6 +696,9 @@ class AgentSettings(_Section):
     plan_reasks: int = Field(2, ge=0)
     # Revisions after a failed step or a result that does not answer the task.
     reflection_rounds: int = Field(2, ge=0)
+    # The first turn must plan at least one step: an agent's answer comes from its tools'
+    # results, not from the model's memory (a small model otherwise answers at once).
+    require_tools: bool = True
     # Steps in one plan (a longer plan is sent back): bounds what one model reply can start.
     max_plan_steps: int = Field(6, gt=0)
     # Steps that run at once when independent (threads: tools mostly wait on I/O).

@@ -135,7 +135,9 @@ def test_a_side_effect_step_killed_mid_way_is_not_run_again(tmp_path: Path) -> N
         runner._save(state)
         outcome = runner.resume_to_end("rse")
         assert calls == {}
-        assert outcome.steps[0]["status"] == "error" and "not run again" in outcome.steps[0]["error"]
+        assert (
+            outcome.steps[0]["status"] == "error" and "not run again" in outcome.steps[0]["error"]
+        )
         assert outcome.status == "done"
     finally:
         store.close()

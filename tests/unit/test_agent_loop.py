@@ -68,7 +68,8 @@ def test_plan_run_in_parallel_and_answer_with_sources(env) -> None:
     # the grammar offered only the run's tools
     schema = model.params[0].json_schema
     assert {
-        i["properties"]["tool"]["const"] for i in schema["properties"]["steps"]["items"]["anyOf"]
+        option["properties"]["tool"]["const"]
+        for option in schema["properties"]["actions"]["anyOf"][0]["prefixItems"][0]["anyOf"]
     } == {"sleep", "echo"}
     record = env["runs"].load_run(outcome.run_id)
     assert record.status == "done" and len(env["runs"].steps(outcome.run_id)) == 3

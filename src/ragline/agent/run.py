@@ -6,7 +6,8 @@
 
 A run is a sequence of **turns**. In each turn the model (through the gateway, with a
 llama.cpp grammar built from the tools' JSON schemas, so even a small model writes only
-calls that exist) replies ``{"steps": [...], "answer": "..."}``:
+calls that exist) replies ``{"actions": [...], "answer": ""}`` (steps to run) or
+``{"actions": [], "answer": "..."}`` (done):
 
 1. **Check.** The steps are checked as a whole before any runs
    (:func:`ragline.agent.plan.validate_plan`: tools exist and are allowed, arguments
@@ -98,11 +99,15 @@ _ACTIVE_LOCK = threading.Lock()
 
 
 class Turn(BaseModel):
-    """What the model replies each turn: steps to run, or (no steps) the answer."""
+    """What the model replies each turn: steps to run (``actions``), or none and the answer.
+
+    ``actions`` sorts before ``answer``: llama.cpp writes a grammar's keys in sorted order,
+    so the model plans first, and a turn with steps has an empty answer (the grammar's
+    ``const ""``) instead of an answer guessed before any result."""
 
     model_config = ConfigDict(extra="ignore")
 
-    steps: list[PlanStep] = Field(default_factory=list)
+    actions: list[PlanStep] = Field(default_factory=list)
     answer: str = ""
 
 
@@ -257,10 +262,10 @@ class AgentRunner:
 
     def run(self, task: str, **kwargs: Any) -> AgentOutcome:
         """:meth:`start` to the end; the outcome."""
-        return _last(self.start(task, **kwargs))
+        return last_outcome(self.start(task, **kwargs))
 
     def resume_to_end(self, run_id: str, *, force: bool = False) -> AgentOutcome:
-        return _last(self.resume(run_id, force=force))
+        return last_outcome(self.resume(run_id, force=force))
 
     # ------------------------------------------------------------------ the loop
 
@@ -332,7 +337,7 @@ class AgentRunner:
             except ValueError as exc:
                 turn = None
                 problems = [PlanProblem("bad_arguments", f"the reply is not a valid plan: {exc}")]
-            if turn is not None and turn.steps and not turn.answer.strip() and steps_left <= 0:
+            if turn is not None and turn.actions and not turn.answer.strip() and steps_left <= 0:
                 stop = meter.before_step(f"the steps of turn {state.round}")
                 if stop is not None:  # the model wants more steps: the step budget ends it
                     yield from self._budget_stop(state, stop)
@@ -350,7 +355,7 @@ class AgentRunner:
             yield PlanChecked(
                 state.round,
                 attempt,
-                [s.model_dump() for s in turn.steps] if turn is not None else [],
+                [s.model_dump() for s in turn.actions] if turn is not None else [],
                 [p.to_dict() for p in problems],
                 turn.answer if turn is not None else "",
             )
@@ -385,9 +390,9 @@ class AgentRunner:
     def _check(
         self, state: RunState, turn: Turn, known: set[str], max_plan: int, last: bool
     ) -> list[PlanProblem]:
-        if (last or max_plan == 0) and turn.steps:
+        if (last or max_plan == 0) and turn.actions:
             if turn.answer.strip():
-                turn.steps = []  # no step may run any more: the answer is what counts
+                turn.actions = []  # no step may run any more: the answer is what counts
                 return []
             return [
                 PlanProblem(
@@ -395,10 +400,17 @@ class AgentRunner:
                     "no more steps may run in this run; write the answer from the results",
                 )
             ]
-        if not turn.steps and not turn.answer.strip():
+        if not turn.actions and not turn.answer.strip():
             return [PlanProblem("empty_plan", "give steps to run, or write the answer")]
+        if not turn.actions and self._must_act(state):
+            return [
+                PlanProblem(
+                    "empty_plan",
+                    "call at least one tool first: the answer must come from the tools' results",
+                )
+            ]
         return validate_plan(
-            Plan(steps=turn.steps),
+            Plan(steps=turn.actions),
             self.registry,
             forbidden=self.config.forbidden_tools,
             allowed=state.tools,
@@ -407,12 +419,12 @@ class AgentRunner:
         )
 
     def _accept(self, state: RunState, turn: Turn) -> None:
-        if not turn.steps:
+        if not turn.actions:
             state.answer = turn.answer.strip()
             state.status, state.phase = "done", "done"
             state.reason = "answered"
             return
-        for step in turn.steps:
+        for step in turn.actions:
             state.steps.append(
                 StepState(
                     id=step.id,
@@ -809,6 +821,10 @@ class AgentRunner:
         return "\n".join(lines)
 
     def _outcome(self, state: RunState) -> AgentOutcome:
+        return self._outcome_of(state)
+
+    @staticmethod
+    def _outcome_of(state: RunState) -> AgentOutcome:
         return AgentOutcome(
             run_id=state.id,
             status=state.status,
@@ -886,44 +902,89 @@ class AgentRunner:
 
     def _schema(self, state: RunState, *, last: bool, max_plan: int) -> dict[str, Any]:
         """The grammar's JSON schema: an answer only (last turn), or steps whose items are
-        one of the offered tools with that tool's own argument schema."""
+        one of the offered tools with that tool's own argument schema, fresh step ids
+        (``s<n>``), each depending only on ids before it (so no cycle can be written)."""
+        # no maxLength: llama.cpp unrolls it into a rule per character (a 1,200-character
+        # bound crashed its grammar parser); max_tokens bounds a rambling string instead
         answer = {"type": "string"}
+        only_answer = {
+            "type": "object",
+            "properties": {"actions": {"const": []}, "answer": answer},
+            "required": ["actions", "answer"],
+        }
         if last or max_plan == 0 or not state.tools:
-            return {"type": "object", "properties": {"answer": answer}, "required": ["answer"]}
-        items = []
-        for name in state.tools:
-            params = getattr(self.registry.get(name), "parameters", None) or {"type": "object"}
-            items.append(
+            return only_answer
+        first = len(state.steps) + 1
+        ids = [f"s{i}" for i in range(first, first + max_plan)]
+        known = sorted(state.outputs())
+
+        def at(i: int) -> dict[str, Any]:
+            """Step number ``i`` of the plan: any offered tool, id ``ids[i]``, depending
+            only on known ids and the ids before it (no cycle, no duplicate can be
+            written)."""
+            earlier = [*known, *ids[:i]]
+            depends: dict[str, Any] = (
+                {"type": "array", "items": {"enum": earlier}, "maxItems": len(earlier)}
+                if earlier
+                else {"const": []}  # llama.cpp reads maxItems 0 as no bound
+            )
+            options = [
                 {
                     "type": "object",
                     "properties": {
-                        "id": {"type": "string"},
+                        "id": {"const": ids[i]},
                         "tool": {"const": name},
-                        "arguments": params,
-                        "depends_on": {"type": "array", "items": {"type": "string"}},
+                        "arguments": getattr(self.registry.get(name), "parameters", None)
+                        or {"type": "object"},
+                        "depends_on": depends,
                     },
                     "required": ["id", "tool", "arguments", "depends_on"],
                 }
-            )
-        return {
+                for name in state.tools
+            ]
+            return options[0] if len(options) == 1 else {"anyOf": options}
+
+        # one alternative per plan length: the steps' positions fix their ids
+        lengths = [{"const": []}] + [
+            {"type": "array", "prefixItems": [at(i) for i in range(n)], "items": False}
+            for n in range(1, max_plan + 1)
+        ]
+        act = {
             "type": "object",
-            "properties": {
-                "steps": {
-                    "type": "array",
-                    "items": items[0] if len(items) == 1 else {"anyOf": items},
-                    "maxItems": max_plan,
-                },
-                "answer": answer,
-            },
-            "required": ["steps", "answer"],
+            "properties": {"actions": {"anyOf": lengths[1:]}, "answer": {"const": ""}},
+            "required": ["actions", "answer"],
         }
+        if self._must_act(state):
+            return act
+        return {"anyOf": [act, only_answer]}
+
+    def _must_act(self, state: RunState) -> bool:
+        """Whether this turn must plan steps (``agent.require_tools``, first turn)."""
+        return self.config.require_tools and not state.steps and bool(state.tools)
 
 
 def _used_attrs(used: Mapping[str, Any]) -> dict[str, Any]:
     return {f"used_{k}": v for k, v in used.items() if isinstance(v, int | float)}
 
 
-def _last(events: Iterator[AgentEvent]) -> AgentOutcome:
+def show_run(store: AgentRunStore, run_id: str) -> dict[str, Any]:
+    """A run as data: its record (with the state) and its step log."""
+    record = store.load_run(run_id)
+    if record is None:
+        raise ResourceNotFoundError(
+            f"no agent run {run_id!r}", hint="list the runs with `ragline agent list`"
+        )
+    state = RunState.model_validate(dict(record.state))
+    runner_outcome = AgentRunner._outcome_of(state)
+    return {
+        **record.to_dict(state=False),
+        "outcome": runner_outcome.to_dict(),
+        "budgets": state.budgets,
+        "log": [s.to_dict() for s in store.steps(run_id)],
+    }
+
+
+def last_outcome(events: Iterator[AgentEvent]) -> AgentOutcome:
     outcome: AgentOutcome | None = None
     for event in events:
         if isinstance(event, RunFinished):
@@ -932,4 +993,4 @@ def _last(events: Iterator[AgentEvent]) -> AgentOutcome:
     return outcome
 
 
-__all__ = ["PROMPT", "AgentRunner", "Turn", "new_run_id"]
+__all__ = ["PROMPT", "AgentRunner", "Turn", "last_outcome", "new_run_id", "show_run"]

@@ -31,7 +31,7 @@ Script = Callable[[list[dict[str, str]], SamplingParams], str]
 
 def plan(*steps: dict[str, Any], answer: str = "") -> str:
     """A reply of the loop's turn schema."""
-    return json.dumps({"steps": list(steps), "answer": answer})
+    return json.dumps({"actions": list(steps), "answer": answer})
 
 
 def step(sid: str, tool: str, depends_on: Iterable[str] = (), **arguments: Any) -> dict[str, Any]:
@@ -73,7 +73,7 @@ class ScriptedModel:
                 text = self._fn(msgs, p)
             else:
                 assert self._items is not None
-                text = next(self._items, '{"steps": [], "answer": "(the script ended)"}')
+                text = next(self._items, '{"actions": [], "answer": "(the script ended)"}')
         if self.delay_s:
             if p.timeout_s is not None and self.delay_s > p.timeout_s:
                 time.sleep(p.timeout_s)
