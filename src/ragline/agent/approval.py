@@ -25,13 +25,13 @@ from typing import Literal
 
 from ragline.store.handoff_base import HandoffItem
 
-Verdict = Literal["approved", "rejected", "pending"]
+ApprovalVerdict = Literal["approved", "rejected", "pending"]
 APPROVE_WORDS = frozenset({"approve", "approved", "yes", "ok", "allow", "allowed", "go"})
 REJECT_WORDS = frozenset({"reject", "rejected", "no", "deny", "denied", "stop"})
 _WORD = re.compile(r"[a-z]+")
 
 
-def _verdict_of(text: str | None) -> Verdict:
+def _verdict_of(text: str | None) -> ApprovalVerdict:
     match = _WORD.search((text or "").strip().lower())
     word = match.group(0) if match else ""
     if word in APPROVE_WORDS:
@@ -41,7 +41,7 @@ def _verdict_of(text: str | None) -> Verdict:
     return "pending"
 
 
-def verdict(item: HandoffItem) -> Verdict:
+def verdict(item: HandoffItem) -> ApprovalVerdict:
     """What the person decided on an approval item (see the module docstring)."""
     if item.resolution:
         decided = _verdict_of(item.resolution)
@@ -55,4 +55,4 @@ def verdict(item: HandoffItem) -> Verdict:
     return "rejected" if item.status == "closed" else "pending"
 
 
-__all__ = ["APPROVE_WORDS", "REJECT_WORDS", "Verdict", "verdict"]
+__all__ = ["APPROVE_WORDS", "REJECT_WORDS", "ApprovalVerdict", "verdict"]

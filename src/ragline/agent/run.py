@@ -98,7 +98,7 @@ _ACTIVE: set[str] = set()
 _ACTIVE_LOCK = threading.Lock()
 
 
-class Turn(BaseModel):
+class AgentTurn(BaseModel):
     """What the model replies each turn: steps to run (``actions``), or none and the answer.
 
     ``actions`` sorts before ``answer``: llama.cpp writes a grammar's keys in sorted order,
@@ -111,7 +111,7 @@ class Turn(BaseModel):
     answer: str = ""
 
 
-_TURN = TypeAdapter(Turn)
+_TURN = TypeAdapter(AgentTurn)
 
 
 def new_run_id() -> str:
@@ -388,7 +388,7 @@ class AgentRunner:
         state.answer = self._fallback_answer(state)
 
     def _check(
-        self, state: RunState, turn: Turn, known: set[str], max_plan: int, last: bool
+        self, state: RunState, turn: AgentTurn, known: set[str], max_plan: int, last: bool
     ) -> list[PlanProblem]:
         if (last or max_plan == 0) and turn.actions:
             if turn.answer.strip():
@@ -418,7 +418,7 @@ class AgentRunner:
             known=known,
         )
 
-    def _accept(self, state: RunState, turn: Turn) -> None:
+    def _accept(self, state: RunState, turn: AgentTurn) -> None:
         if not turn.actions:
             state.answer = turn.answer.strip()
             state.status, state.phase = "done", "done"
@@ -502,7 +502,7 @@ class AgentRunner:
                     if "grammar" not in str(exc):
                         raise
                     # a tool schema llama.cpp cannot turn into a grammar: any object, checked
-                    loose = params.with_(json_schema=TypeAdapter(Turn).json_schema())
+                    loose = params.with_(json_schema=TypeAdapter(AgentTurn).json_schema())
                     return self.gateway.generate(messages, loose, model=model)
 
         _in_thread(call, "model", replies, "ragline-agent-model")
@@ -881,7 +881,10 @@ class AgentRunner:
         return "\n".join(lines) or "(no tools)"
 
     def _messages(self, state: RunState, *, last: bool, max_plan: int) -> list[dict[str, str]]:
-        rules = []
+        rules = [
+            'A step can use the output of an earlier step: write "${s1}" (or "${s1.key}") in '
+            'an argument and put "s1" in its depends_on.'
+        ]
         if self.config.forbidden_tools:
             rules.append("Never use these tools: " + ", ".join(self.config.forbidden_tools) + ".")
         if last or max_plan == 0:
@@ -993,4 +996,4 @@ def last_outcome(events: Iterator[AgentEvent]) -> AgentOutcome:
     return outcome
 
 
-__all__ = ["PROMPT", "AgentRunner", "Turn", "last_outcome", "new_run_id", "show_run"]
+__all__ = ["PROMPT", "AgentRunner", "AgentTurn", "last_outcome", "new_run_id", "show_run"]

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ragline.store.agent_base import FINISHED, RunStatus
+from ragline.store.agent_base import FINISHED, AgentRunStatus
 from ragline.store.keys_base import now_iso
 
 StepStatus = Literal[
@@ -90,7 +90,7 @@ class RunState(BaseModel):
 
     id: str
     task: str
-    status: RunStatus = "running"
+    status: AgentRunStatus = "running"
     phase: Phase = "turn"
     round: int = 0
     collection: str | None = None

@@ -26,8 +26,8 @@ from ragline.errors import ConfigError
 if TYPE_CHECKING:
     from ragline.config import Settings
 
-RunStatus = Literal["running", "waiting", "done", "stopped", "failed", "refused", "rejected"]
-RUN_STATUSES: tuple[RunStatus, ...] = (
+AgentRunStatus = Literal["running", "waiting", "done", "stopped", "failed", "refused", "rejected"]
+RUN_STATUSES: tuple[AgentRunStatus, ...] = (
     "running",
     "waiting",
     "done",
@@ -40,7 +40,7 @@ RUN_STATUSES: tuple[RunStatus, ...] = (
 FINISHED: frozenset[str] = frozenset({"done", "stopped", "failed", "refused", "rejected"})
 
 
-def check_run_status(status: str | None) -> RunStatus | None:
+def check_run_status(status: str | None) -> AgentRunStatus | None:
     """A status filter: one of :data:`RUN_STATUSES`, or None / ``all``."""
     if status is None or status == "all":
         return None
@@ -77,7 +77,7 @@ class AgentRunRecord:
 
     id: str
     task: str
-    status: RunStatus
+    status: AgentRunStatus
     created_at: str
     updated_at: str
     #: Unix seconds of ``created_at`` (retention compares it).
@@ -146,7 +146,7 @@ class AgentRunStore(Protocol):
     def list_runs(
         self,
         *,
-        status: RunStatus | None = None,
+        status: AgentRunStatus | None = None,
         owner: str | None = None,
         limit: int = 50,
         offset: int = 0,
@@ -176,7 +176,7 @@ __all__ = [
     "AgentRunStore",
     "AgentStepRecord",
     "Retention",
-    "RunStatus",
+    "AgentRunStatus",
     "check_page",
     "check_run_status",
     "retention_of",

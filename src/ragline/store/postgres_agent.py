@@ -15,7 +15,7 @@ from ragline.store.agent_base import (
     AgentRunRecord,
     AgentStepRecord,
     Retention,
-    RunStatus,
+    AgentRunStatus,
     check_page,
     retention_of,
 )
@@ -111,7 +111,7 @@ class PostgresAgentRunStore(PostgresBackend):
     def list_runs(
         self,
         *,
-        status: RunStatus | None = None,
+        status: AgentRunStatus | None = None,
         owner: str | None = None,
         limit: int = 50,
         offset: int = 0,

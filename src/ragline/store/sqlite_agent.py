@@ -21,7 +21,7 @@ from ragline.store.agent_base import (
     AgentRunRecord,
     AgentStepRecord,
     Retention,
-    RunStatus,
+    AgentRunStatus,
     check_page,
     check_run_status,
     retention_of,
@@ -178,7 +178,7 @@ class SQLiteAgentRunStore(SQLiteBackend):
     def list_runs(
         self,
         *,
-        status: RunStatus | None = None,
+        status: AgentRunStatus | None = None,
         owner: str | None = None,
         limit: int = 50,
         offset: int = 0,
