@@ -240,3 +240,41 @@ def test_events_end_with_the_outcome_and_unknown_runs_are_an_error(env) -> None:
     assert all(isinstance(e.to_dict(), dict) for e in events)
     with pytest.raises(ResourceNotFoundError):
         list(runner(env, model).resume("r000"))
+
+
+def test_every_turn_check_step_approval_and_stop_is_a_span(env) -> None:
+    from ragline.config import TraceSettings
+    from ragline.testing.trace_conformance import ListSink
+    from ragline.trace.tracer import Tracer
+
+    sink = ListSink()
+    tracer = Tracer(TraceSettings(), sinks=[sink])
+    settings = load_settings(home=env["home"], agent={"max_steps": 2})
+    model = ScriptedModel(
+        [
+            plan(step("s1", "add", a=1, b=2), step("s2", "send_email", to="x", body="y")),
+        ]
+    )
+    r = AgentRunner(
+        settings,
+        gateway=model,
+        registry=env["tools"],
+        store=env["runs"],
+        handoffs=env["inbox"],
+        tracer=tracer,
+    )
+    first = r.run("add and email")
+    env["inbox"].close_item(first.waiting_for[0], resolution="approved")
+    model2 = ScriptedModel(runaway("steps"))
+    r.gateway = model2
+    second = r.resume_to_end(first.run_id)
+    assert second.status == "stopped" and second.stop.budget == "max_steps"
+    tracer.close()
+    names = [[s.name for s in t.spans] for t in sink.traces]
+    assert len(names) == 2  # one trace per drive of the run
+    assert names[0][0] == "agent.run" and names[1][0] == "agent.run"
+    for expected in ("agent.turn", "agent.check", "agent.step", "tool", "agent.approval"):
+        assert expected in names[0], (expected, names[0])
+    assert "agent.budget_stop" in names[1] and "agent.step" in names[1]
+    root = sink.traces[1].spans[0]
+    assert root.attributes["run_id"] == first.run_id and root.attributes["status"] == "stopped"
