@@ -51,8 +51,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
-
 from ragline.agent.approval import verdict
 from ragline.agent.budget import BudgetMeter, Budgets, BudgetStop, CallAllowance
 from ragline.agent.events import (
@@ -69,13 +67,13 @@ from ragline.agent.events import (
 from ragline.agent.plan import (
     Plan,
     PlanProblem,
-    PlanStep,
     dependencies,
     problems_text,
     resolve,
     validate_plan,
 )
 from ragline.agent.state import RunState, StepState, output_text, sources_of
+from ragline.agent.turns import TURN, AgentTurn, turn_messages, turn_schema
 from ragline.config import Settings
 from ragline.errors import ConfigError, ConflictError, RaglineError, ResourceNotFoundError
 from ragline.models.chat import SamplingParams
@@ -89,29 +87,11 @@ from ragline.trace.tracer import NOOP_TRACER, AnyTracer
 from ragline.types import ChatResult
 
 PROMPT = "agent_turn@v1"
-#: Characters of one step's output shown to the model (the whole output is kept).
-OUTPUT_CHARS = 700
 #: Seconds past a tool's own timeout before the loop gives up on the step itself.
 STEP_GRACE_S = 0.5
 #: Runs being driven in this process (a second driver of one run is refused).
 _ACTIVE: set[str] = set()
 _ACTIVE_LOCK = threading.Lock()
-
-
-class AgentTurn(BaseModel):
-    """What the model replies each turn: steps to run (``actions``), or none and the answer.
-
-    ``actions`` sorts before ``answer``: llama.cpp writes a grammar's keys in sorted order,
-    so the model plans first, and a turn with steps has an empty answer (the grammar's
-    ``const ""``) instead of an answer guessed before any result."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    actions: list[PlanStep] = Field(default_factory=list)
-    answer: str = ""
-
-
-_TURN = TypeAdapter(AgentTurn)
 
 
 def new_run_id() -> str:
@@ -333,7 +313,7 @@ class AgentRunner:
             if result is None:
                 return
             try:
-                turn, _ = parse_structured(result.text, _TURN)
+                turn, _ = parse_structured(result.text, TURN)
             except ValueError as exc:
                 turn = None
                 problems = [PlanProblem("bad_arguments", f"the reply is not a valid plan: {exc}")]
@@ -502,7 +482,7 @@ class AgentRunner:
                     if "grammar" not in str(exc):
                         raise
                     # a tool schema llama.cpp cannot turn into a grammar: any object, checked
-                    loose = params.with_(json_schema=TypeAdapter(AgentTurn).json_schema())
+                    loose = params.with_(json_schema=TURN.json_schema())
                     return self.gateway.generate(messages, loose, model=model)
 
         _in_thread(call, "model", replies, "ragline-agent-model")
@@ -871,95 +851,20 @@ class AgentRunner:
 
     # ------------------------------------------------------------------ prompts
 
-    def _tool_lines(self, state: RunState) -> str:
-        lines = []
-        for name in state.tools:
-            tool = self.registry.get(name)
-            schema = json.dumps(getattr(tool, "parameters", {}) or {}, separators=(",", ":"))
-            note = " (needs a person's approval)" if getattr(tool, "side_effects", False) else ""
-            lines.append(f"- {name}: {getattr(tool, 'description', '')}{note} Arguments: {schema}")
-        return "\n".join(lines) or "(no tools)"
-
     def _messages(self, state: RunState, *, last: bool, max_plan: int) -> list[dict[str, str]]:
-        rules = [
-            'A step can use the output of an earlier step: write "${s1}" (or "${s1.key}") in '
-            'an argument and put "s1" in its depends_on.'
-        ]
-        if self.config.forbidden_tools:
-            rules.append("Never use these tools: " + ", ".join(self.config.forbidden_tools) + ".")
-        if last or max_plan == 0:
-            rules.append("This is the last turn: give no steps; write the answer from the results.")
-        else:
-            rules.append(f"Plan at most {max_plan} steps.")
-        results = []
-        for s in state.steps:
-            if s.status == "ok":
-                results.append(f"{s.id} {s.tool} -> {output_text(s.output, OUTPUT_CHARS)}")
-            elif s.status in ("error", "timeout", "skipped", "rejected"):
-                results.append(f"{s.id} {s.tool} FAILED: {s.error}")
-        text = "Results so far:\n" + "\n".join(results) if results else "No steps have run yet."
-        prompt = self.prompts.get(PROMPT)
-        return prompt.render(
-            tools=self._tool_lines(state), rules="\n".join(rules), task=state.task, results=text
+        return turn_messages(
+            self.prompts.get(PROMPT),
+            self.registry,
+            state,
+            forbidden=self.config.forbidden_tools,
+            last=last,
+            max_plan=max_plan,
         )
 
     def _schema(self, state: RunState, *, last: bool, max_plan: int) -> dict[str, Any]:
-        """The grammar's JSON schema: an answer only (last turn), or steps whose items are
-        one of the offered tools with that tool's own argument schema, fresh step ids
-        (``s<n>``), each depending only on ids before it (so no cycle can be written)."""
-        # no maxLength: llama.cpp unrolls it into a rule per character (a 1,200-character
-        # bound crashed its grammar parser); max_tokens bounds a rambling string instead
-        answer = {"type": "string"}
-        only_answer = {
-            "type": "object",
-            "properties": {"actions": {"const": []}, "answer": answer},
-            "required": ["actions", "answer"],
-        }
-        if last or max_plan == 0 or not state.tools:
-            return only_answer
-        first = len(state.steps) + 1
-        ids = [f"s{i}" for i in range(first, first + max_plan)]
-        known = sorted(state.outputs())
-
-        def at(i: int) -> dict[str, Any]:
-            """Step number ``i`` of the plan: any offered tool, id ``ids[i]``, depending
-            only on known ids and the ids before it (no cycle, no duplicate can be
-            written)."""
-            earlier = [*known, *ids[:i]]
-            depends: dict[str, Any] = (
-                {"type": "array", "items": {"enum": earlier}, "maxItems": len(earlier)}
-                if earlier
-                else {"const": []}  # llama.cpp reads maxItems 0 as no bound
-            )
-            options = [
-                {
-                    "type": "object",
-                    "properties": {
-                        "id": {"const": ids[i]},
-                        "tool": {"const": name},
-                        "arguments": getattr(self.registry.get(name), "parameters", None)
-                        or {"type": "object"},
-                        "depends_on": depends,
-                    },
-                    "required": ["id", "tool", "arguments", "depends_on"],
-                }
-                for name in state.tools
-            ]
-            return options[0] if len(options) == 1 else {"anyOf": options}
-
-        # one alternative per plan length: the steps' positions fix their ids
-        lengths = [{"const": []}] + [
-            {"type": "array", "prefixItems": [at(i) for i in range(n)], "items": False}
-            for n in range(1, max_plan + 1)
-        ]
-        act = {
-            "type": "object",
-            "properties": {"actions": {"anyOf": lengths[1:]}, "answer": {"const": ""}},
-            "required": ["actions", "answer"],
-        }
-        if self._must_act(state):
-            return act
-        return {"anyOf": [act, only_answer]}
+        return turn_schema(
+            self.registry, state, last=last, max_plan=max_plan, must_act=self._must_act(state)
+        )
 
     def _must_act(self, state: RunState) -> bool:
         """Whether this turn must plan steps (``agent.require_tools``, first turn)."""
@@ -996,4 +901,4 @@ def last_outcome(events: Iterator[AgentEvent]) -> AgentOutcome:
     return outcome
 
 
-__all__ = ["PROMPT", "AgentRunner", "AgentTurn", "last_outcome", "new_run_id", "show_run"]
+__all__ = ["PROMPT", "AgentRunner", "last_outcome", "new_run_id", "show_run"]

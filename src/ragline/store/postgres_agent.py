@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from ragline.errors import ConfigError
 from ragline.store.agent_base import (
     AgentRunRecord,
+    AgentRunStatus,
     AgentStepRecord,
     Retention,
-    AgentRunStatus,
     check_page,
     retention_of,
 )

@@ -19,9 +19,9 @@ from ragline.errors import ConfigError
 from ragline.store.agent_base import (
     FINISHED,
     AgentRunRecord,
+    AgentRunStatus,
     AgentStepRecord,
     Retention,
-    AgentRunStatus,
     check_page,
     check_run_status,
     retention_of,
