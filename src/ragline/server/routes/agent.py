@@ -30,6 +30,13 @@ from ragline.server.schemas import BODY_ERRORS, problems
 from ragline.server.streaming import EventStreamResponse, sse
 
 router = APIRouter(prefix="/api/agent", tags=["agent"], responses=problems(401, 403, 429))
+#: A run's answer: its outcome as JSON, or (``"stream": true``) its events as SSE.
+OUTCOME = {
+    200: {
+        "content": {"application/json": {}, "text/event-stream": {}},
+        "description": "the outcome (JSON), or the run's events (server-sent events)",
+    }
+}
 
 
 class AgentRunIn(BaseModel):
@@ -75,7 +82,7 @@ def _stream(events: Any) -> EventStreamResponse:
     return EventStreamResponse(frames())
 
 
-@router.post("/runs", responses=problems(*BODY_ERRORS, 404, 409))
+@router.post("/runs", responses={**OUTCOME, **problems(*BODY_ERRORS, 404, 409)})
 async def start_run(
     body: AgentRunIn,
     principal: Principal = Depends(need("read")),
@@ -133,7 +140,9 @@ async def get_run(
     return await run_in_threadpool(show)
 
 
-@router.post("/runs/{run_id}/resume", responses=problems(*BODY_ERRORS, 404, 409))
+@router.post(
+    "/runs/{run_id}/resume", responses={**OUTCOME, **problems(*BODY_ERRORS, 404, 409)}
+)
 async def resume_run(
     run_id: str,
     body: AgentResumeIn | None = None,
