@@ -278,3 +278,35 @@ def test_every_turn_check_step_approval_and_stop_is_a_span(env) -> None:
     assert "agent.budget_stop" in names[1] and "agent.step" in names[1]
     root = sink.traces[1].spans[0]
     assert root.attributes["run_id"] == first.run_id and root.attributes["status"] == "stopped"
+
+
+def test_two_resumes_of_one_approved_run_run_the_side_effect_once(env) -> None:
+    import threading
+
+    from ragline.errors import ConflictError
+
+    model = ScriptedModel(
+        lambda m, p: (
+            plan(answer="sent")
+            if "->" in m[-1]["content"]
+            else plan(step("s1", "send_email", to="x", body="y"))
+        )
+    )
+    r = runner(env, model)
+    outcome = r.run("email")
+    env["inbox"].close_item(outcome.waiting_for[0], resolution="approved")
+    results: list[object] = []
+
+    def resume() -> None:
+        try:
+            results.append(r.resume_to_end(outcome.run_id).status)
+        except ConflictError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=resume) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert env["calls"] == {"send_email": 1}
+    assert "done" in results

@@ -42,6 +42,7 @@ event (:mod:`ragline.agent.events`).
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import json
 import queue
 import secrets
@@ -82,7 +83,6 @@ from ragline.models.structured import parse_structured
 from ragline.prompts import PromptRegistry
 from ragline.store.agent_base import AgentRunRecord, AgentRunStore, AgentStepRecord
 from ragline.store.handoff_base import HandoffStore
-from ragline.store.keys_base import now_iso
 from ragline.trace.tracer import NOOP_TRACER, AnyTracer
 from ragline.types import ChatResult
 
@@ -238,6 +238,11 @@ class AgentRunner:
                     step.status = "pending"
         state.runner = type(state.runner).here()
         state.status = "running"
+        if not self.store.claim_run(self._record(state), expected_updated_at=record.updated_at):
+            raise ConflictError(
+                f"agent run {run_id} was resumed by another process just now",
+                hint=f"see where it stands with `ragline agent show {run_id}`",
+            )
         yield from self._drive(state, resumed=True)
 
     def run(self, task: str, **kwargs: Any) -> AgentOutcome:
@@ -823,18 +828,21 @@ class AgentRunner:
     # ------------------------------------------------------------------ checkpoints
 
     def _save(self, state: RunState) -> None:
-        self.store.save_run(
-            AgentRunRecord(
-                id=state.id,
-                task=state.task,
-                status=state.status,
-                created_at=state.created_at,
-                updated_at=now_iso(),
-                created_ts=state.created_ts,
-                owner=state.owner,
-                collection=state.collection,
-                state=state.model_dump(mode="json"),
-            )
+        self.store.save_run(self._record(state))
+
+    @staticmethod
+    def _record(state: RunState) -> AgentRunRecord:
+        return AgentRunRecord(
+            id=state.id,
+            task=state.task,
+            status=state.status,
+            created_at=state.created_at,
+            # microseconds: a resume claims the run only if it was not saved since it was read
+            updated_at=dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+            created_ts=state.created_ts,
+            owner=state.owner,
+            collection=state.collection,
+            state=state.model_dump(mode="json"),
         )
 
     def _record_step(self, state: RunState, step: StepState) -> None:

@@ -132,6 +132,12 @@ class AgentRunStore(Protocol):
         transaction; the number of runs pruned."""
         ...
 
+    def claim_run(self, run: AgentRunRecord, *, expected_updated_at: str) -> bool:
+        """Replace a saved run only if it was not saved since it was read (its
+        ``updated_at`` is still ``expected_updated_at``): of two processes resuming one run,
+        one wins, the other gets False. False also for a run that is not saved."""
+        ...
+
     def load_run(self, run_id: str) -> AgentRunRecord | None: ...
 
     def save_step(self, step: AgentStepRecord) -> None:

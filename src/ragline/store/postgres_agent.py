@@ -22,6 +22,7 @@ from ragline.store.agent_base import (
 from ragline.store.postgres_base import PgOptions, PostgresBackend
 from ragline.store.sqlite_agent import (
     _RUN,
+    _SET,
     _STEP,
     _dumps,
     _filters,
@@ -60,6 +61,17 @@ class PostgresAgentRunStore(PostgresBackend):
             if not (row and row[0]):  # an update of a saved run: nothing to prune
                 return 0
             return self._prune(conn, self.retention, time.time())
+
+    def claim_run(self, run: AgentRunRecord, *, expected_updated_at: str) -> bool:
+        values = _run_values(run)
+        return (
+            self._execute(
+                f"UPDATE agent_runs SET {_SET.replace('?', '%s')} "
+                "WHERE id = %s AND updated_at = %s",
+                (*values[1:], run.id, expected_updated_at),
+            )
+            == 1
+        )
 
     def save_step(self, step: AgentStepRecord) -> None:
         with self._tx("save an agent step") as conn:

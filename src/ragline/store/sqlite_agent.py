@@ -31,6 +31,10 @@ from ragline.store.sqlite_base import SQLiteBackend
 
 _RUN = "id, task, status, created_at, updated_at, created_ts, owner, collection, state"
 _STEP = "run_id, seq, step_id, tool, status, data"
+_SET = (
+    "task = ?, status = ?, created_at = ?, updated_at = ?, created_ts = ?, owner = ?, "
+    "collection = ?, state = ?"
+)
 _FINISHED = tuple(sorted(FINISHED))
 
 
@@ -119,9 +123,7 @@ class SQLiteAgentRunStore(SQLiteBackend):
         values = _run_values(run)
         with self._tx() as conn:
             updated = conn.execute(
-                "UPDATE agent_runs SET task = ?, status = ?, created_at = ?, updated_at = ?, "
-                "created_ts = ?, owner = ?, collection = ?, state = ? WHERE id = ?",
-                (*values[1:], run.id),
+                f"UPDATE agent_runs SET {_SET} WHERE id = ?", (*values[1:], run.id)
             ).rowcount
             if updated:
                 return 0
@@ -129,6 +131,17 @@ class SQLiteAgentRunStore(SQLiteBackend):
                 f"INSERT INTO agent_runs ({_RUN}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values
             )
             return self._prune(conn, self.retention, time.time())
+
+    def claim_run(self, run: AgentRunRecord, *, expected_updated_at: str) -> bool:
+        values = _run_values(run)
+        with self._tx() as conn:
+            return (
+                conn.execute(
+                    f"UPDATE agent_runs SET {_SET} WHERE id = ? AND updated_at = ?",
+                    (*values[1:], run.id, expected_updated_at),
+                ).rowcount
+                == 1
+            )
 
     def save_step(self, step: AgentStepRecord) -> None:
         with self._tx() as conn:

@@ -72,6 +72,28 @@ class AgentRunStoreConformance:
         assert agent_runs.load_run("r1") == done
         assert [r.id for r in agent_runs.list_runs()] == ["r1"]
 
+    def test_claim_only_if_unchanged_since_read(self, agent_runs: AgentRunStore) -> None:
+        run = run_record("r1", "waiting")
+        agent_runs.save_run(run)
+        mine = replace(run, status="running", updated_at=run.updated_at + ".000001")
+        theirs = replace(run, status="running", updated_at=run.updated_at + ".000002")
+        assert agent_runs.claim_run(mine, expected_updated_at=run.updated_at) is True
+        assert agent_runs.claim_run(theirs, expected_updated_at=run.updated_at) is False
+        assert agent_runs.load_run("r1") == mine
+        assert agent_runs.claim_run(run_record("nope"), expected_updated_at="x") is False
+
+    def test_concurrent_claims_one_wins(self, agent_runs: AgentRunStore) -> None:
+        run = run_record("r1", "waiting")
+        agent_runs.save_run(run)
+
+        def claim(i: int) -> bool:
+            new = replace(run, status="running", updated_at=f"{run.updated_at}.{i:06d}")
+            return agent_runs.claim_run(new, expected_updated_at=run.updated_at)
+
+        with ThreadPoolExecutor(4) as pool:
+            wins = list(pool.map(claim, range(8)))
+        assert wins.count(True) == 1
+
     def test_an_unknown_status_is_refused(self, agent_runs: AgentRunStore) -> None:
         with pytest.raises(ConfigError):
             agent_runs.save_run(run_record("r1", status="bogus"))

@@ -140,9 +140,7 @@ async def get_run(
     return await run_in_threadpool(show)
 
 
-@router.post(
-    "/runs/{run_id}/resume", responses={**OUTCOME, **problems(*BODY_ERRORS, 404, 409)}
-)
+@router.post("/runs/{run_id}/resume", responses={**OUTCOME, **problems(*BODY_ERRORS, 404, 409)})
 async def resume_run(
     run_id: str,
     body: AgentResumeIn | None = None,
