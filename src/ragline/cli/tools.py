@@ -93,22 +93,29 @@ def _read_tools(path: Path) -> list[Any]:
     return data
 
 
-def _request(line: str, where: str) -> tuple[str, Any]:
-    """``(id, text or messages)`` of one input line; :class:`MalformedInputError` otherwise."""
+def _line_id(line: str) -> str | None:
+    """The ``id`` of an input line, when it is a JSON object that has one."""
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    qid = item.get("id") if isinstance(item, dict) else None
+    return None if qid is None else str(qid)
+
+
+def _request(line: str, where: str) -> Any:
+    """The text (or messages) of one input line; :class:`MalformedInputError` otherwise."""
     try:
         item = json.loads(line)
     except json.JSONDecodeError as exc:
         raise MalformedInputError(where, f"not JSON: {exc.msg}") from exc
     if not isinstance(item, dict):
         raise MalformedInputError(where, "not a JSON object", hint='use {"id", "text"}')
-    qid = item.get("id")
-    if qid is None:
+    if item.get("id") is None:
         raise MalformedInputError(where, "no 'id'", hint='use {"id", "text"}')
     request = item.get("text", item.get("messages"))
-    if isinstance(request, str) and request.strip():
-        return str(qid), request
-    if isinstance(request, list) and request:
-        return str(qid), request
+    if (isinstance(request, str) and request.strip()) or (isinstance(request, list) and request):
+        return request
     raise MalformedInputError(
         where, "no 'text' (or 'messages')", hint='give each line a non-empty "text"'
     )
@@ -160,9 +167,9 @@ def call(
             task = bar.add_task("calling", total=len(todo))
             for n, line in todo:
                 record: dict[str, Any]
-                qid: str | None = None
+                qid = _line_id(line)
                 try:
-                    qid, request = _request(line, f"{input.name}:{n}")
+                    request = _request(line, f"{input.name}:{n}")
                     made = function_calls(
                         name,
                         request,
