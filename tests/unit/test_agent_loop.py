@@ -310,3 +310,14 @@ def test_two_resumes_of_one_approved_run_run_the_side_effect_once(env) -> None:
         t.join()
     assert env["calls"] == {"send_email": 1}
     assert "done" in results
+
+
+def test_a_model_that_fails_ends_the_run_failed_with_the_reason(env) -> None:
+    from ragline.errors import ModelUnavailableError
+
+    def broken(messages, params):
+        raise ModelUnavailableError("the model server is down")
+
+    outcome = runner(env, ScriptedModel(broken)).run("anything")
+    assert outcome.status == "failed" and "the model server is down" in outcome.reason
+    assert env["runs"].load_run(outcome.run_id).status == "failed"

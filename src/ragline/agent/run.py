@@ -291,7 +291,12 @@ class AgentRunner:
                     yield from self._execute(state, meter)
                     if state.status == "waiting":
                         return
-        except Exception as exc:  # an unexpected failure: recorded, the run ends failed
+        except RaglineError as exc:  # the model failed for good (after the gateway's retries)
+            state.status, state.phase = "failed", "done"
+            state.reason = f"the run failed: {exc}"
+            state.answer = self._fallback_answer(state)
+            self.tracer.leaf("agent.error", time.perf_counter_ns(), error=str(exc))
+        except Exception as exc:  # a bug: recorded, the run ends failed, the error goes on
             state.status, state.phase = "failed", "done"
             state.reason = f"the run failed: {type(exc).__name__}: {exc}"
             raise
