@@ -321,3 +321,25 @@ def test_a_model_that_fails_ends_the_run_failed_with_the_reason(env) -> None:
     outcome = runner(env, ScriptedModel(broken)).run("anything")
     assert outcome.status == "failed" and "the model server is down" in outcome.reason
     assert env["runs"].load_run(outcome.run_id).status == "failed"
+
+
+def test_independent_steps_run_while_a_step_waits_and_the_approved_arguments_run(env) -> None:
+    model = ScriptedModel(
+        [
+            plan(
+                step("s1", "echo", text="hi"),
+                step("s2", "send_email", ["s1"], to="x", body="${s1.text} there"),
+                step("s3", "add", a=1, b=2),
+            ),
+            plan(answer="sent"),
+        ]
+    )
+    r = runner(env, model)
+    first = r.run("greet")
+    assert first.status == "waiting" and env["calls"] == {"echo": 1, "add": 1}
+    item = env["inbox"].get_item(first.waiting_for[0])
+    assert item.details["arguments"] == {"to": "x", "body": "hi there"}
+    env["inbox"].reply(item.id, "approve", author="ana")
+    final = r.resume_to_end(first.run_id)
+    assert final.status == "done" and env["calls"] == {"echo": 1, "add": 1, "send_email": 1}
+    assert {s["step"]: s["arguments"] for s in final.steps}["s2"] == {"to": "x", "body": "hi there"}

@@ -533,7 +533,10 @@ class AgentRunner:
                 if step.side_effects and not step.approved:
                     decided = yield from self._approval(state, step, announced)
                     if decided == "rejected":
+                        yield from self._drain(state, running, replies, meter)
                         return
+                    if decided == "error":
+                        continue
                     if decided != "approved":
                         waiting = True
                         continue
@@ -595,8 +598,16 @@ class AgentRunner:
             self._end_rejected(state, step)
             yield StepFinished(step.id, step.tool, "rejected", None, step.error)
             return "rejected"
-        arguments = self._resolved(state, step)
+        try:
+            arguments = self._resolved(state, step)
+        except KeyError as exc:
+            step.status = "error"
+            step.error = f"cannot fill the arguments from earlier outputs: {exc}"
+            self._record_step(state, step)
+            yield StepFinished(step.id, step.tool, "error", None, step.error)
+            return "error"
         if step.handoff_id is None:
+            step.resolved = arguments  # what the person approves is what runs
             item = self.handoffs.open_item(
                 question=f"Approve agent step {step.id}: {step.tool}("
                 + json.dumps(arguments, ensure_ascii=False, default=str)
@@ -670,6 +681,12 @@ class AgentRunner:
         except KeyError as exc:
             step.status = "error"
             step.error = f"cannot fill the arguments from earlier outputs: {exc}"
+            self._record_step(state, step)
+            yield StepFinished(step.id, step.tool, "error", None, step.error)
+            return
+        if step.side_effects and arguments != step.resolved:
+            step.status = "error"
+            step.error = "the arguments changed since they were approved; not run"
             self._record_step(state, step)
             yield StepFinished(step.id, step.tool, "error", None, step.error)
             return
@@ -762,8 +779,6 @@ class AgentRunner:
         """Wait for the running steps (to their deadlines) before the run stops."""
         while running:
             yield from self._collect(state, running, replies, meter, wait=True)
-            if state.phase == "done":
-                return
 
     @staticmethod
     def _finish(step: StepState, reply: _Reply) -> None:
