@@ -514,7 +514,7 @@ class Ragline:
 
     def agent_run(self, task: str, **kwargs: Any) -> AgentOutcome:
         """:meth:`agent_stream` to the end: the outcome (status, answer, sources, why)."""
-        from ragline.agent.run import last_outcome
+        from ragline.agent.outcome import last_outcome
 
         return last_outcome(self.agent_stream(task, **kwargs))
 
@@ -526,7 +526,7 @@ class Ragline:
 
     def agent_show(self, run_id: str) -> dict[str, Any]:
         """A run's record, its state and its step log; ResourceNotFoundError if unknown."""
-        from ragline.agent.run import show_run
+        from ragline.agent.outcome import show_run
 
         return show_run(self.agent_runs, run_id.strip())
 

@@ -65,6 +65,7 @@ from ragline.agent.events import (
     StepFinished,
     StepStarted,
 )
+from ragline.agent.outcome import fallback_answer, last_outcome, outcome_of, show_run
 from ragline.agent.plan import (
     Plan,
     PlanProblem,
@@ -73,7 +74,7 @@ from ragline.agent.plan import (
     resolve,
     validate_plan,
 )
-from ragline.agent.state import RunState, StepState, output_text, sources_of
+from ragline.agent.state import RunState, StepState
 from ragline.agent.turns import TURN, AgentTurn, turn_messages, turn_schema
 from ragline.config import Settings
 from ragline.errors import ConfigError, ConflictError, RaglineError, ResourceNotFoundError
@@ -216,7 +217,7 @@ class AgentRunner:
             )
         state = RunState.model_validate(dict(record.state))
         if state.finished:
-            yield RunFinished(self._outcome(state))
+            yield RunFinished(outcome_of(state))
             return
         with _ACTIVE_LOCK:
             busy = run_id in _ACTIVE
@@ -271,7 +272,7 @@ class AgentRunner:
             )
             meter = BudgetMeter.resume(Budgets(**state.budgets), state.used, self.clock)
             yield from root.iterate(self._loop(state, meter))
-            outcome = self._outcome(state)
+            outcome = outcome_of(state)
             root.set(status=state.status, reason=state.reason, **_used_attrs(state.used))
             yield RunFinished(outcome)
         except BaseException as exc:
@@ -294,7 +295,7 @@ class AgentRunner:
         except RaglineError as exc:  # the model failed for good (after the gateway's retries)
             state.status, state.phase = "failed", "done"
             state.reason = f"the run failed: {exc}"
-            state.answer = self._fallback_answer(state)
+            state.answer = fallback_answer(state)
             self.tracer.leaf("agent.error", time.perf_counter_ns(), error=str(exc))
         except Exception as exc:  # a bug: recorded, the run ends failed, the error goes on
             state.status, state.phase = "failed", "done"
@@ -375,7 +376,7 @@ class AgentRunner:
                 f"no plan passed its check after {self.config.plan_reasks} re-asks: "
                 + "; ".join(str(p) for p in problems)
             )
-        state.answer = self._fallback_answer(state)
+        state.answer = fallback_answer(state)
 
     def _check(
         self, state: RunState, turn: AgentTurn, known: set[str], max_plan: int, last: bool
@@ -661,7 +662,7 @@ class AgentRunner:
         self._record_step(state, step)
         state.status, state.phase = "rejected", "done"
         state.reason = f"step {step.id} ({step.tool}) was not approved: {step.error}"
-        state.answer = self._fallback_answer(state)
+        state.answer = fallback_answer(state)
 
     def _resolved(self, state: RunState, step: StepState) -> dict[str, Any]:
         return resolve(step.arguments, state.outputs())
@@ -741,7 +742,7 @@ class AgentRunner:
                 continue  # a step already given up on (timed out)
             del running[reply.key]
             step = state.step(reply.key)
-            self._finish(step, reply)
+            step.finish(reply.value, reply.error)
             self._record_step(state, step)
             state.used = meter.to_dict()
             self._save(state)
@@ -780,29 +781,6 @@ class AgentRunner:
         while running:
             yield from self._collect(state, running, replies, meter, wait=True)
 
-    @staticmethod
-    def _finish(step: StepState, reply: _Reply) -> None:
-        if reply.error is not None:
-            step.status = "error"
-            step.error = f"{type(reply.error).__name__}: {reply.error}"
-            return
-        result = reply.value
-        step.latency_ms = getattr(result, "latency_ms", None)
-        if not getattr(result, "ok", False):
-            step.status = "error"
-            step.error = str(getattr(result, "error", None) or "the tool failed")
-            return
-        output = getattr(result, "output", None)
-        try:
-            step.output = json.loads(json.dumps(output, ensure_ascii=False, allow_nan=False))
-        except (TypeError, ValueError) as exc:
-            step.status = "error"
-            step.error = (
-                f"the tool returned a value that is not JSON ({type(output).__name__}): {exc}"
-            )
-            return
-        step.status = "ok"
-
     # ------------------------------------------------------------------ endings
 
     def _budget_stop(self, state: RunState, stop: BudgetStop) -> Iterator[AgentEvent]:
@@ -811,39 +789,10 @@ class AgentRunner:
         state.status, state.phase = "stopped", "done"
         state.stop = stop.to_dict()
         state.reason = stop.reason
-        state.answer = self._fallback_answer(state)
+        state.answer = fallback_answer(state)
         with self.tracer.span("agent.budget_stop", **stop.to_dict()):
             pass
         yield BudgetStopped(stop)
-
-    def _fallback_answer(self, state: RunState) -> str:
-        """What a run that ended without the model's answer says: why, and what it found."""
-        lines = [f"No answer: {state.reason}."]
-        done = [s for s in state.steps if s.status == "ok"]
-        if done:
-            lines.append("What the steps found:")
-            lines += [f"- {s.id} ({s.tool}): {output_text(s.output, 300)}" for s in done]
-        return "\n".join(lines)
-
-    def _outcome(self, state: RunState) -> AgentOutcome:
-        return self._outcome_of(state)
-
-    @staticmethod
-    def _outcome_of(state: RunState) -> AgentOutcome:
-        return AgentOutcome(
-            run_id=state.id,
-            status=state.status,
-            answer=state.answer,
-            reason=state.reason,
-            sources=sources_of(state.steps),
-            stop=None if state.stop is None else BudgetStop(**state.stop),
-            used=dict(state.used),
-            waiting_for=[
-                s.handoff_id for s in state.current() if s.status == "waiting" and s.handoff_id
-            ],
-            steps=[s.summary() for s in state.steps],
-            trace_id=state.trace_ids[-1] if state.trace_ids else None,
-        )
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -901,32 +850,6 @@ class AgentRunner:
 
 def _used_attrs(used: Mapping[str, Any]) -> dict[str, Any]:
     return {f"used_{k}": v for k, v in used.items() if isinstance(v, int | float)}
-
-
-def show_run(store: AgentRunStore, run_id: str) -> dict[str, Any]:
-    """A run as data: its record (with the state) and its step log."""
-    record = store.load_run(run_id)
-    if record is None:
-        raise ResourceNotFoundError(
-            f"no agent run {run_id!r}", hint="list the runs with `ragline agent list`"
-        )
-    state = RunState.model_validate(dict(record.state))
-    runner_outcome = AgentRunner._outcome_of(state)
-    return {
-        **record.to_dict(state=False),
-        "outcome": runner_outcome.to_dict(),
-        "budgets": state.budgets,
-        "log": [s.to_dict() for s in store.steps(run_id)],
-    }
-
-
-def last_outcome(events: Iterator[AgentEvent]) -> AgentOutcome:
-    outcome: AgentOutcome | None = None
-    for event in events:
-        if isinstance(event, RunFinished):
-            outcome = event.outcome
-    assert outcome is not None
-    return outcome
 
 
 __all__ = ["PROMPT", "AgentRunner", "last_outcome", "new_run_id", "show_run"]

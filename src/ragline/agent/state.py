@@ -46,6 +46,29 @@ class StepState(BaseModel):
     #: The tool's timeout when the step started.
     timeout_s: float | None = None
 
+    def finish(self, result: Any, error: BaseException | None = None) -> None:
+        """Record how the call went: a ``ToolResult`` (ok with a JSON output, or its error),
+        or the exception the call raised."""
+        if error is not None:
+            self.status = "error"
+            self.error = f"{type(error).__name__}: {error}"
+            return
+        self.latency_ms = getattr(result, "latency_ms", None)
+        if not getattr(result, "ok", False):
+            self.status = "error"
+            self.error = str(getattr(result, "error", None) or "the tool failed")
+            return
+        output = getattr(result, "output", None)
+        try:
+            self.output = json.loads(json.dumps(output, ensure_ascii=False, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            self.status = "error"
+            self.error = (
+                f"the tool returned a value that is not JSON ({type(output).__name__}): {exc}"
+            )
+            return
+        self.status = "ok"
+
     def summary(self) -> dict[str, Any]:
         return {
             "step": self.id,

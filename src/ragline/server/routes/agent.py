@@ -154,7 +154,7 @@ async def resume_run(
         return _stream(ctx.rag.agent_resume(run_id, force=opts.force))
 
     def resume() -> dict[str, Any]:
-        from ragline.agent.run import last_outcome
+        from ragline.agent.outcome import last_outcome
 
         return last_outcome(ctx.rag.agent_resume(run_id, force=opts.force)).to_dict()
 
