@@ -343,3 +343,19 @@ def test_independent_steps_run_while_a_step_waits_and_the_approved_arguments_run
     final = r.resume_to_end(first.run_id)
     assert final.status == "done" and env["calls"] == {"echo": 1, "add": 1, "send_email": 1}
     assert {s["step"]: s["arguments"] for s in final.steps}["s2"] == {"to": "x", "body": "hi there"}
+
+
+def test_a_plan_that_only_repeats_steps_that_ran_leads_to_the_answer(env) -> None:
+    model = ScriptedModel(
+        [
+            plan(step("s1", "echo", text="hi")),
+            plan(step("s2", "echo", text="hi")),  # the same call again: no progress
+            plan(answer="it said hi"),
+        ]
+    )
+    outcome = runner(env, model).run("say hi")
+    assert outcome.status == "done" and outcome.answer == "it said hi"
+    assert env["calls"] == {"echo": 1}
+    last = model.params[-1].json_schema
+    assert last["properties"]["actions"] == {"const": []}  # the answer-only grammar
+    assert "This is the last turn" in model.calls[-1][0]["content"]

@@ -308,7 +308,7 @@ class AgentRunner:
     # ------------------------------------------------------------------ turns
 
     def _last_round(self, state: RunState) -> bool:
-        return state.round > self.config.reflection_rounds
+        return state.answer_only or state.round > self.config.reflection_rounds
 
     def _turn(self, state: RunState, meter: BudgetMeter) -> Iterator[AgentEvent]:
         """One model turn with its re-asks: steps that pass the check, or the answer."""
@@ -414,6 +414,14 @@ class AgentRunner:
             state.answer = turn.answer.strip()
             state.status, state.phase = "done", "done"
             state.reason = "answered"
+            return
+        done = {
+            _call_key(s.tool, s.resolved or s.arguments) for s in state.steps if s.status == "ok"
+        }
+        if done and all(_call_key(a.tool, a.arguments) in done for a in turn.actions):
+            # only steps that already ran: no progress, so the next turn must answer
+            state.answer_only = True
+            self.tracer.leaf("agent.no_progress", time.perf_counter_ns(), round=state.round)
             return
         for step in turn.actions:
             state.steps.append(
@@ -846,6 +854,10 @@ class AgentRunner:
     def _must_act(self, state: RunState) -> bool:
         """Whether this turn must plan steps (``agent.require_tools``, first turn)."""
         return self.config.require_tools and not state.steps and bool(state.tools)
+
+
+def _call_key(tool: str, arguments: Mapping[str, Any]) -> str:
+    return tool + json.dumps(arguments, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def _used_attrs(used: Mapping[str, Any]) -> dict[str, Any]:

@@ -129,6 +129,8 @@ class RunState(BaseModel):
     runner: Runner = Field(default_factory=Runner.here)
     trace_ids: list[str] = Field(default_factory=list)
     next_seq: int = 1
+    #: The model's last plan only repeated steps that had run: the next turn must answer.
+    answer_only: bool = False
     created_at: str = Field(default_factory=now_iso)
     created_ts: float = Field(default_factory=time.time)
 

@@ -72,9 +72,15 @@ def turn_messages(
     else:
         rules.append(f"Plan at most {max_plan} steps.")
     results = []
+    seen: dict[str, str] = {}  # an output already shown -> the step that gave it
     for s in state.steps:
         if s.status == "ok":
-            results.append(f"{s.id} {s.tool} -> {output_text(s.output, OUTPUT_CHARS)}")
+            text = output_text(s.output, OUTPUT_CHARS)
+            if text in seen:
+                text = f"(the same as {seen[text]})"
+            else:
+                seen[text] = s.id
+            results.append(f"{s.id} {s.tool} -> {text}")
         elif s.status in ("error", "timeout", "skipped", "rejected"):
             results.append(f"{s.id} {s.tool} FAILED: {s.error}")
     text = "Results so far:\n" + "\n".join(results) if results else "No steps have run yet."
