@@ -47,7 +47,7 @@ def test_plan_run_in_parallel_and_answer_with_sources(env) -> None:
         [
             plan(
                 step("s1", "sleep", seconds=0.4),
-                step("s2", "sleep", seconds=0.4),
+                step("s2", "sleep", seconds=0.41),
                 step("s3", "echo", ["s1"], text="slept ${s1.slept}"),
             ),
             plan(answer="Both waits took 0.4 s."),
@@ -359,3 +359,16 @@ def test_a_plan_that_only_repeats_steps_that_ran_leads_to_the_answer(env) -> Non
     last = model.params[-1].json_schema
     assert last["properties"]["actions"] == {"const": []}  # the answer-only grammar
     assert "This is the last turn" in model.calls[-1][0]["content"]
+
+
+def test_the_same_read_only_call_runs_once(env) -> None:
+    model = ScriptedModel(
+        [
+            plan(step("s1", "sleep", seconds=0.2), step("s2", "sleep", seconds=0.2)),
+            plan(answer="slept"),
+        ]
+    )
+    outcome = runner(env, model).run("sleep twice")
+    assert env["calls"] == {"sleep": 1}
+    assert [s["status"] for s in outcome.steps] == ["ok", "ok"]
+    assert outcome.used["steps"] == 1

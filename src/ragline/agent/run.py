@@ -699,6 +699,26 @@ class AgentRunner:
             self._record_step(state, step)
             yield StepFinished(step.id, step.tool, "error", None, step.error)
             return
+        if not step.side_effects:
+            key = _call_key(step.tool, arguments)
+            if any(
+                _call_key(r.tool, r.resolved or {}) == key for r in (state.step(i) for i in running)
+            ):
+                return  # the same call is running: this step takes its result once it is done
+            same = next(
+                (
+                    s
+                    for s in state.steps
+                    if s.status == "ok" and _call_key(s.tool, s.resolved or s.arguments) == key
+                ),
+                None,
+            )
+            if same is not None:  # the same read-only call ran: its result, not a new call
+                step.resolved, step.status, step.output = arguments, "ok", same.output
+                step.latency_ms = 0.0
+                self._record_step(state, step)
+                yield StepFinished(step.id, step.tool, "ok", step.output, None, 0.0)
+                return
         meter.start_step()
         step.resolved = arguments
         step.status = "running"
