@@ -20,7 +20,14 @@ def fallback_answer(state: RunState) -> str:
     done = [s for s in state.steps if s.status == "ok"]
     if done:
         lines.append("What the steps found:")
-        lines += [f"- {s.id} ({s.tool}): {output_text(s.output, 300)}" for s in done]
+        seen: dict[str, str] = {}
+        for s in done:
+            text = output_text(s.output, 300)
+            if text in seen:
+                lines.append(f"- {s.id} ({s.tool}): the same as {seen[text]}")
+            else:
+                seen[text] = s.id
+                lines.append(f"- {s.id} ({s.tool}): {text}")
     return "\n".join(lines)
 
 
