@@ -149,3 +149,40 @@ def test_runs_over_rest(server) -> None:
         line[len("event: ") :] for line in streamed.text.splitlines() if line.startswith("event: ")
     ]
     assert kinds[0] == "agent_start" and kinds[-1] == "agent_done" and "agent_step" in kinds
+
+
+@pytest.mark.parametrize("how", ["close", "reply"])
+def test_a_person_approves_with_the_handoff_cli(how: str) -> None:
+    from ragline.agent.run import AgentRunner
+    from ragline.config import load_settings
+    from ragline.store.factory import open_agent_runs, open_handoffs
+    from ragline.testing.agent_fakes import ScriptedModel, fault_tools
+
+    settings = load_settings()
+    calls: dict[str, int] = {}
+    runs, inbox = open_agent_runs(settings), open_handoffs(settings)
+    try:
+        model = ScriptedModel(
+            [plan(step("s1", "send_email", to="bob@example.com", body="hi")), plan(answer="sent")]
+        )
+        agent = AgentRunner(
+            settings, gateway=model, registry=fault_tools(calls), store=runs, handoffs=inbox
+        )
+        first = agent.run("email bob")
+        assert first.status == "waiting" and calls == {}
+        item_id = first.waiting_for[0]
+        listed = runner.invoke(app, ["handoff", "list", "--kind", "approval", "--json"])
+        assert [i["id"] for i in json.loads(listed.output)] == [item_id]
+        shown = runner.invoke(app, ["handoff", "show", item_id])
+        assert "send_email" in shown.output and first.run_id in shown.output
+        if how == "close":
+            res = runner.invoke(app, ["handoff", "close", item_id, "-r", "approved", "-a", "ana"])
+        else:
+            res = runner.invoke(app, ["handoff", "reply", item_id, "approve", "-a", "ana"])
+        assert res.exit_code == 0, res.output
+        final = agent.resume_to_end(first.run_id)
+        assert final.status == "done" and calls == {"send_email": 1}
+        assert inbox.get_item(item_id).resolution == "approved"
+    finally:
+        runs.close()
+        inbox.close()

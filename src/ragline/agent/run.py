@@ -618,9 +618,10 @@ class AgentRunner:
         if step.handoff_id is None:
             step.resolved = arguments  # what the person approves is what runs
             item = self.handoffs.open_item(
-                question=f"Approve agent step {step.id}: {step.tool}("
+                question=f"Approve step {step.id} of agent run {state.id}: {step.tool}("
                 + json.dumps(arguments, ensure_ascii=False, default=str)
-                + f")? Task: {state.task}",
+                + f")? Task: {state.task} (approve: close with resolution approved, or "
+                f"reply approve; reject: reject; then `ragline agent resume {state.id}`)",
                 kind="approval",
                 collection=state.collection,
                 owner=state.owner,
