@@ -167,7 +167,7 @@ def _json_validator(name: str, schema: Mapping[str, Any]) -> Callable[[dict[str,
 
     try:
         validator = jsonschema_rs.validator_for(dict(schema))
-    except (jsonschema_rs.ValidationError, ValueError) as exc:
+    except Exception as exc:  # the validator's own errors: the schema is not a valid one
         raise ConfigError(
             f"tool {name!r}: its parameters are not a valid JSON schema: "
             f"{str(exc).splitlines()[0]}",
