@@ -89,6 +89,7 @@ def function_calls_schema(
         args.setdefault("type", "object")
         args.setdefault("properties", {})
         args.setdefault("additionalProperties", False)
+        args = _grammar_ready(args)
         own = args.pop("$defs", None) or {}
         if own:  # a $ref points at the root of the whole schema: rewrite it to this tool's
             args = _rebase_refs(args, name)
@@ -117,6 +118,32 @@ def function_calls_schema(
     if defs:
         schema["$defs"] = defs
     return schema
+
+
+_STRUCTURE = frozenset(
+    {"type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties", "items", "not"}
+)
+
+
+def _grammar_ready(node: Any) -> Any:
+    """A sub-schema with no structure at all (only a description: "any value") becomes
+    ``{}``, which llama.cpp's converter reads as any JSON value (it refuses the former)."""
+    if isinstance(node, dict):
+        if node and not (_STRUCTURE & node.keys()) and "additionalProperties" not in node:
+            return {}
+        return {
+            k: (
+                {name: _grammar_ready(sub) for name, sub in v.items()}
+                if k in ("properties", "$defs") and isinstance(v, dict)
+                else _grammar_ready(v)
+                if k in ("items", "anyOf", "oneOf", "allOf", "not", "additionalProperties")
+                else v
+            )
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_grammar_ready(v) for v in node]
+    return node
 
 
 def _rebase_refs(node: Any, prefix: str) -> Any:
