@@ -231,7 +231,7 @@ class Tool:
 
     name: str
     description: str
-    parameters: dict[str, Any]
+    parameters: dict[str, Any] = field(hash=False)
     fn: Callable[..., Any] = field(repr=False, compare=False)
     side_effects: bool = False
     timeout_s: float | None = None
