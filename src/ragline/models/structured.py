@@ -71,11 +71,14 @@ def function_calls_schema(
     *,
     required: bool = False,
     max_calls: int | None = None,
+    reason_chars: int = 0,
 ) -> dict[str, Any]:
     """The JSON schema of one function-calling reply: ``{"calls": [...]}``, each call
     ``{"name": <const>, "arguments": <that tool's parameters>}`` (an ``anyOf`` over the
     ``(name, parameters)`` pairs of ``tools``). An empty list means "no tool fits";
-    ``required`` asks for at least one call, ``max_calls`` for at most that many.
+    ``required`` asks for at least one call, ``max_calls`` for at most that many;
+    ``reason_chars`` > 0 puts a ``"reason"`` string of at most that many characters first,
+    for the model to say what is asked and which tool does it before it commits to a call.
 
     As a llama.cpp grammar it lets a model write only calls of tools that exist, with
     arguments of the right shape; each tool's arguments refuse properties its schema does
@@ -115,6 +118,12 @@ def function_calls_schema(
         "required": ["calls"],
         "additionalProperties": False,
     }
+    if reason_chars > 0:
+        schema["properties"] = {
+            "reason": {"type": "string", "maxLength": reason_chars},
+            "calls": calls,
+        }
+        schema["required"] = ["reason", "calls"]
     if defs:
         schema["$defs"] = defs
     return schema
