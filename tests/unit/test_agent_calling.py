@@ -78,6 +78,26 @@ def test_calls_schema_is_an_anyof_of_the_tools_and_a_llama_grammar():
     llama_cpp = pytest.importorskip("llama_cpp")
     grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
     assert grammar is not None
+    # BFCL's "type": "any" leaves a description alone, which llama.cpp refuses: any value
+    (untyped,) = tool_definitions(
+        [
+            {
+                "name": "fit",
+                "parameters": {
+                    "type": "dict",
+                    "properties": {"data": {"type": "any", "description": "training data"}},
+                },
+            }
+        ]
+    )
+    loose = function_calls_schema([(untyped.name, untyped.parameters)])
+    assert (
+        loose["properties"]["calls"]["items"]["anyOf"][0]["properties"]["arguments"]["properties"][
+            "data"
+        ]
+        == {}
+    )
+    llama_cpp.LlamaGrammar.from_json_schema(json.dumps(loose), verbose=False)
 
 
 def test_every_call_is_validated_and_a_repeat_kept_once():

@@ -338,6 +338,7 @@ def _via_grammar(
         [(t.name, t.parameters) for t in tools],
         required=required,
         max_calls=settings.tools.call_max_calls if parallel else 1,
+        reason_chars=settings.tools.call_reason_chars,
     )
     by_name = {t.name: t for t in tools}
     loop: StructuredLoop[list[ToolCall]] = StructuredLoop(

@@ -167,7 +167,7 @@ def _json_validator(name: str, schema: Mapping[str, Any]) -> Callable[[dict[str,
 
     try:
         validator = jsonschema_rs.validator_for(dict(schema))
-    except (jsonschema_rs.ValidationError, ValueError) as exc:
+    except Exception as exc:  # the validator's own errors: the schema is not a valid one
         raise ConfigError(
             f"tool {name!r}: its parameters are not a valid JSON schema: "
             f"{str(exc).splitlines()[0]}",
@@ -231,7 +231,7 @@ class Tool:
 
     name: str
     description: str
-    parameters: dict[str, Any]
+    parameters: dict[str, Any] = field(hash=False)
     fn: Callable[..., Any] = field(repr=False, compare=False)
     side_effects: bool = False
     timeout_s: float | None = None

@@ -26,9 +26,9 @@ OUTPUT_CHARS = 700
 class AgentTurn(BaseModel):
     """What the model replies each turn: steps to run (``actions``), or none and the answer.
 
-    ``actions`` sorts before ``answer``: llama.cpp writes a grammar's keys in sorted order,
-    so the model plans first, and a turn with steps has an empty answer (the grammar's
-    ``const ""``) instead of an answer guessed before any result."""
+    ``actions`` comes before ``answer`` in the grammar (first in the schema, and first in
+    sorted order too), so the model plans first, and a turn with steps has an empty answer
+    (the grammar's ``const ""``) instead of an answer guessed before any result."""
 
     model_config = ConfigDict(extra="ignore")
 

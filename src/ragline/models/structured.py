@@ -71,11 +71,14 @@ def function_calls_schema(
     *,
     required: bool = False,
     max_calls: int | None = None,
+    reason_chars: int = 0,
 ) -> dict[str, Any]:
     """The JSON schema of one function-calling reply: ``{"calls": [...]}``, each call
     ``{"name": <const>, "arguments": <that tool's parameters>}`` (an ``anyOf`` over the
     ``(name, parameters)`` pairs of ``tools``). An empty list means "no tool fits";
-    ``required`` asks for at least one call, ``max_calls`` for at most that many.
+    ``required`` asks for at least one call, ``max_calls`` for at most that many;
+    ``reason_chars`` > 0 puts a ``"reason"`` string of at most that many characters first,
+    for the model to say what is asked and which tool does it before it commits to a call.
 
     As a llama.cpp grammar it lets a model write only calls of tools that exist, with
     arguments of the right shape; each tool's arguments refuse properties its schema does
@@ -89,6 +92,7 @@ def function_calls_schema(
         args.setdefault("type", "object")
         args.setdefault("properties", {})
         args.setdefault("additionalProperties", False)
+        args = _grammar_ready(args)
         own = args.pop("$defs", None) or {}
         if own:  # a $ref points at the root of the whole schema: rewrite it to this tool's
             args = _rebase_refs(args, name)
@@ -114,9 +118,41 @@ def function_calls_schema(
         "required": ["calls"],
         "additionalProperties": False,
     }
+    if reason_chars > 0:
+        schema["properties"] = {
+            "reason": {"type": "string", "maxLength": reason_chars},
+            "calls": calls,
+        }
+        schema["required"] = ["reason", "calls"]
     if defs:
         schema["$defs"] = defs
     return schema
+
+
+_STRUCTURE = frozenset(
+    {"type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties", "items", "not"}
+)
+
+
+def _grammar_ready(node: Any) -> Any:
+    """A sub-schema with no structure at all (only a description: "any value") becomes
+    ``{}``, which llama.cpp's converter reads as any JSON value (it refuses the former)."""
+    if isinstance(node, dict):
+        if node and not (_STRUCTURE & node.keys()) and "additionalProperties" not in node:
+            return {}
+        return {
+            k: (
+                {name: _grammar_ready(sub) for name, sub in v.items()}
+                if k in ("properties", "$defs") and isinstance(v, dict)
+                else _grammar_ready(v)
+                if k in ("items", "anyOf", "oneOf", "allOf", "not", "additionalProperties")
+                else v
+            )
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_grammar_ready(v) for v in node]
+    return node
 
 
 def _rebase_refs(node: Any, prefix: str) -> Any:
