@@ -49,6 +49,8 @@ from ragline.types import (
 if TYPE_CHECKING:
     # The answer flow, the gateway (httpx, llama.cpp), ingestion (trafilatura, pypdf) and
     # feedback load on first use: `ragline search` never pays for them.
+    from ragline.agent.events import AgentEvent, AgentOutcome
+    from ragline.agent.run import AgentRunner
     from ragline.answer.conversation import Conversation
     from ragline.answer.events import AnswerEvent
     from ragline.answer.flow import Answerer
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from ragline.feedback.signals import FeedbackRecorder
     from ragline.ingest.pipeline import ProgressCallback
     from ragline.models.gateway import Gateway
+    from ragline.store.agent_base import AgentRunStore
     from ragline.store.handoff_base import HandoffStore
 
 log = logging.getLogger("ragline")
@@ -176,6 +179,8 @@ class Ragline:
             self._traces.close()
         if self._handoffs is not None:
             self._handoffs.close()
+        if getattr(self, "_agent_runs", None) is not None:
+            self._agent_runs.close()
         if self._owns_invalidation and self._invalidation is not None:
             self._invalidation.close()
         if getattr(self, "_cache", None) is not None:
@@ -456,6 +461,74 @@ class Ragline:
         answer = self.ask(message, conversation=conversation, **kwargs)
         conversation.add(answer)
         return answer
+
+    # agents (ragline.agent) ----------------------------------------------------------------
+    @property
+    def agent_runs(self) -> AgentRunStore:
+        """Checkpoints of agent runs (the store at ``store.url``, opened on first use)."""
+        with self._lazy_lock:
+            if getattr(self, "_agent_runs", None) is None:
+                from ragline.store.factory import open_agent_runs
+
+                self._agent_runs = open_agent_runs(self.settings)
+            return self._agent_runs
+
+    def agent(self, collection: str | None = None) -> AgentRunner:
+        """An agent runner over the gateway, the default tools (``search`` and
+        ``read_document`` over ``collection``), the run checkpoints and the handoff inbox."""
+        from ragline.agent.run import AgentRunner
+        from ragline.agent.tools import ToolRegistry
+
+        registry = ToolRegistry.default(
+            self.settings,
+            collection=self._collection(collection),
+            retriever=self.retriever,
+            tracer=self.tracer,
+        )
+        return AgentRunner(
+            self.settings,
+            gateway=self.gateway,
+            registry=registry,
+            store=self.agent_runs,
+            handoffs=self.handoffs,
+            tracer=self.tracer,
+        )
+
+    def agent_stream(
+        self,
+        task: str,
+        *,
+        collection: str | None = None,
+        tools: Sequence[str] | None = None,
+        owner: str | None = None,
+        model: str | None = None,
+        **budgets: Any,
+    ) -> Iterator[AgentEvent]:
+        """Run an agent task; its events (``ragline.agent.events``), the last
+        ``RunFinished``. ``budgets``: ``max_steps``, ``max_seconds``, ``max_tokens``,
+        ``max_spend`` (None: ``agent.*``)."""
+        coll = self._collection(collection)
+        yield from self.agent(coll).start(
+            task, collection=coll, tools=tools, owner=owner, model=model, **budgets
+        )
+
+    def agent_run(self, task: str, **kwargs: Any) -> AgentOutcome:
+        """:meth:`agent_stream` to the end: the outcome (status, answer, sources, why)."""
+        from ragline.agent.outcome import last_outcome
+
+        return last_outcome(self.agent_stream(task, **kwargs))
+
+    def agent_resume(self, run_id: str, *, force: bool = False) -> Iterator[AgentEvent]:
+        """Go on with a run from its checkpoint (after an approval, or a crash)."""
+        record = self.agent_runs.load_run(run_id.strip())
+        collection = record.collection if record is not None else None
+        yield from self.agent(collection).resume(run_id.strip(), force=force)
+
+    def agent_show(self, run_id: str) -> dict[str, Any]:
+        """A run's record, its state and its step log; ResourceNotFoundError if unknown."""
+        from ragline.agent.outcome import show_run
+
+        return show_run(self.agent_runs, run_id.strip())
 
 
 def read_queries(

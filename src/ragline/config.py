@@ -677,6 +677,80 @@ class StoreSettings(_Section):
     hnsw_ef_search: int = Field(100, ge=1, le=1000)
 
 
+class AgentSettings(_Section):
+    """The agent loop (``ragline.agent``): plans, budgets, approvals, checkpoints."""
+
+    # The model that plans and writes the answer (None: gateway.default_model).
+    model: str | None = None
+    # Budgets of one run, each enforced before every model call and every step; the first to
+    # run out stops the run with what it has. Steps: tool calls (a small task needs 1-4).
+    max_steps: int = Field(8, gt=0)
+    # Wall time of a run: a person waits for the answer (an approval wait is not counted).
+    max_seconds: float = Field(120.0, gt=0)
+    # Tokens (prompt + completion) of all the run's model calls: ~6 calls of a 2k context.
+    max_tokens: int = Field(12_000, gt=0)
+    # USD of the run's model calls from the price table (None: no spend limit; the local
+    # models cost 0). Calls of a model with no price are counted as free (and said so).
+    max_spend: float | None = Field(None, ge=0)
+    # Re-asks when a plan does not pass its check (errors sent back): small models need 1-2.
+    plan_reasks: int = Field(2, ge=0)
+    # Revisions after a failed step or a result that does not answer the task.
+    reflection_rounds: int = Field(2, ge=0)
+    # The first turn must plan at least one step: an agent's answer comes from its tools'
+    # results, not from the model's memory (a small model otherwise answers at once).
+    require_tools: bool = True
+    # Steps in one plan (a longer plan is sent back): bounds what one model reply can start.
+    max_plan_steps: int = Field(6, gt=0)
+    # Steps that run at once when independent (threads: tools mostly wait on I/O).
+    parallel_steps: int = Field(4, gt=0)
+    # Completion tokens of one planning / answer call (the run's token budget caps it too).
+    call_max_tokens: int = Field(384, gt=0)
+    # Deterministic plans: the same task gives the same plan (and tests can rely on it).
+    temperature: float = Field(0.0, ge=0, le=5)
+    # Tools no run may call, whatever the user asks (names from the tool registry).
+    forbidden_tools: list[str] = Field(default_factory=list)
+    # Tools a run offers when the caller names none (None: every registered tool).
+    tools: list[str] | None = None
+    # Retention of run checkpoints: the newest finished runs kept, and none older than this
+    # (a run still waiting for approval is kept until keep_days). None: no bound of that kind.
+    keep_runs: int | None = Field(1000, gt=0)
+    keep_days: float | None = Field(30.0, gt=0)
+
+
+class ToolSettings(_Section):
+    """Agents' tools (``ragline.agent.tools``) and one step of function calling
+    (``ragline.agent.calling``, ``ragline tools call``)."""
+
+    # A tool that has not returned after this many seconds is abandoned and its call fails
+    # with a timeout (a Tool's own ``timeout_s`` wins); long enough for a search or a read.
+    timeout_s: float = Field(30.0, gt=0)
+    # Passages the built-in ``search`` tool returns when the model names no k: a few
+    # passages fit a small model's context next to the task.
+    search_k: int = Field(5, gt=0)
+    # Characters of a document ``read_document`` returns (the rest is cut, and it says so):
+    # about 2,000 tokens, what fits a 4k context beside the conversation.
+    read_max_chars: int = Field(8000, gt=0)
+    # Load the user's tools registered under the ``ragline.tools`` entry-point group into
+    # ``ToolRegistry.default``; off: the built-ins only.
+    plugins: bool = True
+    # The prompt of a function-calling step (prompts/shipped/function_call.v1.md).
+    call_prompt: str = "function_call@v1"
+    # Greedy decoding: the calls of one request should be the same every time.
+    call_temperature: float = Field(0.0, ge=0, le=5)
+    # Tokens for one step's calls: a few calls with their arguments in JSON.
+    call_max_tokens: int = Field(512, gt=0)
+    # Characters of the one-sentence "reason" a local model writes before its calls (what is
+    # asked, which tool does it, or that none does); 0: the calls alone.
+    call_reason_chars: int = Field(160, ge=0, le=1000)
+    # Calls in one step at most: 4 covers 197 of BFCL's 200 parallel requests, and bounds a
+    # small model that repeats its call until max_tokens cuts the JSON.
+    call_max_calls: int = Field(4, ge=1)
+    # Re-asks when the reply does not validate: grammar-constrained replies validate by
+    # construction unless max_tokens cut them, which a re-ask seldom mends; one for servers
+    # that ignore the schema.
+    call_max_reasks: int = Field(1, ge=0)
+
+
 class Settings(BaseSettings):
     """Every setting of ragline. Frozen: derive a changed copy with ``model_copy(update=...)``."""
 
@@ -706,6 +780,8 @@ class Settings(BaseSettings):
     cache: CacheSettings = CacheSettings()
     route: RouteSettings = RouteSettings()
     redis: RedisSettings = RedisSettings()
+    agent: AgentSettings = AgentSettings()
+    tools: ToolSettings = ToolSettings()
 
     def model_post_init(self, context: Any, /) -> None:
         _remember_secrets(self)  # once per load: redaction masks them from now on

@@ -180,6 +180,25 @@ class _LogprobRecorder:
         return float(self._logits[token]) - self._lse
 
 
+def _property_order(schema: Any) -> list[str]:
+    """Every property name of a schema, in the order it first appears."""
+    seen: dict[str, None] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            props = node.get("properties")
+            if isinstance(props, dict):
+                seen.update(dict.fromkeys(props))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return list(seen)
+
+
 class LlamaCppChatModel:
     """A chat model run in-process by llama.cpp. Implements :class:`ChatModel`.
 
@@ -241,10 +260,17 @@ class LlamaCppChatModel:
     @staticmethod
     @functools.lru_cache(maxsize=32)
     def _grammar(schema_json: str) -> Any:
+        """The grammar of a JSON schema. Properties are written in the schema's order (the
+        converter's default is alphabetical): a model states ``name`` before ``arguments``,
+        a ``reason`` before its ``calls``, as the schema's author meant."""
         from llama_cpp import LlamaGrammar
+        from llama_cpp.llama_grammar import json_schema_to_gbnf
 
         try:
-            return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+            order = _property_order(json.loads(schema_json))
+            return LlamaGrammar.from_string(
+                json_schema_to_gbnf(schema_json, prop_order=order), verbose=False
+            )
         except Exception as exc:  # llama.cpp raises bare ValueError/RuntimeError here
             raise ModelError(
                 f"cannot turn the JSON schema into a llama.cpp grammar: {exc}",
@@ -261,9 +287,7 @@ class LlamaCppChatModel:
         llm = loaded.llm
         llama_cpp = _import_llama_cpp()
         grammar = (
-            self._grammar(json.dumps(dict(p.json_schema), sort_keys=True))
-            if p.json_schema is not None
-            else None
+            self._grammar(json.dumps(dict(p.json_schema))) if p.json_schema is not None else None
         )
         limit = p.timeout_s or self.timeout_s
         started = time.perf_counter()

@@ -22,6 +22,7 @@ from ragline.errors import ConfigError
 
 if TYPE_CHECKING:
     from ragline.config import Settings
+    from ragline.store.agent_base import AgentRunStore
     from ragline.store.base import Store
     from ragline.store.cache_base import CacheStore
     from ragline.store.evals_base import EvalStore
@@ -50,6 +51,8 @@ class StoreBackend(Protocol):
 
     def handoffs(self) -> HandoffStore: ...
     def cache(self) -> CacheStore: ...
+
+    def agent_runs(self) -> AgentRunStore: ...
 
 
 def scheme_of(url: str) -> str:
@@ -130,6 +133,17 @@ def open_handoffs(settings: Settings) -> HandoffStore:
     return backend(settings).handoffs()
 
 
+def open_agent_runs(settings: Settings) -> AgentRunStore:
+    """Checkpoints of agent runs, pruned by ``agent.keep_runs`` / ``agent.keep_days``."""
+    opener = getattr(backend(settings), "agent_runs", None)
+    if opener is None:
+        raise ConfigError(
+            f"the store backend of {settings.store_url!r} keeps no agent runs",
+            hint="use a store backend that does (sqlite://, postgresql://)",
+        )
+    return opener()
+
+
 def open_invalidation(settings: Settings) -> Invalidation:
     """Where collection changes are announced: a Redis channel when ``redis.url`` is set
     (every replica hears them), else this process only."""
@@ -179,6 +193,7 @@ __all__ = [
     "StoreBackend",
     "backend",
     "migrate",
+    "open_agent_runs",
     "open_cache",
     "open_documents",
     "open_evals",

@@ -248,6 +248,37 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX cache_entries_scope ON cache_entries (collection, scope, seq);
         """,
     ),
+    (
+        # Checkpoints of agent runs (issue 17): one row per run (its state a JSON object the
+        # agent layer owns), one per step it ran. ``n`` orders runs newest first;
+        # ``created_ts`` (Unix seconds) is what retention (agent.keep_days) compares.
+        "0008_agent_runs",
+        """
+        CREATE TABLE agent_runs (
+            n INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            task TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            created_ts REAL NOT NULL,
+            owner TEXT,
+            collection TEXT,
+            state TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX agent_runs_status ON agent_runs (status, n);
+        CREATE INDEX agent_runs_created ON agent_runs (created_ts);
+        CREATE TABLE agent_steps (
+            run_id TEXT NOT NULL REFERENCES agent_runs(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            step_id TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            status TEXT NOT NULL,
+            data TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (run_id, seq)
+        );
+        """,
+    ),
 ]
 
 __all__ = ["MIGRATIONS", "RENAMED"]

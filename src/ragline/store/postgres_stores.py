@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from ragline.config import Settings
     from ragline.store.postgres import PostgresStore
+    from ragline.store.postgres_agent import PostgresAgentRunStore
     from ragline.store.postgres_cache import PostgresCacheStore
     from ragline.store.postgres_evals import PostgresEvalStore
     from ragline.store.postgres_handoff import PostgresHandoffStore
@@ -27,15 +28,16 @@ if TYPE_CHECKING:
 
 
 class PostgresStores:
-    """Opens the documents, traces, evaluations, keys, key-limits, handoff and cache stores of
-    one database."""
+    """Opens the documents, traces, evaluations, keys, key-limits, handoff, cache and agent-run
+    stores of one database."""
 
     def __init__(self, url: str, settings: Settings | None = None) -> None:
         from ragline.config import load_settings
 
         conninfo_of(url)  # a malformed URL fails here, before anything connects
         self.url = url
-        self.opts = PgOptions.of(settings if settings is not None else load_settings())
+        self.settings = settings if settings is not None else load_settings()
+        self.opts = PgOptions.of(self.settings)
 
     def migrate(self) -> list[str]:
         """Apply the pending migrations; the names applied."""
@@ -77,6 +79,12 @@ class PostgresStores:
         from ragline.store.postgres_cache import PostgresCacheStore
 
         return PostgresCacheStore(self.url, self.opts)
+
+    def agent_runs(self) -> PostgresAgentRunStore:
+        from ragline.store.agent_base import retention_of
+        from ragline.store.postgres_agent import PostgresAgentRunStore
+
+        return PostgresAgentRunStore(self.url, self.opts, retention=retention_of(self.settings))
 
 
 __all__ = ["PostgresStores"]

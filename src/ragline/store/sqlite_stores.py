@@ -15,6 +15,7 @@ from ragline.errors import ConfigError
 if TYPE_CHECKING:
     from ragline.config import Settings
     from ragline.store.sqlite import SQLiteStore
+    from ragline.store.sqlite_agent import SQLiteAgentRunStore
     from ragline.store.sqlite_cache import SQLiteCacheStore
     from ragline.store.sqlite_evals import SQLiteEvalStore
     from ragline.store.sqlite_handoff import SQLiteHandoffStore
@@ -35,12 +36,13 @@ def path_of(url: str) -> Path:
 
 
 class SQLiteStores:
-    """Opens the documents, traces, evaluations, keys, key-limits, handoff and cache stores of
-    one SQLite file."""
+    """Opens the documents, traces, evaluations, keys, key-limits, handoff, cache and agent-run
+    stores of one SQLite file."""
 
     def __init__(self, url: str, settings: Settings | None = None) -> None:
         self.url = url
         self.path = path_of(url)
+        self.settings = settings
 
     def migrate(self) -> list[str]:
         """Apply the pending migrations (creating the file if needed); the names applied."""
@@ -84,6 +86,12 @@ class SQLiteStores:
         from ragline.store.sqlite_cache import SQLiteCacheStore
 
         return SQLiteCacheStore(self.path)
+
+    def agent_runs(self) -> SQLiteAgentRunStore:
+        from ragline.store.agent_base import retention_of
+        from ragline.store.sqlite_agent import SQLiteAgentRunStore
+
+        return SQLiteAgentRunStore(self.path, retention=retention_of(self.settings))
 
 
 __all__ = ["SQLiteStores", "path_of"]

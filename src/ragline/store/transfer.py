@@ -47,6 +47,8 @@ TABLES: tuple[str, ...] = (
     "handoff_items",
     "handoff_messages",
     "cache_entries",
+    "agent_runs",
+    "agent_steps",
 )
 #: Identity columns whose sequences must move past the copied ids.
 _IDENTITIES = (
@@ -55,6 +57,7 @@ _IDENTITIES = (
     ("terms", "id"),
     ("handoff_items", "n"),
     ("cache_entries", "seq"),
+    ("agent_runs", "n"),
 )
 #: Columns holding float32 vectors: a BLOB in SQLite, a pgvector ``vector`` in PostgreSQL.
 _VECTORS = {("chunks", "embedding")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ragline.server.routes import (
+    agent,
     ask,
     collections,
     feedback,
@@ -21,6 +22,7 @@ ROUTERS = [
     ask.router,
     feedback.router,
     handoff.router,
+    agent.router,
     openai.router,
 ]
 
