@@ -1,1 +1,1 @@
-"""Dataset engineering: deduplication, quality filters, PII scrub, synthetic data review, exports and data cards (issue 18)."""
+"""Dataset engineering: dedup, quality filters, PII scrub, synthetic review, exports, data cards."""

@@ -1,1 +1,1 @@
-"""Finetuning: LoRA adapters for the chat model and a finetuned embedder, trained on CPU (issue 18)."""
+"""Finetuning: LoRA adapters for the chat model and a finetuned embedder, on CPU (issue 18)."""
