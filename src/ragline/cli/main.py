@@ -54,6 +54,9 @@ def _register() -> None:
     from ragline.cli import cache  # the answer caches
 
     cache.register(app)
+    from ragline.cli import data  # dataset engineering
+
+    data.register(app)
 
 
 _register()
