@@ -284,6 +284,7 @@ __all__ = [
     "ConflictError",
     "ContextLengthError",
     "CorruptCacheEntryError",
+    "DatasetError",
     "EmptyDocumentError",
     "FileTooLargeError",
     "GenerationError",

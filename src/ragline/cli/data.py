@@ -37,7 +37,7 @@ FieldOpt = typer.Option(
     help="The text field (a dotted path works). Default: text, messages, question+answer, "
     "prompt+chosen, query+positive or content, the first one a line has.",
 )
-JsonOpt = typer.Option(False, "--json", help="Print the summary as JSON.")
+DataJsonOpt = typer.Option(False, "--json", help="Print the summary as JSON.")
 
 
 def _settings() -> Settings:
@@ -121,7 +121,7 @@ def dedup_cmd(
         None, "--semantic-threshold", help="Cosine for --semantic (data.semantic_threshold)."
     ),
     engine: str = typer.Option("rensa", "--engine", help="rensa, or datasketch (the reference)."),
-    as_json: bool = JsonOpt,
+    as_json: bool = DataJsonOpt,
 ) -> None:
     """Keep one record per cluster of duplicates, unchanged; report the clusters.
 
@@ -226,7 +226,7 @@ def filter_cmd(
     report: Path | None = typer.Option(
         None, "--report", help="JSONL: one line per dropped record (id, filter, reason)."
     ),
-    as_json: bool = JsonOpt,
+    as_json: bool = DataJsonOpt,
 ) -> None:
     """Drop records that fail the quality filters; report what was dropped and why.
 
@@ -304,7 +304,7 @@ def scrub_cmd(
     report: Path | None = typer.Option(
         None, "--report", help="JSONL: one line per dropped record (id, entity types)."
     ),
-    as_json: bool = JsonOpt,
+    as_json: bool = DataJsonOpt,
 ) -> None:
     """Redact (or drop) personal data with the guard's PII detector; counts per entity type.
 
@@ -366,7 +366,7 @@ def synth_cmd(
     seed: int | None = typer.Option(None, "--seed", help="Passage sampling seed (eval.seed)."),
     judge: bool = typer.Option(False, "--judge", help="Also ask the AI judge."),
     report: Path | None = typer.Option(None, "--report", help="JSONL: the filtered-out pairs."),
-    as_json: bool = JsonOpt,
+    as_json: bool = DataJsonOpt,
 ) -> None:
     """Generate QA pairs from a collection, keep the answerable, distinct ones for review.
 
@@ -448,7 +448,7 @@ def review_cmd(
     reject: list[str] | None = typer.Option(None, "--reject", help="Reject this id (repeat)."),
     accept_rest: bool = typer.Option(False, "--accept-rest", help="Accept every pending item."),
     reject_rest: bool = typer.Option(False, "--reject-rest", help="Reject every pending item."),
-    as_json: bool = JsonOpt,
+    as_json: bool = DataJsonOpt,
 ) -> None:
     """Mark synthetic QA pairs accepted or rejected (in place); list what is pending.
 
@@ -506,7 +506,7 @@ def export_cmd(
         True, "--context/--no-context", help="chat: put the passages in a system message."
     ),
     since: str | None = typer.Option(None, "--since", help="Traces/feedback after this: 7d…"),
-    as_json: bool = JsonOpt,
+    as_json: bool = DataJsonOpt,
 ) -> None:
     """Write training data: chat (SFT), preference (DPO) or embedding triples, split by
     document into OUT and OUT.test, with a contamination check.
@@ -709,7 +709,7 @@ def plant_cmd(
     size: int = typer.Option(1000, "--size", help="Records in the planted set."),
     seed: int = typer.Option(..., "--seed", help="Seed: the same seed gives the same set."),
     text_field: str | None = FieldOpt,
-    as_json: bool = JsonOpt,
+    as_json: bool = DataJsonOpt,
 ) -> None:
     """Write a planted near-duplicate set (originals, 1-5% copies, 40-60% rewrites) with
     each record's family, to check a dedup setting: see docs/data.md."""

@@ -225,6 +225,15 @@ def examples_from_store(
             labels[tid] = folded["label"]
             if folded["signals"].get("correction"):
                 corrected.add(tid)
+    if source == "feedback":  # the turn after a correction answers what was meant
+        for tid in list(corrected):
+            trace = traces.get_trace(tid)
+            cid = trace.summary.conversation_id if trace is not None else None
+            if cid is None or trace is None or trace.summary.turn is None:
+                continue
+            turns = traces.list_traces(TraceQuery(conversation_id=cid, limit=None))
+            nxt = [t.trace_id for t in turns if t.turn == trace.summary.turn + 1]
+            trace_ids.extend(t for t in nxt if t not in trace_ids)
     out = []
     for tid in trace_ids:
         trace = traces.get_trace(tid)

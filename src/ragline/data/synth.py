@@ -39,7 +39,7 @@ REVIEW_VALUES = ("accepted", "rejected", None)
 
 
 @dataclass(frozen=True, slots=True)
-class Answerability:
+class PairAnswerability:
     ok: bool
     lexical: float
     semantic: float
@@ -66,7 +66,7 @@ class AnswerabilityChecker:
         self.embedder = embedder
         self.analyzer = Analyzer()
 
-    def check(self, question: str, answer: str, passage: str) -> Answerability:
+    def check(self, question: str, answer: str, passage: str) -> PairAnswerability:
         from ragline.answer.citations import CitationChecker
         from ragline.types import Chunk, Passage
 
@@ -78,7 +78,7 @@ class AnswerabilityChecker:
         s = checker.support(statement)[0]
         in_passage = checker.terms(answer) <= checker.terms(passage)
         ok = s.passes(self.settings.min_lexical, self.settings.min_semantic) and in_passage
-        return Answerability(ok, s.lexical, s.semantic, s.facts_ok, in_passage)
+        return PairAnswerability(ok, s.lexical, s.semantic, s.facts_ok, in_passage)
 
 
 @dataclass(slots=True)
@@ -187,7 +187,7 @@ def apply_review(
 
 __all__ = [
     "REVIEW_VALUES",
-    "Answerability",
+    "PairAnswerability",
     "AnswerabilityChecker",
     "SynthReport",
     "apply_review",
