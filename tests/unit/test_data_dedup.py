@@ -113,3 +113,21 @@ def test_bad_parameters_are_refused():
         find_duplicates(["a b", "a b c"], threshold=0.5, ngram=0)
     with pytest.raises(ConfigError):
         find_duplicates(["a b", "a b c"], threshold=0.5, num_perm=4)
+
+
+def test_hashed_word_shingles_are_the_string_shingles():
+    from ragline.data.dedup import word_shingle_hashes
+
+    rng = random.Random(3)
+    lists = [[rng.choice("abcdefgh") for _ in range(rng.randrange(0, 12))] for _ in range(300)]
+    for n in (1, 2, 3):
+        flat, offsets = word_shingle_hashes(lists, n)
+        assert len(offsets) == len(lists) + 1
+        by_string: dict[str, int] = {}
+        for k, toks in enumerate(lists):
+            row = flat[int(offsets[k]) : int(offsets[k + 1])].tolist()
+            grams = shingles(toks, kind="word", n=n)
+            assert len(row) == len(grams)
+            for g, h in zip(grams, row, strict=True):  # one n-gram, one hash, everywhere
+                assert by_string.setdefault(g, h) == h
+        assert len(set(by_string.values())) == len(by_string)

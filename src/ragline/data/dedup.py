@@ -18,8 +18,9 @@ record of a cluster in the file is the one kept, unchanged.
 the reference implementation (tests check that both agree; ``benchmarks/bench_data.py``
 times both). LSH bands: the (bands, rows) pair that minimises the sum of false-positive and
 false-negative probability mass around the threshold, as datasketch chooses it. A bucket
-shared by more than ``MAX_BUCKET`` texts pairs each of them with its first ``MAX_BUCKET``
-members only, which bounds the work on inputs with thousands of copies of one text.
+shared by more than ``MAX_BUCKET`` texts pairs each of them with its next ``MAX_BUCKET``
+members (in input order) and with the bucket's first member only, which bounds the work on
+inputs with thousands of copies of one text.
 """
 
 from __future__ import annotations
@@ -47,11 +48,17 @@ _PAIR_BLOCK = 1 << 20
 # --------------------------------------------------------------------------- text
 
 
+# ASCII fast path: one translate lowercases and blanks every non-word character.
+_ASCII_WORDS = str.maketrans(
+    {i: (chr(i).lower() if chr(i).isalnum() or chr(i) == "_" else " ") for i in range(128)}
+)
+
+
 def words(text: str) -> list[str]:
     """The normalised words of ``text``: NFKC, case-folded ``\\w+`` runs."""
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
-    return _WORD.findall(text.casefold())
+    if text.isascii():
+        return text.translate(_ASCII_WORDS).split()
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
 
 
 def exact_key(tokens: Sequence[str]) -> str:
@@ -107,19 +114,22 @@ def _band_pairs(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
         with np.errstate(over="ignore"):
             keys = (block * mult).sum(axis=1, dtype=np.uint64)
             keys ^= block[:, 0] << np.uint64(32)
+        # members of a bucket are contiguous in key order, and in input order within it
+        # (stable sort): pair each with its next MAX_BUCKET neighbours, one offset at a time
         order = np.argsort(keys, kind="stable")
         sk = keys[order]
-        edges = np.flatnonzero(np.diff(sk)) + 1
-        starts = np.concatenate(([0], edges))
-        ends = np.concatenate((edges, [n]))
-        multi = np.flatnonzero(ends - starts > 1)
-        for g in multi:
-            members = np.sort(order[starts[g] : ends[g]])
-            heads = members[:MAX_BUCKET]
-            i = np.repeat(heads, len(members))
-            j = np.tile(members, len(heads))
-            keep = i < j
-            found.append(i[keep].astype(np.int64) * n + j[keep])
+        # ... and with the bucket's first member (the earliest text, most often the kept one)
+        starts = np.concatenate(([True], sk[1:] != sk[:-1]))
+        head = np.flatnonzero(starts)[np.cumsum(starts) - 1]
+        far = np.flatnonzero(np.arange(n) - head > MAX_BUCKET)
+        if far.size:
+            found.append(order[head[far]].astype(np.int64) * n + order[far])
+        for d in range(1, MAX_BUCKET + 1):
+            same = sk[d:] == sk[:-d]
+            if not same.any():
+                break  # buckets are contiguous: none is longer than d
+            i, j = order[:-d][same], order[d:][same]
+            found.append(i.astype(np.int64) * n + j)
     if not found:
         return np.empty((0, 2), dtype=np.int64)
     codes = np.unique(np.concatenate(found))
@@ -140,16 +150,73 @@ def rensa_signatures(shingle_sets: Sequence[Sequence[str]], num_perm: int, seed:
         import rensa
     except ImportError as exc:  # pragma: no cover - rensa is a dependency of ragline[data]
         raise MissingDependencyError(
-            "near-duplicate detection needs rensa", hint="pip install 'ragline[data]'"
+            "near-duplicate detection needs rensa",
+            hint="pip install rensa (a dependency of ragline)",
         ) from exc
     matrix = rensa.RMinHash.digest_matrix_from_token_sets(list(shingle_sets), num_perm, seed)
     return np.asarray(matrix.to_rows(), dtype=np.uint32).reshape(len(shingle_sets), num_perm)
 
 
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
+
+
+def word_shingle_hashes(
+    token_lists: Sequence[Sequence[str]], n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """64-bit hashes of the word n-grams of each token list, flat, with row offsets.
+
+    The same sets as :func:`shingles` (``kind="word"``), hashed in numpy instead of joined
+    as strings: each word is hashed once (rensa's FxHash) and each n-gram mixes its words'
+    hashes. A list shorter than n words is one shingle (all its words).
+    """
+    import itertools
+
+    import rensa
+
+    hashed = rensa.RMinHash.hash_token_sets(token_lists)
+    lens = np.fromiter(map(len, hashed), dtype=np.int64, count=len(hashed))
+    flat = np.fromiter(
+        itertools.chain.from_iterable(hashed), dtype=np.uint64, count=int(lens.sum())
+    )
+    starts = np.concatenate(([0], np.cumsum(lens)[:-1]))
+    width = np.minimum(lens, n)  # a short list: one shingle of all its words
+    counts = np.maximum(lens - n + 1, 1)
+    counts[lens == 0] = 0
+    row = np.repeat(np.arange(len(lens)), counts)
+    first = np.repeat(starts, counts) + (
+        np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    )
+    out = np.zeros(len(first), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(n):
+            valid = j < width[row]
+            idx = np.where(valid, first + j, 0)
+            step = (out ^ flat[idx]) * _MIX[j % 2]
+            out = np.where(valid, step ^ (step >> np.uint64(31)), out)
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.uint64)
+    return out, offsets
+
+
+def _rensa_signatures_from_hashes(
+    flat: np.ndarray, offsets: np.ndarray, num_perm: int, seed: int
+) -> np.ndarray:
+    import rensa
+
+    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, num_perm, seed)
+    return np.asarray(matrix.to_rows(), dtype=np.uint32).reshape(len(offsets) - 1, num_perm)
+
+
 def _rensa_pairs(
-    shingle_sets: Sequence[Sequence[str]], threshold: float, num_perm: int, seed: int
+    shingle_sets: Sequence[Sequence[str]] | np.ndarray,
+    threshold: float,
+    num_perm: int,
+    seed: int,
 ) -> Iterable[tuple[int, int, float]]:
-    sig = rensa_signatures(shingle_sets, num_perm, seed)
+    sig = (
+        shingle_sets
+        if isinstance(shingle_sets, np.ndarray)
+        else rensa_signatures(shingle_sets, num_perm, seed)
+    )
     bands, rows = optimal_bands(threshold, num_perm)
     pairs = _band_pairs(sig, bands, rows)
     sims = _estimated_similarity(sig, pairs)
@@ -293,10 +360,16 @@ def find_duplicates(
     reps = [i for i in first.values()]
     if near and len(reps) > 1:
         note("shingling")
-        sets = [shingles(tokens[i], kind=shingle, n=ngram) for i in reps]
-        note(f"sketching {len(reps)} texts ({engine})")
-        run = _rensa_pairs if engine == "rensa" else _datasketch_pairs
-        pairs = run(sets, threshold, num_perm, seed)
+        if engine == "rensa" and shingle == "word":
+            flat, offsets = word_shingle_hashes([tokens[i] for i in reps], ngram)
+            note(f"sketching {len(reps)} texts ({engine})")
+            sig = _rensa_signatures_from_hashes(flat, offsets, num_perm, seed)
+            pairs = _rensa_pairs(sig, threshold, num_perm, seed)
+        else:
+            sets = [shingles(tokens[i], kind=shingle, n=ngram) for i in reps]
+            note(f"sketching {len(reps)} texts ({engine})")
+            run = _rensa_pairs if engine == "rensa" else _datasketch_pairs
+            pairs = run(sets, threshold, num_perm, seed)
         note("clustering")
         rep_keep, rep_removed = greedy_clusters(len(reps), pairs, reason="near")
         for k, kept_pos in enumerate(rep_keep):
@@ -340,5 +413,6 @@ __all__ = [
     "optimal_bands",
     "rensa_signatures",
     "shingles",
+    "word_shingle_hashes",
     "words",
 ]

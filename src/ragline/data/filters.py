@@ -170,7 +170,8 @@ def language_of(text: str) -> tuple[str, float]:
                 from py3langid.langid import MODEL_FILE, LanguageIdentifier
             except ImportError as exc:
                 raise MissingDependencyError(
-                    "the language filter needs py3langid", hint="pip install 'ragline[data]'"
+                    "the language filter needs py3langid",
+                    hint="pip install py3langid (a dependency of ragline)",
                 ) from exc
             _LANGID = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     lang, prob = _LANGID.classify(text)

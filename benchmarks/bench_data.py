@@ -1,0 +1,334 @@
+"""Dataset engineering: near-duplicate detection on planted sets, real corpora, 100k chunks.
+
+    python benchmarks/bench_data.py [--chunks 100000] [--datasketch-chunks 100000] [--quick]
+
+1. **Planted sets** (:mod:`ragline.data.planted`): SciFact abstracts and SQuAD paragraphs
+   (natural near-duplicates among them removed first), shuffled with a fixed seed and cut in
+   two halves. The *dev* half builds a planted set on which shingling and threshold were
+   chosen (the sweep is printed again here); the *held-out* half builds another one, with other
+   base texts, on which the defaults are reported — with rensa and with datasketch.
+2. **Real corpora**: exact and near duplicates found with the defaults in SciFact's corpus
+   and SQuAD's corpus (counts and a sample), and semantic duplicates among SQuAD's answerable
+   questions with their answers (``data.semantic_threshold``, the default embedder).
+3. **100k chunks**: the corpora cut into ~100-word chunks, grown to N with planted copies and
+   rewrites of them; deduplicated end to end (normalise, shingle, sketch, LSH, clusters) with
+   rensa, and with datasketch in the same run as the anchor; precision and recall at scale.
+4. **Answerability** (the synthetic review loop's filter): SQuAD answerable questions with
+   their own paragraph vs with a paragraph of another article.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import bench_data, write_results
+from ragline.config import load_settings
+from ragline.data.dedup import find_duplicates
+from ragline.data.planted import planted_set, score_planted
+
+SWEEP = [("word", 1), ("word", 2), ("word", 3), ("word", 5), ("char", 5)]
+THRESHOLDS = [0.4, 0.5, 0.55, 0.6, 0.7, 0.8]
+
+
+def load(path: Path, field: str = "text") -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def defaults() -> dict[str, Any]:
+    cfg = load_settings().data
+    return {
+        "threshold": cfg.dedup_threshold,
+        "shingle": cfg.dedup_shingle,
+        "ngram": cfg.dedup_ngram,
+        "num_perm": cfg.dedup_num_perm,
+        "seed": cfg.dedup_seed,
+    }
+
+
+def sample_clusters(ids: list[str], texts: list[str], result: Any, n: int = 3) -> list[dict]:
+    out = []
+    for c in result.clusters[:n]:
+        out.append(
+            {
+                "kept": ids[c.kept],
+                "removed": [ids[m.index] for m in c.removed],
+                "similarity": [m.similarity for m in c.removed],
+                "reason": [m.reason for m in c.removed],
+                "kept_text": " ".join(texts[c.kept].split())[:140],
+                "removed_text": " ".join(texts[c.removed[0].index].split())[:140],
+            }
+        )
+    return out
+
+
+def planted(pool: list[str], size: int, d: dict[str, Any]) -> dict[str, Any]:
+    rng = random.Random(18)
+    order = pool[:]
+    rng.shuffle(order)
+    half = len(order) // 2
+    dev_pool, held_pool = order[:half], order[half:]
+    dev = planted_set(dev_pool, size=size, seed=1)
+    held = planted_set(held_pool, size=size, seed=2)
+    print(f"\n== planted sets: dev {len(dev)} records, held-out {len(held)} (other base texts)")
+    sweep = []
+    dev_texts = [r.text for r in dev]
+    for kind, n in SWEEP:
+        row: dict[str, Any] = {"shingle": f"{kind}-{n}"}
+        for t in THRESHOLDS:
+            r = find_duplicates(dev_texts, threshold=t, shingle=kind, ngram=n)
+            row[str(t)] = round(score_planted(dev, r.kept_of()).f1, 4)
+        sweep.append(row)
+    print("dev F1 by shingling (rows) and threshold (columns):")
+    print("  shingle  " + " ".join(f"{t:>6}" for t in THRESHOLDS))
+    for row in sweep:
+        print(f"  {row['shingle']:<8} " + " ".join(f"{row[str(t)]:>6.3f}" for t in THRESHOLDS))
+    out: dict[str, Any] = {"dev_size": len(dev), "held_out_size": len(held), "dev_sweep": sweep}
+    held_texts = [r.text for r in held]
+    for engine in ("rensa", "datasketch"):
+        t0 = time.perf_counter()
+        r = find_duplicates(held_texts, **d, engine=engine)
+        elapsed = time.perf_counter() - t0
+        s = score_planted(held, r.kept_of()).to_dict()
+        s["seconds"] = round(elapsed, 2)
+        out[f"held_out_{engine}"] = s
+        print(
+            f"held-out, defaults, {engine:<10}: precision {s['precision']:.4f} recall "
+            f"{s['recall']:.4f} (removed {s['removed']}, expected {s['expected']}, rewrites "
+            f"removed {s['rewrites_removed']}) in {elapsed:.2f} s"
+        )
+    dev_score = score_planted(dev, find_duplicates(dev_texts, **d).kept_of()).to_dict()
+    out["dev_defaults"] = dev_score
+    return out
+
+
+def corpora(data: Path, d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    print("\n== duplicates in real corpora (defaults)")
+    for name, path in (
+        ("scifact", data / "beir-scifact" / "corpus.jsonl"),
+        ("squad_corpus", data / "rag-qa" / "squad2-dev" / "corpus.jsonl"),
+    ):
+        docs = load(path)
+        ids = [x["_id"] for x in docs]
+        texts = [x["text"] for x in docs]
+        t0 = time.perf_counter()
+        r = find_duplicates(texts, **d)
+        counts = r.counts()
+        loose = find_duplicates(texts, **{**d, "threshold": 0.3})
+        sims = sorted((m.similarity for c in loose.clusters for m in c.removed), reverse=True)
+        out[name] = {
+            "documents": len(texts),
+            "pairs_at_0.3": len(sims),
+            "closest_similarities": sims[:5],
+            "closest_sample": sample_clusters(ids, texts, loose, n=2),
+            "removed": r.removed,
+            "exact": counts.get("exact", 0),
+            "near": counts.get("near", 0),
+            "clusters": len(r.clusters),
+            "seconds": round(time.perf_counter() - t0, 2),
+            "sample": sample_clusters(ids, texts, r),
+        }
+        print(
+            f"{name}: {len(texts)} docs, {r.removed} removed ({counts}) in "
+            f"{len(r.clusters)} clusters"
+        )
+        for s in out[name]["sample"]:
+            print(f"  kept {s['kept']} <- {s['removed']} {s['similarity']} {s['reason']}")
+        print(f"  at a loose 0.3: {len(sims)} removals; closest {sims[:5]}")
+        for s in out[name]["closest_sample"]:
+            print(
+                f"    {s['kept']} ~ {s['removed'][0]} {s['similarity'][0]}: {s['kept_text'][:90]!r}"
+            )
+    return out
+
+
+def semantic(data: Path, limit: int) -> dict[str, Any]:
+    from ragline.data.semantic import semantic_duplicates
+    from ragline.models.embedder import get_embedder
+
+    settings = load_settings()
+    qs = [q for q in load(data / "rag-qa" / "squad2-dev" / "questions.jsonl") if q["answerable"]]
+    qs = qs[:limit]
+    texts = [f"{q['text']}\n{q['answers'][0]}" for q in qs]
+    near = find_duplicates(texts, **defaults())
+    t0 = time.perf_counter()
+    r = semantic_duplicates(
+        texts,
+        get_embedder(settings.embedder),
+        threshold=settings.data.semantic_threshold,
+        keep=near.keep,
+    )
+    elapsed = time.perf_counter() - t0
+    same_passage = sum(
+        1 for c in r.clusters for m in c.removed if qs[m.index]["gold"] == qs[c.kept]["gold"]
+    )
+    removed = sum(len(c.removed) for c in r.clusters)
+    out = {
+        "qa_pairs": len(texts),
+        "exact_or_near": near.removed,
+        "semantic_removed": removed,
+        "same_passage": same_passage,
+        "threshold": settings.data.semantic_threshold,
+        "seconds": round(elapsed, 2),
+        "sample": sample_clusters([q["_id"] for q in qs], texts, r, n=4),
+    }
+    print(
+        f"\n== semantic duplicates among {len(texts)} SQuAD QA pairs (question + answer): "
+        f"{near.removed} exact/near, {removed} semantic (cosine >= {out['threshold']}), "
+        f"{same_passage} of them on the same paragraph; {elapsed:.1f} s"
+    )
+    for s in out["sample"]:
+        print(f"  {s['kept_text']!r}  ~  {s['removed_text']!r}  {s['similarity']}")
+    return out
+
+
+def chunks_of(texts: list[str], words: int = 100) -> list[str]:
+    out = []
+    for t in texts:
+        toks = t.split()
+        for i in range(0, len(toks), words):
+            piece = toks[i : i + words]
+            if len(piece) >= 30:
+                out.append(" ".join(piece))
+    return out
+
+
+def scale(data: Path, n: int, ds_n: int, d: dict[str, Any]) -> dict[str, Any]:
+    texts = [x["text"] for x in load(data / "beir-scifact" / "corpus.jsonl")]
+    texts += [x["text"] for x in load(data / "rag-qa" / "squad2-dev" / "corpus.jsonl")]
+    pool = chunks_of(texts)
+    # drop natural duplicates among the base chunks so that the planted truth holds
+    base = find_duplicates(pool, **d)
+    pool = [t for t, k in zip(pool, base.keep, strict=True) if k]
+    extra = n - len(pool)
+    records = planted_set(
+        pool,
+        size=n,
+        seed=3,
+        copy_share=0.7 * extra / n,
+        rewrite_share=0.3 * extra / n,
+        min_words=30,
+    )
+    chunk_texts = [r.text for r in records]
+    print(
+        f"\n== {len(chunk_texts)} chunks ({len(pool)} distinct ~100-word chunks of SciFact + "
+        f"SQuAD, the rest planted copies and rewrites); {os.cpu_count()} CPU cores"
+    )
+    out: dict[str, Any] = {"chunks": len(chunk_texts), "base_chunks": len(pool)}
+    for engine, size in (("rensa", len(chunk_texts)), ("datasketch", min(ds_n, len(chunk_texts)))):
+        if size <= 0:
+            continue
+        sub = records[:size]
+        stages: dict[str, float] = {}
+        last = [time.perf_counter()]
+
+        def note(msg: str, _stages: dict[str, float] = stages, _last: list = last) -> None:
+            now = time.perf_counter()
+            _stages[msg.split(" ")[0]] = now
+            _last[0] = now
+
+        t0, c0 = time.perf_counter(), time.process_time()
+        r = find_duplicates([x.text for x in sub], **d, engine=engine, progress=note)
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+        marks = sorted(stages.items(), key=lambda kv: kv[1])
+        timings = {}
+        for (name, start), nxt in zip(marks, [*marks[1:], ("end", t0 + elapsed)], strict=True):
+            timings[name] = round(nxt[1] - start, 2)
+        s = score_planted(sub, r.kept_of()).to_dict()
+        out[engine] = {
+            "chunks": size,
+            "seconds": round(elapsed, 2),
+            "cpu_seconds": round(cpu, 2),
+            "load_average": [round(x, 1) for x in os.getloadavg()],
+            "stages": timings,
+            **s,
+        }
+        print(
+            f"{engine:<10} {size} chunks: {elapsed:.1f} s wall, {cpu:.1f} s CPU, load average "
+            f"{os.getloadavg()[0]:.1f} ({timings}); precision {s['precision']:.4f} recall "
+            f"{s['recall']:.4f}"
+        )
+    if "datasketch" in out and out["datasketch"]["chunks"] == out["chunks"]:
+        out["speedup"] = round(out["datasketch"]["seconds"] / out["rensa"]["seconds"], 1)
+        print(f"rensa is {out['speedup']}x faster than datasketch here")
+    return out
+
+
+def answerability(data: Path, n: int) -> dict[str, Any]:
+    from ragline.data.synth import AnswerabilityChecker
+    from ragline.models.embedder import get_embedder
+
+    settings = load_settings()
+    root = data / "rag-qa" / "squad2-dev"
+    corpus = {x["_id"]: x["text"] for x in load(root / "corpus.jsonl")}
+    qs = [q for q in load(root / "questions.jsonl") if q["answerable"]]
+    rng = random.Random(5)
+    rng.shuffle(qs)
+    qs = qs[:n]
+    checker = AnswerabilityChecker(settings, get_embedder(settings.embedder))
+    ids = sorted(corpus)
+    t0 = time.perf_counter()
+    own = sum(checker.check(q["text"], q["answers"][0], corpus[q["gold"]]).ok for q in qs)
+    other = 0
+    for q in qs:
+        wrong = rng.choice([i for i in ids if not i.startswith(q["article"] + "-")])
+        other += checker.check(q["text"], q["answers"][0], corpus[wrong]).ok
+    elapsed = time.perf_counter() - t0
+    out = {
+        "questions": len(qs),
+        "own_passage_pass": round(own / len(qs), 4),
+        "other_passage_pass": round(other / len(qs), 4),
+        "ms_per_check": round(1000 * elapsed / (2 * len(qs)), 1),
+    }
+    print(
+        f"\n== answerability on {len(qs)} SQuAD answerable questions: passes with its own "
+        f"paragraph {out['own_passage_pass']:.0%}, with another article's "
+        f"{out['other_passage_pass']:.0%} ({out['ms_per_check']} ms a check)"
+    )
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--chunks", type=int, default=100_000)
+    ap.add_argument("--datasketch-chunks", type=int, default=100_000)
+    ap.add_argument("--planted-size", type=int, default=1000)
+    ap.add_argument("--semantic-limit", type=int, default=3000)
+    ap.add_argument("--answerability", type=int, default=60)
+    ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    args = ap.parse_args()
+    if args.quick:
+        args.chunks, args.datasketch_chunks = 20_000, 5_000
+        args.semantic_limit, args.answerability = 500, 10
+    data = bench_data()
+    d = defaults()
+    print(f"defaults: {d}")
+    scifact = [x["text"] for x in load(data / "beir-scifact" / "corpus.jsonl")]
+    squad = [x["text"] for x in load(data / "rag-qa" / "squad2-dev" / "corpus.jsonl")]
+    pool = scifact + squad
+    natural = find_duplicates(pool, **d)
+    pool = [t for t, k in zip(pool, natural.keep, strict=True) if k]
+    results: dict[str, Any] = {
+        "defaults": d,
+        "pool": len(pool),
+        "pool_natural_dups": natural.removed,
+    }
+    results["planted"] = planted(pool, args.planted_size, d)
+    results["corpora"] = corpora(data, d)
+    results["semantic"] = semantic(data, args.semantic_limit)
+    results["scale"] = scale(data, args.chunks, args.datasketch_chunks, d)
+    results["answerability"] = answerability(data, args.answerability)
+    write_results("data" if not args.quick else "data-quick", results)
+
+
+if __name__ == "__main__":
+    main()
