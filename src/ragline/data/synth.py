@@ -187,8 +187,8 @@ def apply_review(
 
 __all__ = [
     "REVIEW_VALUES",
-    "PairAnswerability",
     "AnswerabilityChecker",
+    "PairAnswerability",
     "SynthReport",
     "apply_review",
     "review_candidates",
