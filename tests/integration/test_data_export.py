@@ -283,3 +283,57 @@ def test_cli_dedup_filter_review_and_bad_input(tmp_path: Path, ragline_home: Pat
     assert lines(review)[0]["review"] == "accepted"
     r = invoke(ragline_home, "data", "review", str(review), "--reject", "zz")
     assert isinstance(r.exception, DatasetError) and "no item with id zz" in str(r.exception)
+
+
+def test_only_accepted_synthetic_pairs_are_exported(home: Path, tmp_path: Path):
+    review = tmp_path / "review.jsonl"
+    passage = "Espresso forces water at about 9 bars of pressure through a fine, compacted puck."
+    items = [
+        {
+            "id": "s1",
+            "question": "At what pressure is espresso brewed?",
+            "answer": "about 9 bars",
+            "source_passage": passage,
+            "relevant": ["doc-espresso"],
+            "review": "accepted",
+        },
+        {
+            "id": "s2",
+            "question": "How long does a double shot take?",
+            "answer": "25 to 30 seconds",
+            "source_passage": passage,
+            "relevant": ["doc-espresso"],
+            "review": None,
+        },
+        {
+            "id": "s3",
+            "question": "What is a puck?",
+            "answer": "compacted coffee",
+            "source_passage": passage,
+            "relevant": ["doc-espresso"],
+            "review": "rejected",
+        },
+    ]
+    review.write_text("".join(json.dumps(it) + "\n" for it in items))
+    out = tmp_path / "triples.jsonl"
+    r = invoke(
+        home,
+        "data",
+        "export",
+        "--from",
+        "synthetic",
+        "-i",
+        str(review),
+        "--format",
+        "embedding-pairs",
+        "-c",
+        "sample",
+        "-o",
+        str(out),
+        "--test-fraction",
+        "0",
+    )
+    assert r.exit_code == 0, r.output
+    triples = lines(out)
+    assert {t["meta"]["id"] for t in triples} == {"s1"}
+    assert triples[0]["positive"] == passage and "9 bars" not in triples[0]["negative"]

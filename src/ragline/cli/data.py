@@ -567,6 +567,10 @@ def export_cmd(
         )
         card = DataCard(source=f"{source} in {settings.store_url.split('@')[-1]}")
         count_in = len(examples)
+    if api is None and fmt == "embedding-pairs":  # hard negatives come from the retriever
+        from ragline.cli.common import open_api
+
+        api = open_api()
     try:
         ex.require_examples(examples, source, fmt)
         train, test = ex.split_by_document(examples, test_fraction=fraction, seed=cfg.split_seed)
@@ -666,10 +670,10 @@ def _format(
     if fmt == "preference":
         return ex.to_preferences(mine_for)
     other_docs = {d for e in other for d in e.doc_ids}
-    miner = _miner(api, collection, cfg.hard_negatives)
+    miner = _miner(api, collection, cfg.hard_negatives + 5)
     out: list[dict[str, Any]] = []
     for e in mine_for:
-        out.extend(ex.to_triples(e, miner, exclude_docs=other_docs))
+        out.extend(ex.to_triples(e, miner, exclude_docs=other_docs, limit=cfg.hard_negatives))
     return out
 
 
@@ -678,10 +682,6 @@ def _miner(api: Any, collection: str | None, k: int) -> Any:
     from ragline.data.export import PassageRef
 
     own = api
-    if own is None:
-        from ragline.cli.common import open_api
-
-        own = open_api()
 
     def mine(example: Any, exclude: set[str]) -> list[PassageRef]:
         coll = collection or example.collection

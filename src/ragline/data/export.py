@@ -28,7 +28,8 @@ format             one line
                    or a file's own ``chosen``/``rejected``
 ``embedding-pairs``  ``{"query", "positive", "negative", "meta"}`` — the question, the
                    passage it was answered from, and a hard negative: a top hit of the
-                   retriever from another document (``data.hard_negatives`` per query)
+                   retriever from another document (``data.hard_negatives`` per query),
+                   never one holding 80% of the positive's words (a false negative)
 =================  =======================================================================
 
 **Split by document**: examples that share a document (through their passages, positives
@@ -332,22 +333,35 @@ def to_preferences(examples: Sequence[Example]) -> list[dict[str, Any]]:
 NegativeMiner = Callable[[Example, set[str]], list[PassageRef]]
 
 
-def to_triples(ex: Example, mine: NegativeMiner, *, exclude_docs: set[str]) -> list[dict[str, Any]]:
-    """(query, positive, hard negative) triples of one example."""
+def _same_passage(a: str, b: str) -> bool:
+    """A "negative" that holds the positive (or mostly its words) is a false negative."""
+    wa, wb = set(re.findall(r"\w+", a.casefold())), set(re.findall(r"\w+", b.casefold()))
+    return bool(wa and wb) and len(wa & wb) / min(len(wa), len(wb)) >= 0.8
+
+
+def to_triples(
+    ex: Example, mine: NegativeMiner, *, exclude_docs: set[str], limit: int = 1
+) -> list[dict[str, Any]]:
+    """(query, positive, hard negative) triples of one example: up to ``limit`` negatives
+    from what ``mine`` returns, skipping any that holds the positive passage's words."""
     if not ex.passages:
         return []
     positive = ex.passages[0]
-    negatives = mine(ex, set(ex.doc_ids) | exclude_docs)
-    return [
-        {
-            "query": ex.question,
-            "positive": positive.text,
-            "negative": n.text,
-            "meta": _meta(ex, negative_doc=n.doc_id or n.chunk_id),
-        }
-        for n in negatives
-        if n.text.strip() and n.text.strip() != positive.text.strip()
-    ]
+    out = []
+    for n in mine(ex, set(ex.doc_ids) | exclude_docs):
+        if len(out) >= limit:
+            break
+        if not n.text.strip() or _same_passage(n.text, positive.text):
+            continue
+        out.append(
+            {
+                "query": ex.question,
+                "positive": positive.text,
+                "negative": n.text,
+                "meta": _meta(ex, negative_doc=n.doc_id or n.chunk_id),
+            }
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- split
