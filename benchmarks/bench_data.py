@@ -152,39 +152,83 @@ def corpora(data: Path, d: dict[str, Any]) -> dict[str, Any]:
 
 
 def semantic(data: Path, limit: int) -> dict[str, Any]:
+    """Semantic duplicates among SQuAD QA pairs (question + answer), and the threshold.
+
+    A pair found is counted as asking the same thing when both questions are on the same
+    paragraph and their answers share half their words (a proxy label). The default was
+    chosen on the articles of one half (the lowest cosine at which >= 80% of the pairs found
+    ask the same thing); the other half is reported."""
+    import re
+
+    import numpy as np
+
     from ragline.data.semantic import semantic_duplicates
     from ragline.models.embedder import get_embedder
 
     settings = load_settings()
+    threshold = settings.data.semantic_threshold
     qs = [q for q in load(data / "rag-qa" / "squad2-dev" / "questions.jsonl") if q["answerable"]]
     qs = qs[:limit]
     texts = [f"{q['text']}\n{q['answers'][0]}" for q in qs]
-    near = find_duplicates(texts, **defaults())
+    embedder = get_embedder(settings.embedder)
     t0 = time.perf_counter()
-    r = semantic_duplicates(
-        texts,
-        get_embedder(settings.embedder),
-        threshold=settings.data.semantic_threshold,
-        keep=near.keep,
-    )
-    elapsed = time.perf_counter() - t0
+    vectors = embedder.embed(texts)
+    embed_s = time.perf_counter() - t0
+    sims = vectors @ vectors.T
+
+    def words_of(a: str) -> set[str]:
+        return set(re.findall(r"\w+", a.lower()))
+
+    def same(i: int, j: int) -> bool:
+        a, b = words_of(qs[i]["answers"][0]), words_of(qs[j]["answers"][0])
+        return qs[i]["gold"] == qs[j]["gold"] and len(a & b) / max(1, len(a | b)) >= 0.5
+
+    articles = sorted({q["article"] for q in qs})
+    dev_articles = set(articles[::2])
+    curve: dict[str, list[dict[str, Any]]] = {}
+    for half, pick in (("dev", True), ("held_out", False)):
+        idx = [i for i, q in enumerate(qs) if (q["article"] in dev_articles) == pick]
+        sub = sims[np.ix_(idx, idx)]
+        rows = []
+        for t in (0.88, 0.90, 0.92, 0.94, 0.95, 0.96, 0.97):
+            ii, jj = np.nonzero(np.triu(sub >= t, k=1))
+            pairs = [(idx[a], idx[b]) for a, b in zip(ii.tolist(), jj.tolist(), strict=True)]
+            ok = sum(same(a, b) for a, b in pairs)
+            rows.append(
+                {
+                    "threshold": t,
+                    "pairs": len(pairs),
+                    "same": ok,
+                    "precision": round(ok / len(pairs), 3) if pairs else None,
+                }
+            )
+        curve[half] = rows
+    print(f"\n== semantic duplicates among {len(texts)} SQuAD QA pairs (question + answer)")
+    print("  threshold  dev pairs (same)  held-out pairs (same)")
+    for d_row, h_row in zip(curve["dev"], curve["held_out"], strict=True):
+        print(
+            f"  {d_row['threshold']:<9}  {d_row['pairs']:>5} ({d_row['same']:>3})      "
+            f"{h_row['pairs']:>5} ({h_row['same']:>3})"
+        )
+    near = find_duplicates(texts, **defaults())
+    r = semantic_duplicates(texts, embedder, threshold=threshold, keep=near.keep)
+    removed = sum(len(c.removed) for c in r.clusters)
     same_passage = sum(
         1 for c in r.clusters for m in c.removed if qs[m.index]["gold"] == qs[c.kept]["gold"]
     )
-    removed = sum(len(c.removed) for c in r.clusters)
     out = {
         "qa_pairs": len(texts),
         "exact_or_near": near.removed,
+        "threshold": threshold,
         "semantic_removed": removed,
         "same_passage": same_passage,
-        "threshold": settings.data.semantic_threshold,
-        "seconds": round(elapsed, 2),
+        "embed_seconds": round(embed_s, 2),
+        "curve": curve,
         "sample": sample_clusters([q["_id"] for q in qs], texts, r, n=4),
     }
     print(
-        f"\n== semantic duplicates among {len(texts)} SQuAD QA pairs (question + answer): "
-        f"{near.removed} exact/near, {removed} semantic (cosine >= {out['threshold']}), "
-        f"{same_passage} of them on the same paragraph; {elapsed:.1f} s"
+        f"  at the default {threshold}: {near.removed} exact/near, {removed} semantic "
+        f"({same_passage} on the same paragraph); embedding took {embed_s:.1f} s"
     )
     for s in out["sample"]:
         print(f"  {s['kept_text']!r}  ~  {s['removed_text']!r}  {s['similarity']}")
@@ -305,6 +349,11 @@ def main() -> None:
     ap.add_argument("--semantic-limit", type=int, default=3000)
     ap.add_argument("--answerability", type=int, default=60)
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    ap.add_argument(
+        "--only",
+        choices=["planted", "corpora", "semantic", "scale", "answerability"],
+        help="run one section and update it in benchmarks/results/data.json",
+    )
     args = ap.parse_args()
     if args.quick:
         args.chunks, args.datasketch_chunks = 20_000, 5_000
@@ -312,6 +361,24 @@ def main() -> None:
     data = bench_data()
     d = defaults()
     print(f"defaults: {d}")
+    if args.only:
+        from _common import RESULTS
+
+        path = RESULTS / "data.json"
+        previous = json.loads(path.read_text()) if path.exists() else {}
+        previous.pop("machine", None)
+        if args.only == "semantic":
+            previous["semantic"] = semantic(data, args.semantic_limit)
+        elif args.only == "scale":
+            previous["scale"] = scale(data, args.chunks, args.datasketch_chunks, d)
+        elif args.only == "answerability":
+            previous["answerability"] = answerability(data, args.answerability)
+        elif args.only == "corpora":
+            previous["corpora"] = corpora(data, d)
+        else:
+            raise SystemExit("--only planted: run the whole benchmark")
+        write_results("data", previous)
+        return
     scifact = [x["text"] for x in load(data / "beir-scifact" / "corpus.jsonl")]
     squad = [x["text"] for x in load(data / "rag-qa" / "squad2-dev" / "corpus.jsonl")]
     pool = scifact + squad
