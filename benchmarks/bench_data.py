@@ -126,11 +126,11 @@ def corpora(data: Path, d: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         r = find_duplicates(texts, **d)
         counts = r.counts()
-        loose = find_duplicates(texts, **{**d, "threshold": 0.3})
+        loose = find_duplicates(texts, **{**d, "threshold": 0.2})
         sims = sorted((m.similarity for c in loose.clusters for m in c.removed), reverse=True)
         out[name] = {
             "documents": len(texts),
-            "pairs_at_0.3": len(sims),
+            "removals_at_0.2": len(sims),
             "closest_similarities": sims[:5],
             "closest_sample": sample_clusters(ids, texts, loose, n=2),
             "removed": r.removed,
@@ -146,7 +146,7 @@ def corpora(data: Path, d: dict[str, Any]) -> dict[str, Any]:
         )
         for s in out[name]["sample"]:
             print(f"  kept {s['kept']} <- {s['removed']} {s['similarity']} {s['reason']}")
-        print(f"  at a loose 0.3: {len(sims)} removals; closest {sims[:5]}")
+        print(f"  at a loose 0.2: {len(sims)} removals; closest {sims[:5]}")
         for s in out[name]["closest_sample"]:
             print(
                 f"    {s['kept']} ~ {s['removed'][0]} {s['similarity'][0]}: {s['kept_text'][:90]!r}"

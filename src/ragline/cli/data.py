@@ -508,8 +508,10 @@ def export_cmd(
     since: str | None = typer.Option(None, "--since", help="Traces/feedback after this: 7d…"),
     as_json: bool = DataJsonOpt,
 ) -> None:
-    """Write training data: chat (SFT), preference (DPO) or embedding triples, split by
-    document into OUT and OUT.test, with a contamination check.
+    """Write training data (chat, preference, embedding pairs), split by document.
+
+    Writes OUT (train) and OUT.test (test), no document on both sides, and checks the
+    training split against evaluation sets (--eval-set) for contamination.
 
     Examples:
       ragline data export --from feedback --format preference -o prefs.jsonl
@@ -711,8 +713,11 @@ def plant_cmd(
     text_field: str | None = FieldOpt,
     as_json: bool = DataJsonOpt,
 ) -> None:
-    """Write a planted near-duplicate set (originals, 1-5% copies, 40-60% rewrites) with
-    each record's family, to check a dedup setting: see docs/data.md."""
+    """Write a planted near-duplicate set to check a dedup setting (docs/data.md).
+
+    Originals from POOL, copies with 1-5% of words changed (duplicates) and rewrites with
+    40-60% changed (not), each record with its family.
+    """
     from ragline.data.card import CardStep, start_card
     from ragline.data.planted import COPY_RATE, REWRITE_RATE, planted_set
 
