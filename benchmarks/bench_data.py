@@ -352,6 +352,46 @@ def answerability(data: Path, n: int) -> dict[str, Any]:
     return out
 
 
+def filters(data: Path) -> dict[str, Any]:
+    """The quality filters with their defaults on SciFact and SQuAD: what each drops."""
+    from ragline.data.filters import filter_records
+    from ragline.data.records import read_records
+
+    cfg = load_settings().data
+    out: dict[str, Any] = {}
+    print("\n== quality filters (defaults)")
+    for name, path in (
+        ("scifact", data / "beir-scifact" / "corpus.jsonl"),
+        ("squad_corpus", data / "rag-qa" / "squad2-dev" / "corpus.jsonl"),
+        ("squad_questions", data / "rag-qa" / "squad2-dev" / "questions.jsonl"),
+    ):
+        records = read_records(path).records
+        t0 = time.perf_counter()
+        report = filter_records(records, cfg)
+        elapsed = time.perf_counter() - t0
+        counts = {k: v for k, v in report.counts().items() if v}
+        examples: dict[str, list[str]] = {}
+        for d in report.dropped:
+            examples.setdefault(d.filter, [])
+            if len(examples[d.filter]) < 2:
+                examples[d.filter].append(f"{d.id}: {d.reason}")
+        out[name] = {
+            "records": len(records),
+            "kept": len(report.kept),
+            "dropped": counts,
+            "repaired_encoding": report.repaired,
+            "examples": examples,
+            "seconds": round(elapsed, 2),
+        }
+        print(
+            f"{name}: {len(records)} -> {len(report.kept)} kept; dropped {counts}; "
+            f"{report.repaired} repaired; {elapsed:.1f} s"
+        )
+        for f, ex in examples.items():
+            print(f"  {f}: {ex}")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chunks", type=int, default=100_000)
@@ -362,7 +402,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     ap.add_argument(
         "--only",
-        choices=["planted", "corpora", "semantic", "scale", "answerability"],
+        choices=["planted", "corpora", "filters", "semantic", "scale", "answerability"],
         help="run one section and update it in benchmarks/results/data.json",
     )
     args = ap.parse_args()
@@ -386,6 +426,8 @@ def main() -> None:
             previous["answerability"] = answerability(data, args.answerability)
         elif args.only == "corpora":
             previous["corpora"] = corpora(data, d)
+        elif args.only == "filters":
+            previous["filters"] = filters(data)
         else:
             raise SystemExit("--only planted: run the whole benchmark")
         write_results("data", previous)
@@ -402,6 +444,7 @@ def main() -> None:
     }
     results["planted"] = planted(pool, args.planted_size, d)
     results["corpora"] = corpora(data, d)
+    results["filters"] = filters(data)
     results["semantic"] = semantic(data, args.semantic_limit)
     results["scale"] = scale(data, args.chunks, args.datasketch_chunks, d)
     results["answerability"] = answerability(data, args.answerability)

@@ -701,8 +701,10 @@ class DataSettings(_Section):
     # Languages kept (ISO 639-1, py3langid); empty keeps every language.
     languages: list[str] = ["en"]
     # Below this py3langid probability, or under lang_min_chars, a text's language is not
-    # judged (kept): short texts are too often misread.
-    lang_min_confidence: float = Field(0.5, ge=0, le=1)
+    # judged (kept): short questions are misread (a SQuAD question as Nigerian Pidgin at
+    # 0.61); at 0.9 none of SQuAD's 6,078 questions or SciFact's abstracts is dropped, and
+    # plain French, German or Spanish sentences score 0.93-1.0.
+    lang_min_confidence: float = Field(0.9, ge=0, le=1)
     lang_min_chars: int = Field(40, ge=0)
     # Share of a text's lines that are boilerplate (cookie banners, "all rights reserved",
     # navigation, "click here") above which the text is dropped.

@@ -22,8 +22,9 @@ repetition     the Gopher rules (Rae et al. 2021, table A1): more than 30% dupli
                over 15..10% — n-gram rules only on texts of 50+ words (shorter ones are
                not documents, and one repeated phrase would trip them)
 boilerplate    more than ``data.max_boilerplate_fraction`` of its lines are boilerplate
-               (cookie and privacy notices, "all rights reserved", navigation, "click
-               here", "subscribe", "enable JavaScript"), or it holds "lorem ipsum"
+               (lines of at most 20 words with a cookie or privacy notice, "all rights
+               reserved", "click here", "subscribe to our newsletter", "enable
+               JavaScript", "skip to content"…), or it holds "lorem ipsum"
 judge          (only with a judge) the AI judge rates the answer below
                ``data.judge_min_rating`` (1-5); records without a question and an answer
                (plain texts) are not judged
@@ -59,13 +60,16 @@ DUP_NGRAM_CHAR_FRACTION = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10
 NGRAM_RULES_MIN_WORDS = 50
 
 _BOILERPLATE = re.compile(
-    r"(?i)\b(?:cookies?\b.*\b(?:use|accept|policy|consent)|accept (?:all )?cookies|"
-    r"privacy (?:policy|notice)|terms (?:of|and) (?:use|service|conditions)|"
-    r"all rights reserved|copyright ©|©\s*\d{4}|click here|read more\b|"
-    r"subscribe (?:to|now)|sign (?:up|in) (?:for|to|now)|log ?in to|"
+    r"(?i)\b(?:(?:we|this (?:site|website)) uses? cookies|accept (?:all )?cookies|"
+    r"cookie (?:policy|settings|preferences)|privacy (?:policy|notice)|"
+    r"terms (?:of|and) (?:use|service|conditions)|all rights reserved|click here|"
+    r"read more\s*$|subscribe (?:to (?:our|the|my) (?:newsletter|channel|blog|mailing list)|"
+    r"now|today|here)|sign (?:up|in) (?:for (?:our|the) newsletter|now|here)|log ?in to comment|"
     r"(?:enable|requires?) javascript|skip to (?:main )?content|back to top|"
-    r"share (?:this|on) (?:facebook|twitter)|follow us on|newsletter)"
+    r"share (?:this|on) (?:facebook|twitter|linkedin)|follow us on)"
 )
+#: A boilerplate line is short: a notice, a link, a menu; a long line that mentions one is text.
+BOILERPLATE_MAX_WORDS = 20
 _LOREM = re.compile(r"(?i)lorem ipsum")
 _WORD = re.compile(r"\w+")
 
@@ -150,7 +154,9 @@ def boilerplate_reason(text: str, max_fraction: float) -> str | None:
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
     if not lines:
         return None
-    hits = sum(1 for ln in lines if len(ln.split()) <= 40 and _BOILERPLATE.search(ln))
+    hits = sum(
+        1 for ln in lines if len(ln.split()) <= BOILERPLATE_MAX_WORDS and _BOILERPLATE.search(ln)
+    )
     frac = hits / len(lines)
     if hits and frac > max_fraction:
         return f"boilerplate lines {frac:.0%}"
