@@ -287,6 +287,7 @@ def test_cli_dedup_filter_review_and_bad_input(tmp_path: Path, ragline_home: Pat
 
 def test_only_accepted_synthetic_pairs_are_exported(home: Path, tmp_path: Path):
     review = tmp_path / "review.jsonl"
+    doc = str(REPO / "examples" / "sample" / "coffee-brewing.html")  # as `data synth` names it
     passage = "Espresso forces water at about 9 bars of pressure through a fine, compacted puck."
     items = [
         {
@@ -294,7 +295,7 @@ def test_only_accepted_synthetic_pairs_are_exported(home: Path, tmp_path: Path):
             "question": "At what pressure is espresso brewed?",
             "answer": "about 9 bars",
             "source_passage": passage,
-            "relevant": ["doc-espresso"],
+            "relevant": [doc],
             "review": "accepted",
         },
         {
@@ -302,7 +303,7 @@ def test_only_accepted_synthetic_pairs_are_exported(home: Path, tmp_path: Path):
             "question": "How long does a double shot take?",
             "answer": "25 to 30 seconds",
             "source_passage": passage,
-            "relevant": ["doc-espresso"],
+            "relevant": [doc],
             "review": None,
         },
         {
@@ -310,7 +311,7 @@ def test_only_accepted_synthetic_pairs_are_exported(home: Path, tmp_path: Path):
             "question": "What is a puck?",
             "answer": "compacted coffee",
             "source_passage": passage,
-            "relevant": ["doc-espresso"],
+            "relevant": [doc],
             "review": "rejected",
         },
     ]
@@ -336,4 +337,5 @@ def test_only_accepted_synthetic_pairs_are_exported(home: Path, tmp_path: Path):
     assert r.exit_code == 0, r.output
     triples = lines(out)
     assert {t["meta"]["id"] for t in triples} == {"s1"}
-    assert triples[0]["positive"] == passage and "9 bars" not in triples[0]["negative"]
+    assert triples[0]["positive"] == passage
+    assert "coffee" not in triples[0]["negative"].lower()  # never from the positive's document

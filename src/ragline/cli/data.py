@@ -690,10 +690,12 @@ def _miner(api: Any, collection: str | None, k: int) -> Any:
         hits = own.search(example.question, collection=coll, k=k + 10)
         out = []
         for h in hits:
-            doc = h.chunk.document_id
-            if doc in exclude or h.chunk.id in exclude:
+            c = h.chunk
+            # a document is named by its id, its key or its source path, depending on where
+            # the example came from (traces: ids; synthetic files: the index's document names)
+            if {c.document_id, c.document_key, c.source, c.id} & exclude:
                 continue
-            out.append(PassageRef(h.chunk.text, doc, h.chunk.id))
+            out.append(PassageRef(c.text, c.document_id, c.id))
             if len(out) >= k:
                 break
         return out

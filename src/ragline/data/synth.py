@@ -122,7 +122,15 @@ def review_candidates(
                 reason = f"judge rated the passage {rating.value} < {judge_min_rating}"
         out = {**item, "checks": checks}
         if reason:
-            report.rejected.append({"id": item.get("id"), "reason": reason.split(" <")[0]})
+            report.rejected.append(
+                {
+                    "id": item.get("id"),
+                    "reason": reason.split(" <")[0],
+                    "question": q,
+                    "answer": a,
+                    "checks": checks,
+                }
+            )
         else:
             passed.append(out)
         if progress is not None:
@@ -136,7 +144,13 @@ def review_candidates(
         for i, p in enumerate(passed):
             if i in kept_of:
                 report.rejected.append(
-                    {"id": p.get("id"), "reason": "duplicate", "of": passed[kept_of[i]].get("id")}
+                    {
+                        "id": p.get("id"),
+                        "reason": "duplicate",
+                        "of": passed[kept_of[i]].get("id"),
+                        "question": p.get("question"),
+                        "answer": p.get("answer"),
+                    }
                 )
             else:
                 report.kept.append(p)
