@@ -392,6 +392,54 @@ def filters(data: Path) -> dict[str, Any]:
     return out
 
 
+def scrub(data: Path, n: int) -> dict[str, Any]:
+    """The PII scrub (redact) on Presidio's synthetic set: findings per type, and the share
+    of labelled values that no longer appear in the scrubbed text (value-level recall)."""
+    from ragline.data.records import DataRecord
+    from ragline.data.scrub import scrub_records
+    from ragline.guard.pii import PiiGuard
+
+    items = json.loads((data / "pii-presidio-synth" / "synth_dataset_v2.json").read_text())
+    rng = random.Random(9)
+    rng.shuffle(items)
+    items = items[:n]
+    records = [
+        DataRecord(i, f"p{i}", {"id": f"p{i}", "text": it["full_text"]}, it["full_text"])
+        for i, it in enumerate(items)
+    ]
+    guard = PiiGuard(load_settings())
+    guard.warm_up()
+    t0 = time.perf_counter()
+    report = scrub_records(records, guard.find, action="redact")
+    elapsed = time.perf_counter() - t0
+    per_type: dict[str, list[int]] = {}
+    for it, rec in zip(items, report.kept, strict=True):
+        for span in it["spans"]:
+            gone = span["entity_value"] not in rec.data["text"]
+            hit = per_type.setdefault(span["entity_type"], [0, 0])
+            hit[0] += gone
+            hit[1] += 1
+    gone_total = sum(v[0] for v in per_type.values())
+    labelled = sum(v[1] for v in per_type.values())
+    out = {
+        "texts": len(records),
+        "records_changed": report.changed,
+        "findings": report.to_dict()["entities"],
+        "labelled_values": labelled,
+        "labelled_values_removed": round(gone_total / labelled, 4) if labelled else None,
+        "removed_by_type": {k: f"{v[0]}/{v[1]}" for k, v in sorted(per_type.items())},
+        "seconds": round(elapsed, 2),
+    }
+    print(
+        f"\n== PII scrub (redact) on {len(records)} Presidio synthetic texts: {report.changed} "
+        f"changed; {gone_total}/{labelled} labelled values no longer in the text "
+        f"({out['labelled_values_removed']:.1%}); {elapsed:.1f} s"
+    )
+    print(f"  findings: {out['findings']}")
+    print(f"  removed by labelled type: {out['removed_by_type']}")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chunks", type=int, default=100_000)
@@ -399,16 +447,17 @@ def main() -> None:
     ap.add_argument("--planted-size", type=int, default=1000)
     ap.add_argument("--semantic-limit", type=int, default=3000)
     ap.add_argument("--answerability", type=int, default=60)
+    ap.add_argument("--scrub-texts", type=int, default=300)
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     ap.add_argument(
         "--only",
-        choices=["planted", "corpora", "filters", "semantic", "scale", "answerability"],
+        choices=["planted", "corpora", "filters", "semantic", "scale", "answerability", "scrub"],
         help="run one section and update it in benchmarks/results/data.json",
     )
     args = ap.parse_args()
     if args.quick:
         args.chunks, args.datasketch_chunks = 20_000, 5_000
-        args.semantic_limit, args.answerability = 500, 10
+        args.semantic_limit, args.answerability, args.scrub_texts = 500, 10, 30
     data = bench_data()
     d = defaults()
     print(f"defaults: {d}")
@@ -428,6 +477,8 @@ def main() -> None:
             previous["corpora"] = corpora(data, d)
         elif args.only == "filters":
             previous["filters"] = filters(data)
+        elif args.only == "scrub":
+            previous["scrub"] = scrub(data, args.scrub_texts)
         else:
             raise SystemExit("--only planted: run the whole benchmark")
         write_results("data", previous)
@@ -448,6 +499,7 @@ def main() -> None:
     results["semantic"] = semantic(data, args.semantic_limit)
     results["scale"] = scale(data, args.chunks, args.datasketch_chunks, d)
     results["answerability"] = answerability(data, args.answerability)
+    results["scrub"] = scrub(data, args.scrub_texts)
     write_results("data" if not args.quick else "data-quick", results)
 
 
