@@ -281,6 +281,9 @@ def test_cli_dedup_filter_review_and_bad_input(tmp_path: Path, ragline_home: Pat
     r = invoke(ragline_home, "data", "review", str(review), "--accept", "s1", "--json")
     assert r.exit_code == 0 and json.loads(r.output)["pending_ids"] == ["s2"]
     assert lines(review)[0]["review"] == "accepted"
+    card = json.loads((tmp_path / "review.card.json").read_text())
+    assert card["steps"][0]["name"] == "review" and card["steps"][0]["notes"]["pending"] == 1
+    assert card["outputs"][0]["sha256"] == hashlib.sha256(review.read_bytes()).hexdigest()
     r = invoke(ragline_home, "data", "review", str(review), "--reject", "zz")
     assert isinstance(r.exception, DatasetError) and "no item with id zz" in str(r.exception)
 

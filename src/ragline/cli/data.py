@@ -469,7 +469,19 @@ def review_cmd(
         reject_rest=reject_rest,
     )
     if accept or reject or accept_rest or reject_rest:
-        write_jsonl(file, items)
+        from ragline.data.card import CardStep, FileRef, start_card, write_card
+
+        card = start_card(f"review of {file}", data)  # the file's card so far goes in it
+        n, digest = write_jsonl(file, items)
+        params = {
+            "accepted_now": len(accept or []),
+            "rejected_now": len(reject or []),
+            "accept_rest": accept_rest,
+            "reject_rest": reject_rest,
+        }
+        card.steps.append(CardStep("review", params, len(items), n, notes=counts))
+        card.outputs.append(FileRef(str(file), digest, n))
+        write_card(card, file)
     pending = [it for it in items if it.get("review") is None]
     if as_json:
         print_json({**counts, "pending_ids": [it.get("id") for it in pending]})
