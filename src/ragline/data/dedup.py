@@ -178,6 +178,7 @@ def word_shingle_hashes(
     flat = np.fromiter(
         itertools.chain.from_iterable(hashed), dtype=np.uint64, count=int(lens.sum())
     )
+    del hashed  # ten million Python ints for 100k chunks: let them go before the numpy work
     starts = np.concatenate(([0], np.cumsum(lens)[:-1]))
     width = np.minimum(lens, n)  # a short list: one shingle of all its words
     counts = np.maximum(lens - n + 1, 1)
@@ -362,6 +363,7 @@ def find_duplicates(
         note("shingling")
         if engine == "rensa" and shingle == "word":
             flat, offsets = word_shingle_hashes([tokens[i] for i in reps], ngram)
+            del tokens  # not needed past here; the largest Python structure of a run
             note(f"sketching {len(reps)} texts ({engine})")
             sig = _rensa_signatures_from_hashes(flat, offsets, num_perm, seed)
             pairs = _rensa_pairs(sig, threshold, num_perm, seed)
