@@ -155,3 +155,40 @@ def test_review_loop_filters_dedups_and_marks(settings, embedder, squad):
     assert counts["accepted"] == 1 and counts["pending"] == 0
     with pytest.raises(DatasetError, match="no item with id nope"):
         apply_review(report.kept, accept=["nope"])
+
+
+def test_cli_semantic_dedup_of_qa_pairs(tmp_path, ragline_home):
+    from typer.testing import CliRunner
+
+    from ragline.cli.main import app
+
+    src = tmp_path / "qa.jsonl"
+    rows = [
+        {"id": "q1", "question": "What year was the Maastricht treaty signed?", "answer": "1992"},
+        {"id": "q2", "question": "When year was the Maastrich Treaty signed?", "answer": "1992"},
+        {"id": "q3", "question": "Who wrote Hamlet?", "answer": "Shakespeare"},
+    ]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out, report = tmp_path / "out.jsonl", tmp_path / "clusters.jsonl"
+    r = CliRunner().invoke(
+        app,
+        [
+            "data",
+            "dedup",
+            str(src),
+            "-o",
+            str(out),
+            "--semantic",
+            "--report",
+            str(report),
+            "--json",
+        ],
+        env={"RAGLINE_HOME": str(ragline_home)},
+    )
+    assert r.exit_code == 0, r.output
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["q1", "q3"]
+    (cluster,) = [json.loads(x) for x in report.read_text().splitlines()]
+    assert cluster["kept"] == "q1" and cluster["removed"] == ["q2"]
+    assert cluster["reason"] == ["semantic"] and cluster["similarity"][0] >= 0.96
+    steps = json.loads((tmp_path / "out.card.json").read_text())["steps"]
+    assert [s["name"] for s in steps] == ["dedup", "semantic-dedup"]
