@@ -32,6 +32,7 @@ against the classes by ``tests/unit/test_errors_tree.py``.
     ├── ConflictError               409: the record's state forbids it (a closed handoff item)
     ├── PayloadTooLargeError        413: the request body is over the server's limit
     ├── ServerBusyError             429 (queue full) / 503 (waited too long), with Retry-After
+    ├── DatasetError                a data set is empty, unreadable, or has no valid record
     ├── RetrievalError              a search cannot run
     │   └── InvalidQueryError       empty query, bad mode, bad k, bad filter
     ├── ToolError                   an agent's tool could not be called (``ragline.agent``)
@@ -189,6 +190,15 @@ class ServerBusyError(RaglineError):
         super().__init__(message, hint=f"retry after {self.retry_after_s} s")
 
 
+class DatasetError(RaglineError):
+    """A data set (``ragline data``) cannot be used as a whole: the file is missing or empty,
+    no line is a valid record, or no record has the text field asked for. Raised before any
+    long work starts; one bad line alone is reported and skipped, never raised."""
+
+    exit_code = 9
+    http_status = 422
+
+
 class RetrievalError(RaglineError):
     exit_code = 7
 
@@ -318,6 +328,7 @@ __all__ = [
     "ConflictError",
     "ContextLengthError",
     "CorruptCacheEntryError",
+    "DatasetError",
     "EmptyDocumentError",
     "FileTooLargeError",
     "GenerationError",

@@ -60,6 +60,9 @@ def _register() -> None:
     from ragline.cli import agent  # the agent loop
 
     agent.register(app)
+    from ragline.cli import data  # dataset engineering
+
+    data.register(app)
 
 
 _register()
