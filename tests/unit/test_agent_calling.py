@@ -256,3 +256,39 @@ def test_streamed_tool_call_pieces_are_joined():
         ToolCall("math.factorial", {"n": 3}, id="call_b"),
     )
     assert result.finish_reason == "tool_calls"
+
+
+def test_the_grammar_writes_properties_in_the_schema_order():
+    """llama.cpp's converter sorts properties by name unless told an order: a model would
+    write a call's arguments before choosing its name."""
+    pytest.importorskip("llama_cpp")
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    from ragline.models.llamacpp import _property_order
+
+    tools = tool_definitions(TOOLS)
+    schema = function_calls_schema([(t.name, t.parameters) for t in tools], reason_chars=80)
+    assert list(schema["properties"]) == ["reason", "calls"]
+    order = _property_order(schema)
+    assert order[:4] == ["reason", "calls", "name", "arguments"]
+    gbnf = json_schema_to_gbnf(json.dumps(schema), prop_order=order)
+    root = next(line for line in gbnf.splitlines() if line.startswith("root ::="))
+    assert root.index("reason") < root.index("calls")
+    item = next(line for line in gbnf.splitlines() if line.startswith("calls-item-0 ::="))
+    assert item.index("name-kv") < item.index("arguments-kv")
+
+
+def test_a_reason_is_asked_for_only_when_set():
+    model = FakeChatModel(['{"reason": "none fits", "calls": []}'])
+    settings = load_settings(tools={"call_reason_chars": 120})
+    assert call_functions(model, "Sing", TOOLS, settings=settings) == []
+    ((messages, params),) = model.calls
+    assert '"reason"' in messages[0]["content"]
+    assert params.json_schema["properties"]["reason"]["maxLength"] == 120
+    plain = FakeChatModel(['{"calls": []}'])
+    call_functions(plain, "Sing", TOOLS, settings=load_settings())
+    ((messages, params),) = plain.calls
+    assert (
+        '"reason"' not in messages[0]["content"]
+        and "reason" not in params.json_schema["properties"]
+    )

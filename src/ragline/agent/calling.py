@@ -310,6 +310,12 @@ def call_functions(
     ).calls
 
 
+_REASON = (
+    '\n\nBefore the calls, write a "reason": one short sentence saying what the user asks and '
+    'which function does it, or that none does: {"reason": "...", "calls": [...]}'
+)
+
+
 def render_tools(tools: Sequence[Tool]) -> str:
     """One JSON definition per line, as the prompt lists them."""
     return "\n".join(json.dumps(t.to_openai(), ensure_ascii=False) for t in tools)
@@ -334,6 +340,8 @@ def _via_grammar(
 
     prompt = PromptRegistry.from_settings(settings).get(settings.tools.call_prompt)
     messages = _messages(prompt, render_tools(tools), request)
+    if settings.tools.call_reason_chars > 0:
+        messages[0] = {**messages[0], "content": messages[0]["content"] + _REASON}
     schema = function_calls_schema(
         [(t.name, t.parameters) for t in tools],
         required=required,
