@@ -739,9 +739,10 @@ class ToolSettings(_Section):
     call_temperature: float = Field(0.0, ge=0, le=5)
     # Tokens for one step's calls: a few calls with their arguments in JSON.
     call_max_tokens: int = Field(512, gt=0)
-    # Characters of the one-sentence "reason" a local model writes before its calls (what is
-    # asked, which tool does it, or that none does); 0: the calls alone.
-    call_reason_chars: int = Field(160, ge=0, le=1000)
+    # Characters of a one-sentence "reason" a local model writes before its calls (what is
+    # asked, which tool does it, or that none does); 0 (off): by hand on ten requests it
+    # broke SmolLM2-135M's calls and did not help qwen2.5-1.5b overall (docs/agents.md).
+    call_reason_chars: int = Field(0, ge=0, le=1000)
     # Calls in one step at most: 4 covers 197 of BFCL's 200 parallel requests, and bounds a
     # small model that repeats its call until max_tokens cuts the JSON.
     call_max_calls: int = Field(4, ge=1)

@@ -256,3 +256,59 @@ def test_streamed_tool_call_pieces_are_joined():
         ToolCall("math.factorial", {"n": 3}, id="call_b"),
     )
     assert result.finish_reason == "tool_calls"
+
+
+def test_the_grammar_writes_properties_in_the_schema_order():
+    """llama.cpp's converter sorts properties by name unless told an order: the schema's
+    order (a reason before the calls; a call's arguments, which pick the tool, before its
+    name) is what the model writes."""
+    pytest.importorskip("llama_cpp")
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    from ragline.models.llamacpp import _property_order
+
+    tools = tool_definitions(TOOLS)
+    schema = function_calls_schema([(t.name, t.parameters) for t in tools], reason_chars=80)
+    assert list(schema["properties"]) == ["reason", "calls"]
+    order = _property_order(schema)
+    assert order[:4] == ["reason", "calls", "arguments", "name"]
+    gbnf = json_schema_to_gbnf(json.dumps(schema), prop_order=order)
+    root = next(line for line in gbnf.splitlines() if line.startswith("root ::="))
+    assert root.index("reason") < root.index("calls")
+    item = next(line for line in gbnf.splitlines() if line.startswith("calls-item-0 ::="))
+    assert item.index("arguments-kv") < item.index("name-kv")
+
+
+def test_a_reason_is_asked_for_only_when_set():
+    model = FakeChatModel(['{"reason": "none fits", "calls": []}'])
+    settings = load_settings(tools={"call_reason_chars": 120})
+    assert call_functions(model, "Sing", TOOLS, settings=settings) == []
+    ((messages, params),) = model.calls
+    assert '"reason"' in messages[0]["content"]
+    assert params.json_schema["properties"]["reason"]["maxLength"] == 120
+    plain = FakeChatModel(['{"calls": []}'])
+    call_functions(plain, "Sing", TOOLS, settings=load_settings())
+    ((messages, params),) = plain.calls
+    assert (
+        '"reason"' not in messages[0]["content"]
+        and "reason" not in params.json_schema["properties"]
+    )
+
+
+def test_a_reply_cut_by_max_tokens_keeps_its_whole_calls():
+    from ragline.agent.calling import complete_calls
+
+    cut = '{"calls": [ {"arguments": {"n": 7}, "name": "math.factorial"}, {"arguments": {"n": 1'
+    assert json.loads(complete_calls(cut)) == {
+        "calls": [{"arguments": {"n": 7}, "name": "math.factorial"}]
+    }
+    assert complete_calls('{"calls": [ {"arguments": {"city": "To') == '{"calls": []}'
+    assert complete_calls('{"calls": []}') == '{"calls": []}'
+
+    class Cut(FakeChatModel):
+        def generate(self, messages, params=None, **overrides):
+            result = super().generate(messages, params, **overrides)
+            return result.replace(finish_reason="length")
+
+    out = function_calls(Cut([cut]), "Factorial of 7", TOOLS, settings=load_settings())
+    assert out.calls == [ToolCall("math.factorial", {"n": 7})] and len(out.attempts) == 1

@@ -310,6 +310,50 @@ def call_functions(
     ).calls
 
 
+def complete_calls(text: str) -> str:
+    """A ``{"calls": [...]}`` reply cut short by ``max_tokens``, closed after its last whole
+    call (a call cut in the middle is dropped; a reply with none left is ``{"calls": []}``)."""
+    depth, quote, escaped = 0, False, False
+    start = text.find('"calls"')
+    if start < 0:
+        return text
+    last_end: int | None = None
+    opened: int | None = None
+    for i in range(start, len(text)):
+        c = text[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                quote = False
+        elif c == '"':
+            quote = True
+        elif c == "[" and opened is None:
+            opened, depth = i, 1
+        elif opened is not None and c in "[{":
+            depth += 1
+        elif opened is not None and c in "]}":
+            depth -= 1
+            if depth == 1 and c == "}":
+                last_end = i
+            if depth == 0:
+                return text  # the list is closed: nothing was cut in it
+    if opened is None:
+        return text
+    head = text[: opened + 1]
+    if last_end is None:
+        return head + "]}"
+    return text[: last_end + 1] + "]}"
+
+
+_REASON = (
+    '\n\nBefore the calls, write a "reason": one short sentence saying what the user asks and '
+    'which function does it, or that none does: {"reason": "...", "calls": [...]}'
+)
+
+
 def render_tools(tools: Sequence[Tool]) -> str:
     """One JSON definition per line, as the prompt lists them."""
     return "\n".join(json.dumps(t.to_openai(), ensure_ascii=False) for t in tools)
@@ -334,6 +378,8 @@ def _via_grammar(
 
     prompt = PromptRegistry.from_settings(settings).get(settings.tools.call_prompt)
     messages = _messages(prompt, render_tools(tools), request)
+    if settings.tools.call_reason_chars > 0:
+        messages[0] = {**messages[0], "content": messages[0]["content"] + _REASON}
     schema = function_calls_schema(
         [(t.name, t.parameters) for t in tools],
         required=required,
@@ -348,7 +394,14 @@ def _via_grammar(
         max_reasks=settings.tools.call_max_reasks,
         instruct=False,
     )
-    done = drive(loop.steps(), target.generate)
+
+    def generate(messages: list[dict[str, str]], params: SamplingParams) -> ChatResult:
+        result = target.generate(messages, params)
+        if result.finish_reason == "length":  # max_tokens cut it: keep the complete calls
+            return result.replace(text=complete_calls(result.text))
+        return result
+
+    done = drive(loop.steps(), generate)
     return FunctionCalls(
         calls=done.value,
         via="grammar",
@@ -452,6 +505,7 @@ __all__ = [
     "allowed_tools",
     "call_functions",
     "check_calls",
+    "complete_calls",
     "function_calls",
     "render_tools",
     "tool_definitions",

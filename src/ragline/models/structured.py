@@ -74,7 +74,7 @@ def function_calls_schema(
     reason_chars: int = 0,
 ) -> dict[str, Any]:
     """The JSON schema of one function-calling reply: ``{"calls": [...]}``, each call
-    ``{"name": <const>, "arguments": <that tool's parameters>}`` (an ``anyOf`` over the
+    ``{"arguments": <that tool's parameters>, "name": <const>}`` (an ``anyOf`` over the
     ``(name, parameters)`` pairs of ``tools``). An empty list means "no tool fits";
     ``required`` asks for at least one call, ``max_calls`` for at most that many;
     ``reason_chars`` > 0 puts a ``"reason"`` string of at most that many characters first,
@@ -100,8 +100,11 @@ def function_calls_schema(
         variants.append(
             {
                 "type": "object",
-                "properties": {"name": {"const": name}, "arguments": args},
-                "required": ["name", "arguments"],
+                # arguments first: the first parameter a model writes picks the tool (its
+                # name is then the only one left). Name first, SmolLM2-135M called the same
+                # tool for nearly every request (docs/agents.md); qwen2.5-1.5b did well both ways.
+                "properties": {"arguments": args, "name": {"const": name}},
+                "required": ["arguments", "name"],
                 "additionalProperties": False,
             }
         )
