@@ -23,12 +23,13 @@ if TYPE_CHECKING:
     from ragline.store.postgres_evals import PostgresEvalStore
     from ragline.store.postgres_handoff import PostgresHandoffStore
     from ragline.store.postgres_keys import PostgresKeyStore, PostgresLimitStore
+    from ragline.store.postgres_memory import PostgresMemoryStore
     from ragline.store.postgres_traces import PostgresTraceStore
 
 
 class PostgresStores:
-    """Opens the documents, traces, evaluations, keys, key-limits, handoff and cache stores of
-    one database."""
+    """Opens the documents, traces, evaluations, keys, key-limits, handoff, cache and memory
+    stores of one database."""
 
     def __init__(self, url: str, settings: Settings | None = None) -> None:
         from ragline.config import load_settings
@@ -77,6 +78,11 @@ class PostgresStores:
         from ragline.store.postgres_cache import PostgresCacheStore
 
         return PostgresCacheStore(self.url, self.opts)
+
+    def memory(self) -> PostgresMemoryStore:
+        from ragline.store.postgres_memory import PostgresMemoryStore
+
+        return PostgresMemoryStore(self.url, self.opts)
 
 
 __all__ = ["PostgresStores"]

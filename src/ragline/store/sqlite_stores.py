@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ragline.store.sqlite_handoff import SQLiteHandoffStore
     from ragline.store.sqlite_keys import SQLiteKeyStore
     from ragline.store.sqlite_limits import SQLiteLimitStore
+    from ragline.store.sqlite_memory import SQLiteMemoryStore
     from ragline.store.sqlite_traces import SQLiteTraceStore
 
 
@@ -35,8 +36,8 @@ def path_of(url: str) -> Path:
 
 
 class SQLiteStores:
-    """Opens the documents, traces, evaluations, keys, key-limits, handoff and cache stores of
-    one SQLite file."""
+    """Opens the documents, traces, evaluations, keys, key-limits, handoff, cache and memory
+    stores of one SQLite file."""
 
     def __init__(self, url: str, settings: Settings | None = None) -> None:
         self.url = url
@@ -84,6 +85,11 @@ class SQLiteStores:
         from ragline.store.sqlite_cache import SQLiteCacheStore
 
         return SQLiteCacheStore(self.path)
+
+    def memory(self) -> SQLiteMemoryStore:
+        from ragline.store.sqlite_memory import SQLiteMemoryStore
+
+        return SQLiteMemoryStore(self.path)
 
 
 __all__ = ["SQLiteStores", "path_of"]
