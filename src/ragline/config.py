@@ -609,6 +609,55 @@ class RouteSettings(_Section):
     model_cascade: bool = True
 
 
+class MemorySettings(_Section):
+    """Conversation memory (``ragline.memory``): the short-term window of a conversation and
+    the long-term facts each user told the assistant (docs/memory.md)."""
+
+    # How earlier turns reach the prompt: the last answer.history_turns turns ("last_n", as
+    # before memory existed), a running summary of the older turns plus the last ones
+    # ("summary"), or that summary plus the older turns nearest the new question
+    # ("summary_retrieval"). Measured on 30+ turn conversations (docs/benchmarks.md, Memory).
+    window: Literal["last_n", "summary", "summary_retrieval"] = "last_n"
+    # Older turns are folded into the summary this many at a time: one model call per batch
+    # instead of one per turn (a conversation of 40 turns costs ~10 calls, not 40).
+    summary_every: int = Field(4, gt=0)
+    # A summary is a few sentences; longer ones crowd the passages out of a small context.
+    summary_max_tokens: int = Field(120, gt=8)
+    # The prompt file that updates the summary (NAME@vN or a path).
+    summary_prompt: str = "summary@v1"
+    # summary_retrieval: older turns added beside the summary, the nearest to the question.
+    retrieved_turns: int = Field(2, ge=0)
+    # ... and only when their MiniLM cosine with the question reaches this (an unrelated
+    # turn costs tokens and distracts a small model).
+    min_turn_similarity: float = Field(0.3, ge=-1, le=1)
+    # Long-term memory: facts a user states about themselves are stored per user, replaced
+    # when contradicted, and recalled into later conversations. Off by default: keeping what
+    # people say about themselves is a deployment's decision (and its privacy notice's).
+    long_term: bool = False
+    # Who the CLI, the Python API and an open (keyless, loopback) server remember for; on a
+    # server with keys the user is always the calling key.
+    default_user: str = Field("local", min_length=1)
+    # "rules": the rule-based extractor only (no model call, ~0.1 ms a turn); "model": the
+    # rules, then the chat model (grammar-constrained JSON) for sentences no rule read.
+    extractor: Literal["rules", "model"] = "rules"
+    # First-person sentences no rule (nor the model) read are kept as notes, recalled by
+    # similarity alone: recall for forms the rules do not know, at some risk of stale notes.
+    notes: bool = True
+    # A new note replaces the user's current note at least this similar (MiniLM cosine): the
+    # same statement said again or corrected ("my flight is at 9" -> "my flight is at 11").
+    note_supersede: float = Field(0.8, ge=-1, le=1)
+    # A fact is recalled for a question when cosine(question, fact) + key_bonus (the question
+    # names the fact's key: "where do I live" -> location) reaches min_score. Tuned on the dev
+    # half of benchmarks/data/memory_sessions.json.
+    min_score: float = Field(0.45, ge=-1, le=2)
+    key_bonus: float = Field(0.3, ge=0, le=1)
+    # Facts recalled into one answer at most.
+    max_facts: int = Field(3, gt=0)
+    # A question about the user ("museums in my city") is searched with the recalled facts'
+    # values added ("... Lyon"): the documents about the user's city are found.
+    personalise_query: bool = True
+
+
 class RedisSettings(_Section):
     """Redis for what server replicas share (limits, budgets, caches); None: in-process.
 
@@ -705,6 +754,7 @@ class Settings(BaseSettings):
     guard: GuardSettings = GuardSettings()
     cache: CacheSettings = CacheSettings()
     route: RouteSettings = RouteSettings()
+    memory: MemorySettings = MemorySettings()
     redis: RedisSettings = RedisSettings()
 
     def model_post_init(self, context: Any, /) -> None:
