@@ -33,7 +33,11 @@ def test_the_factory_opens_memory_at_the_store_url(tmp_path: Path) -> None:
     store = open_memory(settings)
     try:
         fact = store.remember(
-            "ana", key="location", value="Paris", statement="I live in Paris", source=FactSource("x")
+            "ana",
+            key="location",
+            value="Paris",
+            statement="I live in Paris",
+            source=FactSource("x"),
         ).fact
         assert "0009_memory" in store.applied_migrations()  # type: ignore[attr-defined]
     finally:

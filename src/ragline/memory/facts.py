@@ -108,21 +108,59 @@ KEY_ALIASES: dict[str, str] = {
 }
 #: Words of a question that point at a key (besides the key's own words).
 KEY_CUES: dict[str, frozenset[str]] = {
-    "location": frozenset("live living lives reside based city town home where move moved".split()),
-    "name": frozenset("name call called".split()),
-    "employer": frozenset("work working employer company firm job".split()),
-    "job": frozenset("job profession occupation work working do living".split()),
-    "hometown": frozenset("from hometown grow grew born originally".split()),
-    "diet": frozenset("diet eat eating food meat vegetarian vegan".split()),
-    "age": frozenset("age old".split()),
-    "car": frozenset("car drive driving vehicle".split()),
-    "languages": frozenset("language languages speak".split()),
-    "birthday": frozenset("birthday born birth".split()),
+    "location": frozenset(
+        [
+            "live",
+            "living",
+            "lives",
+            "reside",
+            "based",
+            "city",
+            "town",
+            "home",
+            "where",
+            "move",
+            "moved",
+        ]
+    ),
+    "name": frozenset(["name", "call", "called"]),
+    "employer": frozenset(["work", "working", "employer", "company", "firm", "job"]),
+    "job": frozenset(["job", "profession", "occupation", "work", "working", "do", "living"]),
+    "hometown": frozenset(["from", "hometown", "grow", "grew", "born", "originally"]),
+    "diet": frozenset(["diet", "eat", "eating", "food", "meat", "vegetarian", "vegan"]),
+    "age": frozenset(["age", "old"]),
+    "car": frozenset(["car", "drive", "driving", "vehicle"]),
+    "languages": frozenset(["language", "languages", "speak"]),
+    "birthday": frozenset(["birthday", "born", "birth"]),
 }
 # "my X is Y" where X is no fact about the user ("my question is", "my point is").
 _NOT_KEYS = frozenset(
-    "question point guess bad pleasure god goodness problem issue answer idea thought "
-    "understanding concern worry fault turn mistake request point here plan follow up".split()
+    [
+        "question",
+        "point",
+        "guess",
+        "bad",
+        "pleasure",
+        "god",
+        "goodness",
+        "problem",
+        "issue",
+        "answer",
+        "idea",
+        "thought",
+        "understanding",
+        "concern",
+        "worry",
+        "fault",
+        "turn",
+        "mistake",
+        "request",
+        "point",
+        "here",
+        "plan",
+        "follow",
+        "up",
+    ]
 )
 
 
@@ -243,9 +281,7 @@ def _named(m: re.Match[str]) -> FactCandidate | None:
 
 def _count(m: re.Match[str]) -> FactCandidate | None:
     thing = m.group("thing").casefold()
-    return FactCandidate(
-        f"number of {thing}", m.group("v"), f"I have {m.group('v')} {thing}"
-    )
+    return FactCandidate(f"number of {thing}", m.group("v"), f"I have {m.group('v')} {thing}")
 
 
 def _my_is(m: re.Match[str]) -> FactCandidate | None:
@@ -288,8 +324,9 @@ def _prefers(m: re.Match[str]) -> FactCandidate | None:
         return None
     other = m.group("w")
     extra = f" over {_object(other)}" if other else ""
-    return FactCandidate(f"prefers:{obj}", f"prefers {obj}{extra}", f"I prefer {obj}{extra}",
-                         "preference")
+    return FactCandidate(
+        f"prefers:{obj}", f"prefers {obj}{extra}", f"I prefer {obj}{extra}", "preference"
+    )
 
 
 _I_AM = r"I(?:'m| am)"
@@ -298,16 +335,28 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
     (re.compile(p, re.I), build)
     for p, build in (
         # location
-        (rf"\bI(?:'ve| have)?\s+{_NOW}(?:moved|relocated|emigrated)\s+(?:back\s+)?(?:to|into)\s+"
-         r"(?P<v>.+)", _keyed("location", "I live in {v}")),
-        (rf"\b(?:I|we)\s+{_NOW}(?:live|reside)\s+in\s+(?P<v>.+)", _keyed("location",
-                                                                          "I live in {v}")),
-        (rf"\b(?:{_I_AM}|we're|we are)\s+{_NOW}(?:living|residing|based|settled|staying)\s+"
-         r"in\s+(?P<v>.+)", _keyed("location", "I live in {v}")),
-        (r"\bmy\s+(?:new\s+)?(?:home|place|apartment|flat|house)\s+is\s+in\s+(?P<v>.+)",
-         _keyed("location", "I live in {v}")),
-        (r"\b(?:home|where I live)\s+is\s+(?:now\s+)?(?P<v>[A-Z].+)",
-         _keyed("location", "I live in {v}")),
+        (
+            rf"\bI(?:'ve| have)?\s+{_NOW}(?:moved|relocated|emigrated)\s+(?:back\s+)?(?:to|into)\s+"
+            r"(?P<v>.+)",
+            _keyed("location", "I live in {v}"),
+        ),
+        (
+            rf"\b(?:I|we)\s+{_NOW}(?:live|reside)\s+in\s+(?P<v>.+)",
+            _keyed("location", "I live in {v}"),
+        ),
+        (
+            rf"\b(?:{_I_AM}|we're|we are)\s+{_NOW}(?:living|residing|based|settled|staying)\s+"
+            r"in\s+(?P<v>.+)",
+            _keyed("location", "I live in {v}"),
+        ),
+        (
+            r"\bmy\s+(?:new\s+)?(?:home|place|apartment|flat|house)\s+is\s+in\s+(?P<v>.+)",
+            _keyed("location", "I live in {v}"),
+        ),
+        (
+            r"\b(?:home|where I live)\s+is\s+(?:now\s+)?(?P<v>[A-Z].+)",
+            _keyed("location", "I live in {v}"),
+        ),
         # name
         (r"\b(?:please\s+)?call\s+me\s+(?P<v>.+)", _name),
         (r"\bmy\s+name(?:'s|\s+is)\s+(?P<v>.+)", _name),
@@ -316,54 +365,88 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
         # job before employer: "I work as" is a job, "I work at" an employer
         (rf"\bI\s+{_NOW}work\s+as\s+(?P<v>.+)", _job),
         (rf"\b{_I_AM}\s+{_NOW}working\s+as\s+(?P<v>.+)", _job),
-        (rf"\bI(?:'ve| have)?\s+{_NOW}(?:become|became|trained as|retrained as)\s+(?P<v>.+)",
-         _job),
-        (rf"\b{_I_AM}\s+{_NOW}(?:an?\s+)?(?P<v>(?:[\w-]+\s+){{0,2}}(?:{_JOBS}))\b"
-         r"(?:\s+(?:by profession|by trade))?", _job),
-        (rf"\bI\s+{_NOW}work\s+(?:at|for|with)\s+(?P<v>.+)", _keyed("employer",
-                                                                     "I work at {v}")),
-        (rf"\b{_I_AM}\s+{_NOW}(?:working|employed|hired)\s+(?:at|for|by)\s+(?P<v>.+)",
-         _keyed("employer", "I work at {v}")),
-        (rf"\bI(?:'ve| have)?\s+{_NOW}(?:joined|started\s+(?:working\s+)?at|started\s+a\s+"
-         r"(?:new\s+)?job\s+at|got\s+a\s+(?:new\s+)?job\s+(?:at|with)|took\s+a\s+job\s+at|"
-         r"signed\s+(?:on\s+)?with)\s+(?P<v>.+)", _keyed("employer", "I work at {v}")),
+        (rf"\bI(?:'ve| have)?\s+{_NOW}(?:become|became|trained as|retrained as)\s+(?P<v>.+)", _job),
+        (
+            rf"\b{_I_AM}\s+{_NOW}(?:an?\s+)?(?P<v>(?:[\w-]+\s+){{0,2}}(?:{_JOBS}))\b"
+            r"(?:\s+(?:by profession|by trade))?",
+            _job,
+        ),
+        (rf"\bI\s+{_NOW}work\s+(?:at|for|with)\s+(?P<v>.+)", _keyed("employer", "I work at {v}")),
+        (
+            rf"\b{_I_AM}\s+{_NOW}(?:working|employed|hired)\s+(?:at|for|by)\s+(?P<v>.+)",
+            _keyed("employer", "I work at {v}"),
+        ),
+        (
+            rf"\bI(?:'ve| have)?\s+{_NOW}(?:joined|started\s+(?:working\s+)?at|started\s+a\s+"
+            r"(?:new\s+)?job\s+at|got\s+a\s+(?:new\s+)?job\s+(?:at|with)|took\s+a\s+job\s+at|"
+            r"signed\s+(?:on\s+)?with)\s+(?P<v>.+)",
+            _keyed("employer", "I work at {v}"),
+        ),
         # where from, diet, age, car, languages, birthday
-        (rf"\b{_I_AM}\s+(?:originally\s+)?from\s+(?P<v>.+)", _keyed("hometown",
-                                                                   "I am from {v}")),
-        (r"\bI\s+(?:grew\s+up|was\s+raised)\s+in\s+(?P<v>.+)", _keyed("hometown",
-                                                                      "I am from {v}")),
+        (rf"\b{_I_AM}\s+(?:originally\s+)?from\s+(?P<v>.+)", _keyed("hometown", "I am from {v}")),
+        (r"\bI\s+(?:grew\s+up|was\s+raised)\s+in\s+(?P<v>.+)", _keyed("hometown", "I am from {v}")),
         (r"\bI\s+was\s+born\s+(?:in|on)\s+(?P<v>.+)", _born),
         (rf"\b{_I_AM}\s+{_NOW}(?:a\s+)?(?P<v>{_DIETS})\b", _keyed("diet", "I am {v}")),
-        (rf"\b(?:{_I_AM}|I\s+just\s+turned|I\s+turned)\s+(?P<v>\d{{1,3}})(?:\s+years?\s+old)?"
-         r"\s*$", _age),
+        (
+            rf"\b(?:{_I_AM}|I\s+just\s+turned|I\s+turned)\s+(?P<v>\d{{1,3}})(?:\s+years?\s+old)?"
+            r"\s*$",
+            _age,
+        ),
         (rf"\bI\s+{_NOW}drive\s+(?:an?\s+|the\s+)?(?P<v>.+)", _keyed("car", "I drive {v}")),
         (rf"\bI\s+{_NOW}speak\s+(?P<v>.+)", _keyed("languages", "I speak {v}")),
         (r"\bI\s+have\s+an?\s+(?P<thing>[\w -]+?)\s+(?:named|called)\s+(?P<v>.+)", _named),
-        (r"\bI\s+have\s+(?P<v>\d+|no|one|two|three|four|five|six)\s+(?P<thing>kids|children|"
-         r"sons|daughters|cats|dogs|siblings|brothers|sisters|grandchildren)\b", _count),
+        (
+            r"\bI\s+have\s+(?P<v>\d+|no|one|two|three|four|five|six)\s+(?P<thing>kids|children|"
+            r"sons|daughters|cats|dogs|siblings|brothers|sisters|grandchildren)\b",
+            _count,
+        ),
         # preferences: dislikes before likes ("I don't like" contains "like")
-        (rf"\bI\s+(?:do\s+not|don't|no\s+longer|don't\s+really|never|really\s+don't)\s+{_NOW}"
-         r"(?:like|enjoy|love|care\s+for)\s+(?P<v>.+)", _likes(False)),
-        (r"\bI\s+(?:(?:really|absolutely|kind of|now)\s+)?(?:dislike|hate|detest|loathe|"
-         r"can't\s+stand|cannot\s+stand|can't\s+bear|have\s+gone\s+off|went\s+off|"
-         r"stopped\s+liking|got\s+tired\s+of|am\s+tired\s+of|'m\s+tired\s+of)\s+(?P<v>.+)",
-         _likes(False)),
-        (rf"\b{_I_AM}\s+(?:not|no\s+longer)\s+(?:really\s+)?(?:into|a\s+fan\s+of|fond\s+of)\s+"
-         r"(?P<v>.+)", _likes(False)),
-        (r"\bI(?:'d|\s+would)?\s+(?:(?:now|really|much|generally|usually|definitely|strongly)"
-         r"\s+)?(?:prefer|rather\s+have)\s+(?P<v>.+?)(?:\s+(?:to|over|rather\s+than|instead\s+"
-         r"of|than)\s+(?P<w>.+))?$", _prefers),
-        (r"\bI(?:'d|\s+would)\s+rather\s+(?:have|drink|eat|take|use|get)?\s*(?P<v>.+?)"
-         r"(?:\s+(?:than|over|instead\s+of)\s+(?P<w>.+))?$", _prefers),
-        (rf"\bI\s+{_NOW}(?:really\s+|absolutely\s+|do\s+)?(?:like|love|enjoy|adore)\s+(?P<v>.+)",
-         _likes(True)),
-        (rf"\b{_I_AM}\s+{_NOW}(?:really\s+|very\s+|big\s+)?(?:into|a\s+(?:big\s+|huge\s+)?fan\s+"
-         r"of|fond\s+of|keen\s+on|crazy\s+about)\s+(?P<v>.+)", _likes(True)),
+        (
+            rf"\bI\s+(?:do\s+not|don't|no\s+longer|don't\s+really|never|really\s+don't)\s+{_NOW}"
+            r"(?:like|enjoy|love|care\s+for)\s+(?P<v>.+)",
+            _likes(False),
+        ),
+        (
+            r"\bI\s+(?:(?:really|absolutely|kind of|now)\s+)?(?:dislike|hate|detest|loathe|"
+            r"can't\s+stand|cannot\s+stand|can't\s+bear|have\s+gone\s+off|went\s+off|"
+            r"stopped\s+liking|got\s+tired\s+of|am\s+tired\s+of|'m\s+tired\s+of)\s+(?P<v>.+)",
+            _likes(False),
+        ),
+        (
+            rf"\b{_I_AM}\s+(?:not|no\s+longer)\s+(?:really\s+)?(?:into|a\s+fan\s+of|fond\s+of)\s+"
+            r"(?P<v>.+)",
+            _likes(False),
+        ),
+        (
+            r"\bI(?:'d|\s+would)?\s+(?:(?:now|really|much|generally|usually|definitely|strongly)"
+            r"\s+)?(?:prefer|rather\s+have)\s+(?P<v>.+?)(?:\s+(?:to|over|rather\s+than|instead\s+"
+            r"of|than)\s+(?P<w>.+))?$",
+            _prefers,
+        ),
+        (
+            r"\bI(?:'d|\s+would)\s+rather\s+(?:have|drink|eat|take|use|get)?\s*(?P<v>.+?)"
+            r"(?:\s+(?:than|over|instead\s+of)\s+(?P<w>.+))?$",
+            _prefers,
+        ),
+        (
+            rf"\bI\s+{_NOW}(?:really\s+|absolutely\s+|do\s+)?(?:like|love|enjoy|adore)\s+(?P<v>.+)",
+            _likes(True),
+        ),
+        (
+            rf"\b{_I_AM}\s+{_NOW}(?:really\s+|very\s+|big\s+)?(?:into|a\s+(?:big\s+|huge\s+)?fan\s+"
+            r"of|fond\s+of|keen\s+on|crazy\s+about)\s+(?P<v>.+)",
+            _likes(True),
+        ),
         # my X is Y; Y is my favourite X
-        (r"\b(?P<v>[\w' -]{1,40}?)\s+(?:is|are)\s+my\s+(?P<k>(?:all-time\s+)?(?:favou?rite|"
-         r"preferred|usual|go-to)\s+[\w ]{1,30})$", _is_my),
-        (r"\bmy\s+(?P<k>(?:[\w-]+(?:'s)?\s+){0,3}?[\w-]+)\s+(?:is|are|'s)\s+(?:now\s+)?(?P<v>.+)",
-         _my_is),
+        (
+            r"\b(?P<v>[\w' -]{1,40}?)\s+(?:is|are)\s+my\s+(?P<k>(?:all-time\s+)?(?:favou?rite|"
+            r"preferred|usual|go-to)\s+[\w ]{1,30})$",
+            _is_my,
+        ),
+        (
+            r"\bmy\s+(?P<k>(?:[\w-]+(?:'s)?\s+){0,3}?[\w-]+)\s+(?:is|are|'s)\s+(?:now\s+)?(?P<v>.+)",
+            _my_is,
+        ),
     )
 )
 
@@ -372,6 +455,12 @@ def statement_key(text: str) -> str:
     """The key of a note: a short hash of its normalised words."""
     words = " ".join(re.findall(r"[\w']+", text.casefold()))
     return "note:" + hashlib.sha256(words.encode()).hexdigest()[:10]
+
+
+def mentions_user(text: str) -> bool:
+    """Whether ``text`` speaks of the user (I, my, me, we, our): only such a question is
+    personalised with the user's facts, and only such a turn can hold one."""
+    return bool(_FIRST_PERSON.search(text.translate(_APOSTROPHES)))
 
 
 def is_statement_about_user(clause: str) -> bool:
@@ -491,6 +580,7 @@ __all__ = [
     "forget_request",
     "is_statement_about_user",
     "key_words",
+    "mentions_user",
     "normalise_key",
     "statement_key",
 ]

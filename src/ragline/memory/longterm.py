@@ -94,7 +94,8 @@ class LongTermMemory:
         extractor: FactExtractor | None = None,
         analyzer: Analyzer | None = None,
     ) -> None:
-        self._store = store
+        self._opened: MemoryStore | None = store if isinstance(store, MemoryStore) else None
+        self._open = store if self._opened is None else None
         self._embedder = embedder
         self.settings = settings
         self.extractor: FactExtractor = extractor or RuleExtractor(notes=settings.notes)
@@ -103,9 +104,16 @@ class LongTermMemory:
 
     @property
     def store(self) -> MemoryStore:
-        if callable(self._store) and not isinstance(self._store, MemoryStore):
-            self._store = self._store()
-        return self._store  # type: ignore[return-value]
+        if self._opened is None:
+            assert callable(self._open)
+            self._opened = self._open()
+        return self._opened
+
+    def close(self) -> None:
+        """Close the store if this object opened it (a store given as is stays open)."""
+        if self._open is not None and self._opened is not None:
+            self._opened.close()
+            self._opened = None
 
     @property
     def embedder(self) -> Embedder:
@@ -258,9 +266,12 @@ class LongTermMemory:
                 key=lambda f: float(f.vector @ q),  # type: ignore[operator]
                 default=None,
             )
-            if best is not None and best.vector is not None:
-                if float(best.vector @ q) >= FORGET_SIMILARITY:
-                    keys = {best.key}
+            if (
+                best is not None
+                and best.vector is not None
+                and float(best.vector @ q) >= FORGET_SIMILARITY
+            ):
+                keys = {best.key}
         gone = [f for f in self.store.facts(user, history=True) if f.key in keys]
         count = self.store.forget(user, [f.id for f in gone])
         return Forgotten(tuple(gone), False, count)

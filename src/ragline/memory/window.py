@@ -69,7 +69,7 @@ class WindowState:
 
 
 @dataclass(frozen=True, slots=True)
-class Window:
+class WindowChoice:
     """The earlier context of one answer: a summary (maybe empty) and turns by index, oldest
     first; ``retrieved``: those of them chosen by similarity rather than recency."""
 
@@ -112,11 +112,11 @@ class ConversationWindow:
         state: WindowState,
         *,
         question_vector: np.ndarray | None = None,
-    ) -> Window:
+    ) -> WindowChoice:
         n = len(turns)
         recent_from = max(0, n - self.recent) if self.recent else n
         if self.strategy == "last_n" or self.summarize is None:
-            return Window("last_n", "", tuple(range(recent_from, n)))
+            return WindowChoice("last_n", "", tuple(range(recent_from, n)))
         every = self.settings.summary_every
         while recent_from - state.covered >= every:  # fold the older turns, a batch at a time
             batch = turns[state.covered : state.covered + every]
@@ -128,9 +128,11 @@ class ConversationWindow:
             state.folds += 1
         kept = tuple(range(min(state.covered, recent_from), n))
         if self.strategy == "summary" or not state.covered:
-            return Window(self.strategy, state.summary, kept)
+            return WindowChoice(self.strategy, state.summary, kept)
         retrieved = self._nearest(turns, question, state, question_vector)
-        return Window(self.strategy, state.summary, tuple(sorted({*retrieved, *kept})), retrieved)
+        return WindowChoice(
+            self.strategy, state.summary, tuple(sorted({*retrieved, *kept})), retrieved
+        )
 
     def _nearest(
         self,
@@ -183,7 +185,7 @@ __all__ = [
     "ModelSummarizer",
     "Summarize",
     "TurnLike",
-    "Window",
+    "WindowChoice",
     "WindowState",
     "WindowStrategy",
     "turn_text",

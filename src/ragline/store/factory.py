@@ -1,11 +1,11 @@
 """One factory for every store, keyed by the store URL in :class:`~ragline.config.Settings`.
 
 The CLI, the server and :class:`~ragline.api.Ragline` open the documents, traces,
-evaluations, API-key, key-limit, handoff and memory stores (and the invalidation channel) here, never
-by naming a backend class. The URL's scheme picks the backend through the ``ragline.stores``
-plugin group (:mod:`ragline.plugins`):
-``sqlite`` is built in (``sqlite:///relative.db``, ``sqlite:////absolute/path.db``) and a
-package adds another (``postgresql``) by registering a factory under its scheme::
+evaluations, API-key, key-limit, handoff and memory stores (and the invalidation channel)
+here, never by naming a backend class. The URL's scheme picks the backend through the
+``ragline.stores`` plugin group (:mod:`ragline.plugins`): ``sqlite`` is built in
+(``sqlite:///relative.db``, ``sqlite:////absolute/path.db``) and a package adds another
+(``postgresql``) by registering a factory under its scheme::
 
     [project.entry-points."ragline.stores"]
     postgresql = "ragline_postgres:open_backend"   # (url, settings) -> StoreBackend

@@ -48,9 +48,7 @@ def fact_of(row: Sequence[Any]) -> MemoryFact:
         value=row[3],
         statement=row[4],
         kind=row[5],
-        source=FactSource(
-            text=row[8], conversation_id=row[6], turn_index=row[7], at=row[9] or ""
-        ),
+        source=FactSource(text=row[8], conversation_id=row[6], turn_index=row[7], at=row[9] or ""),
         created_at=row[10],
         superseded_by=row[11],
         superseded_at=row[12],

@@ -29,7 +29,7 @@ from ragline.store.memory_base import FactSource, MemoryStore
 SRC = FactSource("I live in Paris.", conversation_id="c1", turn_index=0, at="2026-01-01T00:00:00")
 
 
-def _remember(store: MemoryStore, user: str, key: str, value: str, **kw: object):  # noqa: ANN202
+def _remember(store: MemoryStore, user: str, key: str, value: str, **kw: object):
     return store.remember(
         user, key=key, value=value, statement=f"my {key} is {value}", source=SRC, **kw
     )  # type: ignore[arg-type]
