@@ -54,6 +54,9 @@ def _register() -> None:
     from ragline.cli import cache  # the answer caches
 
     cache.register(app)
+    from ragline.cli import memory  # long-term memory per user
+
+    memory.register(app)
 
 
 _register()

@@ -8,6 +8,7 @@ from ragline.server.routes import (
     feedback,
     handoff,
     ingest,
+    memory,
     meta,
     openai,
     search,
@@ -21,6 +22,7 @@ ROUTERS = [
     ask.router,
     feedback.router,
     handoff.router,
+    memory.router,
     openai.router,
 ]
 
