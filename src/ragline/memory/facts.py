@@ -48,7 +48,8 @@ _TRAILING = re.compile(
     r"actually|though|instead|again|lately|full[- ]time|part[- ]time|for (?:a|the) (?:while|"
     r"living)|for (?:about |almost |over )?(?:a|an|one|two|three|four|five|six|\d+) "
     r"(?:years?|months?|weeks?)|since .+|last (?:week|month|year)|this (?:week|month|year)|"
-    r"recently|by the way|btw|haha|lol)\s*$",
+    r"recently|by the way|btw|haha|lol|in (?:early |late )?(?:january|february|march|april|may|"
+    r"june|july|august|september|october|november|december)(?: \d{4})?|in \d{4})\s*$",
     re.I,
 )
 _LEADING = re.compile(r"^(?:the city of|the town of|sunny|beautiful|lovely)\s+", re.I)
@@ -99,6 +100,10 @@ KEY_ALIASES: dict[str, str] = {
     "birthday": "birthday",
     "date of birth": "birthday",
     "phone": "phone number",
+    "number": "phone number",
+    "mobile": "phone number",
+    "cell": "phone number",
+    "main programming language": "programming language",
     "phone number": "phone number",
     "mobile number": "phone number",
     "cell number": "phone number",
@@ -216,11 +221,18 @@ def normalise_key(words: str) -> str:
     return KEY_ALIASES.get(k, k)
 
 
+_QUALIFIER = re.compile(
+    r"\s+(?:in|on|at|for|when|with|during|every|especially|because|while)\s+.*$", re.I
+)
+
+
 def _object(value: str) -> str:
-    """The object of a preference, lower case, without its article ("the beach" -> "beach")."""
-    v = clean_value(value)
+    """The object of a preference, lower case, without its article and qualifiers ("the
+    beach" -> "beach", "hiking on weekends" -> "hiking", "dark mode in every editor" ->
+    "dark mode")."""
+    v = _QUALIFIER.sub("", clean_value(value))
     v = re.sub(r"^(?:the|a|an|some|all|any)\s+", "", v, flags=re.I)
-    return v.casefold()
+    return v.casefold().strip()
 
 
 Build = Callable[[re.Match[str]], FactCandidate | None]
@@ -252,6 +264,14 @@ def _name(m: re.Match[str]) -> FactCandidate | None:
     if not words or len(words) > 3 or not words[0][:1].isupper():
         return None
     value = " ".join(words)
+    return FactCandidate("name", value, f"my name is {value}")
+
+
+def _introduced(m: re.Match[str]) -> FactCandidate | None:
+    """ "I'm Maya" as a whole clause; not "I'm Canadian", "I'm Japanese" (nationalities)."""
+    value = m.group("v")
+    if re.search(r"(?:an|ese|ish|ian|i)$", value.split()[0], re.I):
+        return None
     return FactCandidate("name", value, f"my name is {value}")
 
 
@@ -318,6 +338,14 @@ def _likes(positive: bool) -> Build:
     return build
 
 
+def _prefers_switch(m: re.Match[str]) -> FactCandidate | None:
+    """ "I've switched to light mode": now preferred (it replaces a preference alike)."""
+    obj = re.sub(r"^(?:an?|the)\s+", "", _object(m.group("v")))
+    if not obj or len(obj.split()) > 5:
+        return None
+    return FactCandidate(f"prefers:{obj}", f"prefers {obj}", f"I prefer {obj}", "preference")
+
+
 def _prefers(m: re.Match[str]) -> FactCandidate | None:
     obj = _object(m.group("v"))
     if not obj or len(obj.split()) > 6:
@@ -336,7 +364,7 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
     for p, build in (
         # location
         (
-            rf"\bI(?:'ve| have)?\s+{_NOW}(?:moved|relocated|emigrated)\s+(?:back\s+)?(?:to|into)\s+"
+            rf"\b(?:I|we)(?:'ve| have)?\s+{_NOW}(?:moved|relocated|emigrated)\s+(?:back\s+)?(?:to|into)\s+"
             r"(?P<v>.+)",
             _keyed("location", "I live in {v}"),
         ),
@@ -361,6 +389,7 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
         (r"\b(?:please\s+)?call\s+me\s+(?P<v>.+)", _name),
         (r"\bmy\s+name(?:'s|\s+is)\s+(?P<v>.+)", _name),
         (r"\bI\s+go\s+by\s+(?P<v>.+)", _name),
+        (r"^(?:I'm|I\s+am|this\s+is)\s+(?P<v>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)$", _introduced),
         (rf"\b{_I_AM}\s+called\s+(?P<v>.+)", _name),
         # job before employer: "I work as" is a job, "I work at" an employer
         (rf"\bI\s+{_NOW}work\s+as\s+(?P<v>.+)", _job),
@@ -394,6 +423,21 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
         ),
         (rf"\bI\s+{_NOW}drive\s+(?:an?\s+|the\s+)?(?P<v>.+)", _keyed("car", "I drive {v}")),
         (rf"\bI\s+{_NOW}speak\s+(?P<v>.+)", _keyed("languages", "I speak {v}")),
+        (
+            rf"\bI\s+{_NOW}(?:usually\s+|normally\s+)?(?:take|get|ride|catch)\s+(?:the\s+|a\s+)?"
+            r"(?P<v>[\w -]+?)\s+to\s+(?:work|the\s+office)\b",
+            _keyed("commute", "I get to work by {v}"),
+        ),
+        (
+            rf"\bI(?:'ve|\s+have)?\s+{_NOW}(?:started\s+)?(?P<v>cycling|walking|driving|biking|"
+            r"running|scootering)\s+to\s+(?:work|the\s+office)\b",
+            _keyed("commute", "I get to work by {v}"),
+        ),
+        (
+            rf"\bI\s+{_NOW}(?:mostly\s+|mainly\s+|usually\s+)?(?:write|code\s+in|program\s+in)"
+            r"\s+(?P<v>[A-Z][\w+#.-]*)",
+            _keyed("programming language", "I mostly write {v}"),
+        ),
         (r"\bI\s+have\s+an?\s+(?P<thing>[\w -]+?)\s+(?:named|called)\s+(?P<v>.+)", _named),
         (
             r"\bI\s+have\s+(?P<v>\d+|no|one|two|three|four|five|six)\s+(?P<thing>kids|children|"
@@ -436,6 +480,11 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
             rf"\b{_I_AM}\s+{_NOW}(?:really\s+|very\s+|big\s+)?(?:into|a\s+(?:big\s+|huge\s+)?fan\s+"
             r"of|fond\s+of|keen\s+on|crazy\s+about)\s+(?P<v>.+)",
             _likes(True),
+        ),
+        (
+            r"\bI(?:'ve|\s+have)?\s+(?:now\s+|just\s+|finally\s+)?(?:switched|changed|moved\s+"
+            r"over)\s+to\s+(?P<v>.+)",
+            _prefers_switch,
         ),
         # my X is Y; Y is my favourite X
         (

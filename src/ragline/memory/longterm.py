@@ -140,7 +140,7 @@ class LongTermMemory:
         candidates = self.extractor.extract(text)
         if not candidates:
             return []
-        vectors = self.embedder.embed([c.statement for c in candidates])
+        vectors = self._vectors(candidates)
         source = FactSource(text.strip(), conversation_id, turn_index, at or _now())
         current = self.store.facts(user) if self._may_replace(candidates) else []
         out: list[Remembered] = []
@@ -162,9 +162,19 @@ class LongTermMemory:
                 current = [f for f in current if f.id not in gone] + [done.fact]
         return out
 
+    def _vectors(self, candidates: Sequence[FactCandidate]) -> np.ndarray:
+        """Each fact's embedding: its statement's and the user's own clause's, averaged (the
+        clause keeps the user's words, "I'm really into bouldering", for recall)."""
+        statements = [c.statement for c in candidates]
+        own = [c.clause or c.statement for c in candidates]
+        vectors = self.embedder.embed(statements + own)
+        mixed = vectors[: len(candidates)] + vectors[len(candidates) :]
+        norms = np.linalg.norm(mixed, axis=1, keepdims=True)
+        return (mixed / np.maximum(norms, 1e-12)).astype(np.float32)
+
     @staticmethod
     def _may_replace(candidates: Sequence[FactCandidate]) -> bool:
-        return any(c.kind == "note" or c.key.startswith("prefers:") for c in candidates)
+        return any(c.kind in ("note", "preference") for c in candidates)
 
     def _replaced(
         self, candidate: FactCandidate, vector: np.ndarray, current: Sequence[MemoryFact]
@@ -174,10 +184,18 @@ class LongTermMemory:
             return [
                 f.id
                 for f in current
-                if f.kind == "note"
-                and f.key != candidate.key
+                if f.key != candidate.key
                 and f.vector is not None
                 and float(f.vector @ vector) >= self.settings.note_supersede
+            ]
+        if candidate.key.startswith("preference:"):  # "dislikes hiking" after "likes hiking …"
+            words = set(self.analyzer.terms(candidate.key.split(":", 1)[1]))
+            return [
+                f.id
+                for f in current
+                if f.key.startswith("preference:")
+                and f.key != candidate.key
+                and words & set(self.analyzer.terms(f.key.split(":", 1)[1]))
             ]
         if not candidate.key.startswith("prefers:"):
             return []
