@@ -143,8 +143,22 @@ class Ragline:
                     lambda: self.embedder,
                     self.settings.memory,
                     analyzer=self.retriever.analyzer,
+                    extractor=self._fact_extractor(),
                 )
             return self._memory
+
+    def _fact_extractor(self) -> Any:
+        """The chat model's extractor (``memory.extractor = "model"``), else None: rules."""
+        cfg = self.settings.memory
+        if cfg.extractor != "model":
+            return None
+        from ragline.memory.model_facts import ModelFactExtractor
+        from ragline.prompts import PromptRegistry
+
+        template = PromptRegistry.from_settings(self.settings).get(cfg.fact_prompt)
+        return ModelFactExtractor(
+            self.gateway, template, model=cfg.extractor_model, notes=cfg.notes
+        )
 
     @property
     def invalidation(self) -> Invalidation:

@@ -640,6 +640,9 @@ class MemorySettings(_Section):
     # "rules": the rule-based extractor only (no model call, ~0.1 ms a turn); "model": the
     # rules, then the chat model (grammar-constrained JSON) for sentences no rule read.
     extractor: Literal["rules", "model"] = "rules"
+    # The model of the "model" extractor (None: the gateway's default) and its prompt file.
+    extractor_model: str | None = None
+    fact_prompt: str = "memory_fact@v1"
     # First-person sentences no rule (nor the model) read are kept as notes, recalled by
     # similarity alone: recall for forms the rules do not know, at some risk of stale notes.
     notes: bool = True

@@ -13,6 +13,7 @@ I work at / for, joined, got a job at Acme             ``employer``             
 I work as / am a nurse (a known job), my job is …      ``job``                     nurse
 I'm from / grew up in Porto                            ``hometown``                Porto
 I'm vegetarian / vegan …                               ``diet``                    vegetarian
+I'm allergic to peanuts                                ``allergy``                 peanuts
 I'm 34 (years old), I turned 34                        ``age``                     34
 I drive a Golf                                         ``car``                     Golf
 I speak Spanish and Greek                              ``languages``               Spanish and Greek
@@ -183,9 +184,12 @@ class FactCandidate:
 
 @runtime_checkable
 class FactExtractor(Protocol):
-    """Reads facts about the user from one of the user's turns."""
+    """Reads facts about the user from one of the user's turns.
 
-    def extract(self, text: str) -> list[FactCandidate]: ...
+    ``keys``: the user's current keys, so that an extractor that can tell (the model) gives
+    a new value of a known thing the same key, which supersedes the old value."""
+
+    def extract(self, text: str, *, keys: Sequence[str] = ()) -> list[FactCandidate]: ...
 
 
 def clauses(text: str) -> list[str]:
@@ -364,8 +368,8 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
     for p, build in (
         # location
         (
-            rf"\b(?:I|we)(?:'ve| have)?\s+{_NOW}(?:moved|relocated|emigrated)\s+(?:back\s+)?(?:to|into)\s+"
-            r"(?P<v>.+)",
+            rf"\b(?:I|we)(?:'ve| have)?\s+{_NOW}(?:moved|relocated|emigrated)\s+"
+            r"(?:back\s+)?(?:to|into)\s+(?P<v>.+)",
             _keyed("location", "I live in {v}"),
         ),
         (
@@ -416,6 +420,10 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
         (r"\bI\s+(?:grew\s+up|was\s+raised)\s+in\s+(?P<v>.+)", _keyed("hometown", "I am from {v}")),
         (r"\bI\s+was\s+born\s+(?:in|on)\s+(?P<v>.+)", _born),
         (rf"\b{_I_AM}\s+{_NOW}(?:a\s+)?(?P<v>{_DIETS})\b", _keyed("diet", "I am {v}")),
+        (
+            rf"\b{_I_AM}\s+{_NOW}(?:very\s+|severely\s+)?allergic\s+to\s+(?P<v>.+)",
+            _keyed("allergy", "I am allergic to {v}"),
+        ),
         (
             rf"\b(?:{_I_AM}|I\s+just\s+turned|I\s+turned)\s+(?P<v>\d{{1,3}})(?:\s+years?\s+old)?"
             r"\s*$",
@@ -539,7 +547,7 @@ class RuleExtractor:
                     )
         return None
 
-    def extract(self, text: str) -> list[FactCandidate]:
+    def extract(self, text: str, *, keys: Sequence[str] = ()) -> list[FactCandidate]:
         out: list[FactCandidate] = []
         seen: set[str] = set()
         for clause in clauses(text):
@@ -604,12 +612,23 @@ def forget_request(text: str) -> ForgetRequest | None:
     return ForgetRequest(False, what)
 
 
+#: Words of a question that point at any preference ("do I like …", "what am I into").
+PREFERENCE_CUES = frozenset(["like", "likes", "love", "enjoy", "into", "fan", "hate", "prefer"])
+#: … and at any choice ("which … do I prefer", "would I rather").
+CHOICE_CUES = frozenset(["prefer", "preferred", "rather", "choice", "favorite", "favourite"])
+
+
 def key_words(key: str) -> set[str]:
     """The words a question may use for a key (its own and its cues)."""
     if key.startswith("note:"):
         return set()
-    base = key.split(":", 1)[-1]
-    return set(re.findall(r"[a-z]+", base.casefold())) | set(KEY_CUES.get(key, ()))
+    family, _, base = key.rpartition(":")
+    words = set(re.findall(r"[a-z]+", base.casefold())) | set(KEY_CUES.get(key, ()))
+    if family == "preference":
+        words |= PREFERENCE_CUES
+    elif family == "prefers":
+        words |= CHOICE_CUES
+    return words
 
 
 def any_of(candidates: Sequence[FactCandidate], key: str) -> FactCandidate | None:

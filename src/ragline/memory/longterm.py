@@ -5,7 +5,8 @@ replace them when contradicted, forget them on request.
 :class:`~ragline.store.memory_base.MemoryStore` together:
 
 - :meth:`~LongTermMemory.remember` reads the facts of a user turn and stores each with the
-  turn it came from. A new value for a key the user has supersedes the old one (the store
+  turn it came from. The answer flow passes the question as the input guards left it: a value
+  the PII guard redacted (``<LOCATION_1>``) is not remembered. A new value for a key the user has supersedes the old one (the store
   does it atomically); a new ``prefers:`` fact also supersedes a current preference whose
   object is alike ("coffee over tea" replaces "tea": object cosine >= ``prefer_supersede``
   or the same object compared against), and a new note one nearly saying the same
@@ -25,6 +26,7 @@ Every call names the user, and the store filters every query by it.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -54,6 +56,8 @@ from ragline.store.memory_base import (
 PREFER_SUPERSEDE = 0.45
 #: "forget …" naming no key matches the single fact at least this alike.
 FORGET_SIMILARITY = 0.5
+#: A guard's redaction placeholder (``<LOCATION_1>``): a value made of one is not a fact.
+_PLACEHOLDER = re.compile(r"<[A-Z][A-Z_]*_\d+>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +141,16 @@ class LongTermMemory:
         user = check_user(user_id)
         if forget_request(text) is not None:
             return []
-        candidates = self.extractor.extract(text)
+        current = self.store.facts(user)
+        candidates = [
+            c
+            for c in self.extractor.extract(text, keys=[f.key for f in current])
+            if not _PLACEHOLDER.search(c.value)  # redacted by the PII guard: not remembered
+        ]
         if not candidates:
             return []
         vectors = self._vectors(candidates)
         source = FactSource(text.strip(), conversation_id, turn_index, at or _now())
-        current = self.store.facts(user) if self._may_replace(candidates) else []
         out: list[Remembered] = []
         for candidate, vector in zip(candidates, vectors, strict=True):
             replaces = self._replaced(candidate, vector, current)
@@ -171,10 +179,6 @@ class LongTermMemory:
         mixed = vectors[: len(candidates)] + vectors[len(candidates) :]
         norms = np.linalg.norm(mixed, axis=1, keepdims=True)
         return (mixed / np.maximum(norms, 1e-12)).astype(np.float32)
-
-    @staticmethod
-    def _may_replace(candidates: Sequence[FactCandidate]) -> bool:
-        return any(c.kind in ("note", "preference") for c in candidates)
 
     def _replaced(
         self, candidate: FactCandidate, vector: np.ndarray, current: Sequence[MemoryFact]
