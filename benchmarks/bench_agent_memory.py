@@ -94,7 +94,20 @@ def judge(question: dict[str, Any], turns: list[tuple[str, int, str, int]], reca
     return found, returned_stale
 
 
-def bench_long_term(settings: Any, embedder: Any) -> dict[str, Any]:
+def _extractor(settings: Any, kind: str, model: str | None) -> Any:
+    if kind == "rules":
+        return None
+    from ragline.memory.model_facts import ModelFactExtractor
+    from ragline.models.gateway import Gateway
+    from ragline.prompts import PromptRegistry
+
+    template = PromptRegistry.from_settings(settings).get(settings.memory.fact_prompt)
+    return ModelFactExtractor(Gateway(settings), template, model=model, notes=settings.memory.notes)
+
+
+def bench_long_term(
+    settings: Any, embedder: Any, extractor: str = "rules", model: str | None = None
+) -> dict[str, Any]:
     from ragline.memory.longterm import LongTermMemory
     from ragline.store.factory import open_memory
 
@@ -102,7 +115,8 @@ def bench_long_term(settings: Any, embedder: Any) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     local = settings.model_copy(update={"home": folder, "database": folder / "memory.db"})
     store = open_memory(local)
-    memory = LongTermMemory(store, embedder, settings.memory)
+    model_extractor = _extractor(settings, extractor, model)
+    memory = LongTermMemory(store, embedder, settings.memory, extractor=model_extractor)
     remember_ms: list[float] = []
     recall_ms: list[float] = []
     stored = 0
@@ -144,7 +158,18 @@ def bench_long_term(settings: Any, embedder: Any) -> dict[str, Any]:
                             "recalled": [r.fact.value for r in recalled],
                         }
                     )
+        chatter = [
+            (user["id"], turn)
+            for user in users
+            if user["split"] == split
+            for session in user["sessions"]
+            for turn in session["turns"]
+            if isinstance(turn, str)
+        ]
+        off_topic = sum(bool(memory.recall(uid, text)) for uid, text in chatter)
         per_split[split] = {
+            "off_topic_questions": len(chatter),
+            "off_topic_with_a_fact": off_topic,
             "questions": n,
             "recall_current": round(hits / n, 4) if n else None,
             "stale_returned": round(stale / n, 4) if n else None,
@@ -155,7 +180,9 @@ def bench_long_term(settings: Any, embedder: Any) -> dict[str, Any]:
         }
     leaks = cross_user_leaks(memory, users)
     store.close()
-    facts = sum(len(t[1]) for u in users for s in u["sessions"] for t in s["turns"] if isinstance(t, list))
+    facts = sum(
+        len(t[1]) for u in users for s in u["sessions"] for t in s["turns"] if isinstance(t, list)
+    )
     return {
         "data": str(DATA.relative_to(REPO)),
         "users": len(users),
@@ -168,6 +195,12 @@ def bench_long_term(settings: Any, embedder: Any) -> dict[str, Any]:
         "remember_ms_p95": round(percentile(remember_ms, 95), 3),
         "recall_ms_p50": round(median(recall_ms), 3),
         "recall_ms_p95": round(percentile(recall_ms, 95), 3),
+        "extractor": extractor if extractor == "rules" else f"rules + {model or 'default'}",
+        "model_clauses": (
+            {"asked": model_extractor.asked, "answered": model_extractor.answered}
+            if model_extractor is not None
+            else None
+        ),
         "settings": {
             "min_score": settings.memory.min_score,
             "key_bonus": settings.memory.key_bonus,
@@ -199,11 +232,17 @@ def cross_user_leaks(memory: Any, users: list[dict[str, Any]]) -> dict[str, int]
 
 DETAILS = [
     ("My booking reference is QX7-4821.", "What was my booking reference again?", "QX7-4821"),
-    ("My flight number is LH 1234, leaving Friday.", "Which flight number did I give you?",
-     "LH 1234"),
+    (
+        "My flight number is LH 1234, leaving Friday.",
+        "Which flight number did I give you?",
+        "LH 1234",
+    ),
     ("The project codename is Bluefin.", "What is the project's codename?", "Bluefin"),
-    ("My manager's name is Ingrid Sorensen.", "What did I say my manager is called?",
-     "Ingrid Sorensen"),
+    (
+        "My manager's name is Ingrid Sorensen.",
+        "What did I say my manager is called?",
+        "Ingrid Sorensen",
+    ),
     ("The budget for the offsite is 4,500 euros.", "How big was the offsite budget?", "4,500"),
     ("The server we migrate is called atlas-07.", "Which server are we migrating?", "atlas-07"),
     ("My ticket number is INC-55102.", "Remind me of my ticket number.", "INC-55102"),
@@ -299,7 +338,9 @@ def bench_short_term(settings: Any, embedder: Any, n: int, model: str | None) ->
         found, tokens, folds, seconds = 0, [], 0, 0.0
         for k, (turns, asked, value) in enumerate(convs):
             # the summary strategies share one summary per conversation: same model calls
-            state = WindowState() if strategy == "last_n" else summaries.setdefault(k, WindowState())
+            state = (
+                WindowState() if strategy == "last_n" else summaries.setdefault(k, WindowState())
+            )
             state.vectors.clear()
             window = ConversationWindow(
                 settings.memory,
@@ -339,11 +380,47 @@ def bench_short_term(settings: Any, embedder: Any, n: int, model: str | None) ->
 # --------------------------------------------------------------------------- main
 
 
+def report_long_term(long_term: dict[str, Any]) -> None:
+    print(
+        f"long-term memory, {long_term['extractor']}: {long_term['annotated_facts']} facts, "
+        f"{long_term['sessions']} sessions, {long_term['users']} users "
+        f"({long_term['facts_stored']} facts stored)"
+    )
+    for split, row in long_term["splits"].items():
+        print(
+            f"  {split:8s} questions {row['questions']:3d}  recall {row['recall_current']:.3f}  "
+            f"stale {row['stale_returned']:.3f}  stale on contradicted "
+            f"{row['stale_returned_on_contradicted']:.3f} (n={row['contradicted_questions']})  "
+            f"off-topic with a fact {row['off_topic_with_a_fact']}/{row['off_topic_questions']}"
+        )
+    leaks = long_term["leaks"]
+    print(
+        f"  leaks: {leaks['facts_leaked']} facts of another user in "
+        f"{leaks['questions_asked_as_another_user']} questions and 6 listings"
+    )
+    print(
+        f"  remember p50 {long_term['remember_ms_p50']} ms, recall p50 "
+        f"{long_term['recall_ms_p50']} ms"
+    )
+    for miss in (m for m in long_term["misses"] if m["split"] == "dev"):  # held out: JSON only
+        print(
+            f"  miss[{miss['split']}] {miss['user']}: {miss['question']!r} expected "
+            f"{miss['expected']!r} stale={miss['stale']} got {miss['recalled']}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conversations", type=int, default=8)
     parser.add_argument("--model", default=None, help="the summary's chat model")
     parser.add_argument("--no-short-term", action="store_true")
+    parser.add_argument(
+        "--extractor",
+        choices=["rules", "model", "both"],
+        default="both",
+        help="long-term: the rule extractor, rules + the chat model, or both runs",
+    )
+    parser.add_argument("--extractor-model", default="qwen2.5-1.5b")
     args = parser.parse_args()
 
     from ragline.config import load_settings
@@ -351,29 +428,19 @@ def main() -> None:
 
     settings = load_settings()
     embedder = get_embedder(settings.embedder)
-    long_term = bench_long_term(settings, embedder)
-    print(f"long-term memory: {long_term['annotated_facts']} facts, {long_term['sessions']} "
-          f"sessions, {long_term['users']} users ({long_term['facts_stored']} facts stored)")
-    for split, row in long_term["splits"].items():
-        print(
-            f"  {split:8s} questions {row['questions']:3d}  recall {row['recall_current']:.3f}  "
-            f"stale {row['stale_returned']:.3f}  stale on contradicted "
-            f"{row['stale_returned_on_contradicted']:.3f} (n={row['contradicted_questions']})"
-        )
-    leaks = long_term["leaks"]
-    print(f"  leaks: {leaks['facts_leaked']} facts of another user in "
-          f"{leaks['questions_asked_as_another_user']} questions and 6 listings")
-    print(f"  remember p50 {long_term['remember_ms_p50']} ms, recall p50 "
-          f"{long_term['recall_ms_p50']} ms")
-    for miss in (m for m in long_term["misses"] if m["split"] == "dev"):  # held out: JSON only
-        print(f"  miss[{miss['split']}] {miss['user']}: {miss['question']!r} expected "
-              f"{miss['expected']!r} stale={miss['stale']} got {miss['recalled']}")
-    payload: dict[str, Any] = {"long_term": long_term}
+    payload: dict[str, Any] = {"long_term": {}}
+    kinds = ["rules", "model"] if args.extractor == "both" else [args.extractor]
+    for kind in kinds:
+        long_term = bench_long_term(settings, embedder, kind, args.extractor_model)
+        payload["long_term"][kind] = long_term
+        report_long_term(long_term)
     if not args.no_short_term:
         short = bench_short_term(settings, embedder, args.conversations, args.model)
-        print(f"short-term window ({short['model']}, {args.conversations} conversations of "
-              f"{min(short['turns_per_conversation'])}-{max(short['turns_per_conversation'])} "
-              f"turns, fact in turn 1-3, asked last):")
+        print(
+            f"short-term window ({short['model']}, {args.conversations} conversations of "
+            f"{min(short['turns_per_conversation'])}-{max(short['turns_per_conversation'])} "
+            f"turns, fact in turn 1-3, asked last):"
+        )
         for strategy, row in short["strategies"].items():
             print(
                 f"  {strategy:18s} fact in context {row['fact_in_context']:.3f}  tokens median "

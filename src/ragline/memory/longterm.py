@@ -9,8 +9,9 @@ replace them when contradicted, forget them on request.
   the PII guard redacted (``<LOCATION_1>``) is not remembered. A new value for a key the user has supersedes the old one (the store
   does it atomically); a new ``prefers:`` fact also supersedes a current preference whose
   object is alike ("coffee over tea" replaces "tea": object cosine >= ``prefer_supersede``
-  or the same object compared against), and a new note one nearly saying the same
-  (``memory.note_supersede``).
+  or the same object compared against), and a note (a statement no rule read) the one
+  current fact most like it, when their cosine reaches ``memory.note_supersede`` ("I traded
+  the Clio for a Tesla" after "I drive a Renault Clio").
 - :meth:`~LongTermMemory.recall` scores the user's current facts for a question: the
   cosine of question and fact, plus ``memory.key_bonus`` when the question names the fact's
   key ("where do I *live*" -> ``location``); those reaching ``memory.min_score``, best
@@ -184,14 +185,14 @@ class LongTermMemory:
         self, candidate: FactCandidate, vector: np.ndarray, current: Sequence[MemoryFact]
     ) -> list[str]:
         """Current facts of other keys that the candidate contradicts."""
-        if candidate.kind == "note":
-            return [
-                f.id
+        if candidate.kind == "note":  # the one current fact most like it, when close enough
+            scored = [
+                (float(f.vector @ vector), f.id)
                 for f in current
-                if f.key != candidate.key
-                and f.vector is not None
-                and float(f.vector @ vector) >= self.settings.note_supersede
+                if f.key != candidate.key and f.vector is not None
             ]
+            best = max(scored, default=None)
+            return [best[1]] if best and best[0] >= self.settings.note_supersede else []
         if candidate.key.startswith("preference:"):  # "dislikes hiking" after "likes hiking …"
             words = set(self.analyzer.terms(candidate.key.split(":", 1)[1]))
             return [
