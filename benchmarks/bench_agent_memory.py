@@ -20,8 +20,12 @@
    model calls the summary made. The summary is written by the chat model through the
    gateway (``--model``, default the embedded SmolLM2-135M).
 
-    python benchmarks/bench_agent_memory.py [--conversations 8] [--model qwen2.5-0.5b]
-        [--no-short-term]
+    python benchmarks/bench_agent_memory.py [--extractor rules|model|both]
+        [--extractor-model qwen2.5-1.5b] [--conversations 8] [--model qwen2.5-0.5b]
+        [--no-long-term] [--no-short-term]
+
+Results: ``results/agent-memory.json`` (long-term), ``results/agent-memory-window.json``
+(short-term).
 """
 
 from __future__ import annotations
@@ -414,6 +418,7 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=8)
     parser.add_argument("--model", default=None, help="the summary's chat model")
     parser.add_argument("--no-short-term", action="store_true")
+    parser.add_argument("--no-long-term", action="store_true")
     parser.add_argument(
         "--extractor",
         choices=["rules", "model", "both"],
@@ -428,12 +433,14 @@ def main() -> None:
 
     settings = load_settings()
     embedder = get_embedder(settings.embedder)
-    payload: dict[str, Any] = {"long_term": {}}
-    kinds = ["rules", "model"] if args.extractor == "both" else [args.extractor]
-    for kind in kinds:
-        long_term = bench_long_term(settings, embedder, kind, args.extractor_model)
-        payload["long_term"][kind] = long_term
-        report_long_term(long_term)
+    if not args.no_long_term:
+        payload: dict[str, Any] = {"long_term": {}}
+        kinds = ["rules", "model"] if args.extractor == "both" else [args.extractor]
+        for kind in kinds:
+            long_term = bench_long_term(settings, embedder, kind, args.extractor_model)
+            payload["long_term"][kind] = long_term
+            report_long_term(long_term)
+        write_results("agent-memory", payload)
     if not args.no_short_term:
         short = bench_short_term(settings, embedder, args.conversations, args.model)
         print(
@@ -448,8 +455,7 @@ def main() -> None:
                 f"{row['seconds']:.1f} s"
             )
         print(f"  example summary: {short['example_summary'][:300]!r}")
-        payload["short_term"] = short
-    write_results("agent-memory", payload)
+        write_results("agent-memory-window", {"short_term": short})
 
 
 if __name__ == "__main__":
