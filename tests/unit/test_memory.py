@@ -271,3 +271,36 @@ def test_a_value_the_pii_guard_redacted_is_not_remembered(memory: LongTermMemory
     done = memory.remember("ana", "I live in <LOCATION_1>. I'm allergic to peanuts.")
     assert [(d.fact.key, d.fact.value) for d in done] == [("allergy", "peanuts")]
     assert all("<" not in f.value for f in memory.facts("ana"))
+
+
+def test_the_answer_goes_on_without_memory_when_the_store_fails(tmp_path: Path) -> None:
+    """A store that fails: the question is answered without memory; a request to forget
+    fails loudly (the user must not believe it was forgotten)."""
+    from ragline.answer.events import AnswerDone, MemoryUsed
+    from ragline.api import Ragline
+    from ragline.errors import StoreError
+
+    class Broken:
+        def facts(self, *a: object, **k: object) -> list[object]:
+            raise StoreError("the memory store is down")
+
+    settings = load_settings(
+        home=tmp_path,
+        memory={"long_term": True},
+        guard={"enabled": False},
+        route={"enabled": False},
+    )
+    from ragline.testing.live_server import write_corpus
+
+    with Ragline(settings) as rag:
+        rag.ingest([write_corpus(tmp_path / "docs")], collection="docs")
+        rag.memory._opened = Broken()  # type: ignore[assignment]
+        rag.memory._open = None
+        events = list(
+            rag.ask_stream("I live in Lyon. Which planet is the hottest?", collection="docs")
+        )
+        assert isinstance(events[-1], AnswerDone) and not any(
+            isinstance(e, MemoryUsed) for e in events
+        )
+        with pytest.raises(StoreError):
+            list(rag.ask_stream("Please forget that I live in Lyon", collection="docs"))

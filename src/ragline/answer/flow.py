@@ -88,7 +88,7 @@ from ragline.errors import ConfigError, InvalidQueryError, RaglineError
 from ragline.guard.base import Action, Decision, GuardContext, HandoffSink
 from ragline.guard.pipeline import GuardPipeline
 from ragline.guard.spotlight import passage_lines, unmark
-from ragline.memory.facts import mentions_user
+from ragline.memory.facts import forget_request, mentions_user
 from ragline.memory.longterm import Forgotten, LongTermMemory, Recalled, context_lines
 from ragline.memory.window import ConversationWindow, ModelSummarizer, WindowChoice
 from ragline.models.chat import ChatModel, ChatResult, SamplingParams, StreamDone, TokenDelta
@@ -1032,6 +1032,17 @@ class Answerer:
     ) -> tuple[MemoryUsed | None, Forgotten | None]:
         """Forget what a "forget …" asks, or remember the question's facts and recall those
         relevant to it (one ``memory`` span)."""
+        if forget_request(question) is not None:  # a failure to forget is the user's to see
+            return self._remember_and_recall(user, question, conversation)
+        try:
+            return self._remember_and_recall(user, question, conversation)
+        except RaglineError as exc:  # memory down: answer without it rather than not at all
+            log.warning("long-term memory failed, answering without it: %s", exc)
+            return None, None
+
+    def _remember_and_recall(
+        self, user: str, question: str, conversation: Conversation | None
+    ) -> tuple[MemoryUsed | None, Forgotten | None]:
         memory = self.memory
         assert memory is not None
         with self.tracer.span("memory") as span:
