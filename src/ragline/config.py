@@ -623,8 +623,9 @@ class MemorySettings(_Section):
     summary_every: int = Field(4, gt=0)
     # A summary is a few sentences; longer ones crowd the passages out of a small context.
     summary_max_tokens: int = Field(120, gt=8)
-    # The prompt file that updates the summary (NAME@vN or a path).
-    summary_prompt: str = "summary@v1"
+    # The prompt file that updates the summary (NAME@vN or a path); v2: v1's worked example
+    # was copied into the summaries by SmolLM2-135M.
+    summary_prompt: str = "summary@v2"
     # summary_retrieval: older turns added beside the summary, the nearest to the question.
     retrieved_turns: int = Field(2, ge=0)
     # ... and only when their MiniLM cosine with the question reaches this (an unrelated

@@ -5,13 +5,15 @@ replace them when contradicted, forget them on request.
 :class:`~ragline.store.memory_base.MemoryStore` together:
 
 - :meth:`~LongTermMemory.remember` reads the facts of a user turn and stores each with the
-  turn it came from. The answer flow passes the question as the input guards left it: a value
-  the PII guard redacted (``<LOCATION_1>``) is not remembered. A new value for a key the user has supersedes the old one (the store
-  does it atomically); a new ``prefers:`` fact also supersedes a current preference whose
-  object is alike ("coffee over tea" replaces "tea": object cosine >= ``prefer_supersede``
-  or the same object compared against), and a note (a statement no rule read) the one
-  current fact most like it, when their cosine reaches ``memory.note_supersede`` ("I traded
-  the Clio for a Tesla" after "I drive a Renault Clio").
+  turn it came from. The answer flow passes the question as the input guards left it: a
+  value the PII guard redacted (``<LOCATION_1>``) is not remembered. A new value for a key
+  the user has supersedes the old one (the store does it atomically). Besides: a new
+  ``preference:`` fact supersedes one about the same thing ("dislikes hiking" after "likes
+  hiking on weekends"); a new ``prefers:`` fact a current choice whose object is alike
+  ("coffee over tea" replaces "tea": object cosine >= :data:`PREFER_SUPERSEDE`, or the
+  object compared against); and a note (a statement no rule read) the one current fact most
+  like it, when their cosine reaches ``memory.note_supersede`` ("I traded the Clio for a
+  Tesla" after "I drive a Renault Clio").
 - :meth:`~LongTermMemory.recall` scores the user's current facts for a question: the
   cosine of question and fact, plus ``memory.key_bonus`` when the question names the fact's
   key ("where do I *live*" -> ``location``); those reaching ``memory.min_score``, best
@@ -35,6 +37,8 @@ import numpy as np
 
 from ragline.config import MemorySettings
 from ragline.memory.facts import (
+    CHOICE_CUES,
+    PREFERENCE_CUES,
     FactCandidate,
     FactExtractor,
     RuleExtractor,
@@ -222,9 +226,16 @@ class LongTermMemory:
     def _key_cues(self, key: str) -> frozenset[str]:
         cues = self._cues.get(key)
         if cues is None:
-            cues = frozenset(self.analyzer.terms(" ".join(sorted(key_words(key)))))
+            words = key_words(key)
+            # stemmed for the analyzer's terms; the preference cues also as they are ("into"
+            # is a stopword)
+            raw = words & (PREFERENCE_CUES | CHOICE_CUES)
+            cues = frozenset(self.analyzer.terms(" ".join(sorted(words)))) | frozenset(raw)
             self._cues[key] = cues
         return cues
+
+    def _terms(self, text: str) -> set[str]:
+        return set(self.analyzer.terms(text)) | set(re.findall(r"[a-z]+", text.casefold()))
 
     def recall(
         self, user_id: str, question: str, *, vector: np.ndarray | None = None
@@ -235,7 +246,7 @@ class LongTermMemory:
         if not facts:
             return []
         q = vector if vector is not None else self.embedder.embed([question])[0]
-        terms = set(self.analyzer.terms(question))
+        terms = self._terms(question)
         cfg = self.settings
         scored: list[Recalled] = []
         for fact in facts:
@@ -280,7 +291,7 @@ class LongTermMemory:
         current = self.store.facts(user)
         keys = {c.key for c in RuleExtractor(notes=False).extract(request.target)}
         if not keys:
-            terms = set(self.analyzer.terms(request.target))
+            terms = self._terms(request.target) - {"my", "i", "me", "that", "what"}
             keys = {f.key for f in current if terms & self._key_cues(f.key)}
         if not keys and current:
             q = self.embedder.embed([request.target])[0]
