@@ -29,7 +29,7 @@ def _user(ctx: ServerContext, principal: Principal) -> str:
     return principal.memory_user(ctx.settings.memory.default_user)
 
 
-@router.get("", response_model=MemoryListOut)
+@router.get("", response_model=MemoryListOut, responses=problems(422))
 async def list_facts(
     history: bool = False,
     principal: Principal = Depends(need("read")),
