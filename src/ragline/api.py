@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from ragline.cache.answers import AnswerCache, CacheLookup, Readable
     from ragline.feedback.signals import FeedbackRecorder
     from ragline.ingest.pipeline import ProgressCallback
+    from ragline.memory.longterm import LongTermMemory
     from ragline.models.gateway import Gateway
     from ragline.store.agent_base import AgentRunStore
     from ragline.store.handoff_base import HandoffStore
@@ -94,6 +95,7 @@ class Ragline:
         self._embedder = embedder
         self._traces = traces
         self._handoffs: HandoffStore | None = None
+        self._memory: LongTermMemory | None = None
         self._lazy_lock = threading.Lock()  # guards what is created on first use
         self._owned = (traces is None, tracer is None)
         self.tracer: AnyTracer = tracer or open_tracer(self.settings, lambda: self.traces)
@@ -128,6 +130,38 @@ class Ragline:
             if self._handoffs is None:
                 self._handoffs = open_handoffs(self.settings)
             return self._handoffs
+
+    @property
+    def memory(self) -> LongTermMemory:
+        """Long-term memory per user (the store at ``store.url``, opened on first use): the
+        answer flow remembers and recalls through it when ``memory.long_term`` is on;
+        ``ragline memory`` and ``/api/memory`` list and forget with it."""
+        with self._lazy_lock:
+            if self._memory is None:
+                from ragline.memory.longterm import LongTermMemory
+                from ragline.store.factory import open_memory
+
+                self._memory = LongTermMemory(
+                    lambda: open_memory(self.settings),
+                    lambda: self.embedder,
+                    self.settings.memory,
+                    analyzer=self.retriever.analyzer,
+                    extractor=self._fact_extractor(),
+                )
+            return self._memory
+
+    def _fact_extractor(self) -> Any:
+        """The chat model's extractor (``memory.extractor = "model"``), else None: rules."""
+        cfg = self.settings.memory
+        if cfg.extractor != "model":
+            return None
+        from ragline.memory.model_facts import ModelFactExtractor
+        from ragline.prompts import PromptRegistry
+
+        template = PromptRegistry.from_settings(self.settings).get(cfg.fact_prompt)
+        return ModelFactExtractor(
+            self.gateway, template, model=cfg.extractor_model, notes=cfg.notes
+        )
 
     @property
     def invalidation(self) -> Invalidation:
@@ -181,6 +215,8 @@ class Ragline:
             self._handoffs.close()
         if getattr(self, "_agent_runs", None) is not None:
             self._agent_runs.close()
+        if self._memory is not None:
+            self._memory.close()
         if self._owns_invalidation and self._invalidation is not None:
             self._invalidation.close()
         if getattr(self, "_cache", None) is not None:
@@ -341,6 +377,8 @@ class Ragline:
                 handoff=self.handoff or self._inbox_sink(),
             )
         self._answerer.cache = self.cache
+        if self.settings.memory.long_term:
+            self._answerer.memory = self.memory
         return self._answerer
 
     def cache_lookup(
@@ -387,6 +425,7 @@ class Ragline:
         cache: bool = True,
         readable: Readable = None,
         cache_lookup: CacheLookup | None = None,
+        user: str | None = None,
     ) -> Iterator[AnswerEvent]:
         """Answer with citations, as the events of :mod:`ragline.answer.events`:
         ``Started``, ``Retrieved``, draft ``TokenDelta`` pieces, each ``SentenceChecked``,
@@ -400,7 +439,10 @@ class Ragline:
         ``style`` (``extractive``, ``generative``, ``auto``) overrides ``answer.style``.
         With ``cache.enabled``, a cached answer may be served (``Answer.cached``): ``cache=
         False`` skips the caches for this call, ``readable`` names the collections the caller
-        may read (a cached answer citing another one is not served)."""
+        may read (a cached answer citing another one is not served). ``user``: whose
+        long-term memory applies when ``memory.long_term`` is on (None:
+        ``memory.default_user``); facts the question states are remembered, facts relevant
+        to it recalled, "forget …" forgets."""
         from ragline.answer.tracing import ConversationLinks, trace_answer
 
         with self._lazy_lock:
@@ -419,6 +461,7 @@ class Ragline:
             cache=cache,
             readable=readable,
             cache_lookup=cache_lookup,
+            user=user or self.settings.memory.default_user,
         )
         return trace_answer(  # an "ask" / "chat" trace; chat turns also judge the last answer
             self.tracer,

@@ -609,6 +609,62 @@ class RouteSettings(_Section):
     model_cascade: bool = True
 
 
+class MemorySettings(_Section):
+    """Conversation memory (``ragline.memory``): the short-term window of a conversation and
+    the long-term facts each user told the assistant (docs/memory.md)."""
+
+    # How earlier turns reach the prompt: the last answer.history_turns turns ("last_n", as
+    # before memory existed), a running summary of the older turns plus the last ones
+    # ("summary"), or that summary plus the older turns nearest the new question
+    # ("summary_retrieval"). Measured on 30+ turn conversations (docs/benchmarks.md, Memory).
+    window: Literal["last_n", "summary", "summary_retrieval"] = "last_n"
+    # Older turns are folded into the summary this many at a time: one model call per batch
+    # instead of one per turn (a conversation of 40 turns costs ~10 calls, not 40).
+    summary_every: int = Field(4, gt=0)
+    # A summary is a few sentences; longer ones crowd the passages out of a small context.
+    summary_max_tokens: int = Field(120, gt=8)
+    # The prompt file that updates the summary (NAME@vN or a path); v2: v1's worked example
+    # was copied into the summaries by SmolLM2-135M.
+    summary_prompt: str = "summary@v2"
+    # summary_retrieval: older turns added beside the summary, the nearest to the question.
+    retrieved_turns: int = Field(2, ge=0)
+    # ... and only when their MiniLM cosine with the question reaches this (an unrelated
+    # turn costs tokens and distracts a small model).
+    min_turn_similarity: float = Field(0.3, ge=-1, le=1)
+    # Long-term memory: facts a user states about themselves are stored per user, replaced
+    # when contradicted, and recalled into later conversations. Off by default: keeping what
+    # people say about themselves is a deployment's decision (and its privacy notice's).
+    long_term: bool = False
+    # Who the CLI, the Python API and an open (keyless, loopback) server remember for; on a
+    # server with keys the user is always the calling key.
+    default_user: str = Field("local", min_length=1)
+    # "rules": the rule-based extractor only (no model call, ~0.1 ms a turn); "model": the
+    # rules, then the chat model (grammar-constrained JSON) for sentences no rule read.
+    extractor: Literal["rules", "model"] = "rules"
+    # The model of the "model" extractor (None: the gateway's default) and its prompt file.
+    extractor_model: str | None = None
+    fact_prompt: str = "memory_fact@v1"
+    # First-person sentences no rule (nor the model) read are kept as notes, recalled by
+    # similarity alone: recall for forms the rules do not know, at some risk of stale notes.
+    notes: bool = True
+    # A new note replaces the user's one current fact most like it when their MiniLM cosine
+    # reaches this ("I traded the Clio for a Tesla" after "I drive a Renault Clio"). Tuned on
+    # the dev half of benchmarks/data/memory_sessions.json: no pair of turns about different
+    # things reaches 0.55 (377 pairs, highest 0.50); 9 of 15 contradicting pairs do.
+    note_supersede: float = Field(0.55, ge=-1, le=1)
+    # A fact is recalled for a question when cosine(question, fact) + key_bonus (the question
+    # names the fact's key: "where do I live" -> location) reaches min_score. The lowest score
+    # at which no off-topic question of the dev half of benchmarks/data/memory_sessions.json
+    # recalls a fact (0.30: 1 of 11 does); dev recall of the current fact 0.97 there.
+    min_score: float = Field(0.35, ge=-1, le=2)
+    key_bonus: float = Field(0.3, ge=0, le=1)
+    # Facts recalled into one answer at most.
+    max_facts: int = Field(3, gt=0)
+    # A question about the user ("museums in my city") is searched with the recalled facts'
+    # values added ("... Lyon"): the documents about the user's city are found.
+    personalise_query: bool = True
+
+
 class RedisSettings(_Section):
     """Redis for what server replicas share (limits, budgets, caches); None: in-process.
 
@@ -828,6 +884,7 @@ class Settings(BaseSettings):
     guard: GuardSettings = GuardSettings()
     cache: CacheSettings = CacheSettings()
     route: RouteSettings = RouteSettings()
+    memory: MemorySettings = MemorySettings()
     redis: RedisSettings = RedisSettings()
     agent: AgentSettings = AgentSettings()
     tools: ToolSettings = ToolSettings()

@@ -19,6 +19,7 @@ from ragline.testing.eval_store_conformance import EvalStoreConformance
 from ragline.testing.handoff_conformance import HandoffStoreConformance
 from ragline.testing.keys_conformance import KeyStoreConformance
 from ragline.testing.limits_conformance import FakeClock, LimitStoreConformance
+from ragline.testing.memory_store_conformance import MemoryStoreConformance
 from ragline.testing.store_conformance import StoreConformance
 from ragline.testing.trace_conformance import TraceStoreConformance
 from ragline.testing.vector_index_conformance import VectorIndexConformance
@@ -103,6 +104,16 @@ class TestCacheStore(CacheStoreConformance):
     @pytest.fixture
     def reopen(self, backend: Any) -> Callable[[], Any]:
         return backend.cache
+
+
+class TestMemoryStore(MemoryStoreConformance):
+    @pytest.fixture
+    def memory(self, backend: Any) -> Iterator[Any]:
+        yield from _opened(backend.memory())
+
+    @pytest.fixture
+    def reopen(self, backend: Any) -> Callable[[], Any]:
+        return backend.memory
 
 
 class TestPostgresVectorIndex(VectorIndexConformance):

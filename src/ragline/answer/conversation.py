@@ -14,9 +14,12 @@ strategy, in priority order:
 
 1. the system prompt, the numbered passages and the current question are always kept;
    if even they do not fit, the last (least relevant) passages are dropped first;
-2. earlier turns (question and checked answer, without citation markers) are added newest
-   first, at most ``answer.history_turns`` of them, while they fit;
-3. so the oldest turns are the first to go.
+2. what memory adds to the system message (the conversation's running summary and the
+   facts recalled about the user, :mod:`ragline.memory`), when it fits;
+3. earlier turns (question and checked answer, without citation markers) are added newest
+   first, at most ``answer.history_turns`` of them (the window of ``memory.window`` decides
+   which), while they fit;
+4. so the oldest turns are the first to go.
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ from typing import Literal
 from ragline.answer.text import is_decline, numbers_in, strip_citations
 from ragline.config import AnswerSettings
 from ragline.errors import ModelError
+from ragline.memory.window import WindowState
 from ragline.models.chat import ChatModel, normalize_messages
 from ragline.prompts import Prompt
 from ragline.retrieve.analyzer import ENGLISH_STOPWORDS, Analyzer
 from ragline.types import Answer
 
-RewriteMethod = Literal["none", "model", "heuristic"]
+RewriteMethod = Literal["none", "model", "heuristic", "memory"]
 _FOLLOW_UP = re.compile(
     r"^\s*(and|but|also|so|then|what about|how about|what else|why|how come|same)\b|"
     r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|he|him|his|she|her|there|"
@@ -68,6 +72,9 @@ class Conversation:
     turns: list[Turn] = field(default_factory=list)
     #: Keys what lives as long as the conversation (the guards' redaction placeholders).
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: The short-term window's state: the running summary and what it covers
+    #: (``memory.window``, :mod:`ragline.memory.window`).
+    window: WindowState = field(default_factory=WindowState)
 
     def add(self, answer: Answer) -> None:
         text = "" if answer.declined else strip_citations(answer.text).text
@@ -75,6 +82,7 @@ class Conversation:
 
     def reset(self) -> None:
         self.turns.clear()
+        self.window.reset()
 
     def __len__(self) -> int:
         return len(self.turns)
@@ -211,9 +219,14 @@ def build_messages(
     max_tokens: int,
     count: Callable[[list[dict[str, str]]], int],
     values: Mapping[str, str] | None = None,
+    history_turns: int | None = None,
+    memory: Sequence[str] = (),
 ) -> PromptPlan:
     """The answer prompt trimmed to the context window (see the module docstring).
-    ``values``: the template's other slots (``spotlight``: ``ragline.guard.spotlight``)."""
+    ``values``: the template's other slots (``spotlight``: ``ragline.guard.spotlight``);
+    ``history_turns``: the most earlier turns kept (None: ``answer.history_turns``);
+    ``memory``: paragraphs added to the system message (the conversation's summary, the
+    facts recalled about the user: ``ragline.memory``)."""
     budget = n_ctx - max_tokens - _MARGIN_TOKENS
     lines = list(passage_lines)
     # a prompt's {{spotlight}} slot (ragline.guard.spotlight) is empty unless a value is given
@@ -232,9 +245,17 @@ def build_messages(
         used = count(base)
     system = [m for m in base if m["role"] == "system"]
     current = [m for m in base if m["role"] != "system"]
+    if memory:
+        system = _with_memory(system, memory)
+        tokens = count(normalize_messages([*system, *current]))
+        if tokens <= budget:
+            used = tokens
+        else:  # no room: the passages and the question come first
+            system = [m for m in base if m["role"] == "system"]
     turns: list[dict[str, str]] = []
     kept_turns = 0
-    recent = list(history)[-settings.history_turns :] if settings.history_turns else []
+    most = settings.history_turns if history_turns is None else history_turns
+    recent = list(history)[-most:] if most else []
     for turn in reversed(recent):
         if not turn.answer:
             continue  # a declined turn adds nothing the model could build on
@@ -250,6 +271,14 @@ def build_messages(
         used = tokens
         kept_turns += 1
     return PromptPlan([*system, *turns, *current], keep, kept_turns, used)
+
+
+def _with_memory(system: list[dict[str, str]], memory: Sequence[str]) -> list[dict[str, str]]:
+    extra = "\n\n".join(p.strip() for p in memory if p.strip())
+    if not system:
+        return [{"role": "system", "content": extra}]
+    first = system[0]
+    return [{**first, "content": f"{first['content']}\n\n{extra}"}, *system[1:]]
 
 
 __all__ = [

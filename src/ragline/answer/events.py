@@ -15,6 +15,9 @@ The events, in the order a stream emits them::
     Routed             0..1: where the intent router sent the message (``route.enabled``)
     CacheChecked       0..1: the answer caches' verdict (a hit: the cached answer follows as one
                        TokenDelta, its SentenceChecked and AnswerDone, with no Retrieved)
+    MemoryUsed         0..1: long-term memory remembered facts of the question, recalled facts
+                       for it (after the question's guards, before Routed), or forgot what
+                       "forget …" asked (then straight to AnswerDone)
     Retrieved          once: the search query (a follow-up rewritten) and the passages
     TokenDelta         0..n: a piece of the model's draft as it is written, unchecked
     SentenceChecked    0..n: a sentence of the draft once checked (kept, attached, flagged
@@ -58,8 +61,10 @@ from typing import Any, ClassVar, Protocol
 from ragline.answer.context import Context
 from ragline.answer.conversation import Rewrite
 from ragline.guard.base import Action, Decision
+from ragline.memory.longterm import Recalled
 from ragline.models.chat import StreamDone, StreamEvent, TokenDelta, Usage
 from ragline.route.intent import RouteDecision
+from ragline.store.memory_base import MemoryFact
 from ragline.types import Answer, CheckedSentence, DeclineReason, Passage
 
 
@@ -99,6 +104,30 @@ class Routed:
 
     def to_dict(self) -> dict[str, Any]:
         return self.decision.to_dict()
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryUsed:
+    """Long-term memory acted on the question (``memory.long_term``, a user given): the
+    facts it remembered from it, those it recalled for it, or what a "forget …" removed."""
+
+    kind: ClassVar[str] = "memory"
+    user: str
+    remembered: tuple[MemoryFact, ...] = ()
+    superseded: tuple[MemoryFact, ...] = ()
+    recalled: tuple[Recalled, ...] = ()
+    forgotten: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        def brief(f: MemoryFact) -> dict[str, Any]:
+            return {"id": f.id, "key": f.key, "value": f.value, "statement": f.statement}
+
+        return {
+            "remembered": [brief(f) for f in self.remembered],
+            "superseded": [brief(f) for f in self.superseded],
+            "recalled": [{**brief(r.fact), "score": round(r.score, 4)} for r in self.recalled],
+            "forgotten": self.forgotten,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +314,7 @@ AnswerEvent = (
     | GuardChecked
     | Routed
     | CacheChecked
+    | MemoryUsed
     | Retrieved
     | TokenDelta
     | SentenceChecked
@@ -299,6 +329,7 @@ EVENT_TYPES: dict[str, type[Any]] = {
         GuardChecked,
         Routed,
         CacheChecked,
+        MemoryUsed,
         Retrieved,
         TokenDelta,
         SentenceChecked,
@@ -323,6 +354,7 @@ __all__ = [
     "CacheChecked",
     "Event",
     "GuardChecked",
+    "MemoryUsed",
     "Retrieved",
     "Routed",
     "SentenceChecked",

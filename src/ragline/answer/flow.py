@@ -73,6 +73,7 @@ from ragline.answer.events import (
     AnswerEvent,
     CacheChecked,
     GuardChecked,
+    MemoryUsed,
     Retrieved,
     Routed,
     SentenceChecked,
@@ -87,6 +88,9 @@ from ragline.errors import ConfigError, InvalidQueryError, RaglineError
 from ragline.guard.base import Action, Decision, GuardContext, HandoffSink
 from ragline.guard.pipeline import GuardPipeline
 from ragline.guard.spotlight import passage_lines, unmark
+from ragline.memory.facts import forget_request, mentions_user
+from ragline.memory.longterm import Forgotten, LongTermMemory, Recalled, context_lines
+from ragline.memory.window import ConversationWindow, ModelSummarizer, WindowChoice
 from ragline.models.chat import ChatModel, ChatResult, SamplingParams, StreamDone, TokenDelta
 from ragline.models.embedder import Embedder
 from ragline.models.gateway import Gateway
@@ -223,6 +227,10 @@ class Answerer:
         #: Where the router's handoff route opens an item (the human handoff inbox): the
         #: same inbox as the guards' handoff action.
         self.handoff_sink: HandoffSink | None = handoff
+        #: Long-term memory per user (``memory.long_term``; ``Ragline`` sets it): facts of
+        #: a user's questions are remembered, recalled into later answers, forgotten on
+        #: request. None: nothing is remembered.
+        self.memory: LongTermMemory | None = None
 
     # ------------------------------------------------------------------ model helpers
 
@@ -293,6 +301,38 @@ class Answerer:
         use_model = generate if self._rewrites_with_model(model) else None
         return QueryRewriter(self.prompts_for(model)[1], self.retriever.analyzer, use_model)
 
+    def window(self, model: str | None = None) -> ConversationWindow:
+        """The conversation window of ``memory.window`` (``ragline.memory.window``): the
+        summary is written by the answering model through the gateway."""
+        cfg = self.settings.memory
+        summarize = None
+        if cfg.window != "last_n":
+            summarize = ModelSummarizer(
+                self.gateway,
+                self.prompts.get(cfg.summary_prompt),
+                max_tokens=cfg.summary_max_tokens,
+                model=model,
+            )
+        return ConversationWindow(
+            cfg, recent=self.config.history_turns, summarize=summarize, embed=self.embedder.embed
+        )
+
+    def _window(self, conv: Conversation, question: str, model: str | None) -> WindowChoice:
+        t_ns = time.perf_counter_ns()
+        folds = conv.window.folds
+        window = self.window(model).select(conv.turns, question, conv.window)
+        if conv.turns:
+            self.tracer.leaf(
+                "window",
+                t_ns,
+                strategy=window.strategy,
+                turns=len(window.turns),
+                retrieved=len(window.retrieved),
+                summary_chars=len(window.summary),
+                folds=conv.window.folds - folds,
+            )
+        return window
+
     # ------------------------------------------------------------------ steps
 
     def prepare(
@@ -307,21 +347,25 @@ class Answerer:
         max_passages: int | None = None,
         guard_context: GuardContext | None = None,
         question_vector: np.ndarray | None = None,
+        recalled: Sequence[Recalled] = (),
     ) -> _Prepared:
         """Rewrite, retrieve, gate, pack and build the prompt (no answer generated yet).
 
         ``max_tokens`` (default ``answer.max_tokens``) is the room the prompt leaves for the
         answer in the context window; ``max_passages`` (default ``answer.max_passages``) caps
-        the passages the answer is grounded on."""
+        the passages the answer is grounded on; ``recalled``: facts long-term memory recalled
+        about the user (their values join the search query of a question about the user,
+        ``memory.personalise_query``; the facts join the prompt)."""
         started = time.perf_counter()
         tracer = self.tracer
         conv = conversation or Conversation()
         rewriter = self.rewriter(model)
         with tracer.span("rewrite") as span:  # a model's rewrite call nests here
             rewrite = rewriter.rewrite(question, conv)
+            if rewriter.generate is not None and rewrite.method != "none":
+                self._record_rewrite(model, rewrite)
+            rewrite = self._personalised(rewrite, recalled)
             span.set(method=rewrite.method, query=rewrite.query)
-        if rewriter.generate is not None and rewrite.method != "none":
-            self._record_rewrite(model, rewrite)
         t0 = time.perf_counter()
         hits = self.retriever.search(
             rewrite.query,
@@ -357,16 +401,19 @@ class Answerer:
             if self.guards is not None:  # passages spotlighted, the prompt explaining it
                 mode, values = self.guards.spotlight(template)
                 lines = passage_lines(context.passages, mode)
+            window = self._window(conv, question, model)
             plan = build_messages(
                 template,
                 question=asked.strip(),
                 passage_lines=lines,
-                history=conv.turns,
+                history=[conv.turns[i] for i in window.turns],
                 settings=self.config,
                 n_ctx=self.settings.gateway.n_ctx,
                 max_tokens=max_tokens or self.config.max_tokens,
                 count=token_counter(self._model(model)),
                 values=values,
+                history_turns=len(window.turns),
+                memory=self._memory_notes(window, recalled),
             )
             messages = plan.messages
             if self.guards is not None:
@@ -427,8 +474,13 @@ class Answerer:
         cache: bool = True,
         readable: Readable = None,
         cache_lookup: CacheLookup | None = None,
+        user: str | None = None,
     ) -> Iterator[AnswerEvent]:
         """Answer ``question``, yielding events as they happen (see the module docstring).
+
+        ``user``: whose long-term memory applies (:attr:`memory`; None: no memory). A
+        question that speaks of the user is then never served from nor written to the
+        answer caches (its answer depends on the user).
 
         With the answer caches on (``cache.enabled``), a cached answer is served first when
         one fits (:meth:`_through_cache`); ``cache=False`` neither reads nor writes them for
@@ -462,8 +514,9 @@ class Answerer:
             model=model,
             max_passages=max_passages,
             style=style or self.config.style,
+            user=user,
         )
-        if self.cache is None or not cache:
+        if self.cache is None or not cache or self.remembers(user, question):
             return run()
         return self._through_cache(
             run,
@@ -680,6 +733,7 @@ class Answerer:
         model: str | None,
         max_passages: int | None,
         style: AnswerStyle,
+        user: str | None = None,
     ) -> Iterator[AnswerEvent]:
         span = current_span()  # the answer's trace (``Ragline.ask_stream`` opens one)
         trace_id = span.trace_id if span is not None else None
@@ -700,6 +754,15 @@ class Answerer:
                 question = on_input.decision.text  # redacted: retrieval, model, trace
                 if conversation is not None and conversation.turns:
                     conversation = guards.redact_history(conversation, gctx)
+        recalled: tuple[Recalled, ...] = ()
+        if user is not None and self.remembers(user, question):  # after the guards: redacted
+            used, forgotten = self._memory_step(user, question, conversation)
+            if used is not None:
+                yield used
+                recalled = used.recalled
+            if forgotten is not None:
+                yield AnswerDone(self._forgot(question, forgotten), trace_id)
+                return
         vector = None
         if self.settings.route.enabled:
             decision, vector = self.route(question)
@@ -717,6 +780,7 @@ class Answerer:
             max_passages=max_passages,
             guard_context=gctx,
             question_vector=vector,
+            recalled=recalled,
         )
         yield Retrieved(prep.rewrite, prep.context)
         if not prep.context.relevant:
@@ -756,6 +820,7 @@ class Answerer:
             max_passages=max_passages,
             guard_context=gctx,
             question_vector=vector,
+            recalled=recalled,
         )
         yield from self._answer_from(again, params, samples, style, trace_id)
 
@@ -912,6 +977,112 @@ class Answerer:
         choice = self.model_router.choose(query, relevances, available=self._available)
         self.tracer.leaf("model_route", t_ns, **choice.to_dict())
         return choice
+
+    def _personalised(self, rewrite: Rewrite, recalled: Sequence[Recalled]) -> Rewrite:
+        """The search query with the values of recalled facts whose key the question names
+        ("museums in my city" + "Lyon"); a model's rewrite is left alone."""
+        if not recalled or not self.settings.memory.personalise_query:
+            return rewrite
+        if rewrite.method not in ("none", "heuristic"):
+            return rewrite
+        have = set(self.retriever.analyzer.terms(rewrite.query))
+        extra: list[str] = []
+        for r in recalled:
+            if r.fact.kind == "note" or not r.key_match:
+                continue
+            value = r.fact.value
+            for prefix in ("likes ", "dislikes ", "prefers "):
+                value = value.removeprefix(prefix)
+            terms = set(self.retriever.analyzer.terms(value))
+            if terms and not terms <= have:
+                extra.append(value)
+                have |= terms
+        if not extra:
+            return rewrite
+        method = "memory" if rewrite.method == "none" else rewrite.method
+        query = " ".join([rewrite.query.strip(), *extra])
+        return Rewrite(rewrite.question, query, method, rewrite.model_output)
+
+    @staticmethod
+    def _memory_notes(window: WindowChoice, recalled: Sequence[Recalled]) -> list[str]:
+        notes: list[str] = []
+        if window.summary:
+            notes.append(f"Earlier in this conversation: {window.summary}")
+        if recalled:
+            lines = "\n".join(context_lines(recalled))
+            notes.append(f"What the user told you about themselves before:\n{lines}")
+        return notes
+
+    # ------------------------------------------------------------------ long-term memory
+
+    def remembers(self, user: str | None, question: str) -> bool:
+        """Whether long-term memory acts on this question: it is on, a user is named, and
+        the question speaks of the user (I, my, me: :func:`~ragline.memory.facts.
+        mentions_user`). Only such a question is personalised, so only such a one depends
+        on the user, and the answer caches skip it."""
+        return (
+            self.memory is not None
+            and user is not None
+            and self.settings.memory.long_term
+            and mentions_user(question)
+        )
+
+    def _memory_step(
+        self, user: str, question: str, conversation: Conversation | None
+    ) -> tuple[MemoryUsed | None, Forgotten | None]:
+        """Forget what a "forget …" asks, or remember the question's facts and recall those
+        relevant to it (one ``memory`` span)."""
+        if forget_request(question) is not None:  # a failure to forget is the user's to see
+            return self._remember_and_recall(user, question, conversation)
+        try:
+            return self._remember_and_recall(user, question, conversation)
+        except RaglineError as exc:  # memory down: answer without it rather than not at all
+            log.warning("long-term memory failed, answering without it: %s", exc)
+            return None, None
+
+    def _remember_and_recall(
+        self, user: str, question: str, conversation: Conversation | None
+    ) -> tuple[MemoryUsed | None, Forgotten | None]:
+        memory = self.memory
+        assert memory is not None
+        with self.tracer.span("memory") as span:
+            forgotten = memory.forget_request(user, question)
+            if forgotten is not None:
+                span.set(forgotten=forgotten.count, everything=forgotten.everything)
+                return MemoryUsed(user, forgotten=forgotten.count), forgotten
+            done = memory.remember(
+                user,
+                question,
+                conversation_id=conversation.id if conversation is not None else None,
+                turn_index=len(conversation.turns) if conversation is not None else None,
+            )
+            written = [d for d in done if d.written]
+            recalled = tuple(memory.recall(user, question))
+            span.set(
+                remembered=[d.fact.key for d in written],
+                superseded=sum(len(d.superseded) for d in written),
+                recalled=[r.fact.key for r in recalled],
+            )
+        if not written and not recalled:
+            return None, None
+        event = MemoryUsed(
+            user,
+            remembered=tuple(d.fact for d in written),
+            superseded=tuple(f for d in written for f in d.superseded),
+            recalled=recalled,
+        )
+        return event, None
+
+    @staticmethod
+    def _forgot(question: str, forgotten: Forgotten) -> Answer:
+        if forgotten.everything:
+            text = f"Done: I forgot everything you told me ({forgotten.count} facts)."
+        elif forgotten.count:
+            what = "; ".join(dict.fromkeys(f.statement for f in forgotten.facts if f.current))
+            text = f"Done: I forgot that ({what})." if what else "Done: I forgot that."
+        else:
+            text = "I had nothing to forget about that."
+        return Answer(question=question, text=text, declined=False, citations=(), passages=())
 
     def _reusable(self, question: str, rewrite: Rewrite) -> bool:
         """Can retrieval reuse the router's embedding of the question: the same text is

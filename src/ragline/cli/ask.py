@@ -103,14 +103,26 @@ def render_stream(
     """Print an answer as it is checked; return it. Shared by ``ask`` and ``chat``.
 
     Reads the answer vocabulary (``ragline.answer.events``); other kinds are skipped."""
-    from ragline.answer.events import AnswerDone, Retrieved, SentenceChecked, TokenDelta
+    from ragline.answer.events import (
+        AnswerDone,
+        MemoryUsed,
+        Retrieved,
+        SentenceChecked,
+        TokenDelta,
+    )
 
     out = console or Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     answer: Answer | None = None
     started = False
     for event in events:
-        if isinstance(event, Retrieved):
+        if isinstance(event, MemoryUsed):
+            if verbose:
+                for f in event.remembered:
+                    err.print(f"[dim]remembered {f.key} = {f.value}[/]", markup=True)
+                for r in event.recalled:
+                    err.print(f"[dim]recalled {r.fact.key} = {r.fact.value}[/]", markup=True)
+        elif isinstance(event, Retrieved):
             if verbose:
                 _print_retrieval(err, event)
         elif isinstance(event, TokenDelta):

@@ -28,6 +28,13 @@ def chat(
     verbose: bool = typer.Option(
         False, "--verbose", "-v", help="Show rewritten queries, passages and dropped sentences."
     ),
+    user: str | None = typer.Option(
+        None,
+        "--user",
+        "-u",
+        help="Whose long-term memory (memory.long_term): facts you state are remembered for "
+        "this user and recalled later (default: memory.default_user).",
+    ),
 ) -> None:
     """Chat with a collection: answers keep the conversation's context.
 
@@ -62,6 +69,7 @@ def chat(
                 conversation=conversation,
                 samples=samples,
                 model=model,
+                user=user,
             )
             if as_json:
                 answer = final_answer(events)

@@ -63,6 +63,9 @@ def _register() -> None:
     from ragline.cli import data  # dataset engineering
 
     data.register(app)
+    from ragline.cli import memory  # long-term memory per user
+
+    memory.register(app)
 
 
 _register()

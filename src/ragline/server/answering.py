@@ -64,6 +64,9 @@ class AnswerRequest:
     readable: Callable[[str], bool] | None = None
     #: The lookup already made for the response's ``X-Ragline-Cache`` header.
     cache_lookup: CacheLookup | None = None
+    #: Whose long-term memory applies (``Principal.memory_user``: the calling key's);
+    #: None: ``memory.default_user``.
+    user: str | None = None
 
 
 @dataclass(slots=True)
@@ -132,6 +135,7 @@ def answer_events(rag: Ragline, req: AnswerRequest) -> Iterator[AnswerEvent]:
             cache=req.cache,
             readable=req.readable,
             cache_lookup=req.cache_lookup,
+            user=req.user,
         )
         with contextlib.closing(stream):
             for event in stream:
@@ -150,7 +154,10 @@ def with_cache_lookup(
     header for it: ``exact``, ``semantic``, ``miss`` or ``off`` (the cache is off, the key
     opted out, the request said ``cache: false``, or the answer is one that is never cached)."""
     opted_out = {key_name, key_id} & set(rag.settings.cache.opt_out_keys) - {None}
-    if not req.cache or opted_out or rag.cache is None:
+    personal = rag.settings.memory.long_term and rag.answerer.remembers(
+        req.user or rag.settings.memory.default_user, req.question
+    )
+    if not req.cache or opted_out or rag.cache is None or personal:
         return dataclasses.replace(req, cache=False), "off"
     lookup = rag.cache_lookup(
         req.question,

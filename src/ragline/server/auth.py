@@ -63,6 +63,13 @@ class Principal:
     def visible(self, names: Iterable[str]) -> list[str]:
         return [n for n in names if self.key is None or self.key.may_use(n)]
 
+    def memory_user(self, default: str) -> str:
+        """Whose long-term memory this caller reads and writes: the calling key's
+        (``key:<id>``), or ``default`` (``memory.default_user``) on an open server. Taken from
+        the credential only, never from a field of the request, so one key cannot reach
+        another's memory."""
+        return f"key:{self.key.id}" if self.key is not None else default
+
     def may_read(self, collection: str | None) -> bool:
         """Whether the caller may read what belongs to ``collection`` (a trace, its
         feedback); a record of no collection (a plain model call) needs every collection."""

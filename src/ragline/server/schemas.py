@@ -311,6 +311,36 @@ class HandoffListOut(BaseModel):
     offset: int
 
 
+class MemorySourceOut(BaseModel):
+    conversation_id: str | None = None
+    turn_index: int | None = None
+    text: str = Field(description="the user turn the fact was read from")
+    at: str
+
+
+class MemoryFactOut(BaseModel):
+    id: str
+    user_id: str
+    key: str = Field(description="what the fact is about: location, name, preference:jazz …")
+    value: str
+    statement: str = Field(description="the fact as the user would say it")
+    kind: Literal["fact", "preference", "note"]
+    current: bool
+    superseded_by: str | None = Field(None, description="the fact that replaced this one")
+    superseded_at: str | None = None
+    created_at: str
+    source: MemorySourceOut
+
+
+class MemoryListOut(BaseModel):
+    user: str = Field(description="whose memory: the calling key's (key:<id>)")
+    facts: list[MemoryFactOut]
+
+
+class MemoryForgottenOut(BaseModel):
+    forgotten: int
+
+
 class HandoffMessagesOut(BaseModel):
     id: str
     status: Literal["open", "answered", "closed"]

@@ -1,11 +1,11 @@
 """One factory for every store, keyed by the store URL in :class:`~ragline.config.Settings`.
 
 The CLI, the server and :class:`~ragline.api.Ragline` open the documents, traces,
-evaluations, API-key, key-limit and handoff stores (and the invalidation channel) here, never
-by naming a backend class. The URL's scheme picks the backend through the ``ragline.stores``
-plugin group (:mod:`ragline.plugins`):
-``sqlite`` is built in (``sqlite:///relative.db``, ``sqlite:////absolute/path.db``) and a
-package adds another (``postgresql``) by registering a factory under its scheme::
+evaluations, API-key, key-limit, handoff and memory stores (and the invalidation channel)
+here, never by naming a backend class. The URL's scheme picks the backend through the
+``ragline.stores`` plugin group (:mod:`ragline.plugins`): ``sqlite`` is built in
+(``sqlite:///relative.db``, ``sqlite:////absolute/path.db``) and a package adds another
+(``postgresql``) by registering a factory under its scheme::
 
     [project.entry-points."ragline.stores"]
     postgresql = "ragline_postgres:open_backend"   # (url, settings) -> StoreBackend
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ragline.store.invalidation import Invalidation
     from ragline.store.keys_base import ApiKeyStore
     from ragline.store.limits_base import LimitStore
+    from ragline.store.memory_base import MemoryStore
     from ragline.store.traces_base import TraceStore
 
 
@@ -144,6 +145,20 @@ def open_agent_runs(settings: Settings) -> AgentRunStore:
     return opener()
 
 
+def open_memory(settings: Settings) -> MemoryStore:
+    """Long-term memory: each user's remembered facts and their history (the store at
+    ``store.url``; a backend without one is a clear error)."""
+    store_backend = backend(settings)
+    opener = getattr(store_backend, "memory", None)
+    if opener is None:
+        raise ConfigError(
+            f"the store backend of {settings.store_url!r} keeps no long-term memory",
+            hint="use a store that has one (sqlite, postgresql), or turn long-term memory "
+            "off (RAGLINE_MEMORY__LONG_TERM=false)",
+        )
+    return opener()
+
+
 def open_invalidation(settings: Settings) -> Invalidation:
     """Where collection changes are announced: a Redis channel when ``redis.url`` is set
     (every replica hears them), else this process only."""
@@ -201,6 +216,7 @@ __all__ = [
     "open_invalidation",
     "open_keys",
     "open_limits",
+    "open_memory",
     "open_traces",
     "scheme_of",
 ]

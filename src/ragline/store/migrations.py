@@ -279,6 +279,34 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # Long-term memory (issue 17): facts each user said about themselves, with the turn
+        # they came from. One current fact per (user, key): a new value supersedes the old
+        # one (``superseded_by``), which stays as history. ``n`` orders facts oldest first.
+        "0009_memory",
+        """
+        CREATE TABLE memory_facts (
+            n INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            user_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            statement TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'fact',
+            conversation_id TEXT,
+            turn_index INTEGER,
+            source_text TEXT NOT NULL DEFAULT '',
+            source_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            superseded_by TEXT,
+            superseded_at TEXT,
+            vector BLOB
+        );
+        CREATE INDEX memory_facts_user ON memory_facts (user_id, n);
+        CREATE UNIQUE INDEX memory_facts_current ON memory_facts (user_id, key)
+            WHERE superseded_by IS NULL;
+        """,
+    ),
 ]
 
 __all__ = ["MIGRATIONS", "RENAMED"]

@@ -24,11 +24,12 @@ if TYPE_CHECKING:
     from ragline.store.postgres_evals import PostgresEvalStore
     from ragline.store.postgres_handoff import PostgresHandoffStore
     from ragline.store.postgres_keys import PostgresKeyStore, PostgresLimitStore
+    from ragline.store.postgres_memory import PostgresMemoryStore
     from ragline.store.postgres_traces import PostgresTraceStore
 
 
 class PostgresStores:
-    """Opens the documents, traces, evaluations, keys, key-limits, handoff, cache and agent-run
+    """Opens the documents, traces, evaluations, keys, key-limits, handoff, cache, agent-run and memory
     stores of one database."""
 
     def __init__(self, url: str, settings: Settings | None = None) -> None:
@@ -85,6 +86,11 @@ class PostgresStores:
         from ragline.store.postgres_agent import PostgresAgentRunStore
 
         return PostgresAgentRunStore(self.url, self.opts, retention=retention_of(self.settings))
+
+    def memory(self) -> PostgresMemoryStore:
+        from ragline.store.postgres_memory import PostgresMemoryStore
+
+        return PostgresMemoryStore(self.url, self.opts)
 
 
 __all__ = ["PostgresStores"]

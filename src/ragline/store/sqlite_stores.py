@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ragline.store.sqlite_handoff import SQLiteHandoffStore
     from ragline.store.sqlite_keys import SQLiteKeyStore
     from ragline.store.sqlite_limits import SQLiteLimitStore
+    from ragline.store.sqlite_memory import SQLiteMemoryStore
     from ragline.store.sqlite_traces import SQLiteTraceStore
 
 
@@ -36,7 +37,7 @@ def path_of(url: str) -> Path:
 
 
 class SQLiteStores:
-    """Opens the documents, traces, evaluations, keys, key-limits, handoff, cache and agent-run
+    """Opens the documents, traces, evaluations, keys, key-limits, handoff, cache, agent-run and memory
     stores of one SQLite file."""
 
     def __init__(self, url: str, settings: Settings | None = None) -> None:
@@ -92,6 +93,11 @@ class SQLiteStores:
         from ragline.store.sqlite_agent import SQLiteAgentRunStore
 
         return SQLiteAgentRunStore(self.path, retention=retention_of(self.settings))
+
+    def memory(self) -> SQLiteMemoryStore:
+        from ragline.store.sqlite_memory import SQLiteMemoryStore
+
+        return SQLiteMemoryStore(self.path)
 
 
 __all__ = ["SQLiteStores", "path_of"]

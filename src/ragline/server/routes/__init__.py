@@ -9,6 +9,7 @@ from ragline.server.routes import (
     feedback,
     handoff,
     ingest,
+    memory,
     meta,
     openai,
     search,
@@ -23,6 +24,7 @@ ROUTERS = [
     feedback.router,
     handoff.router,
     agent.router,
+    memory.router,
     openai.router,
 ]
 

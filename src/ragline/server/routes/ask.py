@@ -154,6 +154,7 @@ async def ask(
         owner=principal.key.id if principal.key is not None else None,
         cache=body.cache and not body.regenerate_of,  # a regeneration wants a new answer
         readable=principal.key.may_use if principal.key is not None else None,
+        user=principal.memory_user(ctx.settings.memory.default_user),
     )
     key = principal.key
     req, cached = await run_in_threadpool(

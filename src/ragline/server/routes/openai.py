@@ -465,6 +465,8 @@ async def chat_completions(
             _answer_request(body, collection),
             owner=key.id if key is not None else None,
             readable=key.may_use if key is not None else None,
+            # whose memory: the key's, never the request's OpenAI ``user`` field
+            user=principal.memory_user(ctx.settings.memory.default_user),
         )
         req, cached = await run_in_threadpool(
             with_cache_lookup,

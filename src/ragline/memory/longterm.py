@@ -1,0 +1,326 @@
+"""Long-term memory per user: remember facts from user turns, recall them for a question,
+replace them when contradicted, forget them on request.
+
+:class:`LongTermMemory` ties an extractor (:mod:`ragline.memory.facts`), the embedder and a
+:class:`~ragline.store.memory_base.MemoryStore` together:
+
+- :meth:`~LongTermMemory.remember` reads the facts of a user turn and stores each with the
+  turn it came from. The answer flow passes the question as the input guards left it: a
+  value the PII guard redacted (``<LOCATION_1>``) is not remembered. A new value for a key
+  the user has supersedes the old one (the store does it atomically). Besides: a new
+  ``preference:`` fact supersedes one about the same thing ("dislikes hiking" after "likes
+  hiking on weekends"); a new ``prefers:`` fact a current choice whose object is alike
+  ("coffee over tea" replaces "tea": object cosine >= :data:`PREFER_SUPERSEDE`, or the
+  object compared against); and a note (a statement no rule read) the one current fact most
+  like it, when their cosine reaches ``memory.note_supersede`` ("I traded the Clio for a
+  Tesla" after "I drive a Renault Clio").
+- :meth:`~LongTermMemory.recall` scores the user's current facts for a question: the
+  cosine of question and fact, plus ``memory.key_bonus`` when the question names the fact's
+  key ("where do I *live*" -> ``location``); those reaching ``memory.min_score``, best
+  first, at most ``memory.max_facts``. Superseded facts are never recalled.
+- :meth:`~LongTermMemory.forget_request` answers "forget that I live in Lyon" / "forget my
+  phone number" / "forget everything about me"; :meth:`~LongTermMemory.forget` a fact id
+  (a current fact goes with its history: forgetting where one lives must not bring back
+  the previous city).
+
+Every call names the user, and the store filters every query by it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ragline.config import MemorySettings
+from ragline.memory.facts import (
+    CHOICE_CUES,
+    PREFERENCE_CUES,
+    FactCandidate,
+    FactExtractor,
+    RuleExtractor,
+    forget_request,
+    key_words,
+)
+from ragline.models.embedder import Embedder
+from ragline.retrieve.analyzer import Analyzer
+from ragline.store.memory_base import (
+    FactSource,
+    MemoryFact,
+    MemoryStore,
+    Remembered,
+    check_user,
+    fact_not_found,
+)
+
+#: A ``prefers:`` fact supersedes a current one whose object is at least this alike (MiniLM
+#: cosine of the objects: tea/coffee 0.62, window/aisle seats 0.64, tea/email 0.21).
+PREFER_SUPERSEDE = 0.45
+#: "forget …" naming no key matches the single fact at least this alike.
+FORGET_SIMILARITY = 0.5
+#: A guard's redaction placeholder (``<LOCATION_1>``): a value made of one is not a fact.
+_PLACEHOLDER = re.compile(r"<[A-Z][A-Z_]*_\d+>")
+
+
+@dataclass(frozen=True, slots=True)
+class Recalled:
+    """A fact recalled for a question, its score, and whether the question named its key."""
+
+    fact: MemoryFact
+    score: float
+    key_match: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.fact.to_dict(), "score": round(self.score, 4), "key_match": self.key_match}
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What a forget request removed (``everything``: the user's whole memory)."""
+
+    facts: tuple[MemoryFact, ...]
+    everything: bool = False
+    count: int = 0
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class LongTermMemory:
+    """Facts per user; see the module docstring. ``store`` and ``embedder`` may be given as
+    callables, opened on first use."""
+
+    def __init__(
+        self,
+        store: MemoryStore | Callable[[], MemoryStore],
+        embedder: Embedder | Callable[[], Embedder],
+        settings: MemorySettings,
+        *,
+        extractor: FactExtractor | None = None,
+        analyzer: Analyzer | None = None,
+    ) -> None:
+        self._opened: MemoryStore | None = store if isinstance(store, MemoryStore) else None
+        self._open = store if self._opened is None else None
+        self._embedder = embedder
+        self.settings = settings
+        self.extractor: FactExtractor = extractor or RuleExtractor(notes=settings.notes)
+        self.analyzer = analyzer or Analyzer()
+        self._cues: dict[str, frozenset[str]] = {}
+
+    @property
+    def store(self) -> MemoryStore:
+        if self._opened is None:
+            assert callable(self._open)
+            self._opened = self._open()
+        return self._opened
+
+    def close(self) -> None:
+        """Close the store if this object opened it (a store given as is stays open)."""
+        if self._open is not None and self._opened is not None:
+            self._opened.close()
+            self._opened = None
+
+    @property
+    def embedder(self) -> Embedder:
+        if not hasattr(self._embedder, "embed"):
+            self._embedder = self._embedder()  # type: ignore[operator]
+        return self._embedder  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ remembering
+
+    def remember(
+        self,
+        user_id: str,
+        text: str,
+        *,
+        conversation_id: str | None = None,
+        turn_index: int | None = None,
+        at: str | None = None,
+    ) -> list[Remembered]:
+        """Store the facts of one user turn (none: an empty list); each supersedes what it
+        contradicts. A request to forget is not a fact (see :meth:`forget_request`)."""
+        user = check_user(user_id)
+        if forget_request(text) is not None:
+            return []
+        current = self.store.facts(user)
+        candidates = [
+            c
+            for c in self.extractor.extract(text, keys=[f.key for f in current])
+            if not _PLACEHOLDER.search(c.value)  # redacted by the PII guard: not remembered
+        ]
+        if not candidates:
+            return []
+        vectors = self._vectors(candidates)
+        source = FactSource(text.strip(), conversation_id, turn_index, at or _now())
+        out: list[Remembered] = []
+        for candidate, vector in zip(candidates, vectors, strict=True):
+            replaces = self._replaced(candidate, vector, current)
+            done = self.store.remember(
+                user,
+                key=candidate.key,
+                value=candidate.value,
+                statement=candidate.statement,
+                source=source,
+                kind=candidate.kind,
+                vector=vector,
+                replaces=replaces,
+            )
+            out.append(done)
+            if done.written:
+                gone = {f.id for f in done.superseded}
+                current = [f for f in current if f.id not in gone] + [done.fact]
+        return out
+
+    def _vectors(self, candidates: Sequence[FactCandidate]) -> np.ndarray:
+        """Each fact's embedding: its statement's and the user's own clause's, averaged (the
+        clause keeps the user's words, "I'm really into bouldering", for recall)."""
+        statements = [c.statement for c in candidates]
+        own = [c.clause or c.statement for c in candidates]
+        vectors = self.embedder.embed(statements + own)
+        mixed = vectors[: len(candidates)] + vectors[len(candidates) :]
+        norms = np.linalg.norm(mixed, axis=1, keepdims=True)
+        return (mixed / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def _replaced(
+        self, candidate: FactCandidate, vector: np.ndarray, current: Sequence[MemoryFact]
+    ) -> list[str]:
+        """Current facts of other keys that the candidate contradicts."""
+        if candidate.kind == "note":  # the one current fact most like it, when close enough
+            scored = [
+                (float(f.vector @ vector), f.id)
+                for f in current
+                if f.key != candidate.key and f.vector is not None
+            ]
+            best = max(scored, default=None)
+            return [best[1]] if best and best[0] >= self.settings.note_supersede else []
+        if candidate.key.startswith("preference:"):  # "dislikes hiking" after "likes hiking …"
+            words = set(self.analyzer.terms(candidate.key.split(":", 1)[1]))
+            return [
+                f.id
+                for f in current
+                if f.key.startswith("preference:")
+                and f.key != candidate.key
+                and words & set(self.analyzer.terms(f.key.split(":", 1)[1]))
+            ]
+        if not candidate.key.startswith("prefers:"):
+            return []
+        others = [f for f in current if f.key.startswith("prefers:") and f.key != candidate.key]
+        if not others:
+            return []
+        obj = candidate.key.split(":", 1)[1]
+        over = candidate.value.split(" over ", 1)[1] if " over " in candidate.value else ""
+        objects = [f.key.split(":", 1)[1] for f in others]
+        vecs = self.embedder.embed([obj, *objects])
+        return [
+            f.id
+            for f, o, v in zip(others, objects, vecs[1:], strict=True)
+            if o == over or float(vecs[0] @ v) >= PREFER_SUPERSEDE
+        ]
+
+    # ------------------------------------------------------------------ recalling
+
+    def _key_cues(self, key: str) -> frozenset[str]:
+        cues = self._cues.get(key)
+        if cues is None:
+            words = key_words(key)
+            # stemmed for the analyzer's terms; the preference cues also as they are ("into"
+            # is a stopword)
+            raw = words & (PREFERENCE_CUES | CHOICE_CUES)
+            cues = frozenset(self.analyzer.terms(" ".join(sorted(words)))) | frozenset(raw)
+            self._cues[key] = cues
+        return cues
+
+    def _terms(self, text: str) -> set[str]:
+        return set(self.analyzer.terms(text)) | set(re.findall(r"[a-z]+", text.casefold()))
+
+    def recall(
+        self, user_id: str, question: str, *, vector: np.ndarray | None = None
+    ) -> list[Recalled]:
+        """The user's current facts relevant to ``question``, best first (see the module
+        docstring); ``vector``: the question's embedding when the caller has it."""
+        facts = [f for f in self.store.facts(check_user(user_id)) if f.vector is not None]
+        if not facts:
+            return []
+        q = vector if vector is not None else self.embedder.embed([question])[0]
+        terms = self._terms(question)
+        cfg = self.settings
+        scored: list[Recalled] = []
+        for fact in facts:
+            assert fact.vector is not None
+            match = bool(terms & self._key_cues(fact.key))
+            score = float(fact.vector @ q) + (cfg.key_bonus if match else 0.0)
+            if score >= cfg.min_score:
+                scored.append(Recalled(fact, score, match))
+        scored.sort(key=lambda r: -r.score)
+        return scored[: cfg.max_facts]
+
+    def facts(self, user_id: str, *, history: bool = False) -> list[MemoryFact]:
+        return self.store.facts(user_id, history=history)
+
+    # ------------------------------------------------------------------ forgetting
+
+    def forget(self, user_id: str, fact_id: str) -> Forgotten:
+        """Forget one fact: a current one with its history (the facts of its key), a
+        superseded one alone. :class:`ResourceNotFoundError` for an id the user lacks."""
+        user = check_user(user_id)
+        fact = self.store.get(user, fact_id)
+        if fact is None:
+            raise fact_not_found(fact_id)
+        gone = self.store.facts(user, history=True, key=fact.key) if fact.current else [fact]
+        count = self.store.forget(user, [f.id for f in gone])
+        return Forgotten(tuple(gone), False, count)
+
+    def forget_all(self, user_id: str) -> Forgotten:
+        user = check_user(user_id)
+        facts = self.store.facts(user, history=True)
+        return Forgotten(tuple(facts), True, self.store.forget_all(user))
+
+    def forget_request(self, user_id: str, text: str) -> Forgotten | None:
+        """Carry out "forget …" in ``text`` (None: ``text`` asks nothing of the kind): the
+        facts of the keys it names, else the one fact most like it."""
+        request = forget_request(text)
+        if request is None:
+            return None
+        user = check_user(user_id)
+        if request.everything:
+            return self.forget_all(user)
+        current = self.store.facts(user)
+        keys = {c.key for c in RuleExtractor(notes=False).extract(request.target)}
+        if not keys:
+            terms = self._terms(request.target) - {"my", "i", "me", "that", "what"}
+            keys = {f.key for f in current if terms & self._key_cues(f.key)}
+        if not keys and current:
+            q = self.embedder.embed([request.target])[0]
+            best = max(
+                (f for f in current if f.vector is not None),
+                key=lambda f: float(f.vector @ q),  # type: ignore[operator]
+                default=None,
+            )
+            if (
+                best is not None
+                and best.vector is not None
+                and float(best.vector @ q) >= FORGET_SIMILARITY
+            ):
+                keys = {best.key}
+        gone = [f for f in self.store.facts(user, history=True) if f.key in keys]
+        count = self.store.forget(user, [f.id for f in gone])
+        return Forgotten(tuple(gone), False, count)
+
+
+def context_lines(recalled: Sequence[Recalled]) -> list[str]:
+    """The recalled facts as prompt lines ("- I live in Lyon")."""
+    return [f"- {r.fact.statement}" for r in recalled]
+
+
+__all__ = [
+    "FORGET_SIMILARITY",
+    "PREFER_SUPERSEDE",
+    "Forgotten",
+    "LongTermMemory",
+    "Recalled",
+    "context_lines",
+]

@@ -1,0 +1,306 @@
+"""Memory: the rule extractor, supersession, forgetting, per-user isolation, the window
+strategies, and the prompt's memory lines (real MiniLM embedder, real SQLite store)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragline.answer.conversation import Turn, build_messages, token_counter
+from ragline.config import MemorySettings, load_settings
+from ragline.errors import ResourceNotFoundError
+from ragline.memory.facts import RuleExtractor, forget_request, mentions_user
+from ragline.memory.longterm import LongTermMemory
+from ragline.memory.model_facts import match_key
+from ragline.memory.window import ConversationWindow, WindowState
+from ragline.models.embedder import Embedder, get_embedder
+from ragline.prompts import PromptRegistry
+from ragline.store.sqlite_memory import SQLiteMemoryStore
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return get_embedder(load_settings().embedder)
+
+
+@pytest.fixture
+def memory(tmp_path: Path, embedder: Embedder) -> Iterator[LongTermMemory]:
+    store = SQLiteMemoryStore(tmp_path / "ragline.db")
+    yield LongTermMemory(store, embedder, MemorySettings(long_term=True))
+    store.close()
+
+
+# --------------------------------------------------------------------------- extractor
+
+
+@pytest.mark.parametrize(
+    ("said", "facts"),
+    [
+        ("I live in Paris.", [("location", "Paris")]),
+        (
+            "I moved to Lyon and I work at Renault now.",
+            [("location", "Lyon"), ("employer", "Renault")],
+        ),
+        ("We relocated to Leeds in March.", [("location", "Leeds")]),
+        ("Hi! I'm Maya, and I'm based in Porto.", [("name", "Maya"), ("location", "Porto")]),
+        ("Please call me Sam.", [("name", "Sam")]),
+        ("I'm a software engineer by profession.", [("job", "software engineer")]),
+        ("I work as an architect.", [("job", "architect")]),
+        ("I just started a new job at Globex last week.", [("employer", "Globex")]),
+        ("My favourite colour is green.", [("favorite color", "green")]),
+        ("Green is my favorite color.", [("favorite color", "Green")]),
+        ("My new number is 913 222 111.", [("phone number", "913 222 111")]),
+        ("I have a dog named Rex.", [("dog name", "Rex")]),
+        ("I'm 34 years old", [("age", "34")]),
+        ("I'm vegetarian.", [("diet", "vegetarian")]),
+        ("I love hiking on weekends.", [("preference:hiking", "likes hiking")]),
+        ("I don't like hiking anymore.", [("preference:hiking", "dislikes hiking")]),
+        ("I can't stand spicy food.", [("preference:spicy food", "dislikes spicy food")]),
+        ("I prefer tea over coffee.", [("prefers:tea", "prefers tea over coffee")]),
+        ("I've switched to light mode.", [("prefers:light mode", "prefers light mode")]),
+    ],
+)
+def test_the_rules_read_the_common_forms(said: str, facts: list[tuple[str, str]]) -> None:
+    got = [(c.key, c.value) for c in RuleExtractor(notes=False).extract(said)]
+    assert got == facts
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "What is my name?",
+        "Where do I live?",
+        "How do I reset the password of the staff portal?",
+        "My question is about the leave policy.",
+        "I'm Canadian.",
+    ],
+)
+def test_questions_and_other_talk_are_no_facts(said: str) -> None:
+    assert RuleExtractor(notes=False).extract(said) == []
+
+
+def test_an_unread_first_person_statement_is_a_note() -> None:
+    [note] = RuleExtractor(notes=True).extract("I've been learning the cello since December.")
+    assert note.kind == "note" and note.key.startswith("note:") and "cello" in note.value
+    assert RuleExtractor(notes=True).extract("The report is due on Friday.") == []
+
+
+def test_forget_requests_are_read() -> None:
+    assert forget_request("Please forget that I live in Lyon.").target == "I live in Lyon"
+    assert forget_request("can you forget my phone number?").target == "my phone number"
+    assert forget_request("Forget everything you know about me").everything
+    assert forget_request("forget the previous question") is None
+    assert forget_request("I forgot my badge") is None
+    assert mentions_user("What museums are in my city?") and not mentions_user("Who is Ada?")
+
+
+def test_a_model_key_is_mapped_onto_a_known_key() -> None:
+    assert match_key("Car", ["location", "car"]) == "car"
+    assert match_key("favourite colour", ["favorite color"]) == "favorite color"
+    assert match_key("music taste", ["location"]) == "music taste"
+
+
+# --------------------------------------------------------------------------- long-term
+
+
+def _values(recalled: Sequence[object]) -> list[str]:
+    return [r.fact.value for r in recalled]  # type: ignore[attr-defined]
+
+
+def test_a_contradiction_supersedes_and_keeps_the_history(memory: LongTermMemory) -> None:
+    [paris] = memory.remember("ana", "I live in Paris.", conversation_id="s1", turn_index=0)
+    [lyon] = memory.remember(
+        "ana", "I moved to Lyon last month.", conversation_id="s2", turn_index=4
+    )
+    assert [f.id for f in lyon.superseded] == [paris.fact.id]
+    assert _values(memory.recall("ana", "Where do I live?")) == ["Lyon"]
+    history = memory.facts("ana", history=True)
+    assert [(f.value, f.superseded_by) for f in history] == [
+        ("Paris", lyon.fact.id),
+        ("Lyon", None),
+    ]
+    source = lyon.fact.source
+    assert (source.conversation_id, source.turn_index, source.text) == (
+        "s2",
+        4,
+        "I moved to Lyon last month.",
+    )
+    assert source.at
+
+
+def test_preferences_flip_and_choices_replace_alike_ones(memory: LongTermMemory) -> None:
+    memory.remember("ana", "I love hiking on weekends. I prefer tea over coffee.")
+    memory.remember("ana", "I prefer aisle seats on planes.")
+    memory.remember("ana", "I don't like hiking anymore. These days I'd rather have coffee.")
+    current = {f.key: f.value for f in memory.facts("ana")}
+    assert current["preference:hiking"] == "dislikes hiking"
+    assert "prefers:tea" not in current and current["prefers:coffee"] == "prefers coffee"
+    assert current["prefers:aisle seats"] == "prefers aisle seats"  # not alike: kept
+
+
+def test_recall_is_relevant_only(memory: LongTermMemory) -> None:
+    memory.remember("ana", "I live in Lyon. My favourite colour is green. I work at Acme.")
+    assert _values(memory.recall("ana", "What's my favorite color?"))[0] == "green"
+    assert _values(memory.recall("ana", "What museums are there in my city?")) == ["Lyon"]
+    assert memory.recall("ana", "Do you know a good pasta recipe?") == []
+
+
+def test_forgetting_on_request(memory: LongTermMemory) -> None:
+    memory.remember("ana", "I live in Paris. My phone number is 555-0101.")
+    memory.remember("ana", "I moved to Lyon.")
+    done = memory.forget_request("ana", "Please forget that I live in Lyon")
+    assert done is not None and done.count == 2  # the current city and the one it replaced
+    assert {f.key for f in memory.facts("ana", history=True)} == {"phone number"}
+    assert memory.recall("ana", "Where do I live?") == []
+    done = memory.forget_request("ana", "forget my phone number")
+    assert done is not None and done.count == 1 and memory.facts("ana") == []
+    assert memory.forget_request("ana", "What's the weather?") is None
+
+
+def test_forgetting_by_id_and_everything(memory: LongTermMemory) -> None:
+    [paris] = memory.remember("ana", "I live in Paris.")
+    memory.remember("ana", "I moved to Lyon. I drive a Golf.")
+    assert memory.forget("ana", paris.fact.id).count == 1  # a superseded fact: alone
+    assert [f.value for f in memory.facts("ana", history=True)] == ["Lyon", "Golf"]
+    done = memory.forget_request("ana", "forget everything about me")
+    assert done is not None and done.everything and done.count == 2
+    assert memory.facts("ana", history=True) == []
+
+
+def test_users_never_see_each_other(memory: LongTermMemory) -> None:
+    [ana] = memory.remember("ana", "I live in Lyon.")
+    memory.remember("bob", "My favourite colour is red.")
+    assert memory.recall("bob", "Where do I live?") == []
+    assert [f.user_id for f in memory.facts("bob", history=True)] == ["bob"]
+    with pytest.raises(ResourceNotFoundError):
+        memory.forget("bob", ana.fact.id)
+    assert memory.forget_request("bob", "forget everything about me").count == 1  # type: ignore[union-attr]
+    assert _values(memory.recall("ana", "Where do I live?")) == ["Lyon"]
+
+
+# --------------------------------------------------------------------------- window
+
+
+@dataclass
+class _T:
+    question: str
+    answer: str
+
+
+def _turns(n: int, detail_at: int = 1) -> list[_T]:
+    turns = [_T(f"Filler question number {i} about the weather?", f"Answer {i}.") for i in range(n)]
+    turns[detail_at] = _T("My booking reference is QX7-4821.", "Noted.")
+    return turns
+
+
+class _Summaries:
+    """A summarizer that keeps the first words of each batch and counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def __call__(self, summary: str, turns: Sequence[_T]) -> str:
+        self.calls.append(len(turns))
+        return (summary + " " + " ".join(t.question.split()[0] for t in turns)).strip()
+
+
+def test_last_n_keeps_the_recent_turns_only() -> None:
+    window = ConversationWindow(MemorySettings(), recent=2)
+    choice = window.select(_turns(10), "What was my booking reference?", WindowState())
+    assert choice.turns == (8, 9) and choice.summary == ""
+
+
+def test_the_summary_folds_older_turns_a_batch_at_a_time() -> None:
+    summarize = _Summaries()
+    settings = MemorySettings(window="summary", summary_every=4)
+    window = ConversationWindow(settings, recent=2, summarize=summarize)
+    state = WindowState()
+    turns = _turns(12)
+    first = window.select(turns[:7], "q", state)
+    assert summarize.calls == [4] and state.covered == 4
+    assert first.turns == (4, 5, 6)  # the unfolded older turn stays as a turn
+    again = window.select(turns, "q", state)  # incremental: only the new batch is folded
+    assert summarize.calls == [4, 4] and state.covered == 8
+    assert again.turns == (8, 9, 10, 11) and again.summary.split()[0] == "Filler"
+
+
+def test_summary_retrieval_brings_back_the_turn_asked_about(embedder: Embedder) -> None:
+    settings = MemorySettings(window="summary_retrieval", summary_every=4, retrieved_turns=1)
+    window = ConversationWindow(settings, recent=2, summarize=_Summaries(), embed=embedder.embed)
+    choice = window.select(_turns(30), "What was my booking reference again?", WindowState())
+    assert choice.retrieved == (1,) and 1 in choice.turns
+    assert len(choice.turns) < 6
+
+
+def test_memory_lines_join_the_system_message() -> None:
+    template = PromptRegistry().get("answer@v3")
+    settings = load_settings().answer
+    plan = build_messages(
+        template,
+        question="What museums are there in my city?",
+        passage_lines=["[1] Lyon has the Musée des Confluences."],
+        history=[Turn("hi", "hi", "Hello!")],
+        settings=settings,
+        n_ctx=2048,
+        max_tokens=96,
+        count=token_counter(None),
+        memory=["What the user told you about themselves before:\n- I live in Lyon"],
+    )
+    system = plan.messages[0]
+    assert system["role"] == "system" and system["content"].endswith("- I live in Lyon")
+    tight = build_messages(
+        template,
+        question="What museums are there in my city?",
+        passage_lines=["[1] Lyon has the Musée des Confluences."],
+        history=[],
+        settings=settings,
+        n_ctx=260,
+        max_tokens=96,
+        count=token_counter(None),
+        memory=["x " * 400],
+    )
+    assert "x x x" not in tight.messages[0]["content"]  # no room: the passages come first
+    assert np.isfinite(tight.prompt_tokens)
+
+
+def test_a_value_the_pii_guard_redacted_is_not_remembered(memory: LongTermMemory) -> None:
+    done = memory.remember("ana", "I live in <LOCATION_1>. I'm allergic to peanuts.")
+    assert [(d.fact.key, d.fact.value) for d in done] == [("allergy", "peanuts")]
+    assert all("<" not in f.value for f in memory.facts("ana"))
+
+
+def test_the_answer_goes_on_without_memory_when_the_store_fails(tmp_path: Path) -> None:
+    """A store that fails: the question is answered without memory; a request to forget
+    fails loudly (the user must not believe it was forgotten)."""
+    from ragline.answer.events import AnswerDone, MemoryUsed
+    from ragline.api import Ragline
+    from ragline.errors import StoreError
+
+    class Broken:
+        def facts(self, *a: object, **k: object) -> list[object]:
+            raise StoreError("the memory store is down")
+
+    settings = load_settings(
+        home=tmp_path,
+        memory={"long_term": True},
+        guard={"enabled": False},
+        route={"enabled": False},
+    )
+    from ragline.testing.live_server import write_corpus
+
+    with Ragline(settings) as rag:
+        rag.ingest([write_corpus(tmp_path / "docs")], collection="docs")
+        rag.memory._opened = Broken()  # type: ignore[assignment]
+        rag.memory._open = None
+        events = list(
+            rag.ask_stream("I live in Lyon. Which planet is the hottest?", collection="docs")
+        )
+        assert isinstance(events[-1], AnswerDone) and not any(
+            isinstance(e, MemoryUsed) for e in events
+        )
+        with pytest.raises(StoreError):
+            list(rag.ask_stream("Please forget that I live in Lyon", collection="docs"))
