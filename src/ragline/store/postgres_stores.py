@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 class PostgresStores:
-    """Opens the documents, traces, evaluations, keys, key-limits, handoff, cache, agent-run and memory
+    """Opens the documents, traces, evals, keys, key-limits, handoff, cache, agent-run and memory
     stores of one database."""
 
     def __init__(self, url: str, settings: Settings | None = None) -> None:

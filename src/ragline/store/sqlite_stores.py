@@ -37,7 +37,7 @@ def path_of(url: str) -> Path:
 
 
 class SQLiteStores:
-    """Opens the documents, traces, evaluations, keys, key-limits, handoff, cache, agent-run and memory
+    """Opens the documents, traces, evals, keys, key-limits, handoff, cache, agent-run and memory
     stores of one SQLite file."""
 
     def __init__(self, url: str, settings: Settings | None = None) -> None:
