@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from ragline.errors import ConfigError
-from ragline.evaluate.bfcl import CATEGORIES, load_bfcl, openai_tools, sample_cases
+from ragline.evaluate.bfcl import CATEGORIES, load_bfcl, openai_tools, split_cases
 from ragline.evaluate.function_calls import check_calls, normalize_string, wilson_interval
 
 MODEL = "ragline-local"
@@ -407,8 +407,10 @@ def test_loader_and_openai_tools():
     assert props["d"] == {"type": "object", "properties": {"k": {}}}
     with pytest.raises(ConfigError, match="unknown BFCL category"):
         load_bfcl("live_simple")
-    sample = sample_cases(load_bfcl("irrelevance"), 10, seed=1)
-    assert len(sample) == 10 and sample == sample_cases(load_bfcl("irrelevance"), 10, seed=1)
+    held, rest = split_cases(load_bfcl("irrelevance"), seed=1, holdout=10)
+    assert len(held) == 10 and len(rest) == 230 and not {c.id for c in held} & {c.id for c in rest}
+    assert [c.id for c in rest] == [c.id for c in split_cases(load_bfcl("irrelevance"), 1, 10)[1]]
+    assert [c.id for c in rest] != [c.id for c in split_cases(load_bfcl("irrelevance"), 2, 10)[1]]
 
 
 def test_wilson_interval():

@@ -147,15 +147,17 @@ def load_bfcl(category: str, data_dir: Path | None = None) -> list[BfclCase]:
     return cases
 
 
-def sample_cases(cases: Sequence[BfclCase], limit: int | None, seed: int = 0) -> list[BfclCase]:
-    """A seeded sample of ``limit`` cases (all of them when ``limit`` is None or larger),
-    kept in file order so that a larger limit with the same seed extends a smaller one's
-    sample only when the shuffled prefix does."""
-    if limit is None or limit >= len(cases):
-        return list(cases)
-    order = list(range(len(cases)))
-    random.Random(seed).shuffle(order)
-    return [cases[i] for i in sorted(order[:limit])]
+def split_cases(
+    cases: Sequence[BfclCase], seed: int = 0, holdout: int = 0
+) -> tuple[list[BfclCase], list[BfclCase]]:
+    """(held-out cases, the rest), both in one seeded shuffled order.
+
+    The first ``holdout`` cases of the shuffle are kept apart for trying things out; the
+    rest is the reporting order. Running the rest from the front means that a run stopped
+    early has scored a random sample, and a larger ``--limit`` extends a smaller one."""
+    order = list(cases)
+    random.Random(f"bfcl-{seed}").shuffle(order)
+    return order[:holdout], order[holdout:]
 
 
 def _schema(param: Mapping[str, Any]) -> dict[str, Any]:
