@@ -677,6 +677,37 @@ class StoreSettings(_Section):
     hnsw_ef_search: int = Field(100, ge=1, le=1000)
 
 
+class ToolSettings(_Section):
+    """Agents' tools (``ragline.agent.tools``) and one step of function calling
+    (``ragline.agent.calling``, ``ragline tools call``)."""
+
+    # A tool that has not returned after this many seconds is abandoned and its call fails
+    # with a timeout (a Tool's own ``timeout_s`` wins); long enough for a search or a read.
+    timeout_s: float = Field(30.0, gt=0)
+    # Passages the built-in ``search`` tool returns when the model names no k: a few
+    # passages fit a small model's context next to the task.
+    search_k: int = Field(5, gt=0)
+    # Characters of a document ``read_document`` returns (the rest is cut, and it says so):
+    # about 2,000 tokens, what fits a 4k context beside the conversation.
+    read_max_chars: int = Field(8000, gt=0)
+    # Load the user's tools registered under the ``ragline.tools`` entry-point group into
+    # ``ToolRegistry.default``; off: the built-ins only.
+    plugins: bool = True
+    # The prompt of a function-calling step (prompts/shipped/function_call.v1.md).
+    call_prompt: str = "function_call@v1"
+    # Greedy decoding: the calls of one request should be the same every time.
+    call_temperature: float = Field(0.0, ge=0, le=5)
+    # Tokens for one step's calls: a few calls with their arguments in JSON.
+    call_max_tokens: int = Field(512, gt=0)
+    # Calls in one step at most: 4 covers 197 of BFCL's 200 parallel requests, and bounds a
+    # small model that repeats its call until max_tokens cuts the JSON.
+    call_max_calls: int = Field(4, ge=1)
+    # Re-asks when the reply does not validate: grammar-constrained replies validate by
+    # construction unless max_tokens cut them, which a re-ask seldom mends; one for servers
+    # that ignore the schema.
+    call_max_reasks: int = Field(1, ge=0)
+
+
 class Settings(BaseSettings):
     """Every setting of ragline. Frozen: derive a changed copy with ``model_copy(update=...)``."""
 
@@ -706,6 +737,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = CacheSettings()
     route: RouteSettings = RouteSettings()
     redis: RedisSettings = RedisSettings()
+    tools: ToolSettings = ToolSettings()
 
     def model_post_init(self, context: Any, /) -> None:
         _remember_secrets(self)  # once per load: redaction masks them from now on

@@ -34,6 +34,11 @@ against the classes by ``tests/unit/test_errors_tree.py``.
     ├── ServerBusyError             429 (queue full) / 503 (waited too long), with Retry-After
     ├── RetrievalError              a search cannot run
     │   └── InvalidQueryError       empty query, bad mode, bad k, bad filter
+    ├── ToolError                   an agent's tool could not be called (``ragline.agent``)
+    │   ├── ToolNotFoundError       no tool of that name is registered (lists those that are)
+    │   ├── ToolArgumentsError      arguments do not validate against the tool's JSON schema
+    │   ├── ToolTimeoutError        the tool did not return within its timeout
+    │   └── ToolExecutionError      the tool raised, or returned something that is not JSON
     └── ModelError                  an embedding or chat model failed
         ├── ModelTimeoutError
         ├── ModelUnavailableError   transient failure (HTTP 5xx/429, connection): retried
@@ -193,6 +198,45 @@ class InvalidQueryError(RetrievalError):
     http_status = 400
 
 
+class ToolError(RaglineError):
+    """A tool call failed. ``tool`` names the tool; the registry turns these into a failed
+    :class:`~ragline.agent.tools.ToolResult` the model can read, and traces them."""
+
+    exit_code = 9
+    http_status = 422
+
+    def __init__(self, message: str, *, tool: str | None = None, hint: str | None = None):
+        self.tool = tool
+        super().__init__(message, hint=hint)
+
+
+class ToolNotFoundError(ToolError):
+    http_status = 404
+
+
+class ToolArgumentsError(ToolError):
+    """``problems`` lists each failed check as ``"path: message"``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tool: str | None = None,
+        problems: list[str] | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.problems = list(problems or [])
+        super().__init__(message, tool=tool, hint=hint)
+
+
+class ToolTimeoutError(ToolError):
+    http_status = 504
+
+
+class ToolExecutionError(ToolError):
+    http_status = 502
+
+
 class ModelError(RaglineError):
     """A model call failed. ``attempts`` lists what was tried, in order."""
 
@@ -301,5 +345,10 @@ __all__ = [
     "StoreUnavailableError",
     "StreamInterruptedError",
     "StructuredOutputError",
+    "ToolArgumentsError",
+    "ToolError",
+    "ToolExecutionError",
+    "ToolNotFoundError",
+    "ToolTimeoutError",
     "UnsupportedFileError",
 ]

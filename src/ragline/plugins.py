@@ -25,7 +25,9 @@ which setting picks one by name:
   (:func:`ragline.store.factory.open_cache`); the scheme of ``cache.url`` (built in:
   ``redis``, ``rediss``, ``unix``).
 
-Group reserved for what comes next (nothing reads it yet): ``ragline.tools``.
+* ``ragline.tools``: a :class:`~ragline.agent.tools.Tool`, or a typed function with a
+  docstring (made a tool named after the entry point); every one is added to
+  :meth:`ragline.agent.tools.ToolRegistry.default` (``tools.plugins``).
 
 Entry points are read once per process (a few milliseconds) and an entry point is imported
 only when its name is asked for, so a broken third-party plugin fails the command that
@@ -51,11 +53,11 @@ GROUPS: dict[str, str] = {
     "rerankers": "ragline.rerankers",
     "stores": "ragline.stores",
     "guards": "ragline.guards",
+    "tools": "ragline.tools",
 }
-#: Declared for the next components (caches, agents' tools); nothing loads them yet.
+#: Declared for the next components (caches); nothing loads them yet.
 FUTURE_GROUPS: dict[str, str] = {
     "cache_backends": "ragline.cache_backends",
-    "tools": "ragline.tools",
 }
 #: What picks a plugin of each group (for error hints).
 _CHOSEN_BY = {
@@ -64,6 +66,7 @@ _CHOSEN_BY = {
     "rerankers": "retrieval.reranker (RAGLINE_RETRIEVAL__RERANKER)",
     "stores": "the scheme of store.url (RAGLINE_STORE__URL)",
     "guards": "guard.input / guard.output / guard.documents (RAGLINE_GUARD__INPUT, …)",
+    "tools": "the tool names an agent or `ragline tools call` is given",
 }
 
 

@@ -4,6 +4,7 @@ answers, reports."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
@@ -413,6 +414,35 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One function call a model asked for: the tool's name and its arguments.
+
+    ``id`` is the provider's call id (OpenAI's ``call_…``; None when the model did not give
+    one). ``raw_arguments`` keeps the text of arguments that were not a JSON object.
+    """
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
+    raw_arguments: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"name", "arguments"}``: the form of ``ragline tools call``'s output."""
+        return {"name": self.name, "arguments": self.arguments}
+
+    def to_openai(self, index: int = 0) -> dict[str, Any]:
+        """An entry of OpenAI's ``message.tool_calls`` (arguments as JSON text)."""
+        return {
+            "id": self.id or f"call_{index}",
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "arguments": json.dumps(self.arguments, ensure_ascii=False),
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ChatResult:
     """A finished generation. ``cost`` is in USD from the price table (None: no price known).
 
@@ -431,6 +461,8 @@ class ChatResult:
     duration_s: float = 0.0
     attempts: tuple[Attempt, ...] = ()
     candidates: tuple[ChatResult, ...] = ()
+    #: Function calls the model asked for (OpenAI's ``tool_calls``), in order.
+    tool_calls: tuple[ToolCall, ...] = ()
 
     def replace(self, **changes: Any) -> ChatResult:
         return replace(self, **changes)
@@ -447,6 +479,7 @@ class ChatResult:
             "duration_s": self.duration_s,
             "attempts": [a.to_dict() for a in self.attempts],
             "candidates": [c.to_dict() for c in self.candidates],
+            "tool_calls": [c.to_dict() for c in self.tool_calls],
         }
 
 

@@ -33,11 +33,15 @@ def test_built_ins_register_through_ragline_entry_points(group: str):
 
 
 def test_groups_cover_the_pluggable_parts_and_reserve_the_next():
-    assert set(plugins.GROUPS) == {"chat_models", "embedders", "rerankers", "stores", "guards"}
-    assert set(plugins.FUTURE_GROUPS.values()) == {
-        "ragline.cache_backends",
-        "ragline.tools",
+    assert set(plugins.GROUPS) == {
+        "chat_models",
+        "embedders",
+        "rerankers",
+        "stores",
+        "guards",
+        "tools",
     }
+    assert set(plugins.FUTURE_GROUPS.values()) == {"ragline.cache_backends"}
 
 
 def test_built_ins_load_as_their_factories():

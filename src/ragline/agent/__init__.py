@@ -1,1 +1,2 @@
-"""Agents: tools with JSON schemas, function calling, plans validated before they run, budgets, approvals and checkpoints (issue 17)."""
+"""Agents: tools with JSON schemas, function calling, plans validated before they run,
+budgets, approvals and checkpoints (issue 17)."""

@@ -54,6 +54,9 @@ def _register() -> None:
     from ragline.cli import cache  # the answer caches
 
     cache.register(app)
+    from ragline.cli import tools  # agents' tools and one step of function calling
+
+    tools.register(app)
 
 
 _register()

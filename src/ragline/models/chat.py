@@ -78,12 +78,23 @@ class SamplingParams:
     logprobs: bool = False
     json_schema: Mapping[str, Any] | None = None
     timeout_s: float | None = None
+    #: OpenAI-format function definitions (``{"type": "function", "function": {...}}``) for
+    #: a provider's own tools API; the reply's calls come back in ``ChatResult.tool_calls``.
+    #: Local models get function calling from ``ragline.agent.calling`` (grammar) instead.
+    tools: tuple[Mapping[str, Any], ...] | None = None
+    #: ``"auto"``, ``"none"``, ``"required"`` or ``{"type": "function", "function":
+    #: {"name": ...}}``; None: the provider's default.
+    tool_choice: str | Mapping[str, Any] | None = None
+    #: Several calls in one reply (None: the provider's default).
+    parallel_tool_calls: bool | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str):  # a lone string is one stop sequence, not its chars
             object.__setattr__(self, "stop", (self.stop,))
         else:
             object.__setattr__(self, "stop", tuple(self.stop))
+        if self.tools is not None:
+            object.__setattr__(self, "tools", tuple(self.tools))
         problems = []
         if not 0.0 <= self.temperature <= 5.0:
             problems.append("temperature must be in [0, 5]")

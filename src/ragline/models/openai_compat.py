@@ -46,6 +46,7 @@ from ragline.models.chat import (
     normalize_messages,
     resolve_params,
 )
+from ragline.types import ToolCall
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,8 @@ class _Accumulator:
         self.ttft: float | None = None
         self.chunks = 0
         self.done = False
+        #: Function calls by index: ``[id, name, arguments text]`` (streamed in pieces).
+        self.calls: dict[int, list[str]] = {}
 
     def _logprobs(self, choice: Mapping[str, Any]) -> None:
         lp = choice.get("logprobs")
@@ -166,6 +169,7 @@ class _Accumulator:
         if choice is None or not isinstance(message, Mapping):
             raise MalformedResponseError(f"{self.model}: response has no message")
         self.parts.append(content or "")
+        self._tool_calls(message.get("tool_calls"))
         self.finish_reason = choice.get("finish_reason") or "stop"
         self._logprobs(choice)
         self._usage(data)
@@ -182,6 +186,8 @@ class _Accumulator:
         if text is not None and not isinstance(text, str):
             raise MalformedResponseError(f"{self.model}: stream delta content is not text")
         self._logprobs(choice)
+        if isinstance(delta, Mapping):
+            self._tool_calls(delta.get("tool_calls"))
         if choice.get("finish_reason"):
             self.finish_reason = str(choice["finish_reason"])
         if text:
@@ -190,6 +196,39 @@ class _Accumulator:
             self.parts.append(text)
             self.chunks += 1
         return text or ""
+
+    def _tool_calls(self, calls: Any) -> None:
+        """Collect ``tool_calls`` of a message, or the pieces of a stream delta's (each
+        piece names its ``index``; the arguments text arrives in parts)."""
+        if calls is None:
+            return
+        if not isinstance(calls, list):
+            raise MalformedResponseError(f"{self.model}: tool_calls is not a list")
+        for pos, call in enumerate(calls):
+            if not isinstance(call, Mapping):
+                raise MalformedResponseError(f"{self.model}: malformed tool call")
+            index = call.get("index", pos)
+            slot = self.calls.setdefault(int(index), ["", "", ""])
+            fn = call.get("function") or {}
+            if call.get("id"):
+                slot[0] = str(call["id"])
+            if isinstance(fn, Mapping):
+                slot[1] += str(fn.get("name") or "")
+                args = fn.get("arguments")
+                slot[2] += args if isinstance(args, str) else json.dumps(args or {})
+
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        out = []
+        for _, (call_id, name, text) in sorted(self.calls.items()):
+            try:
+                args = json.loads(text or "{}")
+            except json.JSONDecodeError:
+                args = None
+            if isinstance(args, dict):
+                out.append(ToolCall(name=name, arguments=args, id=call_id or None))
+            else:
+                out.append(ToolCall(name=name, id=call_id or None, raw_arguments=text))
+        return tuple(out)
 
     def line(self, raw: str) -> TokenDelta | None:
         """Digest one SSE line: the event to relay (a text delta), or None (no text; after
@@ -236,6 +275,7 @@ class _Accumulator:
             logprob_mean=mean_or_none(self.logprobs),
             ttft_s=self.ttft,
             duration_s=time.perf_counter() - self.started,
+            tool_calls=self.tool_calls(),
         )
 
 
@@ -343,6 +383,12 @@ class OpenAICompatChatModel:
                 }
             else:
                 body["response_format"] = {"type": "json_object", "schema": schema}
+        if params.tools:
+            body["tools"] = [dict(t) for t in params.tools]
+            if params.tool_choice is not None:
+                body["tool_choice"] = params.tool_choice
+            if params.parallel_tool_calls is not None:
+                body["parallel_tool_calls"] = params.parallel_tool_calls
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -52,6 +52,86 @@ Steps = Generator[Request, ChatResult, R]
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*[ \t]*\n?(.*?)(?:```|$)", re.DOTALL)
 _PY_LITERALS = {"True": "true", "False": "false", "None": "null"}
+
+
+@dataclass(frozen=True, slots=True)
+class JsonSchema:
+    """A plain JSON schema to ask for, where no Python type describes the value (tool
+    definitions arrive as JSON). ``check(value)`` validates the parsed JSON further and
+    returns what the loop hands back, or raises :class:`ValueError` with a model-readable
+    reason (it is fed back in the re-ask)."""
+
+    schema: Mapping[str, Any]
+    name: str = "JSON value"
+    check: Callable[[Any], Any] | None = None
+
+
+def function_calls_schema(
+    tools: Sequence[tuple[str, Mapping[str, Any]]],
+    *,
+    required: bool = False,
+    max_calls: int | None = None,
+) -> dict[str, Any]:
+    """The JSON schema of one function-calling reply: ``{"calls": [...]}``, each call
+    ``{"name": <const>, "arguments": <that tool's parameters>}`` (an ``anyOf`` over the
+    ``(name, parameters)`` pairs of ``tools``). An empty list means "no tool fits";
+    ``required`` asks for at least one call, ``max_calls`` for at most that many.
+
+    As a llama.cpp grammar it lets a model write only calls of tools that exist, with
+    arguments of the right shape; each tool's arguments refuse properties its schema does
+    not list (``additionalProperties: false`` unless the schema says otherwise). Each
+    tool's ``$defs`` are gathered at the root, prefixed with the tool's name.
+    """
+    variants = []
+    defs: dict[str, Any] = {}
+    for name, params in tools:
+        args = dict(params)
+        args.setdefault("type", "object")
+        args.setdefault("properties", {})
+        args.setdefault("additionalProperties", False)
+        own = args.pop("$defs", None) or {}
+        if own:  # a $ref points at the root of the whole schema: rewrite it to this tool's
+            args = _rebase_refs(args, name)
+            defs.update({f"{name}__{k}": _rebase_refs(v, name) for k, v in own.items()})
+        variants.append(
+            {
+                "type": "object",
+                "properties": {"name": {"const": name}, "arguments": args},
+                "required": ["name", "arguments"],
+                "additionalProperties": False,
+            }
+        )
+    calls: dict[str, Any] = {"type": "array", "items": {"anyOf": variants}}
+    if not variants:
+        calls = {"type": "array", "maxItems": 0}
+    elif required:
+        calls["minItems"] = 1
+    if max_calls is not None and variants:
+        calls["maxItems"] = max_calls
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {"calls": calls},
+        "required": ["calls"],
+        "additionalProperties": False,
+    }
+    if defs:
+        schema["$defs"] = defs
+    return schema
+
+
+def _rebase_refs(node: Any, prefix: str) -> Any:
+    """``#/$defs/X`` → ``#/$defs/<prefix>__X`` (each tool's definitions, side by side)."""
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if k == "$ref" and isinstance(v, str) and v.startswith("#/$defs/"):
+                out[k] = f"#/$defs/{prefix}__{v[len('#/$defs/') :]}"
+            else:
+                out[k] = _rebase_refs(v, prefix)
+        return out
+    if isinstance(node, list):
+        return [_rebase_refs(v, prefix) for v in node]
+    return node
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,9 +286,16 @@ class StructuredLoop(Generic[T]):
         max_reasks: int = 2,
         instruct: bool = True,
     ) -> None:
-        self.adapter: TypeAdapter[T] = TypeAdapter(schema)
-        self.schema_json = self.adapter.json_schema()
-        self.type_name = getattr(schema, "__name__", str(schema))
+        self.check: Callable[[Any], Any] | None = None
+        if isinstance(schema, JsonSchema):
+            self.adapter = TypeAdapter(Any)
+            self.schema_json = dict(schema.schema)
+            self.type_name = schema.name
+            self.check = schema.check
+        else:
+            self.adapter = TypeAdapter(schema)
+            self.schema_json = self.adapter.json_schema()
+            self.type_name = getattr(schema, "__name__", str(schema))
         msgs = normalize_messages(messages)
         if instruct:
             note = schema_instruction(self.schema_json)
@@ -243,6 +330,8 @@ class StructuredLoop(Generic[T]):
         self.attempts.extend(result.attempts[:-1])  # transport failures before this reply
         try:
             value, repaired = parse_structured(result.text, self.adapter)
+            if self.check is not None:
+                value = self.check(value)
         except ValueError as exc:
             self.attempts.append(
                 Attempt(
@@ -351,6 +440,7 @@ async def agenerate_structured(
 
 
 __all__ = [
+    "JsonSchema",
     "Request",
     "Steps",
     "StructuredLoop",
@@ -358,6 +448,7 @@ __all__ = [
     "adrive",
     "agenerate_structured",
     "drive",
+    "function_calls_schema",
     "generate_structured",
     "parse_structured",
     "repair_json",

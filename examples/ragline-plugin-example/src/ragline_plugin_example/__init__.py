@@ -1,7 +1,9 @@
-"""An example ragline plugin: one reranker and one chat model, found through entry points.
+"""An example ragline plugin: one reranker, one chat model and one tool, found through
+entry points.
 
 Nothing here is imported by ragline until a setting names it: ``retrieval.reranker =
-"example-shortest"`` or a model name ``example:upper`` / ``example:reverse``.
+"example-shortest"`` or a model name ``example:upper`` / ``example:reverse``. The tool
+``word_count`` joins every agent's default tools (``ragline tools list`` shows it).
 """
 
 from __future__ import annotations
@@ -82,3 +84,15 @@ def create_chat_model(spec: Any) -> TransformChatModel:
             hint=f"use example:{' or example:'.join(sorted(_STYLES))}",
         )
     return TransformChatModel(f"example:{style}", style)
+
+
+def word_count(text: str, unique: bool = False) -> dict[str, int]:
+    """Count the words of a text.
+
+    Args:
+        text: the text whose words to count
+        unique: count each distinct word (case-insensitive) once
+    """
+    words = text.split()
+    n = len({w.lower().strip(".,;:!?") for w in words}) if unique else len(words)
+    return {"words": n}

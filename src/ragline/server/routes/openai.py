@@ -14,6 +14,12 @@
   skipped) and writes them with the server's one SSE encoder.
 * Any other model name goes through the gateway as is (``embedded``, ``openai:gpt-4o-mini``,
   an endpoint of ``gateway.endpoints`` …), with its retries and fallbacks.
+* ``tools`` / ``tool_choice`` / ``parallel_tool_calls`` with a gateway model: one step of
+  function calling (:func:`ragline.agent.calling.function_calls`: a grammar built from the
+  tools on a local model, the server's own tools API on an OpenAI-compatible one). Calls come
+  back in ``message.tool_calls`` with ``finish_reason: "tool_calls"`` (streamed: one delta
+  with the calls); when no tool fits, the model answers in text. Assistant messages with
+  ``tool_calls`` and ``tool`` results in the conversation reach the model as text.
 * Embeddings come from the collection embedder (all-MiniLM-L6-v2), as floats or base64.
 
 Keys work as everywhere else (``Authorization: Bearer rl_…``), with the same per-key policy
@@ -26,11 +32,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
@@ -38,6 +45,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from ragline.agent.calling import allowed_tools, function_calls, tool_definitions
 from ragline.answer.events import AnswerDone, GuardChecked, Started, StreamDone, TokenDelta
 from ragline.answer.guarding import AnswerGuards
 from ragline.errors import InvalidQueryError
@@ -58,6 +66,7 @@ from ragline.server.problems import ResourceNotFoundError, problem_for
 from ragline.server.routes.ask import check_collection, check_model, grounded_admission
 from ragline.server.schemas import BODY_ERRORS, problems
 from ragline.server.streaming import SSE_DONE, EventStreamResponse, sse
+from ragline.types import ToolCall
 
 router = APIRouter(
     prefix="/v1", tags=["openai"], responses=problems(*BODY_ERRORS, 404, 429, 502, 503, 504)
@@ -79,11 +88,41 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "user", "assistant", "developer", "tool"]
     content: str | list[ContentPart] | None = None
+    # an assistant's function calls, and a tool result's call id (OpenAI's format)
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):
             return "".join(p.text or "" for p in self.content if p.type == "text")
         return self.content or ""
+
+
+class FunctionIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1, max_length=64)
+    description: str | None = Field(None, max_length=8000)
+    parameters: dict[str, Any] | None = None
+
+
+class ToolIn(BaseModel):
+    """One entry of ``tools``: an OpenAI function definition."""
+
+    model_config = ConfigDict(extra="allow")
+    type: Literal["function"] = "function"
+    function: FunctionIn
+
+
+class NamedFunction(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+
+
+class NamedToolChoice(BaseModel):
+    """``tool_choice`` naming one function: ``{"type": "function", "function": {"name"}}``."""
+
+    type: Literal["function"] = "function"
+    function: NamedFunction
 
 
 class StreamOptions(BaseModel):
@@ -112,6 +151,16 @@ class ChatCompletionRequest(BaseModel):
     # ragline's own (an OpenAI client sends it in extra_body): how a ``ragline:`` answer is
     # written; None: answer.style.
     style: Literal["extractive", "generative", "auto"] | None = None
+    # function calling (gateway models only)
+    tools: list[ToolIn] | None = Field(None, max_length=128)
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+
+    def tool_definitions(self) -> list[dict[str, Any]]:
+        return [t.model_dump(exclude_none=True) for t in self.tools or ()]
+
+    def wants_tools(self) -> bool:
+        return bool(self.tools) and self.tool_choice != "none"
 
 
 class EmbeddingRequest(BaseModel):
@@ -124,12 +173,30 @@ class EmbeddingRequest(BaseModel):
 
 
 def _messages(body: ChatCompletionRequest) -> list[dict[str, str]]:
+    """The conversation as text messages: an assistant's ``tool_calls`` are written after its
+    text as ``{"calls": [...]}`` (the form a local model calls in), and a ``tool`` result is
+    a user message that names the function it answers."""
     out = []
+    names: dict[str, str] = {}
     for m in body.messages:
         role = "system" if m.role == "developer" else m.role
+        text = m.text()
         if role == "tool":
+            name = names.get(m.tool_call_id or "") or m.name or "the function"
+            out.append({"role": "user", "content": f"Result of {name}: {text}"})
             continue
-        out.append({"role": role, "content": m.text()})
+        if role == "assistant" and m.tool_calls:
+            calls = []
+            for call in m.tool_calls:
+                fn = call.get("function") or {}
+                name = str(fn.get("name") or "")
+                names[str(call.get("id") or "")] = name
+                args = fn.get("arguments")
+                with contextlib.suppress(TypeError, ValueError):
+                    args = json.loads(args) if isinstance(args, str) else args
+                calls.append({"name": name, "arguments": args if args is not None else {}})
+            text = "\n".join(t for t in (text, json.dumps({"calls": calls})) if t)
+        out.append({"role": role, "content": text})
     return out
 
 
@@ -148,16 +215,34 @@ def _params(body: ChatCompletionRequest) -> dict[str, Any]:
     return params
 
 
-def _passthrough(
-    ctx: ServerContext, body: ChatCompletionRequest
-) -> Iterator[Started | GuardChecked | TokenDelta | StreamDone | AnswerDone]:
-    """A gateway model's stream in the answer vocabulary: Started, TokenDelta…, StreamDone.
+@dataclass(frozen=True, slots=True)
+class ToolCallsMade:
+    """The function calls of a ``tools`` request (the last event of its stream)."""
 
-    The last user message goes through the input guards first, as a grounded question
-    does: a refused one ends with the refusal's AnswerDone, a redacted one is sent
-    redacted. (Output guards need passages and a prompt: they guard grounded answers.)"""
-    yield Started(body.model)
-    messages = _messages(body)
+    kind: ClassVar[str] = "tool_calls"
+    calls: tuple[ToolCall, ...]
+    usage: Usage
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"calls": [c.to_dict() for c in self.calls], "usage": self.usage.to_dict()}
+
+    def openai(self) -> list[dict[str, Any]]:
+        """``message.tool_calls`` (each call with an id; ``index`` for stream deltas)."""
+        out = []
+        for i, call in enumerate(self.calls):
+            entry = call.to_openai(i)
+            if call.id is None:
+                entry["id"] = f"call_{uuid.uuid4().hex[:24]}"
+            out.append({"index": i, **entry})
+        return out
+
+
+def _guarded_input(
+    ctx: ServerContext, messages: list[dict[str, str]]
+) -> Iterator[GuardChecked | AnswerDone]:
+    """The input guards on the last user message, as a grounded question gets them: yields
+    the verdict when a guard acted and, for a refusal, the refusal's AnswerDone (the caller
+    stops there); a redacted message is replaced in ``messages``."""
     users = [i for i, m in enumerate(messages) if m["role"] == "user"]
     rag = ctx.rag
     if rag.guard.active("input") and users:
@@ -171,9 +256,56 @@ def _passthrough(
             yield AnswerDone(guards.refusal(verdict.decision.text, verdict, started))
             return
         messages[last] = {**messages[last], "content": verdict.decision.text}
+
+
+def _passthrough(
+    ctx: ServerContext, body: ChatCompletionRequest
+) -> Iterator[Started | GuardChecked | TokenDelta | StreamDone | AnswerDone | ToolCallsMade]:
+    """A gateway model's stream in the answer vocabulary: Started, TokenDelta…, StreamDone.
+
+    The last user message goes through the input guards first, as a grounded question
+    does: a refused one ends with the refusal's AnswerDone, a redacted one is sent
+    redacted. (Output guards need passages and a prompt: they guard grounded answers.)
+    With ``tools``, one step of function calling comes first: its calls end the stream
+    (:class:`ToolCallsMade`); when there are none, the model answers in text."""
+    yield Started(body.model)
+    messages = _messages(body)
+    for event in _guarded_input(ctx, messages):
+        yield event
+        if isinstance(event, AnswerDone):
+            return
+    if body.wants_tools():
+        made = function_calls(
+            body.model,
+            messages,
+            body.tool_definitions(),
+            settings=ctx.settings,
+            tool_choice=_tool_choice(body),
+            parallel=body.parallel_tool_calls is not False,
+            tracer=ctx.rag.tracer,
+            gateway=ctx.gateway,
+        )
+        if made.calls:
+            yield ToolCallsMade(tuple(made.calls), made.usage)
+            return
+        if made.via == "tools_api" and made.result is not None:  # the server answered
+            yield TokenDelta(made.result.text)
+            yield StreamDone(made.result)
+            return
     stream = ctx.gateway.stream(messages, model=body.model, **_params(body))
     with contextlib.closing(stream):
         yield from stream
+
+
+def _tool_choice(body: ChatCompletionRequest) -> Any:
+    choice = body.tool_choice
+    return choice.model_dump() if isinstance(choice, NamedToolChoice) else choice or "auto"
+
+
+def _check_tools(body: ChatCompletionRequest) -> None:
+    """Refuse bad tool definitions or a tool_choice naming no tool with a 400, up front."""
+    if body.tools:
+        allowed_tools(_tool_choice(body), tool_definitions(body.tool_definitions()))
 
 
 def _answer_request(body: ChatCompletionRequest, collection: str) -> AnswerRequest:
@@ -238,7 +370,8 @@ class ChunkEncoder:
     event (``AnswerDone`` or a gateway model's ``StreamDone``) the chunk with the finish
     reason: for a grounded answer it also carries ``citations``, ``trace_id``, ``declined``,
     ``decline_reason`` and the checked text in ``answer`` (the deltas were the draft); then,
-    with ``include_usage``, a usage chunk. Other kinds of event are skipped."""
+    with ``include_usage``, a usage chunk. ``ToolCallsMade`` is one delta with every call,
+    then ``finish_reason: "tool_calls"``. Other kinds of event are skipped."""
 
     model: str
     include_usage: bool = False
@@ -255,6 +388,12 @@ class ChunkEncoder:
     def encode(self, event: object) -> bytes:
         if isinstance(event, Started):
             return self._delta({"role": "assistant", "content": ""})
+        if isinstance(event, ToolCallsMade):
+            out = self._delta({"tool_calls": event.openai()})
+            out += self._delta({}, "tool_calls")
+            if self.include_usage:
+                out += self._chunk([], usage=_usage(event.usage))
+            return out
         if isinstance(event, TokenDelta):
             return self._delta({"content": event.text})
         if isinstance(event, AnswerDone | StreamDone):
@@ -315,7 +454,8 @@ async def chat_completions(
     ctx: ServerContext = Depends(get_context),
 ) -> Any:
     """Chat completions, streamed or not: grounded for ``ragline:<collection>``, else the
-    gateway model of that name."""
+    gateway model of that name (with ``tools``: function calls, or a text answer)."""
+    made: list[ToolCallsMade] = []
     if body.model.startswith(RAGLINE_PREFIX):
         collection = body.model[len(RAGLINE_PREFIX) :]
         principal.check_collection(collection)
@@ -343,9 +483,13 @@ async def chat_completions(
         if not _messages(body):
             raise InvalidQueryError("no messages to send", hint="send a user message")
         check_model(ctx, body.model)
+        _check_tools(body)
 
         def factory() -> Iterator[Any]:
-            return _passthrough(ctx, body)
+            for event in _passthrough(ctx, body):
+                if isinstance(event, ToolCallsMade):
+                    made.append(event)
+                yield event
 
         model, cached = body.model, "off"
         metered = await run_in_threadpool(
@@ -369,6 +513,8 @@ async def chat_completions(
     finally:
         gen.close()
     done = got.done
+    if made:
+        return JSONResponse(_tool_calls_response(body, made[0]), headers={CACHE_HEADER: cached})
     out: dict[str, Any] = {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion",
@@ -397,6 +543,29 @@ async def chat_completions(
     elif isinstance(done, AnswerDone):  # a gateway model's question a guard refused
         out["guard"] = done.answer.guard
     return JSONResponse(out, headers={CACHE_HEADER: cached})
+
+
+def _tool_calls_response(body: ChatCompletionRequest, made: ToolCallsMade) -> dict[str, Any]:
+    calls = [{k: v for k, v in c.items() if k != "index"} for c in made.openai()]
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "refusal": None,
+                    "tool_calls": calls,
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": _usage(made.usage),
+    }
 
 
 @router.post("/embeddings")
