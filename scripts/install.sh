@@ -3,7 +3,8 @@
 #
 #   scripts/install.sh          the package, the embedding model, the chat model + llama.cpp
 #   scripts/install.sh --dev    the same plus the test and benchmark tools, the example plugin
-#                               (examples/ragline-plugin-example, which the tests use), and
+#                               (examples/ragline-plugin-example, which the tests use), BFCL's
+#                               data and checker (bfcl-eval, --no-deps), and
 #                               Debian's chromium for the web UI's browser test
 #                               (scripts/install-browser.sh)
 #   scripts/install.sh --model qwen2.5-0.5b|qwen2.5-1.5b   (repeatable, with or without --dev)
@@ -42,6 +43,11 @@ fi
 if [[ -n "$extras" ]]; then
   # Registers its entry points (ragline.rerankers, ragline.chat_models) like any plugin.
   "${pip[@]}" install --no-deps -e examples/ragline-plugin-example
+  # BFCL v4's data files and AST checker (tests/unit/test_bfcl_matcher.py,
+  # benchmarks/bench_agent_calling.py). --no-deps: its declared dependencies are the SDKs of
+  # its model handlers (anthropic, cohere, boto3, qwen-agent, ...), which ragline never
+  # imports; the checker needs only filelock, which tokenizers already brings.
+  "${pip[@]}" install --no-deps bfcl-eval==2026.3.23
   scripts/install-browser.sh
 fi
 if ((${#models[@]})); then

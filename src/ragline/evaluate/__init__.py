@@ -7,7 +7,10 @@
 * :mod:`ragline.evaluate.ifeval` — the 25 IFEval verifiable-instruction checkers, strict and
   loose, with prompt- and instruction-level scores;
 * :mod:`ragline.evaluate.ranking` — Elo, Bradley–Terry (with bootstrap intervals) and
-  TrueSkill from pairwise comparisons.
+  TrueSkill from pairwise comparisons;
+* :mod:`ragline.evaluate.bfcl` and :mod:`ragline.evaluate.function_calls` — the Berkeley
+  Function-Calling Leaderboard's cases (from ``bfcl-eval``'s data files) and an AST matcher
+  for function calls with its rules.
 
 The harness behind ``ragline eval`` (docs/evaluation.md):
 

@@ -1,0 +1,286 @@
+"""Function calling on BFCL v4 (simple, multiple, parallel, irrelevance) with local models.
+
+Each case's user turn and its functions (BFCL documents turned into OpenAI-format tools by
+:func:`ragline.evaluate.bfcl.openai_tools`) go through
+:func:`ragline.agent.calling.call_functions` — grammar-constrained JSON on llama.cpp — and the
+calls that come back (names mapped back to BFCL's) are scored by ragline's AST matcher
+(:func:`ragline.evaluate.function_calls.check_calls`, which agrees with ``bfcl_eval``'s own
+checker on every case: tests/unit/test_bfcl_matcher.py). The data are ``bfcl-eval``'s files.
+
+The cases of each category are shuffled with ``--seed``; the first ``--holdout`` of each are
+held out (for trying the pipeline; never reported), and the next ``--limit`` are run, in
+shuffled order and round-robin over the categories, so a run stopped early has still scored
+a random sample of each. Results are appended per case to
+``benchmarks/results/agent_calling_cases.jsonl`` and a rerun skips the cases already there
+(resumable); the summary (accuracy per model and category, Wilson 95% intervals, the sample
+sizes) is printed and written to ``benchmarks/results/agent_calling.json``.
+
+    python benchmarks/bench_agent_calling.py --model embedded          # 50 per category
+    python benchmarks/bench_agent_calling.py --model qwen2.5-1.5b --until 07:30
+    python benchmarks/bench_agent_calling.py --report          # summary of what is there
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import RESULTS, write_results
+from ragline.evaluate.bfcl import CATEGORIES, BfclCase, load_bfcl, openai_tools, split_cases
+from ragline.evaluate.function_calls import check_calls, wilson_interval
+
+CASES_FILE = RESULTS / "agent_calling_cases.jsonl"
+HOLDOUT_FILE = RESULTS / "agent_calling_holdout.jsonl"
+IRRELEVANCE_FLOOR = 0.8  # issue 17: no call when no tool fits, with the larger local model
+FLOOR_MODEL = "qwen2.5-1.5b"
+#: Cases per category by default: the 135M model answers in seconds, the 1.5B in tens of
+#: seconds (minutes when the two cores are shared).
+DEFAULT_LIMITS = {"embedded": 50, "qwen2.5-1.5b": 25}
+
+
+def done_cases(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """(model, case id) → its record, from the JSONL of earlier runs (bad lines skipped)."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    if not path.is_file():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+            out[(row["model"], row["id"])] = row
+        except (json.JSONDecodeError, KeyError):
+            continue
+    return out
+
+
+def plan(
+    seed: int, holdout: int, limit: int, categories: list[str], held_out: bool = False
+) -> list[BfclCase]:
+    """The cases to run, round-robin over ``categories``, each in its shuffled order (or
+    the held-out ones, with ``held_out``)."""
+    queues = []
+    for category in categories:
+        held, rest = split_cases(load_bfcl(category), seed=seed, holdout=holdout)
+        queues.append((held if held_out else rest)[:limit])
+    ordered: list[BfclCase] = []
+    for i in range(max((len(q) for q in queues), default=0)):
+        ordered.extend(q[i] for q in queues if i < len(q))
+    return ordered
+
+
+def run_case(model: Any, settings: Any, case: BfclCase) -> dict[str, Any]:
+    """One case through ``call_functions`` (its ``function_calls`` twin, for the usage)."""
+    from ragline.agent.calling import function_calls
+
+    tools, names = openai_tools(case.functions)
+    started = time.perf_counter()
+    error = None
+    calls: list[dict[str, Any]] = []
+    tokens = None
+    try:
+        out = function_calls(model, case.request, tools, settings=settings)
+        calls = [
+            {"name": names.get(c.name, c.name), "arguments": dict(c.arguments)} for c in out.calls
+        ]
+        tokens = {"prompt": out.usage.prompt_tokens, "completion": out.usage.completion_tokens}
+    except Exception as exc:  # one failed case never stops the run
+        error = f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - started
+    verdict = check_calls(case.category, case.functions, calls, case.ground_truth)
+    return {
+        "id": case.id,
+        "category": case.category,
+        # an exception is a failure in every category (BFCL would count an undecodable
+        # answer as "no call", a success for irrelevance: stricter here)
+        "valid": verdict.valid and error is None,
+        "kind": verdict.kind if error is None else "exception",
+        "why": verdict.error if error is None else error[:500],
+        "calls": calls,
+        "tokens": tokens,
+        "seconds": round(seconds, 3),
+    }
+
+
+def summarize(rows: list[dict[str, Any]], models: list[str] | None = None) -> dict[str, Any]:
+    by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by[(row["model"], row["category"])].append(row)
+    out: dict[str, Any] = {}
+    for model in models or sorted({m for m, _ in by}):
+        per: dict[str, Any] = {}
+        all_rows: list[dict[str, Any]] = []
+        for category in CATEGORIES:
+            rs = by.get((model, category), [])
+            if not rs:
+                continue
+            all_rows += rs
+            ok = sum(1 for r in rs if r["valid"])
+            iv = wilson_interval(ok, len(rs))
+            per[category] = {
+                "accuracy": iv.mean,
+                "low": iv.low,
+                "high": iv.high,
+                "n": iv.n,
+                "correct": ok,
+                "exceptions": sum(1 for r in rs if r["kind"] == "exception"),
+                "failure_kinds": _counts(r["kind"] for r in rs if not r["valid"]),
+                "median_seconds": sorted(r["seconds"] for r in rs)[len(rs) // 2],
+            }
+        if all_rows:
+            ok = sum(1 for r in all_rows if r["valid"])
+            iv = wilson_interval(ok, len(all_rows))
+            per["all"] = {"accuracy": iv.mean, "low": iv.low, "high": iv.high, "n": iv.n}
+            out[model] = per
+    return out
+
+
+def _counts(items: Any) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for item in items:
+        counts[item or "exception"] += 1
+    return dict(sorted(counts.items()))
+
+
+def table(summary: dict[str, Any]) -> str:
+    lines = [
+        "| model | " + " | ".join(CATEGORIES) + " | all |",
+        "|---|" + "---|" * (len(CATEGORIES) + 1),
+    ]
+    for model, per in summary.items():
+        cells = []
+        for category in (*CATEGORIES, "all"):
+            c = per.get(category)
+            cells.append(
+                "–"
+                if c is None
+                else f"{c['accuracy']:.2f} [{c['low']:.2f}, {c['high']:.2f}] n={c['n']}"
+            )
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append", help="chat model (repeatable)")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        help="cases per category (default: 50 for embedded, 25 for other models; about 45 "
+        "minutes for both on 2 quiet cores)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--holdout", type=int, default=10, help="held-out cases per category")
+    parser.add_argument("--category", action="append", choices=CATEGORIES)
+    parser.add_argument("--cases", type=Path, default=CASES_FILE, help="per-case JSONL")
+    parser.add_argument("--report", action="store_true", help="only summarise the JSONL")
+    parser.add_argument("--until", help="UTC HH:MM: start no case after it (the run resumes later)")
+    parser.add_argument(
+        "--try-holdout",
+        action="store_true",
+        help="run the held-out cases instead (to try the pipeline; written to "
+        "agent_calling_holdout.jsonl, never reported)",
+    )
+    args = parser.parse_args()
+    os.environ.setdefault("RAGLINE_HOME", tempfile.mkdtemp(prefix="ragline-bench-calling-"))
+    categories = args.category or list(CATEGORIES)
+    if args.try_holdout:
+        args.cases = HOLDOUT_FILE
+
+    if not args.report:
+        for name in args.model or ["embedded"]:
+            limit = args.limit or DEFAULT_LIMITS.get(name, 25)
+            todo = plan(args.seed, args.holdout, limit, categories, args.try_holdout)
+            done = done_cases(args.cases)
+            todo = [c for c in todo if (name, c.id) not in done]
+            print(f"{name}: {len(todo)} cases to run ({len(done)} records already)", flush=True)
+            if not todo:
+                continue
+            model, settings = load_model(name)
+            code = code_fingerprint()
+            args.cases.parent.mkdir(parents=True, exist_ok=True)
+            for i, case in enumerate(todo, 1):
+                if args.until and time.strftime("%H:%M", time.gmtime()) >= args.until:
+                    print(f"{args.until} UTC reached: stopping (rerun to resume)", flush=True)
+                    break
+                record = {"model": name, **run_case(model, settings, case), "code": code}
+                with args.cases.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(record) + "\n")
+                mark = "ok " if record["valid"] else "NO "
+                print(
+                    f"[{i}/{len(todo)}] {mark}{case.id} {record['seconds']:.1f}s "
+                    f"{record['kind']} {json.dumps(record['calls'])[:160]}",
+                    flush=True,
+                )
+
+    rows = list(done_cases(args.cases).values())
+    summary = summarize(rows)
+    print()
+    print(table(summary))
+    floor = summary.get(FLOOR_MODEL, {}).get("irrelevance")
+    payload = {
+        "seed": args.seed,
+        "holdout_per_category": args.holdout,
+        "data": "bfcl-eval " + _bfcl_version(),
+        "gateway": GATEWAY,
+        "code": sorted({r.get("code", "?") for r in rows}),
+        "summary": summary,
+        "irrelevance_floor": {"model": FLOOR_MODEL, "floor": IRRELEVANCE_FLOOR, "result": floor},
+    }
+    if args.try_holdout:
+        return
+    write_results("agent_calling", payload)
+    if floor is not None and floor["accuracy"] < IRRELEVANCE_FLOOR:
+        print(f"FAIL: irrelevance {floor['accuracy']:.2f} < {IRRELEVANCE_FLOOR} ({FLOOR_MODEL})")
+
+
+def _bfcl_version() -> str:
+    from importlib.metadata import version
+
+    return version("bfcl-eval")
+
+
+#: The gateway settings of the runs, beside the model name. ``tools.*`` (prompt, temperature
+#: 0, max tokens, re-asks) stay at their defaults: that is what is measured. On two shared,
+#: busy cores a 1.5B answer can take minutes, so the 60 s timeout and its retries (meant for
+#: stalled servers) would only redo the same work.
+GATEWAY = {"timeout_s": 900.0, "max_retries": 0}
+
+
+def load_model(name: str) -> tuple[Any, Any]:
+    """The gateway on ``name`` (loaded once: a name per call would reload the model)."""
+    from ragline.config import Settings
+    from ragline.models.gateway import Gateway
+
+    settings = Settings(gateway={"default_model": name, **GATEWAY})
+    return Gateway(settings), settings
+
+
+def code_fingerprint() -> str:
+    """sha256 (12 hex) of the code and prompt under test: calling.py, structured.py and the
+    function-call prompt file, as imported."""
+    import hashlib
+
+    import ragline.agent.calling as calling
+    import ragline.models.structured as structured
+
+    digest = hashlib.sha256()
+    prompts = Path(structured.__file__).resolve().parents[1] / "prompts" / "shipped"
+    for path in (
+        Path(calling.__file__),
+        Path(structured.__file__),
+        *sorted(prompts.glob("function_call*")),
+    ):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+if __name__ == "__main__":
+    main()
