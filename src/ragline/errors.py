@@ -34,6 +34,7 @@ against the classes by ``tests/unit/test_errors_tree.py``.
     ├── ServerBusyError             429 (queue full) / 503 (waited too long), with Retry-After
     ├── RetrievalError              a search cannot run
     │   └── InvalidQueryError       empty query, bad mode, bad k, bad filter
+    ├── TrainingDataError           a training file is empty, malformed or has no valid example
     └── ModelError                  an embedding or chat model failed
         ├── ModelTimeoutError
         ├── ModelUnavailableError   transient failure (HTTP 5xx/429, connection): retried
@@ -43,6 +44,7 @@ against the classes by ``tests/unit/test_errors_tree.py``.
         ├── RequestRejectedError    the provider refused the request (4xx): not retried
         ├── ContextLengthError      the prompt does not fit the context window
         ├── GenerationError         all attempts / the whole fallback chain failed
+        ├── AdapterError            no such LoRA adapter, or one made for another base model
         └── StructuredOutputError   output never validated against the requested schema
 """
 
@@ -206,6 +208,19 @@ class ModelError(RaglineError):
         super().__init__(message, hint=hint)
 
 
+class TrainingDataError(RaglineError):
+    """A finetuning data file cannot be used: missing, empty, malformed, no valid example."""
+
+    exit_code = 2
+    http_status = 400
+
+
+class AdapterError(ModelError):
+    """A LoRA adapter is missing, unreadable, or was trained on another base model."""
+
+    http_status = 400
+
+
 class ModelTimeoutError(ModelError):
     http_status = 504
 
@@ -268,6 +283,7 @@ class StructuredOutputError(ModelError):
 
 
 __all__ = [
+    "AdapterError",
     "AuthenticationError",
     "CollectionNotFoundError",
     "ConfigError",
@@ -301,5 +317,6 @@ __all__ = [
     "StoreUnavailableError",
     "StreamInterruptedError",
     "StructuredOutputError",
+    "TrainingDataError",
     "UnsupportedFileError",
 ]

@@ -54,6 +54,9 @@ def _register() -> None:
     from ragline.cli import cache  # the answer caches
 
     cache.register(app)
+    from ragline.cli import finetune  # LoRA adapters and finetuned embedders
+
+    finetune.register(app)
 
 
 _register()
