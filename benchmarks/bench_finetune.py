@@ -189,6 +189,7 @@ def lora_train(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         layers=args.layers,
         checkpoint_every=2,
+        max_steps=args.max_steps,
     )
     print(f"{len(train)} training, {len(held)} held-out examples; {config}", flush=True)
     started = time.perf_counter()
@@ -269,13 +270,14 @@ def lora_eval(args: argparse.Namespace) -> None:
     with Ragline(settings_for(work, "home-test")) as rag:
         if not rag.collections():
             rag.ingest([corpus], collection=TEST_COLLECTION)
-        for model in ("smollm2-135m", f"smollm2-135m+{args.adapter}"):
+        for model in args.models or ("smollm2-135m", f"smollm2-135m+{args.adapter}"):
             t0 = time.perf_counter()
             rows = ask_all(rag, questions, model)
             summary = summarise(rows)
             summary["seconds"] = round(time.perf_counter() - t0, 1)
             print(model, json.dumps(summary), flush=True)
             runs[model] = {**summary, "rows": rows}
+    previous = load_results().get("lora_eval", {}).get("runs", {})
     save_results(
         "lora_eval",
         {
@@ -283,7 +285,7 @@ def lora_eval(args: argparse.Namespace) -> None:
             "questions": len(questions),
             "seed": args.seed,
             "path": "Ragline.ask_stream, style generative, retrieval over the test articles",
-            "runs": runs,
+            "runs": {**previous, **runs},
         },
     )
 
@@ -461,9 +463,15 @@ def main() -> None:
             p.add_argument("--lr", type=float, default=5e-4)
             p.add_argument("--batch-size", type=int, default=4)
             p.add_argument("--layers", type=int, default=8, help="adapt the top N layers")
+            p.add_argument(
+                "--max-steps",
+                type=int,
+                help="stop at this step (a stopped run: finish it from its checkpoint)",
+            )
         if name == "lora-eval":
             p.add_argument("--limit", type=int, default=200)
             p.add_argument("--adapter", default=ADAPTER)
+            p.add_argument("--models", nargs="*", help="default: the base, then base+adapter")
         if name == "embedder":
             p.add_argument("--synthetic", type=int, default=2000)
             p.add_argument("--epochs", type=float, default=1.0)

@@ -57,7 +57,7 @@ def test_the_adapter_registry_finds_and_lists(settings) -> None:  # type: ignore
 
 def test_an_adapter_of_another_base_is_refused_before_loading(settings) -> None:  # type: ignore[no-untyped-def]
     make_adapter(settings.adapters_dir, "qwen-support", "qwen2.5-0.5b")
-    with pytest.raises(AdapterError, match="trained on 'qwen2.5-0.5b', not on 'smollm2-135m'"):
+    with pytest.raises(AdapterError, match=r"trained on 'qwen2\.5-0\.5b', not on 'smollm2-135m'"):
         adapter_for("smollm2-135m+qwen-support", settings)
     with pytest.raises(AdapterError, match="trained on") as err:  # through the gateway's door
         create_chat_model("smollm2-135m+qwen-support", settings, None)  # type: ignore[arg-type]

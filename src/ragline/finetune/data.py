@@ -55,7 +55,7 @@ class Triple:
 
 
 @dataclass(slots=True)
-class Problem:
+class SkippedLine:
     """A line that was skipped, and why."""
 
     line: int
@@ -68,7 +68,7 @@ class TrainingData(Generic[T]):
 
     path: Path
     examples: list[T]
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[SkippedLine] = field(default_factory=list)
     sha256: str = ""
 
     def summary(self) -> str:
@@ -164,12 +164,12 @@ def _read(path: str | Path, what: str, parse: Any) -> TrainingData[Any]:
     for number, record in _lines(file, what):
         seen_lines += 1
         if isinstance(record, Exception):
-            data.problems.append(Problem(number, f"not JSON ({record})"))
+            data.problems.append(SkippedLine(number, f"not JSON ({record})"))
             continue
         digest.update(json.dumps(record, sort_keys=True).encode())
         parsed = parse(record)
         if isinstance(parsed, str):
-            data.problems.append(Problem(number, parsed))
+            data.problems.append(SkippedLine(number, parsed))
         else:
             data.examples.append(parsed)
     data.sha256 = digest.hexdigest()
@@ -207,7 +207,7 @@ def read_triples(path: str | Path) -> TrainingData[Triple]:
 
 __all__ = [
     "ChatExample",
-    "Problem",
+    "SkippedLine",
     "TrainingData",
     "Triple",
     "chat_example",

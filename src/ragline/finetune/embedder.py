@@ -68,6 +68,8 @@ class EmbedderTrainReport:
     steps: int
     seconds: float
     export_seconds: float = 0.0
+    #: Lowest cosine between the int8 ONNX file's vectors and the trained model's.
+    export_cosine: float = 0.0
     losses: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,7 +119,12 @@ def train_embedder(
         raise ConfigError(f"{config.output} exists and is not a folder", hint="choose another -o")
     source = base_model_dir()
     torch, st = _imports()
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
+    try:  # sentence-transformers >= 6 moved the losses
+        from sentence_transformers.sentence_transformer.losses import (
+            MultipleNegativesRankingLoss,
+        )
+    except ImportError:  # pragma: no cover - older sentence-transformers
+        from sentence_transformers.losses import MultipleNegativesRankingLoss
 
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -173,6 +180,7 @@ def train_embedder(
     t0 = time.perf_counter()
     model.eval()
     export_onnx_int8(model[0].auto_model, config.output, log=log)
+    report.export_cosine = check_export(model, config.output, [t.query for t in triples[:8]])
     report.export_seconds = round(time.perf_counter() - t0, 1)
     info = {
         "name": report.name,
@@ -235,6 +243,26 @@ def export_onnx_int8(transformer: Any, output: Path, log: Callable[[str], None] 
     return output / ONNX_FILE
 
 
+def check_export(model: Any, folder: Path, texts: list[str]) -> float:
+    """The lowest cosine between the exported file's vectors and the trained model's, on a
+    padded batch of texts of different lengths; under 0.95 the export is broken."""
+    from ragline.config import EmbedderSettings
+    from ragline.errors import ModelError
+    from ragline.models.embedder import OnnxMiniLMEmbedder
+
+    samples = [*texts, "a much longer text than the others " * 8][:9]
+    exported = OnnxMiniLMEmbedder(EmbedderSettings(model_path=folder / ONNX_FILE)).embed(samples)
+    trained = model.encode(samples, normalize_embeddings=True, convert_to_numpy=True)
+    cosine = float((exported * trained).sum(axis=1).min())
+    if cosine < 0.95:
+        raise ModelError(
+            f"the ONNX export of {folder} does not reproduce the trained model "
+            f"(cosine {cosine:.3f})",
+            hint="a torch/onnx version this export does not support; report it",
+        )
+    return round(cosine, 4)
+
+
 def find_embedder(name: str, settings: Settings) -> Path:
     """The folder of the finetuned embedder ``name`` (or a path to such a folder)."""
     folder = Path(name).expanduser()
@@ -269,6 +297,7 @@ __all__ = [
     "EmbedderTrainConfig",
     "EmbedderTrainReport",
     "base_model_dir",
+    "check_export",
     "embedder_settings",
     "export_onnx_int8",
     "find_embedder",
