@@ -190,6 +190,7 @@ def lora_train(args: argparse.Namespace) -> None:
         layers=args.layers,
         checkpoint_every=2,
         max_steps=args.max_steps,
+        max_minutes=args.max_minutes,
     )
     print(f"{len(train)} training, {len(held)} held-out examples; {config}", flush=True)
     started = time.perf_counter()
@@ -442,6 +443,48 @@ def embedder_bench(args: argparse.Namespace) -> None:
     save_results("embedder", result)
 
 
+# --------------------------------------------------------------------------- report
+
+
+def report(args: argparse.Namespace) -> None:
+    """The figures of ``finetune.json`` as the markdown tables of docs/benchmarks.md."""
+    r = load_results()
+
+    def pct(x: dict[str, Any]) -> str:
+        lo, hi = x["ci95"]
+        return f"{x['rate']:.3f} [{lo:.2f}, {hi:.2f}] (n={x['n']})"
+
+    if "lora_eval" in r:
+        ev = r["lora_eval"]
+        print(f"LoRA, {ev['questions']} test questions, {ev['path']}\n")
+        head = "| model | correct (F1 ≥ 0.5) | answered | mean F1 | unanswerable declined |"
+        print(head)
+        print("| --- | --- | --- | --- | --- |")
+        for name, run in ev["runs"].items():
+            print(
+                f"| {name} | {pct(run['answered_correctly'])} | {pct(run['answered'])} | "
+                f"{run['mean_f1_answerable']:.3f} | {pct(run['unanswerable_declined'])} |"
+            )
+    if "lora_train" in r:
+        t = r["lora_train"]
+        print(
+            f"\ntraining: {t['examples']} examples, {t['steps']} of {t.get('planned_steps')} "
+            f"steps, {t['seconds']:.0f} s; held-out loss {t['before']['loss']} -> "
+            f"{t['after']['loss']} (n={t['eval_examples']})"
+        )
+    if "embedder" in r:
+        e = r["embedder"]
+        print(f"\nembedder, SciFact test ({e['test_queries']} queries)\n")
+        print("| mode | nDCG@10 before | after | Recall@100 before | after |")
+        print("| --- | --- | --- | --- | --- |")
+        for mode in ("dense", "hybrid"):
+            b, a = e["before"][mode], e["after"][mode]
+            print(
+                f"| {mode} | {b['ndcg@10']:.4f} | {a['ndcg@10']:.4f} | "
+                f"{b['recall@100']:.4f} | {a['recall@100']:.4f} |"
+            )
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -463,6 +506,7 @@ def main() -> None:
             p.add_argument("--lr", type=float, default=5e-4)
             p.add_argument("--batch-size", type=int, default=4)
             p.add_argument("--layers", type=int, default=8, help="adapt the top N layers")
+            p.add_argument("--max-minutes", type=float, help="stop training after this long")
             p.add_argument(
                 "--max-steps",
                 type=int,
@@ -482,6 +526,7 @@ def main() -> None:
         "lora-train": lora_train,
         "lora-eval": lora_eval,
         "embedder": embedder_bench,
+        "report": report,
     }[args.command](args)
 
 

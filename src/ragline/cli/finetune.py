@@ -58,6 +58,9 @@ def chat(
     max_seq_len: int | None = typer.Option(None, "--max-seq-len", help="Tokens per example."),
     layers: int | None = typer.Option(None, "--layers", help="Adapt the top N layers (0: all)."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after N steps."),
+    max_minutes: float | None = typer.Option(
+        None, "--max-minutes", help="Stop training after this long (then evaluate, export)."
+    ),
     eval_data: Path | None = typer.Option(
         None, "--eval-data", help="Held-out JSONL (default: finetune.eval_share of --data)."
     ),
@@ -93,6 +96,7 @@ def chat(
         max_seq_len=max_seq_len,
         layers=layers,
         max_steps=max_steps,
+        max_minutes=max_minutes,
     )
     if not quiet:
         console.print(f"{train.summary()}; {len(examples)} to train, {len(held)} held out")
