@@ -220,7 +220,11 @@ def lora_train(args: argparse.Namespace) -> None:
     save_results("lora_train", out)
 
 
-def ask_all(rag: Any, questions: list[dict[str, Any]], model: str) -> list[dict[str, Any]]:
+def ask_all(
+    rag: Any, questions: list[dict[str, Any]], model: str, log: Path | None = None
+) -> list[dict[str, Any]]:
+    """Each question through the answer path; each row also appended to ``log`` as it comes
+    (a stopped run is still usable: ``lora-summary`` pairs what both models answered)."""
     from ragline.answer.events import AnswerDone
 
     rows = []
@@ -245,6 +249,9 @@ def ask_all(rag: Any, questions: list[dict[str, Any]], model: str) -> list[dict[
                 "f1": round(f1, 4),
             }
         )
+        if log is not None:
+            with log.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(rows[-1]) + "\n")
         if i % 20 == 0:
             print(f"  {model}: {i}/{len(questions)}", flush=True)
     return rows
@@ -274,7 +281,9 @@ def lora_eval(args: argparse.Namespace) -> None:
         rag.ingest([corpus], collection=TEST_COLLECTION)  # unchanged paragraphs are skipped
         for model in args.models or ("smollm2-135m", f"smollm2-135m+{args.adapter}"):
             t0 = time.perf_counter()
-            rows = ask_all(rag, questions, model)
+            log = work / f"rows-{model}.jsonl"
+            log.unlink(missing_ok=True)
+            rows = ask_all(rag, questions, model, log)
             summary = summarise(rows)
             summary["seconds"] = round(time.perf_counter() - t0, 1)
             print(model, json.dumps(summary), flush=True)
@@ -288,6 +297,36 @@ def lora_eval(args: argparse.Namespace) -> None:
             "seed": args.seed,
             "path": "Ragline.ask_stream, style generative, retrieval over the test articles",
             "runs": {**previous, **runs},
+        },
+    )
+
+
+def lora_summary(args: argparse.Namespace) -> None:
+    """Pair the rows of the base and the adapter (``rows-<model>.jsonl``, or the saved runs)
+    on the questions both answered, and save the paired summary."""
+    results = load_results().get("lora_eval", {})
+    base, tuned = "smollm2-135m", f"smollm2-135m+{args.adapter}"
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for model in (base, tuned):
+        path = args.work / f"rows-{model}.jsonl"
+        saved = results.get("runs", {}).get(model, {}).get("rows", [])
+        logged = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+        rows[model] = max(saved, logged, key=len)
+    common = [r["id"] for r in rows[base] if r["id"] in {x["id"] for x in rows[tuned]}]
+    runs = {}
+    for model in (base, tuned):
+        by_id = {r["id"]: r for r in rows[model]}
+        paired = [by_id[i] for i in common]
+        runs[model] = {**summarise(paired), "rows": paired}
+        print(model, json.dumps(summarise(paired)))
+    save_results(
+        "lora_eval",
+        {
+            "split": "test half (odd articles)",
+            "questions": len(common),
+            "seed": args.seed,
+            "path": "Ragline.ask_stream, style generative, retrieval over the test articles",
+            "runs": runs,
         },
     )
 
@@ -336,7 +375,9 @@ def scifact_rag(work: Path, home: str, settings: Any = None) -> Any:
     rag = Ragline(settings)
     t0 = time.perf_counter()  # unchanged documents are skipped: a stopped run resumes here
     report = rag.ingest([bench_data() / "beir-scifact" / "corpus.jsonl"], collection="scifact")
-    print(f"SciFact with {rag.embedder.name}: {report.added} added ({time.perf_counter() - t0:.0f} s)")
+    print(
+        f"SciFact with {rag.embedder.name}: {report.added} added ({time.perf_counter() - t0:.0f} s)"
+    )
     return rag
 
 
@@ -491,7 +532,7 @@ def report(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("lora-data", "lora-train", "lora-eval", "embedder", "report"):
+    for name in ("lora-data", "lora-train", "lora-eval", "lora-summary", "embedder", "report"):
         p = sub.add_parser(name)
         p.add_argument("--work", type=Path, default=WORK)
         p.add_argument("--seed", type=int, default=0)
@@ -512,7 +553,7 @@ def main() -> None:
                 type=int,
                 help="stop at this step (a stopped run: finish it from its checkpoint)",
             )
-        if name == "lora-eval":
+        if name in ("lora-eval", "lora-summary"):
             p.add_argument("--limit", type=int, default=200)
             p.add_argument("--adapter", default=ADAPTER)
             p.add_argument("--models", nargs="*", help="default: the base, then base+adapter")
@@ -525,6 +566,7 @@ def main() -> None:
         "lora-data": lora_data,
         "lora-train": lora_train,
         "lora-eval": lora_eval,
+        "lora-summary": lora_summary,
         "embedder": embedder_bench,
         "report": report,
     }[args.command](args)

@@ -51,6 +51,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings
         settings,
         "smollm2-135m",
         settings.adapters_dir / "tiny",
+        epochs=2.0,
         lr=3e-3,
         rank=4,
         alpha=8.0,
