@@ -856,6 +856,46 @@ class DataSettings(_Section):
     hard_negatives: int = Field(1, ge=1, le=20)
 
 
+class FinetuneSettings(_Section):
+    """Finetuning (``ragline finetune``): where adapters and embedders go, training defaults.
+
+    The defaults are sized for the embedded SmolLM2-135M on two CPU cores (docs/finetune.md).
+    """
+
+    # None: <home>/adapters. A chat adapter NAME is the folder <adapters_dir>/NAME, served
+    # unmerged as the model "<base>+NAME" (smollm2-135m+NAME).
+    adapters_dir: Path | None = None
+    # None: <home>/embedders. A finetuned embedder NAME is the folder <embedders_dir>/NAME.
+    embedders_dir: Path | None = None
+    # LoRA rank 16 on every projection: enough capacity for a task format, a 7 MB adapter.
+    lora_rank: int = Field(16, gt=0)
+    # alpha = 2 x rank: the usual scale (peft's and llama.cpp's scale is alpha / rank).
+    lora_alpha: float = Field(32.0, gt=0)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    # Adapt only the top N transformer layers (0: all). Backpropagation then stops there:
+    # on a shared 2-core CPU, top-8 of SmolLM2's 30 layers trains about twice as fast.
+    lora_layers: int = Field(0, ge=0)
+    # 2e-4: the common LoRA learning rate for small instruct models.
+    chat_lr: float = Field(2e-4, gt=0)
+    chat_epochs: float = Field(1.0, gt=0)
+    # The answer prompt (three passages of <= 120 tokens) fits in 768 tokens; longer
+    # examples are cut from the left of the prompt, never in the answer.
+    chat_max_seq_len: int = Field(768, ge=32)
+    # Examples per optimiser step (gradient accumulation over single examples: no padding).
+    chat_batch_size: int = Field(8, gt=0)
+    # Share of the data held out for the loss evaluation at the end when no --eval-data.
+    eval_share: float = Field(0.1, ge=0, lt=1)
+    # sentence-transformers' own defaults for MultipleNegativesRankingLoss finetuning.
+    embedder_lr: float = Field(2e-5, gt=0)
+    embedder_epochs: float = Field(1.0, gt=0)
+    # In-batch negatives: more per batch is a harder task; 32 fits 2 cores and 2 GB.
+    embedder_batch_size: int = Field(32, gt=1)
+    # Torch threads (0: torch's default, all cores).
+    threads: int = Field(0, ge=0)
+    # Same seed, same split and same initial adapter.
+    seed: int = 0
+
+
 class Settings(BaseSettings):
     """Every setting of ragline. Frozen: derive a changed copy with ``model_copy(update=...)``."""
 
@@ -889,6 +929,7 @@ class Settings(BaseSettings):
     agent: AgentSettings = AgentSettings()
     tools: ToolSettings = ToolSettings()
     data: DataSettings = DataSettings()
+    finetune: FinetuneSettings = FinetuneSettings()
 
     def model_post_init(self, context: Any, /) -> None:
         _remember_secrets(self)  # once per load: redaction masks them from now on
@@ -897,6 +938,17 @@ class Settings(BaseSettings):
     def database_path(self) -> Path:
         """The SQLite file of the default store (``database``, else ``<home>/ragline.db``)."""
         return Path(self.database) if self.database else Path(self.home) / "ragline.db"
+
+    @property
+    def adapters_dir(self) -> Path:
+        """Where chat adapters live (``finetune.adapters_dir``, else ``<home>/adapters``)."""
+        return Path(self.finetune.adapters_dir or Path(self.home) / "adapters").expanduser()
+
+    @property
+    def embedders_dir(self) -> Path:
+        """Where finetuned embedders live (``finetune.embedders_dir``, else
+        ``<home>/embedders``)."""
+        return Path(self.finetune.embedders_dir or Path(self.home) / "embedders").expanduser()
 
     @property
     def store_url(self) -> str:

@@ -40,6 +40,7 @@ against the classes by ``tests/unit/test_errors_tree.py``.
     │   ├── ToolArgumentsError      arguments do not validate against the tool's JSON schema
     │   ├── ToolTimeoutError        the tool did not return within its timeout
     │   └── ToolExecutionError      the tool raised, or returned something that is not JSON
+    ├── TrainingDataError           a training file is empty, malformed or has no valid example
     └── ModelError                  an embedding or chat model failed
         ├── ModelTimeoutError
         ├── ModelUnavailableError   transient failure (HTTP 5xx/429, connection): retried
@@ -49,6 +50,7 @@ against the classes by ``tests/unit/test_errors_tree.py``.
         ├── RequestRejectedError    the provider refused the request (4xx): not retried
         ├── ContextLengthError      the prompt does not fit the context window
         ├── GenerationError         all attempts / the whole fallback chain failed
+        ├── AdapterError            no such LoRA adapter, or one made for another base model
         └── StructuredOutputError   output never validated against the requested schema
 """
 
@@ -260,6 +262,19 @@ class ModelError(RaglineError):
         super().__init__(message, hint=hint)
 
 
+class TrainingDataError(RaglineError):
+    """A finetuning data file cannot be used: missing, empty, malformed, no valid example."""
+
+    exit_code = 2
+    http_status = 400
+
+
+class AdapterError(ModelError):
+    """A LoRA adapter is missing, unreadable, or was trained on another base model."""
+
+    http_status = 400
+
+
 class ModelTimeoutError(ModelError):
     http_status = 504
 
@@ -322,6 +337,7 @@ class StructuredOutputError(ModelError):
 
 
 __all__ = [
+    "AdapterError",
     "AuthenticationError",
     "CollectionNotFoundError",
     "ConfigError",
@@ -361,5 +377,6 @@ __all__ = [
     "ToolExecutionError",
     "ToolNotFoundError",
     "ToolTimeoutError",
+    "TrainingDataError",
     "UnsupportedFileError",
 ]

@@ -66,6 +66,9 @@ def _register() -> None:
     from ragline.cli import memory  # long-term memory per user
 
     memory.register(app)
+    from ragline.cli import finetune  # LoRA adapters and finetuned embedders
+
+    finetune.register(app)
 
 
 _register()

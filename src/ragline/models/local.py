@@ -183,11 +183,12 @@ def model_family(name: str, settings: Settings | None = None) -> str | None:
     unless ``gateway.model_path`` names another file; ``llamacpp:<file.gguf>`` is guessed from the
     file name (``qwen…`` → ``qwen``); endpoint models are unknown (the prompt named is used)."""
     prefix, _, rest = name.partition(":")
+    prefix = prefix.partition("+")[0]  # <base>+<adapter>: the base's family
     if prefix in LOCAL_MODELS and not rest:
         return LOCAL_MODELS[prefix].family
     if prefix == "llamacpp" and rest:
         return _family_of_file(rest)
-    if prefix == "smollm2" and not rest:
+    if prefix in ("smollm2", "smollm2-135m") and not rest:
         return "smollm2"
     if prefix in ("embedded", "llamacpp") and not rest:
         path = settings.gateway.model_path if settings is not None else None

@@ -7,7 +7,12 @@ entry-point group with a :class:`ChatModelSpec`. A name whose prefix is an endpo
 ``gateway.endpoints`` (and not a registered provider) goes to the ``openai`` provider, which
 serves every OpenAI-compatible endpoint. A name of the optional local models
 (``qwen2.5-0.5b``, ``qwen2.5-1.5b``: :mod:`ragline.models.local`) goes to ``llamacpp``, which
-loads the file ``scripts/install.sh --model NAME`` verified and installed.
+loads the file ``scripts/install.sh --model NAME`` verified and installed, and so does
+``smollm2-135m`` (the embedded SmolLM2 by its base-model name).
+
+``<base>+<adapter>`` (``smollm2-135m+support``) is the base model with a LoRA adapter of
+``finetune.adapters_dir`` applied unmerged (:mod:`ragline.models.adapters`): the adapter's
+base is checked against the one asked for before anything loads.
 
 The built-ins below are registered in ragline's own ``pyproject.toml``, the same way a
 third-party package registers its own::
@@ -52,8 +57,10 @@ class ChatModelSpec:
 
 
 def llamacpp(spec: ChatModelSpec) -> ChatModel:
-    """``embedded`` / ``llamacpp`` (the configured GGUF), ``smollm2``, ``llamacpp:<file.gguf>``
-    and the optional local models (``qwen2.5-0.5b``, ``qwen2.5-1.5b``: their verified file)."""
+    """``embedded`` / ``llamacpp`` (the configured GGUF), ``smollm2`` / ``smollm2-135m``,
+    ``llamacpp:<file.gguf>``, the optional local models (``qwen2.5-0.5b``, ``qwen2.5-1.5b``:
+    their verified file), and any of the local bases with ``+<adapter>``."""
+    from ragline.models.adapters import EMBEDDED_BASE, adapter_for, split_adapter
     from ragline.models.llamacpp import LlamaCppChatModel
     from ragline.models.local import LOCAL_MODELS, model_file
 
@@ -63,11 +70,18 @@ def llamacpp(spec: ChatModelSpec) -> ChatModel:
             f"unknown model {spec.name!r}: {spec.provider!r} takes no ':<model>'",
             hint="name a GGUF file as 'llamacpp:<file.gguf>'",
         )
-    path = cfg.model_path if spec.name in ("embedded", "llamacpp") else None
-    name = None  # embedded:<stem>
-    if spec.provider in LOCAL_MODELS:  # installed by scripts/install.sh --model NAME
-        path, name = model_file(spec.provider, spec.settings), spec.provider
-    elif spec.provider == "llamacpp" and spec.model:
+    lora_path = None
+    head, adapter_name = split_adapter(spec.name)
+    if adapter_name is not None:  # the adapter's base is checked before anything loads
+        lora_path = adapter_for(spec.name, spec.settings)[1].gguf
+    provider = split_adapter(spec.provider)[0]
+    path = cfg.model_path if head in ("embedded", "llamacpp") else None
+    name = spec.name if adapter_name is not None else None  # None: embedded:<stem>
+    if provider in LOCAL_MODELS:  # installed by scripts/install.sh --model NAME
+        path, name = model_file(provider, spec.settings), spec.name
+    elif provider == EMBEDDED_BASE:
+        name = spec.name
+    elif provider == "llamacpp" and spec.model:
         path = Path(spec.model).expanduser()
         name = f"llamacpp:{path.stem}"
     return LlamaCppChatModel(
@@ -79,6 +93,7 @@ def llamacpp(spec: ChatModelSpec) -> ChatModel:
         defaults=spec.defaults,
         name=name,
         prefix_cache=cfg.prefix_cache,
+        lora_path=lora_path,
     )
 
 
@@ -127,6 +142,13 @@ def openai_compatible(spec: ChatModelSpec) -> ChatModel:
     )
 
 
+def _local(name: str) -> bool:
+    from ragline.models.adapters import EMBEDDED_BASE
+    from ragline.models.local import LOCAL_MODELS
+
+    return name in LOCAL_MODELS or name in (EMBEDDED_BASE, "smollm2", "embedded", "llamacpp")
+
+
 def create_chat_model(
     name: str,
     settings: Settings,
@@ -141,18 +163,25 @@ def create_chat_model(
     a local model's name (:data:`~ragline.models.local.LOCAL_MODELS`) to ``llamacpp``;
     anything else is a :class:`~ragline.errors.ConfigError` listing both."""
     from ragline import plugins
+    from ragline.models.adapters import EMBEDDED_BASE, split_adapter
     from ragline.models.local import LOCAL_MODELS
 
     prefix, _, rest = name.partition(":")
+    head, adapter = split_adapter(prefix)
     endpoints = settings.gateway.endpoints
-    if plugins.has("chat_models", prefix):
-        provider = prefix
-    elif prefix in endpoints:
+    if adapter is not None and (rest or head in endpoints or not _local(head)):
+        raise ConfigError(
+            f"{name!r}: an adapter ('+{adapter}') is served on a local base model only",
+            hint=f"use '<base>+{adapter}' with a base of {[EMBEDDED_BASE, *LOCAL_MODELS]}",
+        )
+    if plugins.has("chat_models", head):
+        provider = head
+    elif head in endpoints:
         provider = "openai"
-    elif prefix in LOCAL_MODELS:
+    elif head in LOCAL_MODELS or head == EMBEDDED_BASE:
         provider = "llamacpp"
     else:
-        known = sorted({*plugins.names("chat_models"), *endpoints, *LOCAL_MODELS})
+        known = sorted({*plugins.names("chat_models"), *endpoints, *LOCAL_MODELS, EMBEDDED_BASE})
         raise ConfigError(
             f"unknown model {name!r}",
             hint=f"use one of {known}, '<endpoint>:<model>' or 'llamacpp:<file.gguf>' "

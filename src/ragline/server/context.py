@@ -26,8 +26,14 @@ from ragline.store.limits_base import LimitStore, MemoryLimitStore
 
 
 def is_local_model(name: str) -> bool:
-    """Whether ``name`` runs in this process (llama.cpp), so it must queue for the CPU."""
-    return name in EMBEDDED_NAMES or name.startswith("llamacpp:")
+    """Whether ``name`` runs in this process (llama.cpp), so it must queue for the CPU
+    (a local base with a LoRA adapter, ``smollm2-135m+NAME``, too)."""
+    from ragline.models.adapters import EMBEDDED_BASE
+    from ragline.models.local import LOCAL_MODELS
+
+    head = name.partition(":")[0].partition("+")[0]
+    local = head in EMBEDDED_NAMES or head == EMBEDDED_BASE or head in LOCAL_MODELS
+    return local or name.startswith("llamacpp:")
 
 
 @dataclass

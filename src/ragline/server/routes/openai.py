@@ -432,12 +432,21 @@ async def _chunks(
 async def list_models(
     principal: Principal = Depends(need("read")), ctx: ServerContext = Depends(get_context)
 ) -> dict[str, Any]:
-    """``ragline:<collection>`` for each collection the key may use, then gateway models."""
+    """``ragline:<collection>`` for each collection the key may use, then gateway models,
+    then the chat adapters (``<base>+NAME``, :mod:`ragline.models.adapters`)."""
+    from ragline.models.adapters import list_adapters
+
     infos = await run_in_threadpool(ctx.rag.collections)
+    adapters = await run_in_threadpool(list_adapters, ctx.settings)
     created = int(ctx.started_at)
     names = [RAGLINE_PREFIX + n for n in principal.visible(i.name for i in infos)]
     gateway_models = dict.fromkeys(
-        [ctx.default_model, *ctx.settings.gateway.fallback, *ctx.settings.gateway.endpoints]
+        [
+            ctx.default_model,
+            *ctx.settings.gateway.fallback,
+            *ctx.settings.gateway.endpoints,
+            *(f"{a.info.base}+{a.info.name}" for a in adapters),
+        ]
     )
     data = [
         {"id": n, "object": "model", "created": created, "owned_by": "ragline"}
