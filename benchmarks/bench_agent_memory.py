@@ -46,14 +46,21 @@ from _common import REPO, median, percentile, write_results
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 DATA = REPO / "benchmarks" / "data" / "memory_sessions.json"
+#: The fresh test split, written before the second round of extractor changes (headline).
+TEST_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test.json"
+SPLITS = ("dev", "heldout", "test")
 _WORD = re.compile(r"[\w'-]+")
 _STOP = {"the", "a", "an", "and", "of", "some", "bit", "likes", "dislikes", "to", "in"}
 
 # --------------------------------------------------------------------------- long-term
 
 
-def load_users(path: Path = DATA) -> list[dict[str, Any]]:
-    return json.loads(path.read_text(encoding="utf-8"))["users"]
+def load_users(*paths: Path) -> list[dict[str, Any]]:
+    """The users of every data file (default: both), each with its ``split``."""
+    users: list[dict[str, Any]] = []
+    for path in paths or (DATA, TEST_DATA):
+        users += json.loads(path.read_text(encoding="utf-8"))["users"]
+    return users
 
 
 def _words(text: str) -> set[str]:
@@ -110,12 +117,16 @@ def _extractor(settings: Any, kind: str, model: str | None) -> Any:
 
 
 def bench_long_term(
-    settings: Any, embedder: Any, extractor: str = "rules", model: str | None = None
+    settings: Any,
+    embedder: Any,
+    extractor: str = "rules",
+    model: str | None = None,
+    splits: tuple[str, ...] = SPLITS,
 ) -> dict[str, Any]:
     from ragline.memory.longterm import LongTermMemory
     from ragline.store.factory import open_memory
 
-    users = load_users()
+    users = [u for u in load_users() if u["split"] in splits]
     folder = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     local = settings.model_copy(update={"home": folder, "database": folder / "memory.db"})
     store = open_memory(local)
@@ -136,7 +147,7 @@ def bench_long_term(
                 stored += sum(d.written for d in done)
     per_split: dict[str, dict[str, Any]] = {}
     misses: list[dict[str, Any]] = []
-    for split in ("dev", "heldout"):
+    for split in splits:
         n = hits = stale = contradicted = stale_contradicted = 0
         for user in (u for u in users if u["split"] == split):
             turns = slot_turns(user)
@@ -188,7 +199,7 @@ def bench_long_term(
         len(t[1]) for u in users for s in u["sessions"] for t in s["turns"] if isinstance(t, list)
     )
     return {
-        "data": str(DATA.relative_to(REPO)),
+        "data": [str(p.relative_to(REPO)) for p in (DATA, TEST_DATA)],
         "users": len(users),
         "sessions": sum(len(u["sessions"]) for u in users),
         "annotated_facts": facts,
@@ -210,6 +221,7 @@ def bench_long_term(
             "key_bonus": settings.memory.key_bonus,
             "max_facts": settings.memory.max_facts,
             "notes": settings.memory.notes,
+            "note_supersede": settings.memory.note_supersede,
             "extractor": settings.memory.extractor,
         },
         "misses": misses,
@@ -400,13 +412,14 @@ def report_long_term(long_term: dict[str, Any]) -> None:
     leaks = long_term["leaks"]
     print(
         f"  leaks: {leaks['facts_leaked']} facts of another user in "
-        f"{leaks['questions_asked_as_another_user']} questions and 6 listings"
+        f"{leaks['questions_asked_as_another_user']} questions and {long_term['users']} listings"
     )
     print(
         f"  remember p50 {long_term['remember_ms_p50']} ms, recall p50 "
         f"{long_term['recall_ms_p50']} ms"
     )
-    for miss in (m for m in long_term["misses"] if m["split"] == "dev"):  # held out: JSON only
+    # the fresh test split's misses: in the JSON only
+    for miss in (m for m in long_term["misses"] if m["split"] != "test"):
         print(
             f"  miss[{miss['split']}] {miss['user']}: {miss['question']!r} expected "
             f"{miss['expected']!r} stale={miss['stale']} got {miss['recalled']}"
@@ -426,7 +439,17 @@ def main() -> None:
         help="long-term: the rule extractor, rules + the chat model, or both runs",
     )
     parser.add_argument("--extractor-model", default="qwen2.5-1.5b")
+    parser.add_argument(
+        "--splits",
+        default=",".join(SPLITS),
+        help="long-term: the splits to run (dev,heldout while developing; test is the headline)",
+    )
+    parser.add_argument("--out", default="agent-memory", help="results file name (no .json)")
     args = parser.parse_args()
+    splits = tuple(s for s in args.splits.split(",") if s)
+    unknown = set(splits) - set(SPLITS)
+    if unknown:
+        parser.error(f"unknown split(s) {sorted(unknown)}: use {', '.join(SPLITS)}")
 
     from ragline.config import load_settings
     from ragline.models.embedder import get_embedder
@@ -437,10 +460,10 @@ def main() -> None:
         payload: dict[str, Any] = {"long_term": {}}
         kinds = ["rules", "model"] if args.extractor == "both" else [args.extractor]
         for kind in kinds:
-            long_term = bench_long_term(settings, embedder, kind, args.extractor_model)
+            long_term = bench_long_term(settings, embedder, kind, args.extractor_model, splits)
             payload["long_term"][kind] = long_term
             report_long_term(long_term)
-        write_results("agent-memory", payload)
+        write_results(args.out, payload)
     if not args.no_short_term:
         short = bench_short_term(settings, embedder, args.conversations, args.model)
         print(
