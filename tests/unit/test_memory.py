@@ -142,6 +142,8 @@ def test_an_unread_first_person_statement_is_a_note() -> None:
         ("Mostly I write Go these days, not Rust", Change("Rust", "Mostly I write Go")),
         ("The Clio is gone", Change("The Clio", "")),
         ("I moved out of Paris", Change("Paris", "")),
+        ("I bought a Pixel after the iPhone died", Change("iPhone", "")),
+        ("Acme let me go, and Globex hired me", Change("Acme", "Globex hired me")),
         ("I live in Paris", None),
         ("Why did I sell the car?", None),
     ],
@@ -221,6 +223,18 @@ def test_a_change_in_new_words_replaces_the_thing_it_names(memory: LongTermMemor
     memory.remember("omar", "I support Olympique de Marseille.")
     memory.remember("omar", "I've stopped following Olympique de Marseille.")
     assert "Olympique de Marseille" not in {f.value for f in memory.facts("omar")}
+
+
+def test_a_rule_fact_replaces_the_note_it_restates(memory: LongTermMemory) -> None:
+    """An unread statement (a note) and a later fact of the same thing read by a rule: the
+    fact replaces the note, and a change names the whole value, not a part of another."""
+    [note] = memory.remember("sofi", "Cycling keeps me sane on weekends.")
+    assert note.fact.kind == "note"
+    [done] = memory.remember("sofi", "I'm not into cycling anymore.")
+    assert [f.id for f in done.superseded] == [note.fact.id]
+    memory.remember("jo", "I live in Graz. I support Sturm Graz.")
+    memory.remember("jo", "We moved out of Graz.")
+    assert "Sturm Graz" in {f.value for f in memory.facts("jo")}  # the club stays
 
 
 def test_a_note_naming_a_key_with_a_change_replaces_it(memory: LongTermMemory) -> None:

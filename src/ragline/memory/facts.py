@@ -347,13 +347,19 @@ def _name(m: re.Match[str]) -> FactCandidate | None:
     return FactCandidate("name", value, f"my name is {value}")
 
 
-def _introduced(m: re.Match[str]) -> FactCandidate | None:
+def _introduced(m: re.Match[str]) -> list[FactCandidate] | None:
     """ "I'm Maya" (alone, or before a comma): a capitalised name; not "I'm Canadian", "I'm
-    Japanese" (nationalities), nor "I'm lactose intolerant"."""
+    Japanese" (nationalities), nor "I'm lactose intolerant". "…, from Sevilla" after it is
+    where the user is from."""
     value = m.group("v")
     if not value[:1].isupper() or re.search(r"(?:an|ese|ish|ian|i)$", value.split()[0], re.I):
         return None
-    return FactCandidate("name", value, f"my name is {value}")
+    out = [FactCandidate("name", value, f"my name is {value}")]
+    rest = re.match(r",\s*(?:originally\s+)?from\s+(?P<h>.+)$", m.group("rest") or "", re.I)
+    if rest is not None and clean_value(rest.group("h")):
+        home = clean_value(rest.group("h"))
+        out.append(FactCandidate("hometown", home, f"I am from {home}"))
+    return out
 
 
 def _capitalised(value: str) -> bool:
@@ -542,6 +548,8 @@ def _my_is(m: re.Match[str]) -> FactCandidate | None:
     if not value or len(value.split()) > 8:
         return None
     verb = "are" if raw.casefold().endswith("s") and not raw.casefold().endswith("ss") else "is"
+    if key == "phone number" and "number" not in raw.casefold() and not re.search(r"\d{3}", value):
+        key = "phone"  # "my phone is an iPhone 12": the device, not its number
     return FactCandidate(key, value, f"my {raw.casefold()} {verb} {value}")
 
 
@@ -658,6 +666,21 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
             _keyed("location", "I live in {v}"),
         ),
         (
+            r"\b(?:I|we)(?:'ve|\s+have)?\s+(?:[\w-]+\s+){1,3}?(?:moved|relocated|emigrated)\s+"
+            r"(?:(?:house|home|back|over|away|abroad)\s+)?(?:to|into)\s+(?P<v>.+)",
+            _keyed("location", "I live in {v}"),
+        ),
+        (
+            rf"\b(?:I'm|I\s+am|we're|we\s+are)\s+(?:now\s+|currently\s+)?in\s+(?P<v>(?-i:{_CAP})"
+            r"[\w' -]+?)\s+(?:now|these\s+days|nowadays|for\s+good)\b",
+            _keyed("location", "I live in {v}"),
+        ),
+        (
+            r"\b(?:renting|rent|sharing|share|bought|own)\s+(?:an?|my|our)\s+(?:flat|apartment|"
+            rf"house|room|place|home|condo)\s+in\s+(?P<v>(?-i:{_CAP}).+?)(?:\s+and\s+.*)?$",
+            _keyed("location", "I live in {v}"),
+        ),
+        (
             rf"\b(?:{_I_AM}|we're|we are)\s+{_NOW}(?:living|residing|based|settled|staying)\s+"
             r"in\s+(?P<v>.+)",
             _keyed("location", "I live in {v}"),
@@ -670,6 +693,16 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
             r"\b(?:home|where I live)\s+is\s+(?:now\s+)?(?P<v>[A-Z].+)",
             _keyed("location", "I live in {v}"),
         ),
+        # contact details: an e-mail address said as the user's, "new number: …"
+        (
+            r"(?:\bmy\b|\bnew\b|^(?:e-?mail|email\s+address)\b).*?(?P<v>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)",
+            _keyed("email", "my email address is {v}"),
+        ),
+        (
+            r"^(?:my\s+)?(?:new|current|updated)\s+(?:phone\s+|mobile\s+|cell\s+)?number\s*[:,-]?"
+            r"\s*(?:is\s+)?(?P<v>\+?\d[\d ()-]{5,}\d)",
+            _keyed("phone number", "my phone number is {v}"),
+        ),
         # name
         (r"\b(?:please\s+)?call\s+me\s+(?P<v>.+)", _name),
         (r"(?:\bmy\s+|^)name(?:'s|\s+is)\s+(?P<v>.+)", _name),
@@ -677,12 +710,12 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
         (r"\b(?:everyone|people|friends|they)\s+calls?\s+me\s+(?P<v>.+)", _name),
         (
             r"^(?:(?:hi|hello|hey)(?:\s+there)?[,!]?\s+)?(?:I'm|I\s+am|this\s+is)\s+"
-            r"(?P<v>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)(?:\s*,.*)?$",
+            r"(?P<v>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)(?P<rest>\s*,.*)?$",
             _introduced,
         ),
         (
             r"^(?:(?:hi|hello|hey)(?:\s+there)?[,!]?\s+)?(?P<v>[A-Z][a-z]+)\s+(?:here|speaking)"
-            r"(?:\s*,.*)?$",
+            r"(?P<rest>\s*,.*)?$",
             _introduced,
         ),
         (rf"\b{_I_AM}\s+called\s+(?P<v>.+)", _name),
@@ -720,6 +753,11 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
             rf"\bI(?:'ve| have)?\s+{_NOW}(?:joined|started\s+(?:working\s+)?at|started\s+a\s+"
             r"(?:new\s+)?job\s+at|got\s+a\s+(?:new\s+)?job\s+(?:at|with)|took\s+a\s+job\s+at|"
             r"signed\s+(?:on\s+)?with)\s+(?P<v>.+)",
+            _keyed("employer", "I work at {v}"),
+        ),
+        (
+            rf"\b(?P<v>(?-i:{_CAP})[\w&' -]+?)\s+(?:hired|recruited|took\s+on|has\s+hired|"
+            r"offered\s+me\s+a\s+job)\s*(?:me)?\b",
             _keyed("employer", "I work at {v}"),
         ),
         # where from, diet, age, car, languages, birthday
@@ -779,6 +817,11 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
             _keyed("commute", "I get to work by {v}"),
         ),
         (
+            rf"\bI\s+{_NOW}(?:usually\s+|normally\s+)?commute\s+(?:by|on|with)\s+(?:the\s+|a\s+)?"
+            r"(?P<v>[\w -]+)",
+            _keyed("commute", "I get to work by {v}"),
+        ),
+        (
             rf"\bI(?:'ve|\s+have)?\s+{_NOW}(?:started\s+)?(?P<v>cycling|walking|driving|biking|"
             r"running|scootering)\s+to\s+(?:work|the\s+office)\b",
             _keyed("commute", "I get to work by {v}"),
@@ -806,9 +849,9 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
             _likes(False),
         ),
         (
-            r"\bI\s+(?:(?:really|absolutely|kind of|now)\s+)?(?:dislike|hate|detest|loathe|"
-            r"can't\s+stand|cannot\s+stand|can't\s+bear|have\s+gone\s+off|went\s+off|"
-            r"stopped\s+liking|got\s+tired\s+of|am\s+tired\s+of|'m\s+tired\s+of)\s+(?P<v>.+)",
+            r"\bI(?:\s+(?:really|absolutely|kind of|now))?(?:\s+|(?='))(?:dislike|hate|detest|"
+            r"loathe|can't\s+stand|cannot\s+stand|can't\s+bear|have\s+gone\s+off|'ve\s+gone\s+off|"
+            r"went\s+off|stopped\s+liking|got\s+tired\s+of|am\s+tired\s+of|'m\s+tired\s+of)\s+(?P<v>.+)",
             _likes(False),
         ),
         (
@@ -850,7 +893,8 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
         ),
         (
             rf"\b{_I_AM}\s+{_NOW}(?:really\s+|very\s+|big\s+)?(?:into|a\s+(?:big\s+|huge\s+)?fan\s+"
-            r"of|fond\s+of|keen\s+on|crazy\s+about)\s+(?P<v>.+)",
+            r"of|fond\s+of|keen\s+on|crazy\s+about|mad\s+about|passionate\s+about|obsessed\s+with|"
+            r"hooked\s+on)\s+(?P<v>.+)",
             _likes(True),
         ),
         (
@@ -972,7 +1016,8 @@ class RuleExtractor:
 _GIVEN_UP = (
     r"sold|left|quit|ditched|dropped|gave\s+up(?:\s+on)?|got\s+rid\s+of|moved\s+(?:out\s+of|"
     r"away\s+from)|stopped\s+[a-z]+ing|no\s+longer\s+[a-z]+|lost|crashed|totall?ed|wrote\s+off|"
-    r"retired\s+from|resigned\s+from|handed\s+back|returned|broke\s+up\s+with|split\s+up\s+with"
+    r"retired\s+from|resigned\s+from|handed\s+back|returned|broke\s+up\s+with|split\s+up\s+with|"
+    r"stole|smashed|wrecked"
 )
 #: Ways of saying that something of the user's was replaced; ``old`` names what is no
 #: longer so ("I traded the Peugeot for a Dacia", "matcha instead of green tea").
@@ -990,11 +1035,16 @@ _CHANGES = tuple(
         rf"\b(?:{_GIVEN_UP})\s+(?P<old>.+?)(?:\s*(?:,|\s+and|\s+so)\s+(?P<new>.+))?$",
         r"^(?P<old>(?:the|my|our)\s+.+?)\s+(?:is|are|was|were)\s+(?:now\s+)?(?:gone|over|history|"
         r"no\s+more|dead|broken|sold|finished)\b",
+        r"\b(?:the|my|our)\s+(?P<old>[\w' -]+?)\s+(?:died|broke(?:\s+down)?|was\s+stolen|got\s+"
+        r"stolen|stopped\s+working|gave\s+up|was\s+written\s+off)\b",
+        r"^(?P<old>(?-i:[A-Z\u00c0-\u00de])[\w&' -]+?)\s+(?:let\s+me\s+go|laid\s+me\s+off|"
+        r"fired\s+me|made\s+me\s+redundant)\b(?:\s*,?\s*(?:and|so)\s+(?P<new>.+))?",
     )
 )
 _GOT = re.compile(
     r"^(?:(?:now|then|I|I've|I\s+have|we|we've|just|finally|so)\s+)*(?:bought|got|have|drive|"
-    r"joined|use|took|picked|went\s+for|chose|signed\s+with|moved\s+to)?\s*",
+    r"joined|use|took|picked|went\s+for|chose|signed\s+with|moved\s+to|follow|support|ride|"
+    r"play|eat|drink|prefer)?\s*",
     re.I,
 )
 

@@ -314,15 +314,19 @@ class LongTermMemory:
         words = _content(change.old)
         if not words:
             return []
-        out = []
+        out, whole = [], []
         for f in current:
             family, _, base = f.key.rpartition(":")
-            named = words & _content(f.value if family != "preference" else base)
+            value = _content(f.value if family != "preference" else base)
+            named = words & value
             if not named and not family and not f.key.startswith("note:"):
                 named = words & _content(f.key)
             if named:
                 out.append(f)
-        return out
+                if value and value <= words:
+                    whole.append(f)
+        # "moved out of Graz" names the city Graz, not the club Sturm Graz
+        return whole or out
 
     def _resolve(
         self,
@@ -340,8 +344,9 @@ class LongTermMemory:
            website moved to …"): that key's fact, whose key the note takes;
         3. a note otherwise: the one current fact most like it, at cosine >=
            ``memory.note_supersede``;
-        4. a ``preference:`` about the same thing, a ``prefers:`` choice alike (see the
-           module docstring)."""
+        4. a fact read by a rule: the note most like it at cosine >= ``memory.note_supersede``
+           (a preference: also the notes naming its object); a ``preference:`` about the
+           same thing, a ``prefers:`` choice alike (see the module docstring)."""
         others = [f for f in current if f.key != candidate.key]
         if change is not None:
             named = [f for f in self._named_by(change, others) if not _kept(f, change)]
@@ -358,19 +363,20 @@ class LongTermMemory:
             return candidate, (
                 [best[1]] if best and best[0] >= self.settings.note_supersede else []
             )
+        notes = self._notes_replaced(candidate, vector, others)
         if candidate.key.startswith("preference:"):  # "dislikes hiking" after "likes hiking …"
             words = set(self.analyzer.terms(candidate.key.split(":", 1)[1]))
-            return candidate, [
+            return candidate, notes + [
                 f.id
                 for f in others
                 if f.key.startswith("preference:")
                 and words & set(self.analyzer.terms(f.key.split(":", 1)[1]))
             ]
         if not candidate.key.startswith("prefers:"):
-            return candidate, []
+            return candidate, notes
         choices = [f for f in others if f.key.startswith("prefers:")]
         if not choices:
-            return candidate, []
+            return candidate, notes
         obj = candidate.key.split(":", 1)[1]
         over = (
             candidate.value.split(" over ", 1)[1].casefold() if " over " in candidate.value else ""
@@ -380,11 +386,31 @@ class LongTermMemory:
             f.value.split(" over ", 1)[1].casefold() if " over " in f.value else "" for f in choices
         ]
         vecs = self.embedder.embed([obj, *objects])
-        return candidate, [
+        return candidate, notes + [
             f.id
             for f, o, w, v in zip(choices, objects, overs, vecs[1:], strict=True)
             if o == over or w == obj or float(vecs[0] @ v) >= PREFER_SUPERSEDE
         ]
+
+    def _notes_replaced(
+        self, candidate: FactCandidate, vector: np.ndarray, current: Sequence[MemoryFact]
+    ) -> list[str]:
+        """The note a fact read by a rule replaces: the note most like it at cosine >=
+        ``memory.note_supersede`` ("My usual coffee order is a cortado now" after "I always
+        order a flat white"), or, for a preference, the notes that name its object ("I'm not
+        into cycling anymore" after "I'm crazy about cycling, in a way")."""
+        notes = [f for f in current if f.kind == "note" and f.vector is not None]
+        if not notes:
+            return []
+        out = []
+        if candidate.kind == "preference":
+            obj = _content(candidate.key.split(":", 1)[1])
+            out = [f.id for f in notes if obj and obj <= _content(f.statement)]
+        scored = [(float(f.vector @ vector), f.id) for f in notes]  # type: ignore[operator]
+        best = max(scored)
+        if best[0] >= self.settings.note_supersede and best[1] not in out:
+            out.append(best[1])
+        return out
 
     # ------------------------------------------------------------------ recalling
 
