@@ -50,7 +50,9 @@ DATA = REPO / "benchmarks" / "data" / "memory_sessions.json"
 TEST_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test.json"
 #: The second fresh split, written after ``test`` was read, before the second round (``test2``).
 TEST2_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test2.json"
-SPLITS = ("dev", "heldout", "test", "test2")
+#: The third, written after ``test2`` was read, before the third round (``test3``).
+TEST3_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test3.json"
+SPLITS = ("dev", "heldout", "test", "test2", "test3")
 _WORD = re.compile(r"[\w'-]+")
 _STOP = {"the", "a", "an", "and", "of", "some", "bit", "likes", "dislikes", "to", "in"}
 
@@ -58,9 +60,9 @@ _STOP = {"the", "a", "an", "and", "of", "some", "bit", "likes", "dislikes", "to"
 
 
 def load_users(*paths: Path) -> list[dict[str, Any]]:
-    """The users of every data file (default: all three), each with its ``split``."""
+    """The users of every data file (default: all four), each with its ``split``."""
     users: list[dict[str, Any]] = []
-    for path in paths or (DATA, TEST_DATA, TEST2_DATA):
+    for path in paths or (DATA, TEST_DATA, TEST2_DATA, TEST3_DATA):
         users += json.loads(path.read_text(encoding="utf-8"))["users"]
     return users
 
@@ -201,7 +203,7 @@ def bench_long_term(
         len(t[1]) for u in users for s in u["sessions"] for t in s["turns"] if isinstance(t, list)
     )
     return {
-        "data": [str(p.relative_to(REPO)) for p in (DATA, TEST_DATA, TEST2_DATA)],
+        "data": [str(p.relative_to(REPO)) for p in (DATA, TEST_DATA, TEST2_DATA, TEST3_DATA)],
         "users": len(users),
         "sessions": sum(len(u["sessions"]) for u in users),
         "annotated_facts": facts,
@@ -420,8 +422,8 @@ def report_long_term(long_term: dict[str, Any]) -> None:
         f"  remember p50 {long_term['remember_ms_p50']} ms, recall p50 "
         f"{long_term['recall_ms_p50']} ms"
     )
-    # the misses of the splits not yet looked at (test2): in the JSON only
-    for miss in (m for m in long_term["misses"] if m["split"] != "test2"):
+    # the misses of the split not yet looked at (test3): in the JSON only
+    for miss in (m for m in long_term["misses"] if m["split"] != "test3"):
         print(
             f"  miss[{miss['split']}] {miss['user']}: {miss['question']!r} expected "
             f"{miss['expected']!r} stale={miss['stale']} got {miss['recalled']}"
@@ -444,7 +446,7 @@ def main() -> None:
     parser.add_argument(
         "--splits",
         default=",".join(SPLITS),
-        help="long-term: the splits to run (dev,heldout,test while developing the second round)",
+        help="long-term: the splits to run (all but test3 while developing the third round)",
     )
     parser.add_argument("--out", default="agent-memory", help="results file name (no .json)")
     args = parser.parse_args()

@@ -237,6 +237,16 @@ def test_a_rule_fact_replaces_the_note_it_restates(memory: LongTermMemory) -> No
     assert "Sturm Graz" in {f.value for f in memory.facts("jo")}  # the club stays
 
 
+def test_a_choice_turned_round_replaces_it(memory: LongTermMemory) -> None:
+    memory.remember("priya", "I'd pick an aisle seat over a window seat any day.")
+    memory.remember("priya", "Window seats have won me over lately.")
+    assert not any(f.key.startswith("prefers:aisle") for f in memory.facts("priya"))
+    memory.remember("pablo", "I use Pro Tools for mixing.")
+    [done] = memory.remember("pablo", "For mixing I've moved over to Reaper.")
+    assert (done.fact.key, done.fact.value) == ("uses for mixing", "reaper")
+    assert [f.value for f in done.superseded] == ["Pro Tools"]
+
+
 def test_a_note_naming_a_key_with_a_change_replaces_it(memory: LongTermMemory) -> None:
     memory.remember("leo", "My website is leodraws.ca.")
     [moved] = memory.remember("leo", "My website moved to leo-art.com.")

@@ -48,7 +48,8 @@ _TRAILING = re.compile(
     r"(?:\s+|^)(?:now|nowadays|these days|anymore|any more|at the moment|currently|as well|too|"
     r"actually|though|instead|again|lately|full[- ]time|part[- ]time|for (?:a|the) (?:while|"
     r"living)|for (?:about |almost |over )?(?:a|an|one|two|three|four|five|six|\d+) "
-    r"(?:years?|months?|weeks?)|since .+|last (?:week|month|year)|this (?:week|month|year)|"
+    r"(?:years?|months?|weeks?)|since .+|last (?:week|month|year|term|semester)|"
+    r"this (?:week|month|year|term|semester|season)|"
     r"recently|right now|for now|originally|sadly|honestly|any day|(?:every|each) (?:day|week|"
     r"morning|evening)|on weekends|by the way|btw|haha|lol|in (?:early |late )?(?:january|"
     r"february|march|april|may|june|july|august|september|october|november|december)"
@@ -321,6 +322,15 @@ def _job_value(raw: str) -> list[FactCandidate] | None:
     return [FactCandidate("job", value, f"I work as {_article(value)} {value}"), *out]
 
 
+def _job_with(m: re.Match[str]) -> list[FactCandidate] | None:
+    """ "I've taken a position with Emaar as a senior architect": a job and an employer."""
+    org = re.sub(r"^the\s+", "", clean_value(m.group("org")), flags=re.I)
+    jobs = _job_value(m.group("v"))
+    if jobs is None or not org or len(org.split()) > 5:
+        return jobs
+    return [*jobs, FactCandidate("employer", org, f"I work at {org}")]
+
+
 def _teach(m: re.Match[str]) -> list[FactCandidate] | None:
     """ "I teach maths at a high school": a maths teacher."""
     said = clean_value(m.group("v"))
@@ -347,12 +357,119 @@ def _name(m: re.Match[str]) -> FactCandidate | None:
     return FactCandidate("name", value, f"my name is {value}")
 
 
+#: "I'm Canadian" is no name (a capitalised word after "I'm" that names a nationality).
+_DEMONYMS = frozenset(
+    [
+        "american",
+        "canadian",
+        "mexican",
+        "brazilian",
+        "argentinian",
+        "argentine",
+        "chilean",
+        "peruvian",
+        "colombian",
+        "venezuelan",
+        "cuban",
+        "british",
+        "english",
+        "scottish",
+        "welsh",
+        "irish",
+        "french",
+        "german",
+        "dutch",
+        "belgian",
+        "swiss",
+        "austrian",
+        "italian",
+        "spanish",
+        "portuguese",
+        "greek",
+        "turkish",
+        "polish",
+        "czech",
+        "slovak",
+        "hungarian",
+        "romanian",
+        "bulgarian",
+        "serbian",
+        "croatian",
+        "slovenian",
+        "ukrainian",
+        "russian",
+        "belarusian",
+        "lithuanian",
+        "latvian",
+        "estonian",
+        "finnish",
+        "swedish",
+        "norwegian",
+        "danish",
+        "icelandic",
+        "chinese",
+        "japanese",
+        "korean",
+        "vietnamese",
+        "thai",
+        "filipino",
+        "indonesian",
+        "malaysian",
+        "singaporean",
+        "indian",
+        "pakistani",
+        "bangladeshi",
+        "nepali",
+        "sri",
+        "lankan",
+        "afghan",
+        "iranian",
+        "iraqi",
+        "syrian",
+        "lebanese",
+        "jordanian",
+        "israeli",
+        "palestinian",
+        "saudi",
+        "emirati",
+        "qatari",
+        "kuwaiti",
+        "omani",
+        "yemeni",
+        "egyptian",
+        "moroccan",
+        "algerian",
+        "tunisian",
+        "libyan",
+        "nigerian",
+        "ghanaian",
+        "kenyan",
+        "ethiopian",
+        "somali",
+        "south",
+        "african",
+        "australian",
+        "kiwi",
+        "european",
+        "asian",
+        "african",
+        "latino",
+        "latina",
+        "maltese",
+        "cypriot",
+        "luxembourgish",
+        "catalan",
+        "basque",
+    ]
+)
+
+
 def _introduced(m: re.Match[str]) -> list[FactCandidate] | None:
     """ "I'm Maya" (alone, or before a comma): a capitalised name; not "I'm Canadian", "I'm
     Japanese" (nationalities), nor "I'm lactose intolerant". "…, from Sevilla" after it is
     where the user is from."""
     value = m.group("v")
-    if not value[:1].isupper() or re.search(r"(?:an|ese|ish|ian|i)$", value.split()[0], re.I):
+    if not value[:1].isupper() or value.split()[0].casefold() in _DEMONYMS:
         return None
     out = [FactCandidate("name", value, f"my name is {value}")]
     rest = re.match(r",\s*(?:originally\s+)?from\s+(?P<h>.+)$", m.group("rest") or "", re.I)
@@ -658,7 +775,7 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
         # location
         (
             rf"\b(?:I|we)(?:'ve| have)?\s+{_NOW}(?:moved|relocated|emigrated)\s+"
-            r"(?:(?:house|home|back|over|away|abroad)\s+)?(?:to|into)\s+(?P<v>.+)",
+            r"(?:(?:house|home|back|away|abroad)\s+)?(?:from\s+.+?\s+)?(?:to|into)\s+(?P<v>.+)",
             _keyed("location", "I live in {v}"),
         ),
         (
@@ -667,7 +784,7 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
         ),
         (
             r"\b(?:I|we)(?:'ve|\s+have)?\s+(?:[\w-]+\s+){1,3}?(?:moved|relocated|emigrated)\s+"
-            r"(?:(?:house|home|back|over|away|abroad)\s+)?(?:to|into)\s+(?P<v>.+)",
+            r"(?:(?:house|home|back|away|abroad)\s+)?(?:from\s+.+?\s+)?(?:to|into)\s+(?P<v>.+)",
             _keyed("location", "I live in {v}"),
         ),
         (
@@ -723,6 +840,13 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
         (rf"\bI\s+{_NOW}work\s+as\s+(?P<v>.+)", _job),
         (rf"\b{_I_AM}\s+{_NOW}working\s+as\s+(?P<v>.+)", _job),
         (rf"\bI(?:'ve| have)?\s+{_NOW}(?:become|became|trained as|retrained as)\s+(?P<v>.+)", _job),
+        (
+            rf"\bI(?:'ve| have)?\s+{_NOW}(?:got|landed|found|took|taken|accepted|started|been\s+"
+            r"offered|was\s+offered)\s+(?:a|the|my)\s+(?:(?:new|first|full[- ]time|part[- ]time|"
+            r"permanent|temporary|dream)\s+)*(?:job|position|role|post)\s+(?:with|at)\s+"
+            r"(?P<org>.+?)\s+as\s+(?P<v>.+)",
+            _job_with,
+        ),
         (
             rf"\bI(?:'ve| have)?\s+{_NOW}(?:got|landed|found|took|taken|accepted|started|been\s+"
             r"offered|was\s+offered)\s+(?:a|the|my)\s+(?:(?:new|first|full[- ]time|part[- ]time|"
@@ -1028,6 +1152,7 @@ _CHANGES = tuple(
         r"(?P<new>.+)$",
         r"\breplaced\s+(?P<old>.+?)\s+with\s+(?P<new>.+)$",
         r"^(?P<new>.+?)\s+(?:has|have)\s+replaced\s+(?P<old>.+?)(?:\s+as\s+.*)?$",
+        r"\b(?:left|quit|ditched|dropped)\s+(?P<old>.+?)\s+for\s+(?P<new>.+)$",
         r"\b(?:switched|changed|moved|went|converted|upgraded|downgraded|graduated)\s+from\s+"
         r"(?P<old>.+?)\s+to\s+(?P<new>.+)$",
         r"^(?P<new>.+?)\s+(?:instead\s+of|rather\s+than|in\s+place\s+of)\s+(?P<old>.+)$",
@@ -1042,9 +1167,9 @@ _CHANGES = tuple(
     )
 )
 _GOT = re.compile(
-    r"^(?:(?:now|then|I|I've|I\s+have|we|we've|just|finally|so)\s+)*(?:bought|got|have|drive|"
-    r"joined|use|took|picked|went\s+for|chose|signed\s+with|moved\s+to|follow|support|ride|"
-    r"play|eat|drink|prefer)?\s*",
+    r"^(?:(?:now|then|I|I've|I\s+have|we|we've|just|finally|so)\s+)*(?:picked\s+up|took\s+up|"
+    r"switched\s+to|went\s+for|signed\s+with|moved\s+to|bought|got|have|drive|joined|use|took|"
+    r"picked|chose|follow|support|ride|play|eat|drink|prefer|started)?\s*",
     re.I,
 )
 

@@ -117,7 +117,8 @@ _FUNCTION_WORDS = frozenset(
 )
 #: Words saying a value changed: with a key's name, a note is that key's new value.
 _CHANGE_WORDS = re.compile(
-    r"\b(?:new|changed|change|moved|switched|updated|different|now|no\s+longer|anymore|since)\b",
+    r"\b(?:new|changed|change|moved|switched|updated|different|now|no\s+longer|anymore|since|"
+    r"lately|these\s+days|nowadays)\b",
     re.I,
 )
 
@@ -144,6 +145,23 @@ def _rekeyed(candidate: FactCandidate, fact: MemoryFact, new: str) -> FactCandid
     kind = fact.kind if fact.kind != "note" else "fact"
     key = fact.key if not fact.key.startswith("note:") else candidate.key
     return FactCandidate(key, value, candidate.statement, kind, candidate.clause)
+
+
+def _choices_reversed(clause: str, current: Sequence[MemoryFact]) -> list[str]:
+    """The choices a clause turns round: it names, with a word of change, what a current
+    ``prefers:`` fact was preferred over ("Window seats have won me over lately" after "an
+    aisle seat over a window seat")."""
+    if not _CHANGE_WORDS.search(clause):
+        return []
+    words = _content(clause)
+    out = []
+    for f in current:
+        if f.key.startswith("prefers:") and " over " in f.value:
+            over = _content(f.value.split(" over ", 1)[1])
+            stems = {w.rstrip("s") for w in words}
+            if over and {w.rstrip("s") for w in over} <= stems:
+                out.append(f.id)
+    return out
 
 
 def _key_named(clause: str, current: Sequence[MemoryFact]) -> MemoryFact | None:
@@ -354,16 +372,23 @@ class LongTermMemory:
                 if candidate.kind == "note":
                     candidate = _rekeyed(candidate, named[0], change.new)
                 return candidate, [f.id for f in named if f.key != candidate.key]
-        if candidate.kind == "note":
-            keyed = _key_named(candidate.clause or candidate.statement, others)
+        clause = candidate.clause or candidate.statement
+        reversed_ = _choices_reversed(clause, others)
+        if candidate.kind == "note" or (
+            candidate.key.startswith("prefers:") and " over " not in candidate.value
+        ):
+            # "For mixing I've moved over to Reaper": the user's ``uses for mixing``
+            keyed = _key_named(clause, others)
             if keyed is not None:
-                return _rekeyed(candidate, keyed, ""), []
+                return _rekeyed(candidate, keyed, candidate.value.removeprefix("prefers ")), []
+        if candidate.kind == "note":
             scored = [(float(f.vector @ vector), f.id) for f in others if f.vector is not None]
             best = max(scored, default=None)
-            return candidate, (
-                [best[1]] if best and best[0] >= self.settings.note_supersede else []
-            )
+            if best and best[0] >= self.settings.note_supersede and best[1] not in reversed_:
+                reversed_.append(best[1])
+            return candidate, reversed_
         notes = self._notes_replaced(candidate, vector, others)
+        notes += [i for i in reversed_ if i not in notes]
         if candidate.key.startswith("preference:"):  # "dislikes hiking" after "likes hiking …"
             words = set(self.analyzer.terms(candidate.key.split(":", 1)[1]))
             return candidate, notes + [
@@ -406,6 +431,11 @@ class LongTermMemory:
         if candidate.kind == "preference":
             obj = _content(candidate.key.split(":", 1)[1])
             out = [f.id for f in notes if obj and obj <= _content(f.statement)]
+        elif ":" not in candidate.key and _CHANGE_WORDS.search(candidate.clause):
+            # "My usual coffee order is a cortado now": the notes about an order
+            head = candidate.key.split()[-1]
+            if head != "name" and len(head) > 3:
+                out = [f.id for f in notes if head in _content(f.statement)]
         scored = [(float(f.vector @ vector), f.id) for f in notes]  # type: ignore[operator]
         best = max(scored)
         if best[0] >= self.settings.note_supersede and best[1] not in out:
