@@ -23,7 +23,22 @@ colour, my X is Y (any X)
 I like / love / enjoy / am into jazz; I don't like,    ``preference:jazz``         likes jazz /
 hate, can't stand, am no longer into jazz                                          dislikes jazz
 I prefer / would rather tea (over coffee)              ``prefers:tea``             prefers tea
+I teach maths / got a job as / was promoted to X       ``job`` (+ ``employer``,    maths teacher
+(at Acme, in Lyon)                                     ``location``)
+I support X / I'm an X supporter / X is my club        ``team``                    X
+I'm a huge fan of Olympique de Marseille               ``fan:olympique de …``      fan of …
+my sister Inês …, our dog, Bruno …                     ``sister name``             Inês
+I play / am learning the cello                         ``instrument``              cello
+I'm learning German                                    ``learning``                German
+I use a Wacom for drawing                              ``uses for drawing``        Wacom
+I've got / own a Kindle                                ``has:kindle``              Kindle
+an e-mail address said as mine                         ``email``                   the address
+new number: 455 10 220                                 ``phone number``            455 10 220
+evenings suit me better (than mornings)                ``prefers:evenings``        prefers evenings
 =====================================================  ==========================  =================
+
+:func:`change_of` reads what a statement says was replaced ("I traded *the Peugeot* for a
+Dacia", "the Clio is gone", "Acme let me go"): long-term memory supersedes what it names.
 
 A first-person statement no rule reads may become a ``note`` (:class:`RuleExtractor` with
 ``notes=True``): its key is a hash of the sentence and it is recalled by similarity alone.

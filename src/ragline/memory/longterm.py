@@ -7,13 +7,17 @@ replace them when contradicted, forget them on request.
 - :meth:`~LongTermMemory.remember` reads the facts of a user turn and stores each with the
   turn it came from. The answer flow passes the question as the input guards left it: a
   value the PII guard redacted (``<LOCATION_1>``) is not remembered. A new value for a key
-  the user has supersedes the old one (the store does it atomically). Besides: a new
-  ``preference:`` fact supersedes one about the same thing ("dislikes hiking" after "likes
-  hiking on weekends"); a new ``prefers:`` fact a current choice whose object is alike
-  ("coffee over tea" replaces "tea": object cosine >= :data:`PREFER_SUPERSEDE`, or the
-  object compared against); and a note (a statement no rule read) the one current fact most
-  like it, when their cosine reaches ``memory.note_supersede`` ("I traded the Clio for a
-  Tesla" after "I drive a Renault Clio").
+  the user has supersedes the old one (the store does it atomically); a statement in other
+  words is matched to what it replaces by :meth:`~LongTermMemory._resolve`: a statement
+  naming what it replaces ("I traded *the Peugeot* for a Dacia", "matcha instead of green
+  tea": :func:`~ragline.memory.facts.change_of`) supersedes the facts whose value it names
+  and, unread by the rules, takes their key; a note naming a key with a word of change ("I
+  changed employer: …") becomes that key; a note and a fact most alike (cosine >=
+  ``memory.note_supersede``) replace one another, newest wins; a ``preference:`` fact
+  supersedes one about the same thing, a ``prefers:`` fact a current choice whose object is
+  alike (object cosine >= :data:`PREFER_SUPERSEDE`) or compared against, and a choice turned
+  round ("window seats have won me over") the choice. The facts of one turn never
+  supersede each other.
 - :meth:`~LongTermMemory.recall` scores the user's current facts for a question: the
   cosine of question and fact, plus ``memory.key_bonus`` when the question names the fact's
   key ("where do I *live*" -> ``location``); those reaching ``memory.min_score``, best
