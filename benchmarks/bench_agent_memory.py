@@ -52,7 +52,10 @@ TEST_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test.json"
 TEST2_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test2.json"
 #: The third, written after ``test2`` was read, before the third round (``test3``).
 TEST3_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test3.json"
-SPLITS = ("dev", "heldout", "test", "test2", "test3")
+#: The fourth, written after ``test3`` was read, before the fourth round (``test4``).
+TEST4_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test4.json"
+FILES = (DATA, TEST_DATA, TEST2_DATA, TEST3_DATA, TEST4_DATA)
+SPLITS = ("dev", "heldout", "test", "test2", "test3", "test4")
 _WORD = re.compile(r"[\w'-]+")
 _STOP = {"the", "a", "an", "and", "of", "some", "bit", "likes", "dislikes", "to", "in"}
 
@@ -60,9 +63,9 @@ _STOP = {"the", "a", "an", "and", "of", "some", "bit", "likes", "dislikes", "to"
 
 
 def load_users(*paths: Path) -> list[dict[str, Any]]:
-    """The users of every data file (default: all four), each with its ``split``."""
+    """The users of every data file (default: all of them), each with its ``split``."""
     users: list[dict[str, Any]] = []
-    for path in paths or (DATA, TEST_DATA, TEST2_DATA, TEST3_DATA):
+    for path in paths or FILES:
         users += json.loads(path.read_text(encoding="utf-8"))["users"]
     return users
 
@@ -203,7 +206,7 @@ def bench_long_term(
         len(t[1]) for u in users for s in u["sessions"] for t in s["turns"] if isinstance(t, list)
     )
     return {
-        "data": [str(p.relative_to(REPO)) for p in (DATA, TEST_DATA, TEST2_DATA, TEST3_DATA)],
+        "data": [str(p.relative_to(REPO)) for p in FILES],
         "users": len(users),
         "sessions": sum(len(u["sessions"]) for u in users),
         "annotated_facts": facts,
@@ -422,8 +425,8 @@ def report_long_term(long_term: dict[str, Any]) -> None:
         f"  remember p50 {long_term['remember_ms_p50']} ms, recall p50 "
         f"{long_term['recall_ms_p50']} ms"
     )
-    # the misses of the split not yet looked at (test3): in the JSON only
-    for miss in (m for m in long_term["misses"] if m["split"] != "test3"):
+    # the misses of the split not yet looked at (test4): in the JSON only
+    for miss in (m for m in long_term["misses"] if m["split"] != "test4"):
         print(
             f"  miss[{miss['split']}] {miss['user']}: {miss['question']!r} expected "
             f"{miss['expected']!r} stale={miss['stale']} got {miss['recalled']}"
@@ -446,7 +449,7 @@ def main() -> None:
     parser.add_argument(
         "--splits",
         default=",".join(SPLITS),
-        help="long-term: the splits to run (all but test3 while developing the third round)",
+        help="long-term: the splits to run (all but test4 while developing the fourth round)",
     )
     parser.add_argument("--out", default="agent-memory", help="results file name (no .json)")
     args = parser.parse_args()

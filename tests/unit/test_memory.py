@@ -100,6 +100,25 @@ def memory(tmp_path: Path, embedder: Embedder) -> Iterator[LongTermMemory]:
             "I'd rather work mornings than evenings.",
             [("prefers:mornings", "prefers mornings over evenings")],
         ),
+        ("New email: ana@example.org", [("email", "ana@example.org")]),
+        ("My phone is a Pixel 8.", [("phone", "a Pixel 8")]),
+        ("We've packed up and relocated to Porto.", [("location", "Porto")]),
+        ("We're in Milan these days.", [("location", "Milan")]),
+        ("Ana speaking, from Sevilla originally.", [("name", "Ana"), ("hometown", "Sevilla")]),
+        ("I'm mad about climbing.", [("preference:climbing", "likes climbing")]),
+        ("Hi, I'm Mei.", [("name", "Mei")]),
+        ("We relocated from Cairo to Dubai.", [("location", "Dubai")]),
+        (
+            "I've taken a position with Emaar as a senior architect.",
+            [("job", "senior architect"), ("employer", "Emaar")],
+        ),
+        (
+            "I now work for the council as a supervisor.",
+            [("employer", "the council"), ("job", "supervisor")],
+        ),
+        ("I drive to work since the bus stopped.", [("commute", "drive")]),
+        ("I'm not vegetarian anymore.", [("diet", "no longer vegetarian")]),
+        ("These days I'm eating meat again.", [("diet", "eats meat")]),
     ],
 )
 def test_the_rules_read_the_common_forms(said: str, facts: list[tuple[str, str]]) -> None:

@@ -346,6 +346,29 @@ def _job_with(m: re.Match[str]) -> list[FactCandidate] | None:
     return [*jobs, FactCandidate("employer", org, f"I work at {org}")]
 
 
+def _eats_again(m: re.Match[str]) -> FactCandidate:
+    what = m.group("v").casefold()
+    return FactCandidate("diet", f"eats {what}", f"I eat {what} again")
+
+
+def _not_diet(m: re.Match[str]) -> FactCandidate | None:
+    """ "I'm not vegetarian anymore": the diet is no longer so."""
+    diet = (m.group("v") or m.group("w") or "").casefold()
+    return FactCandidate("diet", f"no longer {diet}", f"I am no longer {diet}") if diet else None
+
+
+def _employer(m: re.Match[str]) -> list[FactCandidate] | None:
+    """An employer; "the council as a maintenance supervisor" is an employer and a job."""
+    said = clean_value(m.group("v"))
+    org, _, job = said.partition(" as ")
+    org = org.strip()
+    if not org or len(org.split()) > 6:
+        return None
+    out = [FactCandidate("employer", org, f"I work at {org}")]
+    jobs = _job_value(job) if job.strip() else None
+    return out + (jobs or [])
+
+
 def _teach(m: re.Match[str]) -> list[FactCandidate] | None:
     """ "I teach maths at a high school": a maths teacher."""
     said = clean_value(m.group("v"))
@@ -883,26 +906,36 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
             rf"(?:\s+(?:at|for|with|in)\s+(?-i:{_CAP}).*)?)(?:\s+(?:by profession|by trade))?",
             _job,
         ),
-        (rf"\bI\s+{_NOW}work\s+(?:at|for|with)\s+(?P<v>.+)", _keyed("employer", "I work at {v}")),
+        (rf"\bI\s+{_NOW}work\s+(?:at|for|with)\s+(?P<v>.+)", _employer),
         (
             rf"\b{_I_AM}\s+{_NOW}(?:working|employed|hired)\s+(?:at|for|by)\s+(?P<v>.+)",
-            _keyed("employer", "I work at {v}"),
+            _employer,
         ),
         (
             rf"\bI(?:'ve| have)?\s+{_NOW}(?:joined|started\s+(?:working\s+)?at|started\s+a\s+"
             r"(?:new\s+)?job\s+at|got\s+a\s+(?:new\s+)?job\s+(?:at|with)|took\s+a\s+job\s+at|"
             r"signed\s+(?:on\s+)?with)\s+(?P<v>.+)",
-            _keyed("employer", "I work at {v}"),
+            _employer,
         ),
         (
             rf"\b(?P<v>(?-i:{_CAP})[\w&' -]+?)\s+(?:hired|recruited|took\s+on|has\s+hired|"
             r"offered\s+me\s+a\s+job)\s*(?:me)?\b",
-            _keyed("employer", "I work at {v}"),
+            _employer,
         ),
         # where from, diet, age, car, languages, birthday
         (rf"\b{_I_AM}\s+(?:originally\s+)?from\s+(?P<v>.+)", _keyed("hometown", "I am from {v}")),
         (r"\bI\s+(?:grew\s+up|was\s+raised)\s+in\s+(?P<v>.+)", _keyed("hometown", "I am from {v}")),
         (r"\bI\s+was\s+born\s+(?:in|on)\s+(?P<v>.+)", _born),
+        (
+            rf"\b(?:{_I_AM}\s+(?:not|no\s+longer)\s+(?:a\s+)?(?P<v>{_DIETS})|I\s+(?:stopped|quit)\s+"
+            rf"being\s+(?:a\s+)?(?P<w>{_DIETS}))\b",
+            _not_diet,
+        ),
+        (
+            rf"\bI(?:'m|\s+am)?\s+{_NOW}(?:eat|eating)\s+(?P<v>meat|fish|dairy|eggs|pork|beef|"
+            r"chicken)\s+again\b",
+            _eats_again,
+        ),
         (rf"\b{_I_AM}\s+{_NOW}(?:a\s+)?(?P<v>{_DIETS})\b", _keyed("diet", "I am {v}")),
         (
             rf"\b{_I_AM}\s+{_NOW}(?:very\s+|severely\s+)?allergic\s+to\s+(?P<v>.+)",
@@ -913,7 +946,16 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
             r"\s*$",
             _age,
         ),
-        (rf"\bI\s+{_NOW}drive\s+(?:an?\s+|the\s+)?(?P<v>.+)", _keyed("car", "I drive {v}")),
+        (
+            rf"\bI\s+{_NOW}(?:usually\s+|normally\s+)?(?P<v>drive|cycle|walk|bike|run|cycle|ride)"
+            r"\s+to\s+(?:work|the\s+office|the\s+studio|school|the\s+hospital)\b",
+            _keyed("commute", "I get to work by {v}"),
+        ),
+        (
+            rf"\bI\s+{_NOW}drive\s+(?:an?\s+|the\s+|my\s+)?(?P<v>(?!(?:to|into|around|home|"
+            r"everywhere|there|back|in|at)\b).+)",
+            _keyed("car", "I drive {v}"),
+        ),
         (rf"\bI\s+{_NOW}speak\s+(?P<v>.+)", _languages),
         # team, instrument, learning
         (rf"\bI\s+{_NOW}(?:support|root\s+for|cheer\s+for)\s+(?P<v>.+)", _team),
