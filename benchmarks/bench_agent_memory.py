@@ -1,17 +1,19 @@
 """Memory (issue 17): long-term facts per user, and the short-term window strategies.
 
-1. **Long-term** on ``benchmarks/data/memory_sessions.json`` (written for this benchmark: six
-   users, four sessions each, 104 annotated facts of which 31 contradict an earlier one, 73
-   questions whose answer is a slot's current value). Every user's sessions are fed, turn by
-   turn, through :class:`~ragline.memory.longterm.LongTermMemory` (rule extractor, real
-   MiniLM embedder, one SQLite store for all users); then each question is asked with
-   ``recall``. A recalled fact is *current* when it came from the turn that set the slot's
-   current value (and, for a turn setting several slots, mentions it), *stale* when it came
-   from a turn that set an earlier value. Per split (``dev``: used to develop the extractor
-   and tune ``memory.min_score``; ``heldout``: reported):
-   recall of the current fact, the share of questions with a stale fact returned (all, and
-   those whose slot was contradicted), and leaks: every question of every other user asked
-   as each user, and each user's listing, counting facts of another user returned.
+1. **Long-term** on the sets written for this benchmark: ``data/memory_sessions.json`` (six
+   users, four sessions each, 104 annotated facts; splits ``dev`` and ``heldout``) and the
+   fresh splits ``memory_sessions_test.json`` (``test``), ``_test2`` (``test2``), ``_test3``
+   (``test3``) and ``_test4`` (``test4``), each written before the round of changes it
+   measures (docs/benchmarks.md says which split was tuned on when). Every user's sessions are
+   fed, turn by turn, through :class:`~ragline.memory.longterm.LongTermMemory` (rule
+   extractor, real MiniLM embedder, one SQLite store for all users); then each question is
+   asked with ``recall``. A recalled fact is *current* when it came from the turn that set the
+   slot's current value (and, for a turn setting several slots, mentions it), *stale* when it
+   came from a turn that set an earlier value. Per split: recall of the current fact, the
+   share of questions with a stale fact returned (all, and those whose slot was
+   contradicted), off-topic turns that recall a fact, and leaks: every question of every other
+   user asked as each user, and each user's listing, counting facts of another user returned.
+   The misses of the newest split are written to the JSON only, not printed.
 2. **Short-term**: generated conversations of 32 to 40 turns where the user states a detail
    in one of the first three turns (a booking reference, a flight number, a name) and asks
    for it in the last. For each window strategy (``last_n`` with ``answer.history_turns``,
@@ -21,7 +23,8 @@
    gateway (``--model``, default the embedded SmolLM2-135M).
 
     python benchmarks/bench_agent_memory.py [--extractor rules|model|both]
-        [--extractor-model qwen2.5-1.5b] [--conversations 8] [--model qwen2.5-0.5b]
+        [--extractor-model qwen2.5-1.5b] [--splits dev,heldout,test,test2,test3,test4]
+        [--out agent-memory] [--conversations 8] [--model qwen2.5-0.5b]
         [--no-long-term] [--no-short-term]
 
 Results: ``results/agent-memory.json`` (long-term), ``results/agent-memory-window.json``
