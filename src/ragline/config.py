@@ -648,7 +648,8 @@ class MemorySettings(_Section):
     # similarity alone: recall for forms the rules do not know, at some risk of stale notes.
     notes: bool = True
     # A new note replaces the user's one current fact most like it when their MiniLM cosine
-    # reaches this ("I traded the Clio for a Tesla" after "I drive a Renault Clio"). Tuned on
+    # reaches this, and a fact read by a rule the note most like it ("I traded the Clio for
+    # a Tesla" after "I drive a Renault Clio"). Tuned on
     # the dev half of benchmarks/data/memory_sessions.json: no pair of turns about different
     # things reaches 0.55 (377 pairs, highest 0.50); 9 of 15 contradicting pairs do.
     note_supersede: float = Field(0.55, ge=-1, le=1)

@@ -13,7 +13,7 @@ import pytest
 from ragline.answer.conversation import Turn, build_messages, token_counter
 from ragline.config import MemorySettings, load_settings
 from ragline.errors import ResourceNotFoundError
-from ragline.memory.facts import RuleExtractor, forget_request, mentions_user
+from ragline.memory.facts import Change, RuleExtractor, change_of, forget_request, mentions_user
 from ragline.memory.longterm import LongTermMemory
 from ragline.memory.model_facts import match_key
 from ragline.memory.window import ConversationWindow, WindowState
@@ -62,6 +62,63 @@ def memory(tmp_path: Path, embedder: Embedder) -> Iterator[LongTermMemory]:
         ("I can't stand spicy food.", [("preference:spicy food", "dislikes spicy food")]),
         ("I prefer tea over coffee.", [("prefers:tea", "prefers tea over coffee")]),
         ("I've switched to light mode.", [("prefers:light mode", "prefers light mode")]),
+        # broader forms: roles, teams, people, places, things, comparisons
+        (
+            "I work as a nurse at São João hospital.",
+            [("job", "nurse"), ("employer", "São João hospital")],
+        ),
+        (
+            "I'm a nurse practitioner in Accra.",
+            [("job", "nurse practitioner"), ("location", "Accra")],
+        ),
+        ("I teach maths at a high school.", [("job", "maths teacher")]),
+        ("I got a full-time job as a data engineer.", [("job", "data engineer")]),
+        ("I was promoted to team lead.", [("job", "team lead")]),
+        (
+            "I'm the head of the science department now.",
+            [("job", "head of the science department")],
+        ),
+        ("I support Manchester United.", [("team", "Manchester United")]),
+        ("I'm a huge fan of Real Betis.", [("fan:real betis", "fan of Real Betis")]),
+        ("My brother Nils is a pilot.", [("brother name", "Nils")]),
+        ("My son is called Yassin.", [("son name", "Yassin")]),
+        ("I'm lactose intolerant.", [("diet", "lactose intolerant")]),
+        ("We moved house to Gävle.", [("location", "Gävle")]),
+        ("I'm living in Montreal right now.", [("location", "Montreal")]),
+        (
+            "I speak Arabic, French and a bit of English.",
+            [("languages", "Arabic, French and a bit of English")],
+        ),
+        ("I play the violin in an orchestra.", [("instrument", "violin")]),
+        ("I use a Wacom tablet for drawing.", [("uses for drawing", "Wacom tablet")]),
+        ("I own a Kindle.", [("has:kindle", "Kindle")]),
+        (
+            "Evenings suit me better than mornings.",
+            [("prefers:evenings", "prefers Evenings over mornings")],
+        ),
+        (
+            "I'd rather work mornings than evenings.",
+            [("prefers:mornings", "prefers mornings over evenings")],
+        ),
+        ("New email: ana@example.org", [("email", "ana@example.org")]),
+        ("My phone is a Pixel 8.", [("phone", "a Pixel 8")]),
+        ("We've packed up and relocated to Porto.", [("location", "Porto")]),
+        ("We're in Milan these days.", [("location", "Milan")]),
+        ("Ana speaking, from Sevilla originally.", [("name", "Ana"), ("hometown", "Sevilla")]),
+        ("I'm mad about climbing.", [("preference:climbing", "likes climbing")]),
+        ("Hi, I'm Mei.", [("name", "Mei")]),
+        ("We relocated from Cairo to Dubai.", [("location", "Dubai")]),
+        (
+            "I've taken a position with Emaar as a senior architect.",
+            [("job", "senior architect"), ("employer", "Emaar")],
+        ),
+        (
+            "I now work for the council as a supervisor.",
+            [("employer", "the council"), ("job", "supervisor")],
+        ),
+        ("I drive to work since the bus stopped.", [("commute", "drive")]),
+        ("I'm not vegetarian anymore.", [("diet", "no longer vegetarian")]),
+        ("These days I'm eating meat again.", [("diet", "eats meat")]),
     ],
 )
 def test_the_rules_read_the_common_forms(said: str, facts: list[tuple[str, str]]) -> None:
@@ -77,6 +134,8 @@ def test_the_rules_read_the_common_forms(said: str, facts: list[tuple[str, str]]
         "How do I reset the password of the staff portal?",
         "My question is about the leave policy.",
         "I'm Canadian.",
+        "I have a question about my payslip.",
+        "I'm a teacher?",
     ],
 )
 def test_questions_and_other_talk_are_no_facts(said: str) -> None:
@@ -84,9 +143,32 @@ def test_questions_and_other_talk_are_no_facts(said: str) -> None:
 
 
 def test_an_unread_first_person_statement_is_a_note() -> None:
-    [note] = RuleExtractor(notes=True).extract("I've been learning the cello since December.")
-    assert note.kind == "note" and note.key.startswith("note:") and "cello" in note.value
+    [note] = RuleExtractor(notes=True).extract("I've been sleeping badly since December.")
+    assert note.kind == "note" and note.key.startswith("note:") and "sleeping" in note.value
     assert RuleExtractor(notes=True).extract("The report is due on Friday.") == []
+
+
+@pytest.mark.parametrize(
+    ("said", "change"),
+    [
+        ("I traded the Peugeot for a Dacia Spring", Change("the Peugeot", "a Dacia Spring")),
+        ("I left Globex and joined Initech", Change("Globex", "Initech")),
+        ("I went from vegan to vegetarian", Change("vegan", "vegetarian")),
+        (
+            "Lately I drink matcha instead of green tea",
+            Change("green tea", "Lately I drink matcha"),
+        ),
+        ("Mostly I write Go these days, not Rust", Change("Rust", "Mostly I write Go")),
+        ("The Clio is gone", Change("The Clio", "")),
+        ("I moved out of Paris", Change("Paris", "")),
+        ("I bought a Pixel after the iPhone died", Change("iPhone", "")),
+        ("Acme let me go, and Globex hired me", Change("Acme", "Globex hired me")),
+        ("I live in Paris", None),
+        ("Why did I sell the car?", None),
+    ],
+)
+def test_changes_name_what_they_replace(said: str, change: Change | None) -> None:
+    assert change_of(said) == change
 
 
 def test_forget_requests_are_read() -> None:
@@ -140,6 +222,65 @@ def test_preferences_flip_and_choices_replace_alike_ones(memory: LongTermMemory)
     assert current["preference:hiking"] == "dislikes hiking"
     assert "prefers:tea" not in current and current["prefers:coffee"] == "prefers coffee"
     assert current["prefers:aisle seats"] == "prefers aisle seats"  # not alike: kept
+
+
+def test_a_change_in_new_words_replaces_the_thing_it_names(memory: LongTermMemory) -> None:
+    """ "I traded the Peugeot for a Dacia" is no rule's form: it names the old car, so it
+    becomes the car (history kept), and recall never returns the Peugeot again."""
+    [peugeot] = memory.remember("omar", "My car is a Peugeot 208.")
+    [dacia] = memory.remember("omar", "I traded the Peugeot for a Dacia Spring.")
+    assert (dacia.fact.key, dacia.fact.value) == ("car", "Dacia Spring")
+    assert [f.id for f in dacia.superseded] == [peugeot.fact.id]
+    recalled = _values(memory.recall("omar", "What car do I have?"))
+    assert recalled[0] == "Dacia Spring" and "a Peugeot 208" not in recalled
+    history = memory.facts("omar", history=True)
+    assert [(f.value, f.superseded_by) for f in history] == [
+        ("a Peugeot 208", dacia.fact.id),
+        ("Dacia Spring", None),
+    ]
+    # a thing gone without a new one said: the old value still stops being current
+    memory.remember("omar", "I support Olympique de Marseille.")
+    memory.remember("omar", "I've stopped following Olympique de Marseille.")
+    assert "Olympique de Marseille" not in {f.value for f in memory.facts("omar")}
+
+
+def test_a_rule_fact_replaces_the_note_it_restates(memory: LongTermMemory) -> None:
+    """An unread statement (a note) and a later fact of the same thing read by a rule: the
+    fact replaces the note, and a change names the whole value, not a part of another."""
+    [note] = memory.remember("sofi", "Cycling keeps me sane on weekends.")
+    assert note.fact.kind == "note"
+    [done] = memory.remember("sofi", "I'm not into cycling anymore.")
+    assert [f.id for f in done.superseded] == [note.fact.id]
+    memory.remember("jo", "I live in Graz. I support Sturm Graz.")
+    memory.remember("jo", "We moved out of Graz.")
+    assert "Sturm Graz" in {f.value for f in memory.facts("jo")}  # the club stays
+
+
+def test_a_choice_turned_round_replaces_it(memory: LongTermMemory) -> None:
+    memory.remember("priya", "I'd pick an aisle seat over a window seat any day.")
+    memory.remember("priya", "Window seats have won me over lately.")
+    assert not any(f.key.startswith("prefers:aisle") for f in memory.facts("priya"))
+    memory.remember("pablo", "I use Pro Tools for mixing.")
+    [done] = memory.remember("pablo", "For mixing I've moved over to Reaper.")
+    assert (done.fact.key, done.fact.value) == ("uses for mixing", "reaper")
+    assert [f.value for f in done.superseded] == ["Pro Tools"]
+
+
+def test_a_note_naming_a_key_with_a_change_replaces_it(memory: LongTermMemory) -> None:
+    memory.remember("leo", "My website is leodraws.ca.")
+    [moved] = memory.remember("leo", "My website moved to leo-art.com.")
+    assert moved.fact.key == "website" and [f.value for f in moved.superseded] == ["leodraws.ca"]
+    assert _values(memory.recall("leo", "What's my website?")) == [moved.fact.value]
+
+
+def test_one_turn_does_not_replace_its_own_facts(memory: LongTermMemory) -> None:
+    """ "My brother Nils lives in Oslo": the brother's name and the note both stay, and the
+    user's own city is not replaced by the brother's."""
+    memory.remember("greta", "I live in Uppsala.")
+    done = memory.remember("greta", "My brother Nils lives in Oslo.")
+    assert all(not d.superseded for d in done)
+    current = {f.key: f.value for f in memory.facts("greta")}
+    assert current["location"] == "Uppsala" and current["brother name"] == "Nils"
 
 
 def test_recall_is_relevant_only(memory: LongTermMemory) -> None:

@@ -23,7 +23,22 @@ colour, my X is Y (any X)
 I like / love / enjoy / am into jazz; I don't like,    ``preference:jazz``         likes jazz /
 hate, can't stand, am no longer into jazz                                          dislikes jazz
 I prefer / would rather tea (over coffee)              ``prefers:tea``             prefers tea
+I teach maths / got a job as / was promoted to X       ``job`` (+ ``employer``,    maths teacher
+(at Acme, in Lyon)                                     ``location``)
+I support X / I'm an X supporter / X is my club        ``team``                    X
+I'm a huge fan of Olympique de Marseille               ``fan:olympique de …``      fan of …
+my sister Inês …, our dog, Bruno …                     ``sister name``             Inês
+I play / am learning the cello                         ``instrument``              cello
+I'm learning German                                    ``learning``                German
+I use a Wacom for drawing                              ``uses for drawing``        Wacom
+I've got / own a Kindle                                ``has:kindle``              Kindle
+an e-mail address said as mine                         ``email``                   the address
+new number: 455 10 220                                 ``phone number``            455 10 220
+evenings suit me better (than mornings)                ``prefers:evenings``        prefers evenings
 =====================================================  ==========================  =================
+
+:func:`change_of` reads what a statement says was replaced ("I traded *the Peugeot* for a
+Dacia", "the Clio is gone", "Acme let me go"): long-term memory supersedes what it names.
 
 A first-person statement no rule reads may become a ``note`` (:class:`RuleExtractor` with
 ``notes=True``): its key is a hash of the sentence and it is recalled by similarity alone.
@@ -48,9 +63,12 @@ _TRAILING = re.compile(
     r"(?:\s+|^)(?:now|nowadays|these days|anymore|any more|at the moment|currently|as well|too|"
     r"actually|though|instead|again|lately|full[- ]time|part[- ]time|for (?:a|the) (?:while|"
     r"living)|for (?:about |almost |over )?(?:a|an|one|two|three|four|five|six|\d+) "
-    r"(?:years?|months?|weeks?)|since .+|last (?:week|month|year)|this (?:week|month|year)|"
-    r"recently|by the way|btw|haha|lol|in (?:early |late )?(?:january|february|march|april|may|"
-    r"june|july|august|september|october|november|december)(?: \d{4})?|in \d{4})\s*$",
+    r"(?:years?|months?|weeks?)|since .+|last (?:week|month|year|term|semester)|"
+    r"this (?:week|month|year|term|semester|season)|"
+    r"recently|right now|for now|originally|sadly|honestly|any day|(?:every|each) (?:day|week|"
+    r"morning|evening)|on weekends|by the way|btw|haha|lol|in (?:early |late )?(?:january|"
+    r"february|march|april|may|june|july|august|september|october|november|december)"
+    r"(?: \d{4})?|in \d{4})\s*$",
     re.I,
 )
 _LEADING = re.compile(r"^(?:the city of|the town of|sunny|beautiful|lovely)\s+", re.I)
@@ -70,7 +88,32 @@ _JOBS = (
     "entrepreneur|intern|recruiter|tester|administrator|technician|clerk|driver|waiter|"
     "waitress|barista|tutor|coach|producer|paramedic|midwife|nanny|cashier|salesman|"
     "saleswoman|data scientist|product manager|software engineer|illustrator|animator|"
-    "actor|actress|dancer|singer|lecturer|postdoc|phd student|sysadmin|devops engineer"
+    "actor|actress|dancer|singer|lecturer|postdoc|phd student|sysadmin|devops engineer|"
+    "practitioner|director|officer|executive|coordinator|specialist|assistant|secretary|"
+    "receptionist|technologist|principal|headteacher|head teacher|supervisor|foreman|"
+    "surveyor|optician|radiologist|midwife|caregiver|carer|social worker|paralegal|"
+    "copywriter|strategist|planner|buyer|auditor|underwriter|broker|agent|representative|"
+    "instructor|trainer|counsellor|counselor|curator|archivist|biologist|chemist|physicist|"
+    "geologist|statistician|mathematician|programmer|webmaster|investigator|inspector"
+)
+#: The head of something ("I'm the deputy head of the school"): a role.
+_ROLES = (
+    r"head|deputy head|chief|director|manager|lead|principal|captain|owner|founder|"
+    r"co-founder|president|vice president|chair|chairman|chairwoman|ceo|cto|cfo|coo|"
+    r"editor|coordinator|supervisor|dean|boss"
+)
+#: People and pets a user names ("my sister Inês", "our dog, Bruno").
+_RELATIONS = (
+    r"son|daughter|sister|brother|wife|husband|partner|boyfriend|girlfriend|fianc[eé]e?|"
+    r"mother|father|mum|mom|dad|grandmother|grandfather|grandma|grandpa|aunt|uncle|cousin|"
+    r"niece|nephew|boss|manager|colleague|flatmate|roommate|best friend|friend|kid|child|"
+    r"baby|twins|cat|dog|puppy|kitten|parrot|rabbit|hamster|horse|tortoise|turtle"
+)
+#: Musical instruments ("I play the violin", "I've been learning the cello").
+_INSTRUMENTS = (
+    r"piano|keyboard|guitar|electric guitar|bass guitar|bass|violin|viola|cello|double bass|"
+    r"drums|flute|clarinet|oboe|bassoon|saxophone|sax|trumpet|trombone|tuba|horn|french horn|"
+    r"harp|ukulele|banjo|mandolin|accordion|harmonica|organ|synthesizer|recorder"
 )
 _DIETS = (
     r"vegetarian|vegan|pescatarian|gluten[- ]free|lactose[- ]intolerant|keto|"
@@ -111,6 +154,9 @@ KEY_ALIASES: dict[str, str] = {
     "email": "email",
     "email address": "email",
     "e-mail": "email",
+    "club": "team",
+    "football team": "team",
+    "football club": "team",
 }
 #: Words of a question that point at a key (besides the key's own words).
 KEY_CUES: dict[str, frozenset[str]] = {
@@ -130,7 +176,7 @@ KEY_CUES: dict[str, frozenset[str]] = {
         ]
     ),
     "name": frozenset(["name", "call", "called"]),
-    "employer": frozenset(["work", "working", "employer", "company", "firm", "job"]),
+    "employer": frozenset(["work", "working", "employer", "company", "firm", "employed"]),
     "job": frozenset(["job", "profession", "occupation", "work", "working", "do", "living"]),
     "hometown": frozenset(["from", "hometown", "grow", "grew", "born", "originally"]),
     "diet": frozenset(["diet", "eat", "eating", "food", "meat", "vegetarian", "vegan"]),
@@ -138,6 +184,9 @@ KEY_CUES: dict[str, frozenset[str]] = {
     "car": frozenset(["car", "drive", "driving", "vehicle"]),
     "languages": frozenset(["language", "languages", "speak"]),
     "birthday": frozenset(["birthday", "born", "birth"]),
+    "team": frozenset(["team", "club", "support", "supporter", "fan", "follow", "football"]),
+    "instrument": frozenset(["instrument", "play", "playing", "music"]),
+    "learning": frozenset(["learn", "learning", "study", "studying", "course", "class"]),
 }
 # "my X is Y" where X is no fact about the user ("my question is", "my point is").
 _NOT_KEYS = frozenset(
@@ -211,7 +260,12 @@ def clean_value(value: str) -> str:
         if stripped == v:
             break
         v = stripped
-    v = re.split(r",|\s+(?:because|since|which|so|but|where|when)\s+", v, maxsplit=1)[0]
+    v = re.split(
+        r",|\s+(?:because|since|which|so|but|where|when)\s+|\s+(?:with|in|on)\s+(?:my|our|the|his|"
+        r"her|their)\s+",
+        v,
+        maxsplit=1,
+    )[0]
     return _LEADING.sub("", v).strip(" .!,;:\"'")
 
 
@@ -230,16 +284,18 @@ _QUALIFIER = re.compile(
 )
 
 
-def _object(value: str) -> str:
-    """The object of a preference, lower case, without its article and qualifiers ("the
-    beach" -> "beach", "hiking on weekends" -> "hiking", "dark mode in every editor" ->
-    "dark mode")."""
+def _object(value: str, *, lower: bool = True) -> str:
+    """The object of a preference, without its article and qualifiers ("the beach" ->
+    "beach", "hiking on weekends" -> "hiking", "dark mode in every editor" -> "dark mode");
+    lower case unless ``lower`` is False (names keep their case: "Olympique de Marseille")."""
     v = _QUALIFIER.sub("", clean_value(value))
-    v = re.sub(r"^(?:the|a|an|some|all|any)\s+", "", v, flags=re.I)
-    return v.casefold().strip()
+    v = re.sub(r"^(?:the|a|an|some|all|any)\s+", "", v, flags=re.I).strip()
+    if lower or not any(w[:1].isupper() for w in v.split()[1:] + v.split()[:1]):
+        return v.casefold()
+    return v
 
 
-Build = Callable[[re.Match[str]], FactCandidate | None]
+Build = Callable[[re.Match[str]], "FactCandidate | list[FactCandidate] | None"]
 
 
 def _keyed(key: str, template: str) -> Build:
@@ -252,11 +308,79 @@ def _keyed(key: str, template: str) -> Build:
     return build
 
 
-def _job(m: re.Match[str]) -> FactCandidate | None:
-    value = re.sub(r"^(?:an?|the)\s+", "", clean_value(m.group("v")), flags=re.I)
-    if not value or len(value.split()) > 5:
+def _job(m: re.Match[str]) -> list[FactCandidate] | None:
+    """A job; "nurse at São João hospital" is a job and an employer (a name after at/for)."""
+    return _job_value(m.group("v"))
+
+
+_CAP = "[A-Z\u00c0-\u00de]"
+
+
+def _job_value(raw: str) -> list[FactCandidate] | None:
+    """A job, and what it names besides: the employer after at / for / with ("nurse at São
+    João hospital"), the place after in ("nurse practitioner in Accra"), when capitalised."""
+    value = re.sub(r"^(?:an?|the|my)\s+", "", clean_value(raw), flags=re.I)
+    out: list[FactCandidate] = []
+    place = re.search(rf"\s+in\s+(?P<place>{_CAP}[\w'-]*(?:[\s-]+{_CAP}[\w'-]*){{0,3}})$", value)
+    if place is not None:
+        value = value[: place.start()]
+        where = place.group("place")
+        out.append(FactCandidate("location", where, f"I live in {where}"))
+    at = re.match(rf"(?P<job>.+?)\s+(?:at|for|with)\s+(?P<org>(?:the\s+)?{_CAP}.*)$", value)
+    if at is not None:
+        value = at.group("job")
+        org = re.sub(r"^the\s+", "", at.group("org"))
+        if len(org.split()) <= 5:
+            out.insert(0, FactCandidate("employer", org, f"I work at {org}"))
+    if not value or len(value.split()) > 7:
         return None
-    return FactCandidate("job", value, f"I work as {_article(value)} {value}")
+    return [FactCandidate("job", value, f"I work as {_article(value)} {value}"), *out]
+
+
+def _job_with(m: re.Match[str]) -> list[FactCandidate] | None:
+    """ "I've taken a position with Emaar as a senior architect": a job and an employer."""
+    org = re.sub(r"^the\s+", "", clean_value(m.group("org")), flags=re.I)
+    jobs = _job_value(m.group("v"))
+    if jobs is None or not org or len(org.split()) > 5:
+        return jobs
+    return [*jobs, FactCandidate("employer", org, f"I work at {org}")]
+
+
+def _eats_again(m: re.Match[str]) -> FactCandidate:
+    what = m.group("v").casefold()
+    return FactCandidate("diet", f"eats {what}", f"I eat {what} again")
+
+
+def _not_diet(m: re.Match[str]) -> FactCandidate | None:
+    """ "I'm not vegetarian anymore": the diet is no longer so."""
+    diet = (m.group("v") or m.group("w") or "").casefold()
+    return FactCandidate("diet", f"no longer {diet}", f"I am no longer {diet}") if diet else None
+
+
+def _employer(m: re.Match[str]) -> list[FactCandidate] | None:
+    """An employer; "the council as a maintenance supervisor" is an employer and a job."""
+    said = clean_value(m.group("v"))
+    org, _, job = said.partition(" as ")
+    org = org.strip()
+    if not org or len(org.split()) > 6:
+        return None
+    out = [FactCandidate("employer", org, f"I work at {org}")]
+    jobs = _job_value(job) if job.strip() else None
+    return out + (jobs or [])
+
+
+def _teach(m: re.Match[str]) -> list[FactCandidate] | None:
+    """ "I teach maths at a high school": a maths teacher."""
+    said = clean_value(m.group("v"))
+    subject = re.split(r"\s+(?:at|in|to|for)\s+", said, maxsplit=1)[0]
+    if not subject or len(subject.split()) > 3:
+        return None
+    place = re.search(rf"\s+in\s+({_CAP}.*)$", said)
+    return _job_value(f"{subject} teacher" + (f" in {place.group(1)}" if place else ""))
+
+
+def _promoted(m: re.Match[str]) -> list[FactCandidate] | None:
+    return _job_value(m.group("v"))
 
 
 def _article(word: str) -> str:
@@ -271,12 +395,274 @@ def _name(m: re.Match[str]) -> FactCandidate | None:
     return FactCandidate("name", value, f"my name is {value}")
 
 
-def _introduced(m: re.Match[str]) -> FactCandidate | None:
-    """ "I'm Maya" as a whole clause; not "I'm Canadian", "I'm Japanese" (nationalities)."""
+#: "I'm Canadian" is no name (a capitalised word after "I'm" that names a nationality).
+_DEMONYMS = frozenset(
+    [
+        "american",
+        "canadian",
+        "mexican",
+        "brazilian",
+        "argentinian",
+        "argentine",
+        "chilean",
+        "peruvian",
+        "colombian",
+        "venezuelan",
+        "cuban",
+        "british",
+        "english",
+        "scottish",
+        "welsh",
+        "irish",
+        "french",
+        "german",
+        "dutch",
+        "belgian",
+        "swiss",
+        "austrian",
+        "italian",
+        "spanish",
+        "portuguese",
+        "greek",
+        "turkish",
+        "polish",
+        "czech",
+        "slovak",
+        "hungarian",
+        "romanian",
+        "bulgarian",
+        "serbian",
+        "croatian",
+        "slovenian",
+        "ukrainian",
+        "russian",
+        "belarusian",
+        "lithuanian",
+        "latvian",
+        "estonian",
+        "finnish",
+        "swedish",
+        "norwegian",
+        "danish",
+        "icelandic",
+        "chinese",
+        "japanese",
+        "korean",
+        "vietnamese",
+        "thai",
+        "filipino",
+        "indonesian",
+        "malaysian",
+        "singaporean",
+        "indian",
+        "pakistani",
+        "bangladeshi",
+        "nepali",
+        "sri",
+        "lankan",
+        "afghan",
+        "iranian",
+        "iraqi",
+        "syrian",
+        "lebanese",
+        "jordanian",
+        "israeli",
+        "palestinian",
+        "saudi",
+        "emirati",
+        "qatari",
+        "kuwaiti",
+        "omani",
+        "yemeni",
+        "egyptian",
+        "moroccan",
+        "algerian",
+        "tunisian",
+        "libyan",
+        "nigerian",
+        "ghanaian",
+        "kenyan",
+        "ethiopian",
+        "somali",
+        "south",
+        "african",
+        "australian",
+        "kiwi",
+        "european",
+        "asian",
+        "african",
+        "latino",
+        "latina",
+        "maltese",
+        "cypriot",
+        "luxembourgish",
+        "catalan",
+        "basque",
+    ]
+)
+
+
+def _introduced(m: re.Match[str]) -> list[FactCandidate] | None:
+    """ "I'm Maya" (alone, or before a comma): a capitalised name; not "I'm Canadian", "I'm
+    Japanese" (nationalities), nor "I'm lactose intolerant". "…, from Sevilla" after it is
+    where the user is from."""
     value = m.group("v")
-    if re.search(r"(?:an|ese|ish|ian|i)$", value.split()[0], re.I):
+    if not value[:1].isupper() or value.split()[0].casefold() in _DEMONYMS:
         return None
-    return FactCandidate("name", value, f"my name is {value}")
+    out = [FactCandidate("name", value, f"my name is {value}")]
+    rest = re.match(r",\s*(?:originally\s+)?from\s+(?P<h>.+)$", m.group("rest") or "", re.I)
+    if rest is not None and clean_value(rest.group("h")):
+        home = clean_value(rest.group("h"))
+        out.append(FactCandidate("hometown", home, f"I am from {home}"))
+    return out
+
+
+def _capitalised(value: str) -> bool:
+    return bool(re.match(r"[A-Z\u00c0-\u00de]", value))
+
+
+def _relation_name(m: re.Match[str]) -> FactCandidate | None:
+    """ "my sister Inês lives in Faro", "our dog, Bruno, is a beagle": the name of a person
+    or pet of the user's (the rest of the clause is about them, not the user)."""
+    thing = " ".join(m.group("thing").casefold().split())
+    value = m.group("v")
+    if not _capitalised(value) or value.split()[0] in {"I", "I'm", "I've", "I'd"}:
+        return None
+    return FactCandidate(f"{thing} name", value, f"my {thing}'s name is {value}")
+
+
+def _called(m: re.Match[str]) -> FactCandidate | None:
+    """ "my son is called Yassin", "my twins are named Esi and Kofi"."""
+    thing = normalise_key(m.group("thing"))
+    value = clean_value(m.group("v"))
+    if not value or len(value.split()) > 4 or thing in _NOT_KEYS:
+        return None
+    verb = "are" if m.group("verb").casefold() in {"are", "'re"} else "is"
+    return FactCandidate(f"{thing} name", value, f"my {thing} {verb} called {value}")
+
+
+def _team(m: re.Match[str]) -> FactCandidate | None:
+    value = clean_value(m.group("v"))
+    if not _capitalised(value) or len(value.split()) > 5:
+        return None
+    return FactCandidate("team", value, f"I support {value}")
+
+
+def _instrument(m: re.Match[str]) -> FactCandidate | None:
+    value = m.group("v").casefold()
+    return FactCandidate("instrument", value, f"I play the {value}")
+
+
+def _strip_trailing(value: str) -> str:
+    v = value.strip(" .!,;:\"'")
+    for _ in range(3):
+        stripped = _TRAILING.sub("", v).strip(" .!,;:\"'")
+        if stripped == v:
+            break
+        v = stripped
+    return v
+
+
+def _languages(m: re.Match[str]) -> FactCandidate | None:
+    """ "I speak Arabic, French and a bit of English": the whole list, commas kept."""
+    value = re.split(r"\s+(?:because|since|which|so|but|where|when)\s+", m.group("v"))[0]
+    value = _strip_trailing(value)
+    if not value or len(value.split()) > 10:
+        return None
+    return FactCandidate("languages", value, f"I speak {value}")
+
+
+def _learning(m: re.Match[str]) -> FactCandidate | None:
+    value = re.sub(r"^(?:to\s+speak\s+|how\s+to\s+)", "", clean_value(m.group("v")), flags=re.I)
+    value = re.split(r"\s+(?:at|with|in|on|for|from)\s+", value, maxsplit=1)[0]
+    if not value or len(value.split()) > 4:
+        return None
+    return FactCandidate("learning", value, f"I am learning {value}")
+
+
+def _uses_for(m: re.Match[str]) -> FactCandidate | None:
+    """ "I use a Wacom Cintiq for drawing", "I switched to an iPad Pro for drawing": the
+    thing used for a purpose (the purpose is the key: a new thing for it replaces the old)."""
+    thing = re.sub(r"^(?:an?|the|my)\s+", "", clean_value(m.group("v")), flags=re.I)
+    purpose = clean_value(m.group("p")).casefold()
+    if not thing or not purpose or len(thing.split()) > 5 or len(purpose.split()) > 4:
+        return None
+    return FactCandidate(f"uses for {purpose}", thing, f"I use {thing} for {purpose}")
+
+
+#: "I have a …" that is no possession ("I have a question", "I have a meeting").
+_NOT_OWNED = frozenset(
+    [
+        "question",
+        "problem",
+        "issue",
+        "meeting",
+        "idea",
+        "doubt",
+        "appointment",
+        "request",
+        "call",
+        "lot",
+        "bit",
+        "feeling",
+        "cold",
+        "headache",
+        "moment",
+        "minute",
+        "second",
+        "look",
+        "chance",
+        "favour",
+        "favor",
+        "suggestion",
+        "deadline",
+        "presentation",
+        "interview",
+        "exam",
+        "test",
+        "day",
+        "week",
+        "weekend",
+        "holiday",
+        "break",
+        "plan",
+        "few",
+        "couple",
+        "good",
+        "bad",
+        "great",
+        "hard",
+        "quick",
+        "new",
+        "small",
+        "big",
+    ]
+)
+
+
+def _possession(m: re.Match[str]) -> FactCandidate | None:
+    """ "I've got a vintage Vespa", "I own a Kindle": a thing the user has (its key names the
+    thing; a later "I sold the Vespa" replaces it)."""
+    value = clean_value(m.group("v"))
+    value = re.split(r"\s+(?:at|in|on|for|from|with|that|who|which)\s+", value, maxsplit=1)[0]
+    words = value.split()
+    if not words or len(words) > 4 or words[0].casefold() in _NOT_OWNED:
+        return None
+    if words[-1].casefold() in _NOT_OWNED:
+        return None
+    return FactCandidate(f"has:{value.casefold()}", value, f"I have {_article(value)} {value}")
+
+
+def _comparative(m: re.Match[str]) -> FactCandidate | None:
+    """ "Evenings work better for me now than mornings", "tea suits me better": preferred."""
+    obj = _object(m.group("v"), lower=False)
+    if not obj or len(obj.split()) > 4 or _FIRST_PERSON.match(obj):
+        return None
+    other = m.group("w")
+    extra = f" over {_object(other, lower=False)}" if other else ""
+    return FactCandidate(
+        f"prefers:{obj.casefold()}", f"prefers {obj}{extra}", f"I prefer {obj}{extra}", "preference"
+    )
 
 
 def _age(m: re.Match[str]) -> FactCandidate | None:
@@ -317,6 +703,8 @@ def _my_is(m: re.Match[str]) -> FactCandidate | None:
     if not value or len(value.split()) > 8:
         return None
     verb = "are" if raw.casefold().endswith("s") and not raw.casefold().endswith("ss") else "is"
+    if key == "phone number" and "number" not in raw.casefold() and not re.search(r"\d{3}", value):
+        key = "phone"  # "my phone is an iPhone 12": the device, not its number
     return FactCandidate(key, value, f"my {raw.casefold()} {verb} {value}")
 
 
@@ -330,13 +718,16 @@ def _is_my(m: re.Match[str]) -> FactCandidate | None:
 
 def _likes(positive: bool) -> Build:
     def build(m: re.Match[str]) -> FactCandidate | None:
-        obj = _object(m.group("v"))
+        shown = _object(m.group("v"), lower=False)
+        obj = shown.casefold()
         if not obj or len(obj.split()) > 5 or obj in {"it", "that", "this", "you", "them"}:
             return None
         if positive:
-            return FactCandidate(f"preference:{obj}", f"likes {obj}", f"I like {obj}", "preference")
+            return FactCandidate(
+                f"preference:{obj}", f"likes {shown}", f"I like {shown}", "preference"
+            )
         return FactCandidate(
-            f"preference:{obj}", f"dislikes {obj}", f"I don't like {obj}", "preference"
+            f"preference:{obj}", f"dislikes {shown}", f"I don't like {shown}", "preference"
         )
 
     return build
@@ -350,11 +741,64 @@ def _prefers_switch(m: re.Match[str]) -> FactCandidate | None:
     return FactCandidate(f"prefers:{obj}", f"prefers {obj}", f"I prefer {obj}", "preference")
 
 
+#: Verbs that may open what one would rather do ("rather *work* mornings").
+_VERBS = frozenset(
+    [
+        "work",
+        "have",
+        "drink",
+        "eat",
+        "take",
+        "use",
+        "get",
+        "do",
+        "go",
+        "be",
+        "sit",
+        "travel",
+        "fly",
+        "stay",
+        "live",
+        "watch",
+        "read",
+        "play",
+        "listen",
+        "walk",
+        "drive",
+        "cook",
+        "start",
+        "finish",
+        "wear",
+        "ride",
+        "sleep",
+        "wake",
+        "meet",
+        "call",
+        "write",
+        "study",
+    ]
+)
+
+
+def _fan(m: re.Match[str]) -> FactCandidate | None:
+    """ "I'm a huge fan of Olympique de Marseille": a fan of something with a name (a club,
+    a band), which questions about whom one supports or follows reach (``fan:`` cues)."""
+    obj = _object(m.group("v"), lower=False)
+    if not _capitalised(obj) or len(obj.split()) > 5:
+        return None
+    return FactCandidate(
+        f"fan:{obj.casefold()}", f"fan of {obj}", f"I am a fan of {obj}", "preference"
+    )
+
+
 def _prefers(m: re.Match[str]) -> FactCandidate | None:
     obj = _object(m.group("v"))
+    other = m.group("w")
+    first = obj.split(" ", 1)
+    if other and len(first) == 2 and first[0] in _VERBS:
+        obj = first[1]  # "I'd rather work mornings than evenings": mornings
     if not obj or len(obj.split()) > 6:
         return None
-    other = m.group("w")
     extra = f" over {_object(other)}" if other else ""
     return FactCandidate(
         f"prefers:{obj}", f"prefers {obj}{extra}", f"I prefer {obj}{extra}", "preference"
@@ -369,11 +813,26 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
         # location
         (
             rf"\b(?:I|we)(?:'ve| have)?\s+{_NOW}(?:moved|relocated|emigrated)\s+"
-            r"(?:back\s+)?(?:to|into)\s+(?P<v>.+)",
+            r"(?:(?:house|home|back|away|abroad)\s+)?(?:from\s+.+?\s+)?(?:to|into)\s+(?P<v>.+)",
             _keyed("location", "I live in {v}"),
         ),
         (
             rf"\b(?:I|we)\s+{_NOW}(?:live|reside)\s+in\s+(?P<v>.+)",
+            _keyed("location", "I live in {v}"),
+        ),
+        (
+            r"\b(?:I|we)(?:'ve|\s+have)?\s+(?:[\w-]+\s+){1,3}?(?:moved|relocated|emigrated)\s+"
+            r"(?:(?:house|home|back|away|abroad)\s+)?(?:from\s+.+?\s+)?(?:to|into)\s+(?P<v>.+)",
+            _keyed("location", "I live in {v}"),
+        ),
+        (
+            rf"\b(?:I'm|I\s+am|we're|we\s+are)\s+(?:now\s+|currently\s+)?in\s+(?P<v>(?-i:{_CAP})"
+            r"[\w' -]+?)\s+(?:now|these\s+days|nowadays|for\s+good)\b",
+            _keyed("location", "I live in {v}"),
+        ),
+        (
+            r"\b(?:renting|rent|sharing|share|bought|own)\s+(?:an?|my|our)\s+(?:flat|apartment|"
+            rf"house|room|place|home|condo)\s+in\s+(?P<v>(?-i:{_CAP}).+?)(?:\s+and\s+.*)?$",
             _keyed("location", "I live in {v}"),
         ),
         (
@@ -389,36 +848,94 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
             r"\b(?:home|where I live)\s+is\s+(?:now\s+)?(?P<v>[A-Z].+)",
             _keyed("location", "I live in {v}"),
         ),
+        # contact details: an e-mail address said as the user's, "new number: …"
+        (
+            r"(?:\bmy\b|\bnew\b|^(?:e-?mail|email\s+address)\b).*?(?P<v>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)",
+            _keyed("email", "my email address is {v}"),
+        ),
+        (
+            r"^(?:my\s+)?(?:new|current|updated)\s+(?:phone\s+|mobile\s+|cell\s+)?number\s*[:,-]?"
+            r"\s*(?:is\s+)?(?P<v>\+?\d[\d ()-]{5,}\d)",
+            _keyed("phone number", "my phone number is {v}"),
+        ),
         # name
         (r"\b(?:please\s+)?call\s+me\s+(?P<v>.+)", _name),
-        (r"\bmy\s+name(?:'s|\s+is)\s+(?P<v>.+)", _name),
+        (r"(?:\bmy\s+|^)name(?:'s|\s+is)\s+(?P<v>.+)", _name),
         (r"\bI\s+go\s+by\s+(?P<v>.+)", _name),
-        (r"^(?:I'm|I\s+am|this\s+is)\s+(?P<v>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)$", _introduced),
+        (r"\b(?:everyone|people|friends|they)\s+calls?\s+me\s+(?P<v>.+)", _name),
+        (
+            r"^(?:(?:hi|hello|hey)(?:\s+there)?[,!]?\s+)?(?:I'm|I\s+am|this\s+is)\s+"
+            r"(?P<v>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)(?P<rest>\s*,.*)?$",
+            _introduced,
+        ),
+        (
+            r"^(?:(?:hi|hello|hey)(?:\s+there)?[,!]?\s+)?(?P<v>[A-Z][a-z]+)\s+(?:here|speaking)"
+            r"(?P<rest>\s*,.*)?$",
+            _introduced,
+        ),
         (rf"\b{_I_AM}\s+called\s+(?P<v>.+)", _name),
         # job before employer: "I work as" is a job, "I work at" an employer
         (rf"\bI\s+{_NOW}work\s+as\s+(?P<v>.+)", _job),
         (rf"\b{_I_AM}\s+{_NOW}working\s+as\s+(?P<v>.+)", _job),
         (rf"\bI(?:'ve| have)?\s+{_NOW}(?:become|became|trained as|retrained as)\s+(?P<v>.+)", _job),
         (
-            rf"\b{_I_AM}\s+{_NOW}(?:an?\s+)?(?P<v>(?:[\w-]+\s+){{0,2}}(?:{_JOBS}))\b"
-            r"(?:\s+(?:by profession|by trade))?",
+            rf"\bI(?:'ve| have)?\s+{_NOW}(?:got|landed|found|took|taken|accepted|started|been\s+"
+            r"offered|was\s+offered)\s+(?:a|the|my)\s+(?:(?:new|first|full[- ]time|part[- ]time|"
+            r"permanent|temporary|dream)\s+)*(?:job|position|role|post)\s+(?:with|at)\s+"
+            r"(?P<org>.+?)\s+as\s+(?P<v>.+)",
+            _job_with,
+        ),
+        (
+            rf"\bI(?:'ve| have)?\s+{_NOW}(?:got|landed|found|took|taken|accepted|started|been\s+"
+            r"offered|was\s+offered)\s+(?:a|the|my)\s+(?:(?:new|first|full[- ]time|part[- ]time|"
+            r"permanent|temporary|dream)\s+)*(?:job|position|role|post)\s+as\s+(?P<v>.+)",
             _job,
         ),
-        (rf"\bI\s+{_NOW}work\s+(?:at|for|with)\s+(?P<v>.+)", _keyed("employer", "I work at {v}")),
+        (
+            r"\bI(?:'ve|\s+have|\s+was|\s+got|'ve\s+got)?\s+(?:just\s+|finally\s+)?(?:been\s+|got\s+)?"
+            r"promoted\s+to\s+(?P<v>.+)",
+            _promoted,
+        ),
+        (
+            rf"\b{_I_AM}\s+{_NOW}the\s+(?P<v>(?:[\w-]+\s+){{0,2}}(?:{_ROLES})(?:\s+(?:of|at|for)\s+.+)?)$",
+            _job,
+        ),
+        (rf"\bI\s+{_NOW}teach\s+(?P<v>.+)", _teach),
+        (
+            rf"\b{_I_AM}\s+{_NOW}(?:an?\s+)?(?P<v>(?:[\w-]+\s+){{0,2}}(?:{_JOBS})\b"
+            rf"(?:\s+(?:at|for|with|in)\s+(?-i:{_CAP}).*)?)(?:\s+(?:by profession|by trade))?",
+            _job,
+        ),
+        (rf"\bI\s+{_NOW}work\s+(?:at|for|with)\s+(?P<v>.+)", _employer),
         (
             rf"\b{_I_AM}\s+{_NOW}(?:working|employed|hired)\s+(?:at|for|by)\s+(?P<v>.+)",
-            _keyed("employer", "I work at {v}"),
+            _employer,
         ),
         (
             rf"\bI(?:'ve| have)?\s+{_NOW}(?:joined|started\s+(?:working\s+)?at|started\s+a\s+"
             r"(?:new\s+)?job\s+at|got\s+a\s+(?:new\s+)?job\s+(?:at|with)|took\s+a\s+job\s+at|"
             r"signed\s+(?:on\s+)?with)\s+(?P<v>.+)",
-            _keyed("employer", "I work at {v}"),
+            _employer,
+        ),
+        (
+            rf"\b(?P<v>(?-i:{_CAP})[\w&' -]+?)\s+(?:hired|recruited|took\s+on|has\s+hired|"
+            r"offered\s+me\s+a\s+job)\s*(?:me)?\b",
+            _employer,
         ),
         # where from, diet, age, car, languages, birthday
         (rf"\b{_I_AM}\s+(?:originally\s+)?from\s+(?P<v>.+)", _keyed("hometown", "I am from {v}")),
         (r"\bI\s+(?:grew\s+up|was\s+raised)\s+in\s+(?P<v>.+)", _keyed("hometown", "I am from {v}")),
         (r"\bI\s+was\s+born\s+(?:in|on)\s+(?P<v>.+)", _born),
+        (
+            rf"\b(?:{_I_AM}\s+(?:not|no\s+longer)\s+(?:a\s+)?(?P<v>{_DIETS})|I\s+(?:stopped|quit)\s+"
+            rf"being\s+(?:a\s+)?(?P<w>{_DIETS}))\b",
+            _not_diet,
+        ),
+        (
+            rf"\bI(?:'m|\s+am)?\s+{_NOW}(?:eat|eating)\s+(?P<v>meat|fish|dairy|eggs|pork|beef|"
+            r"chicken)\s+again\b",
+            _eats_again,
+        ),
         (rf"\b{_I_AM}\s+{_NOW}(?:a\s+)?(?P<v>{_DIETS})\b", _keyed("diet", "I am {v}")),
         (
             rf"\b{_I_AM}\s+{_NOW}(?:very\s+|severely\s+)?allergic\s+to\s+(?P<v>.+)",
@@ -429,11 +946,60 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
             r"\s*$",
             _age,
         ),
-        (rf"\bI\s+{_NOW}drive\s+(?:an?\s+|the\s+)?(?P<v>.+)", _keyed("car", "I drive {v}")),
-        (rf"\bI\s+{_NOW}speak\s+(?P<v>.+)", _keyed("languages", "I speak {v}")),
+        (
+            rf"\bI\s+{_NOW}(?:usually\s+|normally\s+)?(?P<v>drive|cycle|walk|bike|run|cycle|ride)"
+            r"\s+to\s+(?:work|the\s+office|the\s+studio|school|the\s+hospital)\b",
+            _keyed("commute", "I get to work by {v}"),
+        ),
+        (
+            rf"\bI\s+{_NOW}drive\s+(?:an?\s+|the\s+|my\s+)?(?P<v>(?!(?:to|into|around|home|"
+            r"everywhere|there|back|in|at)\b).+)",
+            _keyed("car", "I drive {v}"),
+        ),
+        (rf"\bI\s+{_NOW}speak\s+(?P<v>.+)", _languages),
+        # team, instrument, learning
+        (rf"\bI\s+{_NOW}(?:support|root\s+for|cheer\s+for)\s+(?P<v>.+)", _team),
+        (
+            rf"\b{_I_AM}\s+{_NOW}(?:an?\s+)?(?:(?:big|huge|lifelong|life-long|die-hard|loyal)\s+)?"
+            r"(?P<v>[\w' -]+?)\s+supporter\b",
+            _team,
+        ),
+        (
+            r"^(?P<v>[\w' -]{2,40}?)\s+(?:is|are)\s+(?:now\s+)?my\s+(?:football\s+|soccer\s+|"
+            r"hockey\s+|basketball\s+|rugby\s+)?(?:club|team)\b",
+            _team,
+        ),
+        (
+            rf"\bI(?:'ve\s+been|'m|\s+am|\s+have\s+been)?\s+{_NOW}(?:play|playing|learning|"
+            r"learn|started\s+learning|taking\s+up|took\s+up|picked\s+up)\s+(?:to\s+play\s+)?"
+            rf"(?:the\s+)?(?P<v>{_INSTRUMENTS})\b",
+            _instrument,
+        ),
+        (
+            rf"\bI(?:'m|\s+am|'ve\s+been|\s+have\s+been)\s+{_NOW}(?:learning|studying)\s+"
+            r"(?P<v>.+)",
+            _learning,
+        ),
+        # a thing used for something
+        (
+            rf"\bI\s+{_NOW}(?:usually\s+|mostly\s+|mainly\s+)?(?:use|draw\s+on|draw\s+with|"
+            r"work\s+on|write\s+on|write\s+with|type\s+on|paint\s+with|play\s+on|game\s+on)"
+            r"\s+(?P<v>.+?)\s+for\s+(?P<p>[\w -]+)$",
+            _uses_for,
+        ),
+        (
+            r"\bI(?:'ve|\s+have)?\s+(?:now\s+|just\s+|finally\s+)?(?:switched|changed|moved\s+"
+            r"over|upgraded|downgraded)\s+to\s+(?P<v>.+?)\s+for\s+(?P<p>[\w -]+)$",
+            _uses_for,
+        ),
         (
             rf"\bI\s+{_NOW}(?:usually\s+|normally\s+)?(?:take|get|ride|catch)\s+(?:the\s+|a\s+)?"
             r"(?P<v>[\w -]+?)\s+to\s+(?:work|the\s+office)\b",
+            _keyed("commute", "I get to work by {v}"),
+        ),
+        (
+            rf"\bI\s+{_NOW}(?:usually\s+|normally\s+)?commute\s+(?:by|on|with)\s+(?:the\s+|a\s+)?"
+            r"(?P<v>[\w -]+)",
             _keyed("commute", "I get to work by {v}"),
         ),
         (
@@ -448,6 +1014,11 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
         ),
         (r"\bI\s+have\s+an?\s+(?P<thing>[\w -]+?)\s+(?:named|called)\s+(?P<v>.+)", _named),
         (
+            r"\bmy\s+(?P<thing>(?:[\w-]+\s+){0,2}?[\w-]+)\s+(?P<verb>is|are|'s|'re)\s+"
+            r"(?:called|named)\s+(?P<v>.+)",
+            _called,
+        ),
+        (
             r"\bI\s+have\s+(?P<v>\d+|no|one|two|three|four|five|six)\s+(?P<thing>kids|children|"
             r"sons|daughters|cats|dogs|siblings|brothers|sisters|grandchildren)\b",
             _count,
@@ -459,9 +1030,9 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
             _likes(False),
         ),
         (
-            r"\bI\s+(?:(?:really|absolutely|kind of|now)\s+)?(?:dislike|hate|detest|loathe|"
-            r"can't\s+stand|cannot\s+stand|can't\s+bear|have\s+gone\s+off|went\s+off|"
-            r"stopped\s+liking|got\s+tired\s+of|am\s+tired\s+of|'m\s+tired\s+of)\s+(?P<v>.+)",
+            r"\bI(?:\s+(?:really|absolutely|kind of|now))?(?:\s+|(?='))(?:dislike|hate|detest|"
+            r"loathe|can't\s+stand|cannot\s+stand|can't\s+bear|have\s+gone\s+off|'ve\s+gone\s+off|"
+            r"went\s+off|stopped\s+liking|got\s+tired\s+of|am\s+tired\s+of|'m\s+tired\s+of)\s+(?P<v>.+)",
             _likes(False),
         ),
         (
@@ -481,18 +1052,42 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
             _prefers,
         ),
         (
+            r"\bI(?:'d|\s+would)\s+(?:always\s+)?(?:pick|choose|take|go\s+for)\s+(?P<v>.+?)"
+            r"\s+(?:over|rather\s+than|instead\s+of)\s+(?P<w>.+)$",
+            _prefers,
+        ),
+        (
+            r"^(?:(?:honestly|actually|well|so|now|lately|nowadays|these\s+days)[,\s]+)*"
+            r"(?P<v>[\w' -]{2,40}?)\s+(?:suits?|works?|is|are)\s+(?:much\s+|far\s+)?(?:better\s+"
+            r"for\s+me|me\s+better|better\s+for\s+me)(?:\s+(?:now|these\s+days|nowadays))?"
+            r"(?:\s+than\s+(?P<w>.+))?$",
+            _comparative,
+        ),
+        (
             rf"\bI\s+{_NOW}(?:really\s+|absolutely\s+|do\s+)?(?:like|love|enjoy|adore)\s+(?P<v>.+)",
             _likes(True),
         ),
         (
+            rf"\b{_I_AM}\s+{_NOW}(?:really\s+|very\s+|big\s+)?(?:an?\s+(?:(?:big|huge|lifelong|"
+            r"massive|die-hard)\s+)?fan\s+of)\s+(?P<v>[A-Z\u00c0-\u00de].+)",
+            _fan,
+        ),
+        (
             rf"\b{_I_AM}\s+{_NOW}(?:really\s+|very\s+|big\s+)?(?:into|a\s+(?:big\s+|huge\s+)?fan\s+"
-            r"of|fond\s+of|keen\s+on|crazy\s+about)\s+(?P<v>.+)",
+            r"of|fond\s+of|keen\s+on|crazy\s+about|mad\s+about|passionate\s+about|obsessed\s+with|"
+            r"hooked\s+on)\s+(?P<v>.+)",
             _likes(True),
         ),
         (
             r"\bI(?:'ve|\s+have)?\s+(?:now\s+|just\s+|finally\s+)?(?:switched|changed|moved\s+"
             r"over)\s+to\s+(?P<v>.+)",
             _prefers_switch,
+        ),
+        # possessions
+        (
+            r"\bI(?:'ve\s+got|\s+have\s+got|\s+own|\s+have|\s+bought|'ve\s+bought)\s+"
+            r"(?:(?:now|just|also|recently)\s+)?an?\s+(?P<v>.+)",
+            _possession,
         ),
         # my X is Y; Y is my favourite X
         (
@@ -506,6 +1101,14 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
         ),
     )
 )
+
+
+_RELATION = re.compile(
+    rf"\b(?:[Mm]y|[Oo]ur)\s+(?P<thing>(?:(?:little|older|younger|big|baby|eldest|youngest|"
+    rf"twin|new)\s+)?(?:{_RELATIONS}))\s*,?\s+(?P<v>[A-Z\u00c0-\u00de][\w'-]+"
+    r"(?:\s+[A-Z][\w'-]+)?)",
+)
+_RELATION_STATEMENT = re.compile(r"^my (?:[\w-]+ )?[\w-]+'s name is ")
 
 
 def statement_key(text: str) -> str:
@@ -534,29 +1137,51 @@ class RuleExtractor:
         self.min_note_words = min_note_words
 
     def read(self, clause: str) -> FactCandidate | None:
-        """The first rule's fact for one clause, or None."""
+        """The first fact :meth:`read_all` finds in one clause, or None."""
+        found = self.read_all(clause)
+        return found[0] if found else None
+
+    def read_all(self, clause: str) -> list[FactCandidate]:
+        """The facts of one clause: a person or pet it names ("my sister Inês …"), then the
+        first rule that reads it (a job with its employer gives both)."""
         if _QUESTION.search(clause):
-            return None
+            return []
+        out: list[FactCandidate] = []
+        named = _RELATION.search(clause)
+        if named is not None:
+            fact = _relation_name(named)
+            if fact is not None:
+                out.append(fact)
         for pattern, build in RULES:
+            if out and build is _my_is:
+                break  # "my husband Arjun is a chef": not a key "husband arjun"
             m = pattern.search(clause)
-            if m is not None:
-                fact = build(m)
-                if fact is not None:
-                    return FactCandidate(
-                        fact.key, fact.value, fact.statement, fact.kind, clause=clause
-                    )
-        return None
+            if m is None:
+                continue
+            built = build(m)
+            if built is None:
+                continue
+            facts = built if isinstance(built, list) else [built]
+            keys = {f.key for f in out}
+            out += [f for f in facts if f.key not in keys]
+            break
+        return [FactCandidate(f.key, f.value, f.statement, f.kind, clause=clause) for f in out]
 
     def extract(self, text: str, *, keys: Sequence[str] = ()) -> list[FactCandidate]:
         out: list[FactCandidate] = []
         seen: set[str] = set()
         for clause in clauses(text):
-            fact = self.read(clause)
-            if fact is None and self.notes and self._note_worthy(clause):
-                fact = FactCandidate(statement_key(clause), clause, clause, "note", clause)
-            if fact is not None and fact.key not in seen:
-                seen.add(fact.key)
-                out.append(fact)
+            facts = self.read_all(clause)
+            about_others = bool(facts) and all(
+                _RELATION_STATEMENT.match(f.statement) for f in facts
+            )
+            if (not facts or about_others) and self.notes and self._note_worthy(clause):
+                # a clause about someone the user names says more than the name
+                facts.append(FactCandidate(statement_key(clause), clause, clause, "note", clause))
+            for fact in facts:
+                if fact.key not in seen:
+                    seen.add(fact.key)
+                    out.append(fact)
         return out
 
     def _note_worthy(self, clause: str) -> bool:
@@ -565,6 +1190,72 @@ class RuleExtractor:
             and len(clause.split()) >= self.min_note_words
             and forget_request(clause) is None
         )
+
+
+# --------------------------------------------------------------------------- changes
+
+_GIVEN_UP = (
+    r"sold|left|quit|ditched|dropped|gave\s+up(?:\s+on)?|got\s+rid\s+of|moved\s+(?:out\s+of|"
+    r"away\s+from)|stopped\s+[a-z]+ing|no\s+longer\s+[a-z]+|lost|crashed|totall?ed|wrote\s+off|"
+    r"retired\s+from|resigned\s+from|handed\s+back|returned|broke\s+up\s+with|split\s+up\s+with|"
+    r"stole|smashed|wrecked"
+)
+#: Ways of saying that something of the user's was replaced; ``old`` names what is no
+#: longer so ("I traded the Peugeot for a Dacia", "matcha instead of green tea").
+_CHANGES = tuple(
+    re.compile(p, re.I)
+    for p in (
+        r"\b(?:traded|swapped|exchanged|switched|changed)\s+(?:in\s+)?(?P<old>.+?)\s+for\s+"
+        r"(?P<new>.+)$",
+        r"\breplaced\s+(?P<old>.+?)\s+with\s+(?P<new>.+)$",
+        r"^(?P<new>.+?)\s+(?:has|have)\s+replaced\s+(?P<old>.+?)(?:\s+as\s+.*)?$",
+        r"\b(?:left|quit|ditched|dropped)\s+(?P<old>.+?)\s+for\s+(?P<new>.+)$",
+        r"\b(?:switched|changed|moved|went|converted|upgraded|downgraded|graduated)\s+from\s+"
+        r"(?P<old>.+?)\s+to\s+(?P<new>.+)$",
+        r"^(?P<new>.+?)\s+(?:instead\s+of|rather\s+than|in\s+place\s+of)\s+(?P<old>.+)$",
+        r"^(?P<new>.+?),\s*(?:but\s+)?(?:not|no\s+longer)\s+(?P<old>[^,]+)$",
+        rf"\b(?:{_GIVEN_UP})\s+(?P<old>.+?)(?:\s*(?:,|\s+and|\s+so)\s+(?P<new>.+))?$",
+        r"^(?P<old>(?:the|my|our)\s+.+?)\s+(?:is|are|was|were)\s+(?:now\s+)?(?:gone|over|history|"
+        r"no\s+more|dead|broken|sold|finished)\b",
+        r"\b(?:the|my|our)\s+(?P<old>[\w' -]+?)\s+(?:died|broke(?:\s+down)?|was\s+stolen|got\s+"
+        r"stolen|stopped\s+working|gave\s+up|was\s+written\s+off)\b",
+        r"^(?P<old>(?-i:[A-Z\u00c0-\u00de])[\w&' -]+?)\s+(?:let\s+me\s+go|laid\s+me\s+off|"
+        r"fired\s+me|made\s+me\s+redundant)\b(?:\s*,?\s*(?:and|so)\s+(?P<new>.+))?",
+    )
+)
+_GOT = re.compile(
+    r"^(?:(?:now|then|I|I've|I\s+have|we|we've|just|finally|so)\s+)*(?:picked\s+up|took\s+up|"
+    r"switched\s+to|went\s+for|signed\s+with|moved\s+to|bought|got|have|drive|joined|use|took|"
+    r"picked|chose|follow|support|ride|play|eat|drink|prefer|started)?\s*",
+    re.I,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A clause saying something of the user's was replaced: ``old`` is no longer so,
+    ``new`` (may be empty) is what came instead."""
+
+    old: str
+    new: str = ""
+
+
+def change_of(clause: str) -> Change | None:
+    """The replacement ``clause`` states, or None ("I traded the Peugeot for a Dacia
+    Spring" -> old "the Peugeot", new "a Dacia Spring")."""
+    text = clause.translate(_APOSTROPHES).strip(" .!")
+    if _QUESTION.search(text):
+        return None
+    for pattern in _CHANGES:
+        m = pattern.search(text)
+        if m is None:
+            continue
+        old = clean_value(m.group("old"))
+        new = m.groupdict().get("new") or ""
+        new = clean_value(_GOT.sub("", new, count=1)) if new else ""
+        if old:
+            return Change(old, new)
+    return None
 
 
 # --------------------------------------------------------------------------- forgetting
@@ -616,6 +1307,8 @@ def forget_request(text: str) -> ForgetRequest | None:
 PREFERENCE_CUES = frozenset(["like", "likes", "love", "enjoy", "into", "fan", "hate", "prefer"])
 #: … and at any choice ("which … do I prefer", "would I rather").
 CHOICE_CUES = frozenset(["prefer", "preferred", "rather", "choice", "favorite", "favourite"])
+#: … and at what one is a fan of ("which team do I support", "who do I follow").
+FAN_CUES = frozenset(["fan", "support", "supporter", "follow", "team", "club", "favorite"])
 
 
 def key_words(key: str) -> set[str]:
@@ -628,6 +1321,8 @@ def key_words(key: str) -> set[str]:
         words |= PREFERENCE_CUES
     elif family == "prefers":
         words |= CHOICE_CUES
+    elif family == "fan":
+        words |= FAN_CUES
     return words
 
 
@@ -639,10 +1334,12 @@ __all__ = [
     "KEY_ALIASES",
     "KEY_CUES",
     "RULES",
+    "Change",
     "FactCandidate",
     "FactExtractor",
     "ForgetRequest",
     "RuleExtractor",
+    "change_of",
     "clauses",
     "clean_value",
     "forget_request",

@@ -7,13 +7,17 @@ replace them when contradicted, forget them on request.
 - :meth:`~LongTermMemory.remember` reads the facts of a user turn and stores each with the
   turn it came from. The answer flow passes the question as the input guards left it: a
   value the PII guard redacted (``<LOCATION_1>``) is not remembered. A new value for a key
-  the user has supersedes the old one (the store does it atomically). Besides: a new
-  ``preference:`` fact supersedes one about the same thing ("dislikes hiking" after "likes
-  hiking on weekends"); a new ``prefers:`` fact a current choice whose object is alike
-  ("coffee over tea" replaces "tea": object cosine >= :data:`PREFER_SUPERSEDE`, or the
-  object compared against); and a note (a statement no rule read) the one current fact most
-  like it, when their cosine reaches ``memory.note_supersede`` ("I traded the Clio for a
-  Tesla" after "I drive a Renault Clio").
+  the user has supersedes the old one (the store does it atomically); a statement in other
+  words is matched to what it replaces by :meth:`~LongTermMemory._resolve`: a statement
+  naming what it replaces ("I traded *the Peugeot* for a Dacia", "matcha instead of green
+  tea": :func:`~ragline.memory.facts.change_of`) supersedes the facts whose value it names
+  and, unread by the rules, takes their key; a note naming a key with a word of change ("I
+  changed employer: …") becomes that key; a note and a fact most alike (cosine >=
+  ``memory.note_supersede``) replace one another, newest wins; a ``preference:`` fact
+  supersedes one about the same thing, a ``prefers:`` fact a current choice whose object is
+  alike (object cosine >= :data:`PREFER_SUPERSEDE`) or compared against, and a choice turned
+  round ("window seats have won me over") the choice. The facts of one turn never
+  supersede each other.
 - :meth:`~LongTermMemory.recall` scores the user's current facts for a question: the
   cosine of question and fact, plus ``memory.key_bonus`` when the question names the fact's
   key ("where do I *live*" -> ``location``); those reaching ``memory.min_score``, best
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -38,12 +43,18 @@ import numpy as np
 from ragline.config import MemorySettings
 from ragline.memory.facts import (
     CHOICE_CUES,
+    FAN_CUES,
     PREFERENCE_CUES,
+    Change,
     FactCandidate,
     FactExtractor,
     RuleExtractor,
+    change_of,
+    clauses,
     forget_request,
+    is_statement_about_user,
     key_words,
+    statement_key,
 )
 from ragline.models.embedder import Embedder
 from ragline.retrieve.analyzer import Analyzer
@@ -63,6 +74,115 @@ PREFER_SUPERSEDE = 0.45
 FORGET_SIMILARITY = 0.5
 #: A guard's redaction placeholder (``<LOCATION_1>``): a value made of one is not a fact.
 _PLACEHOLDER = re.compile(r"<[A-Z][A-Z_]*_\d+>")
+
+
+#: Words that name nothing of the user's own ("the", "my", "job" of "my job at Acme" is kept).
+_FUNCTION_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "my",
+        "our",
+        "your",
+        "his",
+        "her",
+        "their",
+        "its",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "from",
+        "and",
+        "or",
+        "but",
+        "i",
+        "me",
+        "we",
+        "us",
+        "it",
+        "this",
+        "that",
+        "these",
+        "those",
+        "some",
+        "any",
+        "old",
+        "new",
+        "now",
+        "then",
+        "there",
+        "here",
+    ]
+)
+#: Words saying a value changed: with a key's name, a note is that key's new value.
+_CHANGE_WORDS = re.compile(
+    r"\b(?:new|changed|change|moved|switched|updated|different|now|no\s+longer|anymore|since|"
+    r"lately|these\s+days|nowadays)\b",
+    re.I,
+)
+
+
+def _content(text: str) -> set[str]:
+    return {
+        w
+        for w in re.findall(r"[\w'@.-]+", text.casefold())
+        if len(w) > 1 and w not in _FUNCTION_WORDS
+    }
+
+
+def _kept(fact: MemoryFact, change: Change) -> bool:
+    """A fact whose value is what came instead (``change.new``): not replaced."""
+    return bool(_content(fact.value)) and _content(fact.value) <= _content(change.new)
+
+
+def _rekeyed(candidate: FactCandidate, fact: MemoryFact, new: str) -> FactCandidate:
+    """A note as the new value of ``fact``'s key: "I traded the Peugeot for a Dacia Spring"
+    -> ``car`` = "Dacia Spring" (the value said, else the clause), in the user's words."""
+    value = re.sub(r"^(?:an?|the|my)\s+", "", new, flags=re.I) if new else ""
+    if not value or is_statement_about_user(value) or len(value.split()) > 6:
+        value = candidate.value
+    kind = fact.kind if fact.kind != "note" else "fact"
+    key = fact.key if not fact.key.startswith("note:") else candidate.key
+    return FactCandidate(key, value, candidate.statement, kind, candidate.clause)
+
+
+def _choices_reversed(clause: str, current: Sequence[MemoryFact]) -> list[str]:
+    """The choices a clause turns round: it names, with a word of change, what a current
+    ``prefers:`` fact was preferred over ("Window seats have won me over lately" after "an
+    aisle seat over a window seat")."""
+    if not _CHANGE_WORDS.search(clause):
+        return []
+    words = _content(clause)
+    out = []
+    for f in current:
+        if f.key.startswith("prefers:") and " over " in f.value:
+            over = _content(f.value.split(" over ", 1)[1])
+            stems = {w.rstrip("s") for w in words}
+            if over and {w.rstrip("s") for w in over} <= stems:
+                out.append(f.id)
+    return out
+
+
+def _key_named(clause: str, current: Sequence[MemoryFact]) -> MemoryFact | None:
+    """The current fact whose key ``clause`` names with a word of change ("I changed
+    employer", "my website moved to …"): the whole key, else its last word (not "name")."""
+    if not _CHANGE_WORDS.search(clause):
+        return None
+    words = _content(clause)
+    keyed = [f for f in current if ":" not in f.key]
+    for f in keyed:
+        if set(f.key.split()) <= words:
+            return f
+    for f in keyed:
+        head = f.key.split()[-1]
+        if head != "name" and head in words:
+            return f
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,13 +272,32 @@ class LongTermMemory:
             for c in self.extractor.extract(text, keys=[f.key for f in current])
             if not _PLACEHOLDER.search(c.value)  # redacted by the PII guard: not remembered
         ]
+        changes = {c: change_of(c) for c in clauses(text)}
+        spoken = {c.clause for c in candidates}
+        for clause, change in changes.items():
+            # "The Corolla is gone": no fact of its own, but it ends one the user has
+            if (
+                change is not None
+                and clause not in spoken
+                and _PLACEHOLDER.search(clause) is None
+                and self._named_by(change, current)
+            ):
+                candidates.append(
+                    FactCandidate(statement_key(clause), clause, clause, "note", clause)
+                )
         if not candidates:
             return []
         vectors = self._vectors(candidates)
         source = FactSource(text.strip(), conversation_id, turn_index, at or _now())
         out: list[Remembered] = []
+        fresh: set[str] = set()  # facts of this turn: one clause does not replace another's
         for candidate, vector in zip(candidates, vectors, strict=True):
-            replaces = self._replaced(candidate, vector, current)
+            candidate, replaces = self._resolve(
+                candidate,
+                vector,
+                [f for f in current if f.id not in fresh],
+                changes.get(candidate.clause),
+            )
             done = self.store.remember(
                 user,
                 key=candidate.key,
@@ -173,53 +312,139 @@ class LongTermMemory:
             if done.written:
                 gone = {f.id for f in done.superseded}
                 current = [f for f in current if f.id not in gone] + [done.fact]
+                fresh.add(done.fact.id)
         return out
 
     def _vectors(self, candidates: Sequence[FactCandidate]) -> np.ndarray:
         """Each fact's embedding: its statement's and the user's own clause's, averaged (the
-        clause keeps the user's words, "I'm really into bouldering", for recall)."""
+        clause keeps the user's words, "I'm really into bouldering", for recall); a clause
+        with several facts ("I work as a nurse at São João hospital") is left out."""
         statements = [c.statement for c in candidates]
-        own = [c.clause or c.statement for c in candidates]
+        per_clause = Counter(c.clause for c in candidates if c.kind != "note")
+        # a clause that holds several facts blurs them: those are embedded by their statement
+        own = [
+            c.clause if c.clause and per_clause[c.clause] <= 1 else c.statement for c in candidates
+        ]
         vectors = self.embedder.embed(statements + own)
         mixed = vectors[: len(candidates)] + vectors[len(candidates) :]
         norms = np.linalg.norm(mixed, axis=1, keepdims=True)
         return (mixed / np.maximum(norms, 1e-12)).astype(np.float32)
 
-    def _replaced(
-        self, candidate: FactCandidate, vector: np.ndarray, current: Sequence[MemoryFact]
-    ) -> list[str]:
-        """Current facts of other keys that the candidate contradicts."""
-        if candidate.kind == "note":  # the one current fact most like it, when close enough
-            scored = [
-                (float(f.vector @ vector), f.id)
-                for f in current
-                if f.key != candidate.key and f.vector is not None
-            ]
+    def _named_by(self, change: Change, current: Sequence[MemoryFact]) -> list[MemoryFact]:
+        """The user's current facts that ``change.old`` names: a content word of their value
+        ("the Peugeot" -> "a Peugeot 208"), or their key ("my job" -> ``job``)."""
+        words = _content(change.old)
+        if not words:
+            return []
+        out, whole = [], []
+        for f in current:
+            family, _, base = f.key.rpartition(":")
+            value = _content(f.value if family != "preference" else base)
+            named = words & value
+            if not named and not family and not f.key.startswith("note:"):
+                named = words & _content(f.key)
+            if named:
+                out.append(f)
+                if value and value <= words:
+                    whole.append(f)
+        # "moved out of Graz" names the city Graz, not the club Sturm Graz
+        return whole or out
+
+    def _resolve(
+        self,
+        candidate: FactCandidate,
+        vector: np.ndarray,
+        current: Sequence[MemoryFact],
+        change: Change | None,
+    ) -> tuple[FactCandidate, list[str]]:
+        """The candidate as it will be stored, and the current facts of other keys it
+        supersedes (the store supersedes the fact of its own key). In order:
+
+        1. it says what it replaces ("I traded the Peugeot for …", "matcha instead of green
+           tea"): the facts the replaced thing names; a note takes the key of the first;
+        2. a note naming a current key with a word of change ("I changed employer: …", "my
+           website moved to …"): that key's fact, whose key the note takes;
+        3. a note otherwise: the one current fact most like it, at cosine >=
+           ``memory.note_supersede``;
+        4. a fact read by a rule: the note most like it at cosine >= ``memory.note_supersede``
+           (a preference: also the notes naming its object); a ``preference:`` about the
+           same thing, a ``prefers:`` choice alike (see the module docstring)."""
+        others = [f for f in current if f.key != candidate.key]
+        if change is not None:
+            named = [f for f in self._named_by(change, others) if not _kept(f, change)]
+            if named:
+                if candidate.kind == "note":
+                    candidate = _rekeyed(candidate, named[0], change.new)
+                return candidate, [f.id for f in named if f.key != candidate.key]
+        clause = candidate.clause or candidate.statement
+        reversed_ = _choices_reversed(clause, others)
+        if candidate.kind == "note" or (
+            candidate.key.startswith("prefers:") and " over " not in candidate.value
+        ):
+            # "For mixing I've moved over to Reaper": the user's ``uses for mixing``
+            keyed = _key_named(clause, others)
+            if keyed is not None:
+                return _rekeyed(candidate, keyed, candidate.value.removeprefix("prefers ")), []
+        if candidate.kind == "note":
+            scored = [(float(f.vector @ vector), f.id) for f in others if f.vector is not None]
             best = max(scored, default=None)
-            return [best[1]] if best and best[0] >= self.settings.note_supersede else []
+            if best and best[0] >= self.settings.note_supersede and best[1] not in reversed_:
+                reversed_.append(best[1])
+            return candidate, reversed_
+        notes = self._notes_replaced(candidate, vector, others)
+        notes += [i for i in reversed_ if i not in notes]
         if candidate.key.startswith("preference:"):  # "dislikes hiking" after "likes hiking …"
             words = set(self.analyzer.terms(candidate.key.split(":", 1)[1]))
-            return [
+            return candidate, notes + [
                 f.id
-                for f in current
+                for f in others
                 if f.key.startswith("preference:")
-                and f.key != candidate.key
                 and words & set(self.analyzer.terms(f.key.split(":", 1)[1]))
             ]
         if not candidate.key.startswith("prefers:"):
-            return []
-        others = [f for f in current if f.key.startswith("prefers:") and f.key != candidate.key]
-        if not others:
-            return []
+            return candidate, notes
+        choices = [f for f in others if f.key.startswith("prefers:")]
+        if not choices:
+            return candidate, notes
         obj = candidate.key.split(":", 1)[1]
-        over = candidate.value.split(" over ", 1)[1] if " over " in candidate.value else ""
-        objects = [f.key.split(":", 1)[1] for f in others]
-        vecs = self.embedder.embed([obj, *objects])
-        return [
-            f.id
-            for f, o, v in zip(others, objects, vecs[1:], strict=True)
-            if o == over or float(vecs[0] @ v) >= PREFER_SUPERSEDE
+        over = (
+            candidate.value.split(" over ", 1)[1].casefold() if " over " in candidate.value else ""
+        )
+        objects = [f.key.split(":", 1)[1] for f in choices]
+        overs = [
+            f.value.split(" over ", 1)[1].casefold() if " over " in f.value else "" for f in choices
         ]
+        vecs = self.embedder.embed([obj, *objects])
+        return candidate, notes + [
+            f.id
+            for f, o, w, v in zip(choices, objects, overs, vecs[1:], strict=True)
+            if o == over or w == obj or float(vecs[0] @ v) >= PREFER_SUPERSEDE
+        ]
+
+    def _notes_replaced(
+        self, candidate: FactCandidate, vector: np.ndarray, current: Sequence[MemoryFact]
+    ) -> list[str]:
+        """The note a fact read by a rule replaces: the note most like it at cosine >=
+        ``memory.note_supersede`` ("My usual coffee order is a cortado now" after "I always
+        order a flat white"), or, for a preference, the notes that name its object ("I'm not
+        into cycling anymore" after "I'm crazy about cycling, in a way")."""
+        notes = [f for f in current if f.kind == "note" and f.vector is not None]
+        if not notes:
+            return []
+        out = []
+        if candidate.kind == "preference":
+            obj = _content(candidate.key.split(":", 1)[1])
+            out = [f.id for f in notes if obj and obj <= _content(f.statement)]
+        elif ":" not in candidate.key and _CHANGE_WORDS.search(candidate.clause):
+            # "My usual coffee order is a cortado now": the notes about an order
+            head = candidate.key.split()[-1]
+            if head != "name" and len(head) > 3:
+                out = [f.id for f in notes if head in _content(f.statement)]
+        scored = [(float(f.vector @ vector), f.id) for f in notes]  # type: ignore[operator]
+        best = max(scored)
+        if best[0] >= self.settings.note_supersede and best[1] not in out:
+            out.append(best[1])
+        return out
 
     # ------------------------------------------------------------------ recalling
 
@@ -229,7 +454,7 @@ class LongTermMemory:
             words = key_words(key)
             # stemmed for the analyzer's terms; the preference cues also as they are ("into"
             # is a stopword)
-            raw = words & (PREFERENCE_CUES | CHOICE_CUES)
+            raw = words & (PREFERENCE_CUES | CHOICE_CUES | FAN_CUES)
             cues = frozenset(self.analyzer.terms(" ".join(sorted(words)))) | frozenset(raw)
             self._cues[key] = cues
         return cues

@@ -82,14 +82,16 @@ class ModelFactExtractor:
         out: list[FactCandidate] = []
         seen: set[str] = set()
         for clause in clauses(text):
-            fact = self.rules.read(clause)
-            if fact is None and is_statement_about_user(clause) and len(clause.split()) >= 3:
+            facts = self.rules.read_all(clause)
+            if not facts and is_statement_about_user(clause) and len(clause.split()) >= 3:
                 fact = self._ask(clause, [*keys, *seen])
                 if fact is None and self.notes and len(clause.split()) >= 4:
                     fact = FactCandidate(statement_key(clause), clause, clause, "note", clause)
-            if fact is not None and fact.key not in seen:
-                seen.add(fact.key)
-                out.append(fact)
+                facts = [fact] if fact is not None else []
+            for fact in facts:
+                if fact.key not in seen:
+                    seen.add(fact.key)
+                    out.append(fact)
         return out
 
     def _ask(self, clause: str, keys: Sequence[str]) -> FactCandidate | None:
