@@ -127,7 +127,33 @@ def draw(questions: list[dict[str, Any]], answerable: int, unanswerable: int, se
 # --------------------------------------------------------------------------- (a) LoRA
 
 
+def answer_target(checker: Any, passages: list[Any], gold: int, answers: list[str]) -> tuple:
+    """The training answer for an answerable question: ``(text, kind)`` or ``(None, why)``.
+
+    The answer must survive the answer path's citation checker, or the flow drops it as
+    unsupported. First choice: the bare span with its citation (``"1999 [2]."``, the best
+    token F1; the checker reads a short answer together with the question). When the
+    checker drops that: the gold passage's sentence holding the span, with its citation."""
+    from ragline.text.sentences import sentences
+
+    text = passages[gold].chunk.text
+    span = next((a for a in answers if a and a in text), None)
+    if span is None:
+        return None, "span_not_in_excerpt"
+    short = f"{span.rstrip('.')} [{gold + 1}]."
+    if checker.check(short).kept:
+        return short, "span"
+    for sent in sentences(" ".join(text.split())):
+        if span in sent and len(sent.split()) <= 40:
+            quoted = f"{sent.rstrip().rstrip('.')} [{gold + 1}]."
+            if checker.check(quoted).kept:
+                return quoted, "sentence"
+            break
+    return None, "dropped_by_checker"
+
+
 def lora_data(args: argparse.Namespace) -> None:
+    from ragline.answer.citations import CitationChecker
     from ragline.api import Ragline
 
     work: Path = args.work
@@ -136,34 +162,56 @@ def lora_data(args: argparse.Namespace) -> None:
     questions = draw(
         split(load_questions(), "tune"), args.train_answerable, args.train_unanswerable, args.seed
     )
-    kept: dict[str, int] = {"answerable": 0, "unanswerable": 0}
-    skipped: dict[str, int] = {"not_relevant": 0, "gold_not_in_passages": 0}
+    kept: dict[str, int] = {"span": 0, "sentence": 0, "unanswerable": 0}
+    skipped: dict[str, int] = {}
+    prompt_tokens: list[int] = []
     t0 = time.perf_counter()
     with Ragline(settings_for(work, "home-train")) as rag:
-        if not rag.collections():
-            rag.ingest([corpus], collection=TRAIN_COLLECTION)
+        rag.ingest([corpus], collection=TRAIN_COLLECTION)  # unchanged paragraphs are skipped
         answerer = rag.answerer
         with (work / "train.jsonl").open("w", encoding="utf-8") as f:
             for q in questions:
                 prep = answerer.prepare(q["text"], collection=TRAIN_COLLECTION)
                 if not prep.context.relevant or not prep.messages:
-                    skipped["not_relevant"] += 1
+                    skipped["not_relevant"] = skipped.get("not_relevant", 0) + 1
                     continue
-                ids = [p.chunk.record_id for p in prep.context.passages]
+                passages = list(prep.context.passages)
+                ids = [p.chunk.record_id for p in passages]
                 if q["answerable"]:
                     if q["gold"] not in ids:
-                        skipped["gold_not_in_passages"] += 1
+                        skipped["gold_not_in_passages"] = skipped.get("gold_not_in_passages", 0) + 1
                         continue
-                    target = f"{q['answers'][0]} [{ids.index(q['gold']) + 1}]."
+                    checker = CitationChecker(
+                        answerer.config,
+                        answerer.embedder,
+                        answerer.retriever.analyzer,
+                        prep.rewrite.query,
+                        prep.context.passages,
+                        answerer.packer.vectors,
+                        prep.context.question_vector,
+                    )
+                    target, kind = answer_target(
+                        checker, passages, ids.index(q["gold"]), q["answers"]
+                    )
+                    if target is None:
+                        skipped[kind] = skipped.get(kind, 0) + 1
+                        continue
                 else:
-                    target = DECLINE_TARGET
-                kept["answerable" if q["answerable"] else "unanswerable"] += 1
+                    target, kind = DECLINE_TARGET, "unanswerable"
+                kept[kind] += 1
+                prompt_tokens.append(sum(len(m["content"]) for m in prep.messages) // 4)
                 messages = [*prep.messages, {"role": "assistant", "content": target}]
-                f.write(json.dumps({"messages": messages, "id": q["_id"]}) + "\n")
+                f.write(json.dumps({"messages": messages, "id": q["_id"], "kind": kind}) + "\n")
+                f.flush()
+    prompt_tokens.sort()
     info = {
         "drawn": len(questions),
         "kept": kept,
         "skipped": skipped,
+        "prompt_tokens_median_max_estimate": [
+            prompt_tokens[len(prompt_tokens) // 2] if prompt_tokens else 0,
+            prompt_tokens[-1] if prompt_tokens else 0,
+        ],
         "seconds": round(time.perf_counter() - t0, 1),
         "file": str(work / "train.jsonl"),
     }
@@ -458,6 +506,7 @@ def embedder_bench(args: argparse.Namespace) -> None:
         batch_size=base_settings.finetune.embedder_batch_size,
         max_seq_len=args.max_seq_len,
         seed=args.seed,
+        threads=base_settings.finetune.threads,
     )
     started = time.perf_counter()
 
@@ -537,7 +586,7 @@ def main() -> None:
         p.add_argument("--work", type=Path, default=WORK)
         p.add_argument("--seed", type=int, default=0)
         if name == "lora-data":
-            p.add_argument("--train-answerable", type=int, default=400)
+            p.add_argument("--train-answerable", type=int, default=450)
             p.add_argument("--train-unanswerable", type=int, default=200)
         if name == "lora-train":
             p.add_argument("--epochs", type=float, default=None)
