@@ -232,7 +232,7 @@ def lora_train(args: argparse.Namespace) -> None:
     config = ChatTrainConfig.from_settings(
         settings,
         "smollm2-135m",
-        work / "adapters" / ADAPTER,
+        work / "adapters" / args.adapter,
         epochs=args.epochs,
         max_seq_len=args.max_seq_len,
         lr=args.lr,
@@ -265,11 +265,15 @@ def lora_train(args: argparse.Namespace) -> None:
     out["epochs"] = config.epochs
     out["rank"], out["alpha"], out["lr"] = config.rank, config.alpha, config.lr
     print(json.dumps({k: v for k, v in out.items() if k != "losses"}, indent=1))
-    save_results("lora_train", out)
+    save_results("lora_train" if args.adapter == ADAPTER else f"lora_train_{args.adapter}", out)
 
 
 def ask_all(
-    rag: Any, questions: list[dict[str, Any]], model: str, log: Path | None = None
+    rag: Any,
+    questions: list[dict[str, Any]],
+    model: str,
+    log: Path | None = None,
+    collection: str = TEST_COLLECTION,
 ) -> list[dict[str, Any]]:
     """Each question through the answer path; each row also appended to ``log`` as it comes
     (a stopped run is still usable: ``lora-summary`` pairs what both models answered)."""
@@ -279,7 +283,7 @@ def ask_all(
     for i, q in enumerate(questions, start=1):
         answer = None
         for event in rag.ask_stream(
-            q["text"], collection=TEST_COLLECTION, style="generative", model=model
+            q["text"], collection=collection, style="generative", model=model
         ):
             if isinstance(event, AnswerDone):
                 answer = event.answer
@@ -316,35 +320,49 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def dev_questions(seed: int) -> list[dict[str, Any]]:
+    """Training-half questions that ``lora-data`` (its defaults) never drew: a dev slice
+    for choosing between adapters without looking at the test half."""
+    tune = split(load_questions(), "tune")
+    drawn = {q["_id"] for q in draw(tune, 450, 200, seed)}
+    return [q for q in tune if q["_id"] not in drawn]
+
+
 def lora_eval(args: argparse.Namespace) -> None:
     from ragline.api import Ragline
 
     work: Path = args.work
-    corpus = corpus_half(work, "test")
-    questions = draw(
-        split(load_questions(), "test"), args.limit - args.limit // 2, args.limit // 2, args.seed
-    )
+    half = "tune" if args.dev else "test"
+    corpus = corpus_half(work, half)
+    pool = dev_questions(args.seed) if args.dev else split(load_questions(), "test")
+    questions = draw(pool, args.limit - args.limit // 2, args.limit // 2, args.seed)
+    collection = TRAIN_COLLECTION if args.dev else TEST_COLLECTION
+    key = "lora_dev" if args.dev else "lora_eval"
     runs: dict[str, Any] = {}
-    with Ragline(settings_for(work, "home-eval")) as rag:
-        rag.ingest([corpus], collection=TEST_COLLECTION)  # unchanged paragraphs are skipped
+    with Ragline(settings_for(work, "home-train" if args.dev else "home-eval")) as rag:
+        rag.ingest([corpus], collection=collection)  # unchanged paragraphs are skipped
         for model in args.models or ("smollm2-135m", f"smollm2-135m+{args.adapter}"):
             t0 = time.perf_counter()
-            log = work / f"rows-{model}.jsonl"
+            log = work / f"rows-{'dev-' if args.dev else ''}{model}.jsonl"
             log.unlink(missing_ok=True)
-            rows = ask_all(rag, questions, model, log)
+            rows = ask_all(rag, questions, model, log, collection)
             summary = summarise(rows)
             summary["seconds"] = round(time.perf_counter() - t0, 1)
             print(model, json.dumps(summary), flush=True)
             runs[model] = {**summary, "rows": rows}
-    previous = load_results().get("lora_eval", {}).get("runs", {})
+    previous = load_results().get(key, {})
+    if previous.get("questions") != len(questions):
+        previous = {}
     save_results(
-        "lora_eval",
+        key,
         {
-            "split": "test half (odd articles)",
+            "split": "dev slice of the training half (questions lora-data did not draw)"
+            if args.dev
+            else "test half (odd articles)",
             "questions": len(questions),
             "seed": args.seed,
-            "path": "Ragline.ask_stream, style generative, retrieval over the test articles",
-            "runs": {**previous, **runs},
+            "path": f"Ragline.ask_stream, style generative, retrieval over the {half} articles",
+            "runs": {**previous.get("runs", {}), **runs},
         },
     )
 
@@ -536,31 +554,71 @@ def embedder_bench(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------- report
 
 
+def mcnemar(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value for ``b`` and ``c`` discordant pairs."""
+    from math import comb
+
+    n = b + c
+    if not n:
+        return 1.0
+    tail = sum(comb(n, i) for i in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired(runs: dict[str, Any]) -> str:
+    """The base against each adapter on the same questions: who alone got each one."""
+    base = runs.get("smollm2-135m")
+    out = []
+    for name, run in runs.items():
+        if base is None or name == "smollm2-135m":
+            continue
+        b_rows = {r["id"]: r for r in base["rows"]}
+        pairs = [(b_rows[r["id"]], r) for r in run["rows"] if r["id"] in b_rows]
+        for what, ok, answerable in (
+            ("correct", lambda r: r["f1"] >= 0.5, True),
+            ("declined", lambda r: r["declined"], False),
+        ):
+            sel = [(x, y) for x, y in pairs if x["answerable"] == answerable]
+            b = sum(ok(x) and not ok(y) for x, y in sel)
+            c = sum(ok(y) and not ok(x) for x, y in sel)
+            out.append(
+                f"paired, {name} vs base, {what} ({len(sel)} questions): base only {b}, "
+                f"adapter only {c}, exact McNemar p = {mcnemar(b, c):.3f}"
+            )
+    return "\n".join(out)
+
+
 def report(args: argparse.Namespace) -> None:
     """The figures of ``finetune.json`` as the markdown tables of docs/benchmarks.md."""
     r = load_results()
 
     def pct(x: dict[str, Any]) -> str:
-        lo, hi = x["ci95"]
+        lo, hi = (max(0.0, v) for v in x["ci95"])
         return f"{x['rate']:.3f} [{lo:.2f}, {hi:.2f}] (n={x['n']})"
 
-    if "lora_eval" in r:
-        ev = r["lora_eval"]
-        print(f"LoRA, {ev['questions']} test questions, {ev['path']}\n")
-        head = "| model | correct (F1 ≥ 0.5) | answered | mean F1 | unanswerable declined |"
+    for key in ("lora_dev", "lora_eval_80", "lora_eval"):
+        if key not in r:
+            continue
+        ev = r[key]
+        print(f"\n{key}: {ev['questions']} questions, {ev['split']}; {ev['path']}\n")
+        head = "| model | correct (F1 ≥ 0.5) | answered | mean F1 | unanswerable declined | s |"
         print(head)
-        print("| --- | --- | --- | --- | --- |")
+        print("| --- | --- | --- | --- | --- | --- |")
         for name, run in ev["runs"].items():
             print(
                 f"| {name} | {pct(run['answered_correctly'])} | {pct(run['answered'])} | "
-                f"{run['mean_f1_answerable']:.3f} | {pct(run['unanswerable_declined'])} |"
+                f"{run['mean_f1_answerable']:.3f} | {pct(run['unanswerable_declined'])} | "
+                f"{run.get('seconds', 0):.0f} |"
             )
-    if "lora_train" in r:
-        t = r["lora_train"]
+        print(paired(ev["runs"]))
+    for key in sorted(k for k in r if k.startswith("lora_train")):
+        t = r[key]
         print(
-            f"\ntraining: {t['examples']} examples, {t['steps']} of {t.get('planned_steps')} "
-            f"steps, {t['seconds']:.0f} s; held-out loss {t['before']['loss']} -> "
-            f"{t['after']['loss']} (n={t['eval_examples']})"
+            f"\n{key}: {t['examples']} examples, {t['steps']} of {t.get('planned_steps')} "
+            f"steps (resumed from {t.get('resumed_from', 0)}), {t['seconds']:.0f} s, "
+            f"{t.get('torch_threads')} torch thread(s); held-out loss {t['before']['loss']} -> "
+            f"{t['after']['loss']}, answer-token accuracy {t['before']['token_accuracy']} -> "
+            f"{t['after']['token_accuracy']} (n={t['eval_examples']})"
         )
     if "embedder" in r:
         e = r["embedder"]
@@ -589,6 +647,7 @@ def main() -> None:
             p.add_argument("--train-answerable", type=int, default=450)
             p.add_argument("--train-unanswerable", type=int, default=200)
         if name == "lora-train":
+            p.add_argument("--adapter", default=ADAPTER, help="the adapter folder's name")
             p.add_argument("--epochs", type=float, default=None)
             p.add_argument("--max-seq-len", type=int, default=None)
             p.add_argument("--examples", type=int, default=140, help="training examples")
@@ -606,6 +665,9 @@ def main() -> None:
             p.add_argument("--limit", type=int, default=200)
             p.add_argument("--adapter", default=ADAPTER)
             p.add_argument("--models", nargs="*", help="default: the base, then base+adapter")
+            p.add_argument(
+                "--dev", action="store_true", help="the training half's dev slice, not the test"
+            )
         if name == "embedder":
             p.add_argument("--synthetic", type=int, default=2000)
             p.add_argument("--epochs", type=float, default=1.0)
