@@ -451,7 +451,7 @@ def passage(doc: dict[str, Any]) -> str:
     return f"{doc.get('title', '')}\n{doc['text']}".strip()
 
 
-def embedder_triples(work: Path, rag: Any, synthetic: int, seed: int) -> dict[str, Any]:
+def embedder_triples(work: Path, rag: Any, synthetic: int, seed: int, path: Path) -> dict[str, Any]:
     """Train queries with their relevant abstract and the base model's best-ranked wrong one;
     synthetic queries (an abstract's first sentence) from abstracts no test query cites."""
     from ragline.text.sentences import sentences
@@ -490,7 +490,6 @@ def embedder_triples(work: Path, rag: Any, synthetic: int, seed: int) -> dict[st
         wrong = [x for x in found[did].doc_ids if x != did]
         neg = passage(by_id[wrong[0]]) if wrong else None
         out.append({"query": q, "positive": f"{d.get('title', '')}\n{rest}", "negative": neg})
-    path = work / "triples.jsonl"
     with path.open("w", encoding="utf-8") as f:
         for t in out:
             f.write(json.dumps({k: v for k, v in t.items() if v is not None}) + "\n")
@@ -513,12 +512,13 @@ def embedder_bench(args: argparse.Namespace) -> None:
     with scifact_rag(work, "home-scifact-base") as rag:
         result["before"] = {m: ndcg(rag, test_q, qrels["test"], m) for m in ("dense", "hybrid")}
         print("before", result["before"], flush=True)
-        if not (work / "triples.jsonl").exists():
-            result["data"] = embedder_triples(work, rag, args.synthetic, args.seed)
+        triples = work / f"triples{args.tag}.jsonl"
+        if not triples.exists():
+            result["data"] = embedder_triples(work, rag, args.synthetic, args.seed, triples)
         base_settings = rag.settings
-    data = read_triples(work / "triples.jsonl")
+    data = read_triples(triples)
     config = EmbedderTrainConfig(
-        output=base_settings.embedders_dir / "scifact",
+        output=base_settings.embedders_dir / f"scifact{args.tag}",
         epochs=args.epochs,
         lr=base_settings.finetune.embedder_lr,
         batch_size=base_settings.finetune.embedder_batch_size,
@@ -538,17 +538,17 @@ def embedder_bench(args: argparse.Namespace) -> None:
         result["training"]["loss_first_last"] = [report.losses[0], report.losses[-1]]
     from ragline.config import load_settings
 
+    home = f"home-scifact-tuned{args.tag}"
     tuned = embedder_settings(
-        "scifact",
-        load_settings(
-            home=work / "home-scifact-tuned", finetune={"embedders_dir": work / "embedders"}
-        ),
+        f"scifact{args.tag}",
+        load_settings(home=work / home, finetune={"embedders_dir": work / "embedders"}),
     )
-    with scifact_rag(work, "home-scifact-tuned", tuned) as rag:
+    with scifact_rag(work, home, tuned) as rag:
         result["after"] = {m: ndcg(rag, test_q, qrels["test"], m) for m in ("dense", "hybrid")}
         result["embedder"] = rag.embedder.name
     print("after", result["after"], flush=True)
-    save_results("embedder", result)
+    result["settings"] = {"synthetic": args.synthetic, "max_seq_len": args.max_seq_len}
+    save_results(f"embedder{args.tag}", result)
 
 
 # --------------------------------------------------------------------------- report
@@ -672,6 +672,7 @@ def main() -> None:
             p.add_argument("--synthetic", type=int, default=2000)
             p.add_argument("--epochs", type=float, default=1.0)
             p.add_argument("--max-seq-len", type=int, default=256)
+            p.add_argument("--tag", default="", help="suffix of the run's files and result key")
     args = parser.parse_args()
     {
         "lora-data": lora_data,
