@@ -11,12 +11,13 @@ collection; ``--train-answerable`` answerable and ``--train-unanswerable`` unans
 questions of the training half are drawn (seeded) and each goes through the real answer
 path's preparation (``Answerer.prepare``: hybrid retrieval, the relevance gate, the query-
 focused excerpts, prompt ``answer@v3`` with the model's chat template), so the adapter learns
-on exactly the messages the answer flow sends. Target: an answerable question's first
-reference answer with the gold paragraph's passage number (``"France [2]."``); an
-unanswerable one's decline (``"The passages do not say."``, a sentence the flow's decline
-detector recognises). Questions the gate would not send to the model (no relevant passage)
-and answerable ones whose gold paragraph is not among the passages are left out (the flow
-could not answer them from these passages either). Written as chat JSONL.
+on exactly the messages the answer flow sends. Target: for an answerable question, an answer
+the flow's own citation checker keeps (``answer_target``): the first reference answer that is
+in the gold passage, with that passage's number (``"France [2]."``), else the gold passage's
+sentence holding it, with its number; an unanswerable one's decline (``"The passages do not
+say."``, a sentence the flow's decline detector recognises). Left out: questions the gate
+would not send to the model, answerable ones whose gold paragraph is not among the passages,
+and targets the checker drops. Written as chat JSONL.
 
 *Training* (``lora-train``, run in the background, checkpointed): ``ragline.finetune.chat``
 (LoRA rank/alpha/lr from ``settings.finetune``), timed, with the held-out loss before/after.
@@ -27,7 +28,9 @@ sample of test questions (half answerable, half not) through the **real answer p
 the citation checker) with the base model ``smollm2-135m`` and with ``smollm2-135m+NAME``
 (the adapter served unmerged by llama.cpp). Answered correctly: an answerable question
 answered (not declined) with token F1 >= 0.5 against its best reference (SQuAD
-normalisation). Declines on unanswerable: the share declined. 95% Wilson intervals.
+normalisation). Declines on unanswerable: the share declined. 95% Wilson intervals; ``report``
+adds paired exact McNemar tests. ``--dev``: the same on a dev slice of the training half
+(questions ``lora-data`` never drew), for choosing without looking at the test half.
 
 **(b) Embedder** (``../shared/data/beir-scifact``): trained (``embedder``) on SciFact's *train*
 queries (qrels/train.tsv, each with its relevant abstract as positive and the best-ranked
@@ -38,7 +41,7 @@ and after, each model embedding the whole corpus.
 
     python benchmarks/bench_finetune.py lora-data  [--work DIR]
     python benchmarks/bench_finetune.py lora-train [--work DIR]     # long: nohup it
-    python benchmarks/bench_finetune.py lora-eval  [--limit 200]
+    python benchmarks/bench_finetune.py lora-eval  [--limit 160] [--dev]
     python benchmarks/bench_finetune.py embedder   [--synthetic 2000]
     python benchmarks/bench_finetune.py report     # results/finetune.json -> table
 
