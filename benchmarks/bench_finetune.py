@@ -11,12 +11,13 @@ collection; ``--train-answerable`` answerable and ``--train-unanswerable`` unans
 questions of the training half are drawn (seeded) and each goes through the real answer
 path's preparation (``Answerer.prepare``: hybrid retrieval, the relevance gate, the query-
 focused excerpts, prompt ``answer@v3`` with the model's chat template), so the adapter learns
-on exactly the messages the answer flow sends. Target: an answerable question's first
-reference answer with the gold paragraph's passage number (``"France [2]."``); an
-unanswerable one's decline (``"The passages do not say."``, a sentence the flow's decline
-detector recognises). Questions the gate would not send to the model (no relevant passage)
-and answerable ones whose gold paragraph is not among the passages are left out (the flow
-could not answer them from these passages either). Written as chat JSONL.
+on exactly the messages the answer flow sends. Target: for an answerable question, an answer
+the flow's own citation checker keeps (``answer_target``): the first reference answer that is
+in the gold passage, with that passage's number (``"France [2]."``), else the gold passage's
+sentence holding it, with its number; an unanswerable one's decline (``"The passages do not
+say."``, a sentence the flow's decline detector recognises). Left out: questions the gate
+would not send to the model, answerable ones whose gold paragraph is not among the passages,
+and targets the checker drops. Written as chat JSONL.
 
 *Training* (``lora-train``, run in the background, checkpointed): ``ragline.finetune.chat``
 (LoRA rank/alpha/lr from ``settings.finetune``), timed, with the held-out loss before/after.
@@ -27,7 +28,9 @@ sample of test questions (half answerable, half not) through the **real answer p
 the citation checker) with the base model ``smollm2-135m`` and with ``smollm2-135m+NAME``
 (the adapter served unmerged by llama.cpp). Answered correctly: an answerable question
 answered (not declined) with token F1 >= 0.5 against its best reference (SQuAD
-normalisation). Declines on unanswerable: the share declined. 95% Wilson intervals.
+normalisation). Declines on unanswerable: the share declined. 95% Wilson intervals; ``report``
+adds paired exact McNemar tests. ``--dev``: the same on a dev slice of the training half
+(questions ``lora-data`` never drew), for choosing without looking at the test half.
 
 **(b) Embedder** (``../shared/data/beir-scifact``): trained (``embedder``) on SciFact's *train*
 queries (qrels/train.tsv, each with its relevant abstract as positive and the best-ranked
@@ -38,7 +41,7 @@ and after, each model embedding the whole corpus.
 
     python benchmarks/bench_finetune.py lora-data  [--work DIR]
     python benchmarks/bench_finetune.py lora-train [--work DIR]     # long: nohup it
-    python benchmarks/bench_finetune.py lora-eval  [--limit 200]
+    python benchmarks/bench_finetune.py lora-eval  [--limit 160] [--dev]
     python benchmarks/bench_finetune.py embedder   [--synthetic 2000]
     python benchmarks/bench_finetune.py report     # results/finetune.json -> table
 
@@ -127,7 +130,33 @@ def draw(questions: list[dict[str, Any]], answerable: int, unanswerable: int, se
 # --------------------------------------------------------------------------- (a) LoRA
 
 
+def answer_target(checker: Any, passages: list[Any], gold: int, answers: list[str]) -> tuple:
+    """The training answer for an answerable question: ``(text, kind)`` or ``(None, why)``.
+
+    The answer must survive the answer path's citation checker, or the flow drops it as
+    unsupported. First choice: the bare span with its citation (``"1999 [2]."``, the best
+    token F1; the checker reads a short answer together with the question). When the
+    checker drops that: the gold passage's sentence holding the span, with its citation."""
+    from ragline.text.sentences import sentences
+
+    text = passages[gold].chunk.text
+    span = next((a for a in answers if a and a in text), None)
+    if span is None:
+        return None, "span_not_in_excerpt"
+    short = f"{span.rstrip('.')} [{gold + 1}]."
+    if checker.check(short).kept:
+        return short, "span"
+    for sent in sentences(" ".join(text.split())):
+        if span in sent and len(sent.split()) <= 40:
+            quoted = f"{sent.rstrip().rstrip('.')} [{gold + 1}]."
+            if checker.check(quoted).kept:
+                return quoted, "sentence"
+            break
+    return None, "dropped_by_checker"
+
+
 def lora_data(args: argparse.Namespace) -> None:
+    from ragline.answer.citations import CitationChecker
     from ragline.api import Ragline
 
     work: Path = args.work
@@ -136,34 +165,56 @@ def lora_data(args: argparse.Namespace) -> None:
     questions = draw(
         split(load_questions(), "tune"), args.train_answerable, args.train_unanswerable, args.seed
     )
-    kept: dict[str, int] = {"answerable": 0, "unanswerable": 0}
-    skipped: dict[str, int] = {"not_relevant": 0, "gold_not_in_passages": 0}
+    kept: dict[str, int] = {"span": 0, "sentence": 0, "unanswerable": 0}
+    skipped: dict[str, int] = {}
+    prompt_tokens: list[int] = []
     t0 = time.perf_counter()
     with Ragline(settings_for(work, "home-train")) as rag:
-        if not rag.collections():
-            rag.ingest([corpus], collection=TRAIN_COLLECTION)
+        rag.ingest([corpus], collection=TRAIN_COLLECTION)  # unchanged paragraphs are skipped
         answerer = rag.answerer
         with (work / "train.jsonl").open("w", encoding="utf-8") as f:
             for q in questions:
                 prep = answerer.prepare(q["text"], collection=TRAIN_COLLECTION)
                 if not prep.context.relevant or not prep.messages:
-                    skipped["not_relevant"] += 1
+                    skipped["not_relevant"] = skipped.get("not_relevant", 0) + 1
                     continue
-                ids = [p.chunk.record_id for p in prep.context.passages]
+                passages = list(prep.context.passages)
+                ids = [p.chunk.record_id for p in passages]
                 if q["answerable"]:
                     if q["gold"] not in ids:
-                        skipped["gold_not_in_passages"] += 1
+                        skipped["gold_not_in_passages"] = skipped.get("gold_not_in_passages", 0) + 1
                         continue
-                    target = f"{q['answers'][0]} [{ids.index(q['gold']) + 1}]."
+                    checker = CitationChecker(
+                        answerer.config,
+                        answerer.embedder,
+                        answerer.retriever.analyzer,
+                        prep.rewrite.query,
+                        prep.context.passages,
+                        answerer.packer.vectors,
+                        prep.context.question_vector,
+                    )
+                    target, kind = answer_target(
+                        checker, passages, ids.index(q["gold"]), q["answers"]
+                    )
+                    if target is None:
+                        skipped[kind] = skipped.get(kind, 0) + 1
+                        continue
                 else:
-                    target = DECLINE_TARGET
-                kept["answerable" if q["answerable"] else "unanswerable"] += 1
+                    target, kind = DECLINE_TARGET, "unanswerable"
+                kept[kind] += 1
+                prompt_tokens.append(sum(len(m["content"]) for m in prep.messages) // 4)
                 messages = [*prep.messages, {"role": "assistant", "content": target}]
-                f.write(json.dumps({"messages": messages, "id": q["_id"]}) + "\n")
+                f.write(json.dumps({"messages": messages, "id": q["_id"], "kind": kind}) + "\n")
+                f.flush()
+    prompt_tokens.sort()
     info = {
         "drawn": len(questions),
         "kept": kept,
         "skipped": skipped,
+        "prompt_tokens_median_max_estimate": [
+            prompt_tokens[len(prompt_tokens) // 2] if prompt_tokens else 0,
+            prompt_tokens[-1] if prompt_tokens else 0,
+        ],
         "seconds": round(time.perf_counter() - t0, 1),
         "file": str(work / "train.jsonl"),
     }
@@ -184,7 +235,7 @@ def lora_train(args: argparse.Namespace) -> None:
     config = ChatTrainConfig.from_settings(
         settings,
         "smollm2-135m",
-        work / "adapters" / ADAPTER,
+        work / "adapters" / args.adapter,
         epochs=args.epochs,
         max_seq_len=args.max_seq_len,
         lr=args.lr,
@@ -217,11 +268,15 @@ def lora_train(args: argparse.Namespace) -> None:
     out["epochs"] = config.epochs
     out["rank"], out["alpha"], out["lr"] = config.rank, config.alpha, config.lr
     print(json.dumps({k: v for k, v in out.items() if k != "losses"}, indent=1))
-    save_results("lora_train", out)
+    save_results("lora_train" if args.adapter == ADAPTER else f"lora_train_{args.adapter}", out)
 
 
 def ask_all(
-    rag: Any, questions: list[dict[str, Any]], model: str, log: Path | None = None
+    rag: Any,
+    questions: list[dict[str, Any]],
+    model: str,
+    log: Path | None = None,
+    collection: str = TEST_COLLECTION,
 ) -> list[dict[str, Any]]:
     """Each question through the answer path; each row also appended to ``log`` as it comes
     (a stopped run is still usable: ``lora-summary`` pairs what both models answered)."""
@@ -231,7 +286,7 @@ def ask_all(
     for i, q in enumerate(questions, start=1):
         answer = None
         for event in rag.ask_stream(
-            q["text"], collection=TEST_COLLECTION, style="generative", model=model
+            q["text"], collection=collection, style="generative", model=model
         ):
             if isinstance(event, AnswerDone):
                 answer = event.answer
@@ -268,35 +323,49 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def dev_questions(seed: int) -> list[dict[str, Any]]:
+    """Training-half questions that ``lora-data`` (its defaults) never drew: a dev slice
+    for choosing between adapters without looking at the test half."""
+    tune = split(load_questions(), "tune")
+    drawn = {q["_id"] for q in draw(tune, 450, 200, seed)}
+    return [q for q in tune if q["_id"] not in drawn]
+
+
 def lora_eval(args: argparse.Namespace) -> None:
     from ragline.api import Ragline
 
     work: Path = args.work
-    corpus = corpus_half(work, "test")
-    questions = draw(
-        split(load_questions(), "test"), args.limit - args.limit // 2, args.limit // 2, args.seed
-    )
+    half = "tune" if args.dev else "test"
+    corpus = corpus_half(work, half)
+    pool = dev_questions(args.seed) if args.dev else split(load_questions(), "test")
+    questions = draw(pool, args.limit - args.limit // 2, args.limit // 2, args.seed)
+    collection = TRAIN_COLLECTION if args.dev else TEST_COLLECTION
+    key = "lora_dev" if args.dev else "lora_eval"
     runs: dict[str, Any] = {}
-    with Ragline(settings_for(work, "home-eval")) as rag:
-        rag.ingest([corpus], collection=TEST_COLLECTION)  # unchanged paragraphs are skipped
+    with Ragline(settings_for(work, "home-train" if args.dev else "home-eval")) as rag:
+        rag.ingest([corpus], collection=collection)  # unchanged paragraphs are skipped
         for model in args.models or ("smollm2-135m", f"smollm2-135m+{args.adapter}"):
             t0 = time.perf_counter()
-            log = work / f"rows-{model}.jsonl"
+            log = work / f"rows-{'dev-' if args.dev else ''}{model}.jsonl"
             log.unlink(missing_ok=True)
-            rows = ask_all(rag, questions, model, log)
+            rows = ask_all(rag, questions, model, log, collection)
             summary = summarise(rows)
             summary["seconds"] = round(time.perf_counter() - t0, 1)
             print(model, json.dumps(summary), flush=True)
             runs[model] = {**summary, "rows": rows}
-    previous = load_results().get("lora_eval", {}).get("runs", {})
+    previous = load_results().get(key, {})
+    if previous.get("questions") != len(questions):
+        previous = {}
     save_results(
-        "lora_eval",
+        key,
         {
-            "split": "test half (odd articles)",
+            "split": "dev slice of the training half (questions lora-data did not draw)"
+            if args.dev
+            else "test half (odd articles)",
             "questions": len(questions),
             "seed": args.seed,
-            "path": "Ragline.ask_stream, style generative, retrieval over the test articles",
-            "runs": {**previous, **runs},
+            "path": f"Ragline.ask_stream, style generative, retrieval over the {half} articles",
+            "runs": {**previous.get("runs", {}), **runs},
         },
     )
 
@@ -385,7 +454,7 @@ def passage(doc: dict[str, Any]) -> str:
     return f"{doc.get('title', '')}\n{doc['text']}".strip()
 
 
-def embedder_triples(work: Path, rag: Any, synthetic: int, seed: int) -> dict[str, Any]:
+def embedder_triples(work: Path, rag: Any, synthetic: int, seed: int, path: Path) -> dict[str, Any]:
     """Train queries with their relevant abstract and the base model's best-ranked wrong one;
     synthetic queries (an abstract's first sentence) from abstracts no test query cites."""
     from ragline.text.sentences import sentences
@@ -424,7 +493,6 @@ def embedder_triples(work: Path, rag: Any, synthetic: int, seed: int) -> dict[st
         wrong = [x for x in found[did].doc_ids if x != did]
         neg = passage(by_id[wrong[0]]) if wrong else None
         out.append({"query": q, "positive": f"{d.get('title', '')}\n{rest}", "negative": neg})
-    path = work / "triples.jsonl"
     with path.open("w", encoding="utf-8") as f:
         for t in out:
             f.write(json.dumps({k: v for k, v in t.items() if v is not None}) + "\n")
@@ -447,17 +515,19 @@ def embedder_bench(args: argparse.Namespace) -> None:
     with scifact_rag(work, "home-scifact-base") as rag:
         result["before"] = {m: ndcg(rag, test_q, qrels["test"], m) for m in ("dense", "hybrid")}
         print("before", result["before"], flush=True)
-        if not (work / "triples.jsonl").exists():
-            result["data"] = embedder_triples(work, rag, args.synthetic, args.seed)
+        triples = work / f"triples{args.tag}.jsonl"
+        if not triples.exists():
+            result["data"] = embedder_triples(work, rag, args.synthetic, args.seed, triples)
         base_settings = rag.settings
-    data = read_triples(work / "triples.jsonl")
+    data = read_triples(triples)
     config = EmbedderTrainConfig(
-        output=base_settings.embedders_dir / "scifact",
+        output=base_settings.embedders_dir / f"scifact{args.tag}",
         epochs=args.epochs,
         lr=base_settings.finetune.embedder_lr,
         batch_size=base_settings.finetune.embedder_batch_size,
         max_seq_len=args.max_seq_len,
         seed=args.seed,
+        threads=base_settings.finetune.threads,
     )
     started = time.perf_counter()
 
@@ -471,20 +541,54 @@ def embedder_bench(args: argparse.Namespace) -> None:
         result["training"]["loss_first_last"] = [report.losses[0], report.losses[-1]]
     from ragline.config import load_settings
 
+    home = f"home-scifact-tuned{args.tag}"
     tuned = embedder_settings(
-        "scifact",
-        load_settings(
-            home=work / "home-scifact-tuned", finetune={"embedders_dir": work / "embedders"}
-        ),
+        f"scifact{args.tag}",
+        load_settings(home=work / home, finetune={"embedders_dir": work / "embedders"}),
     )
-    with scifact_rag(work, "home-scifact-tuned", tuned) as rag:
+    with scifact_rag(work, home, tuned) as rag:
         result["after"] = {m: ndcg(rag, test_q, qrels["test"], m) for m in ("dense", "hybrid")}
         result["embedder"] = rag.embedder.name
     print("after", result["after"], flush=True)
-    save_results("embedder", result)
+    result["settings"] = {"synthetic": args.synthetic, "max_seq_len": args.max_seq_len}
+    save_results(f"embedder{args.tag}", result)
 
 
 # --------------------------------------------------------------------------- report
+
+
+def mcnemar(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value for ``b`` and ``c`` discordant pairs."""
+    from math import comb
+
+    n = b + c
+    if not n:
+        return 1.0
+    tail = sum(comb(n, i) for i in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired(runs: dict[str, Any]) -> str:
+    """The base against each adapter on the same questions: who alone got each one."""
+    base = runs.get("smollm2-135m")
+    out = []
+    for name, run in runs.items():
+        if base is None or name == "smollm2-135m":
+            continue
+        b_rows = {r["id"]: r for r in base["rows"]}
+        pairs = [(b_rows[r["id"]], r) for r in run["rows"] if r["id"] in b_rows]
+        for what, ok, answerable in (
+            ("correct", lambda r: r["f1"] >= 0.5, True),
+            ("declined", lambda r: r["declined"], False),
+        ):
+            sel = [(x, y) for x, y in pairs if x["answerable"] == answerable]
+            b = sum(ok(x) and not ok(y) for x, y in sel)
+            c = sum(ok(y) and not ok(x) for x, y in sel)
+            out.append(
+                f"paired, {name} vs base, {what} ({len(sel)} questions): base only {b}, "
+                f"adapter only {c}, exact McNemar p = {mcnemar(b, c):.3f}"
+            )
+    return "\n".join(out)
 
 
 def report(args: argparse.Namespace) -> None:
@@ -492,26 +596,32 @@ def report(args: argparse.Namespace) -> None:
     r = load_results()
 
     def pct(x: dict[str, Any]) -> str:
-        lo, hi = x["ci95"]
+        lo, hi = (max(0.0, v) for v in x["ci95"])
         return f"{x['rate']:.3f} [{lo:.2f}, {hi:.2f}] (n={x['n']})"
 
-    if "lora_eval" in r:
-        ev = r["lora_eval"]
-        print(f"LoRA, {ev['questions']} test questions, {ev['path']}\n")
-        head = "| model | correct (F1 ≥ 0.5) | answered | mean F1 | unanswerable declined |"
+    for key in ("lora_dev", "lora_eval_80", "lora_eval"):
+        if key not in r:
+            continue
+        ev = r[key]
+        print(f"\n{key}: {ev['questions']} questions, {ev['split']}; {ev['path']}\n")
+        head = "| model | correct (F1 ≥ 0.5) | answered | mean F1 | unanswerable declined | s |"
         print(head)
-        print("| --- | --- | --- | --- | --- |")
+        print("| --- | --- | --- | --- | --- | --- |")
         for name, run in ev["runs"].items():
             print(
                 f"| {name} | {pct(run['answered_correctly'])} | {pct(run['answered'])} | "
-                f"{run['mean_f1_answerable']:.3f} | {pct(run['unanswerable_declined'])} |"
+                f"{run['mean_f1_answerable']:.3f} | {pct(run['unanswerable_declined'])} | "
+                f"{run.get('seconds', 0):.0f} |"
             )
-    if "lora_train" in r:
-        t = r["lora_train"]
+        print(paired(ev["runs"]))
+    for key in sorted(k for k in r if k.startswith("lora_train")):
+        t = r[key]
         print(
-            f"\ntraining: {t['examples']} examples, {t['steps']} of {t.get('planned_steps')} "
-            f"steps, {t['seconds']:.0f} s; held-out loss {t['before']['loss']} -> "
-            f"{t['after']['loss']} (n={t['eval_examples']})"
+            f"\n{key}: {t['examples']} examples, {t['steps']} of {t.get('planned_steps')} "
+            f"steps (resumed from {t.get('resumed_from', 0)}), {t['seconds']:.0f} s, "
+            f"{t.get('torch_threads')} torch thread(s); held-out loss {t['before']['loss']} -> "
+            f"{t['after']['loss']}, answer-token accuracy {t['before']['token_accuracy']} -> "
+            f"{t['after']['token_accuracy']} (n={t['eval_examples']})"
         )
     if "embedder" in r:
         e = r["embedder"]
@@ -537,9 +647,10 @@ def main() -> None:
         p.add_argument("--work", type=Path, default=WORK)
         p.add_argument("--seed", type=int, default=0)
         if name == "lora-data":
-            p.add_argument("--train-answerable", type=int, default=400)
+            p.add_argument("--train-answerable", type=int, default=450)
             p.add_argument("--train-unanswerable", type=int, default=200)
         if name == "lora-train":
+            p.add_argument("--adapter", default=ADAPTER, help="the adapter folder's name")
             p.add_argument("--epochs", type=float, default=None)
             p.add_argument("--max-seq-len", type=int, default=None)
             p.add_argument("--examples", type=int, default=140, help="training examples")
@@ -557,10 +668,14 @@ def main() -> None:
             p.add_argument("--limit", type=int, default=200)
             p.add_argument("--adapter", default=ADAPTER)
             p.add_argument("--models", nargs="*", help="default: the base, then base+adapter")
+            p.add_argument(
+                "--dev", action="store_true", help="the training half's dev slice, not the test"
+            )
         if name == "embedder":
             p.add_argument("--synthetic", type=int, default=2000)
             p.add_argument("--epochs", type=float, default=1.0)
             p.add_argument("--max-seq-len", type=int, default=256)
+            p.add_argument("--tag", default="", help="suffix of the run's files and result key")
     args = parser.parse_args()
     {
         "lora-data": lora_data,

@@ -127,7 +127,14 @@ def test_llama_cpp_runs_the_adapter_as_peft_does(trained) -> None:  # type: igno
     effect = np.abs(tuned - base).mean()
     assert effect > 0.1  # the adapter changes the model
     assert np.abs(with_adapter - tuned).mean() < 0.3 * effect
-    assert (with_adapter.argmax(-1) == tuned.argmax(-1)).mean() > 0.9
+    # llama.cpp multiplies quantised activations, so a near-tie between the top two tokens
+    # may flip; where peft's top token leads by a clear margin, llama.cpp picks it too.
+    top2 = np.sort(tuned, axis=-1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0]) > 1.0
+    assert clear.mean() > 0.5, f"only {clear.sum()} of {len(clear)} positions have a clear top"
+    agree = with_adapter.argmax(-1) == tuned.argmax(-1)
+    assert agree[clear].mean() > 0.95, f"{agree[clear].mean():.2f} on {clear.sum()} positions"
+    assert agree.mean() >= 0.85
 
 
 def test_the_gateway_serves_base_plus_adapter(trained) -> None:  # type: ignore[no-untyped-def]
