@@ -70,7 +70,7 @@ def test_unknown_adapters_and_bad_names(settings) -> None:  # type: ignore[no-un
         find_adapter("nope", settings)
     assert "support" in (err.value.hint or "")
     with pytest.raises(ConfigError, match="invalid adapter name"):
-        find_adapter("../../etc", settings)
+        find_adapter("../../no-such-folder", settings)  # not a folder: read as a name
     (settings.adapters_dir / "broken").mkdir()
     with pytest.raises(AdapterError, match="is not an adapter"):
         find_adapter("broken", settings)
