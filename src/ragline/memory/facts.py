@@ -254,12 +254,7 @@ def clauses(text: str) -> list[str]:
 
 def clean_value(value: str) -> str:
     """A value without trailing filler ("Lyon now" -> "Lyon"), quotes and end punctuation."""
-    v = value.strip(" .!,;:\"'")
-    for _ in range(3):
-        stripped = _TRAILING.sub("", v).strip(" .!,;:\"'")
-        if stripped == v:
-            break
-        v = stripped
+    v = _strip_trailing(value)
     v = re.split(
         r",|\s+(?:because|since|which|so|but|where|when)\s+|\s+(?:with|in|on)\s+(?:my|our|the|his|"
         r"her|their)\s+",
