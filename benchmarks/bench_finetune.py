@@ -156,7 +156,6 @@ def answer_target(checker: Any, passages: list[Any], gold: int, answers: list[st
 
 
 def lora_data(args: argparse.Namespace) -> None:
-    from ragline.answer.citations import CitationChecker
     from ragline.api import Ragline
 
     work: Path = args.work
@@ -184,17 +183,8 @@ def lora_data(args: argparse.Namespace) -> None:
                     if q["gold"] not in ids:
                         skipped["gold_not_in_passages"] = skipped.get("gold_not_in_passages", 0) + 1
                         continue
-                    checker = CitationChecker(
-                        answerer.config,
-                        answerer.embedder,
-                        answerer.retriever.analyzer,
-                        prep.rewrite.query,
-                        prep.context.passages,
-                        answerer.packer.vectors,
-                        prep.context.question_vector,
-                    )
                     target, kind = answer_target(
-                        checker, passages, ids.index(q["gold"]), q["answers"]
+                        answerer.checker(prep), passages, ids.index(q["gold"]), q["answers"]
                     )
                     if target is None:
                         skipped[kind] = skipped.get(kind, 0) + 1

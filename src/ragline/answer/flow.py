@@ -335,6 +335,19 @@ class Answerer:
 
     # ------------------------------------------------------------------ steps
 
+    def checker(self, prep: _Prepared) -> CitationChecker:
+        """The citation checker of a prepared question: its passages, with the vectors the
+        packer and the retrieval already computed."""
+        return CitationChecker(
+            self.config,
+            self.embedder,
+            self.retriever.analyzer,
+            prep.rewrite.query,
+            prep.context.passages,
+            self.packer.vectors,
+            prep.context.question_vector,
+        )
+
     def prepare(
         self,
         question: str,
@@ -860,15 +873,7 @@ class Answerer:
             )
             yield AnswerDone(answer, trace_id)
             return
-        checker = CitationChecker(
-            self.config,
-            self.embedder,
-            self.retriever.analyzer,
-            prep.rewrite.query,
-            prep.context.passages,
-            self.packer.vectors,
-            prep.context.question_vector,
-        )
+        checker = self.checker(prep)
         splitter = SentenceStream()
         checked: list[CheckedSentence] = []
         result: ChatResult | None = None

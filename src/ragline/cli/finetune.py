@@ -43,6 +43,13 @@ def _problems(data: object, quiet: bool) -> None:
             console.print(f"[yellow]… and {len(problems) - 5} more lines skipped[/]")
 
 
+def _output_folder(output: str, root: Path, what: str) -> Path:
+    """``-o``: a NAME (a folder under ``root``, the name checked) or a path with a ``/``."""
+    from ragline.models.adapters import check_name
+
+    return Path(output).expanduser() if "/" in output else root / check_name(output, what)
+
+
 @app.command("chat")
 def chat(
     data: Path = typer.Option(
@@ -70,12 +77,10 @@ def chat(
     """Train a LoRA adapter, convert it to GGUF; serve it as the model BASE+NAME."""
     from ragline.config import load_settings
     from ragline.finetune.data import read_chat
-    from ragline.models.adapters import base_file, check_name
+    from ragline.models.adapters import base_file
 
     settings = load_settings()
-    folder = Path(output).expanduser()
-    if "/" not in output:
-        folder = settings.adapters_dir / check_name(output)
+    folder = _output_folder(output, settings.adapters_dir, "adapter")
     base_file(base, settings)  # an unknown or missing base fails here, before any data work
     train = read_chat(data)
     _problems(train, quiet)
@@ -147,12 +152,9 @@ def embedder(
     """Finetune all-MiniLM-L6-v2 (multiple-negatives ranking loss), export ONNX int8."""
     from ragline.config import load_settings
     from ragline.finetune.data import read_triples
-    from ragline.models.adapters import check_name
 
     settings = load_settings()
-    folder = Path(output).expanduser()
-    if "/" not in output:
-        folder = settings.embedders_dir / check_name(output, "embedder")
+    folder = _output_folder(output, settings.embedders_dir, "embedder")
     triples = read_triples(data)
     _problems(triples, quiet)
     from ragline.finetune.embedder import EmbedderTrainConfig, train_embedder
