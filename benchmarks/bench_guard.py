@@ -91,10 +91,13 @@ def pipeline_latency(n_messages: int, n_sentences: int) -> dict[str, Any]:
     pipe.check(warm, "output", GuardContext(sources=[warm], system_prompt="You help."))
     msgs = messages(n_messages)
     times, actions = [], {}
+    in_guard: dict[str, list[float]] = {}
     for m in msgs:
         t0 = time.perf_counter()
         d = pipe.check(m, "input", GuardContext(collection="sample"))
         times.append((time.perf_counter() - t0) * 1e3)
+        for r in d.results:
+            in_guard.setdefault(r.guard, []).append(r.latency_ms)
         actions[str(d.action)] = actions.get(str(d.action), 0) + 1
     per_guard: dict[str, list[float]] = {}
     out_times = []
@@ -106,13 +109,25 @@ def pipeline_latency(n_messages: int, n_sentences: int) -> dict[str, Any]:
         out_times.append((time.perf_counter() - t0) * 1e3)
         for r in d.results:
             per_guard.setdefault(r.guard, []).append(r.latency_ms)
+    # The same sentences against another paragraph's text: names and numbers the sources do
+    # not contain, as in a generated answer that strays, so the PII guard's NER pass runs.
+    novel_times = []
+    pairs = sentences(n_sentences)
+    for i, (s, _para) in enumerate(pairs):
+        other = pairs[(i + len(pairs) // 2) % len(pairs)][1]
+        ctx = GuardContext(sources=[other], system_prompt=system, canary="rl-canary-0000")
+        t0 = time.perf_counter()
+        pipe.check(s, "output", ctx)
+        novel_times.append((time.perf_counter() - t0) * 1e3)
     return {
         "input_guards": settings.guard.input,
         "input_all_guards": _lat(times),
+        "input_per_guard": {g: _lat(v) for g, v in in_guard.items()},
         "input_actions": actions,
         "output_guards": settings.guard.output,
         "output_per_sentence": _lat(out_times),
         "output_per_guard": {g: _lat(v) for g, v in per_guard.items()},
+        "output_per_sentence_not_in_sources": _lat(novel_times),
     }
 
 
@@ -155,10 +170,30 @@ def main() -> None:
     print(f"guards together (load average {load:.1f}) ...")
     res["pipeline"] = pipeline_latency(args.messages, args.sentences)
     p = res["pipeline"]
-    print(json.dumps({k: p[k] for k in ("input_all_guards", "output_per_sentence")}, indent=1))
+    print(
+        json.dumps(
+            {
+                k: p[k]
+                for k in (
+                    "input_all_guards",
+                    "input_per_guard",
+                    "output_per_sentence",
+                    "output_per_sentence_not_in_sources",
+                )
+            },
+            indent=1,
+        )
+    )
     if not args.skip_redteam:
         xs = bench_data() / "safety" / "xstest" / "xstest_prompts.csv"
         res["redteam"] = redteam(xs)
+    else:  # keep the last red-team run's figures (with their own date) beside the new latency
+        previous = REPO / "benchmarks" / "results" / "guard.json"
+        if previous.exists():
+            old = json.loads(previous.read_text())
+            if "redteam" in old:
+                res["redteam"] = old["redteam"]
+                res["redteam_from"] = old.get("redteam_from", old.get("machine", {}).get("date"))
     res["load_average_at_end"] = round(os.getloadavg()[0], 2)
     write_results("guard", res)
 

@@ -71,3 +71,42 @@ def test_bad_input_never_crashes(guard: ToxicityGuard) -> None:
     assert not guard.scan(big, direction="input").triggered
     with pytest.raises(TypeError, match="str"):
         guard.scan(None, direction="input")  # type: ignore[arg-type]
+
+
+def test_the_fast_scorer_gives_the_packages_own_probabilities() -> None:
+    """The guard scores alt-profanity-check's fitted model itself; the numbers must be the
+    package's ``predict_prob`` to the last bits, on clean, abusive, odd and empty texts."""
+    from profanity_check import profanity_check
+
+    from ragline.guard.toxicity import _LinearProfanity, _predict_prob
+
+    scorer = _predict_prob()
+    assert isinstance(scorer, _LinearProfanity)
+    rng = random.Random(3)
+    vocab = sorted(profanity_check.vectorizer.vocabulary_)
+    texts = [
+        "",
+        "!!! ???",
+        "What is the capital of France?",
+        "You are a useless fucking moron.",
+        "Ça va? naïve café — SHIT shit Shit",
+        "fuck " * 50,
+        "the and of a",  # only stop words
+    ]
+    texts += [" ".join(rng.choices(vocab, k=rng.randint(1, 40))) for _ in range(200)]
+    expected = profanity_check.predict_prob(texts)
+    got = scorer(texts)
+    assert len(got) == len(texts)
+    assert max(abs(a - b) for a, b in zip(got, expected, strict=True)) < 1e-9
+    assert max(got) > 0.9 and min(got) < 0.1  # both ends are exercised
+
+
+def test_an_unexpected_model_shape_falls_back_to_the_package() -> None:
+    from profanity_check import profanity_check
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from ragline.guard.toxicity import _fast_or_none
+
+    bigrams = TfidfVectorizer(ngram_range=(1, 2)).fit(["red apple pie", "green tea cake"])
+    assert _fast_or_none(bigrams, profanity_check.model) is None
+    assert _fast_or_none(profanity_check.vectorizer, object()) is None

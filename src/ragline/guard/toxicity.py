@@ -9,6 +9,7 @@ often XSTest's safe prompts, which use violent words harmlessly, are flagged).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,18 +28,96 @@ _model: Any = None
 _model_lock = threading.Lock()
 
 
+class _LinearProfanity:
+    """alt-profanity-check's own model, scored without scikit-learn's per-call overhead.
+
+    The package's model is a TF-IDF vectorizer (word unigrams, l2 norm) and a
+    ``CalibratedClassifierCV`` of linear SVMs with sigmoid calibration. Its probability is the
+    mean over the folds of ``expit(-(a * (x . w + c) + b))``; computing that from the fitted
+    arrays gives the same numbers (checked against ``predict_prob`` in the tests) in a few
+    microseconds instead of ~7 ms a call, which is what let the output guards fit in their
+    per-sentence budget.
+    """
+
+    def __init__(self, vectorizer: Any, model: Any) -> None:
+        import numpy as np
+
+        self._token = re.compile(vectorizer.token_pattern)
+        self._lower = bool(vectorizer.lowercase)
+        vocab: dict[str, int] = vectorizer.vocabulary_
+        weights, intercepts, slopes, offsets = [], [], [], []
+        for fold in model.calibrated_classifiers_:
+            (calibrator,) = fold.calibrators
+            weights.append(np.asarray(fold.estimator.coef_, dtype=np.float64).ravel())
+            intercepts.append(float(fold.estimator.intercept_[0]))
+            slopes.append(float(calibrator.a_))
+            offsets.append(float(calibrator.b_))
+        idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        w = np.stack(weights, axis=1)  # (features, folds)
+        # Per word: its idf and its idf-scaled weight in each fold.
+        self._vocab = {word: (float(idf[i]), w[i] * idf[i]) for word, i in vocab.items()}
+        self._c = np.asarray(intercepts)
+        self._a = np.asarray(slopes)
+        self._b = np.asarray(offsets)
+        self._np = np
+
+    def __call__(self, texts: list[str]) -> list[float]:
+        np = self._np
+        out = []
+        for text in texts:
+            counts: dict[str, int] = {}
+            for tok in self._token.findall(text.lower() if self._lower else text):
+                if tok in self._vocab:
+                    counts[tok] = counts.get(tok, 0) + 1
+            decision = self._c
+            if counts:
+                norm = 0.0
+                dot = np.zeros_like(self._c)
+                for tok, n in counts.items():
+                    idf, wrow = self._vocab[tok]
+                    norm += (n * idf) ** 2
+                    dot = dot + n * wrow
+                decision = self._c + dot / norm**0.5
+            out.append(float(np.mean(1.0 / (1.0 + np.exp(self._a * decision + self._b)))))
+        return out
+
+
+def _fast_or_none(vectorizer: Any, model: Any) -> _LinearProfanity | None:
+    """The fast scorer when the package's model has the expected shape, else None."""
+    try:
+        params = vectorizer.get_params()
+        if (
+            params.get("analyzer") != "word"
+            or tuple(params.get("ngram_range", ())) != (1, 1)
+            or params.get("norm") != "l2"
+            or not params.get("use_idf")
+            or params.get("sublinear_tf")
+            or params.get("binary")
+            or params.get("preprocessor") is not None
+            or params.get("tokenizer") is not None
+            or params.get("strip_accents") is not None
+            or getattr(model, "method", None) != "sigmoid"
+            or len(getattr(model, "classes_", ())) != 2
+        ):
+            return None
+        return _LinearProfanity(vectorizer, model)
+    except (AttributeError, ValueError, TypeError):
+        return None
+
+
 def _predict_prob() -> Any:
     global _model
     with _model_lock:
         if _model is None:
             try:
-                import profanity_check
+                from profanity_check import profanity_check
             except ImportError as exc:
                 raise MissingDependencyError(
                     "the toxicity guard needs alt-profanity-check",
                     hint="pip install alt-profanity-check",
                 ) from exc
-            _model = profanity_check.predict_prob
+            fast = _fast_or_none(profanity_check.vectorizer, profanity_check.model)
+            _model = fast if fast is not None else profanity_check.predict_prob
     return _model
 
 
