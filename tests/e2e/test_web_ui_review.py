@@ -40,13 +40,14 @@ if not CHROMIUM.exists():
     pytest.skip(f"no {CHROMIUM}: run scripts/install-browser.sh", allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("review-folder")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def server(tmp_path_factory: pytest.TempPathFactory, folder: Path) -> Iterator[LiveServer]:
+    """A server of its own per test: each starts with an empty review folder."""
     home = tmp_path_factory.mktemp("ui-review-home")
     settings = server_settings(home, trace={"enabled": False}, server={"review_dir": folder})
     gateway = Gateway(settings, models={"embedded": FakeChatModel(["Hot [1]."])})
@@ -165,3 +166,38 @@ def test_review_page_accepts_and_rejects_into_the_file(
     if UPDATE_SCREENSHOTS:  # refresh the docs' copy on request only
         DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, DOCS_SCREENSHOT)
+
+
+def test_show_more_after_decisions_skips_no_pair(server: LiveServer, folder: Path) -> None:
+    n = 53  # a page is 50 pairs
+    path = write_review_file(folder / "long.jsonl", [review_item(i) for i in range(n)])
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server.url + "/#review")
+            page.locator('#review-files .item[data-name="long.jsonl"]').click()
+            page.wait_for_selector("#review-items .review-item[data-id=syn-49]")
+            assert page.locator("#review-items .review-item").count() == 50
+            for i in range(3):  # decided pairs leave the pending filter but stay on the page
+                page.click(f".review-item[data-id=syn-{i}] .accept")
+                page.wait_for_selector(f".review-item[data-id=syn-{i}][data-review=accepted]")
+            page.click("#review-more")
+            page.wait_for_selector("#review-items .review-item[data-id=syn-52]")
+            ids = page.eval_on_selector_all(
+                "#review-items .review-item", "els => els.map(e => e.dataset.id)"
+            )
+            assert ids == [f"syn-{i}" for i in range(n)]
+            assert page.locator("#review-more").is_hidden()
+            assert counts(page) == ("50", "3", "0")
+            assert not errors, errors
+        finally:
+            browser.close()
+    assert [json.loads(line)["review"] for line in read_lines(path)][:4] == [
+        "accepted",
+        "accepted",
+        "accepted",
+        None,
+    ]

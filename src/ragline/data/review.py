@@ -320,10 +320,17 @@ class ReviewFolder:
         root = self._root()
         out: list[dict[str, Any]] = []
         for p in sorted(root.iterdir()):
-            if not REVIEW_NAME.fullmatch(p.name):
-                continue
+            if p.name.startswith(".") or not p.name.endswith(".jsonl"):
+                continue  # hidden (locks, temporary files) or no data set
             entry: dict[str, Any] = {"name": p.name, **dict.fromkeys(REVIEW_STATES, 0)}
             entry.update(items=0, bad_lines=0, error=None)
+            if not REVIEW_NAME.fullmatch(p.name):
+                entry["error"] = (
+                    "this name cannot be served: rename the file to letters, digits, '.', "
+                    "'_' and '-' (up to 200) ending in .jsonl"
+                )
+                out.append(entry)
+                continue
             try:
                 path = self.path_of(p.name)
                 data = read_records(path, require_text=False)

@@ -94,8 +94,11 @@ class ReviewFilesConformance:
         )
         (folder / "a.card.json").write_text("{}")
         (folder / "notes.txt").write_text("not a review file")
+        (folder / ".a.jsonl.lock").write_text("")
+        (folder / "my review.jsonl").write_text(json.dumps(review_item(1)) + "\n")
         listed = {f["name"]: f for f in files.list_files()}
-        assert set(listed) == {"a.jsonl", "b.jsonl"}
+        assert set(listed) == {"a.jsonl", "b.jsonl", "my review.jsonl"}
+        assert "rename the file" in listed["my review.jsonl"]["error"]
         a, b = listed["a.jsonl"], listed["b.jsonl"]
         assert (a["items"], a["pending"], a["accepted"], a["rejected"]) == (5, 5, 0, 0)
         assert (b["pending"], b["accepted"], b["rejected"], b["error"]) == (0, 1, 1, None)

@@ -586,7 +586,10 @@ async function openReviewFile(name, append = false) {
   document.querySelectorAll("#review-files .item").forEach((li) =>
     li.classList.toggle("active", li.dataset.name === name));
   const filter = $("#review-filter").value;
-  const offset = append ? review.items.length : 0;
+  // Decided pairs stay on the page but may have left the filter: the next page starts after
+  // the loaded pairs that still match it, and a pair already shown is not added twice.
+  const matching = review.items.filter((i) => filter === "all" || (i.review || "pending") === filter);
+  const offset = append ? matching.length : 0;
   const response = await api(`/api/review/${encodeURIComponent(name)}?status=${filter}` +
     `&limit=${REVIEW_PAGE}&offset=${offset}`);
   $("#review-empty").hidden = true;
@@ -611,11 +614,13 @@ async function openReviewFile(name, append = false) {
     bad.append(li);
   }
   bad.hidden = !page.bad_lines.length;
+  const shown = new Set(review.items.map((i) => i.id));
   for (const item of page.items) {
+    if (shown.has(item.id)) continue;
     review.items.push(item);
     box.append(renderReviewItem(item));
   }
-  $("#review-more").hidden = review.items.length >= page.total;
+  $("#review-more").hidden = offset + page.items.length >= page.total;
   $("#review-select-all").checked = false;
   $("#review-status").textContent = page.total ? "" :
     `no ${filter === "all" ? "" : filter + " "}items in this file`;
