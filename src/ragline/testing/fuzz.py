@@ -111,7 +111,6 @@ def fuzz_target(home: Path) -> Iterator[tuple[Any, str]]:
     from ragline.store.factory import open_keys
     from ragline.testing.chat_conformance import FakeChatModel
     from ragline.testing.live_server import running_server, server_settings, write_corpus
-
     from ragline.testing.review_conformance import review_item, write_review_file
 
     review_dir = home / "review"  # /api/review has a file to page through and decide on
