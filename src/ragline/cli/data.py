@@ -458,7 +458,6 @@ def review_cmd(
     """
     from ragline.data.review import decide_file
 
-    _read(file, None, require_text=False)  # missing, empty, no record: the usual message
     outcome = decide_file(  # the one path of every review decision (the web UI's too)
         file,
         accept=accept or [],
@@ -466,6 +465,11 @@ def review_cmd(
         accept_rest=accept_rest,
         reject_rest=reject_rest,
     )
+    for bad in outcome.bad_lines[:10]:
+        err.print(
+            f"[yellow]malformed[/] {file}:{bad['line']}: {bad['reason']} (kept as it is)",
+            highlight=False,
+        )
     items, counts = outcome.items, outcome.counts
     pending = [it for it in items if it.get("review") is None]
     if as_json:
