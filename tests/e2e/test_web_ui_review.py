@@ -125,6 +125,11 @@ def test_review_page_accepts_and_rejects_into_the_file(
             page.screenshot(path=str(shot), full_page=False)
 
             # focus went on to the next pending pair; x selects, j/k move; bulk accept
+            page.fill("#review-note", "bulk: both fine")
+            page.keyboard.press("x")  # typed into the note: no pair is selected
+            assert page.locator("#review-note").input_value() == "bulk: both finex"
+            page.fill("#review-note", "bulk: both fine")
+            page.locator("#review-note").blur()
             third = page.locator(".review-item[data-id=syn-3]")
             assert "focused" in (third.get_attribute("class") or "")
             page.keyboard.press("x")
@@ -161,6 +166,12 @@ def test_review_page_accepts_and_rejects_into_the_file(
     assert [d["question"] for d in decided] == [i["question"] for i in _items()]
     card = json.loads((folder / "handbook.card.json").read_text())
     assert card["steps"][0]["name"] == "review" and card["steps"][0]["notes"]["accepted"] == 4
+    bulk = card["previous"][-1]["steps"][0]  # the decision before the last: the bulk accept
+    assert bulk["params"]["accepted_now"] == 2 and bulk["params"]["note"] == "bulk: both fine"
+    assert (
+        "params" in card["previous"][0]["steps"][0]
+        and "note" not in card["previous"][0]["steps"][0]["params"]
+    )
     assert len(card["previous"]) == 3  # four decisions: three earlier review steps carried on
     assert shot.stat().st_size > 10_000
     if UPDATE_SCREENSHOTS:  # refresh the docs' copy on request only
@@ -201,3 +212,27 @@ def test_show_more_after_decisions_skips_no_pair(server: LiveServer, folder: Pat
         "accepted",
         None,
     ]
+
+
+def test_a_server_without_a_review_dir_says_how_to_turn_it_on(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    home = tmp_path_factory.mktemp("ui-review-off")
+    settings = server_settings(home, trace={"enabled": False})
+    gateway = Gateway(settings, models={"embedded": FakeChatModel(["Hot [1]."])})
+    with (
+        running_server(settings, gateway=gateway) as live,
+        sync_api.sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(live.url + "/#review")
+            page.wait_for_function(
+                "document.querySelector('#review-empty-text').textContent.includes('review_dir')"
+            )
+            text = page.locator("#review-empty").inner_text()
+            assert "server.review_dir is not set" in text and "RAGLINE_SERVER__REVIEW_DIR" in text
+            assert page.locator("#review-file").is_hidden()
+        finally:
+            browser.close()

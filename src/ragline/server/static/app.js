@@ -655,7 +655,8 @@ function renderReviewItem(item) {
   el.dataset.id = item.id;
   el.setAttribute("aria-label", `pair ${item.id}: ${item.question}`);
   $(".review-id", el).textContent = item.id;
-  $(".review-source", el).textContent = [item.source, item.chunk_id].filter(Boolean).join(" · ");
+  const model = item.generator && typeof item.generator.model === "string" ? item.generator.model : null;
+  $(".review-source", el).textContent = [item.source, item.chunk_id, model].filter(Boolean).join(" · ");
   $(".review-question", el).textContent = item.question;
   $(".review-answer", el).textContent = item.answer;
   passageWithHighlight($(".review-passage", el), item.passage, item.highlight);
@@ -726,6 +727,8 @@ function updateSelection() {
 async function decideReview(ids, action) {
   if (!review.file || !ids.length) return;
   const body = action === "accept" ? { accept: ids } : { reject: ids };
+  const note = $("#review-note").value.trim();
+  if (note) body.note = note;   // recorded with this decision in the file's data card
   const response = await api(`/api/review/${encodeURIComponent(review.file)}/decisions`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
