@@ -217,3 +217,12 @@ def test_without_a_review_dir_the_routes_say_how_to_turn_it_on(server: LiveServe
         body = r.json()
         assert "server.review_dir is not set" in body["detail"]
         assert "RAGLINE_SERVER__REVIEW_DIR" in body["hint"] and "ragline data synth" in body["hint"]
+    # set, but the app was built without the review files (create_app called directly)
+    wired_settings = server_settings(
+        home / "open", trace={"enabled": False}, server={"review_dir": home / "review"}
+    )
+    app = create_app(wired_settings, rag=ctx.rag, gateway=ctx.gateway, host="127.0.0.1")
+    with TestClient(app) as client:
+        r = client.post("/api/review/a.jsonl/decisions", json={"accept": ["x"]})
+        assert r.status_code == 404 and "built without review files" in r.json()["detail"]
+        assert "create_app(review=ReviewFolder" in r.json()["hint"]
