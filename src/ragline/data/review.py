@@ -194,7 +194,8 @@ def decide_file(
         for it in items:
             i = str(it.get("id"))
             if i in decided or ((accept_rest or reject_rest) and before.get(i) is None):
-                outcome.applied.append({"id": i, "review": it.get("review"), "was": before[i]})
+                was = before.get(i) if before.get(i) in ("accepted", "rejected") else None
+                outcome.applied.append({"id": i, "review": it.get("review"), "was": was})
         if not (accept or reject or accept_rest or reject_rest):
             return outcome
         from ragline.data.card import CardStep, FileRef, start_card, write_card
