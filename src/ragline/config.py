@@ -343,6 +343,10 @@ class ServerSettings(_Section):
     uploads_dir: Path | None = None
     # Browser origins allowed to call the API from another site (the web UI needs none).
     cors_origins: tuple[str, ...] = ()
+    # Folder of synthetic-QA review files (`ragline data synth -o DIR/review.jsonl`) that
+    # admins review under /api/review and the web UI's Review page. None: the feature is
+    # off, so a server never exposes files nobody chose to publish.
+    review_dir: Path | None = None
 
 
 class AnswerSettings(_Section):

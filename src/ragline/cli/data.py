@@ -456,32 +456,21 @@ def review_cmd(
       ragline data review review.jsonl                      # what is pending
       ragline data review review.jsonl --accept syn-1a2b --reject syn-3c4d
     """
-    from ragline.data.records import write_jsonl
-    from ragline.data.synth import apply_review
+    from ragline.data.review import decide_file
 
-    data = _read(file, None, require_text=False)
-    items = [r.data for r in data.records]
-    counts = apply_review(
-        items,
+    outcome = decide_file(  # the one path of every review decision (the web UI's too)
+        file,
         accept=accept or [],
         reject=reject or [],
         accept_rest=accept_rest,
         reject_rest=reject_rest,
     )
-    if accept or reject or accept_rest or reject_rest:
-        from ragline.data.card import CardStep, FileRef, start_card, write_card
-
-        card = start_card(f"review of {file}", data)  # the file's card so far goes in it
-        n, digest = write_jsonl(file, items)
-        params = {
-            "accepted_now": len(accept or []),
-            "rejected_now": len(reject or []),
-            "accept_rest": accept_rest,
-            "reject_rest": reject_rest,
-        }
-        card.steps.append(CardStep("review", params, len(items), n, notes=counts))
-        card.outputs.append(FileRef(str(file), digest, n))
-        write_card(card, file)
+    for bad in outcome.bad_lines[:10]:
+        err.print(
+            f"[yellow]malformed[/] {file}:{bad['line']}: {bad['reason']} (kept as it is)",
+            highlight=False,
+        )
+    items, counts = outcome.items, outcome.counts
     pending = [it for it in items if it.get("review") is None]
     if as_json:
         print_json({**counts, "pending_ids": [it.get("id") for it in pending]})

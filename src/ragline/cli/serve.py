@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from ragline.config import Settings
+    from ragline.data.review import ReviewFolder
 
 
 def serve(
@@ -39,12 +45,21 @@ def serve(
         typer.secho(message, fg="yellow", err=True)
     port = cfg.port if port is None else port
     try:  # opens the shared stores: a wrong store.url or redis.url fails here, before "serving"
-        app = create_app(settings, keys=keys, host=bound)
+        app = create_app(settings, keys=keys, host=bound, review=_review(settings))
     except BaseException:
         keys.close()
         raise
     typer.echo(f"ragline serving http://{bound}:{port}  (web UI /, API docs /docs)", err=True)
     run_server(app, bound, port, log_level=log_level)
+
+
+def _review(settings: Settings) -> ReviewFolder | None:
+    """The review files the web UI's Review page serves (``server.review_dir``), or None."""
+    if settings.server.review_dir is None:
+        return None
+    from ragline.data.review import ReviewFolder
+
+    return ReviewFolder.from_settings(settings)
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,8 @@ module          step
 ``filters``     quality filters: encoding, length, language, repetition, boilerplate, judge
 ``scrub``       PII redaction (or dropping) with the guard's PII detector
 ``synth``       synthetic QA review loop: answerability, judge, dedup, accept/reject
+``review``      review files: the one decision path (CLI and web UI), locked and atomic;
+                the folder ``/api/review`` serves (``server.review_dir``)
 ``export``      chat, preference and embedding-pair exports, split by document,
                 contamination check
 ==============  ==========================================================================

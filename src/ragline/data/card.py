@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragline.data.records import BadLine, RecordFile
+from ragline.data.records import BadLine, RecordFile, write_atomic
 
 
 @dataclass(slots=True)
@@ -129,11 +129,11 @@ def read_card(data_path: Path | str) -> dict[str, Any] | None:
 
 
 def write_card(card: DataCard, output: Path | str) -> tuple[Path, Path]:
+    """Write the card beside ``output``, each file replaced atomically (never half a card)."""
     json_path, md_path = card_paths(output)
-    json_path.write_text(
-        json.dumps(card.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-    )
-    md_path.write_text(card.to_markdown(), encoding="utf-8")
+    text = json.dumps(card.to_dict(), ensure_ascii=False, indent=2) + "\n"
+    write_atomic(json_path, text.encode("utf-8"))
+    write_atomic(md_path, card.to_markdown().encode("utf-8"))
     return json_path, md_path
 
 

@@ -25,8 +25,12 @@ The id of a record is its ``_id``, else ``id``, else ``line:N``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import stat
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,6 +212,35 @@ def write_jsonl(path: Path | str, objects: Iterable[dict[str, Any]]) -> tuple[in
     return n, digest.hexdigest()
 
 
+def write_atomic(path: Path | str, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically and durably: a temporary file in the same
+    folder, flushed and fsynced, renamed over it; the folder is fsynced after the rename.
+    The file keeps its permissions (a new one gets 0644)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            mode = 0o644  # a new file: what a plain write would give under the usual umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # not every platform can open a folder
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
 def texts(records: Sequence[DataRecord]) -> list[str]:
     return [r.text for r in records]
 
@@ -222,5 +255,6 @@ __all__ = [
     "record_text",
     "sha256_file",
     "texts",
+    "write_atomic",
     "write_jsonl",
 ]

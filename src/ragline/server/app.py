@@ -25,6 +25,7 @@ from ragline.config import Settings, load_settings
 from ragline.server import problems
 from ragline.server.context import ServerContext
 from ragline.server.limits import BodyLimitMiddleware
+from ragline.server.review import ReviewFiles
 from ragline.server.routes import ROUTERS
 from ragline.store.keys_base import ApiKeyStore
 from ragline.store.limits_base import LimitStore
@@ -54,13 +55,15 @@ def create_app(
     keys: ApiKeyStore | None = None,
     limits: LimitStore | None = None,
     host: str | None = None,
+    review: ReviewFiles | None = None,
 ) -> FastAPI:
     """The server app. Anything not given is built from ``settings`` (and closed with it).
 
     ``host`` is the address the server will listen on (default ``server.host``): the app
     answers without a key only on a loopback one, and only while no key was ever created
     (:func:`ragline.server.auth.server_open`). Whoever binds the socket may correct it
-    (``ServerThread`` does)."""
+    (``ServerThread`` does). ``review`` serves ``/api/review`` (``server.review_dir``'s files,
+    ``ragline.data.review.ReviewFolder``, a layer above: ``ragline serve`` passes it)."""
     settings = settings or (rag.settings if rag is not None else load_settings())
     owned: list[Any] = []
     if rag is None:
@@ -92,6 +95,7 @@ def create_app(
         keys=keys,
         limits=limits,
         listen_host=host or settings.server.host,
+        review=review,
     )
 
     @contextlib.asynccontextmanager

@@ -53,6 +53,9 @@ class ServerContext:
     #: The last generations, newest last (``GenerationRecord``): what /metrics and tests read.
     history: deque[Any] = field(default_factory=lambda: deque(maxlen=256))
     started_at: float = field(default_factory=time.time)
+    #: The review files of ``server.review_dir`` (a ``ragline.server.review.ReviewFiles``,
+    #: passed to ``create_app(review=…)``); None: ``/api/review`` answers 404.
+    review: Any = None
 
     def __post_init__(self) -> None:
         cfg = self.settings.server

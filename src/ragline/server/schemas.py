@@ -368,3 +368,91 @@ class WhoAmI(BaseModel):
     key_id: str | None
     role: str
     collections: list[str]
+
+
+_ReviewState = Literal["accepted", "rejected"]
+
+
+class ReviewFileOut(BaseModel):
+    name: str
+    items: int = Field(description="valid items (lines that are JSON objects)")
+    pending: int
+    accepted: int
+    rejected: int
+    bad_lines: int = Field(description="malformed lines: reported, kept as they are")
+    error: str | None = Field(None, description="why the file cannot be reviewed, if it cannot")
+
+
+class ReviewListOut(BaseModel):
+    files: list[ReviewFileOut]
+
+
+class ReviewCountsOut(BaseModel):
+    pending: int
+    accepted: int
+    rejected: int
+
+
+class BadLineOut(BaseModel):
+    line: int
+    reason: str
+
+
+class ReviewItemOut(BaseModel):
+    id: str
+    line: int = Field(description="the item's line in the file")
+    question: str
+    answer: str
+    review: _ReviewState | None = Field(description="null while pending")
+    source: str | None = None
+    chunk_id: str | None = None
+    passage: str = Field(description="the passage the pair was generated from")
+    highlight: list[int] | None = Field(
+        None, description="[start, end) of the cited span (or the answer) in the passage"
+    )
+    checks: dict[str, Any] = Field(
+        default_factory=dict, description="the answerability check's scores, the judge's rating"
+    )
+    generator: dict[str, Any] | None = None
+
+
+class ReviewPageOut(BaseModel):
+    name: str
+    version: str = Field(description="sha256 of the file as read")
+    counts: ReviewCountsOut
+    status: Literal["pending", "accepted", "rejected", "all"]
+    total: int = Field(description="items of this status")
+    limit: int
+    offset: int
+    items: list[ReviewItemOut]
+    bad_lines: list[BadLineOut]
+
+
+_ReviewId = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ReviewDecisionIn(_Body):
+    accept: list[_ReviewId] = Field(default_factory=list, max_length=10_000)
+    reject: list[_ReviewId] = Field(default_factory=list, max_length=10_000)
+    note: str | None = Field(None, max_length=2000, description="recorded in the data card")
+
+
+class ReviewAppliedOut(BaseModel):
+    id: str
+    review: _ReviewState | None
+    was: _ReviewState | None = Field(description="the decision before this one")
+
+
+class ReviewRefusedOut(BaseModel):
+    id: str
+    error: str
+
+
+class ReviewDecisionOut(BaseModel):
+    name: str
+    counts: ReviewCountsOut
+    version: str = Field(description="sha256 of the file after the decisions")
+    applied: list[ReviewAppliedOut]
+    errors: list[ReviewRefusedOut] = Field(description="ids not applied, and why")
+    bad_lines: list[BadLineOut]
+    written: bool

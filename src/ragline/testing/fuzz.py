@@ -111,9 +111,14 @@ def fuzz_target(home: Path) -> Iterator[tuple[Any, str]]:
     from ragline.store.factory import open_keys
     from ragline.testing.chat_conformance import FakeChatModel
     from ragline.testing.live_server import running_server, server_settings, write_corpus
+    from ragline.testing.review_conformance import review_item, write_review_file
 
+    review_dir = home / "review"  # /api/review has a file to page through and decide on
+    write_review_file(review_dir / "review.jsonl", [review_item(i) for i in range(3)])
     cfg = server_settings(
-        home, server={"max_queue": 64, "max_json_bytes": 200_000}, trace={"enabled": False}
+        home,
+        server={"max_queue": 64, "max_json_bytes": 200_000, "review_dir": review_dir},
+        trace={"enabled": False},
     )
     keys = open_keys(cfg)
     try:

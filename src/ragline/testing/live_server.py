@@ -16,6 +16,7 @@ from typing import Any
 
 from ragline.api import Ragline
 from ragline.config import Settings, load_settings
+from ragline.data.review import ReviewFolder
 from ragline.server import create_app
 from ragline.server.context import ServerContext
 from ragline.server.runner import ServerThread
@@ -63,8 +64,12 @@ def running_server(
     rag: Ragline | None = None,
     gateway: Any = None,
     keys: Any = None,
+    review: Any = None,
 ) -> Iterator[LiveServer]:
-    app = create_app(settings, rag=rag, gateway=gateway, keys=keys)
+    """The app on a free port; ``review`` defaults to ``server.review_dir``'s files."""
+    if review is None:
+        review = ReviewFolder.from_settings(settings)
+    app = create_app(settings, rag=rag, gateway=gateway, keys=keys, review=review)
     with ServerThread(app) as thread:
         yield LiveServer(thread, app)
 

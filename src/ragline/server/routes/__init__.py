@@ -12,6 +12,7 @@ from ragline.server.routes import (
     memory,
     meta,
     openai,
+    review,
     search,
 )
 
@@ -25,6 +26,7 @@ ROUTERS = [
     handoff.router,
     agent.router,
     memory.router,
+    review.router,
     openai.router,
 ]
 

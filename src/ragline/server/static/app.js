@@ -383,13 +383,15 @@ function followHandoff(msg, itemId, reason) {
 // ---------------------------------------------------------------- handoff: the inbox page
 const inbox = { current: null };
 
+const PAGES = ["chat", "handoff", "review"];
+
 function showPage(name) {
-  const handoff = name === "handoff";
-  $("#chat-view").hidden = handoff;
-  $("#handoff-view").hidden = !handoff;
-  $("#tab-chat").setAttribute("aria-pressed", String(!handoff));
-  $("#tab-handoff").setAttribute("aria-pressed", String(handoff));
-  if (handoff) loadInbox();
+  for (const page of PAGES) {
+    $(`#${page}-view`).hidden = page !== name;
+    $(`#tab-${page}`).setAttribute("aria-pressed", String(page === name));
+  }
+  if (name === "handoff") loadInbox();
+  if (name === "review") loadReviewFiles();
 }
 
 async function loadInbox() {
@@ -512,7 +514,270 @@ async function closeItem() {
   loadInbox();
 }
 
-window.ragline = { followHandoff, loadInbox, openThread, showPage };
+// ---------------------------------------------------------------- review: synthetic QA pairs
+// The server's review folder (server.review_dir) holds files written by `ragline data synth`;
+// each pending pair is accepted or rejected here, through the same code as `ragline data
+// review` (the file and its data card change the same way).
+const review = { file: null, items: [], total: 0, focus: -1, counts: null };
+const REVIEW_PAGE = 50;
+
+function setReviewCounts(counts) {
+  review.counts = counts;
+  for (const k of ["pending", "accepted", "rejected"]) $(`#review-n-${k}`).textContent = counts[k];
+  const entry = document.querySelector(`#review-files .item[data-name="${CSS.escape(review.file || "")}"]`);
+  if (entry) $(".review-file-counts", entry).textContent = fileCounts(counts);
+}
+
+function fileCounts(c) {
+  return `${c.pending} pending · ${c.accepted} accepted · ${c.rejected} rejected`;
+}
+
+async function loadReviewFiles() {
+  const list = $("#review-files");
+  const status = $("#review-files-status");
+  const response = await api("/api/review");
+  list.innerHTML = "";
+  if (!response.ok) {
+    const text = await problemText(response);
+    status.textContent = "";
+    $("#review-empty-text").textContent = text;
+    $("#review-empty").hidden = false;
+    $("#review-file").hidden = true;
+    return;
+  }
+  const { files } = await response.json();
+  status.textContent = files.length ? "" : "no review files in the review folder yet";
+  if (!files.length) $("#review-empty-text").textContent = "The review folder has no review file yet.";
+  let pending = 0;
+  for (const f of files) {
+    pending += f.pending;
+    const li = document.createElement("li");
+    li.className = "item" + (review.file === f.name ? " active" : "");
+    li.dataset.name = f.name;
+    li.tabIndex = 0;
+    li.setAttribute("role", "button");
+    const head = document.createElement("div");
+    head.className = "item-head";
+    const name = document.createElement("code");
+    name.textContent = f.name;
+    head.append(name);
+    const counts = document.createElement("div");
+    counts.className = "muted review-file-counts";
+    counts.textContent = f.error ? `⚠ ${f.error}` : fileCounts(f);
+    li.append(head, counts);
+    if (f.bad_lines) {
+      const bad = document.createElement("div");
+      bad.className = "muted warn";
+      bad.textContent = `${f.bad_lines} malformed line(s)`;
+      li.append(bad);
+    }
+    li.addEventListener("click", () => openReviewFile(f.name));
+    li.addEventListener("keydown", (e) => { if (e.key === "Enter") openReviewFile(f.name); });
+    list.append(li);
+  }
+  const count = $("#review-count");
+  count.textContent = String(pending);
+  count.hidden = !pending;
+  if (review.file && files.some((f) => f.name === review.file)) openReviewFile(review.file);
+}
+
+async function openReviewFile(name, append = false) {
+  review.file = name;
+  document.querySelectorAll("#review-files .item").forEach((li) =>
+    li.classList.toggle("active", li.dataset.name === name));
+  const filter = $("#review-filter").value;
+  // Decided pairs stay on the page but may have left the filter: the next page starts after
+  // the loaded pairs that still match it, and a pair already shown is not added twice.
+  const matching = review.items.filter((i) => filter === "all" || (i.review || "pending") === filter);
+  const offset = append ? matching.length : 0;
+  const response = await api(`/api/review/${encodeURIComponent(name)}?status=${filter}` +
+    `&limit=${REVIEW_PAGE}&offset=${offset}`);
+  $("#review-empty").hidden = true;
+  $("#review-file").hidden = false;
+  $("#review-title").textContent = name;
+  if (!response.ok) {
+    $("#review-status").textContent = await problemText(response);
+    return;
+  }
+  const page = await response.json();
+  const box = $("#review-items");
+  if (!append) { box.innerHTML = ""; review.items = []; review.focus = -1; }
+  review.total = page.total;
+  $("#review-file").dataset.name = name;
+  $("#review-file").dataset.version = page.version;
+  setReviewCounts(page.counts);
+  const bad = $("#review-bad");
+  bad.innerHTML = "";
+  for (const b of page.bad_lines) {
+    const li = document.createElement("li");
+    li.textContent = `line ${b.line}: ${b.reason} (kept in the file as it is)`;
+    bad.append(li);
+  }
+  bad.hidden = !page.bad_lines.length;
+  const shown = new Set(review.items.map((i) => i.id));
+  for (const item of page.items) {
+    if (shown.has(item.id)) continue;
+    review.items.push(item);
+    box.append(renderReviewItem(item));
+  }
+  $("#review-more").hidden = offset + page.items.length >= page.total;
+  $("#review-select-all").checked = false;
+  $("#review-status").textContent = page.total ? "" :
+    `no ${filter === "all" ? "" : filter + " "}items in this file`;
+  updateSelection();
+  if (!append && review.items.length) focusReviewItem(0, false);
+}
+
+function passageWithHighlight(el, passage, span) {
+  el.textContent = "";
+  if (!span) { el.textContent = passage; return; }
+  const mark = document.createElement("mark");
+  mark.textContent = passage.slice(span[0], span[1]);
+  mark.title = "the cited span";
+  el.append(document.createTextNode(passage.slice(0, span[0])), mark,
+    document.createTextNode(passage.slice(span[1])));
+}
+
+function checkFacts(checks) {
+  const out = [];
+  const a = checks.answerable;
+  if (a && typeof a === "object") {
+    out.push(["answerable", a.ok === true ? "yes" : a.ok === false ? "no" : "?"]);
+    for (const k of ["lexical", "semantic"]) if (typeof a[k] === "number") out.push([k, a[k].toFixed(2)]);
+    for (const k of ["facts_ok", "answer_in_passage"]) if (typeof a[k] === "boolean") out.push([k.replace(/_/g, " "), a[k] ? "yes" : "no"]);
+  }
+  if (checks.judge !== undefined && checks.judge !== null) out.push(["judge", String(checks.judge)]);
+  return out;
+}
+
+function renderReviewItem(item) {
+  const el = $("#review-item-template").content.firstElementChild.cloneNode(true);
+  el.dataset.id = item.id;
+  el.setAttribute("aria-label", `pair ${item.id}: ${item.question}`);
+  $(".review-id", el).textContent = item.id;
+  const model = item.generator && typeof item.generator.model === "string" ? item.generator.model : null;
+  $(".review-source", el).textContent = [item.source, item.chunk_id, model].filter(Boolean).join(" · ");
+  $(".review-question", el).textContent = item.question;
+  $(".review-answer", el).textContent = item.answer;
+  passageWithHighlight($(".review-passage", el), item.passage, item.highlight);
+  const facts = $(".review-checks", el);
+  for (const [label, value] of checkFacts(item.checks || {})) {
+    const dt = document.createElement("dt");
+    dt.textContent = label;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    dd.className = value === "no" ? "bad" : value === "yes" ? "good" : "";
+    facts.append(dt, dd);
+  }
+  const select = $(".review-select", el);
+  select.setAttribute("aria-label", `select ${item.id}`);
+  select.addEventListener("change", updateSelection);
+  const accept = $(".accept", el);
+  const reject = $(".reject", el);
+  accept.setAttribute("aria-label", `accept ${item.id}`);
+  reject.setAttribute("aria-label", `reject ${item.id}`);
+  accept.addEventListener("click", () => decideReview([item.id], "accept"));
+  reject.addEventListener("click", () => decideReview([item.id], "reject"));
+  el.addEventListener("click", (e) => {
+    if (e.target.closest("button, input, label")) return;
+    focusReviewItem(review.items.findIndex((i) => i.id === item.id), true);
+  });
+  showReviewState(el, item.review);
+  return el;
+}
+
+function showReviewState(el, value) {
+  el.dataset.review = value || "pending";
+  const pill = $(".review-state", el);
+  pill.textContent = value || "pending";
+  pill.className = `pill review-state ${value || "pending"}`;
+  $(".accept", el).setAttribute("aria-pressed", String(value === "accepted"));
+  $(".reject", el).setAttribute("aria-pressed", String(value === "rejected"));
+}
+
+function reviewEl(i) {
+  return document.querySelectorAll("#review-items .review-item")[i] || null;
+}
+
+function focusReviewItem(i, scroll = true) {
+  const n = review.items.length;
+  if (!n) return;
+  i = Math.max(0, Math.min(n - 1, i));
+  const old = reviewEl(review.focus);
+  if (old) old.classList.remove("focused");
+  review.focus = i;
+  const el = reviewEl(i);
+  el.classList.add("focused");
+  if (scroll) { el.focus({ preventScroll: true }); el.scrollIntoView({ block: "nearest" }); }
+}
+
+function selectedIds() {
+  return [...document.querySelectorAll("#review-items .review-select:checked")]
+    .map((box) => box.closest(".review-item").dataset.id);
+}
+
+function updateSelection() {
+  const n = selectedIds().length;
+  $("#review-accept-selected").disabled = !n;
+  $("#review-reject-selected").disabled = !n;
+  $("#review-accept-selected").textContent = n ? `Accept selected (${n})` : "Accept selected";
+  $("#review-reject-selected").textContent = n ? `Reject selected (${n})` : "Reject selected";
+}
+
+async function decideReview(ids, action) {
+  if (!review.file || !ids.length) return;
+  const body = action === "accept" ? { accept: ids } : { reject: ids };
+  const note = $("#review-note").value.trim();
+  if (note) body.note = note;   // recorded with this decision in the file's data card
+  const response = await api(`/api/review/${encodeURIComponent(review.file)}/decisions`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const status = $("#review-status");
+  if (!response.ok) { status.textContent = await problemText(response); return; }
+  const result = await response.json();
+  for (const a of result.applied) {
+    const el = document.querySelector(`#review-items .review-item[data-id="${CSS.escape(a.id)}"]`);
+    if (!el) continue;
+    showReviewState(el, a.review);
+    $(".review-select", el).checked = false;
+    const item = review.items.find((i) => i.id === a.id);
+    if (item) item.review = a.review;
+  }
+  setReviewCounts(result.counts);
+  $("#review-file").dataset.version = result.version;
+  updateSelection();
+  const done = result.applied.length;
+  const verb = action === "accept" ? "accepted" : "rejected";
+  status.textContent = `${done} ${verb}` + (result.errors.length
+    ? `; not applied: ${result.errors.map((e) => `${e.id} (${e.error})`).join(", ")}` : "");
+  $("#review-count").textContent = String(result.counts.pending);
+  $("#review-count").hidden = !result.counts.pending;
+  if (ids.length === 1) {   // on to the next pending pair
+    const at = review.items.findIndex((i) => i.id === ids[0]);
+    const next = review.items.findIndex((i, j) => j > at && !i.review);
+    if (next >= 0) focusReviewItem(next);
+  }
+}
+
+function reviewKeys(e) {
+  if ($("#review-view").hidden || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.target.closest("input[type=text], textarea, select")) return;
+  const item = review.items[review.focus];
+  if (e.key === "j") focusReviewItem(review.focus + 1);
+  else if (e.key === "k") focusReviewItem(review.focus - 1);
+  else if (e.key === "a" && item) decideReview([item.id], "accept");
+  else if (e.key === "r" && item) decideReview([item.id], "reject");
+  else if (e.key === "x" && item) {
+    const box = $(".review-select", reviewEl(review.focus));
+    box.checked = !box.checked;
+    updateSelection();
+  } else return;
+  e.preventDefault();
+}
+
+window.ragline = { followHandoff, loadInbox, openThread, showPage, loadReviewFiles, openReviewFile };
 
 // ---------------------------------------------------------------- wiring
 document.addEventListener("DOMContentLoaded", () => {
@@ -539,7 +804,21 @@ document.addEventListener("DOMContentLoaded", () => {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); sendReply(); }
   });
   $("#thread-close").addEventListener("click", closeItem);
+  $("#tab-review").addEventListener("click", () => showPage("review"));
+  $("#review-refresh").addEventListener("click", loadReviewFiles);
+  $("#review-filter").addEventListener("change", () => { if (review.file) openReviewFile(review.file); });
+  $("#review-more").addEventListener("click", () => openReviewFile(review.file, true));
+  $("#review-select-all").addEventListener("change", (e) => {
+    document.querySelectorAll("#review-items .review-select").forEach((box) => {
+      box.checked = e.target.checked;
+    });
+    updateSelection();
+  });
+  $("#review-accept-selected").addEventListener("click", () => decideReview(selectedIds(), "accept"));
+  $("#review-reject-selected").addEventListener("click", () => decideReview(selectedIds(), "reject"));
+  document.addEventListener("keydown", reviewKeys);
   if (location.hash === "#handoff") showPage("handoff");
+  if (location.hash === "#review") showPage("review");
   const form = $("#ask-form");
   const input = $("#question");
   form.addEventListener("submit", async (e) => {
