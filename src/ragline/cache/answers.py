@@ -358,8 +358,7 @@ class AnswerCache:
         version: int,
     ) -> CacheLookup:
         cfg = self.config
-        index = self._index(collection, scope)
-        index.sync(store)
+        index = self._index(collection, scope)  # synced by the caller, one query ago
         found, best = index.search(
             vector,
             threshold=cfg.threshold,
