@@ -167,6 +167,67 @@ def table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def gate_scores(seed: int, holdout: int, categories: list[str]) -> dict[str, float]:
+    """Case id → the relevance gate's probability, for every reported (not held-out) case of
+    ``categories``: the gate needs no model, so all of them are scored."""
+    from ragline.agent.calling import tool_definitions
+    from ragline.agent.relevance import gate_for
+    from ragline.config import load_settings
+
+    gate = gate_for(load_settings())
+    if gate is None:
+        raise SystemExit("the relevance gate is off or another embedder is configured")
+    out: dict[str, float] = {}
+    for category in categories:
+        _held, rest = split_cases(load_bfcl(category), seed=seed, holdout=holdout)
+        for case in rest:
+            tools, _names = openai_tools(case.functions)
+            out[case.id] = gate.probability(case.request, tool_definitions(tools))
+    return out
+
+
+def gated(rows: list[dict[str, Any]], scores: dict[str, float], threshold: float) -> list[dict]:
+    """The model's records as they are with the gate in front: a case the gate refuses gets
+    no call (right for irrelevance, wrong elsewhere) and the model is not asked; the others
+    keep the model's own result (the model's part is the same code either way)."""
+    out = []
+    for row in rows:
+        p = scores.get(row["id"])
+        if p is None:
+            continue
+        if p < threshold:
+            ok = row["category"] == "irrelevance"
+            row = {**row, "valid": ok, "kind": "" if ok else "gate", "calls": [], "seconds": 0.0}
+        out.append(row)
+    return out
+
+
+def gate_alone(scores: dict[str, float], threshold: float) -> dict[str, Any]:
+    """Per category: the share of cases the gate lets through to the model (for irrelevance,
+    the share it abstains on), over every reported case."""
+    per: dict[str, Any] = {}
+    for category in CATEGORIES:
+        ps = [p for cid, p in scores.items() if _category_of(cid) == category]
+        if not ps:
+            continue
+        if category == "irrelevance":
+            ok = sum(1 for p in ps if p < threshold)
+            key = "abstained"
+        else:
+            ok = sum(1 for p in ps if p >= threshold)
+            key = "passed"
+        iv = wilson_interval(ok, len(ps))
+        per[category] = {key: iv.mean, "low": iv.low, "high": iv.high, "n": iv.n}
+    return per
+
+
+def _category_of(case_id: str) -> str:
+    for category in CATEGORIES:
+        if case_id.startswith(category):
+            return category
+    return "?"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", help="chat model (repeatable)")
@@ -223,8 +284,19 @@ def main() -> None:
     rows = list(done_cases(args.cases).values())
     summary = summarize(rows)
     print()
+    print("The model alone:")
     print(table(summary))
-    floor = summary.get(FLOOR_MODEL, {}).get("irrelevance")
+    from ragline.agent.relevance import shipped_model
+
+    threshold = shipped_model().threshold
+    scores = gate_scores(args.seed, args.holdout, categories)
+    alone = gate_alone(scores, threshold)
+    with_gate = summarize(gated(rows, scores, threshold))
+    print(f"\nThe relevance gate alone (threshold {threshold}), every reported case:")
+    print(json.dumps(alone, indent=1))
+    print("\nThe model behind the gate (tools.relevance_gate, the default):")
+    print(table(with_gate))
+    floor = with_gate.get(FLOOR_MODEL, {}).get("irrelevance")
     payload = {
         "seed": args.seed,
         "holdout_per_category": args.holdout,
@@ -232,7 +304,18 @@ def main() -> None:
         "gateway": GATEWAY,
         "code": sorted({r.get("code", "?") for r in rows}),
         "summary": summary,
-        "irrelevance_floor": {"model": FLOOR_MODEL, "floor": IRRELEVANCE_FLOOR, "result": floor},
+        "gate": {
+            "threshold": threshold,
+            "fitted_on": shipped_model().meta.get("fitted_on"),
+            "alone": alone,
+        },
+        "summary_with_gate": with_gate,
+        "irrelevance_floor": {
+            "model": FLOOR_MODEL,
+            "floor": IRRELEVANCE_FLOOR,
+            "result": floor,
+            "with": "the relevance gate (default)",
+        },
     }
     if args.try_holdout:
         return
@@ -259,7 +342,9 @@ def load_model(name: str) -> tuple[Any, Any]:
     from ragline.config import Settings
     from ragline.models.gateway import Gateway
 
-    settings = Settings(gateway={"default_model": name, **GATEWAY})
+    # The model alone: the relevance gate is applied in the report, to every record (and
+    # scored on every case), so one set of model runs gives both figures.
+    settings = Settings(gateway={"default_model": name, **GATEWAY}, tools={"relevance_gate": False})
     return Gateway(settings), settings
 
 

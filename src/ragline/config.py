@@ -811,6 +811,13 @@ class ToolSettings(_Section):
     # construction unless max_tokens cut them, which a re-ask seldom mends; one for servers
     # that ignore the schema.
     call_max_reasks: int = Field(1, ge=0)
+    # With tool_choice "auto", a fitted gate (embeddings + lexical cues, agent/relevance.py)
+    # answers "no call" when no offered tool fits the request: small models call one anyway
+    # (qwen2.5-1.5b on 32 of 33 of BFCL's irrelevance cases). Only with the default embedder.
+    relevance_gate: bool = True
+    # None: the fitted threshold shipped beside the weights (tool_relevance.json); higher
+    # abstains more and refuses more fitting calls (the trade-off: docs/benchmarks.md).
+    relevance_threshold: float | None = Field(None, ge=0, le=1)
 
 
 class DataSettings(_Section):

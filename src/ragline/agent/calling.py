@@ -23,6 +23,7 @@ times), then :class:`~ragline.errors.StructuredOutputError` is raised.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -62,13 +63,16 @@ _OPENAI_NAME = re.compile(r"[^a-zA-Z0-9_-]")
 @dataclass(frozen=True, slots=True)
 class FunctionCalls:
     """The calls of one step and what they took: ``via`` says how they were obtained
-    (``grammar``, ``tools_api``, or ``none`` when ``tool_choice`` was ``"none"``)."""
+    (``grammar``, ``tools_api``, ``none`` when ``tool_choice`` was ``"none"``, or ``gate``
+    when the relevance gate found no offered tool fits: :mod:`ragline.agent.relevance`)."""
 
     calls: list[ToolCall]
-    via: Literal["grammar", "tools_api", "none"]
+    via: Literal["grammar", "tools_api", "none", "gate"]
     result: ChatResult | None = None
     usage: Usage = field(default_factory=lambda: Usage(0, 0))
     attempts: tuple[Attempt, ...] = ()
+    #: The relevance gate's probability that an offered tool fits (None: not gated).
+    relevance: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +80,7 @@ class FunctionCalls:
             "via": self.via,
             "usage": self.usage.to_dict(),
             "model": None if self.result is None else self.result.model,
+            "relevance": None if self.relevance is None else round(self.relevance, 4),
         }
 
 
@@ -259,16 +264,35 @@ def function_calls(
         return FunctionCalls(calls=[], via="none")
     tr = tracer or NOOP_TRACER
     target, opened = _target(model, settings, gateway)
+    # The gate is for local models (the grammar path): a server's model with a tools API
+    # decides for itself.
+    relevance = None
+    if tool_choice in (None, "auto") and not target.tools_api:
+        relevance = _relevance(request, allowed, settings)
+    if relevance is not None and relevance[0] < relevance[1]:
+        if opened is not None:
+            opened.close()
+        with tr.trace(
+            "function_call",
+            tools=[t.name for t in allowed],
+            tool_choice=json.dumps(tool_choice) if tool_choice is not None else None,
+        ) as span:
+            span.set(calls=0, via="gate", relevance=round(relevance[0], 4))
+        return FunctionCalls(calls=[], via="gate", relevance=relevance[0])
     try:
         with tr.trace(
             "function_call",
             tools=[t.name for t in allowed],
             tool_choice=json.dumps(tool_choice) if tool_choice is not None else None,
         ) as span:
+            if relevance is not None:
+                span.set(relevance=round(relevance[0], 4))
             if target.tools_api:
                 out = _via_tools_api(target, request, allowed, required, parallel, settings)
             else:
                 out = _via_grammar(target, request, allowed, required, parallel, settings)
+            if relevance is not None:
+                out = dataclasses.replace(out, relevance=relevance[0])
             span.set(calls=len(out.calls), via=out.via)
             if span.recording:
                 span.set(output=json.dumps([c.to_dict() for c in out.calls], ensure_ascii=False))
@@ -276,6 +300,27 @@ def function_calls(
     finally:
         if opened is not None:
             opened.close()
+
+
+def _relevance(
+    request: Messages, tools: Sequence[Tool], settings: Settings
+) -> tuple[float, float] | None:
+    """(probability that a tool fits, threshold) from the relevance gate, or None when the
+    gate is off or does not apply (another embedder; no user text)."""
+    from ragline.agent.relevance import gate_for
+
+    gate = gate_for(settings)
+    if gate is None:
+        return None
+    text = " ".join(
+        str(m.get("content") or "") for m in normalize_messages(request) if m.get("role") == "user"
+    ).strip()
+    if not text:
+        return None
+    threshold = settings.tools.relevance_threshold
+    if threshold is None:
+        threshold = gate.model.threshold
+    return gate.probability(text, tools), threshold
 
 
 def call_functions(
