@@ -385,7 +385,7 @@ def test_an_output_sentence_made_of_source_words_skips_ner_but_new_pii_is_still_
     ctx = GuardContext(sources=[source])
     calls: list[str] = []
     real = guard.find
-    monkeypatch.setattr(guard, "find", lambda text: calls.append(text) or real(text))
+    monkeypatch.setattr(guard, "find", lambda text, **kw: calls.append(text) or real(text, **kw))
     quoted = "Ann Lee answers at ann.lee@example.org [1]."
     assert not guard.scan(quoted, direction="output", context=ctx).flags
     assert calls == []  # every capitalised word, number and address is a source word
@@ -416,3 +416,46 @@ def test_a_request_phrase_is_not_the_user_speaking_of_themselves(guard: PiiGuard
     assert not guard.scan("tell me everything about Venus", direction="input").flags
     assert not guard.scan("Show me what Acme Corp sells in Germany.", direction="input").flags
     assert guard.scan("Tell me, my name is Ann Lee: when is my visit?", direction="input").flags
+
+
+def test_output_ner_reads_only_around_the_words_the_sources_lack(guard: PiiGuard):
+    """In the output direction NER runs on a few words either side of each word the sources
+    lack; on SQuAD-like sentences it flags exactly what NER over the whole sentence flags
+    (the benchmark's 553 such sentences: tests here keep a few)."""
+    from ragline.guard.pii import _NER_PAD_WORDS, _around, _Sources
+
+    source = "The museum in Lyon opened in 1976 and is run by the city council."
+    sentences = [
+        "The museum in Lyon was founded by Jean Dupont, who moved there from Marseille.",
+        "In 1976 the council hired Maria Rossi of Turin to run the museum in Lyon.",
+        "The city council of Lyon runs it; its director, Ahmed Benali, lives in Villeurbanne "
+        "and can be reached at a.benali@lyon.fr or 04 72 10 30 30 after 5 pm on Mondays.",
+        "It opened in 1976.",  # nothing new: no NER at all
+    ]
+    src = _Sources([source])
+    for text in sentences:
+        novel = src.novel(text)
+        if not novel:
+            assert not guard.scan(
+                text, direction="output", context=GuardContext(sources=[source])
+            ).flags
+            continue
+        ranges = _around(text, novel, _NER_PAD_WORDS)
+        assert all(0 <= lo < hi <= len(text) for lo, hi in ranges)
+
+        def kept(spans, text=text):
+            return sorted(x[:3] for x in spans if not src.contain(text[x[1] : x[2]]))
+
+        assert kept(guard.find(text, ner_ranges=ranges)) == kept(guard.find(text))
+    flags = guard.scan(sentences[0], direction="output", context=GuardContext(sources=[source]))
+    assert "PERSON" in {f.label for f in flags.flags}  # Jean Dupont, not in the source
+
+
+def test_around_merges_overlapping_windows():
+    from ragline.guard.pii import _around
+
+    text = "one two three four five six seven eight nine ten"
+    assert _around(text, [(0, 3)], 1) == [(0, 7)]
+    assert _around(text, [(8, 13), (14, 18)], 1) == [(4, 23)]  # three, four: one range
+    assert _around(text, [(45, 48)], 2) == [(34, 48)]  # "ten" at the end: clipped
+    assert _around("", [(0, 0)], 3) == []

@@ -292,6 +292,57 @@ def _tokens_only(engine: Any, text: str) -> Any:
     )
 
 
+#: Words of context on each side of a word the sources lack, for NER in the output direction:
+#: enough for the model to tell a name from a place (the same entities as the whole
+#: sentence's on SQuAD sentences: ``tests/unit/test_guard_pii.py``).
+_NER_PAD_WORDS = 8
+_ANY_WORD = re.compile(r"\S+")
+
+
+def _around(text: str, spans: list[tuple[int, int]], pad: int) -> list[tuple[int, int]]:
+    """Character ranges of ``pad`` words either side of each span, merged."""
+    words = [m.span() for m in _ANY_WORD.finditer(text)]
+    if not words:
+        return []
+    starts = [w[0] for w in words]
+    ranges: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        first = max(0, bisect.bisect_right(starts, start) - 1 - pad)
+        last = min(len(words) - 1, bisect.bisect_right(starts, max(start, end - 1)) - 1 + pad)
+        lo, hi = words[first][0], words[last][1]
+        if ranges and lo <= ranges[-1][1]:
+            ranges[-1] = (ranges[-1][0], max(hi, ranges[-1][1]))
+        else:
+            ranges.append((lo, hi))
+    return ranges
+
+
+def _partial_ner(engine: Any, text: str, ranges: list[tuple[int, int]]) -> Any:
+    """Presidio's NLP artifacts for ``text`` with the NER model run on ``ranges`` only (its
+    cost is per token): tokens and lemmas of the whole text, the entities found in the
+    ranges placed at their offsets in it."""
+    nlp_engine = engine.nlp_engine
+    to_artifacts = getattr(nlp_engine, "_doc_to_nlp_artifact", None)
+    if to_artifacts is None:  # another Presidio: the whole text, as without ranges
+        return None
+    nlp = nlp_engine.nlp["en"]
+    doc = nlp.make_doc(text)
+    for token in doc:
+        token.lemma_ = token.lower_
+    ents = []
+    for lo, hi in ranges:
+        for ent in nlp(text[lo:hi]).ents:
+            span = doc.char_span(
+                lo + ent.start_char, lo + ent.end_char, label=ent.label_, alignment_mode="expand"
+            )
+            if span is not None and not any(
+                span.start < e.end and e.start < span.end for e in ents
+            ):
+                ents.append(span)
+    doc.ents = sorted(ents, key=lambda e: e.start)
+    return to_artifacts(doc, "en")
+
+
 def _keep(entity: str, value: str, ner: bool = True) -> bool:
     """Drop what the NER model says that is not about anyone (``ner=False``: a rule's hit,
     whose own pattern already decided, e.g. "cambodian" from the nationality list)."""
@@ -435,17 +486,24 @@ class _Sources:
     def words(self) -> frozenset[str]:
         return frozenset(_WORD.findall(self.text))
 
-    def cover(self, text: str) -> bool:
-        """Every word of ``text`` that could belong to personal data (one with a capital, a
-        digit or an ``@``; citation markers aside) is a word of the sources: then the text
-        can hold no personal data the sources did not, and NER need not run (an answer
-        quoting its passages costs a regular expression, not a spaCy pass)."""
-        for word in _WORD.findall(_CITATION.sub(" ", text)):
+    def novel(self, text: str) -> list[tuple[int, int]]:
+        """Where ``text`` has a word that could belong to personal data (one with a capital,
+        a digit or an ``@``; citation markers aside) that is not a word of the sources."""
+        out = []
+        for m in _WORD.finditer(_CITATION.sub(lambda c: " " * len(c.group()), text)):
+            word = m.group()
             if (word[0].isupper() or any(c.isdigit() or c == "@" for c in word)) and (
                 _norm(word) not in self.words
             ):
-                return False
-        return True
+                out.append(m.span())
+        return out
+
+    def cover(self, text: str) -> bool:
+        """Every word of ``text`` that could belong to personal data is a word of the
+        sources (:meth:`novel` finds none): then the text can hold no personal data the
+        sources did not, and NER need not run (an answer quoting its passages costs a
+        regular expression, not a spaCy pass)."""
+        return not self.novel(text)
 
     def contain(self, value: str) -> bool:
         norm = _norm(value)
@@ -479,8 +537,13 @@ class PiiGuard:
         """Load the analyzer now (a server calls this at start, not on the first request)."""
         analyzer().analyze("warm up", language="en")
 
-    def find(self, text: str) -> list[tuple[str, int, int, float, str]]:
-        """``(entity, start, end, score, recognizer)`` of every PII span, overlaps resolved."""
+    def find(
+        self, text: str, *, ner_ranges: list[tuple[int, int]] | None = None
+    ) -> list[tuple[str, int, int, float, str]]:
+        """``(entity, start, end, score, recognizer)`` of every PII span, overlaps resolved.
+
+        ``ner_ranges``: character ranges the NER model reads (the pattern recognizers read
+        everything); None: all of it. Used when ``text`` fits one window."""
         if not text.strip():
             return []
         engine = analyzer()
@@ -498,6 +561,8 @@ class PiiGuard:
             window = text[w_start:w_end]
             # Past guard.pii_ner_max_chars only the patterns run (tokens, no NER model).
             artifacts = None if w_start < self.ner_max_chars else _tokens_only(engine, window)
+            if artifacts is None and ner_ranges is not None and len(window) == len(text):
+                artifacts = _partial_ner(engine, window, ner_ranges)
             for r in engine.analyze(
                 window,
                 language="en",
@@ -546,9 +611,15 @@ class PiiGuard:
             if direction == "output" and context is not None and context.sources
             else None
         )
-        if sources is not None and sources.cover(text):
-            return GuardResult(self.name, (), (time.perf_counter() - t0) * 1000)
-        spans = self.find(text)
+        ner_ranges = None
+        if sources is not None:
+            novel = sources.novel(text)
+            if not novel:
+                return GuardResult(self.name, (), (time.perf_counter() - t0) * 1000)
+            # Only a span with a word the sources lack can be flagged here: NER reads the
+            # few words around those (the patterns still read the whole text).
+            ner_ranges = _around(text, novel, _NER_PAD_WORDS)
+        spans = self.find(text, ner_ranges=ner_ranges)
         if direction == "input" and spans and self._about_someone_else(text, spans):
             spans = []
         if sources is not None and spans:
