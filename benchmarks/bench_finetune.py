@@ -419,6 +419,31 @@ def ndcg(rag: Any, queries: list[tuple[str, str]], qrels: dict, mode: str) -> di
     return {
         "ndcg@10": round(sum(v["ndcg_cut_10"] for v in per_q.values()) / n, 4),
         "recall@100": round(sum(v["recall_100"] for v in per_q.values()) / n, 4),
+        # kept for a paired test of before against after (the same queries)
+        "per_query_ndcg@10": {q: round(v["ndcg_cut_10"], 5) for q, v in sorted(per_q.items())},
+    }
+
+
+def paired_bootstrap(before: dict[str, float], after: dict[str, float], seed: int = 0) -> dict:
+    """Mean difference of per-query nDCG@10 (after − before) with a 95% paired bootstrap
+    interval (10,000 resamples of the queries) and a two-sided sign-flip p-value."""
+    import numpy as np
+
+    ids = sorted(set(before) & set(after))
+    d = np.array([after[q] - before[q] for q in ids])
+    rng = np.random.default_rng(seed)
+    boots = d[rng.integers(0, len(d), size=(10_000, len(d)))].mean(axis=1)
+    flips = (d * rng.choice([-1.0, 1.0], size=(10_000, len(d)))).mean(axis=1)
+    return {
+        "queries": len(ids),
+        "mean_difference": round(float(d.mean()), 4),
+        "ci95": [
+            round(float(np.percentile(boots, 2.5)), 4),
+            round(float(np.percentile(boots, 97.5)), 4),
+        ],
+        "p_sign_flip": round(float((np.abs(flips) >= abs(d.mean())).mean()), 4),
+        "better": int((d > 0).sum()),
+        "worse": int((d < 0).sum()),
     }
 
 
@@ -504,7 +529,7 @@ def embedder_bench(args: argparse.Namespace) -> None:
     result: dict[str, Any] = {"test_queries": len(test_q), "documents": len(corpus)}
     with scifact_rag(work, "home-scifact-base") as rag:
         result["before"] = {m: ndcg(rag, test_q, qrels["test"], m) for m in ("dense", "hybrid")}
-        print("before", result["before"], flush=True)
+        print("before", {m: v["ndcg@10"] for m, v in result["before"].items()}, flush=True)
         triples = work / f"triples{args.tag}.jsonl"
         if not triples.exists():
             result["data"] = embedder_triples(work, rag, args.synthetic, args.seed, triples)
@@ -539,7 +564,18 @@ def embedder_bench(args: argparse.Namespace) -> None:
     with scifact_rag(work, home, tuned) as rag:
         result["after"] = {m: ndcg(rag, test_q, qrels["test"], m) for m in ("dense", "hybrid")}
         result["embedder"] = rag.embedder.name
-    print("after", result["after"], flush=True)
+    result["paired"] = {
+        m: paired_bootstrap(
+            result["before"][m]["per_query_ndcg@10"], result["after"][m]["per_query_ndcg@10"]
+        )
+        for m in ("dense", "hybrid")
+    }
+    brief = {
+        k: {m: {x: y for x, y in v.items() if x != "per_query_ndcg@10"} for m, v in d.items()}
+        for k, d in (("before", result["before"]), ("after", result["after"]))
+    }
+    print("after", brief["after"], flush=True)
+    print("paired", result["paired"], flush=True)
     result["settings"] = {"synthetic": args.synthetic, "max_seq_len": args.max_seq_len}
     save_results(f"embedder{args.tag}", result)
 

@@ -17,24 +17,11 @@ from ragline.api import Ragline
 from ragline.store.traces_base import FeedbackQuery
 from ragline.testing.live_server import LiveServer, running_server, server_settings, write_corpus
 
-# RAGLINE_CHROMIUM names another browser binary (or, pointed at nothing, shows that CI fails
-# without one: tests/conftest.py turns the skip below into a failure under RAGLINE_CI).
-CHROMIUM = Path(os.environ.get("RAGLINE_CHROMIUM") or "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "web-ui.png"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="run scripts/install-browser.sh")
 pytest.importorskip("llama_cpp")
 pytestmark = pytest.mark.integration
-if not CHROMIUM.exists():
-    pytest.skip(f"no {CHROMIUM}: run scripts/install-browser.sh", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +38,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
 
 
-def test_chat_citations_feedback_upload_regenerate(server: LiveServer, tmp_path: Path) -> None:
+def test_chat_citations_feedback_upload_regenerate(
+    server: LiveServer, tmp_path: Path, launch_browser
+) -> None:
     extra = tmp_path / "tea.md"
     extra.write_text("# Tea\n\nGreen tea steeps at 80 degrees Celsius for two minutes.\n")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        browser = launch_browser(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 820})
             errors: list[str] = []

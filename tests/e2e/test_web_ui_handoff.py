@@ -25,15 +25,6 @@ from ragline.models.gateway import Gateway
 from ragline.testing.chat_conformance import FakeChatModel
 from ragline.testing.live_server import LiveServer, running_server, server_settings, write_corpus
 
-CHROMIUM = Path(os.environ.get("RAGLINE_CHROMIUM") or "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 #: Read at import: the suite's autouse fixture clears RAGLINE_* variables before each test.
 UPDATE_SCREENSHOTS = bool(os.environ.get("RAGLINE_UPDATE_SCREENSHOTS"))
 DOCS_SCREENSHOT = (
@@ -42,8 +33,6 @@ DOCS_SCREENSHOT = (
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="run scripts/install-browser.sh")
 pytestmark = pytest.mark.integration
-if not CHROMIUM.exists():
-    pytest.skip(f"no {CHROMIUM}: run scripts/install-browser.sh", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +78,9 @@ def _handed_over_stream(item_id: str) -> str:
     )
 
 
-def test_inbox_page_and_the_reply_in_the_chat(server: LiveServer, tmp_path: Path) -> None:
+def test_inbox_page_and_the_reply_in_the_chat(
+    server: LiveServer, tmp_path: Path, launch_browser
+) -> None:
     inbox = server.context.rag.handoffs
     item = inbox.open_item(
         question="Please cancel my contract",
@@ -98,7 +89,7 @@ def test_inbox_page_and_the_reply_in_the_chat(server: LiveServer, tmp_path: Path
         reason="topic guard: cancellations are handled by a person",
     )
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        browser = launch_browser(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 820})
             errors: list[str] = []

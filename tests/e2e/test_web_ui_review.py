@@ -21,23 +21,12 @@ from ragline.testing.chat_conformance import FakeChatModel
 from ragline.testing.live_server import LiveServer, running_server, server_settings
 from ragline.testing.review_conformance import PASSAGE, read_lines, review_item, write_review_file
 
-CHROMIUM = Path(os.environ.get("RAGLINE_CHROMIUM") or "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 #: Read at import: the suite's autouse fixture clears RAGLINE_* variables before each test.
 UPDATE_SCREENSHOTS = bool(os.environ.get("RAGLINE_UPDATE_SCREENSHOTS"))
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "web-ui-review.png"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="run scripts/install-browser.sh")
 pytestmark = pytest.mark.integration
-if not CHROMIUM.exists():
-    pytest.skip(f"no {CHROMIUM}: run scripts/install-browser.sh", allow_module_level=True)
 
 
 @pytest.fixture
@@ -71,10 +60,10 @@ def counts(page) -> tuple[str, ...]:
 
 
 def test_review_page_accepts_and_rejects_into_the_file(
-    server: LiveServer, folder: Path, tmp_path: Path
+    server: LiveServer, folder: Path, tmp_path: Path, launch_browser
 ) -> None:
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        browser = launch_browser(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             errors: list[str] = []
@@ -179,11 +168,13 @@ def test_review_page_accepts_and_rejects_into_the_file(
         shutil.copyfile(shot, DOCS_SCREENSHOT)
 
 
-def test_show_more_after_decisions_skips_no_pair(server: LiveServer, folder: Path) -> None:
+def test_show_more_after_decisions_skips_no_pair(
+    server: LiveServer, folder: Path, launch_browser
+) -> None:
     n = 53  # a page is 50 pairs
     path = write_review_file(folder / "long.jsonl", [review_item(i) for i in range(n)])
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        browser = launch_browser(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             errors: list[str] = []
@@ -216,6 +207,7 @@ def test_show_more_after_decisions_skips_no_pair(server: LiveServer, folder: Pat
 
 def test_a_server_without_a_review_dir_says_how_to_turn_it_on(
     tmp_path_factory: pytest.TempPathFactory,
+    launch_browser,
 ) -> None:
     home = tmp_path_factory.mktemp("ui-review-off")
     settings = server_settings(home, trace={"enabled": False})
@@ -224,7 +216,7 @@ def test_a_server_without_a_review_dir_says_how_to_turn_it_on(
         running_server(settings, gateway=gateway) as live,
         sync_api.sync_playwright() as p,
     ):
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        browser = launch_browser(p)
         try:
             page = browser.new_page()
             page.goto(live.url + "/#review")
