@@ -43,6 +43,7 @@ and after, each model embedding the whole corpus.
     python benchmarks/bench_finetune.py lora-train [--work DIR]     # long: nohup it
     python benchmarks/bench_finetune.py lora-eval  [--limit 160] [--dev]
     python benchmarks/bench_finetune.py embedder   [--synthetic 2000]
+    python benchmarks/bench_finetune.py embedder-dev [--epochs-grid 1 3]   # epochs, no test query
     python benchmarks/bench_finetune.py report     # results/finetune.json -> table
 
 Results go to ``benchmarks/results/finetune.json``.
@@ -469,15 +470,27 @@ def passage(doc: dict[str, Any]) -> str:
     return f"{doc.get('title', '')}\n{doc['text']}".strip()
 
 
-def embedder_triples(work: Path, rag: Any, synthetic: int, seed: int, path: Path) -> dict[str, Any]:
+def embedder_triples(
+    work: Path,
+    rag: Any,
+    synthetic: int,
+    seed: int,
+    path: Path,
+    query_ids: list[str] | None = None,
+    exclude_docs: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
     """Train queries with their relevant abstract and the base model's best-ranked wrong one;
-    synthetic queries (an abstract's first sentence) from abstracts no test query cites."""
+    synthetic queries (an abstract's first sentence) from abstracts no test query cites.
+
+    ``query_ids``: the train queries to use (None: all); ``exclude_docs``: abstracts never to
+    make synthetic queries from (beside the test queries' ones)."""
     from ragline.text.sentences import sentences
 
     corpus, queries, qrels = scifact()
     by_id = {d["_id"]: d for d in corpus}
-    test_docs = {did for rel in qrels["test"].values() for did in rel}
-    train_q = [(qid, queries[qid]) for qid in sorted(qrels["train"], key=int)]
+    test_docs = {did for rel in qrels["test"].values() for did in rel} | set(exclude_docs)
+    ids = sorted(qrels["train"], key=int) if query_ids is None else query_ids
+    train_q = [(qid, queries[qid]) for qid in ids]
     assert not set(qrels["train"]) & set(qrels["test"]), "train and test queries overlap"
     out = []
     negatives = dict(rag.search_batch(train_q, collection="scifact", mode="dense", k=10))
@@ -580,6 +593,92 @@ def embedder_bench(args: argparse.Namespace) -> None:
     save_results(f"embedder{args.tag}", result)
 
 
+def embedder_dev(args: argparse.Namespace) -> None:
+    """Choose the number of epochs without the test queries.
+
+    Every fifth SciFact train query (by id) is a dev query; the embedder is trained on the
+    other train queries (and 200 synthetic queries from abstracts neither the test nor the
+    dev queries cite) for each of ``--epochs-grid``, and each model's dense nDCG@10 is
+    measured on the dev queries over a sub-corpus (every abstract a dev query cites and
+    ``--distractors`` others, seeded). The test queries are not read."""
+    import numpy as np
+    import pytrec_eval
+
+    from ragline.config import load_settings
+    from ragline.finetune.data import read_triples
+    from ragline.finetune.embedder import EmbedderTrainConfig, embedder_settings, train_embedder
+    from ragline.models.embedder import get_embedder
+
+    work: Path = args.work
+    corpus, queries, qrels = scifact()
+    train_ids = sorted(qrels["train"], key=int)
+    dev_ids = train_ids[::5]
+    fit_ids = [q for q in train_ids if q not in set(dev_ids)]
+    dev_qrels = {q: qrels["train"][q] for q in dev_ids}
+    dev_docs = frozenset(d for rel in dev_qrels.values() for d in rel)
+    rng = random.Random(args.seed)
+    others = [d for d in corpus if d["_id"] not in dev_docs]
+    sub = [d for d in corpus if d["_id"] in dev_docs] + rng.sample(others, args.distractors)
+    triples = work / "triples_dev.jsonl"
+    with scifact_rag(work, "home-scifact-base") as rag:
+        if not triples.exists():
+            info = embedder_triples(
+                work, rag, 200, args.seed, triples, query_ids=fit_ids, exclude_docs=dev_docs
+            )
+            print("dev-protocol triples", info, flush=True)
+        base_settings = rag.settings
+    data = read_triples(triples)
+
+    def dev_ndcg(settings: Any) -> float:
+        emb = get_embedder(settings.embedder)
+        docs = np.asarray(emb.embed([passage(d) for d in sub]), dtype=np.float32)
+        qs = np.asarray(emb.embed([queries[q] for q in dev_ids]), dtype=np.float32)
+        run = {}
+        for qid, row in zip(dev_ids, qs @ docs.T, strict=True):
+            top = np.argsort(-row)[:100]
+            run[qid] = {sub[i]["_id"]: float(row[i]) for i in top}
+        per_q = pytrec_eval.RelevanceEvaluator(dev_qrels, {"ndcg_cut.10"}).evaluate(run)
+        return round(sum(v["ndcg_cut_10"] for v in per_q.values()) / len(per_q), 4)
+
+    result: dict[str, Any] = {
+        "dev_queries": len(dev_ids),
+        "fit_queries": len(fit_ids),
+        "sub_corpus": len(sub),
+        "triples": len(data.examples),
+        "dense_ndcg@10": {"base": dev_ndcg(base_settings)},
+    }
+    print("base", result["dense_ndcg@10"]["base"], flush=True)
+    for epochs in args.epochs_grid:
+        name = f"scifact_dev_e{epochs:g}"
+        config = EmbedderTrainConfig(
+            output=base_settings.embedders_dir / name,
+            epochs=epochs,
+            lr=base_settings.finetune.embedder_lr,
+            batch_size=base_settings.finetune.embedder_batch_size,
+            max_seq_len=args.max_seq_len,
+            seed=args.seed,
+            threads=base_settings.finetune.threads,
+        )
+        started = time.perf_counter()
+        if not (config.output / "model.onnx").exists():
+            train_embedder(data.examples, config, data_sha256=data.sha256)
+        tuned = embedder_settings(
+            name,
+            load_settings(home=work / "home-dev", finetune={"embedders_dir": work / "embedders"}),
+        )
+        result["dense_ndcg@10"][f"{epochs:g} epochs"] = dev_ndcg(tuned)
+        print(
+            f"{epochs:g} epochs",
+            result["dense_ndcg@10"][f"{epochs:g} epochs"],
+            f"({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
+    scores = {k: v for k, v in result["dense_ndcg@10"].items() if k != "base"}
+    result["chosen"] = max(scores, key=lambda k: scores[k])
+    print("chosen on dev:", result["chosen"], flush=True)
+    save_results("embedder_dev", result)
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -668,7 +767,8 @@ def report(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("lora-data", "lora-train", "lora-eval", "lora-summary", "embedder", "report"):
+    commands = ("lora-data", "lora-train", "lora-eval", "lora-summary", "embedder", "embedder-dev")
+    for name in (*commands, "report"):
         p = sub.add_parser(name)
         p.add_argument("--work", type=Path, default=WORK)
         p.add_argument("--seed", type=int, default=0)
@@ -702,6 +802,10 @@ def main() -> None:
             p.add_argument("--epochs", type=float, default=1.0)
             p.add_argument("--max-seq-len", type=int, default=256)
             p.add_argument("--tag", default="", help="suffix of the run's files and result key")
+        if name == "embedder-dev":
+            p.add_argument("--epochs-grid", type=float, nargs="+", default=[1.0, 3.0])
+            p.add_argument("--max-seq-len", type=int, default=128)
+            p.add_argument("--distractors", type=int, default=2000)
     args = parser.parse_args()
     {
         "lora-data": lora_data,
@@ -709,6 +813,7 @@ def main() -> None:
         "lora-eval": lora_eval,
         "lora-summary": lora_summary,
         "embedder": embedder_bench,
+        "embedder-dev": embedder_dev,
         "report": report,
     }[args.command](args)
 

@@ -18,8 +18,9 @@ Two guards run over the whole suite:
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,3 +176,32 @@ def pg_url(postgres_service: object) -> Generator[str, None, None]:
     yield url
     with psycopg.connect(postgres_service.url, autocommit=True) as conn:  # type: ignore[attr-defined]
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --------------------------------------------------------------------------- the web UI's browser
+
+#: The real browser the web UI tests (tests/e2e) drive: headless Chromium through Playwright.
+#: ``RAGLINE_CHROMIUM`` names another binary (read at import: the autouse fixture clears
+#: ``RAGLINE_*`` variables before each test). Without one the tests skip, a failure in CI:
+#: run ``scripts/install-browser.sh``.
+CHROMIUM = Path(os.environ.get("RAGLINE_CHROMIUM") or "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def launch_browser() -> Callable[[Any], Any]:
+    """``launch(playwright)`` → a headless Chromium browser (skips without the binary)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"no {CHROMIUM}: run scripts/install-browser.sh")
+
+    def launch(p: Any) -> Any:
+        return p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+
+    return launch
