@@ -531,9 +531,24 @@ def embedder_triples(
     }
 
 
+def train_config(settings: Any, name: str, epochs: float, max_seq_len: int, seed: int) -> Any:
+    """The embedder's training run ``name`` with the settings' learning rate, batch and threads."""
+    from ragline.finetune.embedder import EmbedderTrainConfig
+
+    return EmbedderTrainConfig(
+        output=settings.embedders_dir / name,
+        epochs=epochs,
+        lr=settings.finetune.embedder_lr,
+        batch_size=settings.finetune.embedder_batch_size,
+        max_seq_len=max_seq_len,
+        seed=seed,
+        threads=settings.finetune.threads,
+    )
+
+
 def embedder_bench(args: argparse.Namespace) -> None:
     from ragline.finetune.data import read_triples
-    from ragline.finetune.embedder import EmbedderTrainConfig, embedder_settings, train_embedder
+    from ragline.finetune.embedder import embedder_settings, train_embedder
 
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -548,14 +563,8 @@ def embedder_bench(args: argparse.Namespace) -> None:
             result["data"] = embedder_triples(work, rag, args.synthetic, args.seed, triples)
         base_settings = rag.settings
     data = read_triples(triples)
-    config = EmbedderTrainConfig(
-        output=base_settings.embedders_dir / f"scifact{args.tag}",
-        epochs=args.epochs,
-        lr=base_settings.finetune.embedder_lr,
-        batch_size=base_settings.finetune.embedder_batch_size,
-        max_seq_len=args.max_seq_len,
-        seed=args.seed,
-        threads=base_settings.finetune.threads,
+    config = train_config(
+        base_settings, f"scifact{args.tag}", args.epochs, args.max_seq_len, args.seed
     )
     started = time.perf_counter()
 
@@ -606,7 +615,7 @@ def embedder_dev(args: argparse.Namespace) -> None:
 
     from ragline.config import load_settings
     from ragline.finetune.data import read_triples
-    from ragline.finetune.embedder import EmbedderTrainConfig, embedder_settings, train_embedder
+    from ragline.finetune.embedder import embedder_settings, train_embedder
     from ragline.models.embedder import get_embedder
 
     work: Path = args.work
@@ -650,15 +659,7 @@ def embedder_dev(args: argparse.Namespace) -> None:
     print("base", result["dense_ndcg@10"]["base"], flush=True)
     for epochs in args.epochs_grid:
         name = f"scifact_dev_e{epochs:g}"
-        config = EmbedderTrainConfig(
-            output=base_settings.embedders_dir / name,
-            epochs=epochs,
-            lr=base_settings.finetune.embedder_lr,
-            batch_size=base_settings.finetune.embedder_batch_size,
-            max_seq_len=args.max_seq_len,
-            seed=args.seed,
-            threads=base_settings.finetune.threads,
-        )
+        config = train_config(base_settings, name, epochs, args.max_seq_len, args.seed)
         started = time.perf_counter()
         if not (config.output / "model.onnx").exists():
             train_embedder(data.examples, config, data_sha256=data.sha256)
