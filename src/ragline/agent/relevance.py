@@ -114,16 +114,23 @@ def _spaced(name: str) -> str:
     return name.replace("_", " ").replace(".", " ")
 
 
+def _fields(tool: Tool | Mapping[str, Any]) -> tuple[str, str, Any]:
+    """(name, description, parameters) of a Tool or of a function document."""
+    if isinstance(tool, Mapping):
+        return (
+            str(tool.get("name", "")),
+            str(tool.get("description", "")),
+            tool.get("parameters") or {},
+        )
+    return tool.name, tool.description, tool.parameters
+
+
 def tool_texts(tool: Tool | Mapping[str, Any]) -> tuple[str, str, str]:
     """(``name: description``, name, its parameters' descriptions) of one tool, as embedded.
 
     ``tool``: a :class:`~ragline.agent.tools.Tool` or a function document (``name``,
     ``description``, ``parameters``)."""
-    if isinstance(tool, Mapping):
-        name, description = str(tool.get("name", "")), str(tool.get("description", ""))
-        parameters = tool.get("parameters") or {}
-    else:
-        name, description, parameters = tool.name, tool.description, tool.parameters
+    name, description, parameters = _fields(tool)
     props = parameters.get("properties") if isinstance(parameters, Mapping) else None
     params = "; ".join(
         f"{key}: {value.get('description', '') if isinstance(value, Mapping) else ''}"
@@ -218,10 +225,7 @@ class ToolRelevance:
         asked = words(request)
         name_share, desc_share = [], []
         for tool in tools:
-            if isinstance(tool, Mapping):
-                tname, tdesc = str(tool.get("name", "")), str(tool.get("description", ""))
-            else:
-                tname, tdesc = tool.name, tool.description
+            tname, tdesc, _params = _fields(tool)
             nw, dw = words(tname), words(tdesc)
             name_share.append(len(nw & asked) / max(1, len(nw)))
             desc_share.append(len(dw & asked) / max(1, len(dw)))
