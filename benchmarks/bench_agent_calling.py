@@ -202,6 +202,98 @@ def gated(rows: list[dict[str, Any]], scores: dict[str, float], threshold: float
     return out
 
 
+def _tool_parameters(case: BfclCase) -> dict[str, dict[str, Any]]:
+    """BFCL function name → its JSON-schema parameters, as the model was given them."""
+    tools, names = openai_tools(case.functions)
+    return {names[t["function"]["name"]]: t["function"]["parameters"] for t in tools}
+
+
+def grounding_check(rows: list[dict[str, Any]], cases: dict[str, BfclCase]) -> list[dict]:
+    """The records as they are with ``tools.grounded_calls`` on: the calls whose required
+    values the request does not contain are withheld (what ``function_calls`` does), and
+    the rest is scored again by the same matcher."""
+    from ragline.agent.grounding import RequestText, ungrounded
+
+    out = []
+    for row in rows:
+        case = cases.get(row["id"])
+        if case is None or not row["calls"] or row.get("kind") == "gate":
+            out.append(row)
+            continue
+        params = _tool_parameters(case)
+        said = RequestText.of(case.request)
+        kept = [
+            c
+            for c in row["calls"]
+            if c["name"] not in params or not ungrounded(c["arguments"], params[c["name"]], said)
+        ]
+        if len(kept) == len(row["calls"]):
+            out.append(row)
+            continue
+        verdict = check_calls(case.category, case.functions, kept, case.ground_truth)
+        out.append(
+            {
+                **row,
+                "valid": verdict.valid,
+                "kind": verdict.kind if kept else ("" if verdict.valid else "grounding"),
+                "why": verdict.error,
+                "calls": kept,
+                "withheld": len(row["calls"]) - len(kept),
+            }
+        )
+    return out
+
+
+LIVE_RELEVANT = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
+
+
+def live_cases() -> dict[str, list[BfclCase]]:
+    """BFCL's live categories with a fitting call (requests users contributed): where the
+    grounding check's forms were worked out, before the reported categories were scored."""
+    from ragline.evaluate.bfcl import _read_jsonl, bfcl_data_dir
+
+    root = bfcl_data_dir()
+    out: dict[str, list[BfclCase]] = {}
+    for category in LIVE_RELEVANT:
+        name = f"BFCL_v4_{category}.json"
+        truth = {r["id"]: r["ground_truth"] for r in _read_jsonl(root / "possible_answer" / name)}
+        out[category] = [
+            BfclCase(
+                r["id"],
+                category,  # type: ignore[arg-type]
+                tuple(r["question"][0]),
+                tuple(r["function"]),
+                tuple(truth[r["id"]]),
+            )
+            for r in _read_jsonl(root / name)
+        ]
+    return out
+
+
+def grounding_alone(categories: dict[str, list[BfclCase]]) -> dict[str, Any]:
+    """Per category: the share of cases whose ground-truth calls (each parameter's first
+    accepted value) the grounding check would keep whole: its cost on correct calls."""
+    from ragline.agent.grounding import RequestText, ungrounded
+
+    per: dict[str, Any] = {}
+    for category, cases in categories.items():
+        kept = 0
+        for case in cases:
+            params = _tool_parameters(case)
+            said = RequestText.of(case.request)
+            ok = True
+            for call in case.ground_truth:
+                ((name, allowed),) = call.items()
+                args = {k: next((v for v in vs if v != ""), None) for k, vs in allowed.items()}
+                args = {k: v for k, v in args.items() if v is not None}
+                if ungrounded(args, params.get(name, {}), said):
+                    ok = False
+            kept += ok
+        iv = wilson_interval(kept, len(cases))
+        per[category] = {"kept": iv.mean, "low": iv.low, "high": iv.high, "n": iv.n}
+    return per
+
+
 def gate_alone(scores: dict[str, float], threshold: float) -> dict[str, Any]:
     """Per category: the share of cases the gate lets through to the model (for irrelevance,
     the share it abstains on), over every reported case."""
@@ -294,9 +386,25 @@ def main() -> None:
     with_gate = summarize(gated(rows, scores, threshold))
     print(f"\nThe relevance gate alone (threshold {threshold}), every reported case:")
     print(json.dumps(alone, indent=1))
-    print("\nThe model behind the gate (tools.relevance_gate, the default):")
+    print("\nThe model behind the gate (tools.relevance_gate):")
     print(table(with_gate))
-    floor = with_gate.get(FLOOR_MODEL, {}).get("irrelevance")
+    cases = {}
+    reported: dict[str, list[BfclCase]] = {}
+    for category in categories:
+        _held, rest = split_cases(load_bfcl(category), seed=args.seed, holdout=args.holdout)
+        cases.update((c.id, c) for c in rest)
+        if category != "irrelevance":
+            reported[category] = rest
+    cost = grounding_alone(reported)
+    live_cost = grounding_alone(live_cases())
+    print("\nThe grounding check alone on the ground-truth calls (kept whole), reported cases:")
+    print(json.dumps(cost, indent=1))
+    print("... and on the live categories (where its forms were worked out):")
+    print(json.dumps(live_cost, indent=1))
+    both = summarize(grounding_check(gated(rows, scores, threshold), cases))
+    print("\nThe model behind the gate and the grounding check (the defaults):")
+    print(table(both))
+    floor = both.get(FLOOR_MODEL, {}).get("irrelevance")
     payload = {
         "seed": args.seed,
         "holdout_per_category": args.holdout,
@@ -310,11 +418,13 @@ def main() -> None:
             "alone": alone,
         },
         "summary_with_gate": with_gate,
+        "grounding": {"ground_truth_kept": cost, "live_ground_truth_kept": live_cost},
+        "summary_with_gate_and_grounding": both,
         "irrelevance_floor": {
             "model": FLOOR_MODEL,
             "floor": IRRELEVANCE_FLOOR,
             "result": floor,
-            "with": "the relevance gate (default)",
+            "with": "the relevance gate and the grounding check (the defaults)",
         },
     }
     if args.try_holdout:
@@ -342,9 +452,13 @@ def load_model(name: str) -> tuple[Any, Any]:
     from ragline.config import Settings
     from ragline.models.gateway import Gateway
 
-    # The model alone: the relevance gate is applied in the report, to every record (and
-    # scored on every case), so one set of model runs gives both figures.
-    settings = Settings(gateway={"default_model": name, **GATEWAY}, tools={"relevance_gate": False})
+    # The model alone: the relevance gate and the grounding check are applied in the
+    # report, to every record (the gate scored on every case), so one set of model runs
+    # gives every figure.
+    settings = Settings(
+        gateway={"default_model": name, **GATEWAY},
+        tools={"relevance_gate": False, "grounded_calls": False},
+    )
     return Gateway(settings), settings
 
 

@@ -75,8 +75,10 @@ def test_the_135m_model_emits_only_calls_that_exist_and_validate():
     got = []
     for text in requests:
         out = function_calls("embedded", text, TOOLS, settings=settings)
-        assert out.via == "grammar" and len(out.attempts) == 1  # valid on the first reply
-        for call in out.calls:
+        # valid on the first reply; a call with a value the request lacks is withheld
+        # (tools.grounded_calls): the 135M model writes "to": "); " for an e-mail here
+        assert out.via in ("grammar", "grounding") and len(out.attempts) == 1
+        for call in [*out.calls, *(c for c, _ in out.withheld)]:
             assert call.name in tools
             tools[call.name].validate(call.arguments)  # raises if it does not validate
         got.append([c.to_dict() for c in out.calls])

@@ -63,16 +63,21 @@ _OPENAI_NAME = re.compile(r"[^a-zA-Z0-9_-]")
 @dataclass(frozen=True, slots=True)
 class FunctionCalls:
     """The calls of one step and what they took: ``via`` says how they were obtained
-    (``grammar``, ``tools_api``, ``none`` when ``tool_choice`` was ``"none"``, or ``gate``
-    when the relevance gate found no offered tool fits: :mod:`ragline.agent.relevance`)."""
+    (``grammar``, ``tools_api``, ``none`` when ``tool_choice`` was ``"none"``, ``gate``
+    when the relevance gate found no offered tool fits: :mod:`ragline.agent.relevance`, or
+    ``grounding`` when every call the model wrote had a required value the conversation does
+    not contain: :mod:`ragline.agent.grounding`)."""
 
     calls: list[ToolCall]
-    via: Literal["grammar", "tools_api", "none", "gate"]
+    via: Literal["grammar", "tools_api", "none", "gate", "grounding"]
     result: ChatResult | None = None
     usage: Usage = field(default_factory=lambda: Usage(0, 0))
     attempts: tuple[Attempt, ...] = ()
     #: The relevance gate's probability that an offered tool fits (None: not gated).
     relevance: float | None = None
+    #: Calls withheld because the conversation does not contain a value they need: each
+    #: with the required parameters whose value the model made up (``tools.grounded_calls``).
+    withheld: tuple[tuple[ToolCall, tuple[str, ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +86,7 @@ class FunctionCalls:
             "usage": self.usage.to_dict(),
             "model": None if self.result is None else self.result.model,
             "relevance": None if self.relevance is None else round(self.relevance, 4),
+            "withheld": [{**c.to_dict(), "ungrounded": list(p)} for c, p in self.withheld],
         }
 
 
@@ -293,13 +299,48 @@ def function_calls(
                 out = _via_grammar(target, request, allowed, required, parallel, settings)
             if relevance is not None:
                 out = dataclasses.replace(out, relevance=relevance[0])
+            if tool_choice in (None, "auto") and not target.tools_api:
+                out = withhold_ungrounded(out, request, allowed, settings)
             span.set(calls=len(out.calls), via=out.via)
+            if out.withheld:
+                span.set(withheld=json.dumps([w[0].name for w in out.withheld]))
             if span.recording:
                 span.set(output=json.dumps([c.to_dict() for c in out.calls], ensure_ascii=False))
             return out
     finally:
         if opened is not None:
             opened.close()
+
+
+def withhold_ungrounded(
+    made: FunctionCalls, request: Messages, tools: Sequence[Tool], settings: Settings
+) -> FunctionCalls:
+    """``made`` without the calls whose required values the conversation does not contain
+    (:mod:`ragline.agent.grounding`; ``tools.grounded_calls``): a local model makes such
+    values up rather than call nothing. When every call is withheld, ``via`` is
+    ``grounding`` and there is no call."""
+    if not settings.tools.grounded_calls or not made.calls:
+        return made
+    from ragline.agent.grounding import RequestText, ungrounded
+
+    # Every turn's text: a value may come from an earlier tool result or reply.
+    text = "\n".join(str(m.get("content") or "") for m in normalize_messages(request))
+    said = RequestText.of(text)
+    by_name = {t.name: t for t in tools}
+    kept: list[ToolCall] = []
+    withheld: list[tuple[ToolCall, tuple[str, ...]]] = []
+    for call in made.calls:
+        tool = by_name.get(call.name)
+        missing = ungrounded(call.arguments, tool.parameters, said) if tool is not None else []
+        if missing:
+            withheld.append((call, tuple(missing)))
+        else:
+            kept.append(call)
+    if not withheld:
+        return made
+    return dataclasses.replace(
+        made, calls=kept, via=made.via if kept else "grounding", withheld=tuple(withheld)
+    )
 
 
 def _relevance(

@@ -180,6 +180,8 @@ def call(
                         gateway=gateway,
                     )
                     record = {"id": qid, "calls": [c.to_dict() for c in made.calls]}
+                    if made.withheld:  # calls with values the request does not give
+                        record["withheld"] = made.to_dict()["withheld"]
                     counts["with_calls" if made.calls else "no_call"] += 1
                 except RaglineError as exc:  # one bad line never stops the batch
                     record = {"id": qid if qid is not None else f"line {n}", "error": str(exc)}
