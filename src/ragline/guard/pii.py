@@ -58,7 +58,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ragline.errors import ConfigError, MissingDependencyError
-from ragline.guard import pii_rules
+from ragline.guard import pii_gazetteer, pii_rules
 from ragline.guard.base import Flag, GuardContext, GuardDirection, GuardResult
 
 if TYPE_CHECKING:
@@ -113,7 +113,9 @@ def _offline_tldextract() -> Any:
 def _rules_recognizer() -> Any:
     from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
 
-    entities = sorted({r.entity for r in pii_rules.RULES} | {"STREET_ADDRESS"})
+    entities = sorted(
+        {r.entity for r in pii_rules.RULES} | {"STREET_ADDRESS", "PERSON", "LOCATION"}
+    )
 
     class RaglineRulesRecognizer(EntityRecognizer):
         """ragline's own rules (``ragline.guard.pii_rules``) as one Presidio recognizer."""
@@ -123,7 +125,7 @@ def _rules_recognizer() -> Any:
 
         def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list:
             out = []
-            for hit in pii_rules.find(text):
+            for hit in [*pii_rules.find(text), *pii_gazetteer.find(text)]:
                 if entities and hit.entity not in entities:
                     continue
                 explanation = AnalysisExplanation(
