@@ -57,8 +57,10 @@ TEST2_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test2.json"
 TEST3_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test3.json"
 #: The fourth, written after ``test3`` was read, before the fourth round (``test4``).
 TEST4_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test4.json"
-FILES = (DATA, TEST_DATA, TEST2_DATA, TEST3_DATA, TEST4_DATA)
-SPLITS = ("dev", "heldout", "test", "test2", "test3", "test4")
+#: The fifth, written after ``test4`` was read, before any later change (``test5``).
+TEST5_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test5.json"
+FILES = (DATA, TEST_DATA, TEST2_DATA, TEST3_DATA, TEST4_DATA, TEST5_DATA)
+SPLITS = ("dev", "heldout", "test", "test2", "test3", "test4", "test5")
 _WORD = re.compile(r"[\w'-]+")
 _STOP = {"the", "a", "an", "and", "of", "some", "bit", "likes", "dislikes", "to", "in"}
 
