@@ -664,6 +664,12 @@ class MemorySettings(_Section):
     # recalls a fact (0.30: 1 of 11 does); dev recall of the current fact 0.97 there.
     min_score: float = Field(0.35, ge=-1, le=2)
     key_bonus: float = Field(0.3, ge=0, le=1)
+    # Of two recalled facts whose statements are this alike (MiniLM cosine), only the one the
+    # user said later is recalled: a change no rule read ("Lately I've been reading Pessoa,
+    # he's my favourite now" after "my favourite author is Saramago"). 1 turns it off. 0.5:
+    # on the splits developed on, stale facts 0-2.7% (was up to 16%) for at most one
+    # question's recall (docs/benchmarks.md, round 5).
+    recency_supersede: float = Field(0.5, ge=-1, le=1)
     # Facts recalled into one answer at most.
     max_facts: int = Field(3, gt=0)
     # A question about the user ("museums in my city") is searched with the recalled facts'

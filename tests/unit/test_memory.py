@@ -145,7 +145,19 @@ def test_questions_and_other_talk_are_no_facts(said: str) -> None:
 def test_an_unread_first_person_statement_is_a_note() -> None:
     [note] = RuleExtractor(notes=True).extract("I've been sleeping badly since December.")
     assert note.kind == "note" and note.key.startswith("note:") and "sleeping" in note.value
-    assert RuleExtractor(notes=True).extract("The report is due on Friday.") == []
+    assert RuleExtractor(notes=True).extract("What is the report due on Friday?") == []
+
+
+def test_a_short_turn_without_i_is_a_note_and_a_pasted_text_is_not() -> None:
+    # said to the assistant in a short turn, about the user's own things
+    [note] = RuleExtractor(notes=True).extract("The chess club moved to Tuesdays.")
+    assert note.kind == "note" and "Tuesdays" in note.value
+    pasted = (
+        "The report is due on Friday. The committee reviews every submission in turn, and the "
+        "chair writes a short summary of the discussion for the minutes. Late reports are "
+        "returned to the authors without comment, and the next deadline is in three months."
+    )
+    assert RuleExtractor(notes=True).extract(pasted) == []
 
 
 @pytest.mark.parametrize(
@@ -288,6 +300,27 @@ def test_recall_is_relevant_only(memory: LongTermMemory) -> None:
     assert _values(memory.recall("ana", "What's my favorite color?"))[0] == "green"
     assert _values(memory.recall("ana", "What museums are there in my city?")) == ["Lyon"]
     assert memory.recall("ana", "Do you know a good pasta recipe?") == []
+
+
+def test_of_two_alike_recalled_facts_the_later_one_holds(memory: LongTermMemory) -> None:
+    memory.remember(
+        "ines",
+        "My favourite author is Saramago.",
+        conversation_id="s1",
+        turn_index=0,
+        at="2026-02-14T21:10:00",
+    )
+    memory.remember(
+        "ines", "Lately I've been reading a lot of Pessoa, he's my favourite now.",
+        conversation_id="s2", turn_index=3, at="2026-03-30T16:20:00",
+    )  # fmt: skip
+    # no rule reads the change: both are current, the later one is what is recalled
+    assert len(memory.facts("ines")) == 2
+    recalled = memory.recall("ines", "Who is my favourite author?")
+    assert [r.fact.source.conversation_id for r in recalled] == ["s2"]
+    # facts of one turn never hide each other; the setting at 1 turns the rule off
+    memory.settings = memory.settings.model_copy(update={"recency_supersede": 1.0})
+    assert len(memory.recall("ines", "Who is my favourite author?")) == 2
 
 
 def test_forgetting_on_request(memory: LongTermMemory) -> None:

@@ -1106,6 +1106,12 @@ _RELATION = re.compile(
 _RELATION_STATEMENT = re.compile(r"^my (?:[\w-]+ )?[\w-]+'s name is ")
 
 
+#: A turn of at most this many words may give notes without a first-person word, each of
+#: at most :data:`_SHORT_NOTE_WORDS` words.
+_SHORT_TURN_WORDS = 40
+_SHORT_NOTE_WORDS = 20
+
+
 def statement_key(text: str) -> str:
     """The key of a note: a short hash of its normalised words."""
     words = " ".join(re.findall(r"[\w']+", text.casefold()))
@@ -1165,12 +1171,17 @@ class RuleExtractor:
     def extract(self, text: str, *, keys: Sequence[str] = ()) -> list[FactCandidate]:
         out: list[FactCandidate] = []
         seen: set[str] = set()
+        # A short turn is the user telling about themselves even without "I" ("The chess
+        # club moved to Tuesdays", "Switched over to an iPhone 15"); a long one may be a
+        # pasted text, whose sentences are not the user's facts.
+        short = len(text.split()) <= _SHORT_TURN_WORDS
         for clause in clauses(text):
             facts = self.read_all(clause)
             about_others = bool(facts) and all(
                 _RELATION_STATEMENT.match(f.statement) for f in facts
             )
-            if (not facts or about_others) and self.notes and self._note_worthy(clause):
+            worthy = self.notes and self._note_worthy(clause, short)
+            if (not facts or about_others) and worthy:
                 # a clause about someone the user names says more than the name
                 facts.append(FactCandidate(statement_key(clause), clause, clause, "note", clause))
             for fact in facts:
@@ -1179,12 +1190,12 @@ class RuleExtractor:
                     out.append(fact)
         return out
 
-    def _note_worthy(self, clause: str) -> bool:
-        return (
-            is_statement_about_user(clause)
-            and len(clause.split()) >= self.min_note_words
-            and forget_request(clause) is None
+    def _note_worthy(self, clause: str, short_turn: bool = False) -> bool:
+        words = len(clause.split())
+        about_user = is_statement_about_user(clause) or (
+            short_turn and words <= _SHORT_NOTE_WORDS and not _QUESTION.search(clause)
         )
+        return about_user and words >= self.min_note_words and forget_request(clause) is None
 
 
 # --------------------------------------------------------------------------- changes

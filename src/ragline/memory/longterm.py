@@ -481,7 +481,7 @@ class LongTermMemory:
             if score >= cfg.min_score:
                 scored.append(Recalled(fact, score, match))
         scored.sort(key=lambda r: -r.score)
-        return scored[: cfg.max_facts]
+        return _newest_of_alike(scored, cfg.recency_supersede)[: cfg.max_facts]
 
     def facts(self, user_id: str, *, history: bool = False) -> list[MemoryFact]:
         return self.store.facts(user_id, history=history)
@@ -534,6 +534,31 @@ class LongTermMemory:
         gone = [f for f in self.store.facts(user, history=True) if f.key in keys]
         count = self.store.forget(user, [f.id for f in gone])
         return Forgotten(tuple(gone), False, count)
+
+
+def _said_at(fact: MemoryFact) -> tuple[str, int]:
+    """When the user said ``fact``: the turn's time (or the storing time), then its index."""
+    return (fact.source.at or fact.created_at, fact.source.turn_index or 0)
+
+
+def _newest_of_alike(recalled: list[Recalled], alike: float) -> list[Recalled]:
+    """``recalled`` without the facts that a later recalled one resembles (MiniLM cosine of
+    the statements >= ``alike``): two things said about what one question asks, the later
+    is what holds now ("my favourite author is Saramago", later "Lately I've been reading a
+    lot of Pessoa, he's my favourite now"), even where no rule saw the change. Facts said in
+    one turn never hide each other."""
+    if alike >= 1.0 or len(recalled) < 2:
+        return recalled
+    hidden: set[str] = set()
+    for old in recalled:
+        for new in recalled:
+            if new is old or _said_at(new.fact) <= _said_at(old.fact):
+                continue
+            assert old.fact.vector is not None and new.fact.vector is not None
+            if float(old.fact.vector @ new.fact.vector) >= alike:
+                hidden.add(old.fact.id)
+                break
+    return [r for r in recalled if r.fact.id not in hidden]
 
 
 def context_lines(recalled: Sequence[Recalled]) -> list[str]:
