@@ -212,7 +212,7 @@ def grounding_check(rows: list[dict[str, Any]], cases: dict[str, BfclCase]) -> l
     """The records as they are with ``tools.grounded_calls`` on: the calls whose required
     values the request does not contain are withheld (what ``function_calls`` does), and
     the rest is scored again by the same matcher."""
-    from ragline.agent.grounding import RequestText, ungrounded
+    from ragline.agent.grounding import ungrounded_calls
 
     out = []
     for row in rows:
@@ -220,13 +220,12 @@ def grounding_check(rows: list[dict[str, Any]], cases: dict[str, BfclCase]) -> l
         if case is None or not row["calls"] or row.get("kind") == "gate":
             out.append(row)
             continue
-        params = _tool_parameters(case)
-        said = RequestText.of(case.request)
-        kept = [
-            c
-            for c in row["calls"]
-            if c["name"] not in params or not ungrounded(c["arguments"], params[c["name"]], said)
-        ]
+        missing = ungrounded_calls(
+            [(c["name"], c["arguments"]) for c in row["calls"]],
+            _tool_parameters(case),
+            case.request,
+        )
+        kept = [c for c, m in zip(row["calls"], missing, strict=True) if not m]
         if len(kept) == len(row["calls"]):
             out.append(row)
             continue

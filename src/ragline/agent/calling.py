@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ragline.agent.grounding import ungrounded_calls
 from ragline.agent.tools import Tool, normalize_parameters
 from ragline.errors import ConfigError, StructuredOutputError, ToolArgumentsError
 from ragline.models.chat import (
@@ -321,21 +322,13 @@ def withhold_ungrounded(
     ``grounding`` and there is no call."""
     if not settings.tools.grounded_calls or not made.calls:
         return made
-    from ragline.agent.grounding import RequestText, ungrounded
-
     # Every turn's text: a value may come from an earlier tool result or reply.
     text = "\n".join(str(m.get("content") or "") for m in normalize_messages(request))
-    said = RequestText.of(text)
-    by_name = {t.name: t for t in tools}
-    kept: list[ToolCall] = []
-    withheld: list[tuple[ToolCall, tuple[str, ...]]] = []
-    for call in made.calls:
-        tool = by_name.get(call.name)
-        missing = ungrounded(call.arguments, tool.parameters, said) if tool is not None else []
-        if missing:
-            withheld.append((call, tuple(missing)))
-        else:
-            kept.append(call)
+    missing = ungrounded_calls(
+        [(c.name, c.arguments) for c in made.calls], {t.name: t.parameters for t in tools}, text
+    )
+    kept = [c for c, m in zip(made.calls, missing, strict=True) if not m]
+    withheld = [(c, tuple(m)) for c, m in zip(made.calls, missing, strict=True) if m]
     if not withheld:
         return made
     return dataclasses.replace(

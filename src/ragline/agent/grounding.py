@@ -29,7 +29,7 @@ translations ("上海" → "Shanghai, China").
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,7 @@ _MONTHS = [
     "november",
     "december",
 ]
+_MONTH_PREFIXES = [m[:3] for m in _MONTHS]
 _NUMBER_WORDS = {
     "zero": 0,
     "one": 1,
@@ -84,9 +85,16 @@ _NUMBER_WORDS = {
     "couple": 2,
     "single": 1,
 }
-_SCALES = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "bn": 1e9, "b": 1e9}
-_SCALES["billion"] = 1e9
-_SCALES["trillion"] = 1e12
+_SCALES = {
+    "k": 1e3,
+    "thousand": 1e3,
+    "m": 1e6,
+    "million": 1e6,
+    "b": 1e9,
+    "bn": 1e9,
+    "billion": 1e9,
+    "trillion": 1e12,
+}
 # A number: optional sign, digits with thousands separators (a comma before exactly three
 # digits: "5,10" is two numbers, "1,200" one), a decimal part, an exponent, then a scale word.
 _NUMBER = re.compile(
@@ -144,9 +152,6 @@ class RequestText:
         letters = [c for c in text if c.isalpha()]
         latin = not letters or sum(c.isascii() for c in letters) >= 0.75 * len(letters)
         return cls(lower, frozenset(numbers), stems, latin)
-
-
-_MONTH_PREFIXES = [m[:3] for m in _MONTHS]
 
 
 def _number_in(value: float, request: RequestText) -> bool:
@@ -234,4 +239,18 @@ def ungrounded(
     return out
 
 
-__all__ = ["RequestText", "contained", "ungrounded"]
+def ungrounded_calls(
+    calls: Sequence[tuple[str, Mapping[str, Any]]],
+    parameters: Mapping[str, Mapping[str, Any]],
+    request: RequestText | str,
+) -> list[list[str]]:
+    """For each ``(name, arguments)`` call, :func:`ungrounded` against its tool's schema in
+    ``parameters`` (by name; a tool not there is not checked)."""
+    req = request if isinstance(request, RequestText) else RequestText.of(request)
+    return [
+        ungrounded(args, parameters[name], req) if name in parameters else []
+        for name, args in calls
+    ]
+
+
+__all__ = ["RequestText", "contained", "ungrounded", "ungrounded_calls"]
