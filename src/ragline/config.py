@@ -658,18 +658,27 @@ class MemorySettings(_Section):
     # the dev half of benchmarks/data/memory_sessions.json: no pair of turns about different
     # things reaches 0.55 (377 pairs, highest 0.50); 9 of 15 contradicting pairs do.
     note_supersede: float = Field(0.55, ge=-1, le=1)
-    # A fact is recalled for a question when cosine(question, fact) + key_bonus (the question
-    # names the fact's key: "where do I live" -> location) reaches min_score. The lowest score
+    # How a question picks the facts it recalls. "model": a logistic model over the cosine,
+    # its rank among the user's facts, the key named and what the question asks for (a
+    # name, a place, a number) against what the fact says (memory/recall_model.py, trained
+    # by benchmarks/train_memory_recall.py); facts from min_probability (None: the threshold
+    # chosen in training). "similarity": cosine + key_bonus reaching min_score.
+    recall: Literal["model", "similarity"] = "model"
+    min_probability: float | None = Field(None, ge=0, le=1)
+    # With recall = "similarity": a fact is recalled for a question when cosine(question,
+    # fact) + key_bonus (the question names the fact's key: "where do I live" -> location)
+    # reaches min_score. The lowest score
     # at which no off-topic question of the dev half of benchmarks/data/memory_sessions.json
     # recalls a fact (0.30: 1 of 11 does); dev recall of the current fact 0.97 there.
     min_score: float = Field(0.35, ge=-1, le=2)
     key_bonus: float = Field(0.3, ge=0, le=1)
     # Of two recalled facts whose statements are this alike (MiniLM cosine), only the one the
     # user said later is recalled: a change no rule read ("Lately I've been reading Pessoa,
-    # he's my favourite now" after "my favourite author is Saramago"). 1 turns it off. 0.5:
-    # on the splits developed on, stale facts 0-2.7% (was up to 16%) for at most one
-    # question's recall (docs/benchmarks.md, round 5).
-    recency_supersede: float = Field(0.5, ge=-1, le=1)
+    # he's my favourite now" after "my favourite author is Saramago"). 1 turns it off.
+    # 0.35: with the recall model at its threshold, the fewest stale facts (1.4%) keeping
+    # recall of the current fact >= 0.92 on the training splits' leave-one-split-out scores
+    # (benchmarks/train_memory_recall.py writes it beside the weights; docs/benchmarks.md).
+    recency_supersede: float = Field(0.35, ge=-1, le=1)
     # Facts recalled into one answer at most.
     max_facts: int = Field(3, gt=0)
     # A question about the user ("museums in my city") is searched with the recalled facts'

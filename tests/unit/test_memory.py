@@ -478,3 +478,47 @@ def test_the_answer_goes_on_without_memory_when_the_store_fails(tmp_path: Path) 
         )
         with pytest.raises(StoreError):
             list(rag.ask_stream("Please forget that I live in Lyon", collection="docs"))
+
+
+# --------------------------------------------------------------------------- recall model
+
+
+def test_the_recall_model_finds_a_fact_said_in_other_words(memory: LongTermMemory) -> None:
+    """ "What's my trade?" / "I'm an electrician": cosine 0.23, under any similarity floor
+    that keeps off-topic questions clean; the model reads that it is the user's best match
+    and that a trade question meets a job."""
+    for i, said in enumerate(
+        ["Søren Dahl, nice to meet you.", "I'm an electrician, self-employed.",
+         "My twins are called Ida and Emil.", "I bike everywhere."]
+    ):  # fmt: skip
+        memory.remember("soren", said, conversation_id="s1", turn_index=i)
+    assert "electrician" in _values(memory.recall("soren", "What's my trade?"))[0]
+    assert "bike" in " ".join(_values(memory.recall("soren", "How do I get around?")))
+    similarity = memory.settings.model_copy(update={"recall": "similarity"})
+    plain = LongTermMemory(memory.store, memory.embedder, similarity)
+    assert plain.recall("soren", "What's my trade?") == []  # what the model adds
+    assert memory.recall("soren", "Can you explain how a heat pump works?") == []
+
+
+def test_the_recall_models_threshold_is_a_setting(memory: LongTermMemory) -> None:
+    memory.remember("ana", "I live in Lyon. I work at Acme.")
+    memory.settings = memory.settings.model_copy(update={"min_probability": 0.0})
+    assert len(memory.recall("ana", "Do you know a good pasta recipe?")) == 2
+    memory.settings = memory.settings.model_copy(update={"min_probability": 1.0})
+    assert memory.recall("ana", "Where do I live?") == []
+
+
+def test_the_shipped_recall_weights_match_the_features_and_the_settings() -> None:
+    import json
+
+    from ragline.memory.recall_model import FEATURES, WEIGHTS, RecallModel, shipped
+
+    data = json.loads(WEIGHTS.read_text(encoding="utf-8"))
+    assert data["features"] == list(FEATURES)
+    model = shipped()
+    assert 0.0 < model.threshold < 1.0 and model.weights.shape == (len(FEATURES),)
+    # the setting's default is the value the training script chose with these weights
+    assert MemorySettings().recency_supersede == data["recency_supersede"]
+    assert "test8" not in " ".join(data["trained_on"])  # the untouched split stays out
+    with pytest.raises(Exception, match="other features"):
+        RecallModel.from_dict({**data, "features": ["cosine"]})

@@ -109,6 +109,8 @@ _RELATIONS = (
     r"niece|nephew|boss|manager|colleague|flatmate|roommate|best friend|friend|kid|child|"
     r"baby|twins|cat|dog|puppy|kitten|parrot|rabbit|hamster|horse|tortoise|turtle"
 )
+#: The people and pets a user speaks of as theirs ("my sister", "our dog").
+RELATIONS = _RELATIONS
 #: Musical instruments ("I play the violin", "I've been learning the cello").
 _INSTRUMENTS = (
     r"piano|keyboard|guitar|electric guitar|bass guitar|bass|violin|viola|cello|double bass|"
@@ -1131,9 +1133,10 @@ def is_statement_about_user(clause: str) -> bool:
 
 class RuleExtractor:
     """:class:`FactExtractor` by rules (the module docstring's table); ``notes``: a
-    first-person statement no rule reads becomes a ``note``."""
+    first-person statement no rule reads becomes a ``note`` (of ``min_note_words`` or more:
+    "I bike everywhere", "Based in Aarhus", "I swim now" are facts too)."""
 
-    def __init__(self, *, notes: bool = True, min_note_words: int = 4) -> None:
+    def __init__(self, *, notes: bool = True, min_note_words: int = 2) -> None:
         self.notes = notes
         self.min_note_words = min_note_words
 
@@ -1339,6 +1342,7 @@ def any_of(candidates: Sequence[FactCandidate], key: str) -> FactCandidate | Non
 __all__ = [
     "KEY_ALIASES",
     "KEY_CUES",
+    "RELATIONS",
     "RULES",
     "Change",
     "FactCandidate",

@@ -18,10 +18,14 @@ replace them when contradicted, forget them on request.
   alike (object cosine >= :data:`PREFER_SUPERSEDE`) or compared against, and a choice turned
   round ("window seats have won me over") the choice. The facts of one turn never
   supersede each other.
-- :meth:`~LongTermMemory.recall` scores the user's current facts for a question: the
-  cosine of question and fact, plus ``memory.key_bonus`` when the question names the fact's
-  key ("where do I *live*" -> ``location``); those reaching ``memory.min_score``, best
-  first, at most ``memory.max_facts``. Superseded facts are never recalled.
+- :meth:`~LongTermMemory.recall` scores the user's current facts for a question: by default
+  the probability from :mod:`ragline.memory.recall_model` (the cosine with its rank among
+  the user's facts, the key named, what the question asks for against what the fact says),
+  from its trained threshold or ``memory.min_probability``; with ``memory.recall =
+  "similarity"`` the cosine of question and fact plus ``memory.key_bonus`` when the question
+  names the fact's key ("where do I *live*" -> ``location``), from ``memory.min_score``. Best
+  first, at most ``memory.max_facts``; of two alike facts only the later
+  (``memory.recency_supersede``). Superseded facts are never recalled.
 - :meth:`~LongTermMemory.forget_request` answers "forget that I live in Lyon" / "forget my
   phone number" / "forget everything about me"; :meth:`~LongTermMemory.forget` a fact id
   (a current fact goes with its history: forgetting where one lives must not bring back
@@ -41,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ragline.config import MemorySettings
+from ragline.memory import recall_model
 from ragline.memory.facts import (
     CHOICE_CUES,
     FAN_CUES,
@@ -230,6 +235,7 @@ class LongTermMemory:
         self.extractor: FactExtractor = extractor or RuleExtractor(notes=settings.notes)
         self.analyzer = analyzer or Analyzer()
         self._cues: dict[str, frozenset[str]] = {}
+        self._key_vecs: dict[str, np.ndarray] = {}
 
     @property
     def store(self) -> MemoryStore:
@@ -471,17 +477,52 @@ class LongTermMemory:
         if not facts:
             return []
         q = vector if vector is not None else self.embedder.embed([question])[0]
-        terms = self._terms(question)
         cfg = self.settings
-        scored: list[Recalled] = []
-        for fact in facts:
-            assert fact.vector is not None
-            match = bool(terms & self._key_cues(fact.key))
-            score = float(fact.vector @ q) + (cfg.key_bonus if match else 0.0)
-            if score >= cfg.min_score:
-                scored.append(Recalled(fact, score, match))
+        cosines = np.array([float(f.vector @ q) for f in facts])  # type: ignore[operator]
+        matches = [bool(self._terms(question) & self._key_cues(f.key)) for f in facts]
+        if cfg.recall == "model":
+            model = recall_model.shipped()
+            rows = self.recall_features(question, q, facts, cosines, matches)
+            scores = model.probabilities(rows)
+            floor = model.threshold if cfg.min_probability is None else cfg.min_probability
+        else:
+            scores = cosines + np.where(matches, cfg.key_bonus, 0.0)
+            floor = cfg.min_score
+        scored = [
+            Recalled(fact, float(score), match)
+            for fact, score, match in zip(facts, scores, matches, strict=True)
+            if score >= floor
+        ]
         scored.sort(key=lambda r: -r.score)
         return _newest_of_alike(scored, cfg.recency_supersede)[: cfg.max_facts]
+
+    def recall_features(
+        self,
+        question: str,
+        vector: np.ndarray,
+        facts: Sequence[MemoryFact],
+        cosines: np.ndarray,
+        matches: Sequence[bool],
+    ) -> np.ndarray:
+        """The recall model's features of each fact for ``question`` (also what
+        ``benchmarks/train_memory_recall.py`` fits on)."""
+        keys = sorted({f.key for f in facts if not f.key.startswith("note:")} - set(self._key_vecs))
+        if keys:
+            embedded = self.embedder.embed([recall_model.key_text(k) for k in keys])
+            norms = np.maximum(np.linalg.norm(embedded, axis=1, keepdims=True), 1e-12)
+            self._key_vecs.update(zip(keys, embedded / norms, strict=True))
+        key_cosines = [
+            0.0 if f.key.startswith("note:") else float(self._key_vecs[f.key] @ vector)
+            for f in facts
+        ]
+        return recall_model.features(
+            question,
+            facts,
+            cosines,
+            key_named=matches,
+            key_cosines=key_cosines,
+            terms=lambda text: set(self.analyzer.terms(text)),
+        )
 
     def facts(self, user_id: str, *, history: bool = False) -> list[MemoryFact]:
         return self.store.facts(user_id, history=history)
