@@ -13,7 +13,7 @@ probabilities (each training split scored by a model fitted on the others), runn
 recall exactly as ``LongTermMemory.recall`` does: the pair maximising recall of the current
 fact minus stale facts returned minus :data:`OFF_TOPIC_COST` times the share of off-topic
 questions that recall a fact (the users' own off-topic questions in the sessions are
-negatives too). ``test8`` is never trained on.
+negatives too). ``test9`` is never trained on.
 
     python benchmarks/train_memory_recall.py           # writes the weights
     python benchmarks/train_memory_recall.py --check   # refits, compares with the shipped file
@@ -31,7 +31,7 @@ import numpy as np
 
 from bench_agent_memory import _about, _words, judge, load_users, slot_turns
 
-TRAIN = ("dev", "heldout", "test", "test2", "test3", "test4", "test5", "test6", "test7")
+TRAIN = ("dev", "heldout", "test", "test2", "test3", "test4", "test5", "test6", "test7", "test8")
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6)
 #: What a stray fact in the prompt of an off-topic question costs, against a missed or a stale
 #: fact (1): the user sees no wrong answer from it, only a longer prompt.
@@ -135,18 +135,13 @@ def to_model(logistic: Any, threshold: float) -> Any:
 
 def evaluate(entries: list[dict[str, Any]], threshold: float, alike: float, max_facts: int):
     """(recall of the current fact, stale returned, off-topic questions recalling a fact)
-    with the entries' ``p``."""
-    from ragline.memory.longterm import Recalled, _newest_of_alike
+    with the entries' ``p``, chosen as ``LongTermMemory.recall`` does."""
+    from ragline.memory.longterm import Recalled, choose
 
     found = stale = off_topic = 0
     for e in entries:
-        order = np.argsort(-e["p"], kind="stable")
-        recalled = [
-            Recalled(e["facts"][i], float(e["p"][i]), False)
-            for i in order
-            if e["p"][i] >= threshold
-        ]
-        recalled = _newest_of_alike(recalled, alike)[:max_facts]
+        scored = [Recalled(f, float(p), False) for f, p in zip(e["facts"], e["p"], strict=True)]
+        recalled = choose(scored, threshold, alike, max_facts)
         if e["question"] is None:
             off_topic += bool(recalled)
             continue
@@ -192,7 +187,7 @@ def main() -> int:
             f"  threshold {t:.2f}  recency_supersede {a:.2f}  recall {r:.3f}  stale {s:.3f}  "
             f"off-topic {o:.3f}"
         )
-    threshold, alike = max(grid, key=lambda k: (objective(*grid[k]), k[0], k[1]))
+    threshold, alike = max(grid, key=lambda k: (objective(*grid[k]), *k))
     r, s, o = grid[(threshold, alike)]
     print(
         f"chosen: threshold {threshold}, recency_supersede {alike} "

@@ -519,6 +519,6 @@ def test_the_shipped_recall_weights_match_the_features_and_the_settings() -> Non
     assert 0.0 < model.threshold < 1.0 and model.weights.shape == (len(FEATURES),)
     # the setting's default is the value the training script chose with these weights
     assert MemorySettings().recency_supersede == data["recency_supersede"]
-    assert "test8" not in " ".join(data["trained_on"])  # the untouched split stays out
+    assert "test9" not in " ".join(data["trained_on"])  # the untouched split stays out
     with pytest.raises(Exception, match="other features"):
         RecallModel.from_dict({**data, "features": ["cosine"]})

@@ -72,7 +72,11 @@ _TRAILING = re.compile(
     re.I,
 )
 _LEADING = re.compile(r"^(?:the city of|the town of|sunny|beautiful|lovely)\s+", re.I)
-_CLAUSE = re.compile(r"\s*(?:;|,?\s+but\s+|,?\s+and\s+(?=I\b|I'|my\b|we\b)|,\s+(?=I\b|my\b))\s*")
+# "…, and I moved" starts a clause; "Jakob and I are engaged" is one subject, not two clauses
+_CLAUSE = re.compile(
+    r"\s*(?:;|,?\s+but\s+|,?\s+and\s+(?=I\b(?!\s+(?:are|were|have|both)\b)|I'(?!ve\b)|my\b|we\b)"
+    r"|,\s+(?=I\b|my\b))\s*"
+)
 _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|my|me|mine|we|our)\b", re.I)
 _QUESTION = re.compile(
     r"\?\s*$|^\s*(?:what|which|who|whom|whose|when|where|why|how|do|does|did|is|are|can|could|"
@@ -313,6 +317,11 @@ def _job(m: re.Match[str]) -> list[FactCandidate] | None:
 _CAP = "[A-Z\u00c0-\u00de]"
 
 
+#: A place of work said with an article ("a bakery", "the clinic"), not a time ("at the
+#: moment", "for a while").
+_WORKPLACE = r"(?-i:an?|the)\s+(?!(?:moment|time|weekend|end|while|bit|year|day|week|month)\b)\w"
+
+
 def _job_value(raw: str) -> list[FactCandidate] | None:
     """A job, and what it names besides: the employer after at / for / with ("nurse at São
     João hospital"), the place after in ("nurse practitioner in Accra"), when capitalised."""
@@ -323,10 +332,14 @@ def _job_value(raw: str) -> list[FactCandidate] | None:
         value = value[: place.start()]
         where = place.group("place")
         out.append(FactCandidate("location", where, f"I live in {where}"))
-    at = re.match(rf"(?P<job>.+?)\s+(?:at|for|with)\s+(?P<org>(?:the\s+)?{_CAP}.*)$", value)
+    # "nurse at São João", "pastry chef at a bakery": a name, or a place of work with an article
+    at = re.match(
+        rf"(?P<job>.+?)\s+(?:at|for|with)\s+(?P<org>(?:the\s+)?{_CAP}.*|{_WORKPLACE}.*)$",
+        value,
+    )
     if at is not None:
         value = at.group("job")
-        org = re.sub(r"^the\s+", "", at.group("org"))
+        org = re.sub(rf"^the\s+(?={_CAP})", "", at.group("org"))
         if len(org.split()) <= 5:
             out.insert(0, FactCandidate("employer", org, f"I work at {org}"))
     if not value or len(value.split()) > 7:
@@ -359,9 +372,16 @@ def _employer(m: re.Match[str]) -> list[FactCandidate] | None:
     said = clean_value(m.group("v"))
     org, _, job = said.partition(" as ")
     org = org.strip()
+    out: list[FactCandidate] = []
+    # "a seed company in Harare": the employer, and where the user is
+    place = re.search(rf"\s+in\s+(?P<place>{_CAP}[\w'-]*(?:[\s-]+{_CAP}[\w'-]*){{0,3}})$", org)
+    if place is not None:
+        where = place.group("place")
+        org = org[: place.start()]
+        out.append(FactCandidate("location", where, f"I live in {where}"))
     if not org or len(org.split()) > 6:
         return None
-    out = [FactCandidate("employer", org, f"I work at {org}")]
+    out.insert(0, FactCandidate("employer", org, f"I work at {org}"))
     jobs = _job_value(job) if job.strip() else None
     return out + (jobs or [])
 
@@ -842,7 +862,8 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
             _keyed("location", "I live in {v}"),
         ),
         (
-            r"\b(?:home|where I live)\s+is\s+(?:now\s+)?(?P<v>[A-Z].+)",
+            # "home is Lyon", not "my oven at home is a Miele" (the rules are case-blind)
+            r"(?<!\bat\s)\b(?:home|where I live)\s+is\s+(?:now\s+)?(?P<v>(?-i:[A-Z]).+)",
             _keyed("location", "I live in {v}"),
         ),
         # contact details: an e-mail address said as the user's, "new number: …"
@@ -900,7 +921,8 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
         (rf"\bI\s+{_NOW}teach\s+(?P<v>.+)", _teach),
         (
             rf"\b{_I_AM}\s+{_NOW}(?:an?\s+)?(?P<v>(?:[\w-]+\s+){{0,2}}(?:{_JOBS})\b"
-            rf"(?:\s+(?:at|for|with|in)\s+(?-i:{_CAP}).*)?)(?:\s+(?:by profession|by trade))?",
+            rf"(?:\s+(?:(?:at|for|with|in)\s+(?-i:{_CAP})|(?:at|for|with)\s+{_WORKPLACE}).*)?)"
+            r"(?:\s+(?:by profession|by trade))?",
             _job,
         ),
         (rf"\bI\s+{_NOW}work\s+(?:at|for|with)\s+(?P<v>.+)", _employer),

@@ -491,10 +491,8 @@ class LongTermMemory:
         scored = [
             Recalled(fact, float(score), match)
             for fact, score, match in zip(facts, scores, matches, strict=True)
-            if score >= floor
         ]
-        scored.sort(key=lambda r: -r.score)
-        return _newest_of_alike(scored, cfg.recency_supersede)[: cfg.max_facts]
+        return choose(scored, floor, cfg.recency_supersede, cfg.max_facts)
 
     def recall_features(
         self,
@@ -582,14 +580,17 @@ def _said_at(fact: MemoryFact) -> tuple[str, int]:
     return (fact.source.at or fact.created_at, fact.source.turn_index or 0)
 
 
-def _newest_of_alike(recalled: list[Recalled], alike: float) -> list[Recalled]:
-    """``recalled`` without the facts that a later recalled one resembles (MiniLM cosine of
-    the statements >= ``alike``): two things said about what one question asks, the later
-    is what holds now ("my favourite author is Saramago", later "Lately I've been reading a
-    lot of Pessoa, he's my favourite now"), even where no rule saw the change. Facts said in
-    one turn never hide each other."""
+def choose(scored: Sequence[Recalled], floor: float, alike: float, limit: int) -> list[Recalled]:
+    """What :meth:`LongTermMemory.recall` returns of the user's ``scored`` facts: those
+    scoring ``floor`` or more, best first, at most ``limit``, without the facts that a later
+    one of them resembles (MiniLM cosine of the statements >= ``alike``; 1 turns it off):
+    two things said about what one question asks, the later is what holds now ("my
+    favourite author is Saramago", later "Lately I've been reading a lot of Pessoa, he's my
+    favourite now"), even where no rule saw the change. Facts said in one turn never hide
+    each other."""
+    recalled = sorted((r for r in scored if r.score >= floor), key=lambda r: -r.score)
     if alike >= 1.0 or len(recalled) < 2:
-        return recalled
+        return recalled[:limit]
     hidden: set[str] = set()
     for old in recalled:
         for new in recalled:
@@ -599,7 +600,7 @@ def _newest_of_alike(recalled: list[Recalled], alike: float) -> list[Recalled]:
             if float(old.fact.vector @ new.fact.vector) >= alike:
                 hidden.add(old.fact.id)
                 break
-    return [r for r in recalled if r.fact.id not in hidden]
+    return [r for r in recalled if r.fact.id not in hidden][:limit]
 
 
 def context_lines(recalled: Sequence[Recalled]) -> list[str]:
@@ -613,5 +614,6 @@ __all__ = [
     "Forgotten",
     "LongTermMemory",
     "Recalled",
+    "choose",
     "context_lines",
 ]

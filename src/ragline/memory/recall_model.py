@@ -87,9 +87,11 @@ _ASKS_NUMBER = re.compile(
 _ASKS_MY = re.compile(r"\b(?:my|mine|our|am i)\b", re.I)
 _DIGIT = re.compile(r"\d")
 _PLACE = re.compile(r"\b(?:in|at|from|to|near)\s+[A-Z\u00c0-\u00de]")
-# a capitalised word not opening a sentence, or a sentence opening with two ("Søren Dahl, …")
+# a capitalised word not opening a sentence, or a sentence opening with two ("Søren Dahl, …");
+# never "I", "I'm", "I've"
 _NAME = re.compile(
-    r"(?:^|[^.!?]\s)[A-Z\u00c0-\u00de][\w'-]+|^[A-Z\u00c0-\u00de][\w'-]+\s+[A-Z\u00c0-\u00de][\w'-]+"
+    r"(?<=[^.!?\s])\s(?!I\b|I')[A-Z\u00c0-\u00de][\w'-]+"
+    r"|^(?!I\b|I')[A-Z\u00c0-\u00de][\w'-]+\s+(?!I\b|I')[A-Z\u00c0-\u00de][\w'-]+"
 )
 _SOMEONE_ELSES = re.compile(rf"\b(?:my|our)\s+(?:\w+\s+)?(?:{RELATIONS})\b", re.I)
 
