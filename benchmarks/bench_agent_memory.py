@@ -68,6 +68,8 @@ TEST7_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test7.json"
 TEST8_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test8.json"
 #: The ninth, written after ``test8`` was read, before the seventh round (``test9``).
 TEST9_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test9.json"
+#: The tenth, written after ``test9`` was read, before the eighth round (``test10``).
+TEST10_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test10.json"
 FILES = (
     DATA,
     TEST_DATA,
@@ -79,6 +81,7 @@ FILES = (
     TEST7_DATA,
     TEST8_DATA,
     TEST9_DATA,
+    TEST10_DATA,
 )
 SPLITS = (
     "dev",
@@ -486,7 +489,7 @@ def main() -> None:
     parser.add_argument(
         "--splits",
         default=",".join(SPLITS),
-        help="long-term: the splits to run (all but test9 while developing the seventh round)",
+        help="long-term: the splits to run (all but test10 while developing the eighth round)",
     )
     parser.add_argument("--out", default="agent-memory", help="results file name (no .json)")
     args = parser.parse_args()
