@@ -95,6 +95,7 @@ SPLITS = (
     "test7",
     "test8",
     "test9",
+    "test10",
 )
 _WORD = re.compile(r"[\w'-]+")
 _STOP = {"the", "a", "an", "and", "of", "some", "bit", "likes", "dislikes", "to", "in"}
