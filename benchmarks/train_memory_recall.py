@@ -8,12 +8,13 @@ labelled 1 when the turn it came from set the slot the question asks about (for 
 set several slots, when the fact mentions this one: the benchmark's own rule). The fit is
 ``ragline.answer.logistic.fit`` (full-batch gradient descent from zero, deterministic).
 
-The probability threshold and ``memory.recency_supersede`` are chosen on leave-one-split-out
-probabilities (each training split scored by a model fitted on the others), running the
-recall exactly as ``LongTermMemory.recall`` does: the pair maximising recall of the current
+The probability threshold, ``memory.recency_supersede`` and ``memory.recency_min_share``
+are chosen on leave-one-split-out probabilities (each training split scored by a model
+fitted on the others), running the recall exactly as ``LongTermMemory.recall`` does: the
+values maximising recall of the current
 fact minus stale facts returned minus :data:`OFF_TOPIC_COST` times the share of off-topic
 questions that recall a fact (the users' own off-topic questions in the sessions are
-negatives too). ``test9`` is never trained on.
+negatives too). ``test10`` is never trained on.
 
     python benchmarks/train_memory_recall.py           # writes the weights
     python benchmarks/train_memory_recall.py --check   # refits, compares with the shipped file
@@ -31,12 +32,25 @@ import numpy as np
 
 from bench_agent_memory import _about, _words, judge, load_users, slot_turns
 
-TRAIN = ("dev", "heldout", "test", "test2", "test3", "test4", "test5", "test6", "test7", "test8")
+TRAIN = (
+    "dev",
+    "heldout",
+    "test",
+    "test2",
+    "test3",
+    "test4",
+    "test5",
+    "test6",
+    "test7",
+    "test8",
+    "test9",
+)
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6)
 #: What a stray fact in the prompt of an off-topic question costs, against a missed or a stale
 #: fact (1): the user sees no wrong answer from it, only a longer prompt.
 OFF_TOPIC_COST = 0.1
 ALIKE = (1.0, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25)
+SHARE = (0.0, 0.25, 0.5, 0.75)
 
 
 def rows(settings: Any, embedder: Any) -> list[dict[str, Any]]:
@@ -71,8 +85,7 @@ def rows(settings: Any, embedder: Any) -> list[dict[str, Any]]:
                 src = (f.source.conversation_id, f.source.turn_index)
                 labels.append(src in set_by and _about(f, words, set_by[src] > 1))
             cosines = np.array([float(f.vector @ vector) for f in facts])
-            terms = memory._terms(question["q"])
-            matches = [bool(terms & memory._key_cues(f.key)) for f in facts]
+            matches = memory.key_matches(question["q"], facts)
             x = memory.recall_features(question["q"], vector, facts, cosines, matches)
             out.append(
                 {
@@ -94,8 +107,7 @@ def rows(settings: Any, embedder: Any) -> list[dict[str, Any]]:
         ]
         for text, vector in zip(chatter, embedder.embed(chatter) if chatter else [], strict=True):
             cosines = np.array([float(f.vector @ vector) for f in facts])
-            terms = memory._terms(text)
-            matches = [bool(terms & memory._key_cues(f.key)) for f in facts]
+            matches = memory.key_matches(text, facts)
             x = memory.recall_features(text, vector, facts, cosines, matches)
             out.append(
                 {
@@ -133,7 +145,9 @@ def to_model(logistic: Any, threshold: float) -> Any:
     )
 
 
-def evaluate(entries: list[dict[str, Any]], threshold: float, alike: float, max_facts: int):
+def evaluate(
+    entries: list[dict[str, Any]], threshold: float, alike: float, share: float, max_facts: int
+):
     """(recall of the current fact, stale returned, off-topic questions recalling a fact)
     with the entries' ``p``, chosen as ``LongTermMemory.recall`` does."""
     from ragline.memory.longterm import Recalled, choose
@@ -141,7 +155,7 @@ def evaluate(entries: list[dict[str, Any]], threshold: float, alike: float, max_
     found = stale = off_topic = 0
     for e in entries:
         scored = [Recalled(f, float(p), False) for f, p in zip(e["facts"], e["p"], strict=True)]
-        recalled = choose(scored, threshold, alike, max_facts)
+        recalled = choose(scored, threshold, alike, max_facts, share)
         if e["question"] is None:
             off_topic += bool(recalled)
             continue
@@ -154,7 +168,7 @@ def evaluate(entries: list[dict[str, Any]], threshold: float, alike: float, max_
 
 
 def objective(recall: float, stale: float, off_topic: float) -> float:
-    """What the threshold and ``recency_supersede`` maximise (leave-one-split-out)."""
+    """What the threshold and the recency settings maximise (leave-one-split-out)."""
     return recall - stale - OFF_TOPIC_COST * off_topic
 
 
@@ -181,21 +195,26 @@ def main() -> int:
         for e in held:
             e["p"] = model.probabilities(e["x"])
     max_facts = settings.memory.max_facts
-    grid = {(t, a): evaluate(entries, t, a, max_facts) for t in THRESHOLDS for a in ALIKE}
-    for (t, a), (r, s, o) in sorted(grid.items()) if args.grid else ():
+    grid = {
+        (t, a, h): evaluate(entries, t, a, h, max_facts)
+        for t in THRESHOLDS
+        for a in ALIKE
+        for h in SHARE
+    }
+    for (t, a, h), (r, s, o) in sorted(grid.items()) if args.grid else ():
         print(
-            f"  threshold {t:.2f}  recency_supersede {a:.2f}  recall {r:.3f}  stale {s:.3f}  "
-            f"off-topic {o:.3f}"
+            f"  threshold {t:.2f}  recency_supersede {a:.2f}  min_share {h:.2f}  recall {r:.3f}  "
+            f"stale {s:.3f}  off-topic {o:.3f}"
         )
-    threshold, alike = max(grid, key=lambda k: (objective(*grid[k]), *k))
-    r, s, o = grid[(threshold, alike)]
+    threshold, alike, share = max(grid, key=lambda k: (objective(*grid[k]), k[0], k[1], -k[2]))
+    r, s, o = grid[(threshold, alike, share)]
     print(
-        f"chosen: threshold {threshold}, recency_supersede {alike} "
+        f"chosen: threshold {threshold}, recency_supersede {alike}, recency_min_share {share} "
         f"(leave-one-split-out recall {r:.3f}, stale {s:.3f}, off-topic with a fact {o:.3f})"
     )
     for split in TRAIN:
         held = [e for e in entries if e["split"] == split]
-        r_, s_, o_ = evaluate(held, threshold, alike, max_facts)
+        r_, s_, o_ = evaluate(held, threshold, alike, share, max_facts)
         print(f"  {split:8s} recall {r_:.3f}  stale {s_:.3f}  off-topic {o_:.3f}")
     final = to_model(fit(entries), threshold)
     payload = {
@@ -203,6 +222,7 @@ def main() -> int:
         "trained_on": [f"benchmarks/data/memory_sessions*.json splits {', '.join(TRAIN)}"],
         "questions": len(entries),
         "recency_supersede": alike,
+        "recency_min_share": share,
         "leave_one_split_out": {
             "recall_current": round(r, 4),
             "stale_returned": round(s, 4),

@@ -679,6 +679,10 @@ class MemorySettings(_Section):
     # recall of the current fact >= 0.92 on the training splits' leave-one-split-out scores
     # (benchmarks/train_memory_recall.py writes it beside the weights; docs/benchmarks.md).
     recency_supersede: float = Field(0.35, ge=-1, le=1)
+    # ... when the later fact scores at least this share of the earlier one's score for the
+    # question ("I'm doing pottery on Saturdays" must not hide "Night shifts are on Wednesdays
+    # now" from "When are my night shifts?"). Chosen with the threshold.
+    recency_min_share: float = Field(0.25, ge=0, le=1)
     # Facts recalled into one answer at most.
     max_facts: int = Field(3, gt=0)
     # A question about the user ("museums in my city") is searched with the recalled facts'

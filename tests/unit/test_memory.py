@@ -497,7 +497,10 @@ def test_the_recall_model_finds_a_fact_said_in_other_words(memory: LongTermMemor
     similarity = memory.settings.model_copy(update={"recall": "similarity"})
     plain = LongTermMemory(memory.store, memory.embedder, similarity)
     assert plain.recall("soren", "What's my trade?") == []  # what the model adds
-    assert memory.recall("soren", "Can you explain how a heat pump works?") == []
+    # off-topic questions of the user's own recall nothing (a question not about the user
+    # never reaches recall in the answer flow)
+    assert memory.recall("soren", "How do I descale my kettle?") == []
+    assert memory.recall("soren", "What gauge of wire do I need for a 32 amp circuit?") == []
 
 
 def test_the_recall_models_threshold_is_a_setting(memory: LongTermMemory) -> None:
@@ -519,6 +522,35 @@ def test_the_shipped_recall_weights_match_the_features_and_the_settings() -> Non
     assert 0.0 < model.threshold < 1.0 and model.weights.shape == (len(FEATURES),)
     # the setting's default is the value the training script chose with these weights
     assert MemorySettings().recency_supersede == data["recency_supersede"]
-    assert "test9" not in " ".join(data["trained_on"])  # the untouched split stays out
+    assert MemorySettings().recency_min_share == data["recency_min_share"]
+    assert "test10" not in " ".join(data["trained_on"])  # the untouched split stays out
     with pytest.raises(Exception, match="other features"):
         RecallModel.from_dict({**data, "features": ["cosine"]})
+
+
+def test_a_later_fact_hides_an_alike_one_only_when_it_answers_as_well(
+    memory: LongTermMemory,
+) -> None:
+    memory.remember(
+        "greet", "My night shifts are on Fridays.", conversation_id="s1", turn_index=0,
+        at="2026-02-27T21:45:00",
+    )  # fmt: skip
+    memory.remember(
+        "greet", "Night shifts are on Wednesdays now.", conversation_id="s2", turn_index=0,
+        at="2026-06-15T06:30:00",
+    )  # fmt: skip
+    memory.remember(
+        "greet", "I'm doing pottery on Saturdays.", conversation_id="s2", turn_index=4,
+        at="2026-06-15T06:30:00",
+    )  # fmt: skip
+    recalled = _values(memory.recall("greet", "When are my night shifts?"))
+    assert any("Wednesdays" in v for v in recalled) and not any("Fridays" in v for v in recalled)
+
+
+def test_a_question_may_name_a_key_by_a_phrase(memory: LongTermMemory) -> None:
+    memory.remember("greet", "I'm a midwife at the university hospital. I sing in a choir.")
+    assert "midwife" in _values(memory.recall("greet", "What do I do?"))
+    from ragline.memory.facts import asked_keys
+
+    assert asked_keys("What do you do for a living?") == {"job"}
+    assert asked_keys("What do I do for fun?") == frozenset()

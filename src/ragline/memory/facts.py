@@ -367,6 +367,30 @@ def _not_diet(m: re.Match[str]) -> FactCandidate | None:
     return FactCandidate("diet", f"no longer {diet}", f"I am no longer {diet}") if diet else None
 
 
+#: What one manages, runs or owns as a living ("I run a small bakery").
+_BUSINESSES = (
+    r"shop|store|bakery|caf[eé]|restaurant|bar|pub|pharmacy|clinic|practice|company|business|"
+    r"firm|agency|studio|salon|garage|hotel|hostel|farm|school|team|department|lab|gallery|"
+    r"bookshop|bookstore|start-?up|charity|workshop|kitchen|warehouse|office|branch|nursery|"
+    r"brewery|vineyard|surgery|consultancy|dealership|gym|florist|boutique|stall|factory|plant"
+)
+
+
+def _runs(m: re.Match[str]) -> list[FactCandidate] | None:
+    """ "I run a small bakery in Bologna": the job is running it; the place is kept too."""
+    said = clean_value(m.group("v"))
+    out: list[FactCandidate] = []
+    place = re.search(rf"\s+in\s+(?P<place>{_CAP}[\w'-]*(?:[\s-]+{_CAP}[\w'-]*){{0,3}})$", said)
+    if place is not None:
+        where = place.group("place")
+        said = said[: place.start()]
+        out.append(FactCandidate("location", where, f"I live in {where}"))
+    if not said or len(said.split()) > 6:
+        return None
+    verb = m.group("verb").casefold()
+    return [FactCandidate("job", f"{verb}s {said}", f"I {verb} {said}"), *out]
+
+
 def _employer(m: re.Match[str]) -> list[FactCandidate] | None:
     """An employer; "the council as a maintenance supervisor" is an employer and a job."""
     said = clean_value(m.group("v"))
@@ -862,6 +886,10 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
             _keyed("location", "I live in {v}"),
         ),
         (
+            r"^(?P<v>(?-i:[A-Z\u00c0-\u00de])[\w' -]+?)\s+is\s+(?:now\s+)?(?:my\s+)?home\b",
+            _keyed("location", "I live in {v}"),
+        ),
+        (
             # "home is Lyon", not "my oven at home is a Miele" (the rules are case-blind)
             r"(?<!\bat\s)\b(?:home|where I live)\s+is\s+(?:now\s+)?(?P<v>(?-i:[A-Z]).+)",
             _keyed("location", "I live in {v}"),
@@ -919,6 +947,12 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
             _job,
         ),
         (rf"\bI\s+{_NOW}teach\s+(?P<v>.+)", _teach),
+        # "I manage a pharmacy in Alexandria", "I run a small bakery": a job (and the place)
+        (
+            rf"\bI\s+{_NOW}(?P<verb>manage|run|own)\s+(?P<v>(?:an?|the|my|our)\s+(?:[\w'-]+\s+){{0,3}}"
+            rf"(?:{_BUSINESSES})\b.*)",
+            _runs,
+        ),
         (
             rf"\b{_I_AM}\s+{_NOW}(?:an?\s+)?(?P<v>(?:[\w-]+\s+){{0,2}}(?:{_JOBS})\b"
             rf"(?:\s+(?:(?:at|for|with|in)\s+(?-i:{_CAP})|(?:at|for|with)\s+{_WORKPLACE}).*)?)"
@@ -1229,7 +1263,7 @@ _GIVEN_UP = (
     r"sold|left|quit|ditched|dropped|gave\s+up(?:\s+on)?|got\s+rid\s+of|moved\s+(?:out\s+of|"
     r"away\s+from)|stopped\s+[a-z]+ing|no\s+longer\s+[a-z]+|lost|crashed|totall?ed|wrote\s+off|"
     r"retired\s+from|resigned\s+from|handed\s+back|returned|broke\s+up\s+with|split\s+up\s+with|"
-    r"stole|smashed|wrecked"
+    r"stole|smashed|wrecked|finished|completed"
 )
 #: Ways of saying that something of the user's was replaced; ``old`` names what is no
 #: longer so ("I traded the Peugeot for a Dacia", "matcha instead of green tea").
@@ -1252,6 +1286,10 @@ _CHANGES = tuple(
         r"stolen|stopped\s+working|gave\s+up|was\s+written\s+off)\b",
         r"^(?P<old>(?-i:[A-Z\u00c0-\u00de])[\w&' -]+?)\s+(?:let\s+me\s+go|laid\s+me\s+off|"
         r"fired\s+me|made\s+me\s+redundant)\b(?:\s*,?\s*(?:and|so)\s+(?P<new>.+))?",
+        # someone of the user's leaves their role: "Tunde moved out", "Mette retired"
+        r"^(?P<old>(?-i:[A-Z\u00c0-\u00de])[\w'-]+(?:\s+(?-i:[A-Z\u00c0-\u00de])[\w'-]+)?)\s+"
+        r"(?:has\s+)?(?:moved\s+out|moved\s+away|retired|left|quit|resigned|went\s+back\s+to\s+"
+        r"\w+|passed\s+away|died)\b(?:\s*(?:,|\s+and|\s+so)\s+(?P<new>.+))?$",
     )
 )
 _GOT = re.compile(
@@ -1342,6 +1380,25 @@ CHOICE_CUES = frozenset(["prefer", "preferred", "rather", "choice", "favorite", 
 FAN_CUES = frozenset(["fan", "support", "supporter", "follow", "team", "club", "favorite"])
 
 
+#: Questions that name a key by a phrase, not a word ("What do I do?": "do" alone is in
+#: every question).
+_ASKED_KEYS = (
+    (
+        re.compile(
+            r"\bwhat\s+(?:do|did)\s+(?:i|you)\s+do\b(?!\s+(?:for\s+fun|about|with|if|when|to|in\s+my))",
+            re.I,
+        ),
+        "job",
+    ),
+    (re.compile(r"\b(?:line\s+of\s+work|for\s+a\s+living|what\s+i\s+do)\b", re.I), "job"),
+)
+
+
+def asked_keys(question: str) -> frozenset[str]:
+    """The keys a question names by a phrase (:data:`_ASKED_KEYS`)."""
+    return frozenset(key for pattern, key in _ASKED_KEYS if pattern.search(question))
+
+
 def key_words(key: str) -> set[str]:
     """The words a question may use for a key (its own and its cues)."""
     if key.startswith("note:"):
@@ -1371,6 +1428,7 @@ __all__ = [
     "FactExtractor",
     "ForgetRequest",
     "RuleExtractor",
+    "asked_keys",
     "change_of",
     "clauses",
     "clean_value",

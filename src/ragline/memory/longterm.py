@@ -54,6 +54,7 @@ from ragline.memory.facts import (
     FactCandidate,
     FactExtractor,
     RuleExtractor,
+    asked_keys,
     change_of,
     clauses,
     forget_request,
@@ -376,13 +377,13 @@ class LongTermMemory:
            (a preference: also the notes naming its object); a ``preference:`` about the
            same thing, a ``prefers:`` choice alike (see the module docstring)."""
         others = [f for f in current if f.key != candidate.key]
+        clause = candidate.clause or candidate.statement
         if change is not None:
             named = [f for f in self._named_by(change, others) if not _kept(f, change)]
             if named:
                 if candidate.kind == "note":
                     candidate = _rekeyed(candidate, named[0], change.new)
                 return candidate, [f.id for f in named if f.key != candidate.key]
-        clause = candidate.clause or candidate.statement
         reversed_ = _choices_reversed(clause, others)
         if candidate.kind == "note" or (
             candidate.key.startswith("prefers:") and " over " not in candidate.value
@@ -479,7 +480,7 @@ class LongTermMemory:
         q = vector if vector is not None else self.embedder.embed([question])[0]
         cfg = self.settings
         cosines = np.array([float(f.vector @ q) for f in facts])  # type: ignore[operator]
-        matches = [bool(self._terms(question) & self._key_cues(f.key)) for f in facts]
+        matches = self.key_matches(question, facts)
         if cfg.recall == "model":
             model = recall_model.shipped()
             rows = self.recall_features(question, q, facts, cosines, matches)
@@ -492,7 +493,14 @@ class LongTermMemory:
             Recalled(fact, float(score), match)
             for fact, score, match in zip(facts, scores, matches, strict=True)
         ]
-        return choose(scored, floor, cfg.recency_supersede, cfg.max_facts)
+        return choose(scored, floor, cfg.recency_supersede, cfg.max_facts, cfg.recency_min_share)
+
+    def key_matches(self, question: str, facts: Sequence[MemoryFact]) -> list[bool]:
+        """Whether ``question`` names each fact's key: a word of its cues ("where do I
+        *live*" -> ``location``) or a phrase ("what do I do" -> ``job``)."""
+        terms = self._terms(question)
+        named = asked_keys(question)
+        return [f.key in named or bool(terms & self._key_cues(f.key)) for f in facts]
 
     def recall_features(
         self,
@@ -580,14 +588,18 @@ def _said_at(fact: MemoryFact) -> tuple[str, int]:
     return (fact.source.at or fact.created_at, fact.source.turn_index or 0)
 
 
-def choose(scored: Sequence[Recalled], floor: float, alike: float, limit: int) -> list[Recalled]:
+def choose(
+    scored: Sequence[Recalled], floor: float, alike: float, limit: int, share: float = 0.0
+) -> list[Recalled]:
     """What :meth:`LongTermMemory.recall` returns of the user's ``scored`` facts: those
     scoring ``floor`` or more, best first, at most ``limit``, without the facts that a later
     one of them resembles (MiniLM cosine of the statements >= ``alike``; 1 turns it off):
     two things said about what one question asks, the later is what holds now ("my
     favourite author is Saramago", later "Lately I've been reading a lot of Pessoa, he's my
-    favourite now"), even where no rule saw the change. Facts said in one turn never hide
-    each other."""
+    favourite now"), even where no rule saw the change; the later one must score at least
+    ``share`` of the earlier one's score ("I'm doing pottery on Saturdays" does not hide
+    "Night shifts are on Wednesdays now" from "When are my night shifts?"). Facts said in one
+    turn never hide each other."""
     recalled = sorted((r for r in scored if r.score >= floor), key=lambda r: -r.score)
     if alike >= 1.0 or len(recalled) < 2:
         return recalled[:limit]
@@ -595,6 +607,8 @@ def choose(scored: Sequence[Recalled], floor: float, alike: float, limit: int) -
     for old in recalled:
         for new in recalled:
             if new is old or _said_at(new.fact) <= _said_at(old.fact):
+                continue
+            if new.score < share * old.score:
                 continue
             assert old.fact.vector is not None and new.fact.vector is not None
             if float(old.fact.vector @ new.fact.vector) >= alike:

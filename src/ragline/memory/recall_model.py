@@ -13,6 +13,7 @@ cosine             MiniLM cosine of question and fact
 cosine_gap         cosine minus the best cosine among the user's facts
 rank_1..rank_3     the fact is the user's best, second, third by cosine
 key_named          the question names the fact's key ("where do I *live*" -> ``location``)
+best_named         ... and of the facts whose key it names, this one is the most alike
 note               the fact is a note (no rule read a key)
 shared_term        the question and the fact's statement share a content word (stemmed)
 who_name           a who / name question, and the statement holds a capitalised name
@@ -61,6 +62,7 @@ FEATURES = (
     "rank_2",
     "rank_3",
     "key_named",
+    "best_named",
     "note",
     "shared_term",
     "who_name",
@@ -120,6 +122,8 @@ def features(
     rank = np.empty(n, dtype=int)
     rank[order] = np.arange(n)
     best = float(cosines.max())
+    named = [i for i in range(n) if key_named[i]]
+    best_named = max(named, key=lambda i: cosines[i]) if named else -1
     asked = terms(question)
     own_name = _ASKS_OWN_NAME.search(question) is not None
     who = _ASKS_WHO.search(question) is not None
@@ -137,6 +141,7 @@ def features(
             rank[i] == 1,
             rank[i] == 2,
             key_named[i],
+            i == best_named,
             fact.key.startswith("note:"),
             bool(asked & terms(said)),
             who and _NAME.search(said) is not None,
