@@ -70,6 +70,8 @@ TEST8_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test8.json"
 TEST9_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test9.json"
 #: The tenth, written after ``test9`` was read, before the eighth round (``test10``).
 TEST10_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test10.json"
+#: The eleventh, written after ``test10`` was read, before the ninth round (``test11``).
+TEST11_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test11.json"
 FILES = (
     DATA,
     TEST_DATA,
@@ -82,6 +84,7 @@ FILES = (
     TEST8_DATA,
     TEST9_DATA,
     TEST10_DATA,
+    TEST11_DATA,
 )
 SPLITS = (
     "dev",
@@ -96,6 +99,7 @@ SPLITS = (
     "test8",
     "test9",
     "test10",
+    "test11",
 )
 _WORD = re.compile(r"[\w'-]+")
 _STOP = {"the", "a", "an", "and", "of", "some", "bit", "likes", "dislikes", "to", "in"}
@@ -490,7 +494,7 @@ def main() -> None:
     parser.add_argument(
         "--splits",
         default=",".join(SPLITS),
-        help="long-term: the splits to run (all but test10 while developing the eighth round)",
+        help="long-term: the splits to run (all but test11 while developing the ninth round)",
     )
     parser.add_argument("--out", default="agent-memory", help="results file name (no .json)")
     args = parser.parse_args()
