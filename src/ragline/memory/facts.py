@@ -322,16 +322,23 @@ _CAP = "[A-Z\u00c0-\u00de]"
 _WORKPLACE = r"(?-i:an?|the)\s+(?!(?:moment|time|weekend|end|while|bit|year|day|week|month)\b)\w"
 
 
+_IN_PLACE = re.compile(rf"\s+in\s+(?P<place>{_CAP}[\w'-]*(?:[\s-]+{_CAP}[\w'-]*){{0,3}})$")
+
+
+def _in_place(text: str) -> tuple[str, list[FactCandidate]]:
+    """``text`` without a capitalised place it ends with ("a seed company in Harare"), and
+    that place as the user's location (none: ``text`` as it is, no fact)."""
+    place = _IN_PLACE.search(text)
+    if place is None:
+        return text, []
+    where = place.group("place")
+    return text[: place.start()], [FactCandidate("location", where, f"I live in {where}")]
+
+
 def _job_value(raw: str) -> list[FactCandidate] | None:
     """A job, and what it names besides: the employer after at / for / with ("nurse at São
     João hospital"), the place after in ("nurse practitioner in Accra"), when capitalised."""
-    value = re.sub(r"^(?:an?|the|my)\s+", "", clean_value(raw), flags=re.I)
-    out: list[FactCandidate] = []
-    place = re.search(rf"\s+in\s+(?P<place>{_CAP}[\w'-]*(?:[\s-]+{_CAP}[\w'-]*){{0,3}})$", value)
-    if place is not None:
-        value = value[: place.start()]
-        where = place.group("place")
-        out.append(FactCandidate("location", where, f"I live in {where}"))
+    value, out = _in_place(re.sub(r"^(?:an?|the|my)\s+", "", clean_value(raw), flags=re.I))
     # "nurse at São João", "pastry chef at a bakery": a name, or a place of work with an article
     at = re.match(
         rf"(?P<job>.+?)\s+(?:at|for|with)\s+(?P<org>(?:the\s+)?{_CAP}.*|{_WORKPLACE}.*)$",
@@ -378,13 +385,7 @@ _BUSINESSES = (
 
 def _runs(m: re.Match[str]) -> list[FactCandidate] | None:
     """ "I run a small bakery in Bologna": the job is running it; the place is kept too."""
-    said = clean_value(m.group("v"))
-    out: list[FactCandidate] = []
-    place = re.search(rf"\s+in\s+(?P<place>{_CAP}[\w'-]*(?:[\s-]+{_CAP}[\w'-]*){{0,3}})$", said)
-    if place is not None:
-        where = place.group("place")
-        said = said[: place.start()]
-        out.append(FactCandidate("location", where, f"I live in {where}"))
+    said, out = _in_place(clean_value(m.group("v")))
     if not said or len(said.split()) > 6:
         return None
     verb = m.group("verb").casefold()
@@ -395,14 +396,8 @@ def _employer(m: re.Match[str]) -> list[FactCandidate] | None:
     """An employer; "the council as a maintenance supervisor" is an employer and a job."""
     said = clean_value(m.group("v"))
     org, _, job = said.partition(" as ")
-    org = org.strip()
-    out: list[FactCandidate] = []
     # "a seed company in Harare": the employer, and where the user is
-    place = re.search(rf"\s+in\s+(?P<place>{_CAP}[\w'-]*(?:[\s-]+{_CAP}[\w'-]*){{0,3}})$", org)
-    if place is not None:
-        where = place.group("place")
-        org = org[: place.start()]
-        out.append(FactCandidate("location", where, f"I live in {where}"))
+    org, out = _in_place(org.strip())
     if not org or len(org.split()) > 6:
         return None
     out.insert(0, FactCandidate("employer", org, f"I work at {org}"))
