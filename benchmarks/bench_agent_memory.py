@@ -48,59 +48,13 @@ from _common import REPO, median, percentile, write_results
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+#: The fresh test splits, in the order they were written, each before the round of changes
+#: it first measured and after the previous one's misses were read (docs/benchmarks.md,
+#: "Memory", has each one's history). ``memory_sessions.json`` holds ``dev`` and ``heldout``.
+FRESH = tuple(["test", *(f"test{n}" for n in range(2, 12))])
+SPLITS = ("dev", "heldout", *FRESH)
 DATA = REPO / "benchmarks" / "data" / "memory_sessions.json"
-#: The fresh test split, written before the first round of extractor changes (``test``).
-TEST_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test.json"
-#: The second fresh split, written after ``test`` was read, before the second round (``test2``).
-TEST2_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test2.json"
-#: The third, written after ``test2`` was read, before the third round (``test3``).
-TEST3_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test3.json"
-#: The fourth, written after ``test3`` was read, before the fourth round (``test4``).
-TEST4_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test4.json"
-#: The fifth, written after ``test4`` was read, before any later change (``test5``).
-TEST5_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test5.json"
-#: The sixth, written after ``test5`` was read, before the fifth round (``test6``).
-TEST6_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test6.json"
-#: The seventh, written after ``test6`` was read, before the sixth round (``test7``).
-TEST7_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test7.json"
-#: The eighth, written right after ``test7`` (whose misses a baseline run printed), before
-#: the sixth round: its untouched split (``test8``).
-TEST8_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test8.json"
-#: The ninth, written after ``test8`` was read, before the seventh round (``test9``).
-TEST9_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test9.json"
-#: The tenth, written after ``test9`` was read, before the eighth round (``test10``).
-TEST10_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test10.json"
-#: The eleventh, written after ``test10`` was read, before the ninth round (``test11``).
-TEST11_DATA = REPO / "benchmarks" / "data" / "memory_sessions_test11.json"
-FILES = (
-    DATA,
-    TEST_DATA,
-    TEST2_DATA,
-    TEST3_DATA,
-    TEST4_DATA,
-    TEST5_DATA,
-    TEST6_DATA,
-    TEST7_DATA,
-    TEST8_DATA,
-    TEST9_DATA,
-    TEST10_DATA,
-    TEST11_DATA,
-)
-SPLITS = (
-    "dev",
-    "heldout",
-    "test",
-    "test2",
-    "test3",
-    "test4",
-    "test5",
-    "test6",
-    "test7",
-    "test8",
-    "test9",
-    "test10",
-    "test11",
-)
+FILES = (DATA, *(DATA.with_name(f"memory_sessions_{split}.json") for split in FRESH))
 _WORD = re.compile(r"[\w'-]+")
 _STOP = {"the", "a", "an", "and", "of", "some", "bit", "likes", "dislikes", "to", "in"}
 
