@@ -122,6 +122,29 @@ def _extractor(settings: Any, kind: str, model: str | None) -> Any:
     return ModelFactExtractor(Gateway(settings), template, model=model, notes=settings.memory.notes)
 
 
+def remember_all(memory: Any, users: list[dict[str, Any]]) -> tuple[list[float], int]:
+    """Every turn of every user's sessions through ``memory.remember``, in order: the time of
+    each call (ms) and the facts written."""
+    times: list[float] = []
+    stored = 0
+    for user in users:
+        for session in user["sessions"]:
+            for i, turn in enumerate(session["turns"]):
+                text = turn[0] if isinstance(turn, list) else turn
+                t0 = time.perf_counter()
+                done = memory.remember(
+                    user["id"], text, conversation_id=session["id"], turn_index=i, at=session["at"]
+                )
+                times.append((time.perf_counter() - t0) * 1000)
+                stored += sum(d.written for d in done)
+    return times, stored
+
+
+def chatter(user: dict[str, Any]) -> list[str]:
+    """The user's plain talk: the turns that set no slot (asked as off-topic questions)."""
+    return [t for session in user["sessions"] for t in session["turns"] if isinstance(t, str)]
+
+
 def bench_long_term(
     settings: Any,
     embedder: Any,
@@ -138,19 +161,8 @@ def bench_long_term(
     store = open_memory(local)
     model_extractor = _extractor(settings, extractor, model)
     memory = LongTermMemory(store, embedder, settings.memory, extractor=model_extractor)
-    remember_ms: list[float] = []
+    remember_ms, stored = remember_all(memory, users)
     recall_ms: list[float] = []
-    stored = 0
-    for user in users:
-        for session in user["sessions"]:
-            for i, turn in enumerate(session["turns"]):
-                text = turn[0] if isinstance(turn, list) else turn
-                t0 = time.perf_counter()
-                done = memory.remember(
-                    user["id"], text, conversation_id=session["id"], turn_index=i, at=session["at"]
-                )
-                remember_ms.append((time.perf_counter() - t0) * 1000)
-                stored += sum(d.written for d in done)
     per_split: dict[str, dict[str, Any]] = {}
     misses: list[dict[str, Any]] = []
     for split in splits:
@@ -179,17 +191,12 @@ def bench_long_term(
                             "recalled": [r.fact.value for r in recalled],
                         }
                     )
-        chatter = [
-            (user["id"], turn)
-            for user in users
-            if user["split"] == split
-            for session in user["sessions"]
-            for turn in session["turns"]
-            if isinstance(turn, str)
+        off_topic_turns = [
+            (user["id"], turn) for user in users if user["split"] == split for turn in chatter(user)
         ]
-        off_topic = sum(bool(memory.recall(uid, text)) for uid, text in chatter)
+        off_topic = sum(bool(memory.recall(uid, text)) for uid, text in off_topic_turns)
         per_split[split] = {
-            "off_topic_questions": len(chatter),
+            "off_topic_questions": len(off_topic_turns),
             "off_topic_with_a_fact": off_topic,
             "questions": n,
             "recall_current": round(hits / n, 4) if n else None,

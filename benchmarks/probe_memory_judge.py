@@ -27,7 +27,6 @@ from pydantic import BaseModel
 
 from _common import write_results
 from bench_agent_memory import load_users
-from bench_qa import wilson
 
 PROMPT = (
     'Earlier the user said: "{a}"\nLater the user said: "{b}"\nDoes the later statement '
@@ -82,6 +81,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from ragline.config import load_settings
+    from ragline.evaluate.function_calls import wilson_interval
     from ragline.models.embedder import get_embedder
     from ragline.models.gateway import Gateway
 
@@ -113,10 +113,11 @@ def main() -> None:
         group = [r for r in rows if r["kind"] == kind]
         said = sum(r["judge"] for r in group)
         close = sum(r["cosine"] >= alike for r in group)
+        interval = wilson_interval(said, len(group))
         out[kind] = {
             "pairs": len(group),
             "judge_says_replaces": round(said / len(group), 3),
-            "judge_interval": [round(x, 3) for x in wilson(said, len(group))],
+            "judge_interval": [round(interval.low, 3), round(interval.high, 3)],
             f"cosine_at_least_{alike}": round(close / len(group), 3),
         }
         print(

@@ -30,7 +30,16 @@ from typing import Any
 
 import numpy as np
 
-from bench_agent_memory import SPLITS, _about, _words, judge, load_users, slot_turns
+from bench_agent_memory import (
+    SPLITS,
+    _about,
+    _words,
+    chatter,
+    judge,
+    load_users,
+    remember_all,
+    slot_turns,
+)
 
 #: Every split written before ``test10`` (the later ones measure the shipped model).
 TRAIN = SPLITS[: SPLITS.index("test10")]
@@ -52,16 +61,16 @@ def rows(settings: Any, embedder: Any) -> list[dict[str, Any]]:
     local = settings.model_copy(update={"home": folder, "database": folder / "memory.db"})
     store = open_memory(local)
     memory = LongTermMemory(store, embedder, settings.memory)
-    for user in users:
-        for session in user["sessions"]:
-            for i, turn in enumerate(session["turns"]):
-                text = turn[0] if isinstance(turn, list) else turn
-                memory.remember(
-                    user["id"], text, conversation_id=session["id"], turn_index=i, at=session["at"]
-                )
+    remember_all(memory, users)
     out = []
     for user in users:
         facts = [f for f in store.facts(user["id"]) if f.vector is not None]
+
+        def features(text: str, vector: np.ndarray, facts: list[Any] = facts) -> np.ndarray:
+            cosines = np.array([float(f.vector @ vector) for f in facts])
+            matches = memory.key_matches(text, facts)
+            return memory.recall_features(text, vector, facts, cosines, matches)
+
         slots = slot_turns(user)
         questions = [q["q"] for q in user["questions"]]
         vectors = embedder.embed(questions)
@@ -73,38 +82,27 @@ def rows(settings: Any, embedder: Any) -> list[dict[str, Any]]:
             for f in facts:
                 src = (f.source.conversation_id, f.source.turn_index)
                 labels.append(src in set_by and _about(f, words, set_by[src] > 1))
-            cosines = np.array([float(f.vector @ vector) for f in facts])
-            matches = memory.key_matches(question["q"], facts)
-            x = memory.recall_features(question["q"], vector, facts, cosines, matches)
             out.append(
                 {
                     "split": user["split"],
                     "question": question,
                     "turns": turns,
                     "facts": facts,
-                    "x": x,
+                    "x": features(question["q"], vector),
                     "y": np.array(labels, dtype=int),
                 }
             )
         # the user's own off-topic questions ("What gauge of wire do I need?"): no fact is
         # about them, so every fact is a negative
-        chatter = [
-            turn
-            for session in user["sessions"]
-            for turn in session["turns"]
-            if isinstance(turn, str)
-        ]
-        for text, vector in zip(chatter, embedder.embed(chatter) if chatter else [], strict=True):
-            cosines = np.array([float(f.vector @ vector) for f in facts])
-            matches = memory.key_matches(text, facts)
-            x = memory.recall_features(text, vector, facts, cosines, matches)
+        talk = chatter(user)
+        for text, vector in zip(talk, embedder.embed(talk) if talk else [], strict=True):
             out.append(
                 {
                     "split": user["split"],
                     "question": None,
                     "turns": None,
                     "facts": facts,
-                    "x": x,
+                    "x": features(text, vector),
                     "y": np.zeros(len(facts), dtype=int),
                 }
             )

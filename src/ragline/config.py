@@ -675,13 +675,14 @@ class MemorySettings(_Section):
     # Of two recalled facts whose statements are this alike (MiniLM cosine), only the one the
     # user said later is recalled: a change no rule read ("Lately I've been reading Pessoa,
     # he's my favourite now" after "my favourite author is Saramago"). 1 turns it off.
-    # 0.35: with the recall model at its threshold, the fewest stale facts (1.4%) keeping
-    # recall of the current fact >= 0.92 on the training splits' leave-one-split-out scores
-    # (benchmarks/train_memory_recall.py writes it beside the weights; docs/benchmarks.md).
+    # 0.35, and recency_min_share below, are chosen with the recall model's threshold by
+    # benchmarks/train_memory_recall.py (recall - stale - 0.1 x off-topic recalls, leave one
+    # training split out: 0.944 / 2.3% / 30%), which writes them beside the weights; a test
+    # keeps these defaults equal to them (docs/benchmarks.md, "Memory").
     recency_supersede: float = Field(0.35, ge=-1, le=1)
     # ... when the later fact scores at least this share of the earlier one's score for the
     # question ("I'm doing pottery on Saturdays" must not hide "Night shifts are on Wednesdays
-    # now" from "When are my night shifts?"). Chosen with the threshold.
+    # now" from "When are my night shifts?").
     recency_min_share: float = Field(0.25, ge=0, le=1)
     # Facts recalled into one answer at most.
     max_facts: int = Field(3, gt=0)

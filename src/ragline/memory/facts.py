@@ -107,14 +107,13 @@ _ROLES = (
     r"editor|coordinator|supervisor|dean|boss"
 )
 #: People and pets a user names ("my sister Inês", "our dog, Bruno").
-_RELATIONS = (
+#: The people and pets a user speaks of as theirs ("my sister", "our dog").
+RELATIONS = (
     r"son|daughter|sister|brother|wife|husband|partner|boyfriend|girlfriend|fianc[eé]e?|"
     r"mother|father|mum|mom|dad|grandmother|grandfather|grandma|grandpa|aunt|uncle|cousin|"
     r"niece|nephew|boss|manager|colleague|flatmate|roommate|best friend|friend|kid|child|"
     r"baby|twins|cat|dog|puppy|kitten|parrot|rabbit|hamster|horse|tortoise|turtle"
 )
-#: The people and pets a user speaks of as theirs ("my sister", "our dog").
-RELATIONS = _RELATIONS
 #: Musical instruments ("I play the violin", "I've been learning the cello").
 _INSTRUMENTS = (
     r"piano|keyboard|guitar|electric guitar|bass guitar|bass|violin|viola|cello|double bass|"
@@ -1153,7 +1152,7 @@ RULES: tuple[tuple[re.Pattern[str], Build], ...] = tuple(
 
 _RELATION = re.compile(
     rf"\b(?:[Mm]y|[Oo]ur)\s+(?P<thing>(?:(?:little|older|younger|big|baby|eldest|youngest|"
-    rf"twin|new)\s+)?(?:{_RELATIONS}))\s*,?\s+(?P<v>[A-Z\u00c0-\u00de][\w'-]+"
+    rf"twin|new)\s+)?(?:{RELATIONS}))\s*,?\s+(?P<v>[A-Z\u00c0-\u00de][\w'-]+"
     r"(?:\s+[A-Z][\w'-]+)?)",
 )
 _RELATION_STATEMENT = re.compile(r"^my (?:[\w-]+ )?[\w-]+'s name is ")

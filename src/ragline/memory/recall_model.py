@@ -34,10 +34,10 @@ question_words     the question's length in words, up to 20 (questions about the
 ``benchmarks/train_memory_recall.py`` fits it on the annotated sessions of
 ``benchmarks/data/memory_sessions*.json`` named in the weights file (a fact is a positive
 when the turn it came from set the slot the question asks about; the current or an older
-value: superseded facts are never recalled, and :func:`~ragline.memory.longterm` keeps the
-later of two alike facts), and picks the probability threshold on leave-one-split-out
-scores. The weights (``recall_weights.json``, 1 kB) ship in the package; the script
-reproduces them.
+value: superseded facts are never recalled, and :func:`ragline.memory.longterm.choose` keeps
+the later of two alike facts), and picks the probability threshold and the recency settings
+on leave-one-split-out scores. The weights (``recall_weights.json``, 1 kB) ship in the
+package; the script reproduces them.
 """
 
 from __future__ import annotations
